@@ -1,0 +1,35 @@
+# Thin entry points over CMake. `make run` and `make test` do all set-up
+# (scripts/deps.sh installs missing packages and the pinned QuickJS).
+.PHONY: all deps build build-asan run test unit format-check bench clean
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTP_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+
+run: build
+	./build/tagproc -c examples/opcua-simulator.yaml
+
+format-check:
+	@bash scripts/format-check.sh
+
+# Release build: every test; sanitizer build: every test again.
+test: build build-asan format-check
+	cd build && ctest --output-on-failure -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	bash bench/run.sh
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,115 @@
+/* The configuration tree: YAML parsed with libyaml into nodes that remember
+ * their file:line:col, plus typed option tables that turn a map node into a
+ * plugin's C config struct with precise errors
+ * ("FILE:LINE:COL: key.path: expected X, got Y"; unknown keys list the valid ones). */
+#ifndef TP_CONFIG_H
+#define TP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+enum tp_node_type { TP_NODE_NULL, TP_NODE_SCALAR, TP_NODE_MAP, TP_NODE_SEQ };
+
+struct tp_node {
+    enum tp_node_type type;
+    const char *file; /* owned by the tp_config */
+    int line, col;    /* 1-based start of the node */
+    /* scalars */
+    char *value; /* NUL-terminated text ("" for null) */
+    size_t value_len;
+    int quoted;        /* single- or double-quoted scalar */
+    int block;         /* literal (|) or folded (>) block scalar */
+    int content_line;  /* 1-based position of the first character of the content */
+    int content_col;   /* (for a block scalar: first content line, its indentation + 1) */
+    /* maps (keys[i] -> items[i]) and sequences (items[i]) */
+    size_t n;
+    char **keys;
+    struct tp_node **key_nodes; /* map only: the key scalars, for positions */
+    struct tp_node **items;
+};
+
+struct tp_config {
+    char *file; /* path as given */
+    struct tp_node *root;
+};
+
+/* Parses a YAML file / buffer. The root must be a map. Errors name FILE:LINE:COL.
+ * Caller frees *out with tp_config_free. */
+int tp_config_load_file(const char *path, struct tp_config **out, struct tp_error *err);
+int tp_config_load_string(const char *name, const char *text, size_t len, struct tp_config **out,
+                          struct tp_error *err);
+void tp_config_free(struct tp_config *cfg);
+
+/* Map lookup; NULL when absent or when map is not a map. */
+const struct tp_node *tp_node_get(const struct tp_node *map, const char *key);
+/* Short name of a node type for messages: "null", "string", "map", "list". */
+const char *tp_node_type_name(const struct tp_node *n);
+
+/* ---- typed option tables ---- */
+
+enum tp_opt_type {
+    TP_OPT_STRING,  /* char * (malloc'd); NULL when absent and no default */
+    TP_OPT_INT,     /* int64_t */
+    TP_OPT_DOUBLE,  /* double */
+    TP_OPT_BOOL,    /* int: true/false */
+    TP_OPT_JS,      /* struct tp_js_snippet (code NULL when absent) */
+    TP_OPT_STRINGS, /* struct tp_strlist: a list of strings, or one string */
+    TP_OPT_STRMAP,  /* struct tp_strmap: a map of string -> string */
+    TP_OPT_LIST,    /* struct tp_list of structs described by `sub` (elem_size bytes each) */
+    TP_OPT_OBJECT,  /* a nested struct described by `sub`, stored inline at offset */
+    TP_OPT_NODE,    /* const struct tp_node * (raw; for plugin maps like input: {kafka: {...}}) */
+};
+
+#define TP_OPT_REQUIRED 0x1u
+
+struct tp_option {
+    const char *name;
+    enum tp_opt_type type;
+    size_t offset;   /* offsetof(config struct, field) */
+    const char *def; /* default as YAML text ("100", "true", "umh.messages"), or NULL */
+    const char *desc;
+    unsigned flags;
+    const struct tp_option *sub; /* LIST / OBJECT: the element's table, NULL-name terminated */
+    size_t elem_size;            /* LIST: sizeof element struct */
+    const char *const *choices;  /* STRING: allowed values (NULL-terminated), or NULL */
+};
+
+/* A JavaScript snippet with where it sits in the config file. */
+struct tp_js_snippet {
+    char *code;       /* malloc'd; NULL when the key is absent */
+    const char *file; /* config file */
+    int line, col;    /* position of the first character of the code */
+    int block;        /* 1: block scalar, JS line n is YAML line (line + n - 1) at col */
+    const char *path; /* key path, e.g. "pipeline.processors[0].tag_processor.defaults" (malloc'd) */
+};
+
+/* Maps a 1-based JS line/column inside the snippet to the YAML file position. */
+void tp_js_snippet_position(const struct tp_js_snippet *s, int js_line, int js_col, int *line,
+                            int *col);
+
+struct tp_strlist {
+    char **v;
+    size_t n;
+};
+struct tp_strmap {
+    char **keys;
+    char **vals;
+    size_t n;
+};
+struct tp_list {
+    void *items; /* n * elem_size bytes */
+    size_t n;
+};
+
+/* Fills `out` (a zeroed struct) from `map` (a map node or NULL/null meaning
+ * empty) following `table` (terminated by an entry with name NULL). `path` is
+ * the key path of map, used in messages. Unknown keys, wrong types and missing
+ * required keys are errors at the offending node's position. */
+int tp_options_parse(const struct tp_option *table, const struct tp_node *map, const char *path,
+                     void *out, struct tp_error *err);
+/* Frees what tp_options_parse allocated in out (not out itself). */
+void tp_options_free(const struct tp_option *table, void *out);
+
+#endif

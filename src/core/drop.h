@@ -1,0 +1,49 @@
+/* Drop reasons (SPEC 4.2) and the per-message drop list a processor or input
+ * fills so the pipeline can count, log and dead-letter every drop. */
+#ifndef TP_DROP_H
+#define TP_DROP_H
+
+#include <stddef.h>
+
+#define TP_DROP_REASON_MAP(X)                                                                      \
+    X(FILTERED, "filtered")                                                                        \
+    X(JS_ERROR, "js_error")                                                                        \
+    X(JS_TIMEOUT, "js_timeout")                                                                    \
+    X(JS_MEMORY, "js_memory")                                                                      \
+    X(MISSING_FIELD, "missing_field")                                                              \
+    X(INVALID_TOPIC, "invalid_topic")                                                              \
+    X(INVALID_VALUE, "invalid_value")                                                              \
+    X(INVALID_INPUT, "invalid_input")
+
+enum tp_drop_reason {
+#define TP_DROP_ENUM(name, text) TP_DROP_##name,
+    TP_DROP_REASON_MAP(TP_DROP_ENUM)
+#undef TP_DROP_ENUM
+        TP_DROP_REASON_COUNT
+};
+
+const char *tp_drop_reason_name(enum tp_drop_reason r);
+
+/* One drop: why, where (stage: "defaults", "conditions[2].then", "output", ...)
+ * and the error text (empty for `filtered`). */
+struct tp_drop {
+    enum tp_drop_reason reason;
+    char stage[64];
+    char error[448];
+};
+
+/* A growable list of drops, reused across messages (tp_drops_reset). */
+struct tp_drops {
+    struct tp_drop *v;
+    size_t n, cap;
+};
+
+void tp_drops_init(struct tp_drops *d);
+void tp_drops_reset(struct tp_drops *d);
+void tp_drops_free(struct tp_drops *d);
+/* Appends a drop; error is printf-style (may be NULL). Never fails: on
+ * allocation failure the drop is still counted by overwriting the last slot. */
+void tp_drops_add(struct tp_drops *d, enum tp_drop_reason reason, const char *stage,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#endif

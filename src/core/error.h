@@ -1,0 +1,52 @@
+/* Status codes and error detail shared by every module.
+ * One X-macro gives the enum and tp_strerror(); details (message and, for
+ * config or JS problems, a file position) go into a caller-owned tp_error.
+ * Library code never prints: it fills a tp_error and returns a status. */
+#ifndef TP_ERROR_H
+#define TP_ERROR_H
+
+#include <stddef.h>
+
+#define TP_STATUS_MAP(X)                                                                           \
+    X(OK, "ok")                                                                                    \
+    X(EOF, "end of input")                                                                         \
+    X(AGAIN, "try again")                                                                          \
+    X(NOMEM, "out of memory")                                                                      \
+    X(INVAL, "invalid argument")                                                                   \
+    X(CONFIG, "configuration error")                                                               \
+    X(IO, "input/output error")                                                                    \
+    X(PARSE, "parse error")                                                                        \
+    X(JS, "javascript error")                                                                      \
+    X(UNSUPPORTED, "not supported")
+
+enum tp_status {
+#define TP_STATUS_ENUM(name, text) TP_##name,
+    TP_STATUS_MAP(TP_STATUS_ENUM)
+#undef TP_STATUS_ENUM
+        TP_STATUS_COUNT
+};
+
+/* Error detail. `file` points at a string that outlives the error (a config
+ * path); line/col are 1-based, 0 when unknown. */
+struct tp_error {
+    char msg[512];
+    const char *file;
+    int line;
+    int col;
+};
+
+/* Static text for a status; never NULL. */
+const char *tp_strerror(int status);
+
+/* Fills err (if not NULL) with printf-style text and no position; returns status. */
+int tp_error_set(struct tp_error *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Same, with a file position. */
+int tp_error_set_at(struct tp_error *err, int status, const char *file, int line, int col,
+                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Writes "FILE:LINE:COL: msg" (or just msg without a position) into buf. */
+void tp_error_format(const struct tp_error *err, char *buf, size_t size);
+
+#endif

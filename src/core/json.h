@@ -1,0 +1,38 @@
+/* JSON for the message envelope (SPEC 6) and small JSON utilities. This
+ * module (json.c) is the only one that includes the JSON library (yajl).
+ * Number text is never re-formatted: decoding keeps the input's own digits. */
+#ifndef TP_JSON_H
+#define TP_JSON_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/msg.h"
+
+/* Decodes one JSON Lines envelope {"payload": <any>, "meta": {"k": "v"}} into
+ * msg (payload set; meta entries appended in order). The payload bytes are the
+ * compact JSON of `payload`, except a JSON string whose bytes are its
+ * unescaped contents. Missing payload: empty payload. Errors (malformed JSON,
+ * non-object line, non-string meta value, unknown top-level key is allowed
+ * and ignored) return TP_PARSE with a message naming the problem and column. */
+int tp_json_decode_envelope(const char *line, size_t len, struct tp_msg *msg,
+                            struct tp_error *err);
+
+/* Appends one envelope line (without the newline) for msg to out:
+ * {"topic":"<umh_topic>","payload":<payload>,"meta":{...}}; `topic` only when
+ * msg has umh_topic; payload is written as its own JSON text when it is valid
+ * JSON (msg flags are used to skip validation), else as a JSON string. */
+int tp_json_encode_envelope(const struct tp_msg *msg, struct tp_buf *out);
+
+/* 1 when s[0..len) is exactly one valid JSON value (surrounding white space allowed). */
+int tp_json_is_valid(const char *s, size_t len);
+
+/* Appends s as a JSON string literal (quotes, escapes; invalid UTF-8 bytes as U+FFFD). */
+int tp_json_write_string(struct tp_buf *out, const char *s, size_t len);
+
+/* Compact re-encoding of a JSON text with object keys sorted (byte order) and
+ * numbers kept as written; TP_PARSE when the text is not valid JSON. */
+int tp_json_canonical(const char *s, size_t len, struct tp_buf *out);
+
+#endif

@@ -1,0 +1,22 @@
+/* The logger: levels, text to stderr, and a rate limit for repeated identical
+ * errors (the counters are never rate-limited, only the log). */
+#ifndef TP_LOG_H
+#define TP_LOG_H
+
+enum tp_log_level { TP_LOG_TRACE, TP_LOG_DEBUG, TP_LOG_INFO, TP_LOG_WARN, TP_LOG_ERROR, TP_LOG_OFF };
+
+void tp_log_set_level(enum tp_log_level level);
+enum tp_log_level tp_log_get_level(void);
+/* Parses "trace|debug|info|warn|error|off"; -1 when unknown. */
+int tp_log_level_parse(const char *s);
+
+void tp_log(enum tp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Logs unless a line with the same `key` was logged more than a few times in
+ * the last seconds; suppressed lines are summarised later ("N similar suppressed"). */
+void tp_log_limited(enum tp_log_level level, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define tp_log_enabled(level) ((level) >= tp_log_get_level())
+
+#endif

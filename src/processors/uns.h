@@ -1,0 +1,74 @@
+/* Unified Namespace output construction (SPEC 3.5-3.8): topic rules, the
+ * value V with datatype rules, JavaScript number text and timestamps.
+ * Pure C (no JS engine): the tag_processor hands over the final metadata and
+ * a tp_value describing the final JS payload. */
+#ifndef TP_UNS_H
+#define TP_UNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/drop.h"
+#include "core/msg.h"
+
+enum tp_value_type {
+    TP_VALUE_UNDEFINED,
+    TP_VALUE_NULL,
+    TP_VALUE_BOOL,
+    TP_VALUE_NUMBER,
+    TP_VALUE_STRING,
+    TP_VALUE_JSON, /* object or array: str holds its compact JSON (keys in any order) */
+};
+
+/* The final payload of a message as seen from JavaScript. */
+struct tp_value {
+    enum tp_value_type type;
+    int boolean;
+    double number;
+    const char *str; /* STRING: UTF-8 bytes; JSON: JSON text. Not owned. */
+    size_t len;
+};
+
+/* The number parsed from the input payload, whose text is kept when the final
+ * value is numerically the same (SPEC 3.7). */
+struct tp_orig_number {
+    int present;
+    double number;
+    const char *text; /* the input payload's own digits, not owned */
+    size_t len;
+};
+
+/* Writes a double as JavaScript's Number.prototype.toString / JSON.stringify
+ * does (shortest round-trip digits; exponent form only >= 1e21 or < 1e-6).
+ * buf needs 32 bytes. Returns the length. NaN/Infinity give "NaN"/"Infinity"/"-Infinity". */
+size_t tp_number_text(double d, char *buf);
+
+/* Parses a SPEC 3.8 timestamp: integer milliseconds (optional sign, digits
+ * only) or RFC 3339 with optional fraction and Z / +-HH:MM. 0 ok, -1 invalid. */
+int tp_timestamp_parse(const char *s, size_t len, int64_t *ms);
+
+/* Current wall-clock time in ms (overridable for tests with the environment
+ * variable TAGPROC_FIXED_NOW_MS, read once). */
+int64_t tp_now_ms(void);
+
+/* Writes the JSON text of V for value under datatype (NULL, "string",
+ * "number", "bool"). Returns 0, or -1 with `why` filled (reason invalid_value). */
+int tp_uns_value(const struct tp_value *value, const char *datatype,
+                 const struct tp_orig_number *orig, struct tp_buf *out, char *why, size_t whylen);
+
+/* Checks and builds the topic (SPEC 3.5 step 3). virtual_path may be NULL.
+ * Returns 0, or -1 with `why` naming the failed rule. */
+int tp_uns_topic(const char *location_path, const char *data_contract, const char *virtual_path,
+                 const char *tag_name, struct tp_buf *topic, char *why, size_t whylen);
+
+/* Whole output construction for one message (SPEC 3.5): `m` holds the final
+ * metadata (it is modified: virtual_path normalised, umh_topic/topic set) and
+ * gets the payload {"timestamp_ms":T,"value":V}. On failure returns the drop
+ * reason (TP_DROP_MISSING_FIELD, _INVALID_TOPIC, _INVALID_VALUE) with `why`
+ * filled; on success returns -1... see tp_uns_build_ok. */
+#define TP_UNS_OK (-1)
+int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp_orig_number *orig,
+                 char *why, size_t whylen);
+
+#endif
