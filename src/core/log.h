@@ -3,12 +3,21 @@
 #ifndef TP_LOG_H
 #define TP_LOG_H
 
-enum tp_log_level { TP_LOG_TRACE, TP_LOG_DEBUG, TP_LOG_INFO, TP_LOG_WARN, TP_LOG_ERROR, TP_LOG_OFF };
+enum tp_log_level {
+    TP_LOG_TRACE,
+    TP_LOG_DEBUG,
+    TP_LOG_INFO,
+    TP_LOG_WARN,
+    TP_LOG_ERROR,
+    TP_LOG_OFF
+};
 
 void tp_log_set_level(enum tp_log_level level);
 enum tp_log_level tp_log_get_level(void);
 /* Parses "trace|debug|info|warn|error|off"; -1 when unknown. */
 int tp_log_level_parse(const char *s);
+/* 1: one JSON object per line ({"time","level","msg"}); 0: text (default). */
+void tp_log_set_json(int on);
 
 void tp_log(enum tp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

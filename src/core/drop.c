@@ -1,0 +1,65 @@
+/* Drop reasons and the per-message drop list (see drop.h). */
+#include "core/drop.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const reason_names[] = {
+#define TP_DROP_NAME(name, text) text,
+    TP_DROP_REASON_MAP(TP_DROP_NAME)
+#undef TP_DROP_NAME
+};
+
+const char *tp_drop_reason_name(enum tp_drop_reason r)
+{
+    if ((int)r < 0 || r >= TP_DROP_REASON_COUNT)
+        return "unknown";
+    return reason_names[r];
+}
+
+void tp_drops_init(struct tp_drops *d)
+{
+    memset(d, 0, sizeof(*d));
+}
+
+void tp_drops_reset(struct tp_drops *d)
+{
+    d->n = 0;
+}
+
+void tp_drops_free(struct tp_drops *d)
+{
+    free(d->v);
+    tp_drops_init(d);
+}
+
+void tp_drops_add(struct tp_drops *d, enum tp_drop_reason reason, const char *stage,
+                  const char *fmt, ...)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 4;
+        struct tp_drop *p = realloc(d->v, cap * sizeof(*p));
+        if (p) {
+            d->v = p;
+            d->cap = cap;
+        }
+    }
+    struct tp_drop *e;
+    if (d->n < d->cap)
+        e = &d->v[d->n++];
+    else if (d->n > 0)
+        e = &d->v[d->n - 1]; /* out of memory: keep counting in the last slot */
+    else
+        return;
+    e->reason = reason;
+    snprintf(e->stage, sizeof(e->stage), "%s", stage ? stage : "");
+    e->error[0] = '\0';
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->error, sizeof(e->error), fmt, ap);
+        va_end(ap);
+    }
+}

@@ -1,0 +1,48 @@
+/* The plugin registry: every input, processor and output plugin by name. */
+#include "core/plugin.h"
+
+#include <string.h>
+
+extern const struct tp_input_plugin tp_input_stdin, tp_input_file, tp_input_simulator;
+extern const struct tp_processor_plugin tp_processor_tag_processor, tp_processor_nodered_js;
+extern const struct tp_output_plugin tp_output_stdout, tp_output_file, tp_output_drop;
+
+static const struct tp_input_plugin *const inputs[] = {&tp_input_stdin, &tp_input_file,
+                                                       &tp_input_simulator, NULL};
+static const struct tp_processor_plugin *const processors[] = {&tp_processor_tag_processor,
+                                                               &tp_processor_nodered_js, NULL};
+static const struct tp_output_plugin *const outputs[] = {&tp_output_stdout, &tp_output_file,
+                                                         &tp_output_drop, NULL};
+
+const struct tp_input_plugin *tp_input_find(const char *name)
+{
+    for (size_t i = 0; inputs[i]; i++)
+        if (strcmp(inputs[i]->name, name) == 0)
+            return inputs[i];
+    return NULL;
+}
+
+const struct tp_processor_plugin *tp_processor_find(const char *name)
+{
+    for (size_t i = 0; processors[i]; i++)
+        if (strcmp(processors[i]->name, name) == 0)
+            return processors[i];
+    return NULL;
+}
+
+const struct tp_output_plugin *tp_output_find(const char *name)
+{
+    for (size_t i = 0; outputs[i]; i++)
+        if (strcmp(outputs[i]->name, name) == 0)
+            return outputs[i];
+    return NULL;
+}
+
+const char *tp_plugin_names(const char *kind)
+{
+    if (strcmp(kind, "input") == 0)
+        return "stdin, file, simulator";
+    if (strcmp(kind, "processor") == 0)
+        return "tag_processor, nodered_js";
+    return "stdout, file, drop";
+}
