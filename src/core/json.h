@@ -16,8 +16,7 @@
  * unescaped contents. Missing payload: empty payload. Errors (malformed JSON,
  * non-object line, non-string meta value, unknown top-level key is allowed
  * and ignored) return TP_PARSE with a message naming the problem and column. */
-int tp_json_decode_envelope(const char *line, size_t len, struct tp_msg *msg,
-                            struct tp_error *err);
+int tp_json_decode_envelope(const char *line, size_t len, struct tp_msg *msg, struct tp_error *err);
 
 /* Appends one envelope line (without the newline) for msg to out:
  * {"topic":"<umh_topic>","payload":<payload>,"meta":{...}}; `topic` only when

@@ -1,0 +1,574 @@
+/* Pipeline implementation. Threads: the caller's thread reads input batches
+ * and numbers them; `threads` workers each own a processor-chain worker (one
+ * JS VM per processor) and process whole batches; one writer thread releases
+ * finished batches strictly in sequence order to the output, then acks the
+ * input. A bounded number of batches in flight gives backpressure. */
+#include "core/pipeline.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/chain.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/plugin.h"
+#include "core/stats.h"
+
+struct logger_config {
+    char *level;
+    char *format;
+};
+
+struct pipeline_section {
+    int64_t threads;
+    int64_t batch_size;
+    const struct tp_node *processors;
+};
+
+struct root_config {
+    const struct tp_node *input, *output, *dead_letter;
+    struct pipeline_section pipeline;
+    struct logger_config logger;
+};
+
+static const char *const log_levels[] = {"trace", "debug", "info", "warn", "error", "off", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+
+static const struct tp_option logger_options[] = {
+    {"level", TP_OPT_STRING, offsetof(struct logger_config, level), "info",
+     "log level (overridden by --log-level)", 0, NULL, 0, log_levels},
+    {"format", TP_OPT_STRING, offsetof(struct logger_config, format), "text", "log line format", 0,
+     NULL, 0, log_formats},
+    {0},
+};
+
+static const struct tp_option pipeline_options[] = {
+    {"threads", TP_OPT_INT, offsetof(struct pipeline_section, threads), "0",
+     "worker threads; 0 = one per CPU", 0, NULL, 0, NULL},
+    {"batch_size", TP_OPT_INT, offsetof(struct pipeline_section, batch_size), "256",
+     "maximum messages per batch handed to a worker", 0, NULL, 0, NULL},
+    {"processors", TP_OPT_NODE, offsetof(struct pipeline_section, processors), NULL,
+     "list of processors, run in order (tag_processor, nodered_js)", 0, NULL, 0, NULL},
+    {0},
+};
+
+static const struct tp_option root_options[] = {
+    {"input", TP_OPT_NODE, offsetof(struct root_config, input), NULL,
+     "one input plugin (default stdin)", 0, NULL, 0, NULL},
+    {"pipeline", TP_OPT_OBJECT, offsetof(struct root_config, pipeline), NULL, "processing section",
+     0, pipeline_options, 0, NULL},
+    {"output", TP_OPT_NODE, offsetof(struct root_config, output), NULL,
+     "one output plugin (default stdout)", 0, NULL, 0, NULL},
+    {"dead_letter", TP_OPT_NODE, offsetof(struct root_config, dead_letter), NULL,
+     "optional output receiving every non-filtered drop", 0, NULL, 0, NULL},
+    {"logger", TP_OPT_OBJECT, offsetof(struct root_config, logger), NULL, "logging", 0,
+     logger_options, 0, NULL},
+    {0},
+};
+
+/* One finished (or pending) batch travelling from a worker to the writer. */
+struct slot {
+    struct tp_batch in;  /* the input messages (for acks) */
+    struct tp_batch out; /* the processed messages */
+    int done;
+};
+
+struct output_inst {
+    const struct tp_output_plugin *plugin;
+    void *config;
+    void *state;
+};
+
+struct tp_pipeline {
+    struct root_config root;
+    const struct tp_input_plugin *input;
+    void *input_config, *input_state;
+    struct output_inst output, dead_letter;
+    pthread_mutex_t dead_letter_lock;
+    struct tp_chain *chain;
+    int threads;
+    size_t batch_size;
+
+    /* ring of in-flight batches, indexed by seq % ring_size */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct slot *ring;
+    size_t ring_size;
+    uint64_t next_read;  /* seq of the next batch the reader will fill */
+    uint64_t next_work;  /* seq of the next batch a worker will take */
+    uint64_t next_write; /* seq of the next batch the writer releases */
+    int input_done;      /* the reader will add no more batches */
+    int fatal;           /* a worker or the writer failed */
+    struct tp_error fatal_err;
+    volatile int stop;
+};
+
+/* ---------- config ---------- */
+
+static int open_plugin_section(const struct tp_node *node, const char *section, const char *kind,
+                               const char *dflt, const char **name, const struct tp_node **body,
+                               struct tp_error *err)
+{
+    if (!node || node->type == TP_NODE_NULL) {
+        *name = dflt;
+        *body = NULL;
+        return TP_OK;
+    }
+    if (node->type != TP_NODE_MAP || node->n != 1)
+        return tp_error_set_at(err, TP_CONFIG, node->file, node->line, node->col,
+                               "%s: expected a map with exactly one %s (%s)", section, kind,
+                               tp_plugin_names(kind));
+    *name = node->keys[0];
+    *body = node->items[0];
+    return TP_OK;
+}
+
+static int open_output(const struct tp_node *node, const char *section, struct output_inst *o,
+                       struct tp_error *err)
+{
+    const char *name;
+    const struct tp_node *body;
+    int rc = open_plugin_section(node, section, "output", "stdout", &name, &body, err);
+    if (rc)
+        return rc;
+    o->plugin = tp_output_find(name);
+    if (!o->plugin) {
+        const struct tp_node *k = node->key_nodes[0];
+        return tp_error_set_at(err, TP_CONFIG, k->file, k->line, k->col,
+                               "%s.%s: unknown output; valid outputs: %s", section, name,
+                               tp_plugin_names("output"));
+    }
+    o->config = calloc(1, o->plugin->config_size ? o->plugin->config_size : 1);
+    if (!o->config)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    char path[64];
+    snprintf(path, sizeof(path), "%s.%s", section, name);
+    rc = tp_options_parse(o->plugin->options, body, path, o->config, err);
+    if (rc)
+        return rc;
+    return o->plugin->open(o->config, &o->state, err);
+}
+
+static void close_output(struct output_inst *o)
+{
+    if (!o->plugin)
+        return;
+    if (o->state)
+        o->plugin->close(o->state);
+    if (o->config) {
+        tp_options_free(o->plugin->options, o->config);
+        free(o->config);
+    }
+    memset(o, 0, sizeof(*o));
+}
+
+static int open_input(struct tp_pipeline *p, struct tp_error *err)
+{
+    const char *name;
+    const struct tp_node *body, *node = p->root.input;
+    int rc = open_plugin_section(node, "input", "input", "stdin", &name, &body, err);
+    if (rc)
+        return rc;
+    p->input = tp_input_find(name);
+    if (!p->input) {
+        const struct tp_node *k = node->key_nodes[0];
+        return tp_error_set_at(err, TP_CONFIG, k->file, k->line, k->col,
+                               "input.%s: unknown input; valid inputs: %s", name,
+                               tp_plugin_names("input"));
+    }
+    p->input_config = calloc(1, p->input->config_size ? p->input->config_size : 1);
+    if (!p->input_config)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    char path[64];
+    snprintf(path, sizeof(path), "input.%s", name);
+    rc = tp_options_parse(p->input->options, body, path, p->input_config, err);
+    if (rc)
+        return rc;
+    return p->input->open(p->input_config, &p->input_state, err);
+}
+
+int tp_pipeline_new(const struct tp_config *cfg, struct tp_pipeline **out, struct tp_error *err)
+{
+    struct tp_pipeline *p = calloc(1, sizeof(*p));
+    if (!p)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    pthread_mutex_init(&p->dead_letter_lock, NULL);
+    int rc = tp_options_parse(root_options, cfg->root, "", &p->root, err);
+    if (rc)
+        goto fail;
+    if (p->root.logger.level && tp_log_get_level() == TP_LOG_INFO)
+        tp_log_set_level((enum tp_log_level)tp_log_level_parse(p->root.logger.level));
+    tp_log_set_json(p->root.logger.format && strcmp(p->root.logger.format, "json") == 0);
+
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    p->threads =
+        p->root.pipeline.threads > 0 ? (int)p->root.pipeline.threads : (int)(cpus > 0 ? cpus : 1);
+    if (p->root.pipeline.threads < 0 || p->root.pipeline.threads > 1024) {
+        rc = tp_error_set(err, TP_CONFIG, "pipeline.threads: expected 0..1024, got %lld",
+                          (long long)p->root.pipeline.threads);
+        goto fail;
+    }
+    if (p->root.pipeline.batch_size < 1 || p->root.pipeline.batch_size > 65536) {
+        rc = tp_error_set(err, TP_CONFIG, "pipeline.batch_size: expected 1..65536, got %lld",
+                          (long long)p->root.pipeline.batch_size);
+        goto fail;
+    }
+    p->batch_size = (size_t)p->root.pipeline.batch_size;
+    rc = tp_chain_new(p->root.pipeline.processors, "pipeline.processors", p->threads, &p->chain,
+                      err);
+    if (rc)
+        goto fail;
+    rc = open_output(p->root.output, "output", &p->output, err);
+    if (rc)
+        goto fail;
+    if (p->root.dead_letter && p->root.dead_letter->type != TP_NODE_NULL) {
+        rc = open_output(p->root.dead_letter, "dead_letter", &p->dead_letter, err);
+        if (rc)
+            goto fail;
+    }
+    rc = open_input(p, err);
+    if (rc)
+        goto fail;
+    p->ring_size = (size_t)p->threads * 2 + 2;
+    p->ring = calloc(p->ring_size, sizeof(*p->ring));
+    if (!p->ring) {
+        rc = tp_error_set(err, TP_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < p->ring_size; i++) {
+        tp_batch_init(&p->ring[i].in);
+        tp_batch_init(&p->ring[i].out);
+    }
+    *out = p;
+    return TP_OK;
+fail:
+    tp_pipeline_free(p);
+    return rc;
+}
+
+void tp_pipeline_free(struct tp_pipeline *p)
+{
+    if (!p)
+        return;
+    if (p->input && p->input_state)
+        p->input->close(p->input_state);
+    if (p->input && p->input_config) {
+        tp_options_free(p->input->options, p->input_config);
+    }
+    free(p->input_config);
+    close_output(&p->output);
+    close_output(&p->dead_letter);
+    tp_chain_free(p->chain);
+    if (p->ring) {
+        for (size_t i = 0; i < p->ring_size; i++) {
+            tp_batch_free(&p->ring[i].in);
+            tp_batch_free(&p->ring[i].out);
+        }
+        free(p->ring);
+    }
+    tp_options_free(root_options, &p->root);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->dead_letter_lock);
+    free(p);
+}
+
+/* ---------- drops ---------- */
+
+static void log_drop(const struct tp_msg *in, const struct tp_drop *d)
+{
+    struct tp_buf meta;
+    tp_buf_init(&meta);
+    tp_buf_putc(&meta, '{');
+    for (uint32_t i = 0; i < in->n_meta; i++) {
+        if (i)
+            tp_buf_putc(&meta, ',');
+        tp_json_write_string(&meta, tp_msg_meta_key(in, i), in->meta[i].key_len);
+        tp_buf_putc(&meta, ':');
+        tp_json_write_string(&meta, tp_msg_meta_val(in, i), in->meta[i].val_len);
+    }
+    tp_buf_putc(&meta, '}');
+    char key[600];
+    snprintf(key, sizeof(key), "%d|%s|%s", (int)d->reason, d->stage, d->error);
+    enum tp_log_level level = d->reason == TP_DROP_INVALID_INPUT ? TP_LOG_ERROR : TP_LOG_WARN;
+    if (in->input_line)
+        tp_log_limited(level, key, "dropped message (%s) at %s, input line %llu: %s; meta=%s",
+                       tp_drop_reason_name(d->reason), d->stage, (unsigned long long)in->input_line,
+                       d->error, meta.data ? meta.data : "{}");
+    else
+        tp_log_limited(level, key, "dropped message (%s) at %s: %s; meta=%s",
+                       tp_drop_reason_name(d->reason), d->stage, d->error,
+                       meta.data ? meta.data : "{}");
+    tp_buf_free(&meta);
+}
+
+static void dead_letter_write(struct tp_pipeline *p, const struct tp_msg *in,
+                              const struct tp_drop *d)
+{
+    struct tp_msg *m = tp_msg_clone(in);
+    if (!m) {
+        tp_log(TP_LOG_ERROR, "dead letter: out of memory, record lost for %s",
+               tp_drop_reason_name(d->reason));
+        return;
+    }
+    tp_msg_meta_sets(m, "tagproc_drop_reason", tp_drop_reason_name(d->reason));
+    tp_msg_meta_sets(m, "tagproc_drop_stage", d->stage);
+    tp_msg_meta_sets(m, "tagproc_error", d->error);
+    struct tp_error err = {0};
+    pthread_mutex_lock(&p->dead_letter_lock);
+    int rc = p->dead_letter.plugin->write(p->dead_letter.state, &m, 1, &err);
+    pthread_mutex_unlock(&p->dead_letter_lock);
+    if (rc)
+        tp_log(TP_LOG_ERROR, "dead letter write failed: %s", err.msg);
+    tp_msg_free(m);
+}
+
+static void on_drop(void *opaque, const struct tp_msg *in, const struct tp_drop *d)
+{
+    struct tp_pipeline *p = opaque;
+    TP_STAT_ADD(dropped[d->reason], 1);
+    if (d->reason == TP_DROP_FILTERED)
+        return;
+    log_drop(in, d);
+    if (p->dead_letter.plugin)
+        dead_letter_write(p, in, d);
+}
+
+/* Input-level drops (undecodable records) have no message: report them with
+ * an empty one carrying the line number from the error text. */
+static void report_input_drops(struct tp_pipeline *p, struct tp_drops *drops)
+{
+    for (size_t i = 0; i < drops->n; i++) {
+        struct tp_msg *empty = tp_msg_new();
+        if (!empty)
+            continue;
+        TP_STAT_ADD(received, 1);
+        on_drop(p, empty, &drops->v[i]);
+        tp_msg_free(empty);
+    }
+    tp_drops_reset(drops);
+}
+
+/* ---------- threads ---------- */
+
+struct worker_arg {
+    struct tp_pipeline *p;
+    int index;
+    pthread_t thread;
+    int started; /* 1 ok, -1 failed */
+    struct tp_error err;
+};
+
+static void set_fatal(struct tp_pipeline *p, const struct tp_error *err)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!p->fatal) {
+        p->fatal = 1;
+        p->fatal_err = *err;
+    }
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker_arg *wa = arg;
+    struct tp_pipeline *p = wa->p;
+    struct tp_chain_worker w;
+    int rc = tp_chain_worker_init(&w, p->chain, wa->index, &wa->err);
+    pthread_mutex_lock(&p->lock);
+    wa->started = rc ? -1 : 1;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    if (rc)
+        return NULL;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (!p->fatal && p->next_work == p->next_read && !p->input_done)
+            pthread_cond_wait(&p->cond, &p->lock);
+        if (p->fatal || (p->next_work == p->next_read && p->input_done)) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        uint64_t seq = p->next_work++;
+        struct slot *s = &p->ring[seq % p->ring_size];
+        pthread_mutex_unlock(&p->lock);
+
+        for (size_t i = 0; rc == TP_OK && i < s->in.len; i++)
+            rc = tp_chain_process(&w, s->in.msgs[i], &s->out, on_drop, p);
+        if (rc) {
+            struct tp_error e;
+            tp_error_set(&e, rc, "processing failed: %s", tp_strerror(rc));
+            set_fatal(p, &e);
+            break;
+        }
+        pthread_mutex_lock(&p->lock);
+        s->done = 1;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+    }
+    tp_chain_worker_free(&w);
+    return NULL;
+}
+
+static void *writer_main(void *arg)
+{
+    struct tp_pipeline *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        struct slot *s = &p->ring[p->next_write % p->ring_size];
+        while (!p->fatal && !(p->next_write < p->next_read && s->done) &&
+               !(p->input_done && p->next_write == p->next_read))
+            pthread_cond_wait(&p->cond, &p->lock);
+        if (p->fatal || (p->input_done && p->next_write == p->next_read)) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        pthread_mutex_unlock(&p->lock);
+
+        struct tp_error err = {0};
+        int rc = TP_OK;
+        if (s->out.len)
+            rc = p->output.plugin->write(p->output.state, s->out.msgs, s->out.len, &err);
+        if (rc) {
+            set_fatal(p, &err);
+            break;
+        }
+        TP_STAT_ADD(processed, s->out.len);
+        if (p->input->ack)
+            for (size_t i = 0; i < s->in.len; i++)
+                if (s->in.msgs[i]->ack)
+                    p->input->ack(p->input_state, s->in.msgs[i]->ack);
+        tp_batch_clear(&s->in);
+        tp_batch_clear(&s->out);
+        pthread_mutex_lock(&p->lock);
+        s->done = 0;
+        p->next_write++;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return NULL;
+}
+
+/* Reads batches into free ring slots until the input ends, stop or fatal. */
+static int read_loop(struct tp_pipeline *p)
+{
+    struct tp_drops drops;
+    tp_drops_init(&drops);
+    uint64_t msg_seq = 0;
+    int rc = TP_OK;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (!p->fatal && p->next_read - p->next_write >= p->ring_size)
+            pthread_cond_wait(&p->cond, &p->lock);
+        int fatal = p->fatal;
+        pthread_mutex_unlock(&p->lock);
+        if (fatal || p->stop)
+            break;
+        struct slot *s = &p->ring[p->next_read % p->ring_size];
+        rc = p->input->read(p->input_state, &s->in, p->batch_size, &drops);
+        report_input_drops(p, &drops);
+        for (size_t i = 0; i < s->in.len; i++)
+            s->in.msgs[i]->seq = msg_seq++;
+        TP_STAT_ADD(received, s->in.len);
+        if (s->in.len) {
+            pthread_mutex_lock(&p->lock);
+            p->next_read++;
+            pthread_cond_broadcast(&p->cond);
+            pthread_mutex_unlock(&p->lock);
+        }
+        if (rc == TP_EOF) {
+            rc = TP_OK;
+            break;
+        }
+        if (rc != TP_OK && rc != TP_AGAIN) {
+            tp_log(TP_LOG_ERROR, "input failed: %s", tp_strerror(rc));
+            break;
+        }
+        rc = TP_OK;
+    }
+    tp_drops_free(&drops);
+    pthread_mutex_lock(&p->lock);
+    p->input_done = 1;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err)
+{
+    struct worker_arg *workers = calloc((size_t)p->threads, sizeof(*workers));
+    if (!workers)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    int started = 0, rc = TP_OK;
+    for (; started < p->threads; started++) {
+        workers[started].p = p;
+        workers[started].index = started;
+        if (pthread_create(&workers[started].thread, NULL, worker_main, &workers[started])) {
+            rc = tp_error_set(err, TP_NOMEM, "cannot start worker thread");
+            break;
+        }
+    }
+    /* Wait until every worker has its VMs (or failed) before reading. */
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < started; i++) {
+        while (workers[i].started == 0)
+            pthread_cond_wait(&p->cond, &p->lock);
+        if (workers[i].started < 0 && rc == TP_OK) {
+            *err = workers[i].err;
+            rc = TP_CONFIG;
+        }
+    }
+    if (rc) {
+        p->fatal = 1;
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->lock);
+
+    pthread_t writer;
+    int writer_started = 0;
+    if (rc == TP_OK) {
+        if (pthread_create(&writer, NULL, writer_main, p) == 0)
+            writer_started = 1;
+        else
+            rc = tp_error_set(err, TP_NOMEM, "cannot start writer thread");
+    }
+    if (rc == TP_OK)
+        rc = read_loop(p);
+    else {
+        pthread_mutex_lock(&p->lock);
+        p->input_done = 1;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(workers[i].thread, NULL);
+    if (writer_started)
+        pthread_join(writer, NULL);
+    free(workers);
+
+    struct tp_error ferr = {0};
+    if (p->output.plugin && p->output.plugin->flush &&
+        p->output.plugin->flush(p->output.state, &ferr) && rc == TP_OK)
+        rc = tp_error_set(err, TP_IO, "output flush failed: %s", ferr.msg);
+    if (p->dead_letter.plugin && p->dead_letter.plugin->flush)
+        p->dead_letter.plugin->flush(p->dead_letter.state, &ferr);
+    if (p->fatal && rc == TP_OK) {
+        *err = p->fatal_err;
+        rc = TP_IO;
+    }
+    return rc;
+}
+
+void tp_pipeline_stop(struct tp_pipeline *p)
+{
+    p->stop = 1;
+    if (p->input && p->input->stop && p->input_state)
+        p->input->stop(p->input_state);
+}

@@ -1,0 +1,27 @@
+/* The running pipeline: input -> batches -> worker threads (processor chain)
+ * -> output released in input order, plus dead letter, accounting and a
+ * clean drain on stop. */
+#ifndef TP_PIPELINE_H
+#define TP_PIPELINE_H
+
+#include "config/config.h"
+#include "core/error.h"
+
+struct tp_pipeline;
+
+/* Builds everything the config describes: parses and checks every section,
+ * compiles all JS (once), opens input, output and dead letter. Errors carry
+ * the config position. Caller frees with tp_pipeline_free; cfg must outlive p. */
+int tp_pipeline_new(const struct tp_config *cfg, struct tp_pipeline **out, struct tp_error *err);
+
+/* Runs until the input ends or tp_pipeline_stop; drains and flushes before
+ * returning. 0, or a status with err filled for a fatal failure. */
+int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err);
+
+/* Asks a running pipeline to stop reading and drain (thread-safe, not
+ * async-signal-safe: call it from a signal-waiting thread). */
+void tp_pipeline_stop(struct tp_pipeline *p);
+
+void tp_pipeline_free(struct tp_pipeline *p);
+
+#endif
