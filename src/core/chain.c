@@ -43,8 +43,8 @@ int tp_chain_new(const struct tp_node *processors, const char *path, int threads
         }
     }
     for (size_t i = 0; processors && processors->type == TP_NODE_SEQ && i < processors->n; i++) {
-        const struct tp_node *item = processors->items[i], *body;
-        const char *name;
+        const struct tp_node *item = processors->items[i], *body = NULL;
+        const char *name = NULL;
         char ipath[96];
         snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
         int rc = plugin_entry(item, ipath, "processor", &name, &body, err);
