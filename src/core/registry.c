@@ -38,11 +38,28 @@ const struct tp_output_plugin *tp_output_find(const char *name)
     return NULL;
 }
 
+/* Joins the names of a NULL-terminated plugin array (name is each struct's first member). */
+#define JOIN_NAMES(arr, buf)                                                                       \
+    do {                                                                                           \
+        if (!(buf)[0])                                                                             \
+            for (size_t i_ = 0; (arr)[i_]; i_++) {                                                 \
+                if (i_)                                                                            \
+                    strcat((buf), ", ");                                                           \
+                strcat((buf), (arr)[i_]->name);                                                    \
+            }                                                                                      \
+    } while (0)
+
 const char *tp_plugin_names(const char *kind)
 {
-    if (strcmp(kind, "input") == 0)
-        return "stdin, file, simulator";
-    if (strcmp(kind, "processor") == 0)
-        return "tag_processor, nodered_js";
-    return "stdout, file, drop";
+    static char in_names[256], proc_names[256], out_names[256];
+    if (strcmp(kind, "input") == 0) {
+        JOIN_NAMES(inputs, in_names);
+        return in_names;
+    }
+    if (strcmp(kind, "processor") == 0) {
+        JOIN_NAMES(processors, proc_names);
+        return proc_names;
+    }
+    JOIN_NAMES(outputs, out_names);
+    return out_names;
 }
