@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# End-to-end checks of the tagproc command line: pass-through with a bad input
+# line (logged with its line number, counted in --stats), config errors with
+# FILE:LINE:COL and non-zero exit, --help/--version, SIGTERM drain (exit 0).
+set -u
+BIN=${1:-build/tagproc}
+BIN=$(realpath "$BIN")
+cd "$(dirname "$0")/../.."
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+check() { # name, command (a bash string)...
+    local name=$1
+    shift
+    if (eval "$@") >"$T/check.out" 2>&1; then
+        pass=$((pass + 1))
+        echo "ok $name"
+    else
+        fail=$((fail + 1))
+        echo "FAIL $name"
+        sed 's/^/    /' "$T/check.out" | head -20
+    fi
+}
+
+# 1. pass-through with a malformed line
+printf '{"payload":1}\nnot json\n{"payload":2,"meta":{"a":"b"}}\n' |
+    "$BIN" -c examples/stdin-passthrough.yaml --stats "$T/s.json" >"$T/out" 2>"$T/err"
+rc=$?
+check "passthrough exit 0" "[ $rc = 0 ]"
+check "passthrough two envelopes" "[ \$(wc -l <'$T/out') = 2 ]"
+check "passthrough first" "grep -qx '{\"payload\":1,\"meta\":{}}' '$T/out'"
+check "passthrough second keeps meta" "grep -qx '{\"payload\":2,\"meta\":{\"a\":\"b\"}}' '$T/out'"
+check "bad line logged with its number" "grep -q 'line 2' '$T/err'"
+check "stats count the bad line" "grep -q '\"invalid_input\":1' '$T/s.json'"
+check "stats received/processed" "grep -q '\"processed\":2' '$T/s.json'"
+
+# 2. big numbers and unicode survive byte-for-byte
+printf '%s\n' '{"payload":12345678901234567890,"meta":{"k":"é ✓"}}' |
+    "$BIN" -c examples/stdin-passthrough.yaml >"$T/out2" 2>"$T/err2"
+check "big number kept" "grep -q '\"payload\":12345678901234567890' '$T/out2'"
+check "unicode kept" "grep -q 'é ✓' '$T/out2'"
+
+# 3. config errors
+cat >"$T/unknown.yaml" <<'YAML'
+input:
+  stdin: {}
+pipeline:
+  thread: 2
+YAML
+"$BIN" -c "$T/unknown.yaml" </dev/null >/dev/null 2>"$T/e1"
+rc=$?
+check "unknown key exits non-zero" "[ $rc != 0 ]"
+check "unknown key position and valid keys" "grep -q 'unknown.yaml:4:3: pipeline.thread' '$T/e1' && grep -q 'threads' '$T/e1'"
+
+cat >"$T/type.yaml" <<'YAML'
+pipeline:
+  threads: many
+YAML
+"$BIN" -c "$T/type.yaml" </dev/null >/dev/null 2>"$T/e2"
+rc=$?
+check "wrong type exits non-zero" "[ $rc != 0 ]"
+check "wrong type position" "grep -q 'type.yaml:2:12: pipeline.threads' '$T/e2'"
+
+printf 'input:\n  stdin: {}\n output:\n  stdout: {}\n' >"$T/indent.yaml"
+"$BIN" -c "$T/indent.yaml" </dev/null >/dev/null 2>"$T/e3"
+rc=$?
+check "bad indentation exits non-zero" "[ $rc != 0 ]"
+check "bad indentation position" "grep -Eq 'indent.yaml:[0-9]+:[0-9]+:' '$T/e3'"
+
+cat >"$T/plugin.yaml" <<'YAML'
+input:
+  stdinn: {}
+YAML
+"$BIN" -c "$T/plugin.yaml" </dev/null >/dev/null 2>"$T/e4"
+rc=$?
+check "unknown plugin" "[ $rc != 0 ] && grep -q 'plugin.yaml:2:3: input.stdinn: unknown input' '$T/e4'"
+
+"$BIN" -c "$T/does-not-exist.yaml" </dev/null >/dev/null 2>"$T/e5"
+rc=$?
+check "missing config file" "[ $rc != 0 ] && grep -q 'does-not-exist.yaml' '$T/e5'"
+
+# 4. help / version
+check "--help" "'$BIN' --help | grep -q 'usage: tagproc'"
+check "--version" "'$BIN' --version | grep -q '^tagproc '"
+
+# 5. SIGTERM drains and exits 0: an endless slow simulator, stopped once output appeared
+cat >"$T/endless.yaml" <<'YAML'
+input:
+  simulator:
+    rate: 200
+output:
+  stdout: {}
+YAML
+"$BIN" -c "$T/endless.yaml" --stats "$T/s2.json" >"$T/out3" 2>"$T/err3" &
+pid=$!
+for _ in $(seq 1 200); do
+    [ -s "$T/out3" ] && break
+    sleep 0.05
+done
+kill -TERM $pid
+wait $pid
+rc=$?
+check "SIGTERM exit 0" "[ $rc = 0 ]"
+check "SIGTERM: every received message was output" \
+    "python3 -c 'import json,sys; s=json.load(open(\"$T/s2.json\")); n=sum(1 for _ in open(\"$T/out3\")); sys.exit(0 if s[\"received\"]==s[\"processed\"]==n and n>0 else 1)'"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,132 @@
+/* Unit tests for the message model and batches (src/core/msg.c) and the
+ * drop list (src/core/drop.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/drop.h"
+#include "core/msg.h"
+
+static void test_meta_set_get_order(void **state)
+{
+    (void)state;
+    struct tp_msg *m = tp_msg_new();
+    assert_non_null(m);
+    assert_int_equal(tp_msg_meta_sets(m, "b", "1"), 0);
+    assert_int_equal(tp_msg_meta_sets(m, "a", "2"), 0);
+    assert_int_equal(tp_msg_meta_sets(m, "c", "3"), 0);
+    /* replacing keeps the position, longer and shorter values */
+    assert_int_equal(tp_msg_meta_sets(m, "a", "a much longer value than before"), 0);
+    assert_int_equal(tp_msg_meta_sets(m, "b", ""), 0);
+    assert_int_equal(m->n_meta, 3);
+    assert_string_equal(tp_msg_meta_key(m, 0), "b");
+    assert_string_equal(tp_msg_meta_key(m, 1), "a");
+    assert_string_equal(tp_msg_meta_val(m, 1), "a much longer value than before");
+    size_t len = 99;
+    assert_string_equal(tp_msg_meta_get(m, "b", &len), "");
+    assert_int_equal(len, 0);
+    assert_null(tp_msg_meta_get(m, "zzz", NULL));
+    assert_int_equal(tp_msg_meta_del(m, "b"), 1);
+    assert_int_equal(tp_msg_meta_del(m, "b"), 0);
+    assert_string_equal(tp_msg_meta_key(m, 0), "a");
+    assert_string_equal(tp_msg_meta_get(m, "c", NULL), "3");
+    tp_msg_meta_clear(m);
+    assert_int_equal(m->n_meta, 0);
+    assert_null(tp_msg_meta_get(m, "a", NULL));
+    tp_msg_free(m);
+}
+
+static void test_binary_safe_values_and_many_keys(void **state)
+{
+    (void)state;
+    struct tp_msg *m = tp_msg_new();
+    char key[32], val[64];
+    for (int i = 0; i < 500; i++) {
+        snprintf(key, sizeof(key), "key%d", i);
+        snprintf(val, sizeof(val), "value-%d-%s", i, i % 2 ? "odd" : "even");
+        assert_int_equal(tp_msg_meta_sets(m, key, val), 0);
+    }
+    assert_int_equal(m->n_meta, 500);
+    assert_string_equal(tp_msg_meta_get(m, "key499", NULL), "value-499-odd");
+    assert_int_equal(tp_msg_meta_set(m, "bin", 3, "a\0b", 3), 0);
+    size_t len = 0;
+    const char *v = tp_msg_meta_get(m, "bin", &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(v, "a\0b", 3);
+    tp_msg_free(m);
+}
+
+static void test_payload_and_clone(void **state)
+{
+    (void)state;
+    struct tp_msg *m = tp_msg_new();
+    assert_int_equal(m->payload_len, 0);
+    assert_string_equal(m->payload, "");
+    m->flags |= TP_MSG_PAYLOAD_JSON;
+    assert_int_equal(tp_msg_set_payload(m, "12345678901234567890", 20), 0);
+    assert_int_equal(m->flags & TP_MSG_PAYLOAD_JSON, 0); /* flags cleared on change */
+    tp_msg_meta_sets(m, "k", "v");
+    m->seq = 7;
+    m->input_line = 3;
+    struct tp_msg *c = tp_msg_clone(m);
+    assert_non_null(c);
+    tp_msg_meta_sets(m, "k", "changed");
+    assert_string_equal(c->payload, "12345678901234567890");
+    assert_string_equal(tp_msg_meta_get(c, "k", NULL), "v");
+    assert_int_equal(c->seq, 7);
+    assert_int_equal(c->input_line, 3);
+    tp_msg_free(c);
+    tp_msg_free(m);
+}
+
+static void test_batch(void **state)
+{
+    (void)state;
+    struct tp_batch b;
+    tp_batch_init(&b);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(tp_batch_push(&b, tp_msg_new()), 0);
+    assert_int_equal(b.len, 1000);
+    tp_batch_clear(&b);
+    assert_int_equal(b.len, 0);
+    assert_true(b.cap >= 1000);
+    assert_int_equal(tp_batch_push(&b, tp_msg_new()), 0);
+    tp_batch_free(&b);
+    assert_null(b.msgs);
+}
+
+static void test_drops(void **state)
+{
+    (void)state;
+    struct tp_drops d;
+    tp_drops_init(&d);
+    for (int i = 0; i < 10; i++)
+        tp_drops_add(&d, TP_DROP_JS_ERROR, "conditions[1].then", "error %d", i);
+    tp_drops_add(&d, TP_DROP_FILTERED, "defaults", NULL);
+    assert_int_equal(d.n, 11);
+    assert_string_equal(d.v[9].error, "error 9");
+    assert_string_equal(d.v[9].stage, "conditions[1].then");
+    assert_string_equal(d.v[10].error, "");
+    assert_string_equal(tp_drop_reason_name(TP_DROP_INVALID_TOPIC), "invalid_topic");
+    assert_string_equal(tp_drop_reason_name(TP_DROP_FILTERED), "filtered");
+    tp_drops_reset(&d);
+    assert_int_equal(d.n, 0);
+    tp_drops_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_meta_set_get_order),
+        cmocka_unit_test(test_binary_safe_values_and_many_keys),
+        cmocka_unit_test(test_payload_and_clone),
+        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_drops),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
