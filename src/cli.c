@@ -3,6 +3,8 @@
  * pipeline to drain, so SIGINT/SIGTERM end with exit code 0 and nothing lost. */
 #include "cli.h"
 
+#include "bench.h"
+
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,20 +19,22 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tagproc [run] -c CONFIG.yaml [options]\n"
-               "\n"
-               "Runs the pipeline described by CONFIG.yaml (input -> processors -> output).\n"
-               "\n"
-               "options:\n"
-               "  -c, --config FILE     pipeline configuration (YAML)\n"
-               "      --stats FILE      on exit, write counters as JSON:\n"
-               "                        {\"received\":N,\"processed\":N,\"dropped\":{...}}\n"
-               "      --log-level LEVEL trace, debug, info, warn, error or off (default info)\n"
-               "  -h, --help            this help\n"
-               "  -V, --version         print the version\n"
-               "\n"
-               "Exit status: 0 when the input ended or SIGINT/SIGTERM drained the pipeline;\n"
-               "1 on a fatal error; 2 on a configuration error.\n");
+    fprintf(f,
+            "usage: tagproc [run] -c CONFIG.yaml [options]\n"
+            "       tagproc bench [--workload W] [--mode pooled|naive] ... (tagproc bench --help)\n"
+            "\n"
+            "Runs the pipeline described by CONFIG.yaml (input -> processors -> output).\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE     pipeline configuration (YAML)\n"
+            "      --stats FILE      on exit, write counters as JSON:\n"
+            "                        {\"received\":N,\"processed\":N,\"dropped\":{...}}\n"
+            "      --log-level LEVEL trace, debug, info, warn, error or off (default info)\n"
+            "  -h, --help            this help\n"
+            "  -V, --version         print the version\n"
+            "\n"
+            "Exit status: 0 when the input ended or SIGINT/SIGTERM drained the pipeline;\n"
+            "1 on a fatal error; 2 on a configuration error.\n");
 }
 
 struct signal_ctx {
@@ -74,7 +78,7 @@ static int run_pipeline(const char *config_path, const char *stats_path)
     pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (tp_pipeline_new(cfg, &p, &err)) {
+    if (tp_pipeline_new(cfg, NULL, &p, &err)) {
         tp_error_format(&err, text, sizeof(text));
         fprintf(stderr, "tagproc: %s\n", text);
         tp_config_free(cfg);
@@ -110,6 +114,8 @@ int tp_cli_main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
     };
     const char *config = NULL, *stats = NULL;
+    if (argc > 1 && strcmp(argv[1], "bench") == 0)
+        return tp_bench_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "run") == 0) {
         argv++;
         argc--;

@@ -191,7 +191,8 @@ static int open_input(struct tp_pipeline *p, struct tp_error *err)
     return p->input->open(p->input_config, &p->input_state, err);
 }
 
-int tp_pipeline_new(const struct tp_config *cfg, struct tp_pipeline **out, struct tp_error *err)
+int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *opts,
+                    struct tp_pipeline **out, struct tp_error *err)
 {
     struct tp_pipeline *p = calloc(1, sizeof(*p));
     if (!p)
@@ -202,6 +203,12 @@ int tp_pipeline_new(const struct tp_config *cfg, struct tp_pipeline **out, struc
     int rc = tp_options_parse(root_options, cfg->root, "", &p->root, err);
     if (rc)
         goto fail;
+    if (opts && opts->input)
+        p->root.input = opts->input;
+    if (opts && opts->output)
+        p->root.output = opts->output;
+    if (opts && opts->threads > 0)
+        p->root.pipeline.threads = opts->threads;
     if (p->root.logger.level && tp_log_get_level() == TP_LOG_INFO)
         tp_log_set_level((enum tp_log_level)tp_log_level_parse(p->root.logger.level));
     tp_log_set_json(p->root.logger.format && strcmp(p->root.logger.format, "json") == 0);

@@ -9,10 +9,18 @@
 
 struct tp_pipeline;
 
+/* Optional replacements for parts of the config (benchmarks, rule tests). */
+struct tp_pipeline_opts {
+    const struct tp_node *input;  /* an input section ({simulator: {...}}) or NULL */
+    const struct tp_node *output; /* an output section or NULL */
+    int threads;                  /* > 0 replaces pipeline.threads */
+};
+
 /* Builds everything the config describes: parses and checks every section,
  * compiles all JS (once), opens input, output and dead letter. Errors carry
- * the config position. Caller frees with tp_pipeline_free; cfg must outlive p. */
-int tp_pipeline_new(const struct tp_config *cfg, struct tp_pipeline **out, struct tp_error *err);
+ * the config position. opts may be NULL. Caller frees with tp_pipeline_free; cfg must outlive p. */
+int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *opts,
+                    struct tp_pipeline **out, struct tp_error *err);
 
 /* Runs until the input ends or tp_pipeline_stop; drains and flushes before
  * returning. 0, or a status with err filled for a fatal failure. */
