@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 
 enum tp_node_type { TP_NODE_NULL, TP_NODE_SCALAR, TP_NODE_MAP, TP_NODE_SEQ };
@@ -19,10 +20,10 @@ struct tp_node {
     /* scalars */
     char *value; /* NUL-terminated text ("" for null) */
     size_t value_len;
-    int quoted;        /* single- or double-quoted scalar */
-    int block;         /* literal (|) or folded (>) block scalar */
-    int content_line;  /* 1-based position of the first character of the content */
-    int content_col;   /* (for a block scalar: first content line, its indentation + 1) */
+    int quoted;       /* single- or double-quoted scalar */
+    int block;        /* literal (|) or folded (>) block scalar */
+    int content_line; /* 1-based position of the first character of the content */
+    int content_col;  /* (for a block scalar: first content line, its indentation + 1) */
     /* maps (keys[i] -> items[i]) and sequences (items[i]) */
     size_t n;
     char **keys;
@@ -82,7 +83,8 @@ struct tp_js_snippet {
     const char *file; /* config file */
     int line, col;    /* position of the first character of the code */
     int block;        /* 1: block scalar, JS line n is YAML line (line + n - 1) at col */
-    const char *path; /* key path, e.g. "pipeline.processors[0].tag_processor.defaults" (malloc'd) */
+    /* key path, e.g. "pipeline.processors[0].tag_processor.defaults" (malloc'd) */
+    const char *path;
 };
 
 /* Maps a 1-based JS line/column inside the snippet to the YAML file position. */
@@ -111,5 +113,10 @@ int tp_options_parse(const struct tp_option *table, const struct tp_node *map, c
                      void *out, struct tp_error *err);
 /* Frees what tp_options_parse allocated in out (not out itself). */
 void tp_options_free(const struct tp_option *table, void *out);
+
+/* Appends a Markdown reference of `table` (a "### title" heading, then one row
+ * per key: name, type, default, required, description), followed by one
+ * section per LIST/OBJECT sub-table titled "title.key". 0 or TP_NOMEM. */
+int tp_options_markdown(const struct tp_option *table, const char *title, struct tp_buf *out);
 
 #endif

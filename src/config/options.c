@@ -1,0 +1,577 @@
+/* Typed option tables: turn a config map node into a plugin's C struct,
+ * applying defaults and reporting unknown keys, wrong types and missing
+ * required keys at their file:line:col with the dotted key path
+ * (the approach of fluent-bit's flb_config_map.c). Also prints a table as
+ * Markdown for the generated configuration reference. */
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+
+struct pctx {
+    struct tp_error *err;
+    int in_default; /* converting a default: nodes are temporary, no positions */
+};
+
+static int parse_map(struct pctx *c, const struct tp_option *table, const struct tp_node *map,
+                     const struct tp_node *pos, const char *path, void *out);
+
+static char *path_join(const char *base, const char *key)
+{
+    char *s = NULL;
+    if (!base || !*base)
+        return strdup(key);
+    if (asprintf(&s, "%s.%s", base, key) < 0)
+        return NULL;
+    return s;
+}
+
+static char *path_index(const char *base, size_t i)
+{
+    char *s = NULL;
+    if (asprintf(&s, "%s[%zu]", base ? base : "", i) < 0)
+        return NULL;
+    return s;
+}
+
+static int nomem(struct pctx *c)
+{
+    return tp_error_set(c->err, TP_NOMEM, "out of memory");
+}
+
+static int is_int_text(const char *s)
+{
+    if (*s == '+' || *s == '-')
+        s++;
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+static int is_double_text(const char *s)
+{
+    int digits = 0;
+    for (const char *p = s; *p; p++) {
+        if (isdigit((unsigned char)*p))
+            digits = 1;
+        else if (!strchr("+-.eE", *p))
+            return 0;
+    }
+    if (!digits)
+        return 0;
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    return *end == '\0' && isfinite(d);
+}
+
+static int parse_bool_text(const char *s, int *v)
+{
+    if (!strcasecmp(s, "true"))
+        *v = 1;
+    else if (!strcasecmp(s, "false"))
+        *v = 0;
+    else
+        return -1;
+    return 0;
+}
+
+/* "string \"abc\"", "integer 5", "map", ... for "got ..." messages. */
+static void describe(const struct tp_node *n, char *buf, size_t size)
+{
+    if (!n || n->type != TP_NODE_SCALAR) {
+        snprintf(buf, size, "%s", tp_node_type_name(n));
+        return;
+    }
+    int b;
+    if (!n->quoted && !n->block) {
+        if (is_int_text(n->value)) {
+            snprintf(buf, size, "integer %s", n->value);
+            return;
+        }
+        if (is_double_text(n->value)) {
+            snprintf(buf, size, "number %s", n->value);
+            return;
+        }
+        if (!parse_bool_text(n->value, &b)) {
+            snprintf(buf, size, "boolean %s", n->value);
+            return;
+        }
+    }
+    size_t len = strcspn(n->value, "\n");
+    int cut = len > 40 || n->value[len] != '\0';
+    if (len > 40)
+        len = 40;
+    snprintf(buf, size, "string \"%.*s%s\"", (int)len, n->value, cut ? "..." : "");
+}
+
+static int error_at(struct pctx *c, const struct tp_node *n, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* One helper for all positioned errors: "path: <message>" at n's position. */
+static int error_at(struct pctx *c, const struct tp_node *n, const char *path, const char *fmt, ...)
+{
+    char msg[480];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    const char *p = path && *path ? path : "(top level)";
+    if (c->in_default)
+        return tp_error_set(c->err, TP_CONFIG, "%s: invalid default: %s", p, msg);
+    if (n)
+        return tp_error_set_at(c->err, TP_CONFIG, n->file, n->line, n->col, "%s: %s", p, msg);
+    return tp_error_set(c->err, TP_CONFIG, "%s: %s", p, msg);
+}
+
+static int wrong_type(struct pctx *c, const struct tp_node *n, const char *path,
+                      const char *expected)
+{
+    char got[96];
+    describe(n, got, sizeof(got));
+    return error_at(c, n, path, "expected %s, got %s", expected, got);
+}
+
+static int check_choices(struct pctx *c, const struct tp_option *o, const struct tp_node *n,
+                         const char *path, const char *v)
+{
+    if (!o->choices)
+        return TP_OK;
+    struct tp_buf b;
+    tp_buf_init(&b);
+    for (size_t i = 0; o->choices[i]; i++) {
+        if (!strcmp(o->choices[i], v)) {
+            tp_buf_free(&b);
+            return TP_OK;
+        }
+        if (tp_buf_printf(&b, "%s%s", i ? ", " : "", o->choices[i])) {
+            tp_buf_free(&b);
+            return nomem(c);
+        }
+    }
+    int rc = error_at(c, n, path, "expected one of: %s, got \"%s\"", b.data ? b.data : "", v);
+    tp_buf_free(&b);
+    return rc;
+}
+
+static int set_string_list(struct pctx *c, const struct tp_node *n, const char *path,
+                           struct tp_strlist *dst)
+{
+    if (n->type == TP_NODE_SCALAR) {
+        if (!(dst->v = calloc(1, sizeof(char *))) || !(dst->v[0] = strdup(n->value)))
+            return nomem(c);
+        dst->n = 1;
+        return TP_OK;
+    }
+    if (n->type != TP_NODE_SEQ)
+        return wrong_type(c, n, path, "string or list of strings");
+    if (n->n && !(dst->v = calloc(n->n, sizeof(char *))))
+        return nomem(c);
+    dst->n = n->n;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct tp_node *e = n->items[i];
+        if (e->type != TP_NODE_SCALAR) {
+            char *ep = path_index(path, i);
+            int rc = ep ? wrong_type(c, e, ep, "string") : nomem(c);
+            free(ep);
+            return rc;
+        }
+        if (!(dst->v[i] = strdup(e->value)))
+            return nomem(c);
+    }
+    return TP_OK;
+}
+
+static int set_string_map(struct pctx *c, const struct tp_node *n, const char *path,
+                          struct tp_strmap *dst)
+{
+    if (n->type != TP_NODE_MAP)
+        return wrong_type(c, n, path, "map of strings");
+    if (n->n && (!(dst->keys = calloc(n->n, sizeof(char *))) ||
+                 !(dst->vals = calloc(n->n, sizeof(char *)))))
+        return nomem(c);
+    dst->n = n->n;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct tp_node *v = n->items[i];
+        if (v->type != TP_NODE_SCALAR && v->type != TP_NODE_NULL) {
+            char *vp = path_join(path, n->keys[i]);
+            int rc = vp ? wrong_type(c, v, vp, "string") : nomem(c);
+            free(vp);
+            return rc;
+        }
+        if (!(dst->keys[i] = strdup(n->keys[i])) || !(dst->vals[i] = strdup(v->value)))
+            return nomem(c);
+    }
+    return TP_OK;
+}
+
+static int set_list(struct pctx *c, const struct tp_option *o, const struct tp_node *n,
+                    const char *path, struct tp_list *dst)
+{
+    if (n->type != TP_NODE_SEQ)
+        return wrong_type(c, n, path, "list of maps");
+    /* Stored before the elements are filled so that a failure half-way is
+     * released by tp_options_free like everything else. */
+    if (n->n && !(dst->items = calloc(n->n, o->elem_size)))
+        return nomem(c);
+    dst->n = n->n;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct tp_node *e = n->items[i];
+        char *ep = path_index(path, i);
+        if (!ep)
+            return nomem(c);
+        int rc;
+        if (e->type != TP_NODE_MAP && e->type != TP_NODE_NULL)
+            rc = wrong_type(c, e, ep, "map");
+        else
+            rc = parse_map(c, o->sub, e, e, ep, (char *)dst->items + i * o->elem_size);
+        free(ep);
+        if (rc)
+            return rc;
+    }
+    return TP_OK;
+}
+
+/* Converts a present, non-null node (JS: also null) into the field. */
+static int convert(struct pctx *c, const struct tp_option *o, const struct tp_node *n,
+                   const char *path, void *out)
+{
+    char *dst = (char *)out + o->offset;
+    int64_t iv;
+    switch (o->type) {
+    case TP_OPT_STRING:
+        if (n->type != TP_NODE_SCALAR)
+            return wrong_type(c, n, path, "string");
+        if (check_choices(c, o, n, path, n->value))
+            return TP_CONFIG;
+        free(*(char **)dst);
+        if (!(*(char **)dst = strdup(n->value)))
+            return nomem(c);
+        return TP_OK;
+    case TP_OPT_INT: {
+        if (n->type != TP_NODE_SCALAR || !is_int_text(n->value))
+            return wrong_type(c, n, path, "integer");
+        errno = 0;
+        iv = strtoll(n->value, NULL, 10);
+        if (errno == ERANGE)
+            return error_at(c, n, path, "integer out of range: %s", n->value);
+        memcpy(dst, &iv, sizeof(iv));
+        return TP_OK;
+    }
+    case TP_OPT_DOUBLE: {
+        if (n->type != TP_NODE_SCALAR || !is_double_text(n->value))
+            return wrong_type(c, n, path, "number");
+        double d = strtod(n->value, NULL);
+        memcpy(dst, &d, sizeof(d));
+        return TP_OK;
+    }
+    case TP_OPT_BOOL: {
+        int b;
+        if (n->type != TP_NODE_SCALAR || parse_bool_text(n->value, &b))
+            return wrong_type(c, n, path, "boolean (true or false)");
+        memcpy(dst, &b, sizeof(b));
+        return TP_OK;
+    }
+    case TP_OPT_JS: {
+        struct tp_js_snippet *s = (struct tp_js_snippet *)dst;
+        if (n->type != TP_NODE_SCALAR && n->type != TP_NODE_NULL)
+            return wrong_type(c, n, path, "JavaScript code (a string)");
+        free(s->code);
+        free((char *)s->path);
+        s->path = NULL;
+        if (!(s->code = strdup(n->value)) || !(s->path = strdup(path ? path : "")))
+            return nomem(c);
+        if (!c->in_default) {
+            s->file = n->file;
+            s->line = n->content_line;
+            s->col = n->content_col;
+            s->block = n->block;
+        }
+        return TP_OK;
+    }
+    case TP_OPT_STRINGS:
+        return set_string_list(c, n, path, (struct tp_strlist *)dst);
+    case TP_OPT_STRMAP:
+        return set_string_map(c, n, path, (struct tp_strmap *)dst);
+    case TP_OPT_LIST:
+        return set_list(c, o, n, path, (struct tp_list *)dst);
+    case TP_OPT_OBJECT:
+        if (n->type != TP_NODE_MAP)
+            return wrong_type(c, n, path, "map");
+        return parse_map(c, o->sub, n, n, path, dst);
+    case TP_OPT_NODE:
+        if (!c->in_default)
+            *(const struct tp_node **)dst = n;
+        return TP_OK;
+    }
+    return error_at(c, n, path, "unknown option type");
+}
+
+/* Applies o->def (YAML text). Scalar types take the text as is; lists and
+ * maps parse it as a YAML value. */
+static int apply_default(struct pctx *c, const struct tp_option *o, const struct tp_node *pos,
+                         const char *path, void *out)
+{
+    if (o->type == TP_OPT_OBJECT)
+        return parse_map(c, o->sub, NULL, pos, path, (char *)out + o->offset);
+    if (!o->def || o->type == TP_OPT_NODE)
+        return TP_OK;
+    int saved = c->in_default;
+    int rc;
+    c->in_default = 1;
+    if (o->type == TP_OPT_STRINGS || o->type == TP_OPT_STRMAP || o->type == TP_OPT_LIST) {
+        char *text = NULL;
+        struct tp_config *cfg = NULL;
+        struct tp_error e;
+        if (asprintf(&text, "v: %s\n", o->def) < 0) {
+            rc = nomem(c);
+        } else if (tp_config_load_string("<default>", text, strlen(text), &cfg, &e)) {
+            rc = tp_error_set(c->err, TP_CONFIG, "%s: invalid default: %s", path, e.msg);
+        } else {
+            const struct tp_node *v = tp_node_get(cfg->root, "v");
+            rc = v->type == TP_NODE_NULL ? TP_OK : convert(c, o, v, path, out);
+        }
+        tp_config_free(cfg);
+        free(text);
+    } else {
+        struct tp_node n = {
+            .type = TP_NODE_SCALAR, .value = (char *)o->def, .value_len = strlen(o->def)};
+        rc = convert(c, o, &n, path, out);
+    }
+    c->in_default = saved;
+    return rc;
+}
+
+static int unknown_key(struct pctx *c, const struct tp_option *table, const struct tp_node *key,
+                       const char *path)
+{
+    struct tp_buf b;
+    tp_buf_init(&b);
+    for (size_t i = 0; table[i].name; i++)
+        if (tp_buf_printf(&b, "%s%s", i ? ", " : "", table[i].name)) {
+            tp_buf_free(&b);
+            return nomem(c);
+        }
+    int rc = error_at(c, key, path, "unknown key; valid keys: %s", b.data ? b.data : "(none)");
+    tp_buf_free(&b);
+    return rc;
+}
+
+static int parse_map(struct pctx *c, const struct tp_option *table, const struct tp_node *map,
+                     const struct tp_node *pos, const char *path, void *out)
+{
+    int rc = TP_OK;
+    if (map && map->type == TP_NODE_NULL)
+        map = NULL;
+    if (map && map->type != TP_NODE_MAP)
+        return wrong_type(c, map, path, "map");
+    if (!map && c->in_default)
+        pos = NULL;
+    /* Keys in file order: unknown keys and conversions report the first problem. */
+    for (size_t i = 0; map && i < map->n; i++) {
+        const struct tp_option *o = table;
+        while (o->name && strcmp(o->name, map->keys[i]))
+            o++;
+        char *kp = path_join(path, map->keys[i]);
+        if (!kp)
+            return nomem(c);
+        if (!o->name)
+            rc = unknown_key(c, table, map->key_nodes[i], kp);
+        else if (map->items[i]->type != TP_NODE_NULL || o->type == TP_OPT_JS)
+            rc = convert(c, o, map->items[i], kp, out);
+        free(kp);
+        if (rc)
+            return rc;
+    }
+    /* Absent (or null) keys: required check, then defaults. */
+    for (const struct tp_option *o = table; o->name; o++) {
+        const struct tp_node *v = tp_node_get(map, o->name);
+        if (v && (v->type != TP_NODE_NULL || o->type == TP_OPT_JS))
+            continue;
+        if (o->flags & TP_OPT_REQUIRED) {
+            const struct tp_node *at = map ? map : pos;
+            return error_at(c, at, path, "missing required key \"%s\"", o->name);
+        }
+        char *kp = path_join(path, o->name);
+        if (!kp)
+            return nomem(c);
+        rc = apply_default(c, o, map ? map : pos, kp, out);
+        free(kp);
+        if (rc)
+            return rc;
+    }
+    return TP_OK;
+}
+
+int tp_options_parse(const struct tp_option *table, const struct tp_node *map, const char *path,
+                     void *out, struct tp_error *err)
+{
+    struct pctx c = {.err = err};
+    int rc = parse_map(&c, table, map, map, path, out);
+    if (rc)
+        tp_options_free(table, out);
+    return rc;
+}
+
+void tp_options_free(const struct tp_option *table, void *out)
+{
+    if (!table || !out)
+        return;
+    for (const struct tp_option *o = table; o->name; o++) {
+        char *dst = (char *)out + o->offset;
+        switch (o->type) {
+        case TP_OPT_STRING:
+            free(*(char **)dst);
+            *(char **)dst = NULL;
+            break;
+        case TP_OPT_JS: {
+            struct tp_js_snippet *s = (struct tp_js_snippet *)dst;
+            free(s->code);
+            free((char *)s->path);
+            memset(s, 0, sizeof(*s));
+            break;
+        }
+        case TP_OPT_STRINGS: {
+            struct tp_strlist *l = (struct tp_strlist *)dst;
+            for (size_t i = 0; l->v && i < l->n; i++)
+                free(l->v[i]);
+            free(l->v);
+            l->v = NULL;
+            l->n = 0;
+            break;
+        }
+        case TP_OPT_STRMAP: {
+            struct tp_strmap *m = (struct tp_strmap *)dst;
+            for (size_t i = 0; i < m->n; i++) {
+                if (m->keys)
+                    free(m->keys[i]);
+                if (m->vals)
+                    free(m->vals[i]);
+            }
+            free(m->keys);
+            free(m->vals);
+            memset(m, 0, sizeof(*m));
+            break;
+        }
+        case TP_OPT_LIST: {
+            struct tp_list *l = (struct tp_list *)dst;
+            for (size_t i = 0; l->items && i < l->n; i++)
+                tp_options_free(o->sub, (char *)l->items + i * o->elem_size);
+            free(l->items);
+            l->items = NULL;
+            l->n = 0;
+            break;
+        }
+        case TP_OPT_OBJECT:
+            tp_options_free(o->sub, dst);
+            break;
+        case TP_OPT_NODE:
+            *(const struct tp_node **)dst = NULL;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+void tp_js_snippet_position(const struct tp_js_snippet *s, int js_line, int js_col, int *line,
+                            int *col)
+{
+    if (!s || s->line <= 0) { /* a default: no file position */
+        *line = js_line;
+        *col = js_col;
+        return;
+    }
+    *line = s->line + js_line - 1;
+    /* Block: every JS line sits at the block's indentation. A folded flow
+     * scalar's later lines cannot be mapped exactly: best effort. */
+    *col = (js_line == 1 || s->block) ? s->col + js_col - 1 : js_col;
+}
+
+/* ---- Markdown reference ---- */
+
+static const char *type_doc(const struct tp_option *o)
+{
+    switch (o->type) {
+    case TP_OPT_STRING:
+        return "string";
+    case TP_OPT_INT:
+        return "integer";
+    case TP_OPT_DOUBLE:
+        return "number";
+    case TP_OPT_BOOL:
+        return "boolean";
+    case TP_OPT_JS:
+        return "JavaScript";
+    case TP_OPT_STRINGS:
+        return "string or list of strings";
+    case TP_OPT_STRMAP:
+        return "map of strings";
+    case TP_OPT_LIST:
+        return "list of objects";
+    case TP_OPT_OBJECT:
+        return "object";
+    case TP_OPT_NODE:
+        return "map (plugin)";
+    }
+    return "?";
+}
+
+/* Table cells: `|` would end the cell and newlines the row. */
+static int put_cell(struct tp_buf *out, const char *s)
+{
+    int rc = TP_OK;
+    for (; s && *s && !rc; s++) {
+        if (*s == '|')
+            rc = tp_buf_puts(out, "\\|");
+        else if (*s == '\n')
+            rc = tp_buf_putc(out, ' ');
+        else
+            rc = tp_buf_putc(out, *s);
+    }
+    return rc;
+}
+
+int tp_options_markdown(const struct tp_option *table, const char *title, struct tp_buf *out)
+{
+    int rc = tp_buf_printf(out,
+                           "### %s\n\n| key | type | default | required | description |\n"
+                           "|---|---|---|---|---|\n",
+                           title ? title : "options");
+    for (const struct tp_option *o = table; o->name && !rc; o++) {
+        rc = tp_buf_printf(out, "| `%s` | %s | ", o->name, type_doc(o));
+        if (!rc && o->def) {
+            rc = tp_buf_putc(out, '`');
+            rc = rc ? rc : put_cell(out, o->def);
+            rc = rc ? rc : tp_buf_putc(out, '`');
+        }
+        rc = rc ? rc : tp_buf_printf(out, " | %s | ", o->flags & TP_OPT_REQUIRED ? "yes" : "no");
+        rc = rc ? rc : put_cell(out, o->desc);
+        for (size_t i = 0; !rc && o->choices && o->choices[i]; i++)
+            rc = tp_buf_printf(out, "%s`%s`", i ? ", " : " One of: ", o->choices[i]);
+        if (!rc && o->sub)
+            rc = tp_buf_printf(out, " See `%s.%s`.", title ? title : "options", o->name);
+        rc = rc ? rc : tp_buf_puts(out, " |\n");
+    }
+    rc = rc ? rc : tp_buf_putc(out, '\n');
+    for (const struct tp_option *o = table; o->name && !rc; o++) {
+        if (!o->sub || (o->type != TP_OPT_LIST && o->type != TP_OPT_OBJECT))
+            continue;
+        char *sub = path_join(title ? title : "options", o->name);
+        if (!sub)
+            return TP_NOMEM;
+        rc = tp_options_markdown(o->sub, sub, out);
+        free(sub);
+    }
+    return rc;
+}
