@@ -6,13 +6,15 @@
 extern const struct tp_input_plugin tp_input_stdin, tp_input_file, tp_input_simulator;
 extern const struct tp_processor_plugin tp_processor_tag_processor, tp_processor_nodered_js;
 extern const struct tp_output_plugin tp_output_stdout, tp_output_file, tp_output_drop;
+extern const struct tp_input_plugin tp_input_kafka;
+extern const struct tp_output_plugin tp_output_kafka;
 
 static const struct tp_input_plugin *const inputs[] = {&tp_input_stdin, &tp_input_file,
-                                                       &tp_input_simulator, NULL};
+                                                       &tp_input_simulator, &tp_input_kafka, NULL};
 static const struct tp_processor_plugin *const processors[] = {&tp_processor_tag_processor,
                                                                &tp_processor_nodered_js, NULL};
 static const struct tp_output_plugin *const outputs[] = {&tp_output_stdout, &tp_output_file,
-                                                         &tp_output_drop, NULL};
+                                                         &tp_output_drop, &tp_output_kafka, NULL};
 
 const struct tp_input_plugin *tp_input_find(const char *name)
 {

@@ -1,0 +1,603 @@
+/* Kafka input (librdkafka high-level consumer in a consumer group) and the
+ * helpers shared with the Kafka output. At-least-once: offsets are stored
+ * (enable.auto.offset.store=false) only when the pipeline acks a message,
+ * and acks arrive in input order, so a stored offset never passes a message
+ * that is still in flight; auto commit writes the stored offsets. */
+#include <pthread.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/plugin.h"
+#include "io/kafka_internal.h"
+
+/* ---------- shared helpers ---------- */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    enum tp_log_level l = level <= 3 ? TP_LOG_ERROR : level <= 5 ? TP_LOG_WARN : TP_LOG_DEBUG;
+    char key[96];
+    snprintf(key, sizeof(key), "kafka|%s", fac);
+    tp_log_limited(l, key, "kafka: %s: %s", fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    char key[96];
+    snprintf(key, sizeof(key), "kafka-error|%d", err);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[256];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
+        tp_log(TP_LOG_ERROR, "kafka: fatal error %s: %s", rd_kafka_err2name(orig), why);
+        return;
+    }
+    tp_log_limited(TP_LOG_WARN, key, "kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+int tp__kafka_conf_set(rd_kafka_conf_t *conf, const char *path, const char *name, const char *value,
+                       struct tp_error *err)
+{
+    char why[256];
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK)
+        return tp_error_set(err, TP_CONFIG, "%s: librdkafka property %s=%s: %s", path, name, value,
+                            why);
+    return TP_OK;
+}
+
+int tp__kafka_conf_new(const char *path, const struct tp_strlist *brokers, const char *client_id,
+                       rd_kafka_conf_t **out, struct tp_error *err)
+{
+    if (!brokers->n)
+        return tp_error_set(err, TP_CONFIG, "%s.brokers: expected at least one broker", path);
+    size_t len = 1;
+    for (size_t i = 0; i < brokers->n; i++)
+        len += strlen(brokers->v[i]) + 1;
+    char *list = malloc(len);
+    if (!list)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    list[0] = '\0';
+    for (size_t i = 0; i < brokers->n; i++) {
+        if (i)
+            strcat(list, ",");
+        strcat(list, brokers->v[i]);
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int rc = tp__kafka_conf_set(conf, path, "bootstrap.servers", list, err);
+    free(list);
+    if (rc == TP_OK && client_id)
+        rc = tp__kafka_conf_set(conf, path, "client.id", client_id, err);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return rc;
+    }
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    *out = conf;
+    return TP_OK;
+}
+
+int tp__kafka_conf_apply(rd_kafka_conf_t *conf, const char *path, const struct tp_strmap *props,
+                         struct tp_error *err)
+{
+    char p[128];
+    snprintf(p, sizeof(p), "%s.properties", path);
+    for (size_t i = 0; i < props->n; i++) {
+        int rc = tp__kafka_conf_set(conf, p, props->keys[i], props->vals[i], err);
+        if (rc)
+            return rc;
+    }
+    return TP_OK;
+}
+
+/* ---------- input ---------- */
+
+#define IN_PATH "input.kafka"
+
+struct kafka_in_config {
+    struct tp_strlist brokers;
+    struct tp_strlist topics;
+    char *consumer_group;
+    char *client_id;
+    char *start_offset;
+    char *key_filter;
+    int64_t max_poll_records;
+    int64_t revoke_timeout_ms;
+    struct tp_strmap properties;
+};
+
+static const char *const start_offsets[] = {"earliest", "latest", NULL};
+
+static const struct tp_option in_options[] = {
+    {"brokers", TP_OPT_STRINGS, offsetof(struct kafka_in_config, brokers), NULL,
+     "bootstrap brokers, host:port", TP_OPT_REQUIRED, NULL, 0, NULL},
+    {"topics", TP_OPT_STRINGS, offsetof(struct kafka_in_config, topics), NULL,
+     "topics to subscribe to (a name starting with ^ is a regex)", TP_OPT_REQUIRED, NULL, 0, NULL},
+    {"consumer_group", TP_OPT_STRING, offsetof(struct kafka_in_config, consumer_group), NULL,
+     "consumer group id (group.id)", TP_OPT_REQUIRED, NULL, 0, NULL},
+    {"client_id", TP_OPT_STRING, offsetof(struct kafka_in_config, client_id), "tagproc",
+     "client.id", 0, NULL, 0, NULL},
+    {"start_offset", TP_OPT_STRING, offsetof(struct kafka_in_config, start_offset), "earliest",
+     "where to start in a partition without a committed offset", 0, NULL, 0, start_offsets},
+    {"key_filter", TP_OPT_STRING, offsetof(struct kafka_in_config, key_filter), NULL,
+     "POSIX extended regex; records whose key does not match are skipped", 0, NULL, 0, NULL},
+    {"max_poll_records", TP_OPT_INT, offsetof(struct kafka_in_config, max_poll_records), "0",
+     "most records per read (0: the pipeline batch size)", 0, NULL, 0, NULL},
+    {"revoke_timeout_ms", TP_OPT_INT, offsetof(struct kafka_in_config, revoke_timeout_ms), "10000",
+     "on a rebalance, how long to wait for in-flight messages of revoked partitions", 0, NULL, 0,
+     NULL},
+    {"properties", TP_OPT_STRMAP, offsetof(struct kafka_in_config, properties), NULL,
+     "extra librdkafka properties, passed as-is (e.g. security.protocol)", 0, NULL, 0, NULL},
+    {0},
+};
+
+/* One topic-partition ever seen. `gen` changes on every assign and revoke so
+ * that acks of messages read under an older assignment are ignored. */
+struct kafka_part {
+    char *topic;
+    int32_t partition;
+    uint32_t gen;
+    int assigned;
+    int64_t inflight; /* messages handed to the pipeline and not yet acked */
+    int64_t skip_to;  /* offset after the last skipped (key_filter) record, or -1 */
+    int64_t acked;    /* last offset stored (next offset to read), or -1 */
+    rd_kafka_topic_partition_list_t *store; /* one element, reused for offsets_store */
+};
+
+struct kafka_token {
+    struct kafka_part *part;
+    int64_t offset;
+    uint32_t gen;
+    struct kafka_token *next; /* free list */
+};
+
+#define TOKENS_PER_SLAB 1024
+struct token_slab {
+    struct token_slab *next;
+    struct kafka_token t[TOKENS_PER_SLAB];
+};
+
+struct kafka_in {
+    const struct kafka_in_config *cfg;
+    rd_kafka_t *rk;
+    regex_t key_re;
+    int has_re;
+    volatile int stop;
+    int closing; /* the pipeline is done: no ack will come any more */
+
+    pthread_mutex_t lock; /* parts, tokens */
+    pthread_cond_t drained;
+    struct kafka_part **parts;
+    size_t n_parts, cap_parts;
+    struct kafka_part *last;
+    struct token_slab *slabs;
+    struct kafka_token *free_tokens;
+};
+
+/* Caller holds the lock. NULL on allocation failure. */
+static struct kafka_part *part_get(struct kafka_in *in, const char *topic, int32_t partition)
+{
+    if (in->last && in->last->partition == partition && strcmp(in->last->topic, topic) == 0)
+        return in->last;
+    for (size_t i = 0; i < in->n_parts; i++)
+        if (in->parts[i]->partition == partition && strcmp(in->parts[i]->topic, topic) == 0)
+            return in->last = in->parts[i];
+    if (in->n_parts == in->cap_parts) {
+        size_t cap = in->cap_parts ? in->cap_parts * 2 : 16;
+        struct kafka_part **v = realloc(in->parts, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        in->parts = v;
+        in->cap_parts = cap;
+    }
+    struct kafka_part *p = calloc(1, sizeof(*p));
+    if (!p || !(p->topic = strdup(topic))) {
+        free(p);
+        return NULL;
+    }
+    p->partition = partition;
+    p->skip_to = p->acked = -1;
+    p->store = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(p->store, topic, partition);
+    in->parts[in->n_parts++] = p;
+    return in->last = p;
+}
+
+/* Caller holds the lock: records `next` as the offset to commit for p. */
+static void part_store(struct kafka_in *in, struct kafka_part *p, int64_t next)
+{
+    if (next <= p->acked)
+        return;
+    p->acked = next;
+    p->store->elems[0].offset = next;
+    /* Fails with _STATE when the partition is no longer assigned: ignored,
+     * the new owner re-reads from the last committed offset. */
+    rd_kafka_offsets_store(in->rk, p->store);
+}
+
+static struct kafka_token *token_new(struct kafka_in *in)
+{
+    if (!in->free_tokens) {
+        struct token_slab *s = malloc(sizeof(*s));
+        if (!s)
+            return NULL;
+        s->next = in->slabs;
+        in->slabs = s;
+        for (size_t i = 0; i < TOKENS_PER_SLAB; i++) {
+            s->t[i].next = in->free_tokens;
+            in->free_tokens = &s->t[i];
+        }
+    }
+    struct kafka_token *t = in->free_tokens;
+    in->free_tokens = t->next;
+    return t;
+}
+
+static void kafka_in_ack(void *state, void *token)
+{
+    struct kafka_in *in = state;
+    struct kafka_token *t = token;
+    pthread_mutex_lock(&in->lock);
+    struct kafka_part *p = t->part;
+    if (t->gen == p->gen) {
+        p->inflight--;
+        int64_t next = t->offset + 1;
+        if (p->inflight == 0 && p->skip_to > next)
+            next = p->skip_to;
+        part_store(in, p, next);
+        if (p->inflight == 0)
+            pthread_cond_broadcast(&in->drained);
+    }
+    t->next = in->free_tokens;
+    in->free_tokens = t;
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* Waits (bounded) until no message of the given partitions is in flight, so
+ * that their offsets can be committed before another member takes them. */
+static void wait_drained(struct kafka_in *in, const rd_kafka_topic_partition_list_t *parts)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    int64_t ms = in->cfg->revoke_timeout_ms > 0 ? in->cfg->revoke_timeout_ms : 0;
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&in->lock);
+    for (;;) {
+        int64_t busy = 0;
+        for (int i = 0; i < parts->cnt; i++) {
+            struct kafka_part *p = part_get(in, parts->elems[i].topic, parts->elems[i].partition);
+            if (p && p->gen && p->assigned)
+                busy += p->inflight;
+        }
+        if (!busy || in->closing || pthread_cond_timedwait(&in->drained, &in->lock, &deadline)) {
+            if (busy && !in->closing)
+                tp_log(TP_LOG_WARN,
+                       "kafka: rebalance: %lld message(s) of revoked partitions still in "
+                       "flight; they may be delivered again by the new owner",
+                       (long long)busy);
+            break;
+        }
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        struct kafka_part *p = part_get(in, parts->elems[i].topic, parts->elems[i].partition);
+        if (p) {
+            p->gen++;
+            p->assigned = 0;
+        }
+    }
+    pthread_mutex_unlock(&in->lock);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct kafka_in *in = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        pthread_mutex_lock(&in->lock);
+        for (int i = 0; i < parts->cnt; i++) {
+            struct kafka_part *p = part_get(in, parts->elems[i].topic, parts->elems[i].partition);
+            if (!p)
+                continue;
+            p->gen++;
+            p->assigned = 1;
+            p->inflight = 0;
+            p->skip_to = p->acked = -1;
+        }
+        pthread_mutex_unlock(&in->lock);
+        tp_log(TP_LOG_INFO, "kafka: assigned %d partition(s)", parts->cnt);
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+            if (e) {
+                tp_log(TP_LOG_ERROR, "kafka: assign: %s", rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+            }
+        } else {
+            rd_kafka_assign(rk, parts);
+        }
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        tp_log(TP_LOG_INFO, "kafka: revoking %d partition(s)", parts->cnt);
+        wait_drained(in, parts);
+        /* Commit what is stored for the partitions we still own, before they go. */
+        if (!rd_kafka_assignment_lost(rk)) {
+            rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
+            if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                tp_log(TP_LOG_WARN, "kafka: commit on revoke: %s", rd_kafka_err2str(cerr));
+        }
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+            if (e)
+                rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+        return;
+    }
+    tp_log(TP_LOG_ERROR, "kafka: rebalance error: %s", rd_kafka_err2str(err));
+    rd_kafka_assign(rk, NULL);
+}
+
+static void kafka_in_close(void *state);
+
+static int kafka_in_open(const void *config, void **out, struct tp_error *err)
+{
+    const struct kafka_in_config *cfg = config;
+    struct kafka_in *in = calloc(1, sizeof(*in));
+    if (!in)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    in->cfg = cfg;
+    pthread_mutex_init(&in->lock, NULL);
+    pthread_cond_init(&in->drained, NULL);
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_partition_list_t *subs = NULL;
+    int rc = TP_OK;
+    if (cfg->key_filter) {
+        int e = regcomp(&in->key_re, cfg->key_filter, REG_EXTENDED | REG_NOSUB);
+        if (e) {
+            char why[128];
+            regerror(e, &in->key_re, why, sizeof(why));
+            rc = tp_error_set(err, TP_CONFIG, IN_PATH ".key_filter: invalid regex: %s", why);
+            goto fail;
+        }
+        in->has_re = 1;
+    }
+    if (!cfg->topics.n) {
+        rc = tp_error_set(err, TP_CONFIG, IN_PATH ".topics: expected at least one topic");
+        goto fail;
+    }
+    if (cfg->max_poll_records < 0 || cfg->revoke_timeout_ms < 0) {
+        rc = tp_error_set(err, TP_CONFIG,
+                          IN_PATH ": max_poll_records and revoke_timeout_ms must be >= 0");
+        goto fail;
+    }
+    rc = tp__kafka_conf_new(IN_PATH, &cfg->brokers, cfg->client_id, &conf, err);
+    if (rc)
+        goto fail;
+    if ((rc = tp__kafka_conf_set(conf, IN_PATH, "group.id", cfg->consumer_group, err)) ||
+        (rc = tp__kafka_conf_set(conf, IN_PATH, "auto.offset.reset", cfg->start_offset, err)) ||
+        (rc = tp__kafka_conf_set(conf, IN_PATH, "enable.auto.offset.store", "false", err)) ||
+        (rc = tp__kafka_conf_set(conf, IN_PATH, "enable.auto.commit", "true", err)) ||
+        (rc = tp__kafka_conf_apply(conf, IN_PATH, &cfg->properties, err)))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, in);
+    char why[512];
+    in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!in->rk) {
+        rc = tp_error_set(err, TP_CONFIG, IN_PATH ": cannot create consumer: %s", why);
+        goto fail;
+    }
+    conf = NULL; /* owned by rk now */
+    rd_kafka_poll_set_consumer(in->rk);
+    subs = rd_kafka_topic_partition_list_new((int)cfg->topics.n);
+    for (size_t i = 0; i < cfg->topics.n; i++)
+        rd_kafka_topic_partition_list_add(subs, cfg->topics.v[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(in->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (kerr) {
+        rc = tp_error_set(err, TP_CONFIG, IN_PATH ".topics: cannot subscribe: %s",
+                          rd_kafka_err2str(kerr));
+        goto fail;
+    }
+    *out = in;
+    return TP_OK;
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    kafka_in_close(in);
+    return rc;
+}
+
+/* Converts one record into a message; NULL on allocation failure. */
+static struct tp_msg *record_to_msg(const rd_kafka_message_t *rkm, const char *topic)
+{
+    struct tp_msg *m = tp_msg_new();
+    if (!m)
+        return NULL;
+    char num[32];
+    int rc = tp_msg_set_payload(m, rkm->payload ? rkm->payload : "", rkm->len);
+    if (!rc && rkm->key)
+        rc = tp_msg_meta_set(m, "kafka_key", 9, rkm->key, rkm->key_len);
+    if (!rc)
+        rc = tp_msg_meta_sets(m, "kafka_topic", topic);
+    snprintf(num, sizeof(num), "%d", (int)rkm->partition);
+    if (!rc)
+        rc = tp_msg_meta_sets(m, "kafka_partition", num);
+    snprintf(num, sizeof(num), "%lld", (long long)rkm->offset);
+    if (!rc)
+        rc = tp_msg_meta_sets(m, "kafka_offset", num);
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
+    if (!rc && tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) {
+        snprintf(num, sizeof(num), "%lld", (long long)ts);
+        rc = tp_msg_meta_sets(m, "kafka_timestamp_ms", num);
+    }
+    rd_kafka_headers_t *hdrs = NULL;
+    if (!rc && rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char *name;
+        const void *val;
+        size_t len;
+        for (size_t i = 0; !rc && rd_kafka_header_get_all(hdrs, i, &name, &val, &len) == 0; i++) {
+            if (strncmp(name, "kafka_", 6) == 0 && tp_msg_meta_get(m, name, NULL))
+                continue; /* never let a header hide the record's own coordinates */
+            rc = tp_msg_meta_set(m, name, strlen(name), val ? val : "", val ? len : 0);
+        }
+    }
+    if (rc) {
+        tp_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static int key_matches(struct kafka_in *in, const rd_kafka_message_t *rkm)
+{
+    char small[256];
+    size_t len = rkm->key ? rkm->key_len : 0;
+    char *key = len < sizeof(small) ? small : malloc(len + 1);
+    if (!key)
+        return 1; /* cannot check: deliver rather than lose */
+    if (len)
+        memcpy(key, rkm->key, len);
+    key[len] = '\0';
+    int ok = regexec(&in->key_re, key, 0, NULL, 0) == 0;
+    if (key != small)
+        free(key);
+    return ok;
+}
+
+/* Handles one record: appended to batch (1), skipped (0) or error (<0). */
+static int take_record(struct kafka_in *in, rd_kafka_message_t *rkm, struct tp_batch *batch)
+{
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    int skip = in->has_re && !key_matches(in, rkm);
+    struct tp_msg *m = skip ? NULL : record_to_msg(rkm, topic);
+    if (!skip && !m)
+        return -1;
+    pthread_mutex_lock(&in->lock);
+    struct kafka_part *p = part_get(in, topic, rkm->partition);
+    struct kafka_token *t = p && !skip ? token_new(in) : NULL;
+    if (!p || (!skip && !t)) {
+        pthread_mutex_unlock(&in->lock);
+        tp_msg_free(m);
+        return -1;
+    }
+    if (skip) {
+        /* Never received: done at once, but only in order behind in-flight ones. */
+        if (p->inflight == 0)
+            part_store(in, p, rkm->offset + 1);
+        else
+            p->skip_to = rkm->offset + 1;
+        pthread_mutex_unlock(&in->lock);
+        return 0;
+    }
+    t->part = p;
+    t->gen = p->gen;
+    t->offset = rkm->offset;
+    p->inflight++;
+    pthread_mutex_unlock(&in->lock);
+    m->ack = t;
+    if (tp_batch_push(batch, m)) {
+        kafka_in_ack(in, t); /* cannot happen without memory; keep counts right */
+        return -1;
+    }
+    return 1;
+}
+
+static int kafka_in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+{
+    (void)drops;
+    struct kafka_in *in = state;
+    if (in->cfg->max_poll_records > 0 && (size_t)in->cfg->max_poll_records < max)
+        max = (size_t)in->cfg->max_poll_records;
+    size_t got = 0;
+    while (got < max) {
+        if (in->stop)
+            return TP_EOF;
+        /* Block (in short slices, to notice stop) only until the first record. */
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(in->rk, got ? 0 : 100);
+        if (!rkm) {
+            if (got)
+                break;
+            char why[256];
+            if (rd_kafka_fatal_error(in->rk, why, sizeof(why))) {
+                tp_log(TP_LOG_ERROR, "kafka input: fatal: %s", why);
+                return TP_IO;
+            }
+            continue;
+        }
+        if (rkm->err) {
+            char key[64];
+            snprintf(key, sizeof(key), "kafka-consume|%d", rkm->err);
+            tp_log_limited(TP_LOG_WARN, key, "kafka input: %s", rd_kafka_message_errstr(rkm));
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
+        int r = take_record(in, rkm, batch);
+        rd_kafka_message_destroy(rkm);
+        if (r < 0)
+            return TP_NOMEM;
+        got += (size_t)r;
+    }
+    return TP_OK;
+}
+
+static void kafka_in_stop(void *state)
+{
+    struct kafka_in *in = state;
+    in->stop = 1;
+}
+
+static void kafka_in_close(void *state)
+{
+    struct kafka_in *in = state;
+    if (!in)
+        return;
+    in->closing = 1;
+    if (in->rk) {
+        /* Every acked offset is stored: commit it now, then leave the group. */
+        rd_kafka_resp_err_t e = rd_kafka_commit(in->rk, NULL, 0);
+        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            tp_log(TP_LOG_WARN, "kafka input: final commit: %s", rd_kafka_err2str(e));
+        rd_kafka_consumer_close(in->rk);
+        rd_kafka_destroy(in->rk);
+    }
+    for (size_t i = 0; i < in->n_parts; i++) {
+        rd_kafka_topic_partition_list_destroy(in->parts[i]->store);
+        free(in->parts[i]->topic);
+        free(in->parts[i]);
+    }
+    free(in->parts);
+    while (in->slabs) {
+        struct token_slab *s = in->slabs;
+        in->slabs = s->next;
+        free(s);
+    }
+    if (in->has_re)
+        regfree(&in->key_re);
+    pthread_mutex_destroy(&in->lock);
+    pthread_cond_destroy(&in->drained);
+    free(in);
+}
+
+const struct tp_input_plugin tp_input_kafka = {
+    .name = "kafka",
+    .options = in_options,
+    .config_size = sizeof(struct kafka_in_config),
+    .open = kafka_in_open,
+    .read = kafka_in_read,
+    .ack = kafka_in_ack,
+    .stop = kafka_in_stop,
+    .close = kafka_in_close,
+};
