@@ -1,0 +1,773 @@
+/* Unified Namespace output construction (SPEC 3.5-3.8): the topic and its
+ * rules, the value V under the optional `datatype`, JavaScript number text,
+ * timestamps (integer ms or RFC 3339, no libc time-zone dependence) and the
+ * final {"timestamp_ms":T,"value":V} payload. No JS engine is involved here. */
+#include "processors/uns.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/json.h"
+#include "core/log.h"
+
+/* ---- small helpers ---- */
+
+static void set_why(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_why(char *why, size_t whylen, const char *fmt, ...)
+{
+    if (!why || whylen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Copies at most 40 bytes of s for use in an error text, marking a cut with "...". */
+static const char *excerpt(const char *s, size_t len, char *out, size_t outlen)
+{
+    size_t max = outlen > 4 ? outlen - 4 : 0;
+    if (max > 40)
+        max = 40;
+    size_t n = len < max ? len : max;
+    memcpy(out, s, n);
+    if (n < len)
+        memcpy(out + n, "...", 4);
+    else
+        out[n] = '\0';
+    return out;
+}
+
+/* ---- number text (ECMA-262 Number::toString) ---- */
+
+/* Shortest digits that read back as d (d finite and > 0): digits in dig
+ * (no dot), returns their count; *exp10 gets the exponent of the first digit. */
+static int shortest_digits(double d, char *dig, int *exp10)
+{
+    char tmp[40];
+    int lo = 1, hi = 17;
+    /* Round-tripping is monotonic in the precision: binary search. */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(tmp, sizeof tmp, "%.*e", mid - 1, d);
+        if (strtod(tmp, NULL) == d)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    snprintf(tmp, sizeof tmp, "%.*e", lo - 1, d);
+    int n = 0;
+    const char *p = tmp;
+    for (; *p && *p != 'e'; p++)
+        if (is_digit(*p))
+            dig[n++] = *p;
+    *exp10 = *p == 'e' ? atoi(p + 1) : 0;
+    while (n > 1 && dig[n - 1] == '0')
+        n--;
+    dig[n] = '\0';
+    return n;
+}
+
+size_t tp_number_text(double d, char *buf)
+{
+    if (isnan(d))
+        return (size_t)sprintf(buf, "NaN");
+    if (isinf(d))
+        return (size_t)sprintf(buf, "%s", d < 0 ? "-Infinity" : "Infinity");
+    if (d == 0)
+        return (size_t)sprintf(buf, "0"); /* also -0 */
+    if (d == trunc(d) && fabs(d) < 9007199254740992.0)
+        return (size_t)sprintf(buf, "%" PRId64, (int64_t)d);
+
+    char dig[24];
+    int e;
+    size_t o = 0;
+    if (d < 0) {
+        buf[o++] = '-';
+        d = -d;
+    }
+    int k = shortest_digits(d, dig, &e);
+    int n = e + 1; /* position of the decimal point relative to the digits */
+    if (k <= n && n <= 21) {
+        memcpy(buf + o, dig, (size_t)k);
+        o += (size_t)k;
+        for (int i = k; i < n; i++)
+            buf[o++] = '0';
+    } else if (0 < n && n <= 21) {
+        memcpy(buf + o, dig, (size_t)n);
+        o += (size_t)n;
+        buf[o++] = '.';
+        memcpy(buf + o, dig + n, (size_t)(k - n));
+        o += (size_t)(k - n);
+    } else if (-6 < n && n <= 0) {
+        buf[o++] = '0';
+        buf[o++] = '.';
+        for (int i = 0; i < -n; i++)
+            buf[o++] = '0';
+        memcpy(buf + o, dig, (size_t)k);
+        o += (size_t)k;
+    } else {
+        buf[o++] = dig[0];
+        if (k > 1) {
+            buf[o++] = '.';
+            memcpy(buf + o, dig + 1, (size_t)(k - 1));
+            o += (size_t)(k - 1);
+        }
+        o += (size_t)sprintf(buf + o, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
+    }
+    buf[o] = '\0';
+    return o;
+}
+
+/* ---- timestamps ---- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return dim[m - 1];
+}
+
+/* Reads exactly n digits at s[*i]; -1 when they are not all digits. */
+static int fixed_digits(const char *s, size_t len, size_t *i, int n)
+{
+    int v = 0;
+    for (int k = 0; k < n; k++, (*i)++) {
+        if (*i >= len || !is_digit(s[*i]))
+            return -1;
+        v = v * 10 + (s[*i] - '0');
+    }
+    return v;
+}
+
+static int expect_char(const char *s, size_t len, size_t *i, char c)
+{
+    if (*i >= len || s[*i] != c)
+        return -1;
+    (*i)++;
+    return 0;
+}
+
+static int parse_int_ms(const char *s, size_t len, int64_t *ms)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (i < len && (s[i] == '+' || s[i] == '-'))
+        neg = s[i++] == '-';
+    if (i == len)
+        return -1;
+    uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; i < len; i++) {
+        if (!is_digit(s[i]))
+            return -1;
+        unsigned dgt = (unsigned)(s[i] - '0');
+        if (v > (limit - dgt) / 10)
+            return -1;
+        v = v * 10 + dgt;
+    }
+    if (neg)
+        *ms = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    else
+        *ms = (int64_t)v;
+    return 0;
+}
+
+static int parse_rfc3339(const char *s, size_t len, int64_t *ms)
+{
+    size_t i = 0;
+    int y = fixed_digits(s, len, &i, 4);
+    if (y < 0 || expect_char(s, len, &i, '-'))
+        return -1;
+    int mo = fixed_digits(s, len, &i, 2);
+    if (mo < 1 || mo > 12 || expect_char(s, len, &i, '-'))
+        return -1;
+    int d = fixed_digits(s, len, &i, 2);
+    if (d < 1 || d > days_in_month(y, mo))
+        return -1;
+    if (i >= len || (s[i] != 'T' && s[i] != 't'))
+        return -1;
+    i++;
+    int h = fixed_digits(s, len, &i, 2);
+    if (h < 0 || h > 23 || expect_char(s, len, &i, ':'))
+        return -1;
+    int mi = fixed_digits(s, len, &i, 2);
+    if (mi < 0 || mi > 59 || expect_char(s, len, &i, ':'))
+        return -1;
+    int sec = fixed_digits(s, len, &i, 2);
+    if (sec < 0 || sec > 60)
+        return -1;
+    int frac_ms = 0;
+    if (i < len && s[i] == '.') {
+        i++;
+        size_t start = i;
+        for (; i < len && is_digit(s[i]); i++)
+            if (i - start < 3)
+                frac_ms = frac_ms * 10 + (s[i] - '0');
+        if (i == start)
+            return -1;
+        for (size_t k = i - start; k < 3; k++)
+            frac_ms *= 10;
+    }
+    int64_t offset_s = 0;
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+        int sign = s[i++] == '-' ? -1 : 1;
+        int oh = fixed_digits(s, len, &i, 2);
+        if (oh < 0 || oh > 23 || expect_char(s, len, &i, ':'))
+            return -1;
+        int om = fixed_digits(s, len, &i, 2);
+        if (om < 0 || om > 59)
+            return -1;
+        offset_s = sign * (int64_t)(oh * 3600 + om * 60);
+    } else {
+        return -1;
+    }
+    if (i != len)
+        return -1;
+    int64_t secs =
+        days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+    *ms = secs * 1000 + frac_ms;
+    return 0;
+}
+
+int tp_timestamp_parse(const char *s, size_t len, int64_t *ms)
+{
+    if (!s || len == 0)
+        return -1;
+    /* RFC 3339 starts with four digits and a '-'; anything else is an integer or junk. */
+    if (len > 4 && s[4] == '-')
+        return parse_rfc3339(s, len, ms);
+    return parse_int_ms(s, len, ms);
+}
+
+static pthread_once_t fixed_now_once = PTHREAD_ONCE_INIT;
+static int fixed_now_set;
+static int64_t fixed_now_ms;
+
+static void read_fixed_now(void)
+{
+    const char *v = getenv("TAGPROC_FIXED_NOW_MS");
+    if (v && *v && parse_int_ms(v, strlen(v), &fixed_now_ms) == 0)
+        fixed_now_set = 1;
+}
+
+int64_t tp_now_ms(void)
+{
+    pthread_once(&fixed_now_once, read_fixed_now);
+    if (fixed_now_set)
+        return fixed_now_ms;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the value V ---- */
+
+/* Strict decimal number syntax: -?digits(.digits)?([eE][+-]?digits)? */
+static int is_decimal_number(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (i < len && s[i] == '-')
+        i++;
+    size_t st = i;
+    while (i < len && is_digit(s[i]))
+        i++;
+    if (i == st)
+        return 0;
+    if (i < len && s[i] == '.') {
+        st = ++i;
+        while (i < len && is_digit(s[i]))
+            i++;
+        if (i == st)
+            return 0;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        st = i;
+        while (i < len && is_digit(s[i]))
+            i++;
+        if (i == st)
+            return 0;
+    }
+    return i == len;
+}
+
+/* Writes a number's text (SPEC 3.7): the input's own digits when the value is
+ * numerically the parsed input number, else JavaScript's text. */
+static int put_number(struct tp_buf *out, double d, const struct tp_orig_number *orig, int quoted)
+{
+    char tmp[32];
+    const char *txt = tmp;
+    size_t n;
+    if (orig && orig->present && orig->text && orig->len > 0 && orig->number == d) {
+        txt = orig->text;
+        n = orig->len;
+    } else {
+        n = tp_number_text(d, tmp);
+    }
+    if (quoted)
+        return tp_json_write_string(out, txt, n);
+    return tp_buf_append(out, txt, n);
+}
+
+/* Object/array: compact JSON with sorted keys, as a JSON string. */
+static int put_json_as_string(struct tp_buf *out, const struct tp_value *v, char *why,
+                              size_t whylen)
+{
+    struct tp_buf canon;
+    tp_buf_init(&canon);
+    int rc = tp_json_canonical(v->str ? v->str : "", v->str ? v->len : 0, &canon);
+    if (rc == TP_OK)
+        rc = tp_json_write_string(out, canon.data ? canon.data : "", canon.len);
+    else
+        set_why(why, whylen, "object/array value is not valid JSON (%s)", tp_strerror(rc));
+    tp_buf_free(&canon);
+    return rc == TP_OK ? 0 : -1;
+}
+
+static const char *const bool_true[] = {"true", "1", "t", "T", "TRUE", "True"};
+static const char *const bool_false[] = {"false", "0", "f", "F", "FALSE", "False"};
+
+static int str_in(const char *s, size_t len, const char *const *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(set[i]) == len && memcmp(set[i], s, len) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *type_name(const struct tp_value *v)
+{
+    switch (v->type) {
+    case TP_VALUE_UNDEFINED:
+        return "undefined";
+    case TP_VALUE_NULL:
+        return "null";
+    case TP_VALUE_BOOL:
+        return "boolean";
+    case TP_VALUE_NUMBER:
+        return "number";
+    case TP_VALUE_STRING:
+        return "string";
+    case TP_VALUE_JSON:
+        return v->len > 0 && v->str && v->str[0] == '[' ? "array" : "object";
+    }
+    return "unknown";
+}
+
+static int value_auto(const struct tp_value *v, const struct tp_orig_number *orig,
+                      struct tp_buf *out, char *why, size_t whylen)
+{
+    switch (v->type) {
+    case TP_VALUE_BOOL:
+        return tp_buf_puts(out, v->boolean ? "true" : "false") ? -1 : 0;
+    case TP_VALUE_NUMBER:
+        return put_number(out, v->number, orig, 0) ? -1 : 0;
+    case TP_VALUE_STRING:
+        return tp_json_write_string(out, v->str ? v->str : "", v->str ? v->len : 0) ? -1 : 0;
+    case TP_VALUE_JSON:
+        return put_json_as_string(out, v, why, whylen);
+    default:
+        return -1;
+    }
+}
+
+static int value_string(const struct tp_value *v, const struct tp_orig_number *orig,
+                        struct tp_buf *out, char *why, size_t whylen)
+{
+    switch (v->type) {
+    case TP_VALUE_BOOL:
+        return tp_buf_puts(out, v->boolean ? "\"true\"" : "\"false\"") ? -1 : 0;
+    case TP_VALUE_NUMBER:
+        return put_number(out, v->number, orig, 1) ? -1 : 0;
+    default:
+        return value_auto(v, orig, out, why, whylen);
+    }
+}
+
+static int value_number(const struct tp_value *v, const struct tp_orig_number *orig,
+                        struct tp_buf *out, char *why, size_t whylen)
+{
+    char ex[48];
+    if (v->type == TP_VALUE_NUMBER)
+        return put_number(out, v->number, orig, 0) ? -1 : 0;
+    if (v->type != TP_VALUE_STRING) {
+        set_why(why, whylen, "datatype \"number\" does not accept a %s value", type_name(v));
+        return -1;
+    }
+    const char *s = v->str ? v->str : "";
+    size_t len = v->str ? v->len : 0;
+    if (!is_decimal_number(s, len)) {
+        set_why(why, whylen, "datatype \"number\": string \"%s\" is not a decimal number",
+                excerpt(s, len, ex, sizeof ex));
+        return -1;
+    }
+    char *copy = strndup(s, len);
+    if (!copy) {
+        set_why(why, whylen, "out of memory");
+        return -1;
+    }
+    double d = strtod(copy, NULL);
+    free(copy);
+    if (!isfinite(d)) {
+        set_why(why, whylen, "datatype \"number\": string \"%s\" is out of range",
+                excerpt(s, len, ex, sizeof ex));
+        return -1;
+    }
+    return put_number(out, d, orig, 0) ? -1 : 0;
+}
+
+static int value_bool(const struct tp_value *v, struct tp_buf *out, char *why, size_t whylen)
+{
+    char ex[48], num[32];
+    int b;
+    if (v->type == TP_VALUE_BOOL) {
+        b = v->boolean;
+    } else if (v->type == TP_VALUE_NUMBER) {
+        if (v->number != 0 && v->number != 1) {
+            tp_number_text(v->number, num);
+            set_why(why, whylen, "datatype \"bool\": number %s is not 0 or 1", num);
+            return -1;
+        }
+        b = v->number == 1;
+    } else if (v->type == TP_VALUE_STRING) {
+        const char *s = v->str ? v->str : "";
+        size_t len = v->str ? v->len : 0;
+        if (str_in(s, len, bool_true, sizeof bool_true / sizeof bool_true[0])) {
+            b = 1;
+        } else if (str_in(s, len, bool_false, sizeof bool_false / sizeof bool_false[0])) {
+            b = 0;
+        } else {
+            set_why(why, whylen, "datatype \"bool\": string \"%s\" is not a boolean",
+                    excerpt(s, len, ex, sizeof ex));
+            return -1;
+        }
+    } else {
+        set_why(why, whylen, "datatype \"bool\" does not accept a %s value", type_name(v));
+        return -1;
+    }
+    return tp_buf_puts(out, b ? "true" : "false") ? -1 : 0;
+}
+
+int tp_uns_value(const struct tp_value *value, const char *datatype,
+                 const struct tp_orig_number *orig, struct tp_buf *out, char *why, size_t whylen)
+{
+    char ex[48];
+    if (why && whylen)
+        why[0] = '\0';
+    if (value->type == TP_VALUE_UNDEFINED || value->type == TP_VALUE_NULL) {
+        set_why(why, whylen, "value is %s", type_name(value));
+        return -1;
+    }
+    if (value->type == TP_VALUE_NUMBER && !isfinite(value->number)) {
+        set_why(why, whylen, "value is %s",
+                isnan(value->number) ? "NaN"
+                : value->number < 0  ? "-Infinity"
+                                     : "Infinity");
+        return -1;
+    }
+    size_t start = out->len;
+    int rc;
+    if (!datatype || !*datatype)
+        rc = value_auto(value, orig, out, why, whylen);
+    else if (strcmp(datatype, "string") == 0)
+        rc = value_string(value, orig, out, why, whylen);
+    else if (strcmp(datatype, "number") == 0)
+        rc = value_number(value, orig, out, why, whylen);
+    else if (strcmp(datatype, "bool") == 0)
+        rc = value_bool(value, out, why, whylen);
+    else {
+        set_why(why, whylen, "unknown datatype \"%s\" (expected string, number or bool)",
+                excerpt(datatype, strlen(datatype), ex, sizeof ex));
+        rc = -1;
+    }
+    if (rc != 0) {
+        if (why && whylen && !why[0])
+            set_why(why, whylen, "out of memory");
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+    }
+    return rc;
+}
+
+/* ---- topic ---- */
+
+static int topic_char_ok(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit((char)c) || c == '.' ||
+           c == '_' || c == '-';
+}
+
+/* Checks the characters of one topic part. */
+static int check_chars(const char *field, const char *s, char *why, size_t whylen)
+{
+    char ex[48];
+    for (size_t i = 0; s[i]; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (topic_char_ok(c))
+            continue;
+        if (c >= 0x20 && c < 0x7f)
+            set_why(why, whylen,
+                    "topic contains invalid character '%c' in %s \"%s\" (allowed: a-z A-Z 0-9 "
+                    ". _ -)",
+                    c, field, excerpt(s, strlen(s), ex, sizeof ex));
+        else
+            set_why(why, whylen,
+                    "topic contains invalid byte 0x%02x in %s (allowed: a-z A-Z 0-9 . _ -)", c,
+                    field);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks the dot-separated segments of a part: none empty and, when
+ * no_underscore, none starting with '_'. */
+static int check_segments(const char *field, const char *s, int no_underscore, char *why,
+                          size_t whylen)
+{
+    char ex[48], seg[48];
+    int n = 1;
+    const char *p = s;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (len == 0) {
+            set_why(why, whylen,
+                    "%s \"%s\": segment %d is empty (topic would contain \"..\" or "
+                    "start/end with \".\")",
+                    field, excerpt(s, strlen(s), ex, sizeof ex), n);
+            return -1;
+        }
+        if (no_underscore && p[0] == '_') {
+            set_why(why, whylen, "%s segment %d \"%s\" starts with \"_\"", field, n,
+                    excerpt(p, len, seg, sizeof seg));
+            return -1;
+        }
+        if (!dot)
+            return 0;
+        p = dot + 1;
+        n++;
+    }
+}
+
+int tp_uns_topic(const char *location_path, const char *data_contract, const char *virtual_path,
+                 const char *tag_name, struct tp_buf *topic, char *why, size_t whylen)
+{
+    char ex[48];
+    if (why && whylen)
+        why[0] = '\0';
+    if (!location_path || !*location_path) {
+        set_why(why, whylen, "location_path is empty");
+        return -1;
+    }
+    if (!data_contract || !*data_contract) {
+        set_why(why, whylen, "data_contract is empty");
+        return -1;
+    }
+    if (!tag_name || !*tag_name) {
+        set_why(why, whylen, "tag_name is empty");
+        return -1;
+    }
+    if (virtual_path && !*virtual_path)
+        virtual_path = NULL;
+
+    if (check_chars("location_path", location_path, why, whylen) ||
+        check_chars("data_contract", data_contract, why, whylen) ||
+        (virtual_path && check_chars("virtual_path", virtual_path, why, whylen)) ||
+        check_chars("tag_name", tag_name, why, whylen))
+        return -1;
+    if (check_segments("location_path", location_path, 1, why, whylen))
+        return -1;
+    const char *dc = excerpt(data_contract, strlen(data_contract), ex, sizeof ex);
+    if (data_contract[0] != '_') {
+        set_why(why, whylen, "data_contract \"%s\" must start with \"_\"", dc);
+        return -1;
+    }
+    if (data_contract[1] == '\0') {
+        set_why(why, whylen, "data_contract \"_\" needs a name after the \"_\"");
+        return -1;
+    }
+    if (strchr(data_contract, '.')) {
+        set_why(why, whylen, "data_contract \"%s\" must not contain \".\"", dc);
+        return -1;
+    }
+    if (virtual_path && check_segments("virtual_path", virtual_path, 0, why, whylen))
+        return -1;
+    if (check_segments("tag_name", tag_name, 0, why, whylen))
+        return -1;
+
+    tp_buf_reset(topic);
+    int rc = tp_buf_puts(topic, "umh.v1.");
+    rc = rc ? rc : tp_buf_puts(topic, location_path);
+    rc = rc ? rc : tp_buf_putc(topic, '.');
+    rc = rc ? rc : tp_buf_puts(topic, data_contract);
+    if (virtual_path) {
+        rc = rc ? rc : tp_buf_putc(topic, '.');
+        rc = rc ? rc : tp_buf_puts(topic, virtual_path);
+    }
+    rc = rc ? rc : tp_buf_putc(topic, '.');
+    rc = rc ? rc : tp_buf_puts(topic, tag_name);
+    if (rc) {
+        set_why(why, whylen, "out of memory");
+        return -1;
+    }
+    /* The part rules above imply the whole-topic rules; keep them as a net. */
+    const char *t = topic->data;
+    if (strstr(t, "..") || t[topic->len - 1] == '.') {
+        set_why(why, whylen, "topic \"%s\" contains \"..\" or ends with \".\"",
+                excerpt(t, topic->len, ex, sizeof ex));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- whole output construction ---- */
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* SPEC 3.5.1: trims virtual_path and removes it when it means "nothing". */
+static int normalise_virtual_path(struct tp_msg *m)
+{
+    size_t len;
+    const char *v = tp_msg_meta_get(m, "virtual_path", &len);
+    if (!v)
+        return 0;
+    size_t a = 0, b = len;
+    while (a < b && is_space(v[a]))
+        a++;
+    while (b > a && is_space(v[b - 1]))
+        b--;
+    size_t n = b - a;
+    static const char *const nothing[] = {"null", "nil", "<nil>", "undefined"};
+    int remove = n == 0;
+    for (size_t i = 0; !remove && i < sizeof nothing / sizeof nothing[0]; i++)
+        remove = strlen(nothing[i]) == n && strncasecmp(v + a, nothing[i], n) == 0;
+    if (remove) {
+        tp_msg_meta_del(m, "virtual_path");
+        return 0;
+    }
+    if (n == len)
+        return 0;
+    char *copy = strndup(v + a, n); /* v dies on the meta write */
+    if (!copy)
+        return TP_NOMEM;
+    int rc = tp_msg_meta_set(m, "virtual_path", strlen("virtual_path"), copy, n);
+    free(copy);
+    return rc;
+}
+
+static int64_t pick_timestamp(const struct tp_msg *m)
+{
+    static const char *const keys[] = {"timestamp_ms", "timestamp"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        size_t len;
+        const char *v = tp_msg_meta_get(m, keys[i], &len);
+        if (!v)
+            continue;
+        int64_t ms;
+        if (tp_timestamp_parse(v, len, &ms) == 0)
+            return ms;
+        char ex[48];
+        tp_log_limited(TP_LOG_WARN, "uns.timestamp",
+                       "output: metadata %s \"%s\" is not an integer of milliseconds or an RFC "
+                       "3339 date-time; trying the next candidate",
+                       keys[i], excerpt(v, len, ex, sizeof ex));
+    }
+    return tp_now_ms();
+}
+
+int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp_orig_number *orig,
+                 char *why, size_t whylen)
+{
+    static const char *const required[] = {"location_path", "data_contract", "tag_name"};
+    if (why && whylen)
+        why[0] = '\0';
+    if (normalise_virtual_path(m)) {
+        set_why(why, whylen, "out of memory");
+        return TP_DROP_INVALID_VALUE;
+    }
+
+    char missing[96] = "";
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        size_t len;
+        if (!tp_msg_meta_get(m, required[i], &len) || len == 0) {
+            if (missing[0])
+                strcat(missing, ", ");
+            strcat(missing, required[i]);
+        }
+    }
+    if (missing[0]) {
+        set_why(why, whylen, "missing required metadata: %s", missing);
+        return TP_DROP_MISSING_FIELD;
+    }
+
+    struct tp_buf topic, val, payload;
+    tp_buf_init(&topic);
+    tp_buf_init(&val);
+    tp_buf_init(&payload);
+    int result = TP_UNS_OK;
+    if (tp_uns_topic(tp_msg_meta_get(m, "location_path", NULL),
+                     tp_msg_meta_get(m, "data_contract", NULL),
+                     tp_msg_meta_get(m, "virtual_path", NULL), tp_msg_meta_get(m, "tag_name", NULL),
+                     &topic, why, whylen)) {
+        result = TP_DROP_INVALID_TOPIC;
+        goto out;
+    }
+    /* V is written before the payload is replaced: value/orig may point into it. */
+    if (tp_uns_value(value, tp_msg_meta_get(m, "datatype", NULL), orig, &val, why, whylen)) {
+        result = TP_DROP_INVALID_VALUE;
+        goto out;
+    }
+    int64_t ts = pick_timestamp(m);
+    size_t plen;
+    char *p = NULL;
+    if (tp_buf_printf(&payload, "{\"timestamp_ms\":%" PRId64 ",\"value\":", ts) ||
+        tp_buf_append(&payload, val.data, val.len) || tp_buf_putc(&payload, '}') ||
+        tp_msg_meta_sets(m, "umh_topic", topic.data) || tp_msg_meta_sets(m, "topic", topic.data) ||
+        !(p = tp_buf_take(&payload, &plen))) {
+        set_why(why, whylen, "out of memory");
+        result = TP_DROP_INVALID_VALUE;
+        goto out;
+    }
+    tp_msg_take_payload(m, p, plen);
+    m->flags = (m->flags & ~TP_MSG_PAYLOAD_NOTJSON) | TP_MSG_PAYLOAD_JSON;
+out:
+    tp_buf_free(&topic);
+    tp_buf_free(&val);
+    tp_buf_free(&payload);
+    return result;
+}
