@@ -8,13 +8,27 @@ extern const struct tp_processor_plugin tp_processor_tag_processor, tp_processor
 extern const struct tp_output_plugin tp_output_stdout, tp_output_file, tp_output_drop;
 extern const struct tp_input_plugin tp_input_kafka;
 extern const struct tp_output_plugin tp_output_kafka;
+extern const struct tp_input_plugin tp_input_nats;
+extern const struct tp_output_plugin tp_output_nats;
+extern const struct tp_input_plugin tp_input_mqtt;
+extern const struct tp_output_plugin tp_output_mqtt;
 
-static const struct tp_input_plugin *const inputs[] = {&tp_input_stdin, &tp_input_file,
-                                                       &tp_input_simulator, &tp_input_kafka, NULL};
+static const struct tp_input_plugin *const inputs[] = {&tp_input_stdin,
+                                                       &tp_input_file,
+                                                       &tp_input_simulator,
+                                                       &tp_input_kafka,
+                                                       &tp_input_nats,
+                                                       &tp_input_mqtt,
+                                                       NULL};
 static const struct tp_processor_plugin *const processors[] = {&tp_processor_tag_processor,
                                                                &tp_processor_nodered_js, NULL};
-static const struct tp_output_plugin *const outputs[] = {&tp_output_stdout, &tp_output_file,
-                                                         &tp_output_drop, &tp_output_kafka, NULL};
+static const struct tp_output_plugin *const outputs[] = {&tp_output_stdout,
+                                                         &tp_output_file,
+                                                         &tp_output_drop,
+                                                         &tp_output_kafka,
+                                                         &tp_output_nats,
+                                                         &tp_output_mqtt,
+                                                         NULL};
 
 const struct tp_input_plugin *tp_input_find(const char *name)
 {

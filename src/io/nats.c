@@ -1,0 +1,569 @@
+/* The `nats` input. Core NATS: subscriptions (optionally in a queue group)
+ * feed a bounded queue; at-most-once. JetStream: a durable pull consumer
+ * (created if missing, then bound so it is never deleted by us); every
+ * message is acked only in ack(), after the output acknowledged everything
+ * derived from it: at-least-once. The output lives in nats_out.c. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/plugin.h"
+#include "io/nats_internal.h"
+
+struct js_in_config {
+    char *stream;
+    char *durable;
+    char *filter_subject;
+    char *deliver_policy;
+    char *ack_wait;
+    int64_t max_ack_pending;
+    char *fetch_wait;
+    int create_stream;
+    char *storage;
+};
+
+struct in_config {
+    struct tp__nats_conn_config conn;
+    struct tp_strlist subjects;
+    char *queue_group;
+    int64_t max_queued;
+    const struct tp_node *jetstream;
+};
+
+static const char *const deliver_policies[] = {"all", "last", "new", "last_per_subject", NULL};
+static const char *const storages[] = {"file", "memory", NULL};
+
+static const struct tp_option js_in_options[] = {
+    {"stream", TP_OPT_STRING, offsetof(struct js_in_config, stream), NULL, "stream name",
+     TP_OPT_REQUIRED, NULL, 0, NULL},
+    {"durable", TP_OPT_STRING, offsetof(struct js_in_config, durable), NULL,
+     "durable consumer name (created when missing; no '.')", TP_OPT_REQUIRED, NULL, 0, NULL},
+    {"filter_subject", TP_OPT_STRING, offsetof(struct js_in_config, filter_subject), NULL,
+     "consumer filter subject (default: the single entry of subjects)", 0, NULL, 0, NULL},
+    {"deliver_policy", TP_OPT_STRING, offsetof(struct js_in_config, deliver_policy), "all",
+     "where a new consumer starts", 0, NULL, 0, deliver_policies},
+    {"ack_wait", TP_OPT_STRING, offsetof(struct js_in_config, ack_wait), "30s",
+     "redelivery delay of an unacknowledged message (new consumers)", 0, NULL, 0, NULL},
+    {"max_ack_pending", TP_OPT_INT, offsetof(struct js_in_config, max_ack_pending), "1000",
+     "most messages delivered but not yet acknowledged (new consumers)", 0, NULL, 0, NULL},
+    {"fetch_wait", TP_OPT_STRING, offsetof(struct js_in_config, fetch_wait), "500ms",
+     "longest wait of one pull request (bounds the reaction time to a stop)", 0, NULL, 0, NULL},
+    {"create_stream", TP_OPT_BOOL, offsetof(struct js_in_config, create_stream), "false",
+     "create the stream (subjects = subjects or filter_subject) when missing", 0, NULL, 0, NULL},
+    {"storage", TP_OPT_STRING, offsetof(struct js_in_config, storage), "file",
+     "storage of a created stream", 0, NULL, 0, storages},
+    {0},
+};
+
+static const struct tp_option in_options[] = {
+    TP_NATS_CONN_OPTIONS(struct in_config),
+    {"subjects", TP_OPT_STRINGS, offsetof(struct in_config, subjects), NULL,
+     "subjects to subscribe to (wildcards allowed)", 0, NULL, 0, NULL},
+    {"queue_group", TP_OPT_STRING, offsetof(struct in_config, queue_group), NULL,
+     "core NATS queue group: members share the messages", 0, NULL, 0, NULL},
+    {"max_queued", TP_OPT_INT, offsetof(struct in_config, max_queued), "10000",
+     "core NATS: messages buffered before delivery pauses", 0, NULL, 0, NULL},
+    {"jetstream", TP_OPT_NODE, offsetof(struct in_config, jetstream), NULL,
+     "read a JetStream durable pull consumer (map: stream, durable, filter_subject, "
+     "deliver_policy, ack_wait, max_ack_pending, fetch_wait, create_stream, storage)",
+     0, NULL, 0, NULL},
+    {0},
+};
+
+/* A FIFO of natsMsg pointers (core: received, not yet read; JetStream:
+ * delivered, not yet acked). */
+struct fifo {
+    natsMsg **v;
+    size_t head, len, cap;
+};
+
+static int fifo_push(struct fifo *f, natsMsg *m)
+{
+    if (f->len == f->cap) {
+        size_t ncap = f->cap ? f->cap * 2 : 256;
+        natsMsg **nv = malloc(ncap * sizeof(*nv));
+        if (!nv)
+            return TP_NOMEM;
+        for (size_t i = 0; i < f->len; i++)
+            nv[i] = f->v[(f->head + i) % f->cap];
+        free(f->v);
+        f->v = nv;
+        f->cap = ncap;
+        f->head = 0;
+    }
+    f->v[(f->head + f->len) % f->cap] = m;
+    f->len++;
+    return TP_OK;
+}
+
+static natsMsg *fifo_pop(struct fifo *f)
+{
+    if (!f->len)
+        return NULL;
+    natsMsg *m = f->v[f->head];
+    f->head = (f->head + 1) % f->cap;
+    f->len--;
+    return m;
+}
+
+/* Removes m (normally the head: acks arrive in delivery order). 1 when found. */
+static int fifo_remove(struct fifo *f, natsMsg *m)
+{
+    if (f->len && f->v[f->head] == m) {
+        fifo_pop(f);
+        return 1;
+    }
+    for (size_t i = 1; i < f->len; i++) {
+        if (f->v[(f->head + i) % f->cap] != m)
+            continue;
+        for (size_t j = i; j + 1 < f->len; j++)
+            f->v[(f->head + j) % f->cap] = f->v[(f->head + j + 1) % f->cap];
+        f->len--;
+        return 1;
+    }
+    return 0;
+}
+
+struct nats_in {
+    const struct in_config *cfg;
+    struct js_in_config js_cfg;
+    int use_js;
+    int64_t fetch_wait_ms;
+    natsConnection *nc;
+    jsCtx *js;
+    natsSubscription *pull;
+    natsSubscription **subs; /* core */
+    size_t n_subs;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct fifo queue;   /* core: received messages */
+    struct fifo pending; /* JetStream: delivered, not yet acked */
+    int stop;
+    int drained; /* core: subscriptions drained after a stop */
+    uint64_t acked, ack_errors;
+};
+
+/* ---------- message conversion ---------- */
+
+static int add_headers(struct tp_msg *t, natsMsg *m)
+{
+    const char **keys = NULL;
+    int n = 0;
+    if (natsMsgHeader_Keys(m, &keys, &n) != NATS_OK)
+        return TP_OK; /* no headers */
+    int rc = TP_OK;
+    for (int i = 0; rc == TP_OK && i < n; i++) {
+        const char *v = NULL;
+        if (natsMsgHeader_Get(m, keys[i], &v) == NATS_OK)
+            rc = tp_msg_meta_sets(t, keys[i], v ? v : "");
+    }
+    free((void *)keys);
+    return rc;
+}
+
+static struct tp_msg *convert(struct nats_in *in, natsMsg *m)
+{
+    struct tp_msg *t = tp_msg_new();
+    if (!t)
+        return NULL;
+    int rc = tp_msg_set_payload(t, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+    rc = rc ? rc : tp_msg_meta_sets(t, "nats_subject", natsMsg_GetSubject(m));
+    const char *reply = natsMsg_GetReply(m);
+    if (!rc && reply && !in->use_js)
+        rc = tp_msg_meta_sets(t, "nats_reply", reply);
+    if (!rc && in->use_js) {
+        jsMsgMetaData *md = NULL;
+        if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
+            char num[32];
+            rc = tp_msg_meta_sets(t, "nats_stream", md->Stream);
+            snprintf(num, sizeof(num), "%llu", (unsigned long long)md->Sequence.Stream);
+            rc = rc ? rc : tp_msg_meta_sets(t, "nats_sequence", num);
+            snprintf(num, sizeof(num), "%llu", (unsigned long long)md->NumDelivered);
+            rc = rc ? rc : tp_msg_meta_sets(t, "nats_num_delivered", num);
+            jsMsgMetaData_Destroy(md);
+        }
+    }
+    rc = rc ? rc : add_headers(t, m);
+    if (rc) {
+        tp_msg_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* ---------- open ---------- */
+
+static void on_core_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    struct nats_in *in = closure;
+    pthread_mutex_lock(&in->lock);
+    /* Back-pressure: pause this delivery thread while the queue is full
+     * (libnats then buffers up to its pending limits). */
+    while (!in->stop && in->queue.len >= (size_t)in->cfg->max_queued)
+        pthread_cond_wait(&in->cond, &in->lock);
+    if (fifo_push(&in->queue, m)) {
+        tp_log_limited(TP_LOG_ERROR, "nats-in-nomem", "nats input: out of memory, message lost");
+        natsMsg_Destroy(m);
+    }
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+}
+
+static int open_core(struct nats_in *in, struct tp_error *err)
+{
+    const struct in_config *cfg = in->cfg;
+    if (cfg->subjects.n == 0)
+        return tp_error_set(err, TP_CONFIG, "input.nats.subjects: expected at least one subject");
+    in->subs = calloc(cfg->subjects.n, sizeof(*in->subs));
+    if (!in->subs)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    for (size_t i = 0; i < cfg->subjects.n; i++) {
+        natsStatus s;
+        if (cfg->queue_group)
+            s = natsConnection_QueueSubscribe(&in->subs[i], in->nc, cfg->subjects.v[i],
+                                              cfg->queue_group, on_core_msg, in);
+        else
+            s = natsConnection_Subscribe(&in->subs[i], in->nc, cfg->subjects.v[i], on_core_msg, in);
+        if (s != NATS_OK)
+            return tp_error_set(err, TP_CONFIG, "input.nats.subjects[%zu]: cannot subscribe: %s", i,
+                                tp__nats_errtext(s));
+        in->n_subs++;
+    }
+    return TP_OK;
+}
+
+static int deliver_policy(const char *name)
+{
+    if (strcmp(name, "last") == 0)
+        return js_DeliverLast;
+    if (strcmp(name, "new") == 0)
+        return js_DeliverNew;
+    if (strcmp(name, "last_per_subject") == 0)
+        return js_DeliverLastPerSubject;
+    return js_DeliverAll;
+}
+
+/* Creates the durable pull consumer unless it exists (an existing one keeps its config). */
+static int ensure_consumer(struct nats_in *in, const char *filter, struct tp_error *err)
+{
+    const struct js_in_config *c = &in->js_cfg;
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, in->js, c->stream, c->durable, NULL, &jerr);
+    if (s == NATS_OK) {
+        jsConsumerInfo_Destroy(ci);
+        return TP_OK;
+    }
+    if (s != NATS_NOT_FOUND)
+        return tp_error_set(err, TP_IO, "input.nats.jetstream: consumer %s on stream %s: %s",
+                            c->durable, c->stream, tp__nats_errtext(s));
+    int64_t ack_wait_ms = 0;
+    int rc = tp__nats_duration_ms(c->ack_wait, "input.nats.jetstream.ack_wait", &ack_wait_ms, err);
+    if (rc)
+        return rc;
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = c->durable;
+    cc.AckPolicy = js_AckExplicit;
+    cc.DeliverPolicy = (jsDeliverPolicy)deliver_policy(c->deliver_policy);
+    cc.FilterSubject = filter;
+    cc.AckWait = ack_wait_ms * 1000000;
+    cc.MaxAckPending = c->max_ack_pending;
+    s = js_AddConsumer(&ci, in->js, c->stream, &cc, NULL, &jerr);
+    if (s != NATS_OK) {
+        /* Another process may have created it at the same moment. */
+        if (js_GetConsumerInfo(&ci, in->js, c->stream, c->durable, NULL, NULL) == NATS_OK) {
+            jsConsumerInfo_Destroy(ci);
+            return TP_OK;
+        }
+        return tp_error_set(err, TP_IO,
+                            "input.nats.jetstream: cannot create consumer %s on stream %s: %s "
+                            "(code %d)",
+                            c->durable, c->stream, tp__nats_errtext(s), (int)jerr);
+    }
+    jsConsumerInfo_Destroy(ci);
+    tp_log(TP_LOG_INFO, "created JetStream consumer %s on stream %s", c->durable, c->stream);
+    return TP_OK;
+}
+
+static int open_js(struct nats_in *in, struct tp_error *err)
+{
+    const struct in_config *cfg = in->cfg;
+    struct js_in_config *c = &in->js_cfg;
+    int rc = tp_options_parse(js_in_options, cfg->jetstream, "input.nats.jetstream", c, err);
+    if (rc)
+        return rc;
+    rc = tp__nats_duration_ms(c->fetch_wait, "input.nats.jetstream.fetch_wait", &in->fetch_wait_ms,
+                              err);
+    if (rc)
+        return rc;
+    if (in->fetch_wait_ms < 10)
+        in->fetch_wait_ms = 10;
+    if (c->max_ack_pending < 1)
+        return tp_error_set(err, TP_CONFIG,
+                            "input.nats.jetstream.max_ack_pending: expected >= 1, got %lld",
+                            (long long)c->max_ack_pending);
+    if (strchr(c->durable, '.'))
+        return tp_error_set(err, TP_CONFIG,
+                            "input.nats.jetstream.durable: must not contain '.', got \"%s\"",
+                            c->durable);
+    const char *filter = c->filter_subject;
+    if (!filter && cfg->subjects.n == 1)
+        filter = cfg->subjects.v[0];
+    if (!filter)
+        return tp_error_set(err, TP_CONFIG,
+                            "input.nats.jetstream.filter_subject: required unless subjects has "
+                            "exactly one entry");
+    if (cfg->queue_group)
+        return tp_error_set(err, TP_CONFIG,
+                            "input.nats.queue_group: not used with jetstream (processes sharing "
+                            "a durable share its messages)");
+    natsStatus s = natsConnection_JetStream(&in->js, in->nc, NULL);
+    if (s != NATS_OK)
+        return tp_error_set(err, TP_IO, "input.nats: JetStream context: %s", tp__nats_errtext(s));
+    if (c->create_stream) {
+        struct tp_strlist one = {(char **)&filter, 1};
+        rc = tp__nats_ensure_stream(in->js, c->stream, cfg->subjects.n ? &cfg->subjects : &one,
+                                    c->storage, err);
+        if (rc)
+            return rc;
+    }
+    rc = ensure_consumer(in, filter, err);
+    if (rc)
+        return rc;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = c->stream;
+    so.Consumer = c->durable; /* bind: the library will never delete the consumer */
+    jsErrCode jerr = 0;
+    s = js_PullSubscribe(&in->pull, in->js, filter, c->durable, NULL, &so, &jerr);
+    if (s != NATS_OK)
+        return tp_error_set(err, TP_IO, "input.nats.jetstream: cannot bind to consumer %s: %s",
+                            c->durable, tp__nats_errtext(s));
+    return TP_OK;
+}
+
+static void nats_in_close(void *p);
+
+static int nats_in_open(const void *config, void **out, struct tp_error *err)
+{
+    struct nats_in *in = calloc(1, sizeof(*in));
+    if (!in)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    in->cfg = config;
+    pthread_mutex_init(&in->lock, NULL);
+    pthread_cond_init(&in->cond, NULL);
+    in->use_js = in->cfg->jetstream && in->cfg->jetstream->type != TP_NODE_NULL;
+    int rc = TP_OK;
+    if (in->cfg->max_queued < 1)
+        rc = tp_error_set(err, TP_CONFIG, "input.nats.max_queued: expected >= 1, got %lld",
+                          (long long)in->cfg->max_queued);
+    if (!rc)
+        rc = tp__nats_connect(&in->cfg->conn, "input.nats", &in->nc, err);
+    if (!rc)
+        rc = in->use_js ? open_js(in, err) : open_core(in, err);
+    if (rc) {
+        nats_in_close(in);
+        return rc;
+    }
+    *out = in;
+    return TP_OK;
+}
+
+/* ---------- read ---------- */
+
+/* Waits up to ms for a stop; returns the stop flag. */
+static int wait_stop(struct nats_in *in, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&in->lock);
+    while (!in->stop && pthread_cond_timedwait(&in->cond, &in->lock, &ts) == 0)
+        ;
+    int stop = in->stop;
+    pthread_mutex_unlock(&in->lock);
+    return stop;
+}
+
+static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max)
+{
+    int64_t backoff = 100;
+    for (;;) {
+        pthread_mutex_lock(&in->lock);
+        int stop = in->stop;
+        pthread_mutex_unlock(&in->lock);
+        if (stop)
+            return TP_EOF;
+        int want =
+            (int)(max < (size_t)in->js_cfg.max_ack_pending ? max
+                                                           : (size_t)in->js_cfg.max_ack_pending);
+        natsMsgList list = {0};
+        jsErrCode jerr = 0;
+        natsStatus s = natsSubscription_Fetch(&list, in->pull, want, in->fetch_wait_ms, &jerr);
+        if (s == NATS_TIMEOUT && list.Count == 0)
+            continue;
+        if (s != NATS_OK && list.Count == 0) {
+            char key[64];
+            snprintf(key, sizeof(key), "nats-fetch-%d", (int)s);
+            tp_log_limited(TP_LOG_WARN, key, "nats input: fetch failed (%s), retrying",
+                           tp__nats_errtext(s));
+            wait_stop(in, backoff);
+            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            continue;
+        }
+        for (int i = 0; i < list.Count; i++) {
+            natsMsg *m = list.Msgs[i];
+            list.Msgs[i] = NULL;
+            struct tp_msg *t = convert(in, m);
+            pthread_mutex_lock(&in->lock);
+            int prc = t ? fifo_push(&in->pending, m) : TP_NOMEM;
+            pthread_mutex_unlock(&in->lock);
+            if (prc) {
+                /* Not acked: the server redelivers it after ack_wait. */
+                tp_log_limited(TP_LOG_ERROR, "nats-in-nomem",
+                               "nats input: out of memory, message left for redelivery");
+                tp_msg_free(t);
+                natsMsg_Destroy(m);
+                continue;
+            }
+            t->ack = m;
+            if (tp_batch_push(batch, t)) {
+                pthread_mutex_lock(&in->lock);
+                fifo_remove(&in->pending, m);
+                pthread_mutex_unlock(&in->lock);
+                natsMsg_Destroy(m);
+            }
+        }
+        natsMsgList_Destroy(&list);
+        if (batch->len)
+            return TP_OK;
+    }
+}
+
+static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max)
+{
+    pthread_mutex_lock(&in->lock);
+    while (!in->stop && in->queue.len == 0)
+        pthread_cond_wait(&in->cond, &in->lock);
+    int stop = in->stop, drained = in->drained;
+    pthread_mutex_unlock(&in->lock);
+    if (stop && !drained) {
+        /* Stop the server sending, then let libnats hand over what it holds. */
+        for (size_t i = 0; i < in->n_subs; i++)
+            natsSubscription_Drain(in->subs[i]);
+        for (size_t i = 0; i < in->n_subs; i++)
+            natsSubscription_WaitForDrainCompletion(in->subs[i], 5000);
+        pthread_mutex_lock(&in->lock);
+        in->drained = 1;
+        pthread_mutex_unlock(&in->lock);
+    }
+    pthread_mutex_lock(&in->lock);
+    while (batch->len < max && in->queue.len) {
+        natsMsg *m = fifo_pop(&in->queue);
+        struct tp_msg *t = convert(in, m);
+        natsMsg_Destroy(m);
+        if (!t || tp_batch_push(batch, t))
+            tp_log_limited(TP_LOG_ERROR, "nats-in-nomem",
+                           "nats input: out of memory, message lost");
+    }
+    int more = in->queue.len > 0;
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+    return stop && !more ? TP_EOF : TP_OK;
+}
+
+static int nats_in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+{
+    (void)drops;
+    struct nats_in *in = p;
+    return in->use_js ? read_js(in, batch, max) : read_core(in, batch, max);
+}
+
+static void nats_in_ack(void *p, void *token)
+{
+    struct nats_in *in = p;
+    natsMsg *m = token;
+    pthread_mutex_lock(&in->lock);
+    int found = fifo_remove(&in->pending, m);
+    pthread_mutex_unlock(&in->lock);
+    if (!found)
+        return;
+    natsStatus s = natsMsg_Ack(m, NULL);
+    if (s == NATS_OK) {
+        in->acked++;
+    } else {
+        in->ack_errors++;
+        tp_log_limited(TP_LOG_WARN, "nats-ack",
+                       "nats input: ack failed (%s); the message will be redelivered",
+                       tp__nats_errtext(s));
+    }
+    natsMsg_Destroy(m);
+}
+
+static void nats_in_stop(void *p)
+{
+    struct nats_in *in = p;
+    pthread_mutex_lock(&in->lock);
+    in->stop = 1;
+    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+}
+
+static void nats_in_close(void *p)
+{
+    struct nats_in *in = p;
+    nats_in_stop(in);
+    /* Unacked JetStream messages (a fatal stop): nak them for a prompt redelivery. */
+    size_t naked = 0;
+    for (natsMsg *m; (m = fifo_pop(&in->pending));) {
+        if (natsMsg_Nak(m, NULL) == NATS_OK)
+            naked++;
+        natsMsg_Destroy(m);
+    }
+    if (in->nc && natsConnection_FlushTimeout(in->nc, 5000) != NATS_OK && in->use_js)
+        tp_log(TP_LOG_WARN, "nats input: could not confirm the last acks with the server; "
+                            "those messages will be redelivered");
+    if (in->use_js)
+        tp_log(TP_LOG_INFO,
+               "nats input: %llu messages acked, %llu ack errors, %zu returned "
+               "unprocessed",
+               (unsigned long long)in->acked, (unsigned long long)in->ack_errors, naked);
+    for (size_t i = 0; i < in->n_subs; i++)
+        natsSubscription_Destroy(in->subs[i]);
+    free(in->subs);
+    natsSubscription_Destroy(in->pull);
+    for (natsMsg *m; (m = fifo_pop(&in->queue));)
+        natsMsg_Destroy(m);
+    free(in->queue.v);
+    free(in->pending.v);
+    jsCtx_Destroy(in->js);
+    if (in->nc) {
+        natsConnection_Close(in->nc);
+        natsConnection_Destroy(in->nc);
+    }
+    tp_options_free(js_in_options, &in->js_cfg);
+    pthread_mutex_destroy(&in->lock);
+    pthread_cond_destroy(&in->cond);
+    free(in);
+}
+
+const struct tp_input_plugin tp_input_nats = {
+    .name = "nats",
+    .options = in_options,
+    .config_size = sizeof(struct in_config),
+    .open = nats_in_open,
+    .read = nats_in_read,
+    .ack = nats_in_ack,
+    .stop = nats_in_stop,
+    .close = nats_in_close,
+};

@@ -1,0 +1,311 @@
+/* The `nats` output. Each message goes to the subject rendered from a
+ * {{meta.KEY}} template (default: umh_topic) with its metadata as headers.
+ * JetStream: asynchronous publishes, then write() waits for every PubAck of
+ * the batch, retrying the batch (same Nats-Msg-Id, so the stream drops the
+ * duplicates) until all are stored. Core NATS: publish + flush (the server got them). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/plugin.h"
+#include "io/nats_internal.h"
+
+struct out_config {
+    struct tp__nats_conn_config conn;
+    char *subject;
+    int jetstream;
+    char *stream;
+    int create_stream;
+    struct tp_strlist stream_subjects;
+    char *storage;
+    int headers;
+    int dedup;
+    char *ack_timeout;
+    int64_t max_pending;
+    int64_t max_retries;
+};
+
+static const char *const storages[] = {"file", "memory", NULL};
+
+static const struct tp_option out_options[] = {
+    TP_NATS_CONN_OPTIONS(struct out_config),
+    {"subject", TP_OPT_STRING, offsetof(struct out_config, subject), "{{meta.umh_topic}}",
+     "subject template; {{meta.KEY}} is replaced by the metadata value", 0, NULL, 0, NULL},
+    {"jetstream", TP_OPT_BOOL, offsetof(struct out_config, jetstream), "false",
+     "publish to JetStream and wait for the stream's acknowledgement of every message", 0, NULL, 0,
+     NULL},
+    {"stream", TP_OPT_STRING, offsetof(struct out_config, stream), NULL,
+     "JetStream: expected stream (the server rejects messages stored elsewhere)", 0, NULL, 0, NULL},
+    {"create_stream", TP_OPT_BOOL, offsetof(struct out_config, create_stream), "false",
+     "JetStream: create `stream` with stream_subjects when missing", 0, NULL, 0, NULL},
+    {"stream_subjects", TP_OPT_STRINGS, offsetof(struct out_config, stream_subjects), "[\"umh.>\"]",
+     "subjects of a created stream", 0, NULL, 0, NULL},
+    {"storage", TP_OPT_STRING, offsetof(struct out_config, storage), "file",
+     "storage of a created stream", 0, NULL, 0, storages},
+    {"headers", TP_OPT_BOOL, offsetof(struct out_config, headers), "true",
+     "send metadata as headers (except nats_* keys, Nats-* keys and values with line breaks)", 0,
+     NULL, 0, NULL},
+    {"dedup", TP_OPT_BOOL, offsetof(struct out_config, dedup), "true",
+     "JetStream: give each message a Nats-Msg-Id so retried publishes are stored once", 0, NULL, 0,
+     NULL},
+    {"ack_timeout", TP_OPT_STRING, offsetof(struct out_config, ack_timeout), "5s",
+     "wait for acknowledgements before a batch is retried", 0, NULL, 0, NULL},
+    {"max_pending", TP_OPT_INT, offsetof(struct out_config, max_pending), "4096",
+     "JetStream: most unacknowledged asynchronous publishes", 0, NULL, 0, NULL},
+    {"max_retries", TP_OPT_INT, offsetof(struct out_config, max_retries), "-1",
+     "retries of a failed batch before write fails (-1: retry forever)", 0, NULL, 0, NULL},
+    {0},
+};
+
+struct nats_out {
+    const struct out_config *cfg;
+    struct tp__nats_template tmpl;
+    int64_t ack_timeout_ms;
+    natsConnection *nc;
+    jsCtx *js;
+    struct tp_buf subject;
+    char id_prefix[48];
+    uint64_t next_id;
+    int failed; /* publish errors reported by the PubAck handler in this attempt */
+    char fail_text[256];
+    uint64_t skipped; /* messages without a valid subject */
+};
+
+static void on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+    (void)js;
+    struct nats_out *o = closure;
+    /* Called on the libnats delivery thread before the pending count drops,
+     * so write() sees it once js_PublishAsyncComplete returns. */
+    __atomic_fetch_add(&o->failed, 1, __ATOMIC_SEQ_CST);
+    snprintf(o->fail_text, sizeof(o->fail_text), "%s (%s, code %d)",
+             pae->ErrText ? pae->ErrText : "", natsStatus_GetText(pae->Err), (int)pae->ErrCode);
+}
+
+static void nats_out_close(void *p);
+
+static int nats_out_open(const void *config, void **out, struct tp_error *err)
+{
+    struct nats_out *o = calloc(1, sizeof(*o));
+    if (!o)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    o->cfg = config;
+    const struct out_config *cfg = o->cfg;
+    tp_buf_init(&o->subject);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(o->id_prefix, sizeof(o->id_prefix), "tp-%lx-%lx-%x", (unsigned long)ts.tv_sec,
+             (unsigned long)ts.tv_nsec, (unsigned)getpid());
+    int rc = tp__nats_template_parse(&o->tmpl, cfg->subject, "output.nats.subject", err);
+    if (!rc)
+        rc = tp__nats_duration_ms(cfg->ack_timeout, "output.nats.ack_timeout", &o->ack_timeout_ms,
+                                  err);
+    if (!rc && o->ack_timeout_ms < 1)
+        rc = tp_error_set(err, TP_CONFIG, "output.nats.ack_timeout: expected > 0");
+    if (!rc && cfg->max_pending < 1)
+        rc = tp_error_set(err, TP_CONFIG, "output.nats.max_pending: expected >= 1");
+    if (!rc && cfg->create_stream && !cfg->stream)
+        rc = tp_error_set(err, TP_CONFIG, "output.nats.create_stream: needs output.nats.stream");
+    if (!rc && (cfg->stream || cfg->create_stream) && !cfg->jetstream)
+        rc = tp_error_set(err, TP_CONFIG, "output.nats.stream: needs jetstream: true");
+    if (!rc)
+        rc = tp__nats_connect(&cfg->conn, "output.nats", &o->nc, err);
+    if (!rc && cfg->jetstream) {
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.PublishAsync.MaxPending = cfg->max_pending;
+        jo.PublishAsync.ErrHandler = on_pub_error;
+        jo.PublishAsync.ErrHandlerClosure = o;
+        jo.PublishAsync.StallWait = o->ack_timeout_ms;
+        natsStatus s = natsConnection_JetStream(&o->js, o->nc, &jo);
+        if (s != NATS_OK)
+            rc =
+                tp_error_set(err, TP_IO, "output.nats: JetStream context: %s", tp__nats_errtext(s));
+        if (!rc && cfg->create_stream)
+            rc = tp__nats_ensure_stream(o->js, cfg->stream, &cfg->stream_subjects, cfg->storage,
+                                        err);
+    }
+    if (rc) {
+        nats_out_close(o);
+        return rc;
+    }
+    *out = o;
+    return TP_OK;
+}
+
+/* Builds the NATS message for m; NULL (after logging) when it has no valid subject. */
+static natsMsg *build(struct nats_out *o, const struct tp_msg *m, int *nomem)
+{
+    char why[300];
+    int rc = tp__nats_template_render(&o->tmpl, m, &o->subject, why, sizeof(why));
+    if (rc == TP_NOMEM) {
+        *nomem = 1;
+        return NULL;
+    }
+    if (rc) {
+        o->skipped++;
+        tp_log_limited(TP_LOG_ERROR, "nats-out-subject",
+                       "nats output: message skipped (%llu so far): %s",
+                       (unsigned long long)o->skipped, why);
+        return NULL;
+    }
+    natsMsg *nm = NULL;
+    natsStatus s = natsMsg_Create(&nm, o->subject.data, NULL, m->payload, (int)m->payload_len);
+    for (uint32_t i = 0; s == NATS_OK && o->cfg->headers && i < m->n_meta; i++) {
+        const char *k = tp_msg_meta_key(m, i), *v = tp_msg_meta_val(m, i);
+        if (tp__nats_header_ok(k, v))
+            s = natsMsgHeader_Set(nm, k, v);
+    }
+    if (s != NATS_OK) {
+        natsMsg_Destroy(nm);
+        *nomem = 1;
+        return NULL;
+    }
+    return nm;
+}
+
+/* One attempt at publishing msgs[0..n) to JetStream and collecting every PubAck. */
+static int js_attempt(struct nats_out *o, struct tp_msg *const *msgs, size_t n, uint64_t first_id,
+                      char *why, size_t size)
+{
+    __atomic_store_n(&o->failed, 0, __ATOMIC_SEQ_CST);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = o->ack_timeout_ms;
+    po.ExpectStream = o->cfg->stream;
+    char id[96];
+    natsStatus s = NATS_OK;
+    for (size_t i = 0; i < n; i++) {
+        int nomem = 0;
+        natsMsg *nm = build(o, msgs[i], &nomem);
+        if (nomem) {
+            snprintf(why, size, "out of memory");
+            return TP_NOMEM;
+        }
+        if (!nm)
+            continue;
+        if (o->cfg->dedup) {
+            snprintf(id, sizeof(id), "%s-%llu", o->id_prefix, (unsigned long long)(first_id + i));
+            po.MsgId = id;
+        }
+        s = js_PublishMsgAsync(o->js, &nm, &po);
+        natsMsg_Destroy(nm); /* NULL when the library took it */
+        if (s != NATS_OK) {
+            snprintf(why, size, "publish: %s", tp__nats_errtext(s));
+            break;
+        }
+    }
+    jsPubOptions wait;
+    jsPubOptions_Init(&wait);
+    wait.MaxWait = o->ack_timeout_ms + 1000;
+    natsStatus cs = js_PublishAsyncComplete(o->js, &wait);
+    if (cs != NATS_OK) {
+        natsMsgList pend = {0};
+        if (js_PublishAsyncGetPendingList(&pend, o->js) == NATS_OK)
+            natsMsgList_Destroy(&pend);
+        if (s == NATS_OK)
+            snprintf(why, size, "no acknowledgement within %lld ms", (long long)o->ack_timeout_ms);
+        return TP_IO;
+    }
+    if (s != NATS_OK)
+        return TP_IO;
+    int failed = __atomic_load_n(&o->failed, __ATOMIC_SEQ_CST);
+    if (failed) {
+        snprintf(why, size, "%d publishes not acknowledged: %s", failed, o->fail_text);
+        return TP_IO;
+    }
+    return TP_OK;
+}
+
+/* One attempt with core NATS: publish everything, then a flush round trip. */
+static int core_attempt(struct nats_out *o, struct tp_msg *const *msgs, size_t n, char *why,
+                        size_t size)
+{
+    for (size_t i = 0; i < n; i++) {
+        int nomem = 0;
+        natsMsg *nm = build(o, msgs[i], &nomem);
+        if (nomem) {
+            snprintf(why, size, "out of memory");
+            return TP_NOMEM;
+        }
+        if (!nm)
+            continue;
+        natsStatus s = natsConnection_PublishMsg(o->nc, nm);
+        natsMsg_Destroy(nm);
+        if (s != NATS_OK) {
+            snprintf(why, size, "publish: %s", tp__nats_errtext(s));
+            return TP_IO;
+        }
+    }
+    natsStatus s = natsConnection_FlushTimeout(o->nc, o->ack_timeout_ms);
+    if (s != NATS_OK) {
+        snprintf(why, size, "flush: %s", tp__nats_errtext(s));
+        return TP_IO;
+    }
+    return TP_OK;
+}
+
+static int nats_out_write(void *p, struct tp_msg *const *msgs, size_t n, struct tp_error *err)
+{
+    struct nats_out *o = p;
+    uint64_t first_id = o->next_id;
+    o->next_id += n;
+    int64_t backoff_ms = 100;
+    char why[400] = "";
+    for (int64_t attempt = 0;; attempt++) {
+        uint64_t skipped_before = o->skipped;
+        int rc = o->js ? js_attempt(o, msgs, n, first_id, why, sizeof(why))
+                       : core_attempt(o, msgs, n, why, sizeof(why));
+        if (rc == TP_OK)
+            return TP_OK;
+        o->skipped = skipped_before; /* skips are counted once, on the attempt that succeeds */
+        if (rc == TP_NOMEM)
+            return tp_error_set(err, rc, "nats output: out of memory");
+        if (o->cfg->max_retries >= 0 && attempt >= o->cfg->max_retries)
+            return tp_error_set(err, TP_IO, "nats output: batch of %zu not delivered: %s", n, why);
+        tp_log_limited(TP_LOG_WARN, "nats-out-retry",
+                       "nats output: batch of %zu not delivered (%s); retrying in %lld ms", n, why,
+                       (long long)backoff_ms);
+        struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+    }
+}
+
+static int nats_out_flush(void *p, struct tp_error *err)
+{
+    struct nats_out *o = p;
+    natsStatus s = natsConnection_FlushTimeout(o->nc, o->ack_timeout_ms);
+    if (s != NATS_OK)
+        return tp_error_set(err, TP_IO, "nats output: flush: %s", tp__nats_errtext(s));
+    return TP_OK;
+}
+
+static void nats_out_close(void *p)
+{
+    struct nats_out *o = p;
+    if (o->skipped)
+        tp_log(TP_LOG_ERROR, "nats output: %llu messages skipped for lack of a valid subject",
+               (unsigned long long)o->skipped);
+    jsCtx_Destroy(o->js);
+    if (o->nc) {
+        natsConnection_Close(o->nc);
+        natsConnection_Destroy(o->nc);
+    }
+    tp__nats_template_free(&o->tmpl);
+    tp_buf_free(&o->subject);
+    free(o);
+}
+
+const struct tp_output_plugin tp_output_nats = {
+    .name = "nats",
+    .options = out_options,
+    .config_size = sizeof(struct out_config),
+    .open = nats_out_open,
+    .write = nats_out_write,
+    .flush = nats_out_flush,
+    .close = nats_out_close,
+};

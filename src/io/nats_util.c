@@ -1,0 +1,286 @@
+/* Helpers shared by the NATS input and output: connecting (reconnect forever,
+ * log state changes), creating a JetStream stream on request, durations,
+ * the {{meta.KEY}} subject template and the metadata -> header filter. */
+#include "io/nats_internal.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+
+const char *tp__nats_errtext(natsStatus s)
+{
+    const char *t = nats_GetLastError(NULL);
+    return t && *t ? t : natsStatus_GetText(s);
+}
+
+int tp__nats_duration_ms(const char *text, const char *what, int64_t *ms, struct tp_error *err)
+{
+    char *end = NULL;
+    if (!text || !*text)
+        goto bad;
+    double v = strtod(text, &end);
+    if (end == text || v < 0)
+        goto bad;
+    double mult;
+    if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else if (*end == '\0' && v == 0)
+        mult = 0;
+    else
+        goto bad;
+    if (v * mult > 9.0e15)
+        goto bad;
+    *ms = (int64_t)(v * mult + 0.5);
+    return TP_OK;
+bad:
+    return tp_error_set(err, TP_CONFIG,
+                        "%s: expected a duration like 500ms, 5s, 2m or 1h, got \"%s\"", what,
+                        text ? text : "");
+}
+
+/* ---------- subject template ---------- */
+
+static int add_seg(struct tp__nats_template *t, int is_meta, const char *s, size_t n)
+{
+    struct tp__nats_tseg *v = realloc(t->segs, (t->n + 1) * sizeof(*v));
+    if (!v)
+        return TP_NOMEM;
+    t->segs = v;
+    char *text = strndup(s, n);
+    if (!text)
+        return TP_NOMEM;
+    v[t->n].is_meta = is_meta;
+    v[t->n].text = text;
+    t->n++;
+    return TP_OK;
+}
+
+int tp__nats_template_parse(struct tp__nats_template *t, const char *text, const char *what,
+                            struct tp_error *err)
+{
+    memset(t, 0, sizeof(*t));
+    const char *p = text;
+    while (*p) {
+        const char *open = strstr(p, "{{");
+        if (!open) {
+            if (add_seg(t, 0, p, strlen(p)))
+                goto nomem;
+            break;
+        }
+        if (open > p && add_seg(t, 0, p, (size_t)(open - p)))
+            goto nomem;
+        const char *close = strstr(open + 2, "}}");
+        if (!close) {
+            tp__nats_template_free(t);
+            return tp_error_set(err, TP_CONFIG, "%s: unterminated \"{{\" in \"%s\"", what, text);
+        }
+        const char *a = open + 2, *b = close;
+        while (a < b && isspace((unsigned char)*a))
+            a++;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
+        if ((size_t)(b - a) <= 5 || strncmp(a, "meta.", 5) != 0) {
+            tp__nats_template_free(t);
+            return tp_error_set(err, TP_CONFIG,
+                                "%s: expected {{meta.KEY}} placeholders, got \"%.*s\" in \"%s\"",
+                                what, (int)(close + 2 - open), open, text);
+        }
+        if (add_seg(t, 1, a + 5, (size_t)(b - a - 5)))
+            goto nomem;
+        p = close + 2;
+    }
+    if (t->n == 0) {
+        return tp_error_set(err, TP_CONFIG, "%s: expected a non-empty subject", what);
+    }
+    return TP_OK;
+nomem:
+    tp__nats_template_free(t);
+    return tp_error_set(err, TP_NOMEM, "out of memory");
+}
+
+void tp__nats_template_free(struct tp__nats_template *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->segs[i].text);
+    free(t->segs);
+    memset(t, 0, sizeof(*t));
+}
+
+int tp__nats_template_render(const struct tp__nats_template *t, const struct tp_msg *m,
+                             struct tp_buf *out, char *why, size_t size)
+{
+    tp_buf_reset(out);
+    for (size_t i = 0; i < t->n; i++) {
+        const char *v = t->segs[i].text;
+        size_t vlen = strlen(v);
+        if (t->segs[i].is_meta) {
+            v = tp_msg_meta_get(m, t->segs[i].text, &vlen);
+            if (!v) {
+                snprintf(why, size, "metadata \"%s\" is missing", t->segs[i].text);
+                return TP_INVAL;
+            }
+        }
+        if (tp_buf_append(out, v, vlen))
+            return TP_NOMEM;
+    }
+    const char *s = out->data ? out->data : "";
+    if (!*s) {
+        snprintf(why, size, "subject is empty");
+        return TP_INVAL;
+    }
+    const char *tok = s;
+    for (const char *c = s;; c++) {
+        if (*c == '.' || *c == '\0') {
+            size_t n = (size_t)(c - tok);
+            if (n == 0) {
+                snprintf(why, size, "subject \"%.200s\" has an empty token", s);
+                return TP_INVAL;
+            }
+            if (n == 1 && (*tok == '*' || *tok == '>')) {
+                snprintf(why, size, "subject \"%.200s\" contains a wildcard", s);
+                return TP_INVAL;
+            }
+            if (*c == '\0')
+                break;
+            tok = c + 1;
+        } else if ((unsigned char)*c <= ' ' || *c == 0x7f) {
+            snprintf(why, size, "subject \"%.200s\" contains white space or a control character",
+                     s);
+            return TP_INVAL;
+        }
+    }
+    return TP_OK;
+}
+
+int tp__nats_header_ok(const char *key, const char *val)
+{
+    if (!*key || strncasecmp(key, "nats_", 5) == 0 || strncasecmp(key, "nats-", 5) == 0)
+        return 0;
+    for (const char *c = key; *c; c++)
+        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f || *c == ':')
+            return 0;
+    for (const char *c = val; *c; c++)
+        if (*c == '\r' || *c == '\n')
+            return 0;
+    return 1;
+}
+
+/* ---------- connection ---------- */
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+    if (natsConnection_Status(nc) == NATS_CONN_STATUS_CLOSED)
+        return; /* our own close */
+    tp_log(TP_LOG_WARN, "%s: disconnected from the NATS server, reconnecting",
+           (const char *)closure);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+    char url[256] = "";
+    natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+    tp_log(TP_LOG_INFO, "%s: reconnected to %s", (const char *)closure, url);
+}
+
+static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    char key[96];
+    snprintf(key, sizeof(key), "nats-async-%s-%d", (const char *)closure, (int)s);
+    tp_log_limited(TP_LOG_ERROR, key, "%s: asynchronous NATS error: %s", (const char *)closure,
+                   natsStatus_GetText(s));
+}
+
+int tp__nats_connect(const struct tp__nats_conn_config *cfg, const char *label, natsConnection **nc,
+                     struct tp_error *err)
+{
+    int64_t wait_ms = 0, timeout_ms = 0;
+    char what[96];
+    snprintf(what, sizeof(what), "%s.reconnect_wait", label);
+    int rc = tp__nats_duration_ms(cfg->reconnect_wait, what, &wait_ms, err);
+    snprintf(what, sizeof(what), "%s.connect_timeout", label);
+    if (!rc)
+        rc = tp__nats_duration_ms(cfg->connect_timeout, what, &timeout_ms, err);
+    if (rc)
+        return rc;
+    if (cfg->urls.n == 0)
+        return tp_error_set(err, TP_CONFIG, "%s.urls: expected at least one URL", label);
+
+    natsOptions *opts = NULL;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK)
+        s = natsOptions_SetServers(opts, (const char **)cfg->urls.v, (int)cfg->urls.n);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(opts, -1);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(opts, wait_ms);
+    if (s == NATS_OK && timeout_ms > 0)
+        s = natsOptions_SetTimeout(opts, timeout_ms);
+    if (s == NATS_OK && cfg->name)
+        s = natsOptions_SetName(opts, cfg->name);
+    if (s == NATS_OK && (cfg->user || cfg->password))
+        s = natsOptions_SetUserInfo(opts, cfg->user, cfg->password);
+    if (s == NATS_OK && cfg->token)
+        s = natsOptions_SetToken(opts, cfg->token);
+    /* Keep publishes made while disconnected (acks, output) until the reconnect. */
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectBufSize(opts, 64 * 1024 * 1024);
+    if (s == NATS_OK)
+        s = natsOptions_SetDisconnectedCB(opts, on_disconnected, (void *)label);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectedCB(opts, on_reconnected, (void *)label);
+    if (s == NATS_OK)
+        s = natsOptions_SetErrorHandler(opts, on_async_error, (void *)label);
+    if (s != NATS_OK) {
+        rc = tp_error_set(err, TP_CONFIG, "%s: invalid connection options: %s", label,
+                          tp__nats_errtext(s));
+        natsOptions_Destroy(opts);
+        return rc;
+    }
+    s = natsConnection_Connect(nc, opts);
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) {
+        *nc = NULL;
+        return tp_error_set(err, TP_IO, "%s: cannot connect to %s: %s", label, cfg->urls.v[0],
+                            tp__nats_errtext(s));
+    }
+    return TP_OK;
+}
+
+int tp__nats_ensure_stream(jsCtx *js, const char *name, const struct tp_strlist *subjects,
+                           const char *storage, struct tp_error *err)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, js, name, NULL, &jerr);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return TP_OK;
+    }
+    if (s != NATS_NOT_FOUND)
+        return tp_error_set(err, TP_IO, "JetStream stream %s: cannot look it up: %s", name,
+                            tp__nats_errtext(s));
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = name;
+    sc.Subjects = (const char **)subjects->v;
+    sc.SubjectsLen = (int)subjects->n;
+    sc.Storage = storage && strcmp(storage, "memory") == 0 ? js_MemoryStorage : js_FileStorage;
+    s = js_AddStream(&si, js, &sc, NULL, &jerr);
+    if (s != NATS_OK)
+        return tp_error_set(err, TP_IO, "JetStream stream %s: cannot create it: %s (code %d)", name,
+                            tp__nats_errtext(s), (int)jerr);
+    jsStreamInfo_Destroy(si);
+    tp_log(TP_LOG_INFO, "created JetStream stream %s", name);
+    return TP_OK;
+}

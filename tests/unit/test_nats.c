@@ -1,0 +1,183 @@
+/* Unit tests for the NATS plugin helpers (src/io/nats_util.c): durations,
+ * the {{meta.KEY}} subject template and its subject checks, the metadata ->
+ * header filter, and option errors of the nats input/output that need no server. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/plugin.h"
+#include "io/nats_internal.h"
+
+static void test_duration(void **state)
+{
+    (void)state;
+    struct tp_error err = {0};
+    int64_t ms = -1;
+    assert_int_equal(tp__nats_duration_ms("250ms", "x", &ms, &err), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(tp__nats_duration_ms("5s", "x", &ms, &err), 0);
+    assert_int_equal(ms, 5000);
+    assert_int_equal(tp__nats_duration_ms("1.5s", "x", &ms, &err), 0);
+    assert_int_equal(ms, 1500);
+    assert_int_equal(tp__nats_duration_ms("2m", "x", &ms, &err), 0);
+    assert_int_equal(ms, 120000);
+    assert_int_equal(tp__nats_duration_ms("1h", "x", &ms, &err), 0);
+    assert_int_equal(ms, 3600000);
+    assert_int_equal(tp__nats_duration_ms("0", "x", &ms, &err), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(tp__nats_duration_ms("5", "a.b", &ms, &err), TP_CONFIG);
+    assert_non_null(strstr(err.msg, "a.b: expected a duration"));
+    assert_int_equal(tp__nats_duration_ms("-1s", "x", &ms, &err), TP_CONFIG);
+    assert_int_equal(tp__nats_duration_ms("5 s", "x", &ms, &err), TP_CONFIG);
+    assert_int_equal(tp__nats_duration_ms("", "x", &ms, &err), TP_CONFIG);
+}
+
+static int render(const char *tmpl, struct tp_msg *m, struct tp_buf *out, char *why)
+{
+    struct tp__nats_template t;
+    struct tp_error err = {0};
+    assert_int_equal(tp__nats_template_parse(&t, tmpl, "output.nats.subject", &err), 0);
+    int rc = tp__nats_template_render(&t, m, out, why, 300);
+    tp__nats_template_free(&t);
+    return rc;
+}
+
+static void test_template_render(void **state)
+{
+    (void)state;
+    struct tp_msg *m = tp_msg_new();
+    struct tp_buf out;
+    char why[300];
+    tp_buf_init(&out);
+    tp_msg_meta_sets(m, "umh_topic", "umh.v1.ent.site._historian.temp");
+    tp_msg_meta_sets(m, "line", "l1");
+    tp_msg_meta_sets(m, "bad", "a b");
+    tp_msg_meta_sets(m, "dots", "a..b");
+
+    assert_int_equal(render("{{meta.umh_topic}}", m, &out, why), 0);
+    assert_string_equal(out.data, "umh.v1.ent.site._historian.temp");
+    assert_int_equal(render("plant.{{ meta.line }}.x", m, &out, why), 0);
+    assert_string_equal(out.data, "plant.l1.x");
+    assert_int_equal(render("fixed.subject", m, &out, why), 0);
+    assert_string_equal(out.data, "fixed.subject");
+
+    assert_int_equal(render("p.{{meta.nope}}", m, &out, why), TP_INVAL);
+    assert_non_null(strstr(why, "\"nope\" is missing"));
+    assert_int_equal(render("p.{{meta.bad}}", m, &out, why), TP_INVAL);
+    assert_non_null(strstr(why, "white space"));
+    assert_int_equal(render("{{meta.dots}}", m, &out, why), TP_INVAL);
+    assert_non_null(strstr(why, "empty token"));
+    assert_int_equal(render("a.{{meta.line}}.", m, &out, why), TP_INVAL);
+    assert_int_equal(render(".a", m, &out, why), TP_INVAL);
+    assert_int_equal(render("a.*.b", m, &out, why), TP_INVAL);
+    assert_non_null(strstr(why, "wildcard"));
+    assert_int_equal(render("a.>", m, &out, why), TP_INVAL);
+    /* a '*' inside a token is an ordinary character */
+    assert_int_equal(render("a.b*c", m, &out, why), 0);
+    tp_buf_free(&out);
+    tp_msg_free(m);
+}
+
+static void test_template_parse_errors(void **state)
+{
+    (void)state;
+    struct tp__nats_template t;
+    struct tp_error err = {0};
+    assert_int_equal(tp__nats_template_parse(&t, "a.{{meta.x", "output.nats.subject", &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "output.nats.subject: unterminated"));
+    assert_int_equal(tp__nats_template_parse(&t, "a.{{topic}}", "s", &err), TP_CONFIG);
+    assert_non_null(strstr(err.msg, "{{meta.KEY}}"));
+    assert_int_equal(tp__nats_template_parse(&t, "a.{{meta.}}", "s", &err), TP_CONFIG);
+    assert_int_equal(tp__nats_template_parse(&t, "", "s", &err), TP_CONFIG);
+}
+
+static void test_header_filter(void **state)
+{
+    (void)state;
+    assert_true(tp__nats_header_ok("opcua_node_id", "ns=1;i=2245"));
+    assert_true(tp__nats_header_ok("umh_topic", ""));
+    assert_false(tp__nats_header_ok("nats_subject", "x"));
+    assert_false(tp__nats_header_ok("Nats-Msg-Id", "x"));
+    assert_false(tp__nats_header_ok("NATS-Expected-Stream", "x"));
+    assert_false(tp__nats_header_ok("a b", "x"));
+    assert_false(tp__nats_header_ok("a:b", "x"));
+    assert_false(tp__nats_header_ok("", "x"));
+    assert_false(tp__nats_header_ok("k", "line1\nline2"));
+    assert_false(tp__nats_header_ok("k", "x\r"));
+    assert_false(tp__nats_header_ok("k\xc3\xa9", "x"));
+}
+
+/* Parses YAML options for a plugin and opens it; returns open's status (no server needed
+ * for the errors tested here: they are found before connecting). */
+static int open_with(const struct tp_option *table, size_t size,
+                     int (*open_fn)(const void *, void **, struct tp_error *), const char *yaml,
+                     struct tp_error *err)
+{
+    struct tp_config *cfg = NULL;
+    assert_int_equal(tp_config_load_string("t.yaml", yaml, strlen(yaml), &cfg, err), 0);
+    char conf[1024];
+    assert_true(size <= sizeof(conf));
+    memset(conf, 0, sizeof(conf));
+    int rc = tp_options_parse(table, cfg->root, "x", conf, err);
+    void *state = NULL;
+    if (rc == 0)
+        rc = open_fn(conf, &state, err);
+    assert_null(state);
+    tp_options_free(table, conf);
+    tp_config_free(cfg);
+    return rc;
+}
+
+static void test_option_errors(void **state)
+{
+    (void)state;
+    const struct tp_input_plugin *in = tp_input_find("nats");
+    const struct tp_output_plugin *out = tp_output_find("nats");
+    assert_non_null(in);
+    assert_non_null(out);
+    struct tp_error err = {0};
+
+    assert_int_equal(open_with(in->options, in->config_size, in->open, "subjects: [a]\n", &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "urls"));
+    assert_int_equal(open_with(out->options, out->config_size, out->open,
+                               "urls: [nats://127.0.0.1:1]\nsubject: \"{{topic}}\"\n", &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "output.nats.subject"));
+    assert_int_equal(open_with(out->options, out->config_size, out->open,
+                               "urls: [nats://127.0.0.1:1]\ncreate_stream: true\njetstream: true\n",
+                               &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "needs output.nats.stream"));
+    assert_int_equal(open_with(out->options, out->config_size, out->open,
+                               "urls: [nats://127.0.0.1:1]\nack_timeout: 5\n", &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "output.nats.ack_timeout"));
+    assert_int_equal(open_with(in->options, in->config_size, in->open,
+                               "urls: [nats://127.0.0.1:1]\nreconnect_wait: soon\n", &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "input.nats.reconnect_wait"));
+    /* nothing listens on port 1: a clear connection error at start-up */
+    assert_int_equal(open_with(in->options, in->config_size, in->open,
+                               "urls: [nats://127.0.0.1:1]\nsubjects: [a]\n", &err),
+                     TP_IO);
+    assert_non_null(strstr(err.msg, "input.nats: cannot connect to nats://127.0.0.1:1"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_template_render),
+        cmocka_unit_test(test_template_parse_errors),
+        cmocka_unit_test(test_header_filter),
+        cmocka_unit_test(test_option_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
