@@ -1,0 +1,158 @@
+/* The file input and output: the same JSON Lines envelopes as stdin/stdout,
+ * on a named file. The output truncates by default or appends (mode). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/plugin.h"
+#include "io/lines.h"
+
+struct file_in_config {
+    char *path;
+    char *codec;
+    int64_t max_line_bytes;
+};
+
+static const struct tp_option file_in_options[] = {
+    {.name = "path",
+     .type = TP_OPT_STRING,
+     .offset = offsetof(struct file_in_config, path),
+     .desc = "file to read",
+     .flags = TP_OPT_REQUIRED},
+    {.name = "codec",
+     .type = TP_OPT_STRING,
+     .offset = offsetof(struct file_in_config, codec),
+     .def = "json_lines",
+     .desc = "json_lines: one {\"payload\": ..., \"meta\": {...}} object per line; "
+             "lines: each line is a raw payload without metadata",
+     .choices = tp_line_codecs},
+    {.name = "max_line_bytes",
+     .type = TP_OPT_INT,
+     .offset = offsetof(struct file_in_config, max_line_bytes),
+     .def = TP_LINES_DEFAULT_MAX,
+     .desc = "longest accepted line in bytes; longer lines are dropped as invalid_input"},
+    {.name = NULL},
+};
+
+static int file_in_open(const void *config, void **in, struct tp_error *err)
+{
+    const struct file_in_config *c = config;
+    if (!c->path)
+        return tp_error_set(err, TP_CONFIG, "file input: path is required");
+    int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tp_error_set(err, TP_IO, "cannot open %s: %s", c->path, strerror(errno));
+    int rc = tp_line_input_open(fd, 1, c->codec, c->max_line_bytes, in, err);
+    if (rc)
+        close(fd);
+    return rc;
+}
+
+const struct tp_input_plugin tp_input_file = {
+    .name = "file",
+    .options = file_in_options,
+    .config_size = sizeof(struct file_in_config),
+    .open = file_in_open,
+    .read = tp_line_input_read,
+    .ack = NULL,
+    .stop = tp_line_input_stop,
+    .close = tp_line_input_close,
+};
+
+/* ---- output ---- */
+
+struct file_out_config {
+    char *path;
+    char *mode;
+};
+
+static const char *const file_modes[] = {"truncate", "append", NULL};
+
+static const struct tp_option file_out_options[] = {
+    {.name = "path",
+     .type = TP_OPT_STRING,
+     .offset = offsetof(struct file_out_config, path),
+     .desc = "file to write (created when missing)",
+     .flags = TP_OPT_REQUIRED},
+    {.name = "mode",
+     .type = TP_OPT_STRING,
+     .offset = offsetof(struct file_out_config, mode),
+     .def = "truncate",
+     .desc = "truncate: start the file empty; append: add to its end",
+     .choices = file_modes},
+    {.name = NULL},
+};
+
+struct file_out {
+    struct tp_line_writer w;
+    char *path;
+};
+
+static int file_out_open(const void *config, void **out, struct tp_error *err)
+{
+    const struct file_out_config *c = config;
+    if (!c->path)
+        return tp_error_set(err, TP_CONFIG, "file output: path is required");
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
+    if (!c->mode || strcmp(c->mode, "truncate") == 0)
+        flags |= O_TRUNC;
+    else if (strcmp(c->mode, "append") == 0)
+        flags |= O_APPEND;
+    else
+        return tp_error_set(err, TP_CONFIG, "file output: unknown mode \"%s\" (valid: %s, %s)",
+                            c->mode, file_modes[0], file_modes[1]);
+    struct file_out *f = calloc(1, sizeof(*f));
+    char *path = strdup(c->path);
+    if (!f || !path) {
+        free(f);
+        free(path);
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    }
+    int fd = open(c->path, flags, 0644);
+    if (fd < 0) {
+        int e = errno;
+        free(f);
+        free(path);
+        return tp_error_set(err, TP_IO, "cannot open %s: %s", c->path, strerror(e));
+    }
+    f->path = path;
+    tp_line_writer_init(&f->w, fd, 1, f->path);
+    *out = f;
+    return TP_OK;
+}
+
+static int file_out_write(void *out, struct tp_msg *const *msgs, size_t n, struct tp_error *err)
+{
+    return tp_line_writer_write(&((struct file_out *)out)->w, msgs, n, err);
+}
+
+static int file_out_flush(void *out, struct tp_error *err)
+{
+    (void)out;
+    (void)err;
+    return TP_OK; /* every write call already wrote its whole batch */
+}
+
+static void file_out_close(void *out)
+{
+    struct file_out *f = out;
+    if (!f)
+        return;
+    tp_line_writer_close(&f->w);
+    free(f->path);
+    free(f);
+}
+
+const struct tp_output_plugin tp_output_file = {
+    .name = "file",
+    .options = file_out_options,
+    .config_size = sizeof(struct file_out_config),
+    .open = file_out_open,
+    .write = file_out_write,
+    .flush = file_out_flush,
+    .close = file_out_close,
+};

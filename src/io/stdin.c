@@ -1,0 +1,47 @@
+/* The stdin input: JSON Lines envelopes (SPEC 6) or raw lines read from file
+ * descriptor 0 by the shared line reader (lines.c). Undecodable lines are
+ * dropped as invalid_input with their line number and reading goes on. */
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "core/plugin.h"
+#include "io/lines.h"
+
+struct stdin_config {
+    char *codec;
+    int64_t max_line_bytes;
+};
+
+static const struct tp_option stdin_options[] = {
+    {.name = "codec",
+     .type = TP_OPT_STRING,
+     .offset = offsetof(struct stdin_config, codec),
+     .def = "json_lines",
+     .desc = "json_lines: one {\"payload\": ..., \"meta\": {...}} object per line; "
+             "lines: each line is a raw payload without metadata",
+     .choices = tp_line_codecs},
+    {.name = "max_line_bytes",
+     .type = TP_OPT_INT,
+     .offset = offsetof(struct stdin_config, max_line_bytes),
+     .def = TP_LINES_DEFAULT_MAX,
+     .desc = "longest accepted line in bytes; longer lines are dropped as invalid_input"},
+    {.name = NULL},
+};
+
+static int stdin_open(const void *config, void **in, struct tp_error *err)
+{
+    const struct stdin_config *c = config;
+    return tp_line_input_open(STDIN_FILENO, 0, c->codec, c->max_line_bytes, in, err);
+}
+
+const struct tp_input_plugin tp_input_stdin = {
+    .name = "stdin",
+    .options = stdin_options,
+    .config_size = sizeof(struct stdin_config),
+    .open = stdin_open,
+    .read = tp_line_input_read,
+    .ack = NULL,
+    .stop = tp_line_input_stop,
+    .close = tp_line_input_close,
+};
