@@ -90,7 +90,8 @@ struct node {
     char group[48];
     char serial[24];
     double phase;
-    int state; /* bool value or mode index */
+    int state;           /* bool value or mode index */
+    struct tp_msg *tmpl; /* metadata in final order; cloned per message */
 };
 
 struct sim {
@@ -128,11 +129,13 @@ static int64_t clock_ns(clockid_t id)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+static void sim_close(void *in);
+
 static int sim_open(const void *config, void **out, struct tp_error *err)
 {
     const struct sim_config *c = config;
-    if (c->nodes <= 0 || c->nodes > 10000000)
-        return tp_error_set(err, TP_CONFIG, "simulator: nodes must be 1..10000000, got %lld",
+    if (c->nodes <= 0 || c->nodes > 1000000)
+        return tp_error_set(err, TP_CONFIG, "simulator: nodes must be 1..1000000, got %lld",
                             (long long)c->nodes);
     if (c->rate < 0 || !isfinite(c->rate))
         return tp_error_set(err, TP_CONFIG, "simulator: rate must be >= 0");
@@ -172,6 +175,18 @@ static int sim_open(const void *config, void **out, struct tp_error *err)
                  (unsigned long long)(rng_next(&s->rng) & 0xffffff));
         n->phase = rng_unit(&s->rng) * 2 * M_PI;
         n->state = (int)(rng_next(&s->rng) % (n->kind->type == K_MODE ? N_MODES : 2));
+        static const char *const type_names[] = {"number", "bool", "string", "string"};
+        n->tmpl = tp_msg_new();
+        if (!n->tmpl || tp_msg_meta_sets(n->tmpl, "opcua_node_id", n->node_id) ||
+            tp_msg_meta_sets(n->tmpl, "opcua_tag_name", n->tag_name) ||
+            tp_msg_meta_sets(n->tmpl, "opcua_tag_group", n->group) ||
+            tp_msg_meta_sets(n->tmpl, "opcua_tag_type", type_names[n->kind->type]) ||
+            tp_msg_meta_sets(n->tmpl, "opcua_source_timestamp", "2023-11-14T22:13:20.000Z") ||
+            tp_msg_meta_sets(n->tmpl, "timestamp_ms", "1700000000000")) {
+            s->n_nodes = i + 1;
+            sim_close(s);
+            return tp_error_set(err, TP_NOMEM, "out of memory");
+        }
     }
     *out = s;
     return TP_OK;
@@ -225,8 +240,15 @@ static size_t fmt_rfc3339(struct sim *s, char *o, int64_t ms)
         strftime(s->ts_prefix, sizeof(s->ts_prefix), "%Y-%m-%dT%H:%M:%S", &tm);
         s->ts_sec = sec;
     }
-    int len = snprintf(o, 40, "%s.%03dZ", s->ts_prefix, (int)(ms % 1000));
-    return (size_t)len;
+    int frac = (int)(ms % 1000);
+    memcpy(o, s->ts_prefix, 19);
+    o[19] = '.';
+    o[20] = (char)('0' + frac / 100);
+    o[21] = (char)('0' + frac / 10 % 10);
+    o[22] = (char)('0' + frac % 10);
+    o[23] = 'Z';
+    o[24] = '\0';
+    return 24;
 }
 
 static struct tp_msg *make_msg(struct sim *s, uint64_t k, int64_t t_ms)
@@ -234,7 +256,6 @@ static struct tp_msg *make_msg(struct sim *s, uint64_t k, int64_t t_ms)
     struct node *n = &s->nodes[k % s->n_nodes];
     char payload[48];
     size_t plen;
-    const char *type;
     int json = 1;
     double u = rng_unit(&s->rng);
     switch (n->kind->type) {
@@ -243,7 +264,6 @@ static struct tp_msg *make_msg(struct sim *s, uint64_t k, int64_t t_ms)
         double v = n->kind->base + n->kind->amp * sin(2 * M_PI * t / n->kind->period_s + n->phase) +
                    n->kind->noise * (2 * u - 1);
         plen = fmt_fixed2(payload, v);
-        type = "number";
         break;
     }
     case K_BOOL:
@@ -251,51 +271,31 @@ static struct tp_msg *make_msg(struct sim *s, uint64_t k, int64_t t_ms)
             n->state = !n->state;
         plen = n->state ? 4 : 5;
         memcpy(payload, n->state ? "true" : "false", plen);
-        type = "bool";
         break;
     case K_MODE:
         if (u < 0.01)
             n->state = (int)((unsigned)(u * 1e4) % N_MODES);
         plen = strlen(modes[n->state]);
         memcpy(payload, modes[n->state], plen);
-        type = "string";
         json = 0;
         break;
     default:
         plen = strlen(n->serial);
         memcpy(payload, n->serial, plen);
-        type = "string";
         json = 0;
     }
     char ts[40], ms[24];
-    fmt_rfc3339(s, ts, t_ms);
-    fmt_u64(ms, (uint64_t)t_ms);
+    size_t tslen = fmt_rfc3339(s, ts, t_ms);
+    size_t mslen = fmt_u64(ms, (uint64_t)t_ms);
 
-    struct tp_msg *m = tp_msg_new();
+    /* the template holds every key in order with same-length placeholder
+     * values, so the two timestamps are overwritten in place */
+    struct tp_msg *m = tp_msg_clone(n->tmpl);
     if (!m || tp_msg_set_payload(m, payload, plen))
         goto fail;
     m->flags |= json ? TP_MSG_PAYLOAD_JSON : TP_MSG_PAYLOAD_NOTJSON;
-    /* size the metadata storage once instead of growing it per entry */
-    if (m->cap_meta < 8) {
-        struct tp_meta *mv = realloc(m->meta, 8 * sizeof(*mv));
-        if (!mv)
-            goto fail;
-        m->meta = mv;
-        m->cap_meta = 8;
-    }
-    if (m->strs_cap < 256) {
-        char *sv = realloc(m->strs, 256);
-        if (!sv)
-            goto fail;
-        m->strs = sv;
-        m->strs_cap = 256;
-    }
-    if (tp_msg_meta_sets(m, "opcua_node_id", n->node_id) ||
-        tp_msg_meta_sets(m, "opcua_tag_name", n->tag_name) ||
-        tp_msg_meta_sets(m, "opcua_tag_group", n->group) ||
-        tp_msg_meta_sets(m, "opcua_tag_type", type) ||
-        tp_msg_meta_sets(m, "opcua_source_timestamp", ts) ||
-        tp_msg_meta_sets(m, "timestamp_ms", ms))
+    if (tp_msg_meta_set(m, "opcua_source_timestamp", 22, ts, tslen) ||
+        tp_msg_meta_set(m, "timestamp_ms", 12, ms, mslen))
         goto fail;
     return m;
 fail:
@@ -378,6 +378,8 @@ static void sim_close(void *in)
     if (!s)
         return;
     close(s->wake_fd);
+    for (uint64_t i = 0; i < s->n_nodes; i++)
+        tp_msg_free(s->nodes[i].tmpl);
     free(s->nodes);
     free(s);
 }
