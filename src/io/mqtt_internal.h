@@ -1,0 +1,168 @@
+/* Internals shared by the MQTT input (mqtt.c) and output (mqtt_output.c):
+ * the connection options common to both, URL parsing, client set-up
+ * (credentials, TLS, protocol) and the output topic template.
+ * Only the mqtt*.c files include this header (it pulls in mosquitto.h). */
+#ifndef TP_MQTT_INTERNAL_H
+#define TP_MQTT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mosquitto.h>
+
+#include "config/config.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/msg.h"
+
+struct tp__mqtt_tls {
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
+    int insecure;
+};
+
+/* Options shared by input and output (the first member of both configs). */
+struct tp__mqtt_common {
+    char *url;
+    char *client_id;
+    char *username;
+    char *password;
+    int clean_session;
+    int64_t qos;
+    int64_t keepalive;           /* seconds */
+    int64_t reconnect_delay;     /* seconds, first retry */
+    int64_t reconnect_delay_max; /* seconds, cap of the exponential back-off */
+    struct tp__mqtt_tls tls;
+};
+
+extern const struct tp_option tp__mqtt_tls_options[];
+
+/* Option table rows for struct tp__mqtt_common embedded as member `common`
+ * of config struct T; `clean` is the clean_session default ("true"/"false"). */
+#define TP__MQTT_COMMON_OPTIONS(T, clean)                                                          \
+    {"url",                                                                                        \
+     TP_OPT_STRING,                                                                                \
+     offsetof(T, common.url),                                                                      \
+     NULL,                                                                                         \
+     "broker address: tcp://host:port or mqtt:// (1883), ssl://, tls:// or mqtts:// (8883)",       \
+     TP_OPT_REQUIRED,                                                                              \
+     NULL,                                                                                         \
+     0,                                                                                            \
+     NULL},                                                                                        \
+        {"client_id",                                                                              \
+         TP_OPT_STRING,                                                                            \
+         offsetof(T, common.client_id),                                                            \
+         NULL,                                                                                     \
+         "MQTT client id (default tagproc-<pid>, -out suffix for the output); set it for a "       \
+         "persistent session that survives a restart",                                             \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"username", TP_OPT_STRING, offsetof(T, common.username), NULL, "user name", 0, NULL,      \
+         0,          NULL},                                                                        \
+        {"password",                                                                               \
+         TP_OPT_STRING,                                                                            \
+         offsetof(T, common.password),                                                             \
+         NULL,                                                                                     \
+         "password (needs username)",                                                              \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"clean_session",                                                                          \
+         TP_OPT_BOOL,                                                                              \
+         offsetof(T, common.clean_session),                                                        \
+         clean,                                                                                    \
+         "false: persistent session (the broker keeps subscriptions and queued QoS>0 messages)",   \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"qos", TP_OPT_INT, offsetof(T, common.qos), "1", "quality of service 0, 1 or 2", 0, NULL, \
+         0,     NULL},                                                                             \
+        {"keepalive",                                                                              \
+         TP_OPT_INT,                                                                               \
+         offsetof(T, common.keepalive),                                                            \
+         "30",                                                                                     \
+         "keepalive interval in seconds (5..65535)",                                               \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"reconnect_delay",                                                                        \
+         TP_OPT_INT,                                                                               \
+         offsetof(T, common.reconnect_delay),                                                      \
+         "1",                                                                                      \
+         "seconds before the first reconnect attempt; doubles per failure",                        \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"reconnect_delay_max",                                                                    \
+         TP_OPT_INT,                                                                               \
+         offsetof(T, common.reconnect_delay_max),                                                  \
+         "30",                                                                                     \
+         "maximum seconds between reconnect attempts",                                             \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL},                                                                                    \
+    {                                                                                              \
+        "tls", TP_OPT_OBJECT, offsetof(T, common.tls), NULL,                                       \
+            "TLS settings (used with ssl://, tls:// or mqtts:// urls)", 0, tp__mqtt_tls_options,   \
+            0, NULL                                                                                \
+    }
+
+/* A parsed broker address. */
+struct tp__mqtt_endpoint {
+    char host[256];
+    int port;
+    int tls;
+};
+
+/* Parses "tcp://host:port" (schemes tcp, mqtt: plain, default port 1883;
+ * ssl, tls, mqtts: TLS, default port 8883; "[v6addr]:port" allowed).
+ * TP_CONFIG with a message naming `path` on error. */
+int tp__mqtt_url_parse(const char *url, const char *path, struct tp__mqtt_endpoint *ep,
+                       struct tp_error *err);
+
+/* Checks the common options and creates a client with credentials, TLS and
+ * MQTT 3.1.1. `id_suffix` is appended to the default client id. The caller
+ * owns *out (mosquitto_destroy). `obj` is the callbacks' user data. */
+int tp__mqtt_client_new(const struct tp__mqtt_common *c, const char *path, const char *id_suffix,
+                        void *obj, struct mosquitto **out, struct tp__mqtt_endpoint *ep,
+                        struct tp_error *err);
+
+/* Initialises libmosquitto once per process. */
+void tp__mqtt_lib_init(void);
+
+/* Milliseconds of a monotonic clock. */
+uint64_t tp__mqtt_now_ms(void);
+
+/* An output topic template: literal text and {{meta.KEY}} placeholders. */
+struct tp__mqtt_tpl_part {
+    int is_meta;
+    char *text; /* literal text, or the metadata key */
+    size_t len;
+};
+struct tp__mqtt_template {
+    struct tp__mqtt_tpl_part *parts;
+    size_t n;
+};
+
+/* Compiles a template ("plant/{{meta.opcua_tag_name}}"; spaces inside the
+ * braces allowed). TP_CONFIG on unclosed braces or an unknown expression. */
+int tp__mqtt_template_compile(const char *text, const char *path, struct tp__mqtt_template *t,
+                              struct tp_error *err);
+/* Renders for m into out (reset first); a missing key renders as "". */
+int tp__mqtt_template_render(const struct tp__mqtt_template *t, const struct tp_msg *m,
+                             struct tp_buf *out);
+void tp__mqtt_template_free(struct tp__mqtt_template *t);
+
+/* The default output topic: metadata umh_topic with '.' -> '/'. TP_INVAL
+ * when the message has no (or an empty) umh_topic. */
+int tp__mqtt_default_topic(const struct tp_msg *m, struct tp_buf *out);
+
+#endif

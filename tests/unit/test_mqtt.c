@@ -1,0 +1,218 @@
+/* Unit tests for the MQTT plugins' broker-independent parts: URL parsing,
+ * option validation, the topic template and default topic, and that open,
+ * stop, read and close behave while no broker is reachable. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "core/plugin.h"
+#include "io/mqtt_internal.h"
+
+static void test_url_parse(void **state)
+{
+    (void)state;
+    struct tp__mqtt_endpoint ep;
+    struct tp_error err = {0};
+    assert_int_equal(tp__mqtt_url_parse("tcp://127.0.0.1:1884", "x", &ep, &err), TP_OK);
+    assert_string_equal(ep.host, "127.0.0.1");
+    assert_int_equal(ep.port, 1884);
+    assert_int_equal(ep.tls, 0);
+    assert_int_equal(tp__mqtt_url_parse("mqtt://broker.local", "x", &ep, &err), TP_OK);
+    assert_string_equal(ep.host, "broker.local");
+    assert_int_equal(ep.port, 1883);
+    assert_int_equal(tp__mqtt_url_parse("mqtts://broker/", "x", &ep, &err), TP_OK);
+    assert_int_equal(ep.port, 8883);
+    assert_int_equal(ep.tls, 1);
+    assert_int_equal(tp__mqtt_url_parse("ssl://[::1]:9000", "x", &ep, &err), TP_OK);
+    assert_string_equal(ep.host, "::1");
+    assert_int_equal(ep.port, 9000);
+    assert_int_equal(ep.tls, 1);
+
+    assert_int_equal(tp__mqtt_url_parse("127.0.0.1:1883", "input.mqtt", &ep, &err), TP_CONFIG);
+    assert_non_null(strstr(err.msg, "input.mqtt.url"));
+    assert_int_equal(tp__mqtt_url_parse("http://h:1", "x", &ep, &err), TP_CONFIG);
+    assert_non_null(strstr(err.msg, "unknown scheme"));
+    assert_int_equal(tp__mqtt_url_parse("tcp://h:0", "x", &ep, &err), TP_CONFIG);
+    assert_int_equal(tp__mqtt_url_parse("tcp://h:70000", "x", &ep, &err), TP_CONFIG);
+    assert_int_equal(tp__mqtt_url_parse("tcp://h:12x", "x", &ep, &err), TP_CONFIG);
+    assert_int_equal(tp__mqtt_url_parse("tcp://:1883", "x", &ep, &err), TP_CONFIG);
+    assert_int_equal(tp__mqtt_url_parse("tcp://[::1", "x", &ep, &err), TP_CONFIG);
+    assert_int_equal(tp__mqtt_url_parse(NULL, "x", &ep, &err), TP_CONFIG);
+}
+
+static void test_template(void **state)
+{
+    (void)state;
+    struct tp__mqtt_template t;
+    struct tp_error err = {0};
+    struct tp_buf out;
+    tp_buf_init(&out);
+    struct tp_msg *m = tp_msg_new();
+    assert_int_equal(tp_msg_meta_sets(m, "opcua_tag_name", "temp"), 0);
+    assert_int_equal(tp_msg_meta_sets(m, "area", "a1"), 0);
+
+    assert_int_equal(tp__mqtt_template_compile("plant/{{meta.area}}/{{ meta.opcua_tag_name }}",
+                                               "output.mqtt.topic", &t, &err),
+                     TP_OK);
+    assert_int_equal(tp__mqtt_template_render(&t, m, &out), TP_OK);
+    assert_string_equal(out.data, "plant/a1/temp");
+    tp__mqtt_template_free(&t);
+
+    /* a missing key renders empty; literal only */
+    assert_int_equal(tp__mqtt_template_compile("{{meta.nope}}x", "p", &t, &err), TP_OK);
+    assert_int_equal(tp__mqtt_template_render(&t, m, &out), TP_OK);
+    assert_string_equal(out.data, "x");
+    tp__mqtt_template_free(&t);
+    assert_int_equal(tp__mqtt_template_compile("fixed/topic", "p", &t, &err), TP_OK);
+    assert_int_equal(tp__mqtt_template_render(&t, m, &out), TP_OK);
+    assert_string_equal(out.data, "fixed/topic");
+    tp__mqtt_template_free(&t);
+
+    assert_int_equal(tp__mqtt_template_compile("a/{{meta.x", "output.mqtt.topic", &t, &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "unclosed"));
+    assert_int_equal(tp__mqtt_template_compile("a/{{ topic }}", "output.mqtt.topic", &t, &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "{{meta.KEY}}"));
+    assert_int_equal(tp__mqtt_template_compile("a/{{meta.}}", "p", &t, &err), TP_CONFIG);
+
+    tp_msg_free(m);
+    tp_buf_free(&out);
+}
+
+static void test_default_topic(void **state)
+{
+    (void)state;
+    struct tp_buf out;
+    tp_buf_init(&out);
+    struct tp_msg *m = tp_msg_new();
+    assert_int_equal(tp__mqtt_default_topic(m, &out), TP_INVAL);
+    assert_int_equal(tp_msg_meta_sets(m, "umh_topic", "umh.v1.ent.site._historian.axis.x"), 0);
+    assert_int_equal(tp__mqtt_default_topic(m, &out), TP_OK);
+    assert_string_equal(out.data, "umh/v1/ent/site/_historian/axis/x");
+    tp_msg_free(m);
+    tp_buf_free(&out);
+}
+
+/* Parses YAML options for a plugin and opens it; returns open's status. */
+struct opened {
+    const struct tp_option *table;
+    void *config;
+    void *state;
+};
+
+static int open_input(const char *yaml, struct opened *o, struct tp_error *err)
+{
+    const struct tp_input_plugin *in = tp_input_find("mqtt");
+    assert_non_null(in);
+    struct tp_config *cfg = NULL;
+    assert_int_equal(tp_config_load_string("t.yaml", yaml, strlen(yaml), &cfg, err), TP_OK);
+    o->table = in->options;
+    o->config = calloc(1, in->config_size);
+    o->state = NULL;
+    int rc = tp_options_parse(in->options, cfg->root, "input.mqtt", o->config, err);
+    if (rc == TP_OK)
+        rc = in->open(o->config, &o->state, err);
+    tp_config_free(cfg);
+    return rc;
+}
+
+static int open_output(const char *yaml, struct opened *o, struct tp_error *err)
+{
+    const struct tp_output_plugin *out = tp_output_find("mqtt");
+    assert_non_null(out);
+    struct tp_config *cfg = NULL;
+    assert_int_equal(tp_config_load_string("t.yaml", yaml, strlen(yaml), &cfg, err), TP_OK);
+    o->table = out->options;
+    o->config = calloc(1, out->config_size);
+    o->state = NULL;
+    int rc = tp_options_parse(out->options, cfg->root, "output.mqtt", o->config, err);
+    if (rc == TP_OK)
+        rc = out->open(o->config, &o->state, err);
+    tp_config_free(cfg);
+    return rc;
+}
+
+static void release(struct opened *o)
+{
+    tp_options_free(o->table, o->config);
+    free(o->config);
+}
+
+static void test_option_errors(void **state)
+{
+    (void)state;
+    struct tp_error err = {0};
+    struct opened o;
+    assert_int_equal(open_input("topics: [a]\n", &o, &err), TP_CONFIG); /* url required */
+    release(&o);
+    assert_int_equal(open_input("url: tcp://127.0.0.1:1\ntopics: [a]\nqos: 3\n", &o, &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "qos"));
+    release(&o);
+    assert_int_equal(open_input("url: tcp://127.0.0.1:1\ntopics: ['a/#/b']\n", &o, &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "invalid topic filter"));
+    release(&o);
+    assert_int_equal(
+        open_input("url: tcp://127.0.0.1:1\ntopics: a\ntls: {ca_file: /x.pem}\n", &o, &err),
+        TP_CONFIG);
+    assert_non_null(strstr(err.msg, "TLS options need"));
+    release(&o);
+    assert_int_equal(open_input("url: tcp://127.0.0.1:1\ntopics: a\npassword: p\n", &o, &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "needs username"));
+    release(&o);
+    assert_int_equal(open_output("url: tcp://127.0.0.1:1\ntopic: 'x/{{meta}}'\n", &o, &err),
+                     TP_CONFIG);
+    release(&o);
+    assert_int_equal(open_output("url: tcp://127.0.0.1:1\nmax_inflight: 0\n", &o, &err), TP_CONFIG);
+    release(&o);
+}
+
+/* Port 1 on 127.0.0.1 refuses connections: open succeeds (the plugins retry),
+ * stop makes a blocked read return TP_EOF, close returns. */
+static void test_no_broker(void **state)
+{
+    (void)state;
+    struct tp_error err = {0};
+    struct opened o;
+    assert_int_equal(
+        open_input("url: tcp://127.0.0.1:1\ntopics: [a/#, b]\nreconnect_delay: 1\n", &o, &err),
+        TP_OK);
+    const struct tp_input_plugin *in = tp_input_find("mqtt");
+    in->stop(o.state);
+    struct tp_batch b;
+    tp_batch_init(&b);
+    struct tp_drops d;
+    tp_drops_init(&d);
+    assert_int_equal(in->read(o.state, &b, 16, &d), TP_EOF);
+    assert_int_equal(b.len, 0);
+    in->close(o.state);
+    tp_batch_free(&b);
+    tp_drops_free(&d);
+    release(&o);
+
+    assert_int_equal(open_output("url: tcp://127.0.0.1:1\n", &o, &err), TP_OK);
+    const struct tp_output_plugin *out = tp_output_find("mqtt");
+    assert_int_equal(out->write(o.state, NULL, 0, &err), TP_OK);
+    out->close(o.state);
+    release(&o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_url_parse),     cmocka_unit_test(test_template),
+        cmocka_unit_test(test_default_topic), cmocka_unit_test(test_option_errors),
+        cmocka_unit_test(test_no_broker),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
