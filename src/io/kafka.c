@@ -571,10 +571,14 @@ static void kafka_in_close(void *state)
         if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
             tp_log(TP_LOG_WARN, "kafka input: final commit: %s", rd_kafka_err2str(e));
         rd_kafka_consumer_close(in->rk);
-        rd_kafka_destroy(in->rk);
     }
-    for (size_t i = 0; i < in->n_parts; i++) {
+    /* The store lists cache partition references (offsets_store sets
+     * _private): release them before rd_kafka_destroy, which waits for them. */
+    for (size_t i = 0; i < in->n_parts; i++)
         rd_kafka_topic_partition_list_destroy(in->parts[i]->store);
+    if (in->rk)
+        rd_kafka_destroy(in->rk);
+    for (size_t i = 0; i < in->n_parts; i++) {
         free(in->parts[i]->topic);
         free(in->parts[i]);
     }

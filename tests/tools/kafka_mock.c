@@ -1,0 +1,176 @@
+/* Test helper around librdkafka's mock cluster.
+ *   kafka_mock serve N [TOPIC:PARTITIONS ...]   start N mock brokers on 127.0.0.1, create the
+ *       topics, print the bootstrap address on stdout; run until SIGTERM/SIGINT, the parent's
+ *       death or (when stdin is a pipe) EOF on stdin.
+ *   kafka_mock dump BOOTSTRAP TOPIC   print every record of TOPIC, one per line:
+ *       PARTITION<TAB>OFFSET<TAB>KEY<TAB>HEADERS (k=v;...)<TAB>PAYLOAD */
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static rd_kafka_t *new_client(rd_kafka_type_t type, rd_kafka_conf_t *conf)
+{
+    char why[512];
+    rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, why, sizeof(why));
+    if (!rk) {
+        fprintf(stderr, "kafka_mock: %s\n", why);
+        exit(2);
+    }
+    return rk;
+}
+
+static int serve(int argc, char **argv)
+{
+    int brokers = argc > 2 ? atoi(argv[2]) : 1;
+    if (brokers < 1)
+        brokers = 1;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    rd_kafka_t *rk = new_client(RD_KAFKA_PRODUCER, rd_kafka_conf_new());
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, brokers);
+    if (!mc) {
+        fprintf(stderr, "kafka_mock: cannot create the mock cluster\n");
+        return 2;
+    }
+    for (int i = 3; i < argc; i++) {
+        char *name = strdup(argv[i]);
+        char *colon = strrchr(name, ':');
+        int parts = 1;
+        if (colon) {
+            *colon = '\0';
+            parts = atoi(colon + 1);
+        }
+        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, name, parts, 1);
+        if (e) {
+            fprintf(stderr, "kafka_mock: topic %s: %s\n", name, rd_kafka_err2str(e));
+            return 2;
+        }
+        free(name);
+    }
+    printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
+    fflush(stdout);
+    struct stat st;
+    int watch_stdin = fstat(0, &st) == 0 && S_ISFIFO(st.st_mode);
+    while (!stop_flag) {
+        struct pollfd pfd = {.fd = 0, .events = POLLIN};
+        if (!watch_stdin) {
+            poll(NULL, 0, 200);
+            continue;
+        }
+        if (poll(&pfd, 1, 200) > 0) {
+            char buf[256];
+            if (read(0, buf, sizeof(buf)) <= 0)
+                break;
+        }
+    }
+    rd_kafka_mock_cluster_destroy(mc);
+    rd_kafka_destroy(rk);
+    return 0;
+}
+
+static void print_field(const void *p, size_t len)
+{
+    if (p)
+        fwrite(p, 1, len, stdout);
+}
+
+static int dump(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: kafka_mock dump BOOTSTRAP TOPIC\n");
+        return 2;
+    }
+    const char *topic = argv[3];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", argv[2], NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", "kafka_mock_dump", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, conf);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    if (e || md->topic_cnt != 1 || md->topics[0].err) {
+        fprintf(stderr, "kafka_mock: metadata for %s: %s\n", topic,
+                rd_kafka_err2str(e               ? e
+                                 : md->topic_cnt ? md->topics[0].err
+                                                 : e));
+        return 2;
+    }
+    int nparts = md->topics[0].partition_cnt;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(nparts);
+    for (int i = 0; i < nparts; i++)
+        rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    int eofs = 0, idle = 0;
+    while (eofs < nparts && idle < 300) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            eofs++;
+        } else if (m->err) {
+            fprintf(stderr, "kafka_mock: %s\n", rd_kafka_message_errstr(m));
+        } else {
+            printf("%d\t%lld\t", (int)m->partition, (long long)m->offset);
+            print_field(m->key, m->key_len);
+            putchar('\t');
+            rd_kafka_headers_t *h;
+            if (rd_kafka_message_headers(m, &h) == 0) {
+                const char *name;
+                const void *val;
+                size_t len;
+                for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &val, &len) == 0; i++) {
+                    printf("%s%s=", i ? ";" : "", name);
+                    print_field(val, len);
+                }
+            }
+            putchar('\t');
+            print_field(m->payload, m->len);
+            putchar('\n');
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    if (eofs < nparts) {
+        fprintf(stderr, "kafka_mock: dump timed out (%d of %d partitions at end)\n", eofs, nparts);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+        return serve(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "dump") == 0)
+        return dump(argc, argv);
+    fprintf(stderr, "usage: kafka_mock serve N [TOPIC:PARTITIONS ...] | dump BOOTSTRAP TOPIC\n");
+    return 2;
+}
