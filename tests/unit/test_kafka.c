@@ -110,7 +110,7 @@ static void open_in(struct inst *x, const char *yaml)
 
 static void produce(struct inst *out, const char *key, int from, int to)
 {
-    struct tp_msg *msgs[64];
+    struct tp_msg *msgs[64] = {0};
     int n = 0;
     for (int i = from; i < to; i++) {
         struct tp_msg *m = tp_msg_new();
