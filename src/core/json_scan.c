@@ -455,19 +455,12 @@ int tp__json_scan_valid(const char *text, size_t len)
     return s.unsure ? -1 : 0;
 }
 
+/* A payload that arrived as a JSON string is text: JavaScript sees a string
+ * even when the text looks like JSON ("23.5" stays "23.5"; SPEC 3.6), and the
+ * stdout envelope writes it back as the same JSON string. */
 void tp__json_flag_string_payload(struct tp_msg *m)
 {
-    const unsigned char *p = (const unsigned char *)m->payload, *end = p + m->payload_len;
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-        p++;
-    int valid = 0;
-    if (p < end && (*p == '{' || *p == '[' || *p == '"' || *p == '-' || is_digit(*p) || *p == 't' ||
-                    *p == 'f' || *p == 'n'))
-        valid = tp__json_scan_valid(m->payload, m->payload_len);
-    if (valid == 1)
-        m->flags |= TP_MSG_PAYLOAD_JSON;
-    else if (valid == 0)
-        m->flags |= TP_MSG_PAYLOAD_NOTJSON;
+    m->flags |= TP_MSG_PAYLOAD_NOTJSON;
 }
 
 static int scan_payload(struct scan *s, struct tp_msg *m, struct tp_buf *pb, struct tp_buf *tmp)

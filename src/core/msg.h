@@ -16,7 +16,7 @@ struct tp_meta {
 
 /* msg.flags */
 #define TP_MSG_PAYLOAD_JSON 0x1u    /* payload is known to be valid JSON */
-#define TP_MSG_PAYLOAD_NOTJSON 0x2u /* payload is known not to be valid JSON */
+#define TP_MSG_PAYLOAD_NOTJSON 0x2u /* payload is text: not valid JSON, or arrived as a string */
 
 struct tp_msg {
     char *payload; /* owned, always NUL-terminated (not counted in payload_len) */

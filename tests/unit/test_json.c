@@ -108,9 +108,11 @@ static void test_decode_string_payload(void **state)
     assert_true(m->flags & TP_MSG_PAYLOAD_NOTJSON);
     tp_msg_free(m);
 
+    /* a string payload is text even when it looks like JSON (SPEC 3.6) */
     m = decode_ok("{\"payload\":\"23.5\"}");
     assert_payload(m, "23.5", 4);
-    assert_true(m->flags & TP_MSG_PAYLOAD_JSON);
+    assert_true(m->flags & TP_MSG_PAYLOAD_NOTJSON);
+    assert_false(m->flags & TP_MSG_PAYLOAD_JSON);
     tp_msg_free(m);
 
     m = decode_ok("{\"payload\":\"\\u0000x\"}");
