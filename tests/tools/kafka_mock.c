@@ -3,7 +3,10 @@
  *       topics, print the bootstrap address on stdout; run until SIGTERM/SIGINT, the parent's
  *       death or (when stdin is a pipe) EOF on stdin.
  *   kafka_mock dump BOOTSTRAP TOPIC   print every record of TOPIC, one per line:
- *       PARTITION<TAB>OFFSET<TAB>KEY<TAB>HEADERS (k=v;...)<TAB>PAYLOAD */
+ *       PARTITION<TAB>OFFSET<TAB>KEY<TAB>HEADERS (k=v;...)<TAB>PAYLOAD
+ *   kafka_mock count BOOTSTRAP TOPIC          records in TOPIC (sum of high watermarks)
+ *   kafka_mock committed BOOTSTRAP GROUP TOPIC  "PARTITION COMMITTED HIGH" per partition
+ *       (COMMITTED is -1 when the group has none) */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <poll.h>
@@ -91,20 +94,9 @@ static void print_field(const void *p, size_t len)
         fwrite(p, 1, len, stdout);
 }
 
-static int dump(int argc, char **argv)
+/* Partition ids of topic; returns the count (exits on error). */
+static int topic_partitions(rd_kafka_t *rk, const char *topic, int32_t *ids, int max)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: kafka_mock dump BOOTSTRAP TOPIC\n");
-        return 2;
-    }
-    const char *topic = argv[3];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", argv[2], NULL, 0);
-    rd_kafka_conf_set(conf, "group.id", "kafka_mock_dump", NULL, 0);
-    rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
-    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
-    rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, conf);
-    rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
@@ -113,15 +105,87 @@ static int dump(int argc, char **argv)
                 rd_kafka_err2str(e               ? e
                                  : md->topic_cnt ? md->topics[0].err
                                                  : e));
-        return 2;
+        exit(2);
     }
-    int nparts = md->topics[0].partition_cnt;
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(nparts);
-    for (int i = 0; i < nparts; i++)
-        rd_kafka_topic_partition_list_add(parts, topic, md->topics[0].partitions[i].id)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
+    int n = md->topics[0].partition_cnt < max ? md->topics[0].partition_cnt : max;
+    for (int i = 0; i < n; i++)
+        ids[i] = md->topics[0].partitions[i].id;
     rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+static rd_kafka_t *new_consumer(const char *bootstrap, const char *group)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", group, NULL, 0);
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    return new_client(RD_KAFKA_CONSUMER, conf);
+}
+
+/* count (group NULL) or committed offsets per partition. */
+static int offsets(const char *bootstrap, const char *group, const char *topic)
+{
+    rd_kafka_t *rk = new_consumer(bootstrap, group ? group : "kafka_mock_count");
+    int32_t ids[256];
+    int n = topic_partitions(rk, topic, ids, 256);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(parts, topic, ids[i]);
+    if (group) {
+        rd_kafka_resp_err_t e = rd_kafka_committed(rk, parts, 10000);
+        if (e) {
+            fprintf(stderr, "kafka_mock: committed: %s\n", rd_kafka_err2str(e));
+            return 2;
+        }
+    }
+    long long total = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(rk, topic, ids[i], &lo, &hi, 10000);
+        if (e) {
+            fprintf(stderr, "kafka_mock: watermarks: %s\n", rd_kafka_err2str(e));
+            return 2;
+        }
+        total += hi - lo;
+        if (group)
+            printf("%d %lld %lld\n", (int)ids[i],
+                   (long long)(parts->elems[i].offset >= 0 ? parts->elems[i].offset : -1),
+                   (long long)hi);
+    }
+    if (!group)
+        printf("%lld\n", total);
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(rk);
+    return 0;
+}
+
+static int dump(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: kafka_mock dump BOOTSTRAP TOPIC\n");
+        return 2;
+    }
+    const char *topic = argv[3];
+    rd_kafka_t *rk = new_consumer(argv[2], "kafka_mock_dump");
+    rd_kafka_poll_set_consumer(rk);
+    int32_t ids[256];
+    int nparts = topic_partitions(rk, topic, ids, 256);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(nparts);
+    for (int i = 0; i < nparts; i++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_query_watermark_offsets(rk, topic, ids[i], &lo, &hi, 10000);
+        if (lo > 0) {
+            /* The mock keeps about 5 MB per partition and drops the oldest. */
+            fprintf(stderr, "kafka_mock: %s [%d] starts at offset %lld: the mock pruned it\n",
+                    topic, (int)ids[i], (long long)lo);
+            return 3;
+        }
+        rd_kafka_topic_partition_list_add(parts, topic, ids[i])->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
     rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     int eofs = 0, idle = 0;
@@ -171,6 +235,11 @@ int main(int argc, char **argv)
         return serve(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "dump") == 0)
         return dump(argc, argv);
-    fprintf(stderr, "usage: kafka_mock serve N [TOPIC:PARTITIONS ...] | dump BOOTSTRAP TOPIC\n");
+    if (argc >= 4 && strcmp(argv[1], "count") == 0)
+        return offsets(argv[2], NULL, argv[3]);
+    if (argc >= 5 && strcmp(argv[1], "committed") == 0)
+        return offsets(argv[2], argv[3], argv[4]);
+    fprintf(stderr, "usage: kafka_mock serve N [TOPIC:PARTITIONS ...] | dump BOOTSTRAP TOPIC | "
+                    "count BOOTSTRAP TOPIC | committed BOOTSTRAP GROUP TOPIC\n");
     return 2;
 }
