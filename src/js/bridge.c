@@ -1,0 +1,349 @@
+/* msg <-> JSValue. The hot path of the engine: property names are interned
+ * atoms kept by the VM, bare JSON numbers skip the JSON parser, and metadata
+ * strings that are already strings are left untouched. */
+#include "js/bridge.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* 1 when s[0..n) is exactly one JSON number. */
+static int json_number(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i >= n)
+        return 0;
+    if (s[i] == '0') {
+        i++;
+    } else if (is_digit(s[i])) {
+        while (i < n && is_digit(s[i]))
+            i++;
+    } else {
+        return 0;
+    }
+    if (i < n && s[i] == '.') {
+        i++;
+        if (i >= n || !is_digit(s[i]))
+            return 0;
+        while (i < n && is_digit(s[i]))
+            i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= n || !is_digit(s[i]))
+            return 0;
+        while (i < n && is_digit(s[i]))
+            i++;
+    }
+    return i == n;
+}
+
+static int word(const char *s, size_t n, const char *w)
+{
+    return n == strlen(w) && memcmp(s, w, n) == 0;
+}
+
+JSValue tp__js_payload_new(struct tp_js_vm *vm, const char *p, size_t len, uint32_t flags,
+                           struct tp_orig_number *orig)
+{
+    JSContext *ctx = vm->ctx;
+    if (orig)
+        memset(orig, 0, sizeof(*orig));
+    if (flags & TP_MSG_PAYLOAD_NOTJSON)
+        return JS_NewStringLen(ctx, p, len);
+    size_t b = 0, e = len;
+    while (b < e && is_ws(p[b]))
+        b++;
+    while (e > b && is_ws(p[e - 1]))
+        e--;
+    if (b == e)
+        return JS_NewStringLen(ctx, p, len);
+    const char *s = p + b;
+    size_t n = e - b;
+    char c = s[0];
+    if (c == '-' || is_digit(c)) {
+        if (!json_number(s, n))
+            return JS_NewStringLen(ctx, p, len);
+        char tmp[64];
+        double d;
+        if (n < sizeof(tmp)) {
+            memcpy(tmp, s, n);
+            tmp[n] = '\0';
+            d = strtod(tmp, NULL);
+        } else {
+            char *big = strndup(s, n);
+            if (!big)
+                return JS_ThrowOutOfMemory(ctx);
+            d = strtod(big, NULL);
+            free(big);
+        }
+        if (orig) {
+            orig->present = 1;
+            orig->number = d;
+            orig->text = s;
+            orig->len = n;
+        }
+        if (d >= -2147483648.0 && d <= 2147483647.0 && (double)(int32_t)d == d &&
+            !(d == 0 && s[0] == '-'))
+            return JS_NewInt32(ctx, (int32_t)d);
+        return JS_NewFloat64(ctx, d);
+    }
+    if (c == 't' && word(s, n, "true"))
+        return JS_TRUE;
+    if (c == 'f' && word(s, n, "false"))
+        return JS_FALSE;
+    if (c == 'n' && word(s, n, "null"))
+        return JS_NULL;
+    if (c == '"' || c == '{' || c == '[') {
+        /* The payload is NUL-terminated (tp_msg invariant), as JS_ParseJSON needs. */
+        JSValue v = JS_ParseJSON(ctx, p, len, "<payload>");
+        if (!JS_IsException(v))
+            return v;
+        JSValue ex = JS_GetException(ctx);
+        int oom = !JS_IsObject(ex);
+        JS_FreeValue(ctx, ex);
+        if (oom)
+            return JS_ThrowOutOfMemory(ctx);
+    }
+    return JS_NewStringLen(ctx, p, len);
+}
+
+JSValue tp__js_msg_make(struct tp_js_vm *vm, JSValue payload, JSValue meta)
+{
+    JSContext *ctx = vm->ctx;
+    if (JS_IsException(payload) || JS_IsException(meta)) {
+        JS_FreeValue(ctx, payload);
+        JS_FreeValue(ctx, meta);
+        return JS_EXCEPTION;
+    }
+    JSValue obj = JS_NewObject(ctx);
+    if (JS_IsException(obj)) {
+        JS_FreeValue(ctx, payload);
+        JS_FreeValue(ctx, meta);
+        return obj;
+    }
+    if (JS_DefinePropertyValue(ctx, obj, vm->a_payload, payload, JS_PROP_C_W_E) < 0 ||
+        JS_DefinePropertyValue(ctx, obj, vm->a_meta, meta, JS_PROP_C_W_E) < 0) {
+        JS_FreeValue(ctx, obj);
+        return JS_EXCEPTION;
+    }
+    return obj;
+}
+
+JSValue tp__js_msg_new(struct tp_js_vm *vm, const struct tp_msg *in, struct tp_orig_number *orig)
+{
+    JSContext *ctx = vm->ctx;
+    JSValue meta = JS_NewObject(ctx);
+    if (JS_IsException(meta))
+        return meta;
+    for (uint32_t i = 0; i < in->n_meta; i++) {
+        const struct tp_meta *e = &in->meta[i];
+        JSAtom a = JS_NewAtomLen(ctx, in->strs + e->key_off, e->key_len);
+        if (a == JS_ATOM_NULL) {
+            JS_FreeValue(ctx, meta);
+            return JS_EXCEPTION;
+        }
+        JSValue v = JS_NewStringLen(ctx, in->strs + e->val_off, e->val_len);
+        int rc = JS_DefinePropertyValue(ctx, meta, a, v, JS_PROP_C_W_E);
+        JS_FreeAtom(ctx, a);
+        if (rc < 0) {
+            JS_FreeValue(ctx, meta);
+            return JS_EXCEPTION;
+        }
+    }
+    JSValue payload = tp__js_payload_new(vm, in->payload, in->payload_len, in->flags, orig);
+    return tp__js_msg_make(vm, payload, meta);
+}
+
+/* The metadata string for a JS value: a string value, JS_UNDEFINED when the
+ * key is to be removed, or JS_EXCEPTION. */
+static JSValue meta_string(JSContext *ctx, JSValueConst v)
+{
+    switch (JS_VALUE_GET_TAG(v)) {
+    case JS_TAG_STRING:
+        return JS_DupValue(ctx, v);
+    case JS_TAG_NULL:
+    case JS_TAG_UNDEFINED:
+        return JS_UNDEFINED;
+    case JS_TAG_BOOL:
+        return JS_NewString(ctx, JS_VALUE_GET_BOOL(v) ? "true" : "false");
+    case JS_TAG_OBJECT: {
+        JSValue s = JS_JSONStringify(ctx, v, JS_UNDEFINED, JS_UNDEFINED);
+        if (JS_IsException(s) || JS_IsString(s))
+            return s;
+        JS_FreeValue(ctx, s); /* a function: nothing to write */
+        return JS_UNDEFINED;
+    }
+    default:
+        return JS_ToString(ctx, v); /* numbers as String(n); symbols throw */
+    }
+}
+
+enum walk_mode { WALK_NORMALIZE, WALK_COPY, WALK_EXPORT };
+
+/* Visits the own enumerable string keys of meta in order. */
+static int meta_walk(struct tp_js_vm *vm, JSValueConst meta, enum walk_mode mode, JSValueConst dst,
+                     struct tp_msg *m)
+{
+    JSContext *ctx = vm->ctx;
+    JSPropertyEnum *tab = NULL;
+    uint32_t len = 0;
+    if (JS_GetOwnPropertyNames(ctx, &tab, &len, meta, JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) < 0)
+        return -1;
+    int rc = 0;
+    for (uint32_t i = 0; i < len && rc == 0; i++) {
+        JSAtom a = tab[i].atom;
+        JSValue v = JS_GetProperty(ctx, meta, a);
+        if (JS_IsException(v)) {
+            rc = -1;
+            break;
+        }
+        if (mode == WALK_NORMALIZE && JS_IsString(v)) {
+            JS_FreeValue(ctx, v);
+            continue;
+        }
+        JSValue s = meta_string(ctx, v);
+        JS_FreeValue(ctx, v);
+        if (JS_IsException(s)) {
+            rc = -1;
+            break;
+        }
+        if (mode == WALK_NORMALIZE) {
+            if (JS_IsUndefined(s))
+                rc = JS_DeleteProperty(ctx, meta, a, JS_PROP_THROW) < 0 ? -1 : 0;
+            else
+                rc = JS_SetProperty(ctx, meta, a, s) < 0 ? -1 : 0;
+        } else if (mode == WALK_COPY) {
+            if (!JS_IsUndefined(s))
+                rc = JS_DefinePropertyValue(ctx, dst, a, s, JS_PROP_C_W_E) < 0 ? -1 : 0;
+        } else if (!JS_IsUndefined(s)) {
+            size_t kl, vl;
+            const char *k = JS_AtomToCString(ctx, a);
+            const char *val = JS_ToCStringLen(ctx, &vl, s);
+            JS_FreeValue(ctx, s);
+            if (!k || !val)
+                rc = -1;
+            else if (tp_msg_meta_set(m, k, (kl = strlen(k)), val, vl) != 0)
+                rc = TP_NOMEM;
+            if (k)
+                JS_FreeCString(ctx, k);
+            if (val)
+                JS_FreeCString(ctx, val);
+        }
+    }
+    tp__js_free_props(ctx, tab, len);
+    return rc;
+}
+
+int tp__js_meta_normalize(struct tp_js_vm *vm, JSValueConst meta)
+{
+    return meta_walk(vm, meta, WALK_NORMALIZE, JS_UNDEFINED, NULL);
+}
+
+JSValue tp__js_meta_copy(struct tp_js_vm *vm, JSValueConst meta)
+{
+    JSValue dst = JS_NewObject(vm->ctx);
+    if (JS_IsException(dst) || !JS_IsObject(meta))
+        return dst;
+    if (meta_walk(vm, meta, WALK_COPY, dst, NULL) != 0) {
+        JS_FreeValue(vm->ctx, dst);
+        return JS_EXCEPTION;
+    }
+    return dst;
+}
+
+int tp__js_meta_export(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m)
+{
+    if (!JS_IsObject(meta))
+        return 0;
+    return meta_walk(vm, meta, WALK_EXPORT, JS_UNDEFINED, m);
+}
+
+void tp__js_hold_release(struct tp_js_hold *hold)
+{
+    if (hold->cstr)
+        JS_FreeCString(hold->ctx, hold->cstr);
+    hold->cstr = NULL;
+}
+
+/* Sets out to the JSON text of v (TP_VALUE_UNDEFINED when JSON has none). */
+static int export_json(JSContext *ctx, JSValueConst v, struct tp_value *out,
+                       struct tp_js_hold *hold)
+{
+    JSValue s = JS_JSONStringify(ctx, v, JS_UNDEFINED, JS_UNDEFINED);
+    if (JS_IsException(s))
+        return -1;
+    if (!JS_IsString(s)) {
+        JS_FreeValue(ctx, s);
+        out->type = TP_VALUE_UNDEFINED;
+        return 0;
+    }
+    hold->cstr = JS_ToCStringLen(ctx, &out->len, s);
+    JS_FreeValue(ctx, s);
+    if (!hold->cstr)
+        return -1;
+    out->type = TP_VALUE_JSON;
+    out->str = hold->cstr;
+    return 0;
+}
+
+int tp__js_value_export(struct tp_js_vm *vm, JSValueConst v, enum tp_js_output mode,
+                        struct tp_value *out, struct tp_js_hold *hold)
+{
+    JSContext *ctx = vm->ctx;
+    memset(out, 0, sizeof(*out));
+    hold->ctx = ctx;
+    hold->cstr = NULL;
+    if (mode == TP_JS_OUT_JSON)
+        return export_json(ctx, v, out, hold);
+    switch (JS_VALUE_GET_TAG(v)) {
+    case JS_TAG_UNDEFINED:
+        out->type = TP_VALUE_UNDEFINED;
+        return 0;
+    case JS_TAG_NULL:
+        out->type = TP_VALUE_NULL;
+        return 0;
+    case JS_TAG_BOOL:
+        out->type = TP_VALUE_BOOL;
+        out->boolean = JS_VALUE_GET_BOOL(v);
+        return 0;
+    case JS_TAG_INT:
+        out->type = TP_VALUE_NUMBER;
+        out->number = JS_VALUE_GET_INT(v);
+        return 0;
+    case JS_TAG_FLOAT64:
+        out->type = TP_VALUE_NUMBER;
+        out->number = JS_VALUE_GET_FLOAT64(v);
+        return 0;
+    case JS_TAG_STRING:
+        hold->cstr = JS_ToCStringLen(ctx, &out->len, v);
+        if (!hold->cstr)
+            return -1;
+        out->type = TP_VALUE_STRING;
+        out->str = hold->cstr;
+        return 0;
+    case JS_TAG_OBJECT:
+        if (JS_IsFunction(ctx, v)) {
+            out->type = TP_VALUE_UNDEFINED;
+            return 0;
+        }
+        return export_json(ctx, v, out, hold);
+    default: /* symbols, big numbers: as JSON would (undefined or a TypeError) */
+        return export_json(ctx, v, out, hold);
+    }
+}

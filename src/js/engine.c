@@ -1,0 +1,627 @@
+/* The stage runner (SPEC 3.1-3.4, 4.1): a script of compiled stages, workers
+ * that own a VM with the stages loaded, and the per-message loop that keeps
+ * every in-flight message as a JS object from `defaults` to the output, with
+ * fan-out children standing in place of their parent. */
+#include "js/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "js/bridge.h"
+#include "js/js_internal.h"
+#include "js/program.h"
+#include "js/vm.h"
+
+struct step {
+    struct tp_js_program *cond; /* NULL: the body runs on every message */
+    struct tp_js_program *body;
+};
+
+struct tp_js_script {
+    char *label;
+    struct tp_js_limits lim;
+    struct tp_js_cache *cache;
+    struct step *steps;
+    size_t n, cap;
+    int naive;
+};
+
+/* A message in flight. */
+struct entry {
+    JSValue msg;
+    const char *stage; /* stage that produced it (for errors found later) */
+    int dirty;         /* meta may hold non-string values */
+};
+
+struct entries {
+    struct entry *v;
+    size_t n, cap;
+};
+
+struct tp_js_worker {
+    struct tp_js_script *s;
+    struct tp_js_vm vm;
+    int have_vm;
+    JSValue *fns; /* 2 per step: cond, body (JS_UNDEFINED when absent) */
+    struct entries cur, next;
+    char text[448];
+};
+
+/* What stops the rest of a message after a timeout or out-of-memory. */
+struct abort_state {
+    int active;
+    enum tp_drop_reason reason;
+    const char *stage;
+    char text[448];
+};
+
+int tp_js_limits_check(const struct tp_js_limits *lim, const char *label, struct tp_error *err)
+{
+    const char *bad = lim->timeout_ms <= 0          ? "timeout_ms"
+                      : lim->memory_limit_mb <= 0   ? "memory_limit_mb"
+                      : lim->cache_max_entries <= 0 ? "cache_max_entries"
+                                                    : NULL;
+    if (bad)
+        return tp_error_set(err, TP_CONFIG, "%s.%s: expected a positive integer", label, bad);
+    if (lim->timeout_ms > 86400000 || lim->memory_limit_mb > 1048576)
+        return tp_error_set(err, TP_CONFIG, "%s.%s: value too large", label,
+                            lim->timeout_ms > 86400000 ? "timeout_ms" : "memory_limit_mb");
+    return 0;
+}
+
+int tp_js_script_new(const char *label, const struct tp_js_limits *lim, struct tp_js_script **out,
+                     struct tp_error *err)
+{
+    struct tp_js_script *s = calloc(1, sizeof(*s));
+    if (!s)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    s->label = strdup(label ? label : "js");
+    s->lim = *lim;
+    if (s->lim.timeout_ms <= 0)
+        s->lim.timeout_ms = 100;
+    if (s->lim.memory_limit_mb <= 0)
+        s->lim.memory_limit_mb = 64;
+    if (s->lim.cache_max_entries <= 0)
+        s->lim.cache_max_entries = 10000;
+    s->cache = tp_js_cache_new((size_t)s->lim.cache_max_entries);
+    s->naive = tp_js_naive();
+    if (!s->label || !s->cache) {
+        tp_js_script_free(s);
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    }
+    *out = s;
+    return 0;
+}
+
+void tp_js_script_free(struct tp_js_script *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        tp__js_program_free(s->steps[i].cond);
+        tp__js_program_free(s->steps[i].body);
+    }
+    free(s->steps);
+    tp_js_cache_free(s->cache);
+    free(s->label);
+    free(s);
+}
+
+static int push_step(struct tp_js_script *s, struct tp_js_program *cond, struct tp_js_program *body,
+                     struct tp_error *err)
+{
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 8;
+        struct step *v = realloc(s->steps, nc * sizeof(*v));
+        if (!v) {
+            tp__js_program_free(cond);
+            tp__js_program_free(body);
+            return tp_error_set(err, TP_NOMEM, "out of memory");
+        }
+        s->steps = v;
+        s->cap = nc;
+    }
+    s->steps[s->n].cond = cond;
+    s->steps[s->n].body = body;
+    s->n++;
+    return 0;
+}
+
+int tp_js_script_add_body(struct tp_js_script *s, const struct tp_js_snippet *body,
+                          const char *stage, struct tp_error *err)
+{
+    struct tp_js_program *p;
+    int rc = tp__js_program_new(body, TP_JS_BODY, stage, &p, err);
+    if (rc != 0 || !p)
+        return rc;
+    return push_step(s, NULL, p, err);
+}
+
+int tp_js_script_add_condition(struct tp_js_script *s, const struct tp_js_snippet *cond,
+                               const struct tp_js_snippet *then, int index, struct tp_error *err)
+{
+    char st_if[64], st_then[64];
+    snprintf(st_if, sizeof(st_if), "conditions[%d].if", index);
+    snprintf(st_then, sizeof(st_then), "conditions[%d].then", index);
+    struct tp_js_program *c, *b;
+    int rc = tp__js_program_new(cond, TP_JS_EXPR, st_if, &c, err);
+    if (rc != 0)
+        return rc;
+    rc = tp__js_program_new(then, TP_JS_BODY, st_then, &b, err);
+    if (rc != 0) {
+        tp__js_program_free(c);
+        return rc;
+    }
+    if (!c || !b) { /* an empty stage is skipped (still checked for syntax) */
+        tp__js_program_free(c);
+        tp__js_program_free(b);
+        return 0;
+    }
+    return push_step(s, c, b, err);
+}
+
+static void free_fns(struct tp_js_worker *w)
+{
+    if (!w->fns)
+        return;
+    for (size_t i = 0; i < 2 * w->s->n; i++)
+        JS_FreeValue(w->vm.ctx, w->fns[i]);
+    free(w->fns);
+    w->fns = NULL;
+}
+
+/* Loads every stage into the worker's VM (no compilation). */
+static int load_fns(struct tp_js_worker *w, struct tp_error *err)
+{
+    struct tp_js_script *s = w->s;
+    w->fns = calloc(2 * s->n + 1, sizeof(JSValue));
+    if (!w->fns)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    for (size_t i = 0; i < 2 * s->n; i++)
+        w->fns[i] = JS_UNDEFINED;
+    for (size_t i = 0; i < 2 * s->n; i++) {
+        struct tp_js_program *p = i % 2 ? s->steps[i / 2].body : s->steps[i / 2].cond;
+        if (!p)
+            continue;
+        w->fns[i] = tp__js_program_load(p, w->vm.ctx);
+        if (JS_IsException(w->fns[i])) {
+            w->fns[i] = JS_UNDEFINED;
+            tp__js_vm_exception(&w->vm, p->filename, w->text, sizeof(w->text));
+            return tp_error_set(err, TP_JS, "%s: cannot load bytecode: %s", p->filename, w->text);
+        }
+    }
+    return 0;
+}
+
+int tp_js_worker_new(struct tp_js_script *s, struct tp_js_worker **out, struct tp_error *err)
+{
+    struct tp_js_worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    w->s = s;
+    if (!s->naive) {
+        int rc = tp__js_vm_init(&w->vm, &s->lim, s->label, s->cache, err);
+        if (rc != 0) {
+            free(w);
+            return rc;
+        }
+        w->have_vm = 1;
+        rc = load_fns(w, err);
+        if (rc != 0) {
+            tp_js_worker_free(w);
+            return rc;
+        }
+    }
+    *out = w;
+    return 0;
+}
+
+void tp_js_worker_free(struct tp_js_worker *w)
+{
+    if (!w)
+        return;
+    if (w->have_vm) {
+        free_fns(w);
+        tp__js_vm_fini(&w->vm);
+    }
+    free(w->cur.v);
+    free(w->next.v);
+    free(w);
+}
+
+static int entries_push(struct entries *l, JSValue msg, const char *stage, int dirty)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 8;
+        struct entry *v = realloc(l->v, nc * sizeof(*v));
+        if (!v)
+            return TP_NOMEM;
+        l->v = v;
+        l->cap = nc;
+    }
+    l->v[l->n].msg = msg;
+    l->v[l->n].stage = stage;
+    l->v[l->n].dirty = dirty;
+    l->n++;
+    return 0;
+}
+
+/* The function for stage i of the step table (naive: compiled right now). */
+static JSValue stage_fn(struct tp_js_worker *w, size_t idx, struct tp_js_program *p)
+{
+    if (w->s->naive)
+        return tp__js_program_compile_in(p, w->vm.ctx);
+    return JS_DupValue(w->vm.ctx, w->fns[idx]);
+}
+
+/* Records the pending exception as a drop; a timeout or out-of-memory also
+ * aborts the rest of the input message. */
+static void drop_exception(struct tp_js_worker *w, const char *stage, const char *filename,
+                           struct abort_state *ab, struct tp_drops *drops)
+{
+    enum tp_drop_reason r = tp__js_vm_exception(&w->vm, filename, w->text, sizeof(w->text));
+    tp_drops_add(drops, r, stage, "%s", w->text);
+    if (r != TP_DROP_JS_ERROR && !ab->active) {
+        ab->active = 1;
+        ab->reason = r;
+        ab->stage = stage;
+        snprintf(ab->text, sizeof(ab->text), "%s", w->text);
+    }
+}
+
+static const char *type_name(JSContext *ctx, JSValueConst v)
+{
+    if (JS_IsArray(ctx, v) > 0)
+        return "an array";
+    if (JS_IsFunction(ctx, v))
+        return "a function";
+    switch (JS_VALUE_GET_TAG(v)) {
+    case JS_TAG_OBJECT:
+        return "an object";
+    case JS_TAG_STRING:
+        return "a string";
+    case JS_TAG_BOOL:
+        return "a boolean";
+    case JS_TAG_INT:
+    case JS_TAG_FLOAT64:
+        return "a number";
+    case JS_TAG_NULL:
+        return "null";
+    case JS_TAG_UNDEFINED:
+        return "undefined";
+    default:
+        return "a value of another type";
+    }
+}
+
+/* r.payload, or prev when r has no payload key. */
+static JSValue result_payload(struct tp_js_vm *vm, JSValueConst r, JSValueConst prev)
+{
+    JSValue v = JS_GetProperty(vm->ctx, r, vm->a_payload);
+    if (JS_IsUndefined(v)) {
+        int has = JS_HasProperty(vm->ctx, r, vm->a_payload);
+        if (has < 0)
+            return JS_EXCEPTION;
+        if (!has)
+            return JS_DupValue(vm->ctx, prev);
+    }
+    return v;
+}
+
+/* r.meta when it is an object, JS_NULL when absent/null/undefined, else a TypeError. */
+static JSValue result_meta(struct tp_js_vm *vm, JSValueConst r)
+{
+    JSValue m = JS_GetProperty(vm->ctx, r, vm->a_meta);
+    if (JS_IsException(m) || JS_IsObject(m))
+        return m;
+    if (JS_IsUndefined(m) || JS_IsNull(m))
+        return JS_NULL;
+    JS_FreeValue(vm->ctx, m);
+    return JS_ThrowTypeError(vm->ctx, "msg.meta must be an object");
+}
+
+/* One message from a returned object (single result). */
+static JSValue adopt_one(struct tp_js_vm *vm, JSValueConst r, JSValueConst msg, JSValueConst prev)
+{
+    JSContext *ctx = vm->ctx;
+    JSValue meta = result_meta(vm, r);
+    if (JS_IsException(meta))
+        return meta;
+    JSValue payload = result_payload(vm, r, prev);
+    if (JS_IsException(payload)) {
+        JS_FreeValue(ctx, meta);
+        return payload;
+    }
+    if (JS_VALUE_GET_PTR(r) == JS_VALUE_GET_PTR(msg) && JS_IsObject(meta)) {
+        /* `return msg`: keep the object, restore a deleted payload. */
+        JS_FreeValue(ctx, meta);
+        if (JS_SetProperty(ctx, r, vm->a_payload, payload) < 0)
+            return JS_EXCEPTION;
+        return JS_DupValue(ctx, r);
+    }
+    if (JS_IsNull(meta))
+        meta = JS_NewObject(ctx);
+    return tp__js_msg_make(vm, payload, meta);
+}
+
+/* Deep copy of a JSON-able object (fan-out children must not share payloads). */
+static JSValue clone_json(JSContext *ctx, JSValue v)
+{
+    JSValue s = JS_JSONStringify(ctx, v, JS_UNDEFINED, JS_UNDEFINED);
+    JS_FreeValue(ctx, v);
+    if (JS_IsException(s) || !JS_IsString(s))
+        return s;
+    size_t len;
+    const char *t = JS_ToCStringLen(ctx, &len, s);
+    JS_FreeValue(ctx, s);
+    if (!t)
+        return JS_EXCEPTION;
+    JSValue r = JS_ParseJSON(ctx, t, len, "<payload>");
+    JS_FreeCString(ctx, t);
+    return r;
+}
+
+/* Fan-out: appends one child per non-null element to w->next. Returns 0 with
+ * *count children, or -1 with an exception pending (children removed). */
+static int adopt_array(struct tp_js_worker *w, JSValueConst r, JSValueConst prev, const char *stage,
+                       size_t *count)
+{
+    struct tp_js_vm *vm = &w->vm;
+    JSContext *ctx = vm->ctx;
+    size_t base = w->next.n;
+    int64_t len = 0;
+    JSValue lv = JS_GetProperty(ctx, r, vm->a_length);
+    if (JS_ToInt64(ctx, &len, lv) < 0) {
+        JS_FreeValue(ctx, lv);
+        return -1;
+    }
+    JS_FreeValue(ctx, lv);
+    void *seen[16];
+    size_t nseen = 0;
+    for (int64_t k = 0; k < len; k++) {
+        JSValue el = JS_GetPropertyUint32(ctx, r, (uint32_t)k);
+        if (JS_IsException(el))
+            goto fail;
+        if (JS_IsNull(el))
+            continue;
+        if (!JS_IsObject(el) || JS_IsFunction(ctx, el) || JS_IsArray(ctx, el) > 0) {
+            JS_ThrowTypeError(ctx, "returned array element %lld is %s, expected an object or null",
+                              (long long)k, type_name(ctx, el));
+            JS_FreeValue(ctx, el);
+            goto fail;
+        }
+        JSValue payload = result_payload(vm, el, prev);
+        JSValue meta = JS_IsException(payload) ? JS_EXCEPTION : result_meta(vm, el);
+        JS_FreeValue(ctx, el);
+        if (JS_IsException(meta)) {
+            JS_FreeValue(ctx, payload);
+            goto fail;
+        }
+        JSValue copy = tp__js_meta_copy(vm, meta);
+        JS_FreeValue(ctx, meta);
+        if (JS_IsObject(payload)) {
+            void *ptr = JS_VALUE_GET_PTR(payload);
+            int shared = nseen == sizeof(seen) / sizeof(seen[0]);
+            for (size_t i = 0; i < nseen && !shared; i++)
+                shared = seen[i] == ptr;
+            if (shared)
+                payload = clone_json(ctx, payload);
+            else
+                seen[nseen++] = ptr;
+        }
+        JSValue child = tp__js_msg_make(vm, payload, copy);
+        if (JS_IsException(child))
+            goto fail;
+        if (entries_push(&w->next, child, stage, 0) != 0) {
+            JS_FreeValue(ctx, child);
+            JS_ThrowOutOfMemory(ctx);
+            goto fail;
+        }
+    }
+    *count = w->next.n - base;
+    return 0;
+fail:
+    while (w->next.n > base)
+        JS_FreeValue(ctx, w->next.v[--w->next.n].msg);
+    return -1;
+}
+
+/* Brings meta back to strings before a stage reads it. 0 or -1. */
+static int clean_entry(struct tp_js_vm *vm, struct entry *e)
+{
+    if (!e->dirty)
+        return 0;
+    JSValue meta = JS_GetProperty(vm->ctx, e->msg, vm->a_meta);
+    int rc = JS_IsException(meta) ? -1 : JS_IsObject(meta) ? tp__js_meta_normalize(vm, meta) : 0;
+    JS_FreeValue(vm->ctx, meta);
+    e->dirty = 0;
+    return rc;
+}
+
+/* Runs body stage p on e (consumed); results go to w->next. */
+static void run_body(struct tp_js_worker *w, size_t idx, struct tp_js_program *p, struct entry *e,
+                     struct abort_state *ab, struct tp_drops *drops)
+{
+    struct tp_js_vm *vm = &w->vm;
+    JSContext *ctx = vm->ctx;
+    JSValue prev = JS_GetProperty(ctx, e->msg, vm->a_payload);
+    JSValue fn = stage_fn(w, idx, p);
+    JSValue r = JS_EXCEPTION;
+    vm->stage = p->stage;
+    if (!JS_IsException(prev) && !JS_IsException(fn))
+        r = JS_Call(ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&e->msg);
+    JS_FreeValue(ctx, fn);
+    if (JS_IsException(r)) {
+        drop_exception(w, p->stage, p->filename, ab, drops);
+        goto out;
+    }
+    if (JS_IsUndefined(r) || JS_IsNull(r)) {
+        tp_drops_add(drops, TP_DROP_FILTERED, p->stage, NULL);
+    } else if (JS_IsArray(ctx, r) > 0) {
+        size_t n = 0;
+        if (adopt_array(w, r, prev, p->stage, &n) != 0)
+            drop_exception(w, p->stage, p->filename, ab, drops);
+        else if (n == 0)
+            tp_drops_add(drops, TP_DROP_FILTERED, p->stage, NULL);
+    } else if (JS_IsObject(r) && !JS_IsFunction(ctx, r)) {
+        JSValue m = adopt_one(vm, r, e->msg, prev);
+        if (JS_IsException(m))
+            drop_exception(w, p->stage, p->filename, ab, drops);
+        else if (entries_push(&w->next, m, p->stage, 1) != 0) {
+            JS_FreeValue(ctx, m);
+            tp_drops_add(drops, TP_DROP_JS_MEMORY, p->stage, "out of memory");
+        }
+    } else {
+        tp_drops_add(drops, TP_DROP_JS_ERROR, p->stage,
+                     "returned %s: expected an object, an array of objects, null or undefined",
+                     type_name(ctx, r));
+    }
+    JS_FreeValue(ctx, r);
+out:
+    JS_FreeValue(ctx, prev);
+    JS_FreeValue(ctx, e->msg);
+}
+
+static void run_step(struct tp_js_worker *w, size_t si, struct entry *e, struct abort_state *ab,
+                     struct tp_drops *drops)
+{
+    struct tp_js_vm *vm = &w->vm;
+    struct step *st = &w->s->steps[si];
+    if (clean_entry(vm, e) != 0) {
+        drop_exception(w, e->stage, NULL, ab, drops);
+        JS_FreeValue(vm->ctx, e->msg);
+        return;
+    }
+    if (st->cond) {
+        JSValue fn = stage_fn(w, 2 * si, st->cond);
+        JSValue r = JS_EXCEPTION;
+        vm->stage = st->cond->stage;
+        if (!JS_IsException(fn))
+            r = JS_Call(vm->ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&e->msg);
+        JS_FreeValue(vm->ctx, fn);
+        if (JS_IsException(r)) {
+            drop_exception(w, st->cond->stage, st->cond->filename, ab, drops);
+            JS_FreeValue(vm->ctx, e->msg);
+            return;
+        }
+        int truthy = JS_ToBool(vm->ctx, r);
+        JS_FreeValue(vm->ctx, r);
+        if (!truthy) {
+            if (entries_push(&w->next, e->msg, e->stage, 0) != 0) {
+                JS_FreeValue(vm->ctx, e->msg);
+                tp_drops_add(drops, TP_DROP_JS_MEMORY, st->cond->stage, "out of memory");
+            }
+            return;
+        }
+    }
+    run_body(w, 2 * si + 1, st->body, e, ab, drops);
+}
+
+/* Output of one surviving message. */
+static int emit_entry(struct tp_js_worker *w, const struct tp_msg *in, struct entry *e,
+                      enum tp_js_output mode, const struct tp_orig_number *orig, tp_js_emit_fn emit,
+                      void *ud, struct abort_state *ab, struct tp_drops *drops)
+{
+    struct tp_js_vm *vm = &w->vm;
+    JSContext *ctx = vm->ctx;
+    struct tp_msg *m = tp_msg_new();
+    if (!m)
+        return TP_NOMEM;
+    m->seq = in->seq;
+    m->input_line = in->input_line;
+    vm->stage = "output";
+    JSValue meta = JS_GetProperty(ctx, e->msg, vm->a_meta);
+    int rc = JS_IsException(meta) ? -1 : tp__js_meta_export(vm, meta, m);
+    JS_FreeValue(ctx, meta);
+    if (rc == TP_NOMEM) {
+        tp_msg_free(m);
+        return TP_NOMEM;
+    }
+    struct tp_value value;
+    struct tp_js_hold hold = {ctx, NULL};
+    if (rc == 0) {
+        JSValue payload = JS_GetProperty(ctx, e->msg, vm->a_payload);
+        rc = JS_IsException(payload) ? -1 : tp__js_value_export(vm, payload, mode, &value, &hold);
+        JS_FreeValue(ctx, payload);
+    }
+    if (rc != 0) {
+        drop_exception(w, e->stage ? e->stage : "output", NULL, ab, drops);
+        tp_msg_free(m);
+        return 0;
+    }
+    emit(ud, m, &value, orig, drops);
+    tp__js_hold_release(&hold);
+    return 0;
+}
+
+static void run_pending_jobs(struct tp_js_vm *vm)
+{
+    JSContext *jctx;
+    while (JS_IsJobPending(vm->rt)) {
+        if (JS_ExecutePendingJob(vm->rt, &jctx) < 0)
+            JS_FreeValue(vm->ctx, JS_GetException(vm->ctx));
+    }
+}
+
+int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js_output mode,
+                     tp_js_emit_fn emit, void *ud, struct tp_drops *drops)
+{
+    struct tp_js_script *s = w->s;
+    struct tp_js_vm *vm = &w->vm;
+    struct tp_error err;
+    int status = 0;
+    if (s->naive) {
+        if (tp__js_vm_init(vm, &s->lim, s->label, s->cache, &err) != 0)
+            return TP_NOMEM;
+    }
+    JSContext *ctx = vm->ctx;
+    struct abort_state ab = {0};
+    struct tp_orig_number orig = {0};
+    tp__js_vm_arm(vm);
+    w->cur.n = w->next.n = 0;
+    JSValue msg = tp__js_msg_new(vm, in, mode == TP_JS_OUT_VALUE ? &orig : NULL);
+    if (JS_IsException(msg)) {
+        drop_exception(w, "input", NULL, &ab, drops);
+        goto done;
+    }
+    entries_push(&w->cur, msg, "input", 0); /* cap >= 8 after the first push */
+    if (w->cur.n == 0) {
+        JS_FreeValue(ctx, msg);
+        status = TP_NOMEM;
+        goto done;
+    }
+    for (size_t si = 0; si < s->n; si++) {
+        w->next.n = 0;
+        for (size_t i = 0; i < w->cur.n; i++) {
+            struct entry *e = &w->cur.v[i];
+            if (ab.active) {
+                tp_drops_add(drops, ab.reason, ab.stage, "%s", ab.text);
+                JS_FreeValue(ctx, e->msg);
+                continue;
+            }
+            run_step(w, si, e, &ab, drops);
+        }
+        struct entries t = w->cur;
+        w->cur = w->next;
+        w->next = t;
+        w->next.n = 0;
+    }
+    for (size_t i = 0; i < w->cur.n; i++) {
+        struct entry *e = &w->cur.v[i];
+        if (ab.active)
+            tp_drops_add(drops, ab.reason, ab.stage, "%s", ab.text);
+        else if (status == 0)
+            status = emit_entry(w, in, e, mode, mode == TP_JS_OUT_VALUE ? &orig : NULL, emit, ud,
+                                &ab, drops);
+        JS_FreeValue(ctx, e->msg);
+    }
+    w->cur.n = 0;
+done:
+    run_pending_jobs(vm);
+    tp__js_vm_disarm(vm);
+    vm->stage = "";
+    if (s->naive)
+        tp__js_vm_fini(vm);
+    return status;
+}

@@ -1,0 +1,97 @@
+/* The JavaScript engine as the processors see it (no QuickJS types): a
+ * script is an ordered list of stages compiled once at start-up; a worker
+ * owns one VM with the script loaded and runs messages through it
+ * (SPEC 3.1-3.4, 4.1). Output construction is left to the caller. */
+#ifndef TP_JS_ENGINE_H
+#define TP_JS_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/drop.h"
+#include "core/error.h"
+#include "core/msg.h"
+#include "processors/uns.h"
+
+struct tp_js_limits {
+    int64_t timeout_ms;        /* per message, all stages together */
+    int64_t memory_limit_mb;   /* per VM */
+    int64_t cache_max_entries; /* the processor's cache store */
+};
+
+/* Option-table rows for the limits (SPEC 3.10), for a config struct `type`
+ * holding a struct tp_js_limits named `field`. */
+#define TP_JS_LIMIT_OPTIONS(type, field)                                                           \
+    {"timeout_ms",                                                                                 \
+     TP_OPT_INT,                                                                                   \
+     offsetof(type, field.timeout_ms),                                                             \
+     "100",                                                                                        \
+     "per-message JavaScript time limit in milliseconds (js_timeout)",                             \
+     0,                                                                                            \
+     NULL,                                                                                         \
+     0,                                                                                            \
+     NULL},                                                                                        \
+        {"memory_limit_mb",                                                                        \
+         TP_OPT_INT,                                                                               \
+         offsetof(type, field.memory_limit_mb),                                                    \
+         "64",                                                                                     \
+         "JavaScript heap limit per worker thread in MiB (js_memory)",                             \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL},                                                                                    \
+    {                                                                                              \
+        "cache_max_entries", TP_OPT_INT, offsetof(type, field.cache_max_entries), "10000",         \
+            "entries of the processor's cache store (least recently used evicted)", 0, NULL, 0,    \
+            NULL                                                                                   \
+    }
+
+/* Checks that every limit is positive; TP_CONFIG naming "<label>.<key>". */
+int tp_js_limits_check(const struct tp_js_limits *lim, const char *label, struct tp_error *err);
+
+struct tp_js_script;
+struct tp_js_worker;
+
+/* An empty script. label ("pipeline.processors[0].tag_processor") is copied;
+ * it prefixes console lines. Free with tp_js_script_free after its workers. */
+int tp_js_script_new(const char *label, const struct tp_js_limits *lim, struct tp_js_script **out,
+                     struct tp_error *err);
+void tp_js_script_free(struct tp_js_script *s);
+
+/* Appends a stage that runs the function body `body` on every message
+ * (defaults, advancedProcessing, nodered_js code). `stage` names it in drops.
+ * An absent or blank snippet is skipped. Compiles now: a syntax error returns
+ * TP_CONFIG with err at the snippet's YAML position. The snippet must outlive
+ * the script. */
+int tp_js_script_add_body(struct tp_js_script *s, const struct tp_js_snippet *body,
+                          const char *stage, struct tp_error *err);
+/* Appends condition number `index`: `cond` is an expression, `then` a body
+ * run on each message for which cond is truthy. Blank cond or then: skipped. */
+int tp_js_script_add_condition(struct tp_js_script *s, const struct tp_js_snippet *cond,
+                               const struct tp_js_snippet *then, int index, struct tp_error *err);
+
+/* A worker: one VM with every stage loaded (naive mode: nothing yet).
+ * Call on the thread that will run it. */
+int tp_js_worker_new(struct tp_js_script *s, struct tp_js_worker **out, struct tp_error *err);
+void tp_js_worker_free(struct tp_js_worker *w);
+
+enum tp_js_output {
+    TP_JS_OUT_VALUE, /* payload described by type (strings as text, objects as JSON) */
+    TP_JS_OUT_JSON,  /* payload always as JSON.stringify text (TP_VALUE_UNDEFINED when none) */
+};
+
+/* Receives each surviving message in order: m (metadata set, payload empty,
+ * seq and input_line copied; owned by the callee), the final payload
+ * (valid during the call only) and the number parsed from the input payload
+ * (TP_JS_OUT_VALUE only). The callee reports its own drops. */
+typedef void (*tp_js_emit_fn)(void *ud, struct tp_msg *m, const struct tp_value *payload,
+                              const struct tp_orig_number *orig, struct tp_drops *drops);
+
+/* Runs `in` through every stage; each message that does not reach emit is
+ * reported in drops (filtered, js_error, js_timeout, js_memory). Returns 0,
+ * or TP_NOMEM/TP_JS for a failure that is not the message's fault. */
+int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js_output mode,
+                     tp_js_emit_fn emit, void *ud, struct tp_drops *drops);
+
+#endif

@@ -1,0 +1,60 @@
+/* Internals of the JavaScript layer shared by the files of src/js/ only (the
+ * one place that includes quickjs.h): the per-worker VM, its limits and the
+ * exception classification used by the bridge, the environment and the engine. */
+#ifndef TP_JS_INTERNAL_H
+#define TP_JS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quickjs.h"
+
+#include "core/drop.h"
+#include "core/error.h"
+#include "js/cache.h"
+
+struct tp_js_limits;
+
+/* One QuickJS runtime + context owned by one thread. */
+struct tp_js_vm {
+    JSRuntime *rt;
+    JSContext *ctx;
+    JSAtom a_payload, a_meta, a_length;
+    size_t mem_limit;          /* bytes */
+    int64_t timeout_ns;        /* per message */
+    int64_t deadline_ns;       /* CLOCK_MONOTONIC_COARSE; 0 = not armed */
+    int interrupted;           /* the interrupt handler fired since arming */
+    const char *label;         /* processor label, for console lines */
+    const char *stage;         /* stage being run, for console lines */
+    struct tp_js_cache *cache; /* shared, not owned */
+};
+
+/* Creates the runtime and context with limits and the environment (console,
+ * cache). label and cache must outlive the VM. Counts vms_created. */
+int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const char *label,
+                   struct tp_js_cache *cache, struct tp_error *err);
+void tp__js_vm_fini(struct tp_js_vm *vm);
+
+/* Starts the per-message deadline (now + timeout) / stops it. */
+void tp__js_vm_arm(struct tp_js_vm *vm);
+void tp__js_vm_disarm(struct tp_js_vm *vm);
+
+/* Takes the pending exception and classifies it: js_timeout (interrupt),
+ * js_memory (out of memory) or js_error. buf gets the text: for errors
+ * "Name: message (JS line N)" where N comes from the first stack frame in
+ * `filename` (may be NULL). Leaves the VM ready for the next message. */
+enum tp_drop_reason tp__js_vm_exception(struct tp_js_vm *vm, const char *filename, char *buf,
+                                        size_t n);
+
+/* Formats an exception value as "Name: message" and finds the JS line of the
+ * first frame in filename (0 when none). Used by the compiler as well. */
+void tp__js_describe(JSContext *ctx, JSValueConst ex, const char *filename, char *buf, size_t n,
+                     int *js_line);
+
+/* Installs console and cache into vm->ctx (env.c). 0 or TP_NOMEM. */
+int tp__js_env_install(struct tp_js_vm *vm);
+
+/* Frees a JS_GetOwnPropertyNames table. */
+void tp__js_free_props(JSContext *ctx, JSPropertyEnum *tab, uint32_t len);
+
+#endif

@@ -1,0 +1,198 @@
+/* The per-worker QuickJS VM: runtime + context with a memory limit, a stack
+ * limit and an interrupt handler enforcing the per-message deadline, and the
+ * classification of exceptions into drop reasons (SPEC 3.10, 4.2). */
+#include "js/vm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/stats.h"
+#include "js/engine.h"
+#include "js/js_internal.h"
+
+#define TP_JS_STACK_SIZE (1024 * 1024)
+
+static int naive_forced = -1; /* -1: follow the environment */
+
+void tp_js_set_naive(int on)
+{
+    __atomic_store_n(&naive_forced, on ? 1 : 0, __ATOMIC_RELAXED);
+}
+
+int tp_js_naive(void)
+{
+    int forced = __atomic_load_n(&naive_forced, __ATOMIC_RELAXED);
+    if (forced >= 0)
+        return forced;
+    const char *e = getenv("TAGPROC_ENGINE");
+    return e && strcmp(e, "naive") == 0;
+}
+
+static int64_t coarse_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Called by QuickJS every few thousand operations (and, with our patch, from
+ * regular-expression backtracking). Non-zero aborts the script. */
+static int interrupt_handler(JSRuntime *rt, void *opaque)
+{
+    (void)rt;
+    struct tp_js_vm *vm = opaque;
+    if (vm->deadline_ns == 0)
+        return 0;
+    if (vm->interrupted || coarse_now_ns() >= vm->deadline_ns) {
+        vm->interrupted = 1;
+        return 1;
+    }
+    return 0;
+}
+
+int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const char *label,
+                   struct tp_js_cache *cache, struct tp_error *err)
+{
+    memset(vm, 0, sizeof(*vm));
+    vm->label = label;
+    vm->stage = "";
+    vm->cache = cache;
+    vm->mem_limit = (size_t)lim->memory_limit_mb * 1024 * 1024;
+    vm->timeout_ns = lim->timeout_ms * 1000000;
+    vm->rt = JS_NewRuntime();
+    if (!vm->rt)
+        return tp_error_set(err, TP_NOMEM, "cannot create a JavaScript runtime");
+    JS_SetMaxStackSize(vm->rt, TP_JS_STACK_SIZE);
+    JS_SetInterruptHandler(vm->rt, interrupt_handler, vm);
+    vm->ctx = JS_NewContext(vm->rt);
+    if (!vm->ctx) {
+        JS_FreeRuntime(vm->rt);
+        vm->rt = NULL;
+        return tp_error_set(err, TP_NOMEM, "cannot create a JavaScript context");
+    }
+    JS_SetContextOpaque(vm->ctx, vm);
+    vm->a_payload = JS_NewAtom(vm->ctx, "payload");
+    vm->a_meta = JS_NewAtom(vm->ctx, "meta");
+    vm->a_length = JS_NewAtom(vm->ctx, "length");
+    if (tp__js_env_install(vm) != 0) {
+        tp__js_vm_fini(vm);
+        return tp_error_set(err, TP_NOMEM, "cannot install the JavaScript environment");
+    }
+    /* The limit applies to scripts, after the built-ins are in place. */
+    JS_SetMemoryLimit(vm->rt, vm->mem_limit);
+    TP_STAT_ADD(vms_created, 1);
+    return 0;
+}
+
+void tp__js_vm_fini(struct tp_js_vm *vm)
+{
+    if (vm->ctx) {
+        JS_FreeAtom(vm->ctx, vm->a_payload);
+        JS_FreeAtom(vm->ctx, vm->a_meta);
+        JS_FreeAtom(vm->ctx, vm->a_length);
+        JS_FreeContext(vm->ctx);
+    }
+    if (vm->rt)
+        JS_FreeRuntime(vm->rt);
+    vm->ctx = NULL;
+    vm->rt = NULL;
+}
+
+void tp__js_vm_arm(struct tp_js_vm *vm)
+{
+    /* Stack limits are measured from here: the caller's thread and depth. */
+    JS_UpdateStackTop(vm->rt);
+    vm->interrupted = 0;
+    vm->deadline_ns = coarse_now_ns() + vm->timeout_ns;
+}
+
+void tp__js_vm_disarm(struct tp_js_vm *vm)
+{
+    vm->deadline_ns = 0;
+    vm->interrupted = 0;
+}
+
+void tp__js_free_props(JSContext *ctx, JSPropertyEnum *tab, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; i++)
+        JS_FreeAtom(ctx, tab[i].atom);
+    js_free(ctx, tab);
+}
+
+/* Line number of the first "at <filename>:<N>" in a stack text, else 0. */
+static int stack_line(const char *stack, const char *filename)
+{
+    if (!stack || !filename || !*filename)
+        return 0;
+    size_t fl = strlen(filename);
+    for (const char *p = strstr(stack, filename); p; p = strstr(p + 1, filename)) {
+        if (p[fl] == ':' && p > stack && (p[-1] == ' ' || p[-1] == '('))
+            return atoi(p + fl + 1);
+    }
+    return 0;
+}
+
+void tp__js_describe(JSContext *ctx, JSValueConst ex, const char *filename, char *buf, size_t n,
+                     int *js_line)
+{
+    *js_line = 0;
+    const char *s = JS_ToCString(ctx, ex);
+    if (!s) {
+        JS_FreeValue(ctx, JS_GetException(ctx));
+        snprintf(buf, n, "exception (not printable)");
+    } else {
+        snprintf(buf, n, "%s", s);
+        JS_FreeCString(ctx, s);
+    }
+    if (JS_IsObject(ex)) {
+        JSValue st = JS_GetPropertyStr(ctx, ex, "stack");
+        if (JS_IsException(st)) {
+            JS_FreeValue(ctx, JS_GetException(ctx));
+        } else if (JS_IsString(st)) {
+            const char *t = JS_ToCString(ctx, st);
+            if (t) {
+                *js_line = stack_line(t, filename);
+                JS_FreeCString(ctx, t);
+            }
+        }
+        JS_FreeValue(ctx, st);
+    }
+}
+
+enum tp_drop_reason tp__js_vm_exception(struct tp_js_vm *vm, const char *filename, char *buf,
+                                        size_t n)
+{
+    JSContext *ctx = vm->ctx;
+    JSValue ex = JS_GetException(ctx);
+    enum tp_drop_reason reason = TP_DROP_JS_ERROR;
+    /* Describing the error allocates: lift the limit meanwhile. */
+    JS_SetMemoryLimit(vm->rt, (size_t)-1);
+    if (vm->interrupted) {
+        reason = TP_DROP_JS_TIMEOUT;
+        snprintf(buf, n, "JavaScript timeout: the message ran longer than %lld ms",
+                 (long long)(vm->timeout_ns / 1000000));
+    } else if (JS_IsNull(ex) || JS_IsUninitialized(ex)) {
+        /* The error object itself could not be allocated. */
+        reason = TP_DROP_JS_MEMORY;
+        snprintf(buf, n, "InternalError: out of memory (memory_limit_mb %zu)", vm->mem_limit >> 20);
+    } else {
+        int line;
+        tp__js_describe(ctx, ex, filename, buf, n, &line);
+        if (strstr(buf, "out of memory")) {
+            reason = TP_DROP_JS_MEMORY;
+            snprintf(buf, n, "InternalError: out of memory (memory_limit_mb %zu)",
+                     vm->mem_limit >> 20);
+        } else if (line > 0) {
+            size_t l = strlen(buf);
+            snprintf(buf + l, n - l, " (JS line %d)", line);
+        }
+    }
+    JS_FreeValue(ctx, ex);
+    if (reason != TP_DROP_JS_ERROR)
+        JS_RunGC(vm->rt);
+    JS_SetMemoryLimit(vm->rt, vm->mem_limit);
+    /* Only one interrupt per message: later stages fail fast on their own. */
+    return reason;
+}

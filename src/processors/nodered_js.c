@@ -1,0 +1,93 @@
+/* The nodered_js processor (SPEC 5): one Node-RED style function body with
+ * the tag_processor's environment and return rules; the output payload is the
+ * compact JSON of msg.payload, metadata written back, no UNS wrapping. */
+#include <stddef.h>
+
+#include "core/plugin.h"
+#include "js/engine.h"
+
+struct nodered_config {
+    struct tp_js_snippet code;
+    struct tp_js_limits lim;
+};
+
+static const struct tp_option nodered_options[] = {
+    {"code", TP_OPT_JS, offsetof(struct nodered_config, code), NULL,
+     "JavaScript function body; returns msg, an array of messages or null", TP_OPT_REQUIRED, NULL,
+     0, NULL},
+    TP_JS_LIMIT_OPTIONS(struct nodered_config, lim),
+    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL},
+};
+
+static int nodered_create(const void *config, const struct tp_proc_info *info, void **proc,
+                          struct tp_error *err)
+{
+    const struct nodered_config *cfg = config;
+    const char *label = info && info->label ? info->label : "nodered_js";
+    struct tp_js_script *s;
+    int rc = tp_js_limits_check(&cfg->lim, label, err);
+    if (rc != 0)
+        return rc;
+    if ((rc = tp_js_script_new(label, &cfg->lim, &s, err)) != 0)
+        return rc;
+    if ((rc = tp_js_script_add_body(s, &cfg->code, "code", err)) != 0) {
+        tp_js_script_free(s);
+        return rc;
+    }
+    *proc = s;
+    return 0;
+}
+
+static int nodered_worker_new(void *proc, int worker_index, void **worker, struct tp_error *err)
+{
+    (void)worker_index;
+    return tp_js_worker_new(proc, (struct tp_js_worker **)worker, err);
+}
+
+static void emit_json(void *ud, struct tp_msg *m, const struct tp_value *payload,
+                      const struct tp_orig_number *orig, struct tp_drops *drops)
+{
+    (void)orig;
+    struct tp_batch *out = ud;
+    if (payload->type != TP_VALUE_JSON) {
+        tp_drops_add(drops, TP_DROP_JS_ERROR, "output",
+                     "msg.payload is undefined or not JSON-serialisable");
+        tp_msg_free(m);
+        return;
+    }
+    if (tp_msg_set_payload(m, payload->str, payload->len) != 0) {
+        tp_drops_add(drops, TP_DROP_JS_MEMORY, "output", "out of memory");
+        tp_msg_free(m);
+        return;
+    }
+    m->flags |= TP_MSG_PAYLOAD_JSON;
+    if (tp_batch_push(out, m) != 0)
+        tp_drops_add(drops, TP_DROP_JS_MEMORY, "output", "out of memory");
+}
+
+static int nodered_process(void *worker, const struct tp_msg *in, struct tp_batch *out,
+                           struct tp_drops *drops)
+{
+    return tp_js_worker_run(worker, in, TP_JS_OUT_JSON, emit_json, out, drops);
+}
+
+static void nodered_worker_free(void *worker)
+{
+    tp_js_worker_free(worker);
+}
+
+static void nodered_destroy(void *proc)
+{
+    tp_js_script_free(proc);
+}
+
+const struct tp_processor_plugin tp_processor_nodered_js = {
+    .name = "nodered_js",
+    .options = nodered_options,
+    .config_size = sizeof(struct nodered_config),
+    .create = nodered_create,
+    .worker_new = nodered_worker_new,
+    .process = nodered_process,
+    .worker_free = nodered_worker_free,
+    .destroy = nodered_destroy,
+};

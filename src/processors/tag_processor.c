@@ -1,0 +1,123 @@
+/* The tag_processor (SPEC 3): defaults, conditions and advancedProcessing run
+ * on the worker's JS VM (src/js/engine), then the Unified Namespace output is
+ * built from the final metadata and payload (uns.c). Config keys and stage
+ * semantics are those of the benthos-umh tag_processor. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/plugin.h"
+#include "js/engine.h"
+#include "processors/uns.h"
+
+struct tag_condition {
+    struct tp_js_snippet cond;
+    struct tp_js_snippet then;
+};
+
+struct tag_config {
+    struct tp_js_snippet defaults;
+    struct tp_list conditions; /* of struct tag_condition */
+    struct tp_js_snippet advanced;
+    struct tp_js_limits lim;
+};
+
+static const struct tp_option condition_options[] = {
+    {"if", TP_OPT_JS, offsetof(struct tag_condition, cond), NULL,
+     "JavaScript expression; when truthy, `then` runs", TP_OPT_REQUIRED, NULL, 0, NULL},
+    {"then", TP_OPT_JS, offsetof(struct tag_condition, then), NULL,
+     "JavaScript function body run on matching messages; returns msg, an array or null",
+     TP_OPT_REQUIRED, NULL, 0, NULL},
+    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL},
+};
+
+static const struct tp_option tag_options[] = {
+    {"defaults", TP_OPT_JS, offsetof(struct tag_config, defaults), NULL,
+     "JavaScript function body run first on every message", 0, NULL, 0, NULL},
+    {"conditions", TP_OPT_LIST, offsetof(struct tag_config, conditions), NULL,
+     "list of {if, then}; every matching condition applies, in order", 0, condition_options,
+     sizeof(struct tag_condition), NULL},
+    {"advancedProcessing", TP_OPT_JS, offsetof(struct tag_config, advanced), NULL,
+     "JavaScript function body run last on every message", 0, NULL, 0, NULL},
+    TP_JS_LIMIT_OPTIONS(struct tag_config, lim),
+    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL},
+};
+
+static int tag_create(const void *config, const struct tp_proc_info *info, void **proc,
+                      struct tp_error *err)
+{
+    const struct tag_config *cfg = config;
+    const char *label = info && info->label ? info->label : "tag_processor";
+    struct tp_js_script *s;
+    int rc = tp_js_limits_check(&cfg->lim, label, err);
+    if (rc != 0)
+        return rc;
+    if ((rc = tp_js_script_new(label, &cfg->lim, &s, err)) != 0)
+        return rc;
+    rc = tp_js_script_add_body(s, &cfg->defaults, "defaults", err);
+    const struct tag_condition *conds = cfg->conditions.items;
+    for (size_t i = 0; rc == 0 && i < cfg->conditions.n; i++)
+        rc = tp_js_script_add_condition(s, &conds[i].cond, &conds[i].then, (int)i, err);
+    if (rc == 0)
+        rc = tp_js_script_add_body(s, &cfg->advanced, "advancedProcessing", err);
+    if (rc != 0) {
+        tp_js_script_free(s);
+        return rc;
+    }
+    *proc = s;
+    return 0;
+}
+
+static int tag_worker_new(void *proc, int worker_index, void **worker, struct tp_error *err)
+{
+    (void)worker_index;
+    return tp_js_worker_new(proc, (struct tp_js_worker **)worker, err);
+}
+
+struct emit_ctx {
+    struct tp_batch *out;
+};
+
+/* Output construction for one surviving message (SPEC 3.5). */
+static void emit_uns(void *ud, struct tp_msg *m, const struct tp_value *payload,
+                     const struct tp_orig_number *orig, struct tp_drops *drops)
+{
+    struct emit_ctx *ec = ud;
+    char why[256] = "";
+    int rc = tp_uns_build(m, payload, orig, why, sizeof(why));
+    if (rc != TP_UNS_OK) {
+        tp_drops_add(drops, (enum tp_drop_reason)rc, "output", "%s", why);
+        tp_msg_free(m);
+        return;
+    }
+    if (tp_batch_push(ec->out, m) != 0) /* the batch frees m */
+        tp_drops_add(drops, TP_DROP_JS_MEMORY, "output", "out of memory");
+}
+
+static int tag_process(void *worker, const struct tp_msg *in, struct tp_batch *out,
+                       struct tp_drops *drops)
+{
+    struct emit_ctx ec = {out};
+    return tp_js_worker_run(worker, in, TP_JS_OUT_VALUE, emit_uns, &ec, drops);
+}
+
+static void tag_worker_free(void *worker)
+{
+    tp_js_worker_free(worker);
+}
+
+static void tag_destroy(void *proc)
+{
+    tp_js_script_free(proc);
+}
+
+const struct tp_processor_plugin tp_processor_tag_processor = {
+    .name = "tag_processor",
+    .options = tag_options,
+    .config_size = sizeof(struct tag_config),
+    .create = tag_create,
+    .worker_new = tag_worker_new,
+    .process = tag_process,
+    .worker_free = tag_worker_free,
+    .destroy = tag_destroy,
+};

@@ -1,0 +1,144 @@
+/* Helpers shared by test_js.c and test_tag_processor.c: build a processor of
+ * a given plugin from a YAML options map, run messages through it and look
+ * at the outputs and drops. Header-only (static functions). */
+#ifndef TP_JS_TEST_UTIL_H
+#define TP_JS_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "core/msg.h"
+#include "core/plugin.h"
+
+struct proc_fx {
+    const struct tp_processor_plugin *pl;
+    struct tp_config *cfg;
+    void *conf;
+    void *proc;
+    void *worker[2];
+    struct tp_batch out;
+    struct tp_drops drops;
+};
+
+/* Parses yaml as the plugin's options (path `path`) and creates the processor
+ * plus `workers` workers. Returns the create status (err filled). */
+static int fx_open(struct proc_fx *f, const struct tp_processor_plugin *pl, const char *path,
+                   const char *yaml, int workers, struct tp_error *err)
+{
+    memset(f, 0, sizeof(*f));
+    f->pl = pl;
+    tp_batch_init(&f->out);
+    tp_drops_init(&f->drops);
+    int rc = tp_config_load_string("test.yaml", yaml, strlen(yaml), &f->cfg, err);
+    if (rc != 0)
+        return rc;
+    f->conf = calloc(1, pl->config_size);
+    rc = tp_options_parse(pl->options, f->cfg->root, path, f->conf, err);
+    if (rc != 0)
+        return rc;
+    struct tp_proc_info info = {0, path, workers};
+    rc = pl->create(f->conf, &info, &f->proc, err);
+    if (rc != 0) {
+        f->proc = NULL;
+        return rc;
+    }
+    for (int i = 0; i < workers; i++) {
+        rc = pl->worker_new(f->proc, i, &f->worker[i], err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void fx_close(struct proc_fx *f)
+{
+    for (int i = 0; i < 2; i++)
+        if (f->worker[i])
+            f->pl->worker_free(f->worker[i]);
+    if (f->proc)
+        f->pl->destroy(f->proc);
+    if (f->conf) {
+        tp_options_free(f->pl->options, f->conf);
+        free(f->conf);
+    }
+    tp_config_free(f->cfg);
+    tp_batch_free(&f->out);
+    tp_drops_free(&f->drops);
+}
+
+/* Opens or fails the test with the error text. */
+static void fx_must_open(struct proc_fx *f, const struct tp_processor_plugin *pl, const char *path,
+                         const char *yaml, int workers)
+{
+    struct tp_error err = {0};
+    int rc = fx_open(f, pl, path, yaml, workers, &err);
+    if (rc != 0)
+        fail_msg("open failed: %s (line %d col %d)", err.msg, err.line, err.col);
+}
+
+/* A message with payload and NULL-terminated key, value pairs. */
+static struct tp_msg *mk_msg(const char *payload, ...)
+{
+    struct tp_msg *m = tp_msg_new();
+    assert_non_null(m);
+    assert_int_equal(tp_msg_set_payload(m, payload, strlen(payload)), 0);
+    va_list ap;
+    va_start(ap, payload);
+    const char *k;
+    while ((k = va_arg(ap, const char *)) != NULL) {
+        const char *v = va_arg(ap, const char *);
+        assert_int_equal(tp_msg_meta_sets(m, k, v), 0);
+    }
+    va_end(ap);
+    return m;
+}
+
+/* Runs m (freed) through worker w after clearing outputs and drops. */
+static void fx_run_on(struct proc_fx *f, int w, struct tp_msg *m)
+{
+    tp_batch_clear(&f->out);
+    tp_drops_reset(&f->drops);
+    assert_int_equal(f->pl->process(f->worker[w], m, &f->out, &f->drops), 0);
+    tp_msg_free(m);
+}
+
+static void fx_run(struct proc_fx *f, struct tp_msg *m)
+{
+    fx_run_on(f, 0, m);
+}
+
+static const char *out_payload(struct proc_fx *f, size_t i)
+{
+    assert_true(i < f->out.len);
+    return f->out.msgs[i]->payload;
+}
+
+static const char *out_meta(struct proc_fx *f, size_t i, const char *key)
+{
+    assert_true(i < f->out.len);
+    return tp_msg_meta_get(f->out.msgs[i], key, NULL);
+}
+
+/* Asserts exactly one drop with that reason and stage; returns its error text. */
+static const char *one_drop(struct proc_fx *f, enum tp_drop_reason r, const char *stage)
+{
+    if (f->drops.n != 1)
+        fail_msg("expected 1 drop, got %zu (first: %s %s %s)", f->drops.n,
+                 f->drops.n ? tp_drop_reason_name(f->drops.v[0].reason) : "-",
+                 f->drops.n ? f->drops.v[0].stage : "-", f->drops.n ? f->drops.v[0].error : "-");
+    assert_int_equal(f->out.len, 0);
+    if (f->drops.v[0].reason != r || strcmp(f->drops.v[0].stage, stage) != 0)
+        fail_msg("drop: got %s at %s (%s), want %s at %s",
+                 tp_drop_reason_name(f->drops.v[0].reason), f->drops.v[0].stage,
+                 f->drops.v[0].error, tp_drop_reason_name(r), stage);
+    return f->drops.v[0].error;
+}
+
+#endif
