@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# MQTT end to end against a real Debian `mosquitto` on a random free port of
+# 127.0.0.1: simulator -> tag_processor -> mqtt output (QoS 1), and a second
+# tagproc: mqtt input (QoS 1, persistent session, threads: 2) -> file.
+#  1. clean run: every message exactly once, in order per topic;
+#  2. broker restarted mid-stream (SIGTERM by PID, same port and persistence
+#     directory): both tagprocs reconnect, nothing lost (duplicates counted);
+#  3. SIGTERM drain of the subscriber mid-stream: it exits 0; a second
+#     subscriber with the same client id gets what the broker still held: the
+#     union has every message, so no message whose receipt was acknowledged
+#     to the broker is missing from the output.
+set -u
+BIN=$(realpath "${1:-build/tagproc}")
+BUILD=${2:-build}
+cd "$(dirname "$0")/../.."
+T=$(mktemp -d)
+BROKER_PID=
+TP_PIDS=()
+cleanup() {
+    for p in "${TP_PIDS[@]}" $BROKER_PID; do
+        kill -9 "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+N=100000
+RATE=20000 # publisher messages/s in the restart and drain phases (mid-stream events)
+case "$BUILD" in *asan*)
+    N=20000
+    RATE=5000
+    ;;
+esac
+NODES=50
+pass=0
+fail=0
+ok() {
+    pass=$((pass + 1))
+    echo "ok $1"
+}
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL $1"
+}
+check() { # name, command...
+    local name=$1
+    shift
+    if "$@" >"$T/check.out" 2>&1; then
+        ok "$name"
+    else
+        bad "$name"
+        sed 's/^/    /' "$T/check.out" | head -20
+    fi
+}
+finish() {
+    echo "$pass passed, $fail failed"
+    [ "$fail" = 0 ]
+    exit $?
+}
+# Polls `cond` (a bash string) every 0.1 s for at most $2 seconds; 0 when it became true.
+wait_until() {
+    local cond=$1 deadline=$((SECONDS + $2))
+    while ! eval "$cond"; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.1
+    done
+}
+lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
+port_open() { (: >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+URL=tcp://127.0.0.1:$PORT
+
+# max_queued_messages: mosquitto's default (1000 per client) silently drops
+# QoS 1 messages for a subscriber that lags behind a fast publisher; the test
+# needs the whole stream queued. max_inflight_messages 0: no per-client window.
+# set_tcp_nodelay: without it each PUBACK waits for the client's delayed ACK
+# (~40 ms per batch, as the output waits for every PUBACK of a batch).
+# user: mosquitto started as root switches to user "mosquitto", which could
+# not write the persistence file into our temporary directory.
+mkdir -p "$T/db"
+cat >"$T/mosquitto.conf" <<EOF
+user $(id -un)
+listener $PORT 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $T/db/
+max_queued_messages 200000
+max_inflight_messages 0
+set_tcp_nodelay true
+EOF
+start_broker() {
+    /usr/sbin/mosquitto -c "$T/mosquitto.conf" >>"$T/broker.log" 2>&1 &
+    BROKER_PID=$!
+    wait_until port_open 30
+}
+stop_broker() { # SIGTERM: mosquitto saves its persistence file, then exits
+    kill -TERM "$BROKER_PID"
+    wait "$BROKER_PID" 2>/dev/null
+    BROKER_PID=
+}
+
+# publisher config: phase name, rate
+pub_config() {
+    cat >"$T/pub-$1.yaml" <<EOF
+input:
+  simulator: {nodes: $NODES, count: $N, rate: $2, seed: 7, timestamps: fixed}
+pipeline:
+  threads: 2
+  processors:
+    - tag_processor:
+        defaults: |
+          msg.meta.location_path = "enterprise.$1.line1";
+          msg.meta.data_contract = "_historian";
+          msg.meta.tag_name = msg.meta.opcua_tag_name;
+          return msg;
+output:
+  mqtt:
+    url: $URL
+    client_id: tp-pub-$1
+    qos: 1
+    reconnect_delay: 1
+    reconnect_delay_max: 2
+EOF
+}
+# subscriber config: phase name, client id, output file
+sub_config() {
+    cat >"$T/sub-$2.yaml" <<EOF
+input:
+  mqtt:
+    url: $URL
+    topics: ["umh/v1/enterprise/$1/#"]
+    qos: 1
+    client_id: tp-sub-$2
+    clean_session: false
+    reconnect_delay: 1
+    reconnect_delay_max: 2
+pipeline:
+  threads: 2
+output:
+  file: {path: $3}
+EOF
+}
+start_sub() { # name -> SUB_PID; waits for the subscription
+    : >"$T/sub-$1.log"
+    "$BIN" -c "$T/sub-$1.yaml" >"$T/sub-$1.out" 2>"$T/sub-$1.log" &
+    SUB_PID=$!
+    TP_PIDS+=("$SUB_PID")
+    wait_until "grep -q 'subscribed to' '$T/sub-$1.log'" 30
+}
+
+# check.py FILES(comma-separated) N MODE: MODE strict = exactly once and in
+# order; dups = nothing missing, duplicates counted, first deliveries in order.
+cat >"$T/check.py" <<'EOF'
+import json, sys
+files, n, mode = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3]
+seen, last, total, dups, disorder, bad = set(), {}, 0, 0, 0, 0
+for f in files:
+    for line in open(f):
+        o = json.loads(line)
+        total += 1
+        i = o["payload"]["timestamp_ms"] - 1700000000000
+        topic = o["meta"]["mqtt_topic"]
+        if o["meta"].get("mqtt_qos") != "1" or not 0 <= i < n:
+            bad += 1
+        if i in seen:
+            dups += 1
+            continue
+        seen.add(i)
+        if last.get(topic, -1) > i:
+            disorder += 1
+        last[topic] = i
+missing = n - len(seen)
+print(f"lines={total} unique={len(seen)} missing={missing} duplicates={dups} "
+      f"out_of_order={disorder} bad={bad} topics={len(last)}")
+ok = missing == 0 and disorder == 0 and bad == 0
+if mode == "strict":
+    ok = ok and dups == 0 and total == n
+sys.exit(0 if ok else 1)
+EOF
+complete() { # FILES: every message present (checked only once there are enough lines)
+    local total=0 f
+    for f in ${1//,/ }; do total=$((total + $(lines "$f"))); done
+    [ "$total" -ge "$N" ] && python3 "$T/check.py" "$1" "$N" dups >/dev/null 2>&1
+}
+
+start_broker || {
+    bad "mosquitto did not start"
+    cat "$T/broker.log"
+    finish
+}
+
+# ---- 1. clean run ----
+pub_config p1 0
+sub_config p1 s1 "$T/out1.jsonl"
+start_sub s1 || bad "subscriber 1 subscribed"
+timeout 120 "$BIN" -c "$T/pub-p1.yaml" 2>"$T/pub-p1.log"
+check "clean run: publisher exit 0" test $? = 0
+wait_until "[ \$(lines '$T/out1.jsonl') -ge $N ]" 60
+kill -TERM "$SUB_PID"
+wait "$SUB_PID"
+check "clean run: subscriber drained on SIGTERM, exit 0" test $? = 0
+check "clean run: $N messages exactly once, in order per topic" \
+    python3 "$T/check.py" "$T/out1.jsonl" "$N" strict
+cat "$T/check.out"
+
+# ---- 2. broker restart mid-stream ----
+pub_config p2 "$RATE"
+sub_config p2 s2 "$T/out2.jsonl"
+start_sub s2 || bad "subscriber 2 subscribed"
+S2=$SUB_PID
+"$BIN" -c "$T/pub-p2.yaml" 2>"$T/pub-p2.log" &
+PUB=$!
+TP_PIDS+=("$PUB")
+wait_until "[ \$(lines '$T/out2.jsonl') -ge $((N / 4)) ]" 60
+stop_broker
+check "restart: publisher still running when the broker stopped" kill -0 "$PUB"
+start_broker || bad "mosquitto restarted"
+timeout 120 tail --pid="$PUB" -f /dev/null
+wait "$PUB"
+check "restart: publisher exit 0" test $? = 0
+check "restart: publisher reconnected" \
+    test "$(grep -c 'mqtt output: connected' "$T/pub-p2.log")" -ge 2
+wait_until "complete '$T/out2.jsonl'" 60
+check "restart: subscriber reconnected" \
+    test "$(grep -c 'mqtt input: connected' "$T/sub-s2.log")" -ge 2
+kill -TERM "$S2"
+wait "$S2"
+check "restart: subscriber exit 0" test $? = 0
+check "restart: nothing lost end to end (duplicates allowed)" \
+    python3 "$T/check.py" "$T/out2.jsonl" "$N" dups
+cat "$T/check.out"
+
+# ---- 3. SIGTERM drain of the subscriber ----
+pub_config p3 "$RATE"
+sub_config p3 s3 "$T/out3a.jsonl"
+start_sub s3 || bad "subscriber 3 subscribed"
+S3=$SUB_PID
+"$BIN" -c "$T/pub-p3.yaml" 2>"$T/pub-p3.log" &
+PUB=$!
+TP_PIDS+=("$PUB")
+wait_until "[ \$(lines '$T/out3a.jsonl') -ge $((N / 3)) ]" 60
+kill -TERM "$S3"
+wait "$S3"
+check "drain: subscriber exit 0 on SIGTERM mid-stream" test $? = 0
+A=$(lines "$T/out3a.jsonl")
+check "drain: stopped mid-stream ($A of $N)" test "$A" -lt "$N"
+# Same client id, same persistent session, new output file.
+sub_config p3 s3 "$T/out3b.jsonl"
+start_sub s3 || bad "subscriber 3 restarted"
+timeout 120 tail --pid="$PUB" -f /dev/null
+wait "$PUB"
+check "drain: publisher exit 0" test $? = 0
+wait_until "complete '$T/out3a.jsonl,$T/out3b.jsonl'" 60
+kill -TERM "$SUB_PID"
+wait "$SUB_PID"
+check "drain: second subscriber exit 0" test $? = 0
+check "drain: every acknowledged message is in the output (first run + session resume)" \
+    python3 "$T/check.py" "$T/out3a.jsonl,$T/out3b.jsonl" "$N" dups
+cat "$T/check.out"
+
+finish
