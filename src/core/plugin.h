@@ -65,6 +65,10 @@ struct tp_output_plugin {
     /* Optional: pushes buffered data out. */
     int (*flush)(void *out, struct tp_error *err);
     void (*close)(void *out);
+    /* Optional: the pipeline is stopping (SIGINT/SIGTERM; called from another
+     * thread). A write() or flush() waiting for an unreachable destination may
+     * then give up with an error instead of waiting for it to come back. */
+    void (*stop)(void *out);
 };
 
 const struct tp_input_plugin *tp_input_find(const char *name);
