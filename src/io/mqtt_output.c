@@ -47,6 +47,7 @@ struct mqtt_out {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int connected;
+    int stopping;                  /* stop() was called: stop waiting for an unreachable broker */
     unsigned char pending[N_MIDS]; /* 1: published, not yet acknowledged */
     size_t n_pending;
     struct tp_buf topic;
@@ -119,15 +120,22 @@ static void on_log(struct mosquitto *mosq, void *obj, int level, const char *tex
 
 /* ---------- write ---------- */
 
-/* Waits on the condition up to 10 s; logs while the broker is unreachable. */
-static void wait_a_while(struct mqtt_out *st)
+/* Waits on the condition up to 10 s; logs while the broker is unreachable.
+ * After stop(), gives up (TP_IO) when the broker is not connected. */
+static int wait_a_while(struct mqtt_out *st, struct tp_error *err)
 {
+    if (st->stopping && !st->connected)
+        return tp_error_set(err, TP_IO,
+                            "mqtt output: stopping while %s is unreachable: %zu messages not "
+                            "acknowledged",
+                            st->cfg->common.url, st->n_pending);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += 10;
     if (pthread_cond_timedwait(&st->cond, &st->lock, &ts) == ETIMEDOUT)
         tp_log(TP_LOG_WARN, "mqtt output: waiting for %s: %s, %zu messages awaiting ack",
                st->cfg->common.url, st->connected ? "connected" : "not connected", st->n_pending);
+    return TP_OK;
 }
 
 static int build_topic(struct mqtt_out *st, const struct tp_msg *m, struct tp_error *err)
@@ -158,7 +166,8 @@ static int publish_one(struct mqtt_out *st, const struct tp_msg *m, struct tp_er
         return rc;
     for (;;) {
         while (st->n_pending >= (size_t)st->cfg->max_inflight || (qos == 0 && !st->connected))
-            wait_a_while(st);
+            if (wait_a_while(st, err))
+                return TP_IO;
         int mid = 0;
         /* Holding st->lock here is safe: mosquitto_publish never takes the
          * callback mutex that on_publish runs under, and it assigns the mid
@@ -194,21 +203,34 @@ static int out_write(void *p, struct tp_msg *const *msgs, size_t n, struct tp_er
     for (size_t i = 0; rc == TP_OK && i < n; i++)
         rc = publish_one(st, msgs[i], err);
     /* Even after an error, wait for what was published: it is on its way. */
+    struct tp_error werr = {0};
     while (st->n_pending)
-        wait_a_while(st);
+        if (wait_a_while(st, rc ? &werr : err)) {
+            rc = rc ? rc : TP_IO;
+            break;
+        }
     pthread_mutex_unlock(&st->lock);
     return rc;
 }
 
 static int out_flush(void *p, struct tp_error *err)
 {
-    (void)err;
+    struct mqtt_out *st = p;
+    int rc = TP_OK;
+    pthread_mutex_lock(&st->lock);
+    while (rc == TP_OK && st->n_pending)
+        rc = wait_a_while(st, err);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static void out_stop(void *p)
+{
     struct mqtt_out *st = p;
     pthread_mutex_lock(&st->lock);
-    while (st->n_pending)
-        wait_a_while(st);
+    st->stopping = 1;
+    pthread_cond_broadcast(&st->cond);
     pthread_mutex_unlock(&st->lock);
-    return TP_OK;
 }
 
 static void out_close(void *p)
@@ -300,4 +322,5 @@ const struct tp_output_plugin tp_output_mqtt = {
     .write = out_write,
     .flush = out_flush,
     .close = out_close,
+    .stop = out_stop,
 };
