@@ -578,4 +578,10 @@ void tp_pipeline_stop(struct tp_pipeline *p)
     p->stop = 1;
     if (p->input && p->input->stop && p->input_state)
         p->input->stop(p->input_state);
+    /* Outputs give up waiting only for an unreachable destination; what the
+     * input had handed over stays unacknowledged and is delivered again. */
+    if (p->output.plugin && p->output.plugin->stop && p->output.state)
+        p->output.plugin->stop(p->output.state);
+    if (p->dead_letter.plugin && p->dead_letter.plugin->stop && p->dead_letter.state)
+        p->dead_letter.plugin->stop(p->dead_letter.state);
 }
