@@ -33,7 +33,7 @@ struct mqtt_in {
     struct mosquitto *mosq;
     struct tp__mqtt_endpoint ep;
     int stop_pipe[2];
-    volatile int stopping;
+    int stopping;             /* set by stop() from another thread: atomic access */
     uint64_t next_attempt_ms; /* earliest time of the next reconnect attempt */
     uint64_t backoff_ms;
     int sub_mid;
@@ -120,7 +120,7 @@ static void schedule_reconnect(struct mqtt_in *st, const char *why)
 static int wait_stop(struct mqtt_in *st, int ms)
 {
     struct pollfd p = {st->stop_pipe[0], POLLIN, 0};
-    if (poll(&p, 1, ms) > 0 || st->stopping)
+    if (poll(&p, 1, ms) > 0 || __atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE))
         return 1;
     return 0;
 }
@@ -140,7 +140,7 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
     drain_overflow(st, batch);
     st->batch = batch;
     int rc = TP_OK;
-    while (!st->stopping && batch->len < max) {
+    while (!__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE) && batch->len < max) {
         if (st->nomem) {
             rc = TP_NOMEM;
             break;
@@ -194,13 +194,13 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
     st->batch = NULL;
     if (rc)
         return rc;
-    return st->stopping ? TP_EOF : TP_OK;
+    return __atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE) ? TP_EOF : TP_OK;
 }
 
 static void in_stop(void *p)
 {
     struct mqtt_in *st = p;
-    st->stopping = 1;
+    __atomic_store_n(&st->stopping, 1, __ATOMIC_RELEASE);
     ssize_t w = write(st->stop_pipe[1], "x", 1);
     (void)w;
 }

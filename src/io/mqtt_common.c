@@ -135,12 +135,11 @@ static int check_common(const struct tp__mqtt_common *c, const char *path,
 static int setup_tls(struct mosquitto *mosq, const struct tp__mqtt_tls *t, const char *path,
                      struct tp_error *err)
 {
-    int rc = MOSQ_ERR_SUCCESS;
-    if (t->ca_file || t->cert_file)
-        rc = mosquitto_tls_set(mosq, t->ca_file, t->ca_file ? NULL : "/etc/ssl/certs", t->cert_file,
+    /* Without ca_file: the system CA directory. (MOSQ_OPT_TLS_USE_OS_CERTS
+     * would be the obvious choice, but libmosquitto 2.0.11 then fails every
+     * reconnect with "used without specifying cafile, capath or psk".) */
+    int rc = mosquitto_tls_set(mosq, t->ca_file, t->ca_file ? NULL : "/etc/ssl/certs", t->cert_file,
                                t->key_file, NULL);
-    else
-        rc = mosquitto_int_option(mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
     if (rc == MOSQ_ERR_SUCCESS && t->insecure) {
         rc = mosquitto_tls_insecure_set(mosq, true);
         if (rc == MOSQ_ERR_SUCCESS)

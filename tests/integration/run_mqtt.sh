@@ -8,7 +8,8 @@
 #  3. SIGTERM drain of the subscriber mid-stream: it exits 0; a second
 #     subscriber with the same client id gets what the broker still held: the
 #     union has every message, so no message whose receipt was acknowledged
-#     to the broker is missing from the output.
+#     to the broker is missing from the output;
+#  4. TLS (ca_file verification, reconnect over TLS, insecure mode).
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
 BUILD=${2:-build}
@@ -258,5 +259,46 @@ check "drain: second subscriber exit 0" test $? = 0
 check "drain: every acknowledged message is in the output (first run + session resume)" \
     python3 "$T/check.py" "$T/out3a.jsonl,$T/out3b.jsonl" "$N" dups
 cat "$T/check.out"
+
+# ---- 4. TLS: a CA-signed broker certificate; the subscriber verifies it
+# (ca_file) and reconnects over TLS after a broker restart; the publisher
+# connects with `insecure: true` ----
+stop_broker
+if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.pem" -days 2 \
+    -subj "/CN=tagproc test CA" >/dev/null 2>&1 &&
+    openssl req -newkey rsa:2048 -nodes -keyout "$T/server.key" -out "$T/server.csr" \
+        -subj "/CN=127.0.0.1" >/dev/null 2>&1 &&
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$T/ext.cnf" &&
+    openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial \
+        -out "$T/server.pem" -days 2 -extfile "$T/ext.cnf" >/dev/null 2>&1; then
+    printf 'cafile %s\ncertfile %s\nkeyfile %s\n' "$T/ca.pem" "$T/server.pem" "$T/server.key" \
+        >>"$T/mosquitto.conf"
+    start_broker || bad "tls: broker started"
+    N_CLEAR=$N
+    N=2000
+    URL=ssl://127.0.0.1:$PORT
+    sub_config p4 s4 "$T/out4.jsonl"
+    sed -i "/reconnect_delay_max/a\\    tls: {ca_file: $T/ca.pem}" "$T/sub-s4.yaml"
+    start_sub s4 || bad "tls: subscriber subscribed"
+    stop_broker
+    start_broker || bad "tls: broker restarted"
+    check "tls: subscriber reconnected over TLS" \
+        wait_until "[ \$(grep -c 'subscribed to' '$T/sub-s4.log') -ge 2 ]" 30
+    URL=mqtts://127.0.0.1:$PORT
+    pub_config p4 0
+    sed -i "/reconnect_delay_max/a\\    tls: {insecure: true}" "$T/pub-p4.yaml"
+    timeout 60 "$BIN" -c "$T/pub-p4.yaml" 2>"$T/pub-p4.log"
+    check "tls: publisher (insecure) exit 0" test $? = 0
+    wait_until "[ \$(lines '$T/out4.jsonl') -ge $N ]" 30
+    kill -TERM "$SUB_PID"
+    wait "$SUB_PID"
+    check "tls: subscriber exit 0" test $? = 0
+    check "tls: $N messages exactly once, in order per topic" \
+        python3 "$T/check.py" "$T/out4.jsonl" "$N" strict
+    cat "$T/check.out"
+    N=$N_CLEAR
+else
+    bad "tls: openssl could not create the test certificates"
+fi
 
 finish
