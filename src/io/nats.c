@@ -407,6 +407,16 @@ static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max)
         int want =
             (int)(max < (size_t)in->js_cfg.max_ack_pending ? max
                                                            : (size_t)in->js_cfg.max_ack_pending);
+        /* libnats 3.4.1 overflows the fetch array when a fetch starts with more
+         * than half a batch already queued (late deliveries for an earlier,
+         * expired pull request, typically after a reconnect): its loop waits for
+         * `batch - queued` messages after having taken `queued`. So take queued
+         * messages first with a batch no larger than the queue: it is filled
+         * from the queue alone and never reaches that loop. */
+        int queued = 0;
+        if (natsSubscription_GetPending(in->pull, &queued, NULL) == NATS_OK && queued > 0 &&
+            queued < want)
+            want = queued;
         natsMsgList list = {0};
         jsErrCode jerr = 0;
         natsStatus s = natsSubscription_Fetch(&list, in->pull, want, in->fetch_wait_ms, &jerr);
