@@ -71,6 +71,10 @@ int tp__kafka_conf_new(const char *path, const struct tp_strlist *brokers, const
     free(list);
     if (rc == TP_OK && client_id)
         rc = tp__kafka_conf_set(conf, path, "client.id", client_id, err);
+    /* write() waits for each batch's acknowledgements: with Nagle on, every
+     * batch could wait for the peer's delayed ACK (~40 ms). */
+    if (rc == TP_OK)
+        rc = tp__kafka_conf_set(conf, path, "socket.nagle.disable", "true", err);
     if (rc) {
         rd_kafka_conf_destroy(conf);
         return rc;

@@ -39,7 +39,7 @@ pass=0
 fail=0
 ok() {
     pass=$((pass + 1))
-    echo "ok $1"
+    echo "ok $1 (${SECONDS}s)"
 }
 bad() {
     fail=$((fail + 1))
@@ -91,13 +91,16 @@ echo "mock cluster: $BOOT"
 # The mock keeps ~5 MB per partition (older records are pruned): lz4 keeps
 # 100,000 records well inside that. Short sessions: the mock only forgets a
 # member that left when its session times out.
+# The mock broker's sockets keep Nagle on: a second pipelined response waits
+# for the client's delayed ACK (~40 ms). One request in flight avoids that.
+OUT_PROPS="{max.in.flight.requests.per.connection: '1'}"
 GROUP_PROPS="{session.timeout.ms: '3000', heartbeat.interval.ms: '500', auto.commit.interval.ms: '500'}"
 cat >"$T/produce.yaml" <<EOF
 input:
   simulator: {nodes: 42, count: $N, rate: $RATE, seed: 7, timestamps: fixed}
 pipeline: {threads: 2}
 output:
-  kafka: {brokers: "$BOOT", topic: raw, key_meta: opcua_node_id, compression: lz4}
+  kafka: {brokers: "$BOOT", topic: raw, key_meta: opcua_node_id, compression: lz4, properties: $OUT_PROPS}
 EOF
 consumer_config() { # group, output topic, file
     cat >"$3" <<EOF
@@ -118,7 +121,7 @@ pipeline:
           msg.meta.virtual_path = "n" + msg.meta.opcua_node_id.replace(/[^0-9]/g, "");
           return msg;
 output:
-  kafka: {brokers: "$BOOT", topic: $2, compression: lz4}
+  kafka: {brokers: "$BOOT", topic: $2, compression: lz4, properties: $OUT_PROPS}
 EOF
 }
 cat >"$T/verify.py" <<'EOF'
