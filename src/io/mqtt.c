@@ -254,6 +254,10 @@ static int in_open(const void *config, void **out, struct tp_error *err)
     rc = tp__mqtt_client_new(&cfg->common, "input.mqtt", "", st, &st->mosq, &st->ep, err);
     if (rc)
         goto fail;
+    if (!cfg->common.clean_session && !cfg->common.client_id)
+        tp_log(TP_LOG_WARN, "input.mqtt: persistent session (clean_session: false) with a "
+                            "generated client id: the next process will not resume it; set "
+                            "client_id");
     mosquitto_connect_callback_set(st->mosq, on_connect);
     mosquitto_subscribe_callback_set(st->mosq, on_subscribe);
     mosquitto_message_callback_set(st->mosq, on_message);
