@@ -3,6 +3,7 @@
  * strings that are already strings are left untouched. */
 #include "js/bridge.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -302,15 +303,59 @@ static int export_json(JSContext *ctx, JSValueConst v, struct tp_value *out,
     return 0;
 }
 
+/* JSON text of a number without going through QuickJS's slow dtoa. */
+static void number_json(double d, const struct tp_orig_number *orig, struct tp_value *out,
+                        struct tp_js_hold *hold)
+{
+    out->type = TP_VALUE_JSON;
+    if (orig && orig->present && orig->number == d) {
+        out->str = orig->text;
+        out->len = orig->len;
+    } else if (!isfinite(d)) {
+        out->str = "null"; /* as JSON.stringify */
+        out->len = 4;
+    } else {
+        out->len = tp_number_text(d, hold->num);
+        out->str = hold->num;
+    }
+}
+
+/* JSON mode: every value as its JSON text (undefined when JSON has none). */
+static int export_json_mode(JSContext *ctx, JSValueConst v, const struct tp_orig_number *orig,
+                            struct tp_value *out, struct tp_js_hold *hold)
+{
+    switch (JS_VALUE_GET_TAG(v)) {
+    case JS_TAG_INT:
+        number_json(JS_VALUE_GET_INT(v), orig, out, hold);
+        return 0;
+    case JS_TAG_FLOAT64:
+        number_json(JS_VALUE_GET_FLOAT64(v), orig, out, hold);
+        return 0;
+    case JS_TAG_BOOL:
+        out->type = TP_VALUE_JSON;
+        out->str = JS_VALUE_GET_BOOL(v) ? "true" : "false";
+        out->len = strlen(out->str);
+        return 0;
+    case JS_TAG_NULL:
+        out->type = TP_VALUE_JSON;
+        out->str = "null";
+        out->len = 4;
+        return 0;
+    default:
+        return export_json(ctx, v, out, hold);
+    }
+}
+
 int tp__js_value_export(struct tp_js_vm *vm, JSValueConst v, enum tp_js_output mode,
-                        struct tp_value *out, struct tp_js_hold *hold)
+                        const struct tp_orig_number *orig, struct tp_value *out,
+                        struct tp_js_hold *hold)
 {
     JSContext *ctx = vm->ctx;
     memset(out, 0, sizeof(*out));
     hold->ctx = ctx;
     hold->cstr = NULL;
     if (mode == TP_JS_OUT_JSON)
-        return export_json(ctx, v, out, hold);
+        return export_json_mode(ctx, v, orig, out, hold);
     switch (JS_VALUE_GET_TAG(v)) {
     case JS_TAG_UNDEFINED:
         out->type = TP_VALUE_UNDEFINED;

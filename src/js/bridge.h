@@ -32,10 +32,13 @@ int tp__js_meta_export(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m)
 struct tp_js_hold {
     JSContext *ctx;
     const char *cstr;
+    char num[32];
 };
-/* Describes v as a tp_value for the given mode. 0 or -1. */
+/* Describes v as a tp_value for the given mode. In JSON mode a number that
+ * equals orig (may be NULL) is written with the input's own text. 0 or -1. */
 int tp__js_value_export(struct tp_js_vm *vm, JSValueConst v, enum tp_js_output mode,
-                        struct tp_value *out, struct tp_js_hold *hold);
+                        const struct tp_orig_number *orig, struct tp_value *out,
+                        struct tp_js_hold *hold);
 void tp__js_hold_release(struct tp_js_hold *hold);
 
 #endif

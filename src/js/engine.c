@@ -539,10 +539,11 @@ static int emit_entry(struct tp_js_worker *w, const struct tp_msg *in, struct en
         return TP_NOMEM;
     }
     struct tp_value value;
-    struct tp_js_hold hold = {ctx, NULL};
+    struct tp_js_hold hold = {.ctx = ctx};
     if (rc == 0) {
         JSValue payload = JS_GetProperty(ctx, e->msg, vm->a_payload);
-        rc = JS_IsException(payload) ? -1 : tp__js_value_export(vm, payload, mode, &value, &hold);
+        rc = JS_IsException(payload) ? -1
+                                     : tp__js_value_export(vm, payload, mode, orig, &value, &hold);
         JS_FreeValue(ctx, payload);
     }
     if (rc != 0) {
@@ -580,7 +581,7 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
     struct tp_orig_number orig = {0};
     tp__js_vm_arm(vm);
     w->cur.n = w->next.n = 0;
-    JSValue msg = tp__js_msg_new(vm, in, mode == TP_JS_OUT_VALUE ? &orig : NULL);
+    JSValue msg = tp__js_msg_new(vm, in, &orig);
     if (JS_IsException(msg)) {
         drop_exception(w, "input", NULL, &ab, drops);
         goto done;
@@ -612,8 +613,7 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
         if (ab.active)
             tp_drops_add(drops, ab.reason, ab.stage, "%s", ab.text);
         else if (status == 0)
-            status = emit_entry(w, in, e, mode, mode == TP_JS_OUT_VALUE ? &orig : NULL, emit, ud,
-                                &ab, drops);
+            status = emit_entry(w, in, e, mode, &orig, emit, ud, &ab, drops);
         JS_FreeValue(ctx, e->msg);
     }
     w->cur.n = 0;

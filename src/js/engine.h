@@ -84,7 +84,8 @@ enum tp_js_output {
 /* Receives each surviving message in order: m (metadata set, payload empty,
  * seq and input_line copied; owned by the callee), the final payload
  * (valid during the call only) and the number parsed from the input payload
- * (TP_JS_OUT_VALUE only). The callee reports its own drops. */
+ * (orig->present is 0 unless the input payload was a bare JSON number). The
+ * callee reports its own drops. */
 typedef void (*tp_js_emit_fn)(void *ud, struct tp_msg *m, const struct tp_value *payload,
                               const struct tp_orig_number *orig, struct tp_drops *drops);
 
