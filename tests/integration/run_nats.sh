@@ -262,4 +262,53 @@ kill -TERM "$TP_PID"
 wait "$TP_PID"
 check "server restart: SIGTERM exit 0" test $? = 0
 
+# ---- 6. core NATS: subject template, headers, a queue group of two consumers ----
+CN=$((N / 10))
+for q in q1 q2; do
+    cat >"$T/$q.yaml" <<EOF
+input:
+  nats:
+    urls: [$URL]
+    subjects: ["core.>"]
+    queue_group: workers
+output:
+  file:
+    path: $T/$q.jsonl
+EOF
+    "$BIN" -c "$T/$q.yaml" >"$T/$q.log" 2>&1 &
+    TP_PIDS+=($!)
+done
+Q1=${TP_PIDS[-2]}
+Q2=${TP_PIDS[-1]}
+# both queue subscriptions registered with the server
+subs() { curl -sf "http://127.0.0.1:$MPORT/connz?subs=true" | grep -c '"core\.'; }
+check "core: both queue subscriptions registered" wait_until '[ "$(subs)" -ge 2 ]' 30
+cat >"$T/core_producer.yaml" <<EOF
+input:
+  simulator: {nodes: $NODES, count: $CN, rate: 0, timestamps: fixed}
+output:
+  nats:
+    urls: [$URL]
+    subject: "core.{{meta.opcua_node_id}}"
+EOF
+"$BIN" -c "$T/core_producer.yaml" >"$T/core_producer.log" 2>&1
+check "core: producer exits 0" test $? = 0
+wait_until '[ $(($(lines "$T/q1.jsonl") + $(lines "$T/q2.jsonl"))) -ge $CN ]' 60
+kill -TERM "$Q1" "$Q2"
+wait "$Q1"
+r1=$?
+wait "$Q2"
+r2=$?
+check "core: both consumers exit 0 on SIGTERM" test "$r1$r2" = 00
+c1=$(lines "$T/q1.jsonl")
+c2=$(lines "$T/q2.jsonl")
+check "core: the queue group shares the $CN messages ($c1 + $c2), each once" \
+    test $((c1 + c2)) = "$CN" -a "$c1" -gt 0 -a "$c2" -gt 0
+check "core: subject from the template and headers as metadata" python3 -c '
+import json, sys
+e = json.loads(open(sys.argv[1]).readline())
+m = e["meta"]
+assert m["nats_subject"] == "core." + m["opcua_node_id"], m
+assert "opcua_tag_name" in m, m' "$T/q1.jsonl"
+
 finish
