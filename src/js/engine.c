@@ -547,7 +547,7 @@ static int emit_entry(struct tp_js_worker *w, const struct tp_msg *in, struct en
         JS_FreeValue(ctx, payload);
     }
     if (rc != 0) {
-        drop_exception(w, e->stage ? e->stage : "output", NULL, ab, drops);
+        drop_exception(w, "output", NULL, ab, drops);
         tp_msg_free(m);
         return 0;
     }

@@ -157,21 +157,21 @@ static void test_return_errors(void **state)
 {
     (void)state;
     static const struct {
-        const char *code, *needle;
+        const char *code, *needle, *stage;
     } cases[] = {
-        {"code: 'return 5;'\n", "returned a number"},
-        {"code: 'return \"x\";'\n", "returned a string"},
-        {"code: 'return true;'\n", "returned a boolean"},
-        {"code: 'return [msg, 5];'\n", "element 1 is a number"},
-        {"code: 'return [msg, \"s\"];'\n", "element 1 is a string"},
-        {"code: 'return {payload: 1, meta: \"m\"};'\n", "msg.meta must be an object"},
-        {"code: 'msg.meta.s = Symbol(\"x\"); return msg;'\n", "TypeError"},
+        {"code: 'return 5;'\n", "returned a number", "code"},
+        {"code: 'return \"x\";'\n", "returned a string", "code"},
+        {"code: 'return true;'\n", "returned a boolean", "code"},
+        {"code: 'return [msg, 5];'\n", "element 1 is a number", "code"},
+        {"code: 'return [msg, \"s\"];'\n", "element 1 is a string", "code"},
+        {"code: 'return {payload: 1, meta: \"m\"};'\n", "msg.meta must be an object", "code"},
+        {"code: 'msg.meta.s = Symbol(\"x\"); return msg;'\n", "TypeError", "output"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct proc_fx f;
         nr_open(&f, cases[i].code);
         fx_run(&f, mk_msg("1", NULL));
-        const char *e = one_drop(&f, TP_DROP_JS_ERROR, "code");
+        const char *e = one_drop(&f, TP_DROP_JS_ERROR, cases[i].stage);
         if (!strstr(e, cases[i].needle))
             fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, e, cases[i].needle);
         fx_close(&f);
@@ -257,18 +257,24 @@ static void expect_ok_after(struct proc_fx *f)
     assert_int_equal(f->out.len, 1);
 }
 
-static void limit_case(const char *yaml, enum tp_drop_reason want, const char *needle)
+static void limit_case_at(const char *yaml, enum tp_drop_reason want, const char *stage,
+                          const char *needle)
 {
     struct proc_fx f;
     nr_open(&f, yaml);
     for (int round = 0; round < 2; round++) {
         fx_run(&f, mk_msg("{\"bad\":true}", NULL));
-        const char *e = one_drop(&f, want, "code");
+        const char *e = one_drop(&f, want, stage);
         if (needle && !strstr(e, needle))
             fail_msg("error \"%s\" lacks \"%s\"", e, needle);
         expect_ok_after(&f);
     }
     fx_close(&f);
+}
+
+static void limit_case(const char *yaml, enum tp_drop_reason want, const char *needle)
+{
+    limit_case_at(yaml, want, "code", needle);
 }
 
 static void test_timeout(void **state)
@@ -323,6 +329,34 @@ static void test_recursion(void **state)
                "  if (msg.payload.bad) f();\n"
                "  return msg;\n",
                TP_DROP_JS_ERROR, "stack overflow");
+}
+
+static void test_deep_values(void **state)
+{
+    (void)state;
+    /* JSON.stringify of a very deep payload: an error, not a crash */
+    limit_case_at("timeout_ms: 60000\n"
+                  "code: |\n"
+                  "  if (msg.payload.bad) {\n"
+                  "    let o = {};\n"
+                  "    for (let i = 0; i < 100000; i++) o = {o};\n"
+                  "    msg.payload = o;\n"
+                  "  }\n"
+                  "  return msg;\n",
+                  TP_DROP_JS_ERROR, "output", "stack overflow");
+    /* a deeply nested input payload is still delivered (as text at worst) */
+    struct proc_fx f;
+    nr_open(&f, "code: 'return msg;'\n");
+    size_t depth = 100000;
+    char *deep = malloc(2 * depth + 1);
+    memset(deep, '[', depth);
+    memset(deep + depth, ']', depth);
+    deep[2 * depth] = '\0';
+    fx_run(&f, mk_msg(deep, NULL));
+    assert_int_equal(f.out.len + f.drops.n, 1);
+    free(deep);
+    expect_ok_after(&f);
+    fx_close(&f);
 }
 
 /* ---- environment ---- */
@@ -481,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_regex_timeout),
         cmocka_unit_test(test_memory_limit),
         cmocka_unit_test(test_recursion),
+        cmocka_unit_test(test_deep_values),
         cmocka_unit_test(test_no_host_objects),
         cmocka_unit_test(test_console),
         cmocka_unit_test(test_cache_js),
