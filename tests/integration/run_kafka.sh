@@ -7,7 +7,9 @@
 #     with -9 mid-stream: after the rebalance nothing is lost (duplicates counted);
 #  2. clean run with threads: 2: every message exactly once, in order per key;
 #  3. SIGTERM drain mid-stream: exit 0, and every input record whose offset was
-#     committed (acknowledged) has its output in the UNS topic.
+#     committed (acknowledged) has its output in the UNS topic;
+#  4. every broker goes down mid-stream and comes back: the same tagproc
+#     reconnects, continues and loses nothing (duplicates counted).
 # The simulator's `timestamps: fixed` gives message i the timestamp
 # 1700000000000 + i: it travels as metadata/header and becomes the payload's
 # timestamp_ms, so every output names its input.
@@ -78,8 +80,11 @@ all_committed() { "$MOCK" committed "$BOOT" "$1" raw 2>/dev/null | awk '$2 != $3
     bad "kafka_mock helper built ($MOCK)"
     finish
 }
-"$MOCK" serve 3 raw:8 out_split:8 out_clean:8 out_drain:8 >"$T/boot" 2>"$T/mock.err" &
+mkfifo "$T/ctl"
+"$MOCK" serve 3 raw:8 out_split:8 out_clean:8 out_drain:8 out_outage:8 <"$T/ctl" >"$T/boot" \
+    2>"$T/mock.err" &
 MOCK_PID=$!
+exec 3>"$T/ctl" # commands to the mock: "down 0" / "up 0"
 wait_until '[ -s "$T/boot" ]' 20 || {
     bad "mock cluster started"
     cat "$T/mock.err"
@@ -93,8 +98,9 @@ echo "mock cluster: $BOOT"
 # member that left when its session times out.
 # The mock broker's sockets keep Nagle on: a second pipelined response waits
 # for the client's delayed ACK (~40 ms). One request in flight avoids that.
-OUT_PROPS="{max.in.flight.requests.per.connection: '1'}"
-GROUP_PROPS="{session.timeout.ms: '3000', heartbeat.interval.ms: '500', auto.commit.interval.ms: '500'}"
+# Short reconnect back-off: the outage phase should not wait up to 10 s.
+OUT_PROPS="{max.in.flight.requests.per.connection: '1', reconnect.backoff.max.ms: '500'}"
+GROUP_PROPS="{session.timeout.ms: '3000', heartbeat.interval.ms: '500', auto.commit.interval.ms: '500', reconnect.backoff.max.ms: '500'}"
 cat >"$T/produce.yaml" <<EOF
 input:
   simulator: {nodes: 42, count: $N, rate: $RATE, seed: 7, timestamps: fixed}
@@ -211,21 +217,12 @@ check "survivor SIGTERM exit 0" test $? = 0
 "$MOCK" dump "$BOOT" out_split >"$T/split.tsv" 2>"$T/dump.err"
 check "kill -9: nothing lost (duplicates allowed)" python3 "$T/verify.py" "$T/split.tsv" "$N" atleast
 
-# ---- 2. clean run, threads: 2: exactly once, order per key ----
+# ---- 2 and 3 side by side: clean run, and SIGTERM drain mid-stream ----
 consumer_config clean out_clean "$T/clean.yaml"
-"$BIN" -c "$T/clean.yaml" --stats "$T/clean.stats" >"$T/p3.out" 2>"$T/p3.err" &
+consumer_config drain out_drain "$T/drain.yaml"
+"$BIN" -c "$T/clean.yaml" >"$T/p3.out" 2>"$T/p3.err" &
 P3=$!
 TP_PIDS+=($P3)
-wait_until 'all_committed clean' 90 || echo "clean group did not commit everything in time"
-kill -TERM $P3
-wait $P3
-check "clean run SIGTERM exit 0" test $? = 0
-"$MOCK" dump "$BOOT" out_clean >"$T/clean.tsv" 2>"$T/dump.err"
-check "clean run: every message exactly once, in order per key" \
-    python3 "$T/verify.py" "$T/clean.tsv" "$N" exact
-
-# ---- 3. SIGTERM drain mid-stream ----
-consumer_config drain out_drain "$T/drain.yaml"
 "$BIN" -c "$T/drain.yaml" >"$T/p4.out" 2>"$T/p4.err" &
 P4=$!
 TP_PIDS+=($P4)
@@ -233,9 +230,43 @@ wait_until '[ "$(count out_drain)" -ge $((N / 3)) ]' 60
 kill -TERM $P4
 wait $P4
 check "drain SIGTERM exit 0" test $? = 0
+wait_until 'all_committed clean' 90 || echo "clean group did not commit everything in time"
+kill -TERM $P3
+wait $P3
+check "clean run SIGTERM exit 0" test $? = 0
+"$MOCK" dump "$BOOT" out_clean >"$T/clean.tsv" 2>"$T/dump.err"
+check "clean run (threads: 2): every message exactly once, in order per key" \
+    python3 "$T/verify.py" "$T/clean.tsv" "$N" exact
 "$MOCK" dump "$BOOT" raw >"$T/raw.tsv" 2>"$T/dump.err"
 "$MOCK" committed "$BOOT" drain raw >"$T/committed"
 "$MOCK" dump "$BOOT" out_drain >"$T/drain.tsv" 2>"$T/dump.err"
 check "drain: every acknowledged input is in the output" \
     python3 "$T/verify.py" "$T/drain.tsv" "$N" drain "$T/raw.tsv" "$T/committed"
+
+# ---- 4. all brokers down mid-stream, then back ----
+consumer_config outage out_outage "$T/outage.yaml"
+"$BIN" -c "$T/outage.yaml" >"$T/p5.out" 2>"$T/p5.err" &
+P5=$!
+TP_PIDS+=($P5)
+wait_until '[ "$(count out_outage)" -ge $((N / 4)) ]' 60
+echo "brokers go down with $(count out_outage) outputs written"
+echo "down 0" >&3
+if wait_until 'grep -q "ALL_BROKERS_DOWN" "$T/p5.err"' 30; then
+    ok "tagproc saw every broker go away"
+else
+    bad "tagproc saw every broker go away"
+fi
+echo "up 0" >&3
+if wait_until 'all_committed outage' 90; then
+    ok "reconnected and committed everything without a restart"
+else
+    bad "reconnected and committed everything without a restart"
+    "$MOCK" committed "$BOOT" outage raw
+fi
+kill -TERM $P5
+wait $P5
+check "outage SIGTERM exit 0" test $? = 0
+"$MOCK" dump "$BOOT" out_outage >"$T/outage.tsv" 2>"$T/dump.err"
+check "broker outage: nothing lost (duplicates allowed)" \
+    python3 "$T/verify.py" "$T/outage.tsv" "$N" atleast
 finish

@@ -1,7 +1,8 @@
 /* Test helper around librdkafka's mock cluster.
  *   kafka_mock serve N [TOPIC:PARTITIONS ...]   start N mock brokers on 127.0.0.1, create the
  *       topics, print the bootstrap address on stdout; run until SIGTERM/SIGINT, the parent's
- *       death or (when stdin is a pipe) EOF on stdin.
+ *       death or (when stdin is a pipe) EOF on stdin. Lines "down ID" / "up ID" on that pipe
+ *       take broker ID (0: all) down and up again.
  *   kafka_mock dump BOOTSTRAP TOPIC   print every record of TOPIC, one per line:
  *       PARTITION<TAB>OFFSET<TAB>KEY<TAB>HEADERS (k=v;...)<TAB>PAYLOAD
  *   kafka_mock count BOOTSTRAP TOPIC          records in TOPIC (sum of high watermarks)
@@ -38,6 +39,25 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, rd_kafka_conf_t *conf)
     return rk;
 }
 
+/* "down ID" / "up ID" (ID 0: every broker): a broker that stops accepting
+ * and drops its connections, then comes back. */
+static void command(rd_kafka_mock_cluster_t *mc, int brokers, const char *line)
+{
+    int id = 0;
+    int up = strncmp(line, "up", 2) == 0;
+    if (!up && strncmp(line, "down", 4) != 0)
+        return;
+    sscanf(line + (up ? 2 : 4), "%d", &id);
+    for (int b = 1; b <= brokers; b++)
+        if (id == 0 || id == b) {
+            if (up)
+                rd_kafka_mock_broker_set_up(mc, b);
+            else
+                rd_kafka_mock_broker_set_down(mc, b);
+        }
+    fprintf(stderr, "kafka_mock: %s %d\n", up ? "up" : "down", id);
+}
+
 static int serve(int argc, char **argv)
 {
     int brokers = argc > 2 ? atoi(argv[2]) : 1;
@@ -71,17 +91,30 @@ static int serve(int argc, char **argv)
     fflush(stdout);
     struct stat st;
     int watch_stdin = fstat(0, &st) == 0 && S_ISFIFO(st.st_mode);
+    char line[256];
+    size_t used = 0;
     while (!stop_flag) {
         struct pollfd pfd = {.fd = 0, .events = POLLIN};
         if (!watch_stdin) {
             poll(NULL, 0, 200);
             continue;
         }
-        if (poll(&pfd, 1, 200) > 0) {
-            char buf[256];
-            if (read(0, buf, sizeof(buf)) <= 0)
-                break;
+        if (poll(&pfd, 1, 200) <= 0)
+            continue;
+        ssize_t r = read(0, line + used, sizeof(line) - 1 - used);
+        if (r <= 0)
+            break;
+        used += (size_t)r;
+        line[used] = '\0';
+        char *nl;
+        while ((nl = strchr(line, '\n'))) {
+            *nl = '\0';
+            command(mc, brokers, line);
+            used -= (size_t)(nl + 1 - line);
+            memmove(line, nl + 1, used + 1);
         }
+        if (used == sizeof(line) - 1)
+            used = 0; /* an overlong line: dropped */
     }
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
