@@ -3,7 +3,8 @@
 # ports of 127.0.0.1: simulator -> tag_processor -> JetStream stream OUT, then
 # durable pull consumers (threads: 2) -> file: exactly once and in order per key
 # in a clean run, nothing lost after kill -9 + restart (duplicates counted),
-# SIGTERM drain (everything acked is in the output), and a server restart.
+# SIGTERM drain (everything acked is in the output), a server restart under a
+# consumer and under a JetStream producer, and a core NATS queue group.
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
 BUILD=${2:-build}
@@ -13,6 +14,7 @@ T=$(mktemp -d)
 SERVER_PID=
 TP_PIDS=()
 cleanup() {
+    exec 2>/dev/null # no "Killed" job notices after the summary line
     for p in "${TP_PIDS[@]}" $SERVER_PID; do
         kill -9 "$p" 2>/dev/null
     done
@@ -310,5 +312,26 @@ e = json.loads(open(sys.argv[1]).readline())
 m = e["meta"]
 assert m["nats_subject"] == "core." + m["opcua_node_id"], m
 assert "opcua_tag_name" in m, m' "$T/q1.jsonl"
+
+# ---- 7. JetStream output while the server restarts: retried batches stored once ----
+PN=$((N / 5))
+sed -e "s/count: $N/count: $PN/" -e "s/rate: 0/rate: $((PN / 5))/" -e "s/stream: OUT/stream: OUT2/" \
+    -e 's/stream_subjects: \["umh.>"\]/stream_subjects: ["umh.>"]\n    ack_timeout: 2s/' \
+    "$T/producer.yaml" >"$T/producer2.yaml"
+# OUT already binds umh.>: give OUT2 its own subjects
+sed -i -e 's/stream_subjects: \["umh.>"\]/stream_subjects: ["p2.>"]/' \
+    -e 's/    jetstream: true/    subject: "p2.{{meta.umh_topic}}"\n    jetstream: true/' "$T/producer2.yaml"
+"$BIN" -c "$T/producer2.yaml" >"$T/producer2.log" 2>&1 &
+PP=$!
+TP_PIDS+=("$PP")
+wait_until '[ "$(jsz OUT2 | cut -d" " -f1)" -ge $((PN / 4)) ]' 60
+check "publish under restart: producer still running at the kill" kill -0 "$PP"
+kill -9 "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null
+start_server || bad "publish under restart: nats-server starts again"
+wait "$PP"
+check "publish under restart: producer exits 0" test $? = 0
+check "publish under restart: OUT2 holds exactly $PN messages (got $(jsz OUT2 | cut -d' ' -f1))" \
+    test "$(jsz OUT2 | cut -d' ' -f1)" = "$PN"
 
 finish
