@@ -146,26 +146,102 @@ JSValue tp__js_msg_make(struct tp_js_vm *vm, JSValue payload, JSValue meta)
     return obj;
 }
 
+void tp__js_free_shapes(struct tp_js_vm *vm)
+{
+    for (int i = 0; i < TP_JS_SHAPE_SLOTS; i++) {
+        struct tp_js_shape_slot *sl = &vm->shapes[i];
+        for (uint32_t k = 0; sl->objs && k < sl->n; k++)
+            JS_FreeValue(vm->ctx, sl->objs[k]);
+        free(sl->objs);
+        memset(sl, 0, sizeof(*sl));
+    }
+}
+
+void tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n)
+{
+    if (n == 0 || n > TP_JS_SHAPE_MAX_KEYS)
+        return;
+    uint64_t sig = 1469598103934665603ull ^ n;
+    for (uint32_t i = 0; i < n; i++)
+        sig = (sig ^ atoms[i]) * 1099511628211ull;
+    struct tp_js_shape_slot *victim = &vm->shapes[0];
+    for (int i = 0; i < TP_JS_SHAPE_SLOTS; i++) {
+        struct tp_js_shape_slot *sl = &vm->shapes[i];
+        if (sl->objs && sl->sig == sig && sl->n == n) {
+            sl->used = ++vm->shape_tick;
+            return;
+        }
+        if (!sl->objs || sl->used < victim->used)
+            victim = sl;
+        if (!sl->objs)
+            break;
+    }
+    JSContext *ctx = vm->ctx;
+    for (uint32_t k = 0; victim->objs && k < victim->n; k++)
+        JS_FreeValue(ctx, victim->objs[k]);
+    free(victim->objs);
+    memset(victim, 0, sizeof(*victim));
+    JSValue *objs = malloc(n * sizeof(*objs));
+    if (!objs)
+        return;
+    for (uint32_t k = 0; k < n; k++) {
+        objs[k] = JS_NewObject(ctx);
+        for (uint32_t j = 0; j <= k && !JS_IsException(objs[k]); j++) {
+            if (JS_DefinePropertyValue(ctx, objs[k], atoms[j], JS_UNDEFINED, JS_PROP_C_W_E) < 0) {
+                JS_FreeValue(ctx, objs[k]);
+                objs[k] = JS_EXCEPTION;
+            }
+        }
+        if (JS_IsException(objs[k])) { /* out of memory: keep nothing */
+            JS_FreeValue(ctx, JS_GetException(ctx));
+            for (uint32_t j = 0; j < k; j++)
+                JS_FreeValue(ctx, objs[j]);
+            free(objs);
+            return;
+        }
+    }
+    victim->objs = objs;
+    victim->n = n;
+    victim->sig = sig;
+    victim->used = ++vm->shape_tick;
+}
+
 JSValue tp__js_msg_new(struct tp_js_vm *vm, const struct tp_msg *in, struct tp_orig_number *orig)
 {
     JSContext *ctx = vm->ctx;
+    JSAtom atoms[TP_JS_SHAPE_MAX_KEYS];
+    uint32_t n = in->n_meta;
+    if (n <= TP_JS_SHAPE_MAX_KEYS) {
+        for (uint32_t i = 0; i < n; i++) {
+            const struct tp_meta *e = &in->meta[i];
+            atoms[i] = JS_NewAtomLen(ctx, in->strs + e->key_off, e->key_len);
+            if (atoms[i] == JS_ATOM_NULL) {
+                for (uint32_t j = 0; j < i; j++)
+                    JS_FreeAtom(ctx, atoms[j]);
+                return JS_EXCEPTION;
+            }
+        }
+        tp__js_keep_shapes(vm, atoms, n);
+    }
     JSValue meta = JS_NewObject(ctx);
-    if (JS_IsException(meta))
-        return meta;
-    for (uint32_t i = 0; i < in->n_meta; i++) {
+    int rc = JS_IsException(meta) ? -1 : 0;
+    for (uint32_t i = 0; i < n; i++) {
         const struct tp_meta *e = &in->meta[i];
-        JSAtom a = JS_NewAtomLen(ctx, in->strs + e->key_off, e->key_len);
-        if (a == JS_ATOM_NULL) {
-            JS_FreeValue(ctx, meta);
-            return JS_EXCEPTION;
+        JSAtom a = n <= TP_JS_SHAPE_MAX_KEYS
+                       ? atoms[i]
+                       : JS_NewAtomLen(ctx, in->strs + e->key_off, e->key_len);
+        if (rc == 0 && a != JS_ATOM_NULL) {
+            JSValue v = JS_NewStringLen(ctx, in->strs + e->val_off, e->val_len);
+            rc = JS_DefinePropertyValue(ctx, meta, a, v, JS_PROP_C_W_E) < 0 ? -1 : 0;
+        } else {
+            rc = -1;
         }
-        JSValue v = JS_NewStringLen(ctx, in->strs + e->val_off, e->val_len);
-        int rc = JS_DefinePropertyValue(ctx, meta, a, v, JS_PROP_C_W_E);
-        JS_FreeAtom(ctx, a);
-        if (rc < 0) {
-            JS_FreeValue(ctx, meta);
-            return JS_EXCEPTION;
-        }
+        if (a != JS_ATOM_NULL)
+            JS_FreeAtom(ctx, a);
+    }
+    if (rc != 0) {
+        JS_FreeValue(ctx, meta);
+        return JS_EXCEPTION;
     }
     JSValue payload = tp__js_payload_new(vm, in->payload, in->payload_len, in->flags, orig);
     return tp__js_msg_make(vm, payload, meta);
@@ -206,6 +282,12 @@ static int meta_walk(struct tp_js_vm *vm, JSValueConst meta, enum walk_mode mode
     uint32_t len = 0;
     if (JS_GetOwnPropertyNames(ctx, &tab, &len, meta, JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) < 0)
         return -1;
+    if (mode != WALK_COPY && len <= TP_JS_SHAPE_MAX_KEYS) {
+        JSAtom atoms[TP_JS_SHAPE_MAX_KEYS];
+        for (uint32_t i = 0; i < len; i++)
+            atoms[i] = tab[i].atom;
+        tp__js_keep_shapes(vm, atoms, len);
+    }
     int rc = 0;
     for (uint32_t i = 0; i < len && rc == 0; i++) {
         JSAtom a = tab[i].atom;

@@ -15,6 +15,17 @@
 
 struct tp_js_limits;
 
+/* Objects kept alive only so that QuickJS keeps their shapes (property
+ * layouts) hashed: building the next message's meta object with the same keys
+ * then reuses shapes instead of creating and freeing them per message. */
+#define TP_JS_SHAPE_SLOTS 8
+#define TP_JS_SHAPE_MAX_KEYS 64
+struct tp_js_shape_slot {
+    uint64_t sig, used;
+    uint32_t n;
+    JSValue *objs; /* n objects: the prefixes of the key sequence */
+};
+
 /* One QuickJS runtime + context owned by one thread. */
 struct tp_js_vm {
     JSRuntime *rt;
@@ -27,7 +38,15 @@ struct tp_js_vm {
     const char *label;         /* processor label, for console lines */
     const char *stage;         /* stage being run, for console lines */
     struct tp_js_cache *cache; /* shared, not owned */
+    struct tp_js_shape_slot shapes[TP_JS_SHAPE_SLOTS];
+    uint64_t shape_tick;
 };
+
+/* Makes sure the shapes of objects with keys atoms[0..n) (in that order) stay
+ * alive (bridge.c). Cheap when the sequence is already kept. */
+void tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n);
+/* Frees the kept objects. */
+void tp__js_free_shapes(struct tp_js_vm *vm);
 
 /* Creates the runtime and context with limits and the environment (console,
  * cache). label and cache must outlive the VM. Counts vms_created. */

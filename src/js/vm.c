@@ -76,6 +76,8 @@ int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const ch
     vm->a_payload = JS_NewAtom(vm->ctx, "payload");
     vm->a_meta = JS_NewAtom(vm->ctx, "meta");
     vm->a_length = JS_NewAtom(vm->ctx, "length");
+    JSAtom msg_keys[2] = {vm->a_payload, vm->a_meta};
+    tp__js_keep_shapes(vm, msg_keys, 2);
     if (tp__js_env_install(vm) != 0) {
         tp__js_vm_fini(vm);
         return tp_error_set(err, TP_NOMEM, "cannot install the JavaScript environment");
@@ -89,6 +91,7 @@ int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const ch
 void tp__js_vm_fini(struct tp_js_vm *vm)
 {
     if (vm->ctx) {
+        tp__js_free_shapes(vm);
         JS_FreeAtom(vm->ctx, vm->a_payload);
         JS_FreeAtom(vm->ctx, vm->a_meta);
         JS_FreeAtom(vm->ctx, vm->a_length);
