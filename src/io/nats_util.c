@@ -4,6 +4,7 @@
 #include "io/nats_internal.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -277,9 +278,16 @@ int tp__nats_ensure_stream(jsCtx *js, const char *name, const struct tp_strlist 
     sc.SubjectsLen = (int)subjects->n;
     sc.Storage = storage && strcmp(storage, "memory") == 0 ? js_MemoryStorage : js_FileStorage;
     s = js_AddStream(&si, js, &sc, NULL, &jerr);
-    if (s != NATS_OK)
+    if (s != NATS_OK) {
+        char text[256];
+        snprintf(text, sizeof(text), "%s", tp__nats_errtext(s));
+        if (js_GetStreamInfo(&si, js, name, NULL, NULL) == NATS_OK) {
+            jsStreamInfo_Destroy(si); /* another process created it at the same moment */
+            return TP_OK;
+        }
         return tp_error_set(err, TP_IO, "JetStream stream %s: cannot create it: %s (code %d)", name,
-                            tp__nats_errtext(s), (int)jerr);
+                            text, (int)jerr);
+    }
     jsStreamInfo_Destroy(si);
     tp_log(TP_LOG_INFO, "created JetStream stream %s", name);
     return TP_OK;
