@@ -134,9 +134,10 @@ void tp_chain_worker_free(struct tp_chain_worker *w)
     tp_drops_free(&w->drops);
 }
 
-static void report_drops(struct tp_chain_worker *w, const struct tp_msg *in, tp_drop_fn on_drop,
-                         void *opaque)
+static void report_drops(struct tp_chain_worker *w, size_t proc, const struct tp_msg *in,
+                         tp_drop_fn on_drop, void *opaque)
 {
+    w->proc_index = proc;
     for (size_t i = 0; i < w->drops.n; i++)
         on_drop(opaque, in, &w->drops.v[i]);
     tp_drops_reset(&w->drops);
@@ -155,7 +156,7 @@ int tp_chain_process(struct tp_chain_worker *w, const struct tp_msg *in, struct 
      * `dst`; the last stage writes straight into out. */
     struct tp_batch *dst = c->n == 1 ? out : &w->next;
     int rc = c->procs[0].plugin->process(w->states[0], in, dst, &w->drops);
-    report_drops(w, in, on_drop, opaque);
+    report_drops(w, 0, in, on_drop, opaque);
     for (size_t i = 1; rc == TP_OK && i < c->n; i++) {
         struct tp_batch tmp = w->cur;
         w->cur = w->next; /* what stage i-1 produced */
@@ -164,7 +165,7 @@ int tp_chain_process(struct tp_chain_worker *w, const struct tp_msg *in, struct 
         dst = i + 1 == c->n ? out : &w->next;
         for (size_t j = 0; rc == TP_OK && j < w->cur.len; j++) {
             rc = c->procs[i].plugin->process(w->states[i], w->cur.msgs[j], dst, &w->drops);
-            report_drops(w, in, on_drop, opaque);
+            report_drops(w, i, in, on_drop, opaque);
         }
         tp_batch_clear(&w->cur);
     }

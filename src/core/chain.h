@@ -29,6 +29,7 @@ struct tp_chain_worker {
     void **states;
     struct tp_batch cur, next;
     struct tp_drops drops;
+    size_t proc_index; /* processor whose drops are being reported (for logs) */
 };
 
 /* Builds the chain from the `processors` sequence node (NULL: empty chain).

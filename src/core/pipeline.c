@@ -2,13 +2,17 @@
  * and numbers them; `threads` workers each own a processor-chain worker (one
  * JS VM per processor) and process whole batches; one writer thread releases
  * finished batches strictly in sequence order to the output, then acks the
- * input. A bounded number of batches in flight gives backpressure. */
+ * input. A bounded number of batches in flight gives backpressure.
+ * Reload: a new processor chain is published as a generation; each batch is
+ * tagged with the generation current when a worker takes it, so the switch
+ * happens between batches, in sequence order (old chains are refcounted). */
 #include "core/pipeline.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -17,6 +21,8 @@
 #include "core/log.h"
 #include "core/plugin.h"
 #include "core/stats.h"
+#include "ops/http.h"
+#include "ops/metrics.h"
 
 struct logger_config {
     char *level;
@@ -29,8 +35,12 @@ struct pipeline_section {
     const struct tp_node *processors;
 };
 
+struct http_config {
+    char *address;
+};
+
 struct root_config {
-    const struct tp_node *input, *output, *dead_letter;
+    const struct tp_node *input, *output, *dead_letter, *http;
     struct pipeline_section pipeline;
     struct logger_config logger;
 };
@@ -56,6 +66,13 @@ static const struct tp_option pipeline_options[] = {
     {0},
 };
 
+static const struct tp_option http_options[] = {
+    {"address", TP_OPT_STRING, offsetof(struct http_config, address), "127.0.0.1:4195",
+     "IPv4 HOST:PORT serving /metrics, /ready and /health (port 0: any free port, logged)", 0, NULL,
+     0, NULL},
+    {0},
+};
+
 static const struct tp_option root_options[] = {
     {"input", TP_OPT_NODE, offsetof(struct root_config, input), NULL,
      "one input plugin (default stdin)", 0, NULL, 0, NULL},
@@ -67,14 +84,33 @@ static const struct tp_option root_options[] = {
      "optional output receiving every non-filtered drop", 0, NULL, 0, NULL},
     {"logger", TP_OPT_OBJECT, offsetof(struct root_config, logger), NULL, "logging", 0,
      logger_options, 0, NULL},
+    {"http", TP_OPT_NODE, offsetof(struct root_config, http), NULL,
+     "operations endpoint (metrics, readiness, health); off when absent. See `http`", 0, NULL, 0,
+     NULL},
     {0},
 };
+
+int tp_pipeline_options_markdown(struct tp_buf *out)
+{
+    int rc = tp_options_markdown(root_options, "root", out);
+    return rc ? rc : tp_options_markdown(http_options, "http", out);
+}
 
 /* One finished (or pending) batch travelling from a worker to the writer. */
 struct slot {
     struct tp_batch in;  /* the input messages (for acks) */
     struct tp_batch out; /* the processed messages */
     int done;
+    int64_t read_ns; /* when the input handed the batch over (latency) */
+};
+
+/* A processor chain generation. refs: one for being current, one per worker
+ * using it; freed at zero. */
+struct chain_gen {
+    struct tp_chain *chain;
+    struct tp_config *cfg; /* owned (reloads); NULL for the start-up config */
+    uint64_t id;
+    int refs;
 };
 
 struct output_inst {
@@ -89,8 +125,11 @@ struct tp_pipeline {
     void *input_config, *input_state;
     struct output_inst output, dead_letter;
     pthread_mutex_t dead_letter_lock;
-    struct tp_chain *chain;
+    struct chain_gen *gen; /* current generation (lock) */
     int threads;
+    struct http_config http;
+    struct tp_http *http_server;
+    int ready;
     size_t batch_size;
 
     /* ring of in-flight batches, indexed by seq % ring_size */
@@ -106,6 +145,29 @@ struct tp_pipeline {
     struct tp_error fatal_err;
     volatile int stop;
 };
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void gen_free(struct chain_gen *g)
+{
+    if (!g)
+        return;
+    tp_chain_free(g->chain);
+    tp_config_free(g->cfg);
+    free(g);
+}
+
+/* Drops a reference; frees the generation at zero. Called with p->lock held:
+ * returns the generation to free (outside the lock) or NULL. */
+static struct chain_gen *gen_unref_locked(struct chain_gen *g)
+{
+    return --g->refs == 0 ? g : NULL;
+}
 
 /* ---------- config ---------- */
 
@@ -227,8 +289,20 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
         goto fail;
     }
     p->batch_size = (size_t)p->root.pipeline.batch_size;
-    rc = tp_chain_new(p->root.pipeline.processors, "pipeline.processors", p->threads, &p->chain,
-                      err);
+    if (p->root.http && p->root.http->type != TP_NODE_NULL) {
+        rc = tp_options_parse(http_options, p->root.http, "http", &p->http, err);
+        if (rc)
+            goto fail;
+        tp_metrics_rules_enable(1);
+    }
+    p->gen = calloc(1, sizeof(*p->gen));
+    if (!p->gen) {
+        rc = tp_error_set(err, TP_NOMEM, "out of memory");
+        goto fail;
+    }
+    p->gen->refs = 1;
+    rc = tp_chain_new(p->root.pipeline.processors, "pipeline.processors", p->threads,
+                      &p->gen->chain, err);
     if (rc)
         goto fail;
     rc = open_output(p->root.output, "output", &p->output, err);
@@ -271,7 +345,9 @@ void tp_pipeline_free(struct tp_pipeline *p)
     free(p->input_config);
     close_output(&p->output);
     close_output(&p->dead_letter);
-    tp_chain_free(p->chain);
+    tp_http_stop(p->http_server);
+    gen_free(p->gen);
+    tp_options_free(http_options, &p->http);
     if (p->ring) {
         for (size_t i = 0; i < p->ring_size; i++) {
             tp_batch_free(&p->ring[i].in);
@@ -288,7 +364,7 @@ void tp_pipeline_free(struct tp_pipeline *p)
 
 /* ---------- drops ---------- */
 
-static void log_drop(const struct tp_msg *in, const struct tp_drop *d)
+static void log_drop(const struct tp_msg *in, const char *proc, const struct tp_drop *d)
 {
     struct tp_buf meta;
     tp_buf_init(&meta);
@@ -301,16 +377,18 @@ static void log_drop(const struct tp_msg *in, const struct tp_drop *d)
         tp_json_write_string(&meta, tp_msg_meta_val(in, i), in->meta[i].val_len);
     }
     tp_buf_putc(&meta, '}');
-    char key[600];
-    snprintf(key, sizeof(key), "%d|%s|%s", (int)d->reason, d->stage, d->error);
+    char key[800], rule[64], where[320];
+    snprintf(key, sizeof(key), "%d|%s|%s|%s", (int)d->reason, proc, d->stage, d->error);
+    tp_metrics_rule_of_stage(d->stage, rule, sizeof(rule));
+    snprintf(where, sizeof(where), "processor=%s stage=%s rule=%s", proc, d->stage, rule);
     enum tp_log_level level = d->reason == TP_DROP_INVALID_INPUT ? TP_LOG_ERROR : TP_LOG_WARN;
     if (in->input_line)
-        tp_log_limited(level, key, "dropped message (%s) at %s, input line %llu: %s; meta=%s",
-                       tp_drop_reason_name(d->reason), d->stage, (unsigned long long)in->input_line,
+        tp_log_limited(level, key, "dropped message (%s) %s, input line %llu: %s; meta=%s",
+                       tp_drop_reason_name(d->reason), where, (unsigned long long)in->input_line,
                        d->error, meta.data ? meta.data : "{}");
     else
-        tp_log_limited(level, key, "dropped message (%s) at %s: %s; meta=%s",
-                       tp_drop_reason_name(d->reason), d->stage, d->error,
+        tp_log_limited(level, key, "dropped message (%s) %s: %s; meta=%s",
+                       tp_drop_reason_name(d->reason), where, d->error,
                        meta.data ? meta.data : "{}");
     tp_buf_free(&meta);
 }
@@ -333,16 +411,30 @@ static void dead_letter_write(struct tp_pipeline *p, const struct tp_msg *in,
     pthread_mutex_unlock(&p->dead_letter_lock);
     if (rc)
         tp_log(TP_LOG_ERROR, "dead letter write failed: %s", err.msg);
+    else
+        tp_metrics_dead_letter_sent(1);
     tp_msg_free(m);
 }
 
+/* What a drop callback knows: the pipeline and, on a worker, its chain
+ * worker (for the processor that dropped). */
+struct drop_ctx {
+    struct tp_pipeline *p;
+    const struct tp_chain_worker *w;
+};
+
 static void on_drop(void *opaque, const struct tp_msg *in, const struct tp_drop *d)
 {
-    struct tp_pipeline *p = opaque;
+    struct drop_ctx *dc = opaque;
+    struct tp_pipeline *p = dc->p;
     TP_STAT_ADD(dropped[d->reason], 1);
+    tp_metrics_drop(d->reason, d->stage);
     if (d->reason == TP_DROP_FILTERED)
         return;
-    log_drop(in, d);
+    const char *proc = "input";
+    if (dc->w && dc->w->proc_index < dc->w->chain->n)
+        proc = dc->w->chain->procs[dc->w->proc_index].label;
+    log_drop(in, proc, d);
     if (p->dead_letter.plugin)
         dead_letter_write(p, in, d);
 }
@@ -351,12 +443,13 @@ static void on_drop(void *opaque, const struct tp_msg *in, const struct tp_drop 
  * an empty one carrying the line number from the error text. */
 static void report_input_drops(struct tp_pipeline *p, struct tp_drops *drops)
 {
+    struct drop_ctx dc = {p, NULL};
     for (size_t i = 0; i < drops->n; i++) {
         struct tp_msg *empty = tp_msg_new();
         if (!empty)
             continue;
         TP_STAT_ADD(received, 1);
-        on_drop(p, empty, &drops->v[i]);
+        on_drop(&dc, empty, &drops->v[i]);
         tp_msg_free(empty);
     }
     tp_drops_reset(drops);
@@ -383,18 +476,50 @@ static void set_fatal(struct tp_pipeline *p, const struct tp_error *err)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* Moves worker w from its generation to g (already referenced for us): the
+ * new chain's worker state is created on this thread. On failure the worker
+ * keeps the old chain and says so. */
+static void worker_switch(struct tp_pipeline *p, struct tp_chain_worker *w, struct chain_gen **mine,
+                          struct chain_gen *g, int index)
+{
+    struct tp_chain_worker nw;
+    struct tp_error err = {0};
+    struct chain_gen *drop = g;
+    if (tp_chain_worker_init(&nw, g->chain, index, &err) == 0) {
+        tp_chain_worker_free(w);
+        *w = nw;
+        drop = *mine;
+        *mine = g;
+        tp_log(TP_LOG_DEBUG, "worker %d: now running configuration generation %llu", index,
+               (unsigned long long)g->id);
+    } else {
+        tp_log(TP_LOG_ERROR,
+               "worker %d: cannot start configuration generation %llu (%s); keeping the old one",
+               index, (unsigned long long)g->id, err.msg);
+    }
+    pthread_mutex_lock(&p->lock);
+    struct chain_gen *f = gen_unref_locked(drop);
+    pthread_mutex_unlock(&p->lock);
+    gen_free(f);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker_arg *wa = arg;
     struct tp_pipeline *p = wa->p;
     struct tp_chain_worker w;
-    int rc = tp_chain_worker_init(&w, p->chain, wa->index, &wa->err);
+    pthread_mutex_lock(&p->lock);
+    struct chain_gen *mine = p->gen;
+    mine->refs++;
+    pthread_mutex_unlock(&p->lock);
+    int rc = tp_chain_worker_init(&w, mine->chain, wa->index, &wa->err);
     pthread_mutex_lock(&p->lock);
     wa->started = rc ? -1 : 1;
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
+    struct drop_ctx dc = {p, &w};
     if (rc)
-        return NULL;
+        goto out;
     for (;;) {
         pthread_mutex_lock(&p->lock);
         while (!p->fatal && p->next_work == p->next_read && !p->input_done)
@@ -405,10 +530,18 @@ static void *worker_main(void *arg)
         }
         uint64_t seq = p->next_work++;
         struct slot *s = &p->ring[seq % p->ring_size];
+        /* The generation is fixed when the batch is taken, in seq order. */
+        struct chain_gen *g = p->gen;
+        if (g != mine && g->id > mine->id)
+            g->refs++;
+        else
+            g = NULL;
         pthread_mutex_unlock(&p->lock);
+        if (g)
+            worker_switch(p, &w, &mine, g, wa->index);
 
         for (size_t i = 0; rc == TP_OK && i < s->in.len; i++)
-            rc = tp_chain_process(&w, s->in.msgs[i], &s->out, on_drop, p);
+            rc = tp_chain_process(&w, s->in.msgs[i], &s->out, on_drop, &dc);
         if (rc) {
             struct tp_error e;
             tp_error_set(&e, rc, "processing failed: %s", tp_strerror(rc));
@@ -421,6 +554,11 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&p->lock);
     }
     tp_chain_worker_free(&w);
+out:
+    pthread_mutex_lock(&p->lock);
+    struct chain_gen *f = gen_unref_locked(mine);
+    pthread_mutex_unlock(&p->lock);
+    gen_free(f);
     return NULL;
 }
 
@@ -448,6 +586,8 @@ static void *writer_main(void *arg)
             break;
         }
         TP_STAT_ADD(processed, s->out.len);
+        if (s->out.len)
+            tp_metrics_latency((uint64_t)(mono_ns() - s->read_ns), s->out.len);
         if (p->input->ack)
             for (size_t i = 0; i < s->in.len; i++)
                 if (s->in.msgs[i]->ack)
@@ -480,6 +620,7 @@ static int read_loop(struct tp_pipeline *p)
             break;
         struct slot *s = &p->ring[p->next_read % p->ring_size];
         rc = p->input->read(p->input_state, &s->in, p->batch_size, &drops);
+        s->read_ns = mono_ns();
         report_input_drops(p, &drops);
         for (size_t i = 0; i < s->in.len; i++)
             s->in.msgs[i]->seq = msg_seq++;
@@ -506,6 +647,109 @@ static int read_loop(struct tp_pipeline *p)
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
     return rc;
+}
+
+/* ---------- operations endpoint ---------- */
+
+static void http_metrics(void *ud, struct tp_buf *out)
+{
+    struct tp_pipeline *p = ud;
+    tp_metrics_write(out, p->input ? p->input->name : NULL,
+                     p->output.plugin ? p->output.plugin->name : NULL);
+    pthread_mutex_lock(&p->lock);
+    uint64_t waiting = p->next_read - p->next_work, working = p->next_work - p->next_write;
+    uint64_t gen = p->gen ? p->gen->id : 0;
+    pthread_mutex_unlock(&p->lock);
+    tp_buf_printf(out,
+                  "# HELP tagproc_queue_batches batches in the pipeline ring, by state\n"
+                  "# TYPE tagproc_queue_batches gauge\n"
+                  "tagproc_queue_batches{queue=\"waiting\"} %llu\n"
+                  "tagproc_queue_batches{queue=\"processing_or_output\"} %llu\n"
+                  "tagproc_queue_batches{queue=\"capacity\"} %zu\n"
+                  "# HELP tagproc_config_generation configuration generation in use (0 = "
+                  "start-up, +1 per reload)\n"
+                  "# TYPE tagproc_config_generation gauge\n"
+                  "tagproc_config_generation %llu\n"
+                  "# HELP tagproc_worker_threads worker threads\n"
+                  "# TYPE tagproc_worker_threads gauge\n"
+                  "tagproc_worker_threads %d\n",
+                  (unsigned long long)waiting, (unsigned long long)working, p->ring_size,
+                  (unsigned long long)gen, p->threads);
+}
+
+static int http_ready(void *ud)
+{
+    struct tp_pipeline *p = ud;
+    pthread_mutex_lock(&p->lock);
+    int ok = p->ready && !p->fatal && !p->input_done;
+    pthread_mutex_unlock(&p->lock);
+    return ok;
+}
+
+static int http_healthy(void *ud)
+{
+    struct tp_pipeline *p = ud;
+    pthread_mutex_lock(&p->lock);
+    int ok = !p->fatal;
+    pthread_mutex_unlock(&p->lock);
+    return ok;
+}
+
+static int start_http(struct tp_pipeline *p, struct tp_error *err)
+{
+    if (!p->http.address)
+        return TP_OK;
+    struct tp_http_handlers h = {p, http_metrics, http_ready, http_healthy};
+    int rc = tp_http_start(p->http.address, &h, &p->http_server, err);
+    if (rc == TP_OK)
+        tp_log(TP_LOG_INFO, "http: serving /metrics, /ready, /health on port %d (%s)",
+               tp_http_port(p->http_server), p->http.address);
+    return rc;
+}
+
+/* ---------- reload ---------- */
+
+int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_error *err)
+{
+    struct root_config root;
+    memset(&root, 0, sizeof(root));
+    struct chain_gen *g = calloc(1, sizeof(*g));
+    int rc = g ? TP_OK : tp_error_set(err, TP_NOMEM, "out of memory");
+    if (rc == TP_OK)
+        rc = tp_options_parse(root_options, cfg->root, "", &root, err);
+    if (rc == TP_OK)
+        rc = tp_chain_new(root.pipeline.processors, "pipeline.processors", p->threads, &g->chain,
+                          err);
+    if (rc != TP_OK) {
+        tp_options_free(root_options, &root);
+        free(g);
+        tp_config_free(cfg);
+        tp_metrics_reload(0);
+        return rc;
+    }
+    if (root.pipeline.threads != p->root.pipeline.threads ||
+        root.pipeline.batch_size != p->root.pipeline.batch_size)
+        tp_log(TP_LOG_WARN, "reload: pipeline.threads and pipeline.batch_size change only on "
+                            "restart; input, output, dead_letter and http too");
+    if (root.logger.level) {
+        int level = tp_log_level_parse(root.logger.level);
+        if (level >= 0 && level != (int)tp_log_get_level())
+            tp_log_set_level((enum tp_log_level)level);
+    }
+    tp_options_free(root_options, &root);
+    g->cfg = cfg;
+    g->refs = 1;
+    pthread_mutex_lock(&p->lock);
+    struct chain_gen *old = p->gen;
+    g->id = old->id + 1;
+    p->gen = g;
+    struct chain_gen *f = gen_unref_locked(old);
+    pthread_mutex_unlock(&p->lock);
+    gen_free(f);
+    tp_metrics_reload(1);
+    tp_log(TP_LOG_INFO, "reload: configuration generation %llu from %s published",
+           (unsigned long long)g->id, cfg->file ? cfg->file : "?");
+    return TP_OK;
 }
 
 int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err)
@@ -536,6 +780,15 @@ int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err)
         p->fatal = 1;
         pthread_cond_broadcast(&p->cond);
     }
+    pthread_mutex_unlock(&p->lock);
+    if (rc == TP_OK && (rc = start_http(p, err)) != TP_OK) {
+        pthread_mutex_lock(&p->lock);
+        p->fatal = 1;
+        pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_mutex_lock(&p->lock);
+    p->ready = rc == TP_OK;
     pthread_mutex_unlock(&p->lock);
 
     pthread_t writer;

@@ -5,6 +5,7 @@
 #define TP_PIPELINE_H
 
 #include "config/config.h"
+#include "core/buf.h"
 #include "core/error.h"
 
 struct tp_pipeline;
@@ -31,5 +32,16 @@ int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err);
 void tp_pipeline_stop(struct tp_pipeline *p);
 
 void tp_pipeline_free(struct tp_pipeline *p);
+
+/* Hot reload: builds the processors of cfg (taken: freed on failure, else
+ * kept as long as its chain is in use) and publishes them; every batch taken
+ * by a worker after this call runs on them, earlier ones on the old chain,
+ * so output order and completeness are kept. Only pipeline.processors (and
+ * logger.level) change; other sections need a restart. On error the running
+ * chain stays and err says why. Thread-safe. Counted in the metrics. */
+int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_error *err);
+
+/* Appends the Markdown reference of the root option table (and `http`). */
+int tp_pipeline_options_markdown(struct tp_buf *out);
 
 #endif
