@@ -315,13 +315,13 @@ static int meta_walk(struct tp_js_vm *vm, JSValueConst meta, enum walk_mode mode
             if (!JS_IsUndefined(s))
                 rc = JS_DefinePropertyValue(ctx, dst, a, s, JS_PROP_C_W_E) < 0 ? -1 : 0;
         } else if (!JS_IsUndefined(s)) {
-            size_t kl, vl;
+            size_t vl;
             const char *k = JS_AtomToCString(ctx, a);
             const char *val = JS_ToCStringLen(ctx, &vl, s);
             JS_FreeValue(ctx, s);
             if (!k || !val)
                 rc = -1;
-            else if (tp_msg_meta_set(m, k, (kl = strlen(k)), val, vl) != 0)
+            else if (tp_msg_meta_set(m, k, strlen(k), val, vl) != 0)
                 rc = TP_NOMEM;
             if (k)
                 JS_FreeCString(ctx, k);

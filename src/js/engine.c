@@ -586,8 +586,7 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
         drop_exception(w, "input", NULL, &ab, drops);
         goto done;
     }
-    entries_push(&w->cur, msg, "input", 0); /* cap >= 8 after the first push */
-    if (w->cur.n == 0) {
+    if (entries_push(&w->cur, msg, "input", 0) != 0) {
         JS_FreeValue(ctx, msg);
         status = TP_NOMEM;
         goto done;
