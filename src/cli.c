@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/pipeline.h"
 #include "core/stats.h"
+#include "ops/lint.h"
 
 static void usage(FILE *f)
 {
@@ -69,6 +70,18 @@ static int run_pipeline(const char *config_path, const char *stats_path)
         fprintf(stderr, "tagproc: %s\n", text);
         return 2;
     }
+    /* The lint error checks (syntax errors come from compiling, below). */
+    struct tp_lint_report rep = {0};
+    tp_lint_config(cfg, 0, &rep);
+    for (size_t i = 0; i < rep.n; i++)
+        if (rep.v[i].severity == TP_LINT_ERROR)
+            fprintf(stderr, "tagproc: %s\n", rep.v[i].text);
+    int lint_errors = rep.errors;
+    tp_lint_report_free(&rep);
+    if (lint_errors) {
+        tp_config_free(cfg);
+        return 2;
+    }
     /* Signals go to the signal thread only: block them before any thread starts. */
     struct signal_ctx sc;
     sigemptyset(&sc.set);
@@ -116,6 +129,8 @@ int tp_cli_main(int argc, char **argv)
     const char *config = NULL, *stats = NULL;
     if (argc > 1 && strcmp(argv[1], "bench") == 0)
         return tp_bench_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "lint") == 0)
+        return tp_lint_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "run") == 0) {
         argv++;
         argc--;

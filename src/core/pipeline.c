@@ -649,6 +649,66 @@ static int read_loop(struct tp_pipeline *p)
     return rc;
 }
 
+/* ---------- checks without side effects (lint) ---------- */
+
+static int check_section(const struct tp_node *node, const char *section, const char *kind,
+                         const char *dflt, struct tp_error *err)
+{
+    const char *name;
+    const struct tp_node *body;
+    int rc = open_plugin_section(node, section, kind, dflt, &name, &body, err);
+    if (rc)
+        return rc;
+    const struct tp_option *opts = NULL;
+    size_t size = 0;
+    int found = 0;
+    if (strcmp(kind, "input") == 0) {
+        const struct tp_input_plugin *pl = tp_input_find(name);
+        if ((found = pl != NULL))
+            opts = pl->options, size = pl->config_size;
+    } else {
+        const struct tp_output_plugin *pl = tp_output_find(name);
+        if ((found = pl != NULL))
+            opts = pl->options, size = pl->config_size;
+    }
+    if (!found) {
+        const struct tp_node *k = node->key_nodes[0];
+        return tp_error_set_at(err, TP_CONFIG, k->file, k->line, k->col,
+                               "%s.%s: unknown %s; valid %ss: %s", section, name, kind, kind,
+                               tp_plugin_names(kind));
+    }
+    void *cfg = calloc(1, size ? size : 1);
+    if (!cfg)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    char path[64];
+    snprintf(path, sizeof(path), "%s.%s", section, name);
+    rc = opts ? tp_options_parse(opts, body, path, cfg, err) : TP_OK;
+    if (opts)
+        tp_options_free(opts, cfg);
+    free(cfg);
+    return rc;
+}
+
+int tp_pipeline_check(const struct tp_config *cfg, struct tp_error *err)
+{
+    struct root_config root;
+    memset(&root, 0, sizeof(root));
+    int rc = tp_options_parse(root_options, cfg->root, "", &root, err);
+    if (rc == TP_OK)
+        rc = check_section(root.input, "input", "input", "stdin", err);
+    if (rc == TP_OK)
+        rc = check_section(root.output, "output", "output", "stdout", err);
+    if (rc == TP_OK && root.dead_letter && root.dead_letter->type != TP_NODE_NULL)
+        rc = check_section(root.dead_letter, "dead_letter", "output", "stdout", err);
+    if (rc == TP_OK && root.http && root.http->type != TP_NODE_NULL) {
+        struct http_config h = {0};
+        rc = tp_options_parse(http_options, root.http, "http", &h, err);
+        tp_options_free(http_options, &h);
+    }
+    tp_options_free(root_options, &root);
+    return rc;
+}
+
 /* ---------- operations endpoint ---------- */
 
 static void http_metrics(void *ud, struct tp_buf *out)

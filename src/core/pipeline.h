@@ -41,6 +41,10 @@ void tp_pipeline_free(struct tp_pipeline *p);
  * chain stays and err says why. Thread-safe. Counted in the metrics. */
 int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_error *err);
 
+/* Checks every section but the processors (root keys, input, output,
+ * dead_letter and http option tables) without opening anything. */
+int tp_pipeline_check(const struct tp_config *cfg, struct tp_error *err);
+
 /* Appends the Markdown reference of the root option table (and `http`). */
 int tp_pipeline_options_markdown(struct tp_buf *out);
 

@@ -1,0 +1,36 @@
+/* `tagproc lint`: static checks of a config's rules. Compiles every snippet
+ * (syntax errors), checks string literals assigned to the topic fields
+ * against SPEC 3.5, and warns about bodies without `return`, `if`
+ * expressions that modify msg, and duplicate or identical conditions. */
+#ifndef TP_LINT_H
+#define TP_LINT_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+
+enum tp_lint_severity { TP_LINT_WARNING, TP_LINT_ERROR };
+
+struct tp_lint_finding {
+    enum tp_lint_severity severity;
+    char text[768]; /* "FILE:LINE:COL: error: key.path: message" */
+};
+
+struct tp_lint_report {
+    struct tp_lint_finding *v;
+    size_t n, cap;
+    int errors, warnings;
+};
+
+#define TP_LINT_COMPILE 0x1u /* compile every snippet (syntax errors) */
+
+/* Lints cfg into rep (zeroed by the caller; free with tp_lint_report_free).
+ * Returns 0, or TP_NOMEM. */
+int tp_lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_report *rep);
+void tp_lint_report_free(struct tp_lint_report *rep);
+
+/* `tagproc lint [--strict] CONFIG...` (argv[0] is "lint"). Exit code: 0
+ * clean, 1 warnings with --strict, 2 errors. */
+int tp_lint_main(int argc, char **argv);
+
+#endif
