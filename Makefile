@@ -1,6 +1,6 @@
 # Thin entry points over CMake. `make run` and `make test` do all set-up
 # (scripts/deps.sh installs missing packages and the pinned QuickJS).
-.PHONY: all deps build build-asan run test unit format-check bench clean
+.PHONY: all deps build build-asan run test unit format-check bench clean fuzz
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -33,3 +33,9 @@ bench: build
 
 clean:
 	rm -rf build build-asan
+
+# libFuzzer targets (clang, ASan + UBSan) in build-fuzz/, each run FUZZ_SECONDS
+# seeded with tests/fuzz/corpus/<target>/ (docs/FUZZING.md).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/libfuzzer.sh
