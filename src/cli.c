@@ -17,6 +17,7 @@
 #include "core/pipeline.h"
 #include "core/stats.h"
 #include "ops/lint.h"
+#include "ops/ruletest.h"
 
 static void usage(FILE *f)
 {
@@ -131,6 +132,8 @@ int tp_cli_main(int argc, char **argv)
         return tp_bench_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "lint") == 0)
         return tp_lint_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "test") == 0)
+        return tp_ruletest_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "run") == 0) {
         argv++;
         argc--;
