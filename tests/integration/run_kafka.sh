@@ -72,6 +72,13 @@ wait_until() {
         sleep 0.1
     done
 }
+# dump TOPIC FILE: every record of TOPIC into FILE; complains when it fails.
+dump() {
+    "$MOCK" dump "$BOOT" "$1" >"$2" 2>"$T/dump.err" || {
+        echo "kafka_mock dump $1 failed:"
+        cat "$T/dump.err"
+    }
+}
 count() { "$MOCK" count "$BOOT" "$1" 2>/dev/null || echo 0; }
 # 0 when GROUP has committed every record of TOPIC.
 all_committed() { "$MOCK" committed "$BOOT" "$1" raw 2>/dev/null | awk '$2 != $3 {b=1} END {exit b}'; }
@@ -198,8 +205,10 @@ fi
 PROD=$!
 TP_PIDS+=($PROD)
 wait_until '[ "$(count out_split)" -ge $((N / 4)) ]' 60
-kill -9 $P2
-wait $P2 2>/dev/null
+{
+    kill -9 $P2
+    wait $P2
+} 2>/dev/null
 echo "killed one member with $(count out_split) outputs written"
 wait $PROD
 check "producer exit 0" test $? = 0
@@ -214,7 +223,7 @@ check "survivor was assigned all 8 partitions" grep -q "assigned 8 partition" "$
 kill -TERM $P1
 wait $P1
 check "survivor SIGTERM exit 0" test $? = 0
-"$MOCK" dump "$BOOT" out_split >"$T/split.tsv" 2>"$T/dump.err"
+dump out_split "$T/split.tsv"
 check "kill -9: nothing lost (duplicates allowed)" python3 "$T/verify.py" "$T/split.tsv" "$N" atleast
 
 # ---- 2 and 3 side by side: clean run, and SIGTERM drain mid-stream ----
@@ -234,12 +243,12 @@ wait_until 'all_committed clean' 90 || echo "clean group did not commit everythi
 kill -TERM $P3
 wait $P3
 check "clean run SIGTERM exit 0" test $? = 0
-"$MOCK" dump "$BOOT" out_clean >"$T/clean.tsv" 2>"$T/dump.err"
+dump out_clean "$T/clean.tsv"
 check "clean run (threads: 2): every message exactly once, in order per key" \
     python3 "$T/verify.py" "$T/clean.tsv" "$N" exact
-"$MOCK" dump "$BOOT" raw >"$T/raw.tsv" 2>"$T/dump.err"
+dump raw "$T/raw.tsv"
 "$MOCK" committed "$BOOT" drain raw >"$T/committed"
-"$MOCK" dump "$BOOT" out_drain >"$T/drain.tsv" 2>"$T/dump.err"
+dump out_drain "$T/drain.tsv"
 check "drain: every acknowledged input is in the output" \
     python3 "$T/verify.py" "$T/drain.tsv" "$N" drain "$T/raw.tsv" "$T/committed"
 
@@ -266,7 +275,7 @@ fi
 kill -TERM $P5
 wait $P5
 check "outage SIGTERM exit 0" test $? = 0
-"$MOCK" dump "$BOOT" out_outage >"$T/outage.tsv" 2>"$T/dump.err"
+dump out_outage "$T/outage.tsv"
 check "broker outage: nothing lost (duplicates allowed)" \
     python3 "$T/verify.py" "$T/outage.tsv" "$N" atleast
 finish

@@ -132,7 +132,17 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic, int32_t *ids, int
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    /* Right after a broker came back a request may fail once: retry a little. */
+    for (int attempt = 0; attempt < 20; attempt++) {
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        md = NULL;
+        e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+        if (!e && md->topic_cnt == 1 && !md->topics[0].err)
+            break;
+        poll(NULL, 0, 250);
+    }
     if (e || md->topic_cnt != 1 || md->topics[0].err) {
         fprintf(stderr, "kafka_mock: metadata for %s: %s\n", topic,
                 rd_kafka_err2str(e               ? e
