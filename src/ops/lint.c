@@ -40,11 +40,13 @@ static void add(struct tp_lint_report *rep, enum tp_lint_severity sev, const cha
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    const char *what = sev == TP_LINT_ERROR ? "error" : "warning";
+    /* Errors read exactly like every other config error (SPEC 1:
+     * "FILE:LINE:COL: key.path: problem"); warnings say that they are. */
+    const char *what = sev == TP_LINT_ERROR ? "" : "warning: ";
     if (file && line > 0)
-        snprintf(f->text, sizeof(f->text), "%s:%d:%d: %s: %s", file, line, col, what, msg);
+        snprintf(f->text, sizeof(f->text), "%s:%d:%d: %s%s", file, line, col, what, msg);
     else
-        snprintf(f->text, sizeof(f->text), "%s%s%s: %s", file ? file : "", file ? ": " : "", what,
+        snprintf(f->text, sizeof(f->text), "%s%s%s%s", file ? file : "", file ? ": " : "", what,
                  msg);
     if (sev == TP_LINT_ERROR)
         rep->errors++;

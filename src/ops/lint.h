@@ -13,7 +13,7 @@ enum tp_lint_severity { TP_LINT_WARNING, TP_LINT_ERROR };
 
 struct tp_lint_finding {
     enum tp_lint_severity severity;
-    char text[768]; /* "FILE:LINE:COL: error: key.path: message" */
+    char text[768]; /* "FILE:LINE:COL: key.path: message" ("...: warning: ..." for warnings) */
 };
 
 struct tp_lint_report {

@@ -105,5 +105,16 @@ check "SIGTERM exit 0" "[ $rc = 0 ]"
 check "SIGTERM: every received message was output" \
     "python3 -c 'import json,sys; s=json.load(open(\"$T/s2.json\")); n=sum(1 for _ in open(\"$T/out3\")); sys.exit(0 if s[\"received\"]==s[\"processed\"]==n and n>0 else 1)'"
 
+# 6. threads: 4 gives byte-identical output to threads: 1 (the simulator example, fixed clock)
+for t in 1 4; do
+    sed -e "s/threads: 2/threads: $t/" -e 's/count: 420/count: 20000\n    timestamps: fixed/' \
+        examples/opcua-simulator.yaml >"$T/sim$t.yaml"
+    "$BIN" -c "$T/sim$t.yaml" --stats "$T/sim$t.json" >"$T/sim$t.out" 2>"$T/sim$t.err"
+done
+check "simulator example: 20000 UNS messages" "[ \$(grep -c '\"topic\":\"umh.v1.' '$T/sim1.out') = 20000 ]"
+check "threads 4 output identical to threads 1" "cmp '$T/sim1.out' '$T/sim4.out'"
+check "4 workers: one VM per worker, 8 snippets compiled once" \
+    "grep -q '\"vms_created\":4' '$T/sim4.json' && grep -q '\"programs_compiled\":8' '$T/sim4.json'"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
