@@ -390,9 +390,10 @@ static int kafka_in_open(const void *config, void **out, struct tp_error *err)
         goto fail;
     if ((rc = tp__kafka_conf_set(conf, IN_PATH, "group.id", cfg->consumer_group, err)) ||
         (rc = tp__kafka_conf_set(conf, IN_PATH, "auto.offset.reset", cfg->start_offset, err)) ||
-        (rc = tp__kafka_conf_set(conf, IN_PATH, "enable.auto.offset.store", "false", err)) ||
         (rc = tp__kafka_conf_set(conf, IN_PATH, "enable.auto.commit", "true", err)) ||
-        (rc = tp__kafka_conf_apply(conf, IN_PATH, &cfg->properties, err)))
+        (rc = tp__kafka_conf_apply(conf, IN_PATH, &cfg->properties, err)) ||
+        /* Not overridable: offsets are stored only for acknowledged messages. */
+        (rc = tp__kafka_conf_set(conf, IN_PATH, "enable.auto.offset.store", "false", err)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, in);

@@ -279,6 +279,25 @@ static void test_stop_unblocks_read(void **state)
     inst_free(&in);
 }
 
+/* A message the broker can never take fails write() with the reason. */
+static void test_write_error_names_reason(void **state)
+{
+    (void)state;
+    struct inst out;
+    open_out(&out, "brokers: BOOT\ntopic: t3\nproperties: {message.max.bytes: '1000'}\n");
+    struct tp_msg *m = tp_msg_new();
+    char big[4000];
+    memset(big, 'x', sizeof(big));
+    tp_msg_set_payload(m, big, sizeof(big));
+    struct tp_error err = {0};
+    assert_int_equal(tp_output_kafka.write(out.state, &m, 1, &err), TP_IO);
+    assert_non_null(strstr(err.msg, "t3"));
+    assert_non_null(strstr(err.msg, "too large"));
+    tp_msg_free(m);
+    tp_output_kafka.close(out.state);
+    inst_free(&out);
+}
+
 static void test_config_errors(void **state)
 {
     (void)state;
@@ -314,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_and_acked_commit),
         cmocka_unit_test(test_key_filter_skips_and_commits),
         cmocka_unit_test(test_stop_unblocks_read),
+        cmocka_unit_test(test_write_error_names_reason),
         cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
