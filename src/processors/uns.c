@@ -5,6 +5,7 @@
 #include "processors/uns.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -55,22 +56,71 @@ static const char *excerpt(const char *s, size_t len, char *out, size_t outlen)
 
 /* ---- number text (ECMA-262 Number::toString) ---- */
 
+static const double pow10_tab[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Decimal digits of u into dig (no NUL); returns their count. */
+static int u64_digits(uint64_t u, char *dig)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    for (int i = 0; i < n; i++)
+        dig[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Exact fast path for values with at most 15 significant digits and at most
+ * 22 decimals (almost every sensor value): the first count of decimals p for
+ * which r = round(d * 10^p) gives r / 10^p == d. Both operands are exact
+ * doubles, so the IEEE division is the correctly rounded value of the decimal
+ * r * 10^-p: exactly what reading that text back gives. With r < 10^15 the
+ * product's rounding error (< 0.12 units) cannot pick the wrong r, and a
+ * round-trip text of at most 15 digits is the unique shortest one (it lies
+ * within half a unit of d's 15th digit). d > 0, not an integer. Returns the
+ * digit count, or 0 when the slow path must decide. */
+static int short_digits(double d, char *dig, int *exp10)
+{
+    if (d < 1e-6 || d >= 1e14)
+        return 0;
+    for (int p = 1; p <= 22; p++) {
+        double x = d * pow10_tab[p];
+        if (x >= 1e15)
+            return 0;
+        double r = nearbyint(x);
+        if (r == 0 || r / pow10_tab[p] != d)
+            continue;
+        int n = u64_digits((uint64_t)r, dig);
+        *exp10 = n - p - 1; /* exponent of the first digit */
+        while (n > 1 && dig[n - 1] == '0')
+            n--;
+        dig[n] = '\0';
+        return n;
+    }
+    return 0;
+}
+
 /* Shortest digits that read back as d (d finite and > 0): digits in dig
- * (no dot), returns their count; *exp10 gets the exponent of the first digit. */
+ * (no dot), returns their count; *exp10 gets the exponent of the first digit.
+ * For a normal double, a text of 15 significant digits that reads back as d
+ * is, trailing zeros removed, the shortest one (see short_digits); otherwise
+ * 16 or 17 digits, the nearest text of that length (17 always reads back). */
 static int shortest_digits(double d, char *dig, int *exp10)
 {
+    int k = short_digits(d, dig, exp10);
+    if (k > 0)
+        return k;
     char tmp[40];
-    int lo = 1, hi = 17;
-    /* Round-tripping is monotonic in the precision: binary search. */
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        snprintf(tmp, sizeof tmp, "%.*e", mid - 1, d);
-        if (strtod(tmp, NULL) == d)
-            hi = mid;
-        else
-            lo = mid + 1;
+    /* Subnormals have fewer significant bits: every precision is tried. */
+    for (int prec = d < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
+        if (prec == 17 || strtod(tmp, NULL) == d)
+            break;
     }
-    snprintf(tmp, sizeof tmp, "%.*e", lo - 1, d);
     int n = 0;
     const char *p = tmp;
     for (; *p && *p != 'e'; p++)
@@ -89,10 +139,18 @@ size_t tp_number_text(double d, char *buf)
         return (size_t)sprintf(buf, "NaN");
     if (isinf(d))
         return (size_t)sprintf(buf, "%s", d < 0 ? "-Infinity" : "Infinity");
-    if (d == 0)
-        return (size_t)sprintf(buf, "0"); /* also -0 */
-    if (d == trunc(d) && fabs(d) < 9007199254740992.0)
-        return (size_t)sprintf(buf, "%" PRId64, (int64_t)d);
+    if (d == 0) {
+        memcpy(buf, "0", 2); /* also -0 */
+        return 1;
+    }
+    if (d == trunc(d) && fabs(d) < 9007199254740992.0) {
+        size_t o = 0;
+        if (d < 0)
+            buf[o++] = '-';
+        o += (size_t)u64_digits((uint64_t)fabs(d), buf + o);
+        buf[o] = '\0';
+        return o;
+    }
 
     char dig[24];
     int e;

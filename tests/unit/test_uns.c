@@ -98,6 +98,78 @@ static void test_number_text_round_trip(void **state)
     }
 }
 
+/* Reference: the smallest precision whose %.*e text reads back, by trying
+ * every precision (slow and obviously right), laid out as JavaScript does. */
+static void reference_text(double d, char *out)
+{
+    char tmp[40];
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, d);
+    char dig[24];
+    int k = 0, neg = tmp[0] == '-';
+    const char *p = tmp + neg;
+    for (; *p != 'e'; p++)
+        if (*p != '.')
+            dig[k++] = *p;
+    int e = atoi(p + 1), n = e + 1;
+    while (k > 1 && dig[k - 1] == '0')
+        k--;
+    char *o = out;
+    if (neg)
+        *o++ = '-';
+    if (k <= n && n <= 21) {
+        o += sprintf(o, "%.*s%.*s", k, dig, n - k, "000000000000000000000");
+    } else if (0 < n && n <= 21) {
+        o += sprintf(o, "%.*s.%.*s", n, dig, k - n, dig + n);
+    } else if (-6 < n && n <= 0) {
+        o += sprintf(o, "0.%.*s%.*s", -n, "000000", k, dig);
+    } else {
+        o += sprintf(o, "%c", dig[0]);
+        if (k > 1)
+            o += sprintf(o, ".%.*s", k - 1, dig + 1);
+        sprintf(o, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
+    }
+}
+
+/* The fast paths (integers, <= 15 digits, 15/16/17 precision) agree with the
+ * exhaustive reference on decimal-looking values and on random bit patterns. */
+static void test_number_text_reference(void **state)
+{
+    (void)state;
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double d;
+        if (i % 3 == 0) {
+            memcpy(&d, &x, sizeof d);
+        } else { /* 1..17 random digits scaled by 10^-20..10^20, sometimes doubled */
+            int digits = 1 + (int)(x % 17), scale = (int)((x >> 8) % 41) - 20;
+            char txt[64];
+            uint64_t m = (x >> 16) % 100000000000000000ULL;
+            snprintf(txt, sizeof txt, "%.*llue%d", digits, (unsigned long long)m, scale);
+            d = strtod(txt, NULL);
+            if (i % 3 == 2)
+                d = d * 2;
+            if (x & 0x80)
+                d = -d;
+        }
+        if (!isfinite(d) || d == 0 || (d == trunc(d) && fabs(d) < 9007199254740992.0))
+            continue;
+        char got[32], want[40];
+        tp_number_text(d, got);
+        reference_text(d, want);
+        if (strcmp(got, want) != 0)
+            fail_msg("%.17g gave \"%s\", want \"%s\"", d, got, want);
+    }
+}
+
 /* ---- timestamps ---- */
 
 static void test_timestamp_valid(void **state)
@@ -707,15 +779,25 @@ int main(void)
     /* Read once by tp_now_ms: set before any call. */
     setenv("TAGPROC_FIXED_NOW_MS", "1700000000123", 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_number_text),     cmocka_unit_test(test_number_text_round_trip),
-        cmocka_unit_test(test_timestamp_valid), cmocka_unit_test(test_timestamp_invalid),
-        cmocka_unit_test(test_now_fixed),       cmocka_unit_test(test_value_auto),
-        cmocka_unit_test(test_value_string),    cmocka_unit_test(test_value_number),
-        cmocka_unit_test(test_value_bool),      cmocka_unit_test(test_value_orig_text),
-        cmocka_unit_test(test_topic_pass),      cmocka_unit_test(test_topic_fail),
-        cmocka_unit_test(test_build_ok),        cmocka_unit_test(test_build_value_from_payload),
-        cmocka_unit_test(test_build_missing),   cmocka_unit_test(test_build_invalid),
-        cmocka_unit_test(test_build_datatype),  cmocka_unit_test(test_build_virtual_path),
+        cmocka_unit_test(test_number_text),
+        cmocka_unit_test(test_number_text_round_trip),
+        cmocka_unit_test(test_number_text_reference),
+        cmocka_unit_test(test_timestamp_valid),
+        cmocka_unit_test(test_timestamp_invalid),
+        cmocka_unit_test(test_now_fixed),
+        cmocka_unit_test(test_value_auto),
+        cmocka_unit_test(test_value_string),
+        cmocka_unit_test(test_value_number),
+        cmocka_unit_test(test_value_bool),
+        cmocka_unit_test(test_value_orig_text),
+        cmocka_unit_test(test_topic_pass),
+        cmocka_unit_test(test_topic_fail),
+        cmocka_unit_test(test_build_ok),
+        cmocka_unit_test(test_build_value_from_payload),
+        cmocka_unit_test(test_build_missing),
+        cmocka_unit_test(test_build_invalid),
+        cmocka_unit_test(test_build_datatype),
+        cmocka_unit_test(test_build_virtual_path),
         cmocka_unit_test(test_build_timestamp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
