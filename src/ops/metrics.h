@@ -47,7 +47,8 @@ struct tp_rule_block {
     struct tp_rule_ctr *rules;
     size_t n;
     uint64_t msgs_in, msgs_out;
-    size_t *series; /* internal: series index of each rule, then of the processor */
+    uint64_t sample; /* worker-private: messages seen, for timing 1 in TP_RULE_SAMPLE */
+    size_t *series;  /* internal: series index of each rule, then of the processor */
     struct tp_rule_block *next;
 };
 
@@ -68,15 +69,27 @@ struct tp_rule_block *tp_metrics_block_new(const char *proc, const char *plugin,
                                            const char *const *rules);
 void tp_metrics_block_free(struct tp_rule_block *b);
 
-/* Records one evaluation of rule c that took `ticks`. */
+/* Rule timing reads the clock for one message in TP_RULE_SAMPLE per worker
+ * (the first included) and weighs each observation by TP_RULE_SAMPLE, so the
+ * histogram's _count and _sum estimate all evaluations and the total time
+ * while a message pays ~1/8 of the clock reads (~20 ns each on a VM). The
+ * other counters are exact. */
+#define TP_RULE_SAMPLE 8
+
+/* 1 when the message about to run through block b is timed. */
+static inline int tp_metrics_sample(struct tp_rule_block *b)
+{
+    return b->sample++ % TP_RULE_SAMPLE == 0;
+}
+
+/* Records a timed evaluation of rule c that took `ticks` (weighted). */
 static inline void tp_metrics_rule_time(struct tp_rule_ctr *c, uint64_t ticks)
 {
     size_t b = 0;
     while (b < TP_RULE_BUCKETS && ticks > tp_rule_bucket_ticks[b])
         b++;
-    TP_MET_ADD(c->evals, 1);
-    TP_MET_ADD(c->ticks, ticks);
-    TP_MET_ADD(c->hist[b], 1);
+    TP_MET_ADD(c->ticks, ticks * TP_RULE_SAMPLE);
+    TP_MET_ADD(c->hist[b], TP_RULE_SAMPLE);
 }
 
 /* The rule a stage belongs to: "conditions[2].then" -> "conditions[2]". */
