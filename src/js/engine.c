@@ -12,6 +12,7 @@
 #include "js/js_internal.h"
 #include "js/program.h"
 #include "js/vm.h"
+#include "ops/metrics.h"
 
 struct step {
     struct tp_js_program *cond; /* NULL: the body runs on every message */
@@ -43,7 +44,8 @@ struct tp_js_worker {
     struct tp_js_script *s;
     struct tp_js_vm vm;
     int have_vm;
-    JSValue *fns; /* 2 per step: cond, body (JS_UNDEFINED when absent) */
+    JSValue *fns;              /* 2 per step: cond, body (JS_UNDEFINED when absent) */
+    struct tp_rule_block *met; /* per-rule metrics (NULL when off) */
     struct entries cur, next;
     char text[448];
 };
@@ -194,6 +196,50 @@ static int load_fns(struct tp_js_worker *w, struct tp_error *err)
     return 0;
 }
 
+/* Per-rule metrics: one rule per step, named after its stage ("defaults",
+ * "conditions[3]", "advancedProcessing"); NULL when metrics are off. */
+static struct tp_rule_block *metrics_block(const struct tp_js_script *s)
+{
+    if (!tp_metrics_rules_enabled())
+        return NULL;
+    char(*names)[64] = calloc(s->n ? s->n : 1, sizeof(*names));
+    const char **ptrs = calloc(s->n ? s->n : 1, sizeof(*ptrs));
+    struct tp_rule_block *b = NULL;
+    if (names && ptrs) {
+        for (size_t i = 0; i < s->n; i++) {
+            const struct step *st = &s->steps[i];
+            tp_metrics_rule_of_stage(st->cond ? st->cond->stage : st->body->stage, names[i],
+                                     sizeof(names[i]));
+            ptrs[i] = names[i];
+        }
+        const char *dot = strrchr(s->label, '.');
+        b = tp_metrics_block_new(s->label, dot ? dot + 1 : s->label, s->n, ptrs);
+    }
+    free(names);
+    free(ptrs);
+    return b;
+}
+
+/* Accounts one run of step si: time, match, and the errors among the drops
+ * it added (from index first). */
+static void metrics_step(struct tp_rule_block *b, const struct tp_js_script *s, size_t si,
+                         int timed, uint64_t ticks, int matched, const struct tp_drops *drops,
+                         size_t first)
+{
+    struct tp_rule_ctr *c = &b->rules[si];
+    TP_MET_ADD(c->evals, 1);
+    if (timed)
+        tp_metrics_rule_time(c, ticks);
+    if (matched && s->steps[si].cond)
+        TP_MET_ADD(c->matches, 1);
+    for (size_t i = first; i < drops->n; i++) {
+        if (drops->v[i].reason == TP_DROP_JS_TIMEOUT)
+            TP_MET_ADD(c->timeouts, 1);
+        else if (drops->v[i].reason == TP_DROP_JS_ERROR || drops->v[i].reason == TP_DROP_JS_MEMORY)
+            TP_MET_ADD(c->errors, 1);
+    }
+}
+
 int tp_js_worker_new(struct tp_js_script *s, struct tp_js_worker **out, struct tp_error *err)
 {
     struct tp_js_worker *w = calloc(1, sizeof(*w));
@@ -213,6 +259,7 @@ int tp_js_worker_new(struct tp_js_script *s, struct tp_js_worker **out, struct t
             return rc;
         }
     }
+    w->met = metrics_block(s);
     *out = w;
     return 0;
 }
@@ -221,6 +268,7 @@ void tp_js_worker_free(struct tp_js_worker *w)
 {
     if (!w)
         return;
+    tp_metrics_block_free(w->met);
     if (w->have_vm) {
         free_fns(w);
         tp__js_vm_fini(&w->vm);
@@ -483,15 +531,16 @@ out:
     JS_FreeValue(ctx, e->msg);
 }
 
-static void run_step(struct tp_js_worker *w, size_t si, struct entry *e, struct abort_state *ab,
-                     struct tp_drops *drops)
+/* Returns 1 when the step's body ran (its if, if any, was truthy). */
+static int run_step(struct tp_js_worker *w, size_t si, struct entry *e, struct abort_state *ab,
+                    struct tp_drops *drops)
 {
     struct tp_js_vm *vm = &w->vm;
     struct step *st = &w->s->steps[si];
     if (clean_entry(vm, e) != 0) {
         drop_exception(w, e->stage, NULL, ab, drops);
         JS_FreeValue(vm->ctx, e->msg);
-        return;
+        return 0;
     }
     if (st->cond) {
         JSValue fn = stage_fn(w, 2 * si, st->cond);
@@ -503,7 +552,7 @@ static void run_step(struct tp_js_worker *w, size_t si, struct entry *e, struct 
         if (JS_IsException(r)) {
             drop_exception(w, st->cond->stage, st->cond->filename, ab, drops);
             JS_FreeValue(vm->ctx, e->msg);
-            return;
+            return 0;
         }
         int truthy = JS_ToBool(vm->ctx, r);
         JS_FreeValue(vm->ctx, r);
@@ -512,10 +561,11 @@ static void run_step(struct tp_js_worker *w, size_t si, struct entry *e, struct 
                 JS_FreeValue(vm->ctx, e->msg);
                 tp_drops_add(drops, TP_DROP_JS_MEMORY, st->cond->stage, "out of memory");
             }
-            return;
+            return 0;
         }
     }
     run_body(w, 2 * si + 1, st->body, e, ab, drops);
+    return 1;
 }
 
 /* Output of one surviving message. */
@@ -591,6 +641,14 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
         status = TP_NOMEM;
         goto done;
     }
+    struct tp_rule_block *met = w->met;
+    uint64_t t0 = 0, dt = 0;
+    int timed = 0;
+    if (met) {
+        TP_MET_ADD(met->msgs_in, 1);
+        if ((timed = tp_metrics_sample(met)))
+            t0 = tp_metrics_ticks();
+    }
     for (size_t si = 0; si < s->n; si++) {
         w->next.n = 0;
         for (size_t i = 0; i < w->cur.n; i++) {
@@ -600,7 +658,16 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
                 JS_FreeValue(ctx, e->msg);
                 continue;
             }
-            run_step(w, si, e, &ab, drops);
+            size_t nd = drops->n;
+            int matched = run_step(w, si, e, &ab, drops);
+            if (met) {
+                if (timed) {
+                    uint64_t t1 = tp_metrics_ticks();
+                    dt = t1 - t0;
+                    t0 = t1;
+                }
+                metrics_step(met, s, si, timed, dt, matched, drops, nd);
+            }
         }
         struct entries t = w->cur;
         w->cur = w->next;
@@ -611,8 +678,12 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
         struct entry *e = &w->cur.v[i];
         if (ab.active)
             tp_drops_add(drops, ab.reason, ab.stage, "%s", ab.text);
-        else if (status == 0)
+        else if (status == 0) {
+            size_t nd = drops->n;
             status = emit_entry(w, in, e, mode, &orig, emit, ud, &ab, drops);
+            if (met && status == 0 && drops->n == nd)
+                TP_MET_ADD(met->msgs_out, 1);
+        }
         JS_FreeValue(ctx, e->msg);
     }
     w->cur.n = 0;

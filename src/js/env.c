@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "ops/metrics.h"
 
 static const enum tp_log_level console_levels[] = {TP_LOG_DEBUG, TP_LOG_INFO, TP_LOG_INFO,
                                                    TP_LOG_WARN, TP_LOG_ERROR};
@@ -64,7 +65,9 @@ static JSValue js_console(JSContext *ctx, JSValueConst this_val, int argc, JSVal
     char *text = tp__js_env_format_args(ctx, argc, argv);
     if (!text)
         return JS_ThrowOutOfMemory(ctx);
-    tp_log(level, "[%s %s] %s", vm->label, vm->stage, text);
+    char rule[64];
+    tp_metrics_rule_of_stage(vm->stage ? vm->stage : "", rule, sizeof(rule));
+    tp_log(level, "[processor=%s stage=%s rule=%s] %s", vm->label, vm->stage, rule, text);
     free(text);
     return JS_UNDEFINED;
 }
