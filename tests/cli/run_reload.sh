@@ -32,7 +32,7 @@ wait_for() {
     echo "timed out waiting for: $1"
     return 1
 }
-lines() { wc -l <"$T/out.jsonl" 2>/dev/null || echo 0; }
+lines() { if [ -f "$T/out.jsonl" ]; then wc -l <"$T/out.jsonl"; else echo 0; fi; }
 
 write_config() { # generation-name, data_contract
     cat >"$T/new.yaml" <<YAML
@@ -63,7 +63,7 @@ YAML
 write_config gen0 _historian
 "$BIN" -c "$T/config.yaml" --stats "$T/stats.json" 2>"$T/err" &
 PID=$!
-wait_for "grep -q 'on port' '$T/err'"
+wait_for "grep -qs 'on port' '$T/err'"
 PORT=$(grep -o 'on port [0-9]*' "$T/err" | head -1 | awk '{print $3}')
 wait_for "[ \$(lines) -ge 300 ]"
 published=0
@@ -72,13 +72,13 @@ for g in 1 2 3 4; do
     if [ $g = 3 ]; then
         write_config gen3 historian # breaks the topic rules: lint rejects it
         kill -HUP $PID
-        wait_for "grep -q 'reload rejected' '$T/err'"
+        wait_for "grep -qs 'reload rejected' '$T/err'"
     else
         write_config gen$g _historian
         kill -HUP $PID
         published=$((published + 1))
-        wait_for "grep -q 'generation $published from' '$T/err'"
-        wait_for "grep -q '\"virtual_path\":\"gen$g\"' '$T/out.jsonl'"
+        wait_for "grep -qs 'generation $published from' '$T/err'"
+        wait_for "grep -qs '\"virtual_path\":\"gen$g\"' '$T/out.jsonl'"
     fi
     wait_for "[ \$(lines) -ge $((n + 300)) ]"
 done
@@ -117,8 +117,8 @@ write_config w0 _historian
 PID=$!
 wait_for "[ \$(lines) -ge 100 ]"
 write_config w1 _historian
-wait_for "grep -q 'generation 1 from' '$T/err2'"
-wait_for "grep -q '\"virtual_path\":\"w1\"' '$T/out.jsonl'"
+wait_for "grep -qs 'generation 1 from' '$T/err2'"
+wait_for "grep -qs '\"virtual_path\":\"w1\"' '$T/out.jsonl'"
 kill -TERM $PID
 wait $PID
 rc=$?
