@@ -154,6 +154,51 @@ int tp_msg_meta_set(struct tp_msg *m, const char *key, size_t klen, const char *
     return TP_OK;
 }
 
+int tp_msg_meta_reserve(struct tp_msg *m, uint32_t n_entries, size_t bytes)
+{
+    if (n_entries > UINT32_MAX - m->n_meta || bytes > UINT32_MAX - m->strs_len)
+        return TP_NOMEM;
+    uint32_t want = m->n_meta + n_entries;
+    if (want > m->cap_meta) {
+        struct tp_meta *p = realloc(m->meta, want * sizeof(*p));
+        if (!p)
+            return TP_NOMEM;
+        m->meta = p;
+        m->cap_meta = want;
+    }
+    size_t need = (size_t)m->strs_len + bytes;
+    if (need > m->strs_cap) {
+        char *p = realloc(m->strs, need);
+        if (!p)
+            return TP_NOMEM;
+        m->strs = p;
+        m->strs_cap = (uint32_t)need;
+    }
+    return TP_OK;
+}
+
+int tp_msg_meta_append(struct tp_msg *m, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    if (m->n_meta == m->cap_meta) {
+        uint32_t cap = m->cap_meta ? m->cap_meta * 2 : 8;
+        struct tp_meta *p = realloc(m->meta, cap * sizeof(*p));
+        if (!p)
+            return TP_NOMEM;
+        m->meta = p;
+        m->cap_meta = cap;
+    }
+    int64_t koff = strs_add(m, key, klen);
+    int64_t voff = koff < 0 ? -1 : strs_add(m, val, vlen);
+    if (voff < 0)
+        return TP_NOMEM;
+    struct tp_meta *e = &m->meta[m->n_meta++];
+    e->key_off = (uint32_t)koff;
+    e->key_len = (uint32_t)klen;
+    e->val_off = (uint32_t)voff;
+    e->val_len = (uint32_t)vlen;
+    return TP_OK;
+}
+
 int tp_msg_meta_sets(struct tp_msg *m, const char *key, const char *val)
 {
     return tp_msg_meta_set(m, key, strlen(key), val, strlen(val));

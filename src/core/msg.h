@@ -47,6 +47,14 @@ void tp_msg_take_payload(struct tp_msg *m, char *buf, size_t len);
 /* Sets key to value, replacing an existing value in place (order kept) or
  * appending. 0 or TP_NOMEM. */
 int tp_msg_meta_set(struct tp_msg *m, const char *key, size_t klen, const char *val, size_t vlen);
+/* Appends key = value without looking for an existing key: for building a
+ * message from a source whose keys are known to be unique. 0 or TP_NOMEM. */
+int tp_msg_meta_append(struct tp_msg *m, const char *key, size_t klen, const char *val,
+                       size_t vlen);
+/* Makes room for n_entries more entries and `bytes` more key/value bytes
+ * (NULs included), so that the appends that follow do not reallocate.
+ * 0 or TP_NOMEM. */
+int tp_msg_meta_reserve(struct tp_msg *m, uint32_t n_entries, size_t bytes);
 /* NUL-terminated convenience form. */
 int tp_msg_meta_sets(struct tp_msg *m, const char *key, const char *val);
 /* Returns the value (NUL-terminated) or NULL; *vlen gets its length when not NULL. */

@@ -210,35 +210,32 @@ JSValue tp__js_msg_new(struct tp_js_vm *vm, const struct tp_msg *in, struct tp_o
 {
     JSContext *ctx = vm->ctx;
     JSAtom atoms[TP_JS_SHAPE_MAX_KEYS];
+    uint64_t owned_mask = 0; /* atoms the cache did not keep (long keys) */
     uint32_t n = in->n_meta;
-    if (n <= TP_JS_SHAPE_MAX_KEYS) {
-        for (uint32_t i = 0; i < n; i++) {
-            const struct tp_meta *e = &in->meta[i];
-            atoms[i] = JS_NewAtomLen(ctx, in->strs + e->key_off, e->key_len);
-            if (atoms[i] == JS_ATOM_NULL) {
-                for (uint32_t j = 0; j < i; j++)
-                    JS_FreeAtom(ctx, atoms[j]);
-                return JS_EXCEPTION;
-            }
-        }
-        tp__js_keep_shapes(vm, atoms, n);
-    }
     JSValue meta = JS_NewObject(ctx);
     int rc = JS_IsException(meta) ? -1 : 0;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
         const struct tp_meta *e = &in->meta[i];
-        JSAtom a = n <= TP_JS_SHAPE_MAX_KEYS
-                       ? atoms[i]
-                       : JS_NewAtomLen(ctx, in->strs + e->key_off, e->key_len);
-        if (rc == 0 && a != JS_ATOM_NULL) {
-            JSValue v = JS_NewStringLen(ctx, in->strs + e->val_off, e->val_len);
-            rc = JS_DefinePropertyValue(ctx, meta, a, v, JS_PROP_C_W_E) < 0 ? -1 : 0;
-        } else {
+        int owned;
+        JSAtom a = tp__js_key_atom(vm, in->strs + e->key_off, e->key_len, &owned);
+        if (a == JS_ATOM_NULL) {
             rc = -1;
+            break;
         }
-        if (a != JS_ATOM_NULL)
+        JSValue v = tp__js_meta_value(vm, in->strs + e->val_off, e->val_len);
+        rc = JS_DefinePropertyValue(ctx, meta, a, v, JS_PROP_C_W_E) < 0 ? -1 : 0;
+        if (i < TP_JS_SHAPE_MAX_KEYS) {
+            atoms[i] = a;
+            owned_mask |= (uint64_t)(owned != 0) << i;
+        } else if (owned) {
             JS_FreeAtom(ctx, a);
+        }
     }
+    if (rc == 0 && n > 0 && n <= TP_JS_SHAPE_MAX_KEYS)
+        tp__js_keep_shapes(vm, atoms, n);
+    for (uint32_t i = 0; owned_mask && i < TP_JS_SHAPE_MAX_KEYS; i++, owned_mask >>= 1)
+        if (owned_mask & 1)
+            JS_FreeAtom(ctx, atoms[i]);
     if (rc != 0) {
         JS_FreeValue(ctx, meta);
         return JS_EXCEPTION;
@@ -335,6 +332,8 @@ static int meta_walk(struct tp_js_vm *vm, JSValueConst meta, enum walk_mode mode
 
 int tp__js_meta_normalize(struct tp_js_vm *vm, JSValueConst meta)
 {
+    if (tp__js_meta_strings_only(vm, meta))
+        return 0;
     return meta_walk(vm, meta, WALK_NORMALIZE, JS_UNDEFINED, NULL);
 }
 
@@ -354,6 +353,9 @@ int tp__js_meta_export(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m)
 {
     if (!JS_IsObject(meta))
         return 0;
+    int rc = tp__js_meta_export_fast(vm, meta, m);
+    if (rc != 1)
+        return rc;
     return meta_walk(vm, meta, WALK_EXPORT, JS_UNDEFINED, m);
 }
 

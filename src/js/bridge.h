@@ -28,6 +28,20 @@ JSValue tp__js_meta_copy(struct tp_js_vm *vm, JSValueConst meta);
 /* Appends the converted entries of meta to m. 0, -1 or TP_NOMEM. */
 int tp__js_meta_export(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m);
 
+/* Fast paths and caches (meta.c). */
+int tp__js_caches_init(struct tp_js_vm *vm); /* 0 or TP_NOMEM; also runs the peek check */
+void tp__js_caches_free(struct tp_js_vm *vm);
+/* The atom of a metadata key; *owned says whether the caller must free it
+ * (cached atoms are borrowed). JS_ATOM_NULL when out of memory. */
+JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n, int *owned);
+/* A JS string for a metadata value (shared with recent equal values). */
+JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n);
+/* 1 when meta certainly holds string values only (nothing to normalise). */
+int tp__js_meta_strings_only(struct tp_js_vm *vm, JSValueConst meta);
+/* Appends meta's entries to m straight from the object's shape: 0 done,
+ * 1 not handled (use the public-API walk), TP_NOMEM. Never runs JavaScript. */
+int tp__js_meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m);
+
 /* What must stay alive while a tp_value points into JS strings. */
 struct tp_js_hold {
     JSContext *ctx;

@@ -26,6 +26,25 @@ struct tp_js_shape_slot {
     JSValue *objs; /* n objects: the prefixes of the key sequence */
 };
 
+/* Per-VM caches of the bridge (meta.c), direct-mapped. */
+#define TP_JS_KEY_SLOTS 256
+#define TP_JS_VAL_SLOTS 1024
+struct tp_js_key_slot { /* key bytes -> atom (one reference held) */
+    JSAtom atom;
+    uint32_t len;
+    char bytes[56];
+};
+struct tp_js_atom_slot { /* atom (one reference held) -> key kind and UTF-8 bytes */
+    JSAtom atom;
+    uint16_t kind, len;
+    char bytes[56];
+};
+struct tp_js_caches {
+    struct tp_js_key_slot keys[TP_JS_KEY_SLOTS];
+    struct tp_js_atom_slot atoms[TP_JS_KEY_SLOTS];
+    JSValue vals[TP_JS_VAL_SLOTS]; /* recent metadata value strings */
+};
+
 /* One QuickJS runtime + context owned by one thread. */
 struct tp_js_vm {
     JSRuntime *rt;
@@ -40,6 +59,8 @@ struct tp_js_vm {
     struct tp_js_cache *cache; /* shared, not owned */
     struct tp_js_shape_slot shapes[TP_JS_SHAPE_SLOTS];
     uint64_t shape_tick;
+    struct tp_js_caches *caches; /* NULL: no caching */
+    int peek_ok;                 /* peek.h layouts verified on this runtime */
 };
 
 /* Makes sure the shapes of objects with keys atoms[0..n) (in that order) stay

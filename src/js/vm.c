@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/stats.h"
+#include "js/bridge.h"
 #include "js/engine.h"
 #include "js/js_internal.h"
 
@@ -78,7 +79,7 @@ int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const ch
     vm->a_length = JS_NewAtom(vm->ctx, "length");
     JSAtom msg_keys[2] = {vm->a_payload, vm->a_meta};
     tp__js_keep_shapes(vm, msg_keys, 2);
-    if (tp__js_env_install(vm) != 0) {
+    if (tp__js_env_install(vm) != 0 || tp__js_caches_init(vm) != 0) {
         tp__js_vm_fini(vm);
         return tp_error_set(err, TP_NOMEM, "cannot install the JavaScript environment");
     }
@@ -92,6 +93,7 @@ void tp__js_vm_fini(struct tp_js_vm *vm)
 {
     if (vm->ctx) {
         tp__js_free_shapes(vm);
+        tp__js_caches_free(vm);
         JS_FreeAtom(vm->ctx, vm->a_payload);
         JS_FreeAtom(vm->ctx, vm->a_meta);
         JS_FreeAtom(vm->ctx, vm->a_length);

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,132 +582,176 @@ int tp_uns_value(const struct tp_value *value, const char *datatype,
 
 /* ---- topic ---- */
 
-static int topic_char_ok(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit((char)c) || c == '.' ||
-           c == '_' || c == '-';
-}
+/* a-z A-Z 0-9 . _ - */
+static const uint8_t topic_chars[256] = {
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
+    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,
+    ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,
+    ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1,
+    ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1,
+    ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,
+    ['z'] = 1,
+};
 
-/* Checks the characters of one topic part. */
-static int check_chars(const char *field, const char *s, char *why, size_t whylen)
+/* Checks the characters of one topic part; returns its length or -1. */
+static ssize_t check_chars(const char *field, const char *s, char *why, size_t whylen)
 {
     char ex[48];
-    for (size_t i = 0; s[i]; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (topic_char_ok(c))
+    size_t i = 0;
+    for (; topic_chars[(unsigned char)s[i]]; i++)
+        ;
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\0')
+        return (ssize_t)i;
+    if (c >= 0x20 && c < 0x7f)
+        set_why(why, whylen,
+                "topic contains invalid character '%c' in %s \"%s\" (allowed: a-z A-Z 0-9 "
+                ". _ -)",
+                c, field, excerpt(s, strlen(s), ex, sizeof ex));
+    else
+        set_why(why, whylen,
+                "topic contains invalid byte 0x%02x in %s (allowed: a-z A-Z 0-9 . _ -)", c, field);
+    return -1;
+}
+
+/* Checks the dot-separated segments of a part (len bytes, only topic
+ * characters): none empty and, when no_underscore, none starting with '_'. */
+static int check_segments(const char *field, const char *s, size_t len, int no_underscore,
+                          char *why, size_t whylen)
+{
+    char ex[48], seg[48];
+    int n = 1;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && s[i] != '.')
             continue;
-        if (c >= 0x20 && c < 0x7f)
+        if (i == start) {
             set_why(why, whylen,
-                    "topic contains invalid character '%c' in %s \"%s\" (allowed: a-z A-Z 0-9 "
-                    ". _ -)",
-                    c, field, excerpt(s, strlen(s), ex, sizeof ex));
-        else
-            set_why(why, whylen,
-                    "topic contains invalid byte 0x%02x in %s (allowed: a-z A-Z 0-9 . _ -)", c,
-                    field);
-        return -1;
+                    "%s \"%s\": segment %d is empty (topic would contain \"..\" or "
+                    "start/end with \".\")",
+                    field, excerpt(s, len, ex, sizeof ex), n);
+            return -1;
+        }
+        if (no_underscore && s[start] == '_') {
+            set_why(why, whylen, "%s segment %d \"%s\" starts with \"_\"", field, n,
+                    excerpt(s + start, i - start, seg, sizeof seg));
+            return -1;
+        }
+        start = i + 1;
+        n++;
     }
     return 0;
 }
 
-/* Checks the dot-separated segments of a part: none empty and, when
- * no_underscore, none starting with '_'. */
-static int check_segments(const char *field, const char *s, int no_underscore, char *why,
-                          size_t whylen)
+struct topic_parts {
+    const char *loc, *dc, *vp, *tag; /* vp may be NULL */
+    size_t loc_len, dc_len, vp_len, tag_len;
+};
+
+/* Every topic rule of SPEC 3.5 step 3 on the parts (fills the lengths). */
+static int topic_check(struct topic_parts *t, char *why, size_t whylen)
 {
-    char ex[48], seg[48];
-    int n = 1;
-    const char *p = s;
-    for (;;) {
-        const char *dot = strchr(p, '.');
-        size_t len = dot ? (size_t)(dot - p) : strlen(p);
-        if (len == 0) {
-            set_why(why, whylen,
-                    "%s \"%s\": segment %d is empty (topic would contain \"..\" or "
-                    "start/end with \".\")",
-                    field, excerpt(s, strlen(s), ex, sizeof ex), n);
-            return -1;
-        }
-        if (no_underscore && p[0] == '_') {
-            set_why(why, whylen, "%s segment %d \"%s\" starts with \"_\"", field, n,
-                    excerpt(p, len, seg, sizeof seg));
-            return -1;
-        }
-        if (!dot)
-            return 0;
-        p = dot + 1;
-        n++;
+    char ex[48];
+    if (!t->loc || !*t->loc) {
+        set_why(why, whylen, "location_path is empty");
+        return -1;
     }
+    if (!t->dc || !*t->dc) {
+        set_why(why, whylen, "data_contract is empty");
+        return -1;
+    }
+    if (!t->tag || !*t->tag) {
+        set_why(why, whylen, "tag_name is empty");
+        return -1;
+    }
+    if (t->vp && !*t->vp)
+        t->vp = NULL;
+    ssize_t n;
+    if ((n = check_chars("location_path", t->loc, why, whylen)) < 0)
+        return -1;
+    t->loc_len = (size_t)n;
+    if ((n = check_chars("data_contract", t->dc, why, whylen)) < 0)
+        return -1;
+    t->dc_len = (size_t)n;
+    t->vp_len = 0;
+    if (t->vp && (n = check_chars("virtual_path", t->vp, why, whylen)) < 0)
+        return -1;
+    if (t->vp)
+        t->vp_len = (size_t)n;
+    if ((n = check_chars("tag_name", t->tag, why, whylen)) < 0)
+        return -1;
+    t->tag_len = (size_t)n;
+    if (check_segments("location_path", t->loc, t->loc_len, 1, why, whylen))
+        return -1;
+    const char *dc = t->dc;
+    if (dc[0] != '_') {
+        set_why(why, whylen, "data_contract \"%s\" must start with \"_\"",
+                excerpt(dc, t->dc_len, ex, sizeof ex));
+        return -1;
+    }
+    if (dc[1] == '\0') {
+        set_why(why, whylen, "data_contract \"_\" needs a name after the \"_\"");
+        return -1;
+    }
+    if (memchr(dc, '.', t->dc_len)) {
+        set_why(why, whylen, "data_contract \"%s\" must not contain \".\"",
+                excerpt(dc, t->dc_len, ex, sizeof ex));
+        return -1;
+    }
+    if (t->vp && check_segments("virtual_path", t->vp, t->vp_len, 0, why, whylen))
+        return -1;
+    if (check_segments("tag_name", t->tag, t->tag_len, 0, why, whylen))
+        return -1;
+    /* The part rules imply the whole-topic rules (^[a-zA-Z0-9._-]+$, no "..",
+     * no leading or trailing "."): every part is non-empty with non-empty
+     * segments, and the parts are joined by single dots. */
+    return 0;
+}
+
+static size_t topic_len(const struct topic_parts *t)
+{
+    return 7 + t->loc_len + 1 + t->dc_len + (t->vp ? 1 + t->vp_len : 0) + 1 + t->tag_len;
+}
+
+/* Writes the topic (topic_len bytes, no NUL) to o. */
+static void topic_write(const struct topic_parts *t, char *o)
+{
+    memcpy(o, "umh.v1.", 7);
+    o += 7;
+    memcpy(o, t->loc, t->loc_len);
+    o += t->loc_len;
+    *o++ = '.';
+    memcpy(o, t->dc, t->dc_len);
+    o += t->dc_len;
+    if (t->vp) {
+        *o++ = '.';
+        memcpy(o, t->vp, t->vp_len);
+        o += t->vp_len;
+    }
+    *o++ = '.';
+    memcpy(o, t->tag, t->tag_len);
 }
 
 int tp_uns_topic(const char *location_path, const char *data_contract, const char *virtual_path,
                  const char *tag_name, struct tp_buf *topic, char *why, size_t whylen)
 {
-    char ex[48];
     if (why && whylen)
         why[0] = '\0';
-    if (!location_path || !*location_path) {
-        set_why(why, whylen, "location_path is empty");
+    struct topic_parts t = {
+        .loc = location_path, .dc = data_contract, .vp = virtual_path, .tag = tag_name};
+    if (topic_check(&t, why, whylen))
         return -1;
-    }
-    if (!data_contract || !*data_contract) {
-        set_why(why, whylen, "data_contract is empty");
-        return -1;
-    }
-    if (!tag_name || !*tag_name) {
-        set_why(why, whylen, "tag_name is empty");
-        return -1;
-    }
-    if (virtual_path && !*virtual_path)
-        virtual_path = NULL;
-
-    if (check_chars("location_path", location_path, why, whylen) ||
-        check_chars("data_contract", data_contract, why, whylen) ||
-        (virtual_path && check_chars("virtual_path", virtual_path, why, whylen)) ||
-        check_chars("tag_name", tag_name, why, whylen))
-        return -1;
-    if (check_segments("location_path", location_path, 1, why, whylen))
-        return -1;
-    const char *dc = excerpt(data_contract, strlen(data_contract), ex, sizeof ex);
-    if (data_contract[0] != '_') {
-        set_why(why, whylen, "data_contract \"%s\" must start with \"_\"", dc);
-        return -1;
-    }
-    if (data_contract[1] == '\0') {
-        set_why(why, whylen, "data_contract \"_\" needs a name after the \"_\"");
-        return -1;
-    }
-    if (strchr(data_contract, '.')) {
-        set_why(why, whylen, "data_contract \"%s\" must not contain \".\"", dc);
-        return -1;
-    }
-    if (virtual_path && check_segments("virtual_path", virtual_path, 0, why, whylen))
-        return -1;
-    if (check_segments("tag_name", tag_name, 0, why, whylen))
-        return -1;
-
     tp_buf_reset(topic);
-    int rc = tp_buf_puts(topic, "umh.v1.");
-    rc = rc ? rc : tp_buf_puts(topic, location_path);
-    rc = rc ? rc : tp_buf_putc(topic, '.');
-    rc = rc ? rc : tp_buf_puts(topic, data_contract);
-    if (virtual_path) {
-        rc = rc ? rc : tp_buf_putc(topic, '.');
-        rc = rc ? rc : tp_buf_puts(topic, virtual_path);
-    }
-    rc = rc ? rc : tp_buf_putc(topic, '.');
-    rc = rc ? rc : tp_buf_puts(topic, tag_name);
-    if (rc) {
+    size_t n = topic_len(&t);
+    if (tp_buf_reserve(topic, n)) {
         set_why(why, whylen, "out of memory");
         return -1;
     }
-    /* The part rules above imply the whole-topic rules; keep them as a net. */
-    const char *t = topic->data;
-    if (strstr(t, "..") || t[topic->len - 1] == '.') {
-        set_why(why, whylen, "topic \"%s\" contains \"..\" or ends with \".\"",
-                excerpt(t, topic->len, ex, sizeof ex));
-        return -1;
-    }
+    topic_write(&t, topic->data);
+    topic->len = n;
+    topic->data[n] = '\0';
     return 0;
 }
 
@@ -717,14 +762,69 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* SPEC 3.5.1: trims virtual_path and removes it when it means "nothing". */
-static int normalise_virtual_path(struct tp_msg *m)
-{
+/* Positions of the metadata entries output construction reads (-1: absent). */
+enum {
+    F_LOCATION_PATH,
+    F_DATA_CONTRACT,
+    F_VIRTUAL_PATH,
+    F_TAG_NAME,
+    F_DATATYPE,
+    F_TIMESTAMP_MS,
+    F_TIMESTAMP,
+    F_UMH_TOPIC,
+    F_TOPIC,
+    F_COUNT
+};
+
+static const struct {
+    const char *name;
     size_t len;
-    const char *v = tp_msg_meta_get(m, "virtual_path", &len);
-    if (!v)
-        return 0;
-    size_t a = 0, b = len;
+} field_keys[F_COUNT] = {
+    {"location_path", 13}, {"data_contract", 13}, {"virtual_path", 12},
+    {"tag_name", 8},       {"datatype", 8},       {"timestamp_ms", 12},
+    {"timestamp", 9},      {"umh_topic", 9},      {"topic", 5},
+};
+
+/* One pass over the metadata (keys are unique in a message). */
+static void find_fields(const struct tp_msg *m, int64_t *at)
+{
+    for (int f = 0; f < F_COUNT; f++)
+        at[f] = -1;
+    for (uint32_t i = 0; i < m->n_meta; i++) {
+        uint32_t kl = m->meta[i].key_len;
+        if (kl < 5 || kl > 13)
+            continue;
+        const char *k = m->strs + m->meta[i].key_off;
+        for (int f = 0; f < F_COUNT; f++) {
+            if (field_keys[f].len == kl && at[f] < 0 && memcmp(field_keys[f].name, k, kl) == 0) {
+                at[f] = i;
+                break;
+            }
+        }
+    }
+}
+
+static const char *field_val(const struct tp_msg *m, const int64_t *at, int f, size_t *len)
+{
+    if (at[f] < 0) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    if (len)
+        *len = m->meta[at[f]].val_len;
+    return m->strs + m->meta[at[f]].val_off;
+}
+
+/* SPEC 3.5.1: trims virtual_path (in place) and removes it when it means
+ * "nothing". */
+static void normalise_virtual_path(struct tp_msg *m, int64_t *at)
+{
+    if (at[F_VIRTUAL_PATH] < 0)
+        return;
+    struct tp_meta *e = &m->meta[at[F_VIRTUAL_PATH]];
+    const char *v = m->strs + e->val_off;
+    size_t a = 0, b = e->val_len;
     while (a < b && is_space(v[a]))
         a++;
     while (b > a && is_space(v[b - 1]))
@@ -732,28 +832,31 @@ static int normalise_virtual_path(struct tp_msg *m)
     size_t n = b - a;
     static const char *const nothing[] = {"null", "nil", "<nil>", "undefined"};
     int remove = n == 0;
-    for (size_t i = 0; !remove && i < sizeof nothing / sizeof nothing[0]; i++)
+    for (size_t i = 0; !remove && n <= 9 && i < sizeof nothing / sizeof nothing[0]; i++)
         remove = strlen(nothing[i]) == n && strncasecmp(v + a, nothing[i], n) == 0;
     if (remove) {
-        tp_msg_meta_del(m, "virtual_path");
-        return 0;
+        uint32_t i = (uint32_t)at[F_VIRTUAL_PATH];
+        memmove(&m->meta[i], &m->meta[i + 1], (m->n_meta - i - 1) * sizeof(*m->meta));
+        m->n_meta--;
+        for (int f = 0; f < F_COUNT; f++)
+            if (at[f] > (int64_t)i)
+                at[f]--;
+        at[F_VIRTUAL_PATH] = -1;
+        return;
     }
-    if (n == len)
-        return 0;
-    char *copy = strndup(v + a, n); /* v dies on the meta write */
-    if (!copy)
-        return TP_NOMEM;
-    int rc = tp_msg_meta_set(m, "virtual_path", strlen("virtual_path"), copy, n);
-    free(copy);
-    return rc;
+    if (n == e->val_len)
+        return;
+    m->strs[e->val_off + b] = '\0'; /* the value's own bytes: trim in place */
+    e->val_off += (uint32_t)a;
+    e->val_len = (uint32_t)n;
 }
 
-static int64_t pick_timestamp(const struct tp_msg *m)
+static int64_t pick_timestamp(const struct tp_msg *m, const int64_t *at)
 {
-    static const char *const keys[] = {"timestamp_ms", "timestamp"};
+    static const int keys[] = {F_TIMESTAMP_MS, F_TIMESTAMP};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         size_t len;
-        const char *v = tp_msg_meta_get(m, keys[i], &len);
+        const char *v = field_val(m, at, keys[i], &len);
         if (!v)
             continue;
         int64_t ms;
@@ -763,29 +866,36 @@ static int64_t pick_timestamp(const struct tp_msg *m)
         tp_log_limited(TP_LOG_WARN, "uns.timestamp",
                        "output: metadata %s \"%s\" is not an integer of milliseconds or an RFC "
                        "3339 date-time; trying the next candidate",
-                       keys[i], excerpt(v, len, ex, sizeof ex));
+                       field_keys[keys[i]].name, excerpt(v, len, ex, sizeof ex));
     }
     return tp_now_ms();
+}
+
+/* Sets umh_topic or topic (entry at position `pos`, -1: absent) to t. */
+static int set_topic_key(struct tp_msg *m, int64_t pos, int f, const char *t, size_t n)
+{
+    if (pos < 0)
+        return tp_msg_meta_append(m, field_keys[f].name, field_keys[f].len, t, n);
+    return tp_msg_meta_set(m, field_keys[f].name, field_keys[f].len, t, n);
 }
 
 int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp_orig_number *orig,
                  char *why, size_t whylen)
 {
-    static const char *const required[] = {"location_path", "data_contract", "tag_name"};
+    static const int required[] = {F_LOCATION_PATH, F_DATA_CONTRACT, F_TAG_NAME};
     if (why && whylen)
         why[0] = '\0';
-    if (normalise_virtual_path(m)) {
-        set_why(why, whylen, "out of memory");
-        return TP_DROP_INVALID_VALUE;
-    }
+    int64_t at[F_COUNT];
+    find_fields(m, at);
+    normalise_virtual_path(m, at);
 
     char missing[96] = "";
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         size_t len;
-        if (!tp_msg_meta_get(m, required[i], &len) || len == 0) {
+        if (!field_val(m, at, required[i], &len) || len == 0) {
             if (missing[0])
                 strcat(missing, ", ");
-            strcat(missing, required[i]);
+            strcat(missing, field_keys[required[i]].name);
         }
     }
     if (missing[0]) {
@@ -793,39 +903,61 @@ int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp
         return TP_DROP_MISSING_FIELD;
     }
 
-    struct tp_buf topic, val, payload;
-    tp_buf_init(&topic);
-    tp_buf_init(&val);
-    tp_buf_init(&payload);
-    int result = TP_UNS_OK;
-    if (tp_uns_topic(tp_msg_meta_get(m, "location_path", NULL),
-                     tp_msg_meta_get(m, "data_contract", NULL),
-                     tp_msg_meta_get(m, "virtual_path", NULL), tp_msg_meta_get(m, "tag_name", NULL),
-                     &topic, why, whylen)) {
-        result = TP_DROP_INVALID_TOPIC;
-        goto out;
+    struct topic_parts t = {.loc = field_val(m, at, F_LOCATION_PATH, NULL),
+                            .dc = field_val(m, at, F_DATA_CONTRACT, NULL),
+                            .vp = field_val(m, at, F_VIRTUAL_PATH, NULL),
+                            .tag = field_val(m, at, F_TAG_NAME, NULL)};
+    if (topic_check(&t, why, whylen))
+        return TP_DROP_INVALID_TOPIC;
+    char topic_stack[256], *topic = topic_stack;
+    size_t tlen = topic_len(&t);
+    if (tlen >= sizeof topic_stack && !(topic = malloc(tlen + 1))) {
+        set_why(why, whylen, "out of memory");
+        return TP_DROP_INVALID_VALUE;
     }
-    /* V is written before the payload is replaced: value/orig may point into it. */
-    if (tp_uns_value(value, tp_msg_meta_get(m, "datatype", NULL), orig, &val, why, whylen)) {
+    topic_write(&t, topic);
+    topic[tlen] = '\0';
+
+    /* The payload buffer gets V first (value/orig may point into the old
+     * payload, replaced only at the end), then the prefix is put in front. */
+    int result = TP_UNS_OK;
+    struct tp_buf payload;
+    tp_buf_init(&payload);
+    if (tp_buf_reserve(&payload, 64) ||
+        tp_uns_value(value, field_val(m, at, F_DATATYPE, NULL), orig, &payload, why, whylen)) {
         result = TP_DROP_INVALID_VALUE;
         goto out;
     }
-    int64_t ts = pick_timestamp(m);
-    size_t plen;
+    int64_t ts = pick_timestamp(m, at);
+    char prefix[64];
+    size_t pl = 0;
+    memcpy(prefix, "{\"timestamp_ms\":", 16);
+    pl = 16;
+    if (ts < 0)
+        prefix[pl++] = '-';
+    pl += (size_t)u64_digits(ts < 0 ? 0 - (uint64_t)ts : (uint64_t)ts, prefix + pl);
+    memcpy(prefix + pl, ",\"value\":", 9);
+    pl += 9;
+    size_t vlen = payload.len, plen;
     char *p = NULL;
-    if (tp_buf_printf(&payload, "{\"timestamp_ms\":%" PRId64 ",\"value\":", ts) ||
-        tp_buf_append(&payload, val.data, val.len) || tp_buf_putc(&payload, '}') ||
-        tp_msg_meta_sets(m, "umh_topic", topic.data) || tp_msg_meta_sets(m, "topic", topic.data) ||
-        !(p = tp_buf_take(&payload, &plen))) {
+    if (tp_buf_reserve(&payload, pl + 1) || tp_msg_meta_reserve(m, 2, 2 * tlen + 18) ||
+        set_topic_key(m, at[F_UMH_TOPIC], F_UMH_TOPIC, topic, tlen) ||
+        set_topic_key(m, at[F_TOPIC], F_TOPIC, topic, tlen)) {
         set_why(why, whylen, "out of memory");
         result = TP_DROP_INVALID_VALUE;
         goto out;
     }
+    memmove(payload.data + pl, payload.data, vlen);
+    memcpy(payload.data, prefix, pl);
+    payload.data[pl + vlen] = '}';
+    payload.len = pl + vlen + 1;
+    payload.data[payload.len] = '\0';
+    p = tp_buf_take(&payload, &plen);
     tp_msg_take_payload(m, p, plen);
     m->flags = (m->flags & ~TP_MSG_PAYLOAD_NOTJSON) | TP_MSG_PAYLOAD_JSON;
 out:
-    tp_buf_free(&topic);
-    tp_buf_free(&val);
+    if (topic != topic_stack)
+        free(topic);
     tp_buf_free(&payload);
     return result;
 }

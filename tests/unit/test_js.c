@@ -222,6 +222,56 @@ static void test_meta_conversion(void **state)
     fx_close(&f);
 }
 
+/* The output metadata in order, as "k=v;k=v;". */
+static const char *meta_list(struct proc_fx *f, size_t i, char *buf, size_t n)
+{
+    const struct tp_msg *m = f->out.msgs[i];
+    size_t o = 0;
+    buf[0] = '\0';
+    for (uint32_t k = 0; k < m->n_meta && o < n; k++)
+        o += (size_t)snprintf(buf + o, n - o, "%s=%s;", tp_msg_meta_key(m, k),
+                              tp_msg_meta_val(m, k));
+    return buf;
+}
+
+/* Metadata read back from JS keeps Object.keys order and UTF-8 text whether
+ * the object is read from its shape (plain data) or through the public API
+ * (index keys, getters, symbols, hidden or deleted keys). */
+static void test_meta_export_paths(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *code, *want;
+    } cases[] = {
+        {"code: 'msg.meta.n = 2.5; msg.meta.b = true; msg.meta.x = null; return msg;'\n",
+         "a=1;z=\xc3\xa9;w=\xe2\x82\xac;n=2.5;b=true;"},
+        {"code: |\n"
+         "  msg.meta['7'] = 'seven'; msg.meta['4294967294'] = 'big';\n"
+         "  Object.defineProperty(msg.meta, 'hidden', {value: 'h', enumerable: false});\n"
+         "  msg.meta[Symbol('s')] = 'sym'; delete msg.meta.a; msg.meta.a = 'again';\n"
+         "  return msg;\n",
+         "7=seven;4294967294=big;z=\xc3\xa9;w=\xe2\x82\xac;a=again;"},
+        {"code: |\n"
+         "  Object.defineProperty(msg.meta, 'g', {get() { return 'got'; }, enumerable: true});\n"
+         "  return msg;\n",
+         "a=1;z=\xc3\xa9;w=\xe2\x82\xac;g=got;"},
+        {"code: 'msg.meta = {k: 1}; msg.meta.k2 = \"\\u00ff\"; return msg;'\n", "k=1;k2=\xc3\xbf;"},
+    };
+    char buf[256];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct proc_fx f;
+        nr_open(&f, cases[i].code);
+        for (int rep = 0; rep < 2; rep++) { /* second run: caches warm */
+            fx_run(&f, mk_msg("1", "a", "1", "z", "\xc3\xa9", "w", "\xe2\x82\xac", NULL));
+            assert_int_equal(f.drops.n, 0);
+            assert_int_equal(f.out.len, 1);
+            if (strcmp(meta_list(&f, 0, buf, sizeof buf), cases[i].want) != 0)
+                fail_msg("case %zu: got \"%s\", want \"%s\"", i, buf, cases[i].want);
+        }
+        fx_close(&f);
+    }
+}
+
 static void test_strict_mode(void **state)
 {
     (void)state;
@@ -509,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_return_errors),
         cmocka_unit_test(test_fan_out),
         cmocka_unit_test(test_meta_conversion),
+        cmocka_unit_test(test_meta_export_paths),
         cmocka_unit_test(test_strict_mode),
         cmocka_unit_test(test_undefined_payload),
         cmocka_unit_test(test_timeout),
