@@ -337,6 +337,7 @@ void tp_pipeline_free(struct tp_pipeline *p)
 {
     if (!p)
         return;
+    tp_http_stop(p->http_server); /* first: scrapes read the rest */
     if (p->input && p->input_state)
         p->input->close(p->input_state);
     if (p->input && p->input_config) {
@@ -345,7 +346,6 @@ void tp_pipeline_free(struct tp_pipeline *p)
     free(p->input_config);
     close_output(&p->output);
     close_output(&p->dead_letter);
-    tp_http_stop(p->http_server);
     gen_free(p->gen);
     tp_options_free(http_options, &p->http);
     if (p->ring) {
