@@ -34,7 +34,10 @@ for t in $targets; do
     args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1
         -artifact_prefix="build-fuzz/artifacts/$t/")
     [ -f "tests/fuzz/$t.dict" ] && args+=(-dict="tests/fuzz/$t.dict")
-    [ -f "tests/fuzz/$t.options" ] && read -r -a extra <"tests/fuzz/$t.options" && args+=("${extra[@]}")
+    if [ -f "tests/fuzz/$t.options" ]; then
+        read -r -a extra <"tests/fuzz/$t.options" || true
+        args+=("${extra[@]}")
+    fi
     [ "$jobs" -gt 1 ] && args+=(-fork="$jobs")
     echo "fuzz: $t for ${secs}s" >&2
     if ! "build-fuzz/$t" "${args[@]}" "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" \
