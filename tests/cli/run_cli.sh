@@ -94,7 +94,7 @@ output:
 YAML
 "$BIN" -c "$T/endless.yaml" --stats "$T/s2.json" >"$T/out3" 2>"$T/err3" &
 pid=$!
-for _ in $(seq 1 200); do
+for _ in $(seq 1 1200); do # up to 60 s on a loaded machine
     [ -s "$T/out3" ] && break
     sleep 0.05
 done
