@@ -45,6 +45,13 @@ struct tp_js_caches {
     JSValue vals[TP_JS_VAL_SLOTS]; /* recent metadata value strings */
 };
 
+/* The allocator of a VM's runtime (pool.c): create the pool, then the
+ * runtime with tp__js_pool_runtime; free the pool after JS_FreeRuntime. */
+struct tp_js_pool;
+struct tp_js_pool *tp__js_pool_new(void);
+JSRuntime *tp__js_pool_runtime(struct tp_js_pool *pool);
+void tp__js_pool_free(struct tp_js_pool *pool);
+
 /* One QuickJS runtime + context owned by one thread. */
 struct tp_js_vm {
     JSRuntime *rt;
@@ -59,6 +66,7 @@ struct tp_js_vm {
     struct tp_js_cache *cache; /* shared, not owned */
     struct tp_js_shape_slot shapes[TP_JS_SHAPE_SLOTS];
     uint64_t shape_tick;
+    struct tp_js_pool *pool;     /* the runtime's allocator */
     struct tp_js_caches *caches; /* NULL: no caching */
     int peek_ok;                 /* peek.h layouts verified on this runtime */
 };

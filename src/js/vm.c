@@ -62,15 +62,21 @@ int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const ch
     vm->cache = cache;
     vm->mem_limit = (size_t)lim->memory_limit_mb * 1024 * 1024;
     vm->timeout_ns = lim->timeout_ms * 1000000;
-    vm->rt = JS_NewRuntime();
-    if (!vm->rt)
+    vm->pool = tp__js_pool_new();
+    vm->rt = vm->pool ? tp__js_pool_runtime(vm->pool) : NULL;
+    if (!vm->rt) {
+        tp__js_pool_free(vm->pool);
+        vm->pool = NULL;
         return tp_error_set(err, TP_NOMEM, "cannot create a JavaScript runtime");
+    }
     JS_SetMaxStackSize(vm->rt, TP_JS_STACK_SIZE);
     JS_SetInterruptHandler(vm->rt, interrupt_handler, vm);
     vm->ctx = JS_NewContext(vm->rt);
     if (!vm->ctx) {
         JS_FreeRuntime(vm->rt);
+        tp__js_pool_free(vm->pool);
         vm->rt = NULL;
+        vm->pool = NULL;
         return tp_error_set(err, TP_NOMEM, "cannot create a JavaScript context");
     }
     JS_SetContextOpaque(vm->ctx, vm);
@@ -101,8 +107,10 @@ void tp__js_vm_fini(struct tp_js_vm *vm)
     }
     if (vm->rt)
         JS_FreeRuntime(vm->rt);
+    tp__js_pool_free(vm->pool);
     vm->ctx = NULL;
     vm->rt = NULL;
+    vm->pool = NULL;
 }
 
 void tp__js_vm_arm(struct tp_js_vm *vm)
