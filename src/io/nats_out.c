@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/stats.h"
 #include "core/plugin.h"
 #include "io/nats_internal.h"
 
@@ -259,8 +260,11 @@ static int nats_out_write(void *p, struct tp_msg *const *msgs, size_t n, struct 
         uint64_t skipped_before = o->skipped;
         int rc = o->js ? js_attempt(o, msgs, n, first_id, why, sizeof(why))
                        : core_attempt(o, msgs, n, why, sizeof(why));
-        if (rc == TP_OK)
+        if (rc == TP_OK) {
+            /* a message without a valid subject is a counted drop, never a silent one */
+            TP_STAT_ADD(dropped[TP_DROP_INVALID_TOPIC], o->skipped - skipped_before);
             return TP_OK;
+        }
         o->skipped = skipped_before; /* skips are counted once, on the attempt that succeeds */
         if (rc == TP_NOMEM)
             return tp_error_set(err, rc, "nats output: out of memory");
