@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/plugin.h"
@@ -62,7 +63,25 @@ struct kafka_out {
     rd_kafka_resp_err_t *errs;
     size_t cap_errs;
     size_t pending;
+    int64_t stop_at_ms; /* monotonic time of stop(), 0 while running (atomic) */
 };
+
+/* After a stop, deliveries still pending this long are given up on: the
+ * broker is unreachable, and the unacknowledged input comes back later. */
+#define STOP_GRACE_MS 10000
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int stop_grace_over(struct kafka_out *out)
+{
+    int64_t at = __atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED);
+    return at && mono_ms() - at > STOP_GRACE_MS;
+}
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
@@ -224,8 +243,14 @@ static int kafka_out_write(void *state, struct tp_msg *const *msgs, size_t n, st
             }
             out->pending++;
         }
-        while (out->pending)
+        int purged = 0;
+        while (out->pending) {
             rd_kafka_flush(out->rk, 100);
+            if (!purged && out->pending && stop_grace_over(out)) {
+                rd_kafka_purge(out->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+                purged = 1;
+            }
+        }
         size_t failed = 0;
         rd_kafka_resp_err_t first = RD_KAFKA_RESP_ERR_NO_ERROR;
         for (size_t i = 0; i < n; i++)
@@ -242,6 +267,11 @@ static int kafka_out_write(void *state, struct tp_msg *const *msgs, size_t n, st
         if (fatal)
             return tp_error_set(err, TP_IO, "kafka output: fatal producer error %s: %s",
                                 rd_kafka_err2name(fatal), why);
+        if (__atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED))
+            return tp_error_set(err, TP_IO,
+                                "kafka output: stopping while %zu message(s) to %s are not "
+                                "acknowledged (%s); their input will be delivered again",
+                                failed, out->cfg->topic, rd_kafka_err2str(first));
         if (!retriable(first) || (out->cfg->max_retries >= 0 && round >= out->cfg->max_retries))
             return tp_error_set(err, TP_IO,
                                 "kafka output: delivery to %s failed for %zu message(s): %s",
@@ -249,6 +279,12 @@ static int kafka_out_write(void *state, struct tp_msg *const *msgs, size_t n, st
         tp_log(TP_LOG_WARN, "kafka output: %zu message(s) not delivered (%s), producing them again",
                failed, rd_kafka_err2str(first));
     }
+}
+
+static void kafka_out_stop(void *state)
+{
+    struct kafka_out *out = state;
+    __atomic_store_n(&out->stop_at_ms, mono_ms(), __ATOMIC_RELAXED);
 }
 
 static int kafka_out_flush(void *state, struct tp_error *err)
@@ -283,4 +319,5 @@ const struct tp_output_plugin tp_output_kafka = {
     .write = kafka_out_write,
     .flush = kafka_out_flush,
     .close = kafka_out_close,
+    .stop = kafka_out_stop,
 };
