@@ -41,6 +41,32 @@ checks = [
     ("seed peak RSS <= 32 MB", 32768 / med["seed-pooled"]["peak_rss_kb"], 1),
     ("memory per worker VM <= 200 KB", 200 / max(1, med["seed-pooled"].get("memory_per_worker_kb", 1)), 1),
 ]
+# Where the CPU of a pooled `seed` message goes, by difference between
+# workloads that add one layer each (same run, medians):
+#   passthrough  input + pipeline + output, no processor        -> I/O
+#   marshal      + msg into JS and back (nodered_js return msg) -> marshalling
+#   minimal      + tag_processor defaults + UNS output          -> output construction
+#   seed         + 3 conditions + advancedProcessing            -> JS execution
+# JS compilation happens only at start-up in pooled mode (0 per message);
+# in naive mode it is most of the difference to pooled.
+if all(k in med for k in ("passthrough", "marshal", "minimal", "seed-pooled")):
+    cpu = {k: med[k]["cpu_us_per_msg"] for k in ("passthrough", "marshal", "minimal", "seed-pooled")}
+    total = cpu["seed-pooled"]
+    parts = [
+        ("I/O and pipeline", cpu["passthrough"]),
+        ("marshalling", cpu["marshal"] - cpu["passthrough"]),
+        ("output construction", cpu["minimal"] - cpu["marshal"]),
+        ("JS execution", cpu["seed-pooled"] - cpu["minimal"]),
+        ("JS compilation", 0.0),
+    ]
+    print()
+    print("CPU share of a pooled seed message (%.3f us, by workload difference):" % total)
+    for name, us in parts:
+        print(f"  {name:22} {us:8.3f} us  {100 * us / total:5.1f}%")
+    if "seed-naive" in med:
+        naive = med["seed-naive"]["cpu_us_per_msg"]
+        print(f"  naive mode: {naive:.1f} us/msg, of which compile + VM creation ~{naive - total:.1f} us "
+              f"({100 * (naive - total) / naive:.0f}%)")
 print()
 for name, value, target in checks:
     print(f"{'MET ' if value >= target else 'MISS'}  {name}  (measured ratio {value:.2f} vs {target})")

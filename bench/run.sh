@@ -32,6 +32,7 @@ bench production --workload production --mode pooled --messages "$MESSAGES"
 bench mapping --workload mapping --mode pooled --messages "$((MESSAGES / 4))"
 bench passthrough --workload passthrough --messages "$MESSAGES"
 bench marshal --workload marshal --messages "$MESSAGES"
+bench minimal --workload minimal --messages "$MESSAGES"
 
 echo "end-to-end: $E2E_MESSAGES seed messages, JSONL file -> tagproc -c -> JSONL file..." >&2
 cat >"$OUT/gen.yaml" <<YAML

@@ -85,6 +85,15 @@ static int workload_yaml(const char *name, struct tp_buf *y)
         tp_buf_puts(y, "pipeline:\n  processors: []\n");
         return 42;
     }
+    if (strcmp(name, "minimal") == 0) { /* marshalling + UNS output, almost no JS */
+        tp_buf_puts(y, "pipeline:\n  processors:\n    - tag_processor:\n"
+                       "        defaults: |\n"
+                       "          msg.meta.location_path = \"enterprise.plant1\";\n"
+                       "          msg.meta.data_contract = \"_historian\";\n"
+                       "          msg.meta.tag_name = msg.meta.opcua_tag_name;\n"
+                       "          return msg;\n");
+        return 42;
+    }
     if (strcmp(name, "marshal") == 0) { /* msg in and out of JS, nothing else */
         tp_buf_puts(y, "pipeline:\n  processors:\n    - nodered_js:\n        code: return msg;\n");
         return 42;
@@ -249,13 +258,14 @@ done:
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tagproc bench [--workload seed|production|mapping|passthrough|marshal]\n"
-               "                     [--mode pooled|naive] [--messages N] [--threads N] [--json]\n"
-               "       tagproc bench -c CONFIG.yaml [--input FILE.jsonl] [--messages N]\n"
-               "\n"
-               "Measures processors in process: simulator (or --input) -> processors -> drop.\n"
-               "With -c, the config's own processors are measured (its input/output are\n"
-               "replaced): how many tags per second this machine takes with your rules.\n");
+    fprintf(
+        f, "usage: tagproc bench [--workload seed|production|mapping|passthrough|marshal|minimal]\n"
+           "                     [--mode pooled|naive] [--messages N] [--threads N] [--json]\n"
+           "       tagproc bench -c CONFIG.yaml [--input FILE.jsonl] [--messages N]\n"
+           "\n"
+           "Measures processors in process: simulator (or --input) -> processors -> drop.\n"
+           "With -c, the config's own processors are measured (its input/output are\n"
+           "replaced): how many tags per second this machine takes with your rules.\n");
 }
 
 int tp_bench_main(int argc, char **argv)
