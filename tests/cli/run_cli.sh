@@ -116,5 +116,38 @@ check "threads 4 output identical to threads 1" "cmp '$T/sim1.out' '$T/sim4.out'
 check "4 workers: one VM per worker, 8 snippets compiled once" \
     "grep -q '\"vms_created\":4' '$T/sim4.json' && grep -q '\"programs_compiled\":8' '$T/sim4.json'"
 
+# 7. dead letter: every non-filtered drop, as the original input plus the reason
+cat >"$T/dl.yaml" <<YAML
+input:
+  stdin: {}
+pipeline:
+  processors:
+    - tag_processor:
+        defaults: |
+          if (msg.payload === "boom") throw new Error("bad reading");
+          if (msg.payload === "skip") return null;
+          msg.meta.location_path = "enterprise.plant1";
+          msg.meta.data_contract = msg.meta.dc || "_historian";
+          msg.meta.tag_name = "t";
+          return msg;
+output:
+  stdout: {}
+dead_letter:
+  file: {path: "$T/dead.jsonl"}
+YAML
+printf '%s\n' '{"payload":1,"meta":{"n":"1"}}' '{"payload":"boom","meta":{"n":"2"}}' \
+    '{"payload":"skip","meta":{"n":"3"}}' '{"payload":4,"meta":{"n":"4","dc":"historian"}}' 'oops' |
+    "$BIN" -c "$T/dl.yaml" --stats "$T/dl.json" >"$T/dl.out" 2>"$T/dl.err"
+check "dead letter: one good output" "[ \$(wc -l <'$T/dl.out') = 1 ]"
+check "dead letter: three records (js_error, invalid_topic, invalid_input), not the filtered one" \
+    "[ \$(wc -l <'$T/dead.jsonl') = 3 ]"
+check "dead letter: js_error record keeps the input and names stage and error" \
+    "grep '\"payload\":\"boom\"' '$T/dead.jsonl' | grep '\"n\":\"2\"' | grep '\"tagproc_drop_reason\":\"js_error\"' | grep '\"tagproc_drop_stage\":\"defaults\"' | grep -q 'bad reading'"
+check "dead letter: invalid_topic record" \
+    "grep '\"n\":\"4\"' '$T/dead.jsonl' | grep -q '\"tagproc_drop_reason\":\"invalid_topic\"'"
+check "dead letter: invalid_input record" "grep -q '\"tagproc_drop_reason\":\"invalid_input\"' '$T/dead.jsonl'"
+check "dead letter: js error logged with its line and the metadata" \
+    "grep 'js_error' '$T/dl.err' | grep -q '\"n\":\"2\"'"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
