@@ -17,84 +17,13 @@
 
 #include "core/buf.h"
 #include "core/chain.h"
+#include "core/pipeline_config.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/plugin.h"
 #include "core/stats.h"
 #include "ops/http.h"
 #include "ops/metrics.h"
-
-struct logger_config {
-    char *level;
-    char *format;
-};
-
-struct pipeline_section {
-    int64_t threads;
-    int64_t batch_size;
-    const struct tp_node *processors;
-};
-
-struct http_config {
-    char *address;
-};
-
-struct root_config {
-    const struct tp_node *input, *output, *dead_letter, *http;
-    struct pipeline_section pipeline;
-    struct logger_config logger;
-};
-
-static const char *const log_levels[] = {"trace", "debug", "info", "warn", "error", "off", NULL};
-static const char *const log_formats[] = {"text", "json", NULL};
-
-static const struct tp_option logger_options[] = {
-    {"level", TP_OPT_STRING, offsetof(struct logger_config, level), "info",
-     "log level (overridden by --log-level)", 0, NULL, 0, log_levels},
-    {"format", TP_OPT_STRING, offsetof(struct logger_config, format), "text", "log line format", 0,
-     NULL, 0, log_formats},
-    {0},
-};
-
-static const struct tp_option pipeline_options[] = {
-    {"threads", TP_OPT_INT, offsetof(struct pipeline_section, threads), "0",
-     "worker threads; 0 = one per CPU", 0, NULL, 0, NULL},
-    {"batch_size", TP_OPT_INT, offsetof(struct pipeline_section, batch_size), "256",
-     "maximum messages per batch handed to a worker", 0, NULL, 0, NULL},
-    {"processors", TP_OPT_NODE, offsetof(struct pipeline_section, processors), NULL,
-     "list of processors, run in order (tag_processor, nodered_js)", 0, NULL, 0, NULL},
-    {0},
-};
-
-static const struct tp_option http_options[] = {
-    {"address", TP_OPT_STRING, offsetof(struct http_config, address), "127.0.0.1:4195",
-     "IPv4 HOST:PORT serving /metrics, /ready and /health (port 0: any free port, logged)", 0, NULL,
-     0, NULL},
-    {0},
-};
-
-static const struct tp_option root_options[] = {
-    {"input", TP_OPT_NODE, offsetof(struct root_config, input), NULL,
-     "one input plugin (default stdin)", 0, NULL, 0, NULL},
-    {"pipeline", TP_OPT_OBJECT, offsetof(struct root_config, pipeline), NULL, "processing section",
-     0, pipeline_options, 0, NULL},
-    {"output", TP_OPT_NODE, offsetof(struct root_config, output), NULL,
-     "one output plugin (default stdout)", 0, NULL, 0, NULL},
-    {"dead_letter", TP_OPT_NODE, offsetof(struct root_config, dead_letter), NULL,
-     "optional output receiving every non-filtered drop", 0, NULL, 0, NULL},
-    {"logger", TP_OPT_OBJECT, offsetof(struct root_config, logger), NULL, "logging", 0,
-     logger_options, 0, NULL},
-    {"http", TP_OPT_NODE, offsetof(struct root_config, http), NULL,
-     "operations endpoint (metrics, readiness, health); off when absent. See `http`", 0, NULL, 0,
-     NULL},
-    {0},
-};
-
-int tp_pipeline_options_markdown(struct tp_buf *out)
-{
-    int rc = tp_options_markdown(root_options, "root", out);
-    return rc ? rc : tp_options_markdown(http_options, "http", out);
-}
 
 /* One finished (or pending) batch travelling from a worker to the writer. */
 struct slot {
@@ -114,20 +43,21 @@ struct chain_gen {
 };
 
 struct output_inst {
+    struct tp_section section;
     const struct tp_output_plugin *plugin;
-    void *config;
     void *state;
 };
 
 struct tp_pipeline {
-    struct root_config root;
+    struct tp_root_config root;
+    struct tp_section input_section;
     const struct tp_input_plugin *input;
-    void *input_config, *input_state;
+    void *input_state;
     struct output_inst output, dead_letter;
     pthread_mutex_t dead_letter_lock;
     struct chain_gen *gen; /* current generation (lock) */
     int threads;
-    struct http_config http;
+    struct tp_http_config http;
     struct tp_http *http_server;
     int ready;
     size_t batch_size;
@@ -171,86 +101,31 @@ static struct chain_gen *gen_unref_locked(struct chain_gen *g)
 
 /* ---------- config ---------- */
 
-static int open_plugin_section(const struct tp_node *node, const char *section, const char *kind,
-                               const char *dflt, const char **name, const struct tp_node **body,
-                               struct tp_error *err)
-{
-    if (!node || node->type == TP_NODE_NULL) {
-        *name = dflt;
-        *body = NULL;
-        return TP_OK;
-    }
-    if (node->type != TP_NODE_MAP || node->n != 1)
-        return tp_error_set_at(err, TP_CONFIG, node->file, node->line, node->col,
-                               "%s: expected a map with exactly one %s (%s)", section, kind,
-                               tp_plugin_names(kind));
-    *name = node->keys[0];
-    *body = node->items[0];
-    return TP_OK;
-}
-
 static int open_output(const struct tp_node *node, const char *section, struct output_inst *o,
                        struct tp_error *err)
 {
-    const char *name;
-    const struct tp_node *body;
-    int rc = open_plugin_section(node, section, "output", "stdout", &name, &body, err);
+    int rc = tp__section_parse(node, section, "output", "stdout", &o->section, err);
     if (rc)
         return rc;
-    o->plugin = tp_output_find(name);
-    if (!o->plugin) {
-        const struct tp_node *k = node->key_nodes[0];
-        return tp_error_set_at(err, TP_CONFIG, k->file, k->line, k->col,
-                               "%s.%s: unknown output; valid outputs: %s", section, name,
-                               tp_plugin_names("output"));
-    }
-    o->config = calloc(1, o->plugin->config_size ? o->plugin->config_size : 1);
-    if (!o->config)
-        return tp_error_set(err, TP_NOMEM, "out of memory");
-    char path[64];
-    snprintf(path, sizeof(path), "%s.%s", section, name);
-    rc = tp_options_parse(o->plugin->options, body, path, o->config, err);
-    if (rc)
-        return rc;
-    return o->plugin->open(o->config, &o->state, err);
+    o->plugin = o->section.plugin;
+    return o->plugin->open(o->section.config, &o->state, err);
 }
 
 static void close_output(struct output_inst *o)
 {
-    if (!o->plugin)
-        return;
-    if (o->state)
+    if (o->plugin && o->state)
         o->plugin->close(o->state);
-    if (o->config) {
-        tp_options_free(o->plugin->options, o->config);
-        free(o->config);
-    }
+    tp__section_free(&o->section);
     memset(o, 0, sizeof(*o));
 }
 
 static int open_input(struct tp_pipeline *p, struct tp_error *err)
 {
-    const char *name;
-    const struct tp_node *body, *node = p->root.input;
-    int rc = open_plugin_section(node, "input", "input", "stdin", &name, &body, err);
+    int rc = tp__section_parse(p->root.input, "input", "input", "stdin", &p->input_section, err);
     if (rc)
         return rc;
-    p->input = tp_input_find(name);
-    if (!p->input) {
-        const struct tp_node *k = node->key_nodes[0];
-        return tp_error_set_at(err, TP_CONFIG, k->file, k->line, k->col,
-                               "input.%s: unknown input; valid inputs: %s", name,
-                               tp_plugin_names("input"));
-    }
-    p->input_config = calloc(1, p->input->config_size ? p->input->config_size : 1);
-    if (!p->input_config)
-        return tp_error_set(err, TP_NOMEM, "out of memory");
-    char path[64];
-    snprintf(path, sizeof(path), "input.%s", name);
-    rc = tp_options_parse(p->input->options, body, path, p->input_config, err);
-    if (rc)
-        return rc;
-    return p->input->open(p->input_config, &p->input_state, err);
+    p->input = p->input_section.plugin;
+    return p->input->open(p->input_section.config, &p->input_state, err);
 }
 
 int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *opts,
@@ -262,7 +137,7 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     pthread_mutex_init(&p->dead_letter_lock, NULL);
-    int rc = tp_options_parse(root_options, cfg->root, "", &p->root, err);
+    int rc = tp_options_parse(tp__pipeline_root_options, cfg->root, "", &p->root, err);
     if (rc)
         goto fail;
     if (opts && opts->input)
@@ -290,7 +165,7 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
     }
     p->batch_size = (size_t)p->root.pipeline.batch_size;
     if (p->root.http && p->root.http->type != TP_NODE_NULL) {
-        rc = tp_options_parse(http_options, p->root.http, "http", &p->http, err);
+        rc = tp_options_parse(tp__pipeline_http_options, p->root.http, "http", &p->http, err);
         if (rc)
             goto fail;
         tp_metrics_rules_enable(1);
@@ -340,14 +215,11 @@ void tp_pipeline_free(struct tp_pipeline *p)
     tp_http_stop(p->http_server); /* first: scrapes read the rest */
     if (p->input && p->input_state)
         p->input->close(p->input_state);
-    if (p->input && p->input_config) {
-        tp_options_free(p->input->options, p->input_config);
-    }
-    free(p->input_config);
+    tp__section_free(&p->input_section);
     close_output(&p->output);
     close_output(&p->dead_letter);
     gen_free(p->gen);
-    tp_options_free(http_options, &p->http);
+    tp_options_free(tp__pipeline_http_options, &p->http);
     if (p->ring) {
         for (size_t i = 0; i < p->ring_size; i++) {
             tp_batch_free(&p->ring[i].in);
@@ -355,7 +227,7 @@ void tp_pipeline_free(struct tp_pipeline *p)
         }
         free(p->ring);
     }
-    tp_options_free(root_options, &p->root);
+    tp_options_free(tp__pipeline_root_options, &p->root);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->dead_letter_lock);
@@ -649,66 +521,6 @@ static int read_loop(struct tp_pipeline *p)
     return rc;
 }
 
-/* ---------- checks without side effects (lint) ---------- */
-
-static int check_section(const struct tp_node *node, const char *section, const char *kind,
-                         const char *dflt, struct tp_error *err)
-{
-    const char *name;
-    const struct tp_node *body;
-    int rc = open_plugin_section(node, section, kind, dflt, &name, &body, err);
-    if (rc)
-        return rc;
-    const struct tp_option *opts = NULL;
-    size_t size = 0;
-    int found = 0;
-    if (strcmp(kind, "input") == 0) {
-        const struct tp_input_plugin *pl = tp_input_find(name);
-        if ((found = pl != NULL))
-            opts = pl->options, size = pl->config_size;
-    } else {
-        const struct tp_output_plugin *pl = tp_output_find(name);
-        if ((found = pl != NULL))
-            opts = pl->options, size = pl->config_size;
-    }
-    if (!found) {
-        const struct tp_node *k = node->key_nodes[0];
-        return tp_error_set_at(err, TP_CONFIG, k->file, k->line, k->col,
-                               "%s.%s: unknown %s; valid %ss: %s", section, name, kind, kind,
-                               tp_plugin_names(kind));
-    }
-    void *cfg = calloc(1, size ? size : 1);
-    if (!cfg)
-        return tp_error_set(err, TP_NOMEM, "out of memory");
-    char path[64];
-    snprintf(path, sizeof(path), "%s.%s", section, name);
-    rc = opts ? tp_options_parse(opts, body, path, cfg, err) : TP_OK;
-    if (opts)
-        tp_options_free(opts, cfg);
-    free(cfg);
-    return rc;
-}
-
-int tp_pipeline_check(const struct tp_config *cfg, struct tp_error *err)
-{
-    struct root_config root;
-    memset(&root, 0, sizeof(root));
-    int rc = tp_options_parse(root_options, cfg->root, "", &root, err);
-    if (rc == TP_OK)
-        rc = check_section(root.input, "input", "input", "stdin", err);
-    if (rc == TP_OK)
-        rc = check_section(root.output, "output", "output", "stdout", err);
-    if (rc == TP_OK && root.dead_letter && root.dead_letter->type != TP_NODE_NULL)
-        rc = check_section(root.dead_letter, "dead_letter", "output", "stdout", err);
-    if (rc == TP_OK && root.http && root.http->type != TP_NODE_NULL) {
-        struct http_config h = {0};
-        rc = tp_options_parse(http_options, root.http, "http", &h, err);
-        tp_options_free(http_options, &h);
-    }
-    tp_options_free(root_options, &root);
-    return rc;
-}
-
 /* ---------- operations endpoint ---------- */
 
 static void http_metrics(void *ud, struct tp_buf *out)
@@ -771,17 +583,17 @@ static int start_http(struct tp_pipeline *p, struct tp_error *err)
 
 int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_error *err)
 {
-    struct root_config root;
+    struct tp_root_config root;
     memset(&root, 0, sizeof(root));
     struct chain_gen *g = calloc(1, sizeof(*g));
     int rc = g ? TP_OK : tp_error_set(err, TP_NOMEM, "out of memory");
     if (rc == TP_OK)
-        rc = tp_options_parse(root_options, cfg->root, "", &root, err);
+        rc = tp_options_parse(tp__pipeline_root_options, cfg->root, "", &root, err);
     if (rc == TP_OK)
         rc = tp_chain_new(root.pipeline.processors, "pipeline.processors", p->threads, &g->chain,
                           err);
     if (rc != TP_OK) {
-        tp_options_free(root_options, &root);
+        tp_options_free(tp__pipeline_root_options, &root);
         free(g);
         tp_config_free(cfg);
         tp_metrics_reload(0);
@@ -796,7 +608,7 @@ int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_e
         if (level >= 0 && level != (int)tp_log_get_level())
             tp_log_set_level((enum tp_log_level)level);
     }
-    tp_options_free(root_options, &root);
+    tp_options_free(tp__pipeline_root_options, &root);
     g->cfg = cfg;
     g->refs = 1;
     pthread_mutex_lock(&p->lock);

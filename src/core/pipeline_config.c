@@ -1,0 +1,139 @@
+/* Top-level config of a pipeline: the option tables of the root sections,
+ * plugin sections resolved to their plugin and parsed options, the Markdown
+ * reference of the root tables, and side-effect-free checks for lint. */
+#include "core/pipeline_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/pipeline.h"
+
+static const char *const log_levels[] = {"trace", "debug", "info", "warn", "error", "off", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+
+static const struct tp_option logger_options[] = {
+    {"level", TP_OPT_STRING, offsetof(struct tp_logger_config, level), "info",
+     "log level (overridden by --log-level)", 0, NULL, 0, log_levels},
+    {"format", TP_OPT_STRING, offsetof(struct tp_logger_config, format), "text", "log line format",
+     0, NULL, 0, log_formats},
+    {0},
+};
+
+static const struct tp_option pipeline_options[] = {
+    {"threads", TP_OPT_INT, offsetof(struct tp_pipeline_section, threads), "0",
+     "worker threads; 0 = one per CPU", 0, NULL, 0, NULL},
+    {"batch_size", TP_OPT_INT, offsetof(struct tp_pipeline_section, batch_size), "256",
+     "maximum messages per batch handed to a worker", 0, NULL, 0, NULL},
+    {"processors", TP_OPT_NODE, offsetof(struct tp_pipeline_section, processors), NULL,
+     "list of processors, run in order (tag_processor, nodered_js)", 0, NULL, 0, NULL},
+    {0},
+};
+
+const struct tp_option tp__pipeline_http_options[] = {
+    {"address", TP_OPT_STRING, offsetof(struct tp_http_config, address), "127.0.0.1:4195",
+     "IPv4 HOST:PORT serving /metrics, /ready and /health (port 0: any free port, logged)", 0, NULL,
+     0, NULL},
+    {0},
+};
+
+const struct tp_option tp__pipeline_root_options[] = {
+    {"input", TP_OPT_NODE, offsetof(struct tp_root_config, input), NULL,
+     "one input plugin (default stdin)", 0, NULL, 0, NULL},
+    {"pipeline", TP_OPT_OBJECT, offsetof(struct tp_root_config, pipeline), NULL,
+     "processing section", 0, pipeline_options, 0, NULL},
+    {"output", TP_OPT_NODE, offsetof(struct tp_root_config, output), NULL,
+     "one output plugin (default stdout)", 0, NULL, 0, NULL},
+    {"dead_letter", TP_OPT_NODE, offsetof(struct tp_root_config, dead_letter), NULL,
+     "optional output receiving every non-filtered drop", 0, NULL, 0, NULL},
+    {"logger", TP_OPT_OBJECT, offsetof(struct tp_root_config, logger), NULL, "logging", 0,
+     logger_options, 0, NULL},
+    {"http", TP_OPT_NODE, offsetof(struct tp_root_config, http), NULL,
+     "operations endpoint (metrics, readiness, health); off when absent. See `http`", 0, NULL, 0,
+     NULL},
+    {0},
+};
+
+int tp_pipeline_options_markdown(struct tp_buf *out)
+{
+    int rc = tp_options_markdown(tp__pipeline_root_options, "root", out);
+    return rc ? rc : tp_options_markdown(tp__pipeline_http_options, "http", out);
+}
+
+int tp__section_parse(const struct tp_node *node, const char *section, const char *kind,
+                      const char *dflt, struct tp_section *s, struct tp_error *err)
+{
+    memset(s, 0, sizeof(*s));
+    const struct tp_node *body = NULL;
+    s->name = dflt;
+    if (node && node->type != TP_NODE_NULL) {
+        if (node->type != TP_NODE_MAP || node->n != 1)
+            return tp_error_set_at(err, TP_CONFIG, node->file, node->line, node->col,
+                                   "%s: expected a map with exactly one %s (%s)", section, kind,
+                                   tp_plugin_names(kind));
+        s->name = node->keys[0];
+        body = node->items[0];
+    }
+    size_t size = 0;
+    if (strcmp(kind, "input") == 0) {
+        const struct tp_input_plugin *pl = tp_input_find(s->name);
+        if (pl)
+            s->plugin = pl, s->options = pl->options, size = pl->config_size;
+    } else {
+        const struct tp_output_plugin *pl = tp_output_find(s->name);
+        if (pl)
+            s->plugin = pl, s->options = pl->options, size = pl->config_size;
+    }
+    if (!s->plugin) {
+        const struct tp_node *k = node->key_nodes[0];
+        return tp_error_set_at(err, TP_CONFIG, k->file, k->line, k->col,
+                               "%s.%s: unknown %s; valid %ss: %s", section, s->name, kind, kind,
+                               tp_plugin_names(kind));
+    }
+    s->config = calloc(1, size ? size : 1);
+    if (!s->config)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    char path[64];
+    snprintf(path, sizeof(path), "%s.%s", section, s->name);
+    return s->options ? tp_options_parse(s->options, body, path, s->config, err) : TP_OK;
+}
+
+void tp__section_free(struct tp_section *s)
+{
+    if (s->config && s->options)
+        tp_options_free(s->options, s->config);
+    free(s->config);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---------- checks without side effects (lint) ---------- */
+
+static int check_section(const struct tp_node *node, const char *section, const char *kind,
+                         const char *dflt, struct tp_error *err)
+{
+    struct tp_section s;
+    int rc = tp__section_parse(node, section, kind, dflt, &s, err);
+    tp__section_free(&s);
+    return rc;
+}
+
+int tp_pipeline_check(const struct tp_config *cfg, struct tp_error *err)
+{
+    struct tp_root_config root;
+    memset(&root, 0, sizeof(root));
+    int rc = tp_options_parse(tp__pipeline_root_options, cfg->root, "", &root, err);
+    if (rc == TP_OK)
+        rc = check_section(root.input, "input", "input", "stdin", err);
+    if (rc == TP_OK)
+        rc = check_section(root.output, "output", "output", "stdout", err);
+    if (rc == TP_OK && root.dead_letter && root.dead_letter->type != TP_NODE_NULL)
+        rc = check_section(root.dead_letter, "dead_letter", "output", "stdout", err);
+    if (rc == TP_OK && root.http && root.http->type != TP_NODE_NULL) {
+        struct tp_http_config h = {0};
+        rc = tp_options_parse(tp__pipeline_http_options, root.http, "http", &h, err);
+        tp_options_free(tp__pipeline_http_options, &h);
+    }
+    tp_options_free(tp__pipeline_root_options, &root);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/* Internal to the pipeline: the top-level config sections and their option
+ * tables, and the parsing of a plugin section ({stdin: {...}}) into the
+ * plugin it names plus its parsed options. Shared by pipeline.c (which opens
+ * the plugins) and pipeline_config.c (which checks configs for lint). */
+#ifndef TP_PIPELINE_CONFIG_H
+#define TP_PIPELINE_CONFIG_H
+
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/plugin.h"
+
+struct tp_logger_config {
+    char *level;
+    char *format;
+};
+
+struct tp_pipeline_section {
+    int64_t threads;
+    int64_t batch_size;
+    const struct tp_node *processors;
+};
+
+struct tp_http_config {
+    char *address;
+};
+
+struct tp_root_config {
+    const struct tp_node *input, *output, *dead_letter, *http;
+    struct tp_pipeline_section pipeline;
+    struct tp_logger_config logger;
+};
+
+extern const struct tp_option tp__pipeline_root_options[];
+extern const struct tp_option tp__pipeline_http_options[];
+
+/* One configured plugin of a section: which plugin and its parsed options. */
+struct tp_section {
+    const char *name;
+    const void *plugin; /* const struct tp_input_plugin * or tp_output_plugin * */
+    const struct tp_option *options;
+    void *config; /* parsed option struct, owned */
+};
+
+/* Resolves `node` (a map with one key naming a plugin of `kind`, "input" or
+ * "output"; NULL/null means the plugin `dflt`) and parses its options. On
+ * error err names the position; s is left empty either way safe to free.
+ * Free with tp__section_free. */
+int tp__section_parse(const struct tp_node *node, const char *section, const char *kind,
+                      const char *dflt, struct tp_section *s, struct tp_error *err);
+void tp__section_free(struct tp_section *s);
+
+#endif
