@@ -26,11 +26,16 @@ void tp_drops_init(struct tp_drops *d)
 
 void tp_drops_reset(struct tp_drops *d)
 {
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->v[i].raw);
+        d->v[i].raw = NULL;
+    }
     d->n = 0;
 }
 
 void tp_drops_free(struct tp_drops *d)
 {
+    tp_drops_reset(d);
     free(d->v);
     tp_drops_init(d);
 }
@@ -47,12 +52,16 @@ void tp_drops_add(struct tp_drops *d, enum tp_drop_reason reason, const char *st
         }
     }
     struct tp_drop *e;
-    if (d->n < d->cap)
+    if (d->n < d->cap) {
         e = &d->v[d->n++];
-    else if (d->n > 0)
+    } else if (d->n > 0) {
         e = &d->v[d->n - 1]; /* out of memory: keep counting in the last slot */
-    else
+        free(e->raw);
+    } else {
         return;
+    }
+    e->raw = NULL;
+    e->raw_len = 0;
     e->reason = reason;
     snprintf(e->stage, sizeof(e->stage), "%s", stage ? stage : "");
     e->error[0] = '\0';
@@ -62,4 +71,18 @@ void tp_drops_add(struct tp_drops *d, enum tp_drop_reason reason, const char *st
         vsnprintf(e->error, sizeof(e->error), fmt, ap);
         va_end(ap);
     }
+}
+
+void tp_drops_set_raw(struct tp_drops *d, const char *raw, size_t len)
+{
+    if (!d->n)
+        return;
+    struct tp_drop *e = &d->v[d->n - 1];
+    free(e->raw);
+    e->raw = malloc(len + 1);
+    if (!e->raw)
+        return;
+    memcpy(e->raw, raw, len);
+    e->raw[len] = '\0';
+    e->raw_len = len;
 }

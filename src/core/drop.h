@@ -30,6 +30,8 @@ struct tp_drop {
     enum tp_drop_reason reason;
     char stage[64];
     char error[448];
+    char *raw; /* invalid_input: the undecodable record's bytes (owned by the list), or NULL */
+    size_t raw_len;
 };
 
 /* A growable list of drops, reused across messages (tp_drops_reset). */
@@ -45,5 +47,9 @@ void tp_drops_free(struct tp_drops *d);
  * allocation failure the drop is still counted by overwriting the last slot. */
 void tp_drops_add(struct tp_drops *d, enum tp_drop_reason reason, const char *stage,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Attaches a copy of the undecodable record to the last drop added, so the
+ * dead letter can keep it. Best effort: on allocation failure nothing is kept. */
+void tp_drops_set_raw(struct tp_drops *d, const char *raw, size_t len);
 
 #endif

@@ -312,17 +312,20 @@ static void on_drop(void *opaque, const struct tp_msg *in, const struct tp_drop 
 }
 
 /* Input-level drops (undecodable records) have no message: report them with
- * an empty one carrying the line number from the error text. */
+ * one whose payload is the raw record (its line number is in the error text). */
 static void report_input_drops(struct tp_pipeline *p, struct tp_drops *drops)
 {
     struct drop_ctx dc = {p, NULL};
     for (size_t i = 0; i < drops->n; i++) {
-        struct tp_msg *empty = tp_msg_new();
-        if (!empty)
+        const struct tp_drop *d = &drops->v[i];
+        struct tp_msg *m = tp_msg_new(); /* the record as text, when the input kept it */
+        if (!m)
             continue;
+        if (d->raw && tp_msg_set_payload(m, d->raw, d->raw_len) == TP_OK)
+            m->flags |= TP_MSG_PAYLOAD_NOTJSON;
         TP_STAT_ADD(received, 1);
-        on_drop(&dc, empty, &drops->v[i]);
-        tp_msg_free(empty);
+        on_drop(&dc, m, d);
+        tp_msg_free(m);
     }
     tp_drops_reset(drops);
 }

@@ -253,6 +253,7 @@ int tp_line_input_read(void *arg, struct tp_batch *batch, size_t max, struct tp_
             if (rc == TP_PARSE) {
                 tp_msg_free(m);
                 tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input", "line %llu: %s", no, err.msg);
+                tp_drops_set_raw(drops, line, len); /* the dead letter keeps the line */
                 bad++;
                 continue;
             }

@@ -145,7 +145,8 @@ check "dead letter: js_error record keeps the input and names stage and error" \
     "grep '\"payload\":\"boom\"' '$T/dead.jsonl' | grep '\"n\":\"2\"' | grep '\"tagproc_drop_reason\":\"js_error\"' | grep '\"tagproc_drop_stage\":\"defaults\"' | grep -q 'bad reading'"
 check "dead letter: invalid_topic record" \
     "grep '\"n\":\"4\"' '$T/dead.jsonl' | grep -q '\"tagproc_drop_reason\":\"invalid_topic\"'"
-check "dead letter: invalid_input record" "grep -q '\"tagproc_drop_reason\":\"invalid_input\"' '$T/dead.jsonl'"
+check "dead letter: invalid_input record keeps the raw line and its number" \
+    "grep '\"tagproc_drop_reason\":\"invalid_input\"' '$T/dead.jsonl' | grep '\"payload\":\"oops\"' | grep -q 'line 5'"
 check "dead letter: js error logged with its line and the metadata" \
     "grep 'js_error' '$T/dl.err' | grep -q '\"n\":\"2\"'"
 
