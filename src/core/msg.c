@@ -179,23 +179,23 @@ int tp_msg_meta_reserve(struct tp_msg *m, uint32_t n_entries, size_t bytes)
 
 int tp_msg_meta_append(struct tp_msg *m, const char *key, size_t klen, const char *val, size_t vlen)
 {
-    if (m->n_meta == m->cap_meta) {
-        uint32_t cap = m->cap_meta ? m->cap_meta * 2 : 8;
-        struct tp_meta *p = realloc(m->meta, cap * sizeof(*p));
-        if (!p)
-            return TP_NOMEM;
-        m->meta = p;
-        m->cap_meta = cap;
-    }
-    int64_t koff = strs_add(m, key, klen);
-    int64_t voff = koff < 0 ? -1 : strs_add(m, val, vlen);
-    if (voff < 0)
+    size_t need = (size_t)m->strs_len + klen + vlen + 2;
+    if ((m->n_meta == m->cap_meta || need > m->strs_cap) &&
+        tp_msg_meta_reserve(m, m->n_meta == m->cap_meta ? m->n_meta + 8 : 0,
+                            need > m->strs_cap ? need + m->strs_cap : 0) != 0)
         return TP_NOMEM;
+    /* one copy each, straight into reserved room */
+    char *o = m->strs + m->strs_len;
+    memcpy(o, key, klen);
+    o[klen] = '\0';
+    memcpy(o + klen + 1, val, vlen);
+    o[klen + 1 + vlen] = '\0';
     struct tp_meta *e = &m->meta[m->n_meta++];
-    e->key_off = (uint32_t)koff;
+    e->key_off = m->strs_len;
     e->key_len = (uint32_t)klen;
-    e->val_off = (uint32_t)voff;
+    e->val_off = m->strs_len + (uint32_t)klen + 1;
     e->val_len = (uint32_t)vlen;
+    m->strs_len = (uint32_t)need;
     return TP_OK;
 }
 

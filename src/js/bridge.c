@@ -157,10 +157,10 @@ void tp__js_free_shapes(struct tp_js_vm *vm)
     }
 }
 
-void tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n)
+const JSValue *tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n)
 {
     if (n == 0 || n > TP_JS_SHAPE_MAX_KEYS)
-        return;
+        return NULL;
     uint64_t sig = 1469598103934665603ull ^ n;
     for (uint32_t i = 0; i < n; i++)
         sig = (sig ^ atoms[i]) * 1099511628211ull;
@@ -169,7 +169,7 @@ void tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n)
         struct tp_js_shape_slot *sl = &vm->shapes[i];
         if (sl->objs && sl->sig == sig && sl->n == n) {
             sl->used = ++vm->shape_tick;
-            return;
+            return &sl->objs[n - 1];
         }
         if (!sl->objs || sl->used < victim->used)
             victim = sl;
@@ -183,7 +183,7 @@ void tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n)
     memset(victim, 0, sizeof(*victim));
     JSValue *objs = malloc(n * sizeof(*objs));
     if (!objs)
-        return;
+        return NULL;
     for (uint32_t k = 0; k < n; k++) {
         objs[k] = JS_NewObject(ctx);
         for (uint32_t j = 0; j <= k && !JS_IsException(objs[k]); j++) {
@@ -197,24 +197,23 @@ void tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n)
             for (uint32_t j = 0; j < k; j++)
                 JS_FreeValue(ctx, objs[j]);
             free(objs);
-            return;
+            return NULL;
         }
     }
     victim->objs = objs;
     victim->n = n;
     victim->sig = sig;
     victim->used = ++vm->shape_tick;
+    return &objs[n - 1];
 }
 
-JSValue tp__js_msg_new(struct tp_js_vm *vm, const struct tp_msg *in, struct tp_orig_number *orig)
+/* meta for the entries of in, built key by key. */
+static JSValue meta_build(struct tp_js_vm *vm, const struct tp_msg *in)
 {
     JSContext *ctx = vm->ctx;
-    JSAtom atoms[TP_JS_SHAPE_MAX_KEYS];
-    uint64_t owned_mask = 0; /* atoms the cache did not keep (long keys) */
-    uint32_t n = in->n_meta;
     JSValue meta = JS_NewObject(ctx);
     int rc = JS_IsException(meta) ? -1 : 0;
-    for (uint32_t i = 0; i < n && rc == 0; i++) {
+    for (uint32_t i = 0; i < in->n_meta && rc == 0; i++) {
         const struct tp_meta *e = &in->meta[i];
         int owned;
         JSAtom a = tp__js_key_atom(vm, in->strs + e->key_off, e->key_len, &owned);
@@ -224,24 +223,78 @@ JSValue tp__js_msg_new(struct tp_js_vm *vm, const struct tp_msg *in, struct tp_o
         }
         JSValue v = tp__js_meta_value(vm, in->strs + e->val_off, e->val_len);
         rc = JS_DefinePropertyValue(ctx, meta, a, v, JS_PROP_C_W_E) < 0 ? -1 : 0;
-        if (i < TP_JS_SHAPE_MAX_KEYS) {
-            atoms[i] = a;
-            owned_mask |= (uint64_t)(owned != 0) << i;
-        } else if (owned) {
+        if (owned)
             JS_FreeAtom(ctx, a);
-        }
     }
-    if (rc == 0 && n > 0 && n <= TP_JS_SHAPE_MAX_KEYS)
-        tp__js_keep_shapes(vm, atoms, n);
-    for (uint32_t i = 0; owned_mask && i < TP_JS_SHAPE_MAX_KEYS; i++, owned_mask >>= 1)
-        if (owned_mask & 1)
-            JS_FreeAtom(ctx, atoms[i]);
     if (rc != 0) {
         JS_FreeValue(ctx, meta);
         return JS_EXCEPTION;
     }
+    return meta;
+}
+
+/* meta for the entries of in on a recycled object or with cached atoms;
+ * JS_UNDEFINED when meta_build must do it (no keys, too many keys). */
+static JSValue meta_fast(struct tp_js_vm *vm, const struct tp_msg *in)
+{
+    JSContext *ctx = vm->ctx;
+    JSAtom atoms[TP_JS_SHAPE_MAX_KEYS];
+    JSValue vals[TP_JS_SHAPE_MAX_KEYS];
+    uint64_t owned_mask = 0; /* atoms that are references of our own (cache misses) */
+    uint32_t n = in->n_meta;
+    if (n == 0 || n > TP_JS_SHAPE_MAX_KEYS)
+        return JS_UNDEFINED;
+    JSValue meta = JS_EXCEPTION;
+    uint32_t i = 0, nv = 0;
+    for (; i < n; i++) {
+        const struct tp_meta *e = &in->meta[i];
+        int owned;
+        atoms[i] = tp__js_key_atom(vm, in->strs + e->key_off, e->key_len, &owned);
+        if (atoms[i] == JS_ATOM_NULL)
+            goto out;
+        owned_mask |= (uint64_t)(owned != 0) << i;
+    }
+    for (; nv < n; nv++) {
+        const struct tp_meta *e = &in->meta[nv];
+        vals[nv] = tp__js_meta_value(vm, in->strs + e->val_off, e->val_len);
+        if (JS_IsException(vals[nv]))
+            goto out;
+    }
+    const JSValue *kept = tp__js_keep_shapes(vm, atoms, n);
+    meta = tp__js_meta_take(vm, kept, atoms, n, vals);
+    if (!JS_IsUndefined(meta)) {
+        nv = 0; /* consumed */
+        goto out;
+    }
+    meta = JS_NewObject(ctx);
+    int rc = JS_IsException(meta) ? -1 : 0;
+    uint32_t k = 0;
+    while (k < n && rc == 0) { /* each define consumes its value, even when it fails */
+        rc = JS_DefinePropertyValue(ctx, meta, atoms[k], vals[k], JS_PROP_C_W_E) < 0 ? -1 : 0;
+        vals[k++] = JS_UNDEFINED;
+    }
+    if (rc != 0) {
+        JS_FreeValue(ctx, meta);
+        meta = JS_EXCEPTION;
+    }
+out:
+    for (uint32_t j = 0; j < nv; j++)
+        JS_FreeValue(ctx, vals[j]);
+    for (uint32_t j = 0; j < i; j++)
+        if (owned_mask >> j & 1)
+            JS_FreeAtom(ctx, atoms[j]);
+    return meta;
+}
+
+JSValue tp__js_msg_new(struct tp_js_vm *vm, const struct tp_msg *in, struct tp_orig_number *orig)
+{
+    JSValue meta = meta_fast(vm, in);
+    if (JS_IsUndefined(meta))
+        meta = meta_build(vm, in);
+    if (JS_IsException(meta))
+        return meta;
     JSValue payload = tp__js_payload_new(vm, in->payload, in->payload_len, in->flags, orig);
-    return tp__js_msg_make(vm, payload, meta);
+    return tp__js_msg_take(vm, payload, meta);
 }
 
 /* The metadata string for a JS value: a string value, JS_UNDEFINED when the

@@ -42,6 +42,24 @@ int tp__js_meta_strings_only(struct tp_js_vm *vm, JSValueConst meta);
  * 1 not handled (use the public-API walk), TP_NOMEM. Never runs JavaScript. */
 int tp__js_meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m);
 
+/* Frees a finished msg object, or keeps it and its meta as spares when
+ * nothing else references them. */
+void tp__js_msg_release(struct tp_js_vm *vm, JSValue msg);
+/* tp__js_msg_make on the spare msg object when there is one. */
+JSValue tp__js_msg_take(struct tp_js_vm *vm, JSValue payload, JSValue meta);
+/* The spare meta object holding exactly atoms[i] = vals[i] (vals consumed),
+ * where *kept is the object tp__js_keep_shapes returned for atoms; or
+ * JS_UNDEFINED (nothing consumed) when there is no usable spare. */
+JSValue tp__js_meta_take(struct tp_js_vm *vm, const JSValue *kept, const JSAtom *atoms, uint32_t n,
+                         JSValue *vals);
+void tp__js_spares_free(struct tp_js_vm *vm);
+/* msg.payload or msg.meta (which: vm->a_payload / vm->a_meta), read in
+ * place when msg has the usual {payload, meta} shape. New reference. */
+JSValue tp__js_msg_get(struct tp_js_vm *vm, JSValueConst msg, JSAtom which);
+/* 1 when msg is exactly {payload, meta} with meta an object (nothing to
+ * adopt when a stage returns it). */
+int tp__js_msg_is_plain(struct tp_js_vm *vm, JSValueConst msg);
+
 /* What must stay alive while a tp_value points into JS strings. */
 struct tp_js_hold {
     JSContext *ctx;

@@ -373,6 +373,8 @@ static JSValue result_meta(struct tp_js_vm *vm, JSValueConst r)
 static JSValue adopt_one(struct tp_js_vm *vm, JSValueConst r, JSValueConst msg, JSValueConst prev)
 {
     JSContext *ctx = vm->ctx;
+    if (JS_VALUE_GET_PTR(r) == JS_VALUE_GET_PTR(msg) && tp__js_msg_is_plain(vm, r))
+        return JS_DupValue(ctx, r); /* `return msg` with payload and meta in place */
     JSValue meta = result_meta(vm, r);
     if (JS_IsException(meta))
         return meta;
@@ -480,7 +482,7 @@ static int clean_entry(struct tp_js_vm *vm, struct entry *e)
 {
     if (!e->dirty)
         return 0;
-    JSValue meta = JS_GetProperty(vm->ctx, e->msg, vm->a_meta);
+    JSValue meta = tp__js_msg_get(vm, e->msg, vm->a_meta);
     int rc = JS_IsException(meta) ? -1 : JS_IsObject(meta) ? tp__js_meta_normalize(vm, meta) : 0;
     JS_FreeValue(vm->ctx, meta);
     e->dirty = 0;
@@ -493,7 +495,7 @@ static void run_body(struct tp_js_worker *w, size_t idx, struct tp_js_program *p
 {
     struct tp_js_vm *vm = &w->vm;
     JSContext *ctx = vm->ctx;
-    JSValue prev = JS_GetProperty(ctx, e->msg, vm->a_payload);
+    JSValue prev = tp__js_msg_get(vm, e->msg, vm->a_payload);
     JSValue fn = stage_fn(w, idx, p);
     JSValue r = JS_EXCEPTION;
     vm->stage = p->stage;
@@ -581,7 +583,7 @@ static int emit_entry(struct tp_js_worker *w, const struct tp_msg *in, struct en
     m->seq = in->seq;
     m->input_line = in->input_line;
     vm->stage = "output";
-    JSValue meta = JS_GetProperty(ctx, e->msg, vm->a_meta);
+    JSValue meta = tp__js_msg_get(vm, e->msg, vm->a_meta);
     int rc = JS_IsException(meta) ? -1 : tp__js_meta_export(vm, meta, m);
     JS_FreeValue(ctx, meta);
     if (rc == TP_NOMEM) {
@@ -591,7 +593,7 @@ static int emit_entry(struct tp_js_worker *w, const struct tp_msg *in, struct en
     struct tp_value value;
     struct tp_js_hold hold = {.ctx = ctx};
     if (rc == 0) {
-        JSValue payload = JS_GetProperty(ctx, e->msg, vm->a_payload);
+        JSValue payload = tp__js_msg_get(vm, e->msg, vm->a_payload);
         rc = JS_IsException(payload) ? -1
                                      : tp__js_value_export(vm, payload, mode, orig, &value, &hold);
         JS_FreeValue(ctx, payload);
@@ -684,7 +686,7 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
             if (met && status == 0 && drops->n == nd)
                 TP_MET_ADD(met->msgs_out, 1);
         }
-        JS_FreeValue(ctx, e->msg);
+        tp__js_msg_release(vm, e->msg); /* may keep the objects for the next message */
     }
     w->cur.n = 0;
 done:

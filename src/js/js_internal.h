@@ -66,14 +66,20 @@ struct tp_js_vm {
     struct tp_js_cache *cache; /* shared, not owned */
     struct tp_js_shape_slot shapes[TP_JS_SHAPE_SLOTS];
     uint64_t shape_tick;
-    struct tp_js_pool *pool;     /* the runtime's allocator */
-    struct tp_js_caches *caches; /* NULL: no caching */
-    int peek_ok;                 /* peek.h layouts verified on this runtime */
+    struct tp_js_pool *pool;       /* the runtime's allocator */
+    struct tp_js_caches *caches;   /* NULL: no caching */
+    int peek_ok;                   /* peek.h layouts verified on this runtime */
+    void *obj_proto;               /* Object.prototype (as a pointer, for comparisons) */
+    JSValue spare_msg, spare_meta; /* recycled objects (meta.c), JS_UNDEFINED when none */
+    JSValue msg_tmpl;              /* keeps the {payload, meta} shape alive */
+    void *msg_shape;               /* that shape (NULL without peek) */
 };
 
 /* Makes sure the shapes of objects with keys atoms[0..n) (in that order) stay
- * alive (bridge.c). Cheap when the sequence is already kept. */
-void tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n);
+ * alive (bridge.c). Cheap when the sequence is already kept. Returns the kept
+ * object with exactly those keys (borrowed, valid until the next call), or
+ * NULL (no keys, too many, out of memory). */
+const JSValue *tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n);
 /* Frees the kept objects. */
 void tp__js_free_shapes(struct tp_js_vm *vm);
 

@@ -90,6 +90,7 @@ struct tpq_object {
     };
     struct tpq_shape *shape;
     struct tpq_property *prop;
+    void *first_weak_ref;
 };
 
 #define TPQ_CLASS_OBJECT 1 /* JS_CLASS_OBJECT */

@@ -272,6 +272,59 @@ static void test_meta_export_paths(void **state)
     }
 }
 
+/* Objects a script keeps (global state) are never reused for later messages,
+ * and many distinct keys (cache slots shared and evicted) keep their text. */
+static void test_objects_kept_by_scripts(void **state)
+{
+    (void)state;
+    struct proc_fx f;
+    nr_open(&f, "code: |\n"
+                "  const prev = globalThis.lastMeta, prevMsg = globalThis.lastMsg;\n"
+                "  globalThis.lastMeta = msg.meta;\n"
+                "  if (msg.meta.k === '3') globalThis.lastMsg = msg;\n"
+                "  if (prev) msg.meta.prev = prev.k;\n"
+                "  if (prevMsg) msg.meta.prevMsg = prevMsg.meta.k + '/' + prevMsg.payload;\n"
+                "  return msg;\n");
+    char buf[512];
+    static const char *const want[] = {
+        "k=1;", "k=2;prev=1;", "k=3;prev=2;", "k=4;prev=3;prevMsg=3/3;", "k=5;prev=4;prevMsg=3/3;",
+    };
+    for (int i = 0; i < 5; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "%d", i + 1);
+        fx_run(&f, mk_msg(k, "k", k, NULL));
+        assert_int_equal(f.out.len, 1);
+        if (strcmp(meta_list(&f, 0, buf, sizeof buf), want[i]) != 0)
+            fail_msg("message %d: got \"%s\", want \"%s\"", i + 1, buf, want[i]);
+    }
+    fx_close(&f);
+
+    nr_open(&f, "code: 'msg.meta.n = Object.keys(msg.meta).length; return msg;'\n");
+    for (int round = 0; round < 40; round++) {
+        struct tp_msg *m = tp_msg_new();
+        assert_non_null(m);
+        assert_int_equal(tp_msg_set_payload(m, "0", 1), 0);
+        char want_list[4096] = "";
+        size_t o = 0;
+        for (int j = 0; j < 20; j++) {
+            char key[32], val[32];
+            snprintf(key, sizeof key, "key_%d_%d", round, (j * 7 + round) % 23);
+            snprintf(val, sizeof val, "v%d.%d", round % 3, j);
+            if (tp_msg_meta_get(m, key, NULL))
+                continue;
+            assert_int_equal(tp_msg_meta_sets(m, key, val), 0);
+            o += (size_t)snprintf(want_list + o, sizeof want_list - o, "%s=%s;", key, val);
+        }
+        snprintf(want_list + o, sizeof want_list - o, "n=%u;", m->n_meta);
+        fx_run(&f, m);
+        assert_int_equal(f.out.len, 1);
+        char got[4096];
+        if (strcmp(meta_list(&f, 0, got, sizeof got), want_list) != 0)
+            fail_msg("round %d: got \"%s\", want \"%s\"", round, got, want_list);
+    }
+    fx_close(&f);
+}
+
 static void test_strict_mode(void **state)
 {
     (void)state;
@@ -560,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_fan_out),
         cmocka_unit_test(test_meta_conversion),
         cmocka_unit_test(test_meta_export_paths),
+        cmocka_unit_test(test_objects_kept_by_scripts),
         cmocka_unit_test(test_strict_mode),
         cmocka_unit_test(test_undefined_payload),
         cmocka_unit_test(test_timeout),
