@@ -32,8 +32,10 @@ static uint64_t hash_bytes(const char *s, size_t n)
         a = load_tail(s, n);
         b = 0;
     }
+    /* products move entropy up: the slot index is taken from the top bits */
     uint64_t h = (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full) ^ n;
-    return h ^ (h >> 29);
+    h ^= h >> 31;
+    return (h * 0xD6E8FEB86659FD93ull) >> 40;
 }
 
 static int same_bytes(const void *x, const void *y, size_t n)

@@ -242,6 +242,17 @@ static int parse_int_ms(const char *s, size_t len, int64_t *ms)
         neg = s[i++] == '-';
     if (i == len)
         return -1;
+    if (len - i <= 18) { /* cannot overflow */
+        int64_t v = 0;
+        for (; i < len; i++) {
+            unsigned dgt = (unsigned)(s[i] - '0');
+            if (dgt > 9)
+                return -1;
+            v = v * 10 + dgt;
+        }
+        *ms = neg ? -v : v;
+        return 0;
+    }
     uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     for (; i < len; i++) {
         if (!is_digit(s[i]))
@@ -650,9 +661,39 @@ struct topic_parts {
     size_t loc_len, dc_len, vp_len, tag_len;
 };
 
+/* One pass over a part: its length in *len; 0 when every byte is a topic
+ * character and no segment is empty or (no_underscore) starts with '_'. */
+static int part_ok(const char *s, int no_underscore, size_t *len)
+{
+    /* topic_chars: 1 for a-z A-Z 0-9 - _ . ; a segment starts after a dot */
+    size_t i = 0, start = 0;
+    int bad = 0;
+    for (unsigned char c; topic_chars[c = (unsigned char)s[i]]; i++) {
+        if (c == '.') {
+            bad |= i == start;
+            start = i + 1;
+        } else if (c == '_' && i == start) {
+            bad |= no_underscore;
+        }
+    }
+    *len = i;
+    return !bad && s[i] == '\0' && i > start;
+}
+
 /* Every topic rule of SPEC 3.5 step 3 on the parts (fills the lengths). */
 static int topic_check(struct topic_parts *t, char *why, size_t whylen)
 {
+    if (t->vp && !*t->vp)
+        t->vp = NULL;
+    if (t->loc && t->dc && t->tag && part_ok(t->loc, 1, &t->loc_len) &&
+        part_ok(t->dc, 0, &t->dc_len) && part_ok(t->tag, 0, &t->tag_len) &&
+        (!t->vp || part_ok(t->vp, 0, &t->vp_len)) && t->dc[0] == '_' && t->dc_len > 1 &&
+        !memchr(t->dc, '.', t->dc_len)) {
+        if (!t->vp)
+            t->vp_len = 0;
+        return 0;
+    }
+    /* Something is wrong: the checks below name the first broken rule. */
     char ex[48];
     if (!t->loc || !*t->loc) {
         set_why(why, whylen, "location_path is empty");
@@ -785,22 +826,41 @@ static const struct {
     {"timestamp", 9},      {"umh_topic", 9},      {"topic", 5},
 };
 
+/* The field a key names, or -1 (by length and first letter, then compared). */
+static int field_of(const char *k, uint32_t kl)
+{
+    int f;
+    switch (kl) {
+    case 5:
+        f = F_TOPIC;
+        break;
+    case 8:
+        f = k[0] == 't' ? F_TAG_NAME : F_DATATYPE;
+        break;
+    case 9:
+        f = k[0] == 't' ? F_TIMESTAMP : F_UMH_TOPIC;
+        break;
+    case 12:
+        f = k[0] == 'v' ? F_VIRTUAL_PATH : F_TIMESTAMP_MS;
+        break;
+    case 13:
+        f = k[0] == 'l' ? F_LOCATION_PATH : F_DATA_CONTRACT;
+        break;
+    default:
+        return -1;
+    }
+    return memcmp(field_keys[f].name, k, kl) == 0 ? f : -1;
+}
+
 /* One pass over the metadata (keys are unique in a message). */
 static void find_fields(const struct tp_msg *m, int64_t *at)
 {
     for (int f = 0; f < F_COUNT; f++)
         at[f] = -1;
     for (uint32_t i = 0; i < m->n_meta; i++) {
-        uint32_t kl = m->meta[i].key_len;
-        if (kl < 5 || kl > 13)
-            continue;
-        const char *k = m->strs + m->meta[i].key_off;
-        for (int f = 0; f < F_COUNT; f++) {
-            if (field_keys[f].len == kl && at[f] < 0 && memcmp(field_keys[f].name, k, kl) == 0) {
-                at[f] = i;
-                break;
-            }
-        }
+        int f = field_of(m->strs + m->meta[i].key_off, m->meta[i].key_len);
+        if (f >= 0 && at[f] < 0)
+            at[f] = i;
     }
 }
 
