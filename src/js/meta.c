@@ -237,16 +237,12 @@ static int64_t utf8_len(const struct tpq_string *s)
 {
     if (s->is_wide_char)
         return -1;
-    size_t n = s->len, extra = 0, i = 0;
-    const uint8_t *b = s->u.str8;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, b + i, 8);
-        if (w & 0x8080808080808080ull)
-            break;
-    }
-    for (; i < n; i++)
-        extra += b[i] >> 7;
+    size_t n = s->len, extra = 0;
+    const char *b = (const char *)s->u.str8;
+    if (all_ascii(b, n))
+        return (int64_t)n;
+    for (size_t i = 0; i < n; i++)
+        extra += (uint8_t)b[i] >> 7;
     return (int64_t)(n + extra);
 }
 
