@@ -8,38 +8,25 @@ BIN=$(realpath "$BIN")
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-check() { # name, command (a bash string)...
-    local name=$1
-    shift
-    if (eval "$@") >"$T/check.out" 2>&1; then
-        pass=$((pass + 1))
-        echo "ok $name"
-    else
-        fail=$((fail + 1))
-        echo "FAIL $name"
-        sed 's/^/    /' "$T/check.out" | head -20
-    fi
-}
+. tests/lib.sh
 
 # 1. pass-through with a malformed line
 printf '{"payload":1}\nnot json\n{"payload":2,"meta":{"a":"b"}}\n' |
     "$BIN" -c examples/stdin-passthrough.yaml --stats "$T/s.json" >"$T/out" 2>"$T/err"
 rc=$?
-check "passthrough exit 0" "[ $rc = 0 ]"
-check "passthrough two envelopes" "[ \$(wc -l <'$T/out') = 2 ]"
-check "passthrough first" "grep -qx '{\"payload\":1,\"meta\":{}}' '$T/out'"
-check "passthrough second keeps meta" "grep -qx '{\"payload\":2,\"meta\":{\"a\":\"b\"}}' '$T/out'"
-check "bad line logged with its number" "grep -q 'line 2' '$T/err'"
-check "stats count the bad line" "grep -q '\"invalid_input\":1' '$T/s.json'"
-check "stats received/processed" "grep -q '\"processed\":2' '$T/s.json'"
+check_sh "passthrough exit 0" "[ $rc = 0 ]"
+check_sh "passthrough two envelopes" "[ \$(wc -l <'$T/out') = 2 ]"
+check_sh "passthrough first" "grep -qx '{\"payload\":1,\"meta\":{}}' '$T/out'"
+check_sh "passthrough second keeps meta" "grep -qx '{\"payload\":2,\"meta\":{\"a\":\"b\"}}' '$T/out'"
+check_sh "bad line logged with its number" "grep -q 'line 2' '$T/err'"
+check_sh "stats count the bad line" "grep -q '\"invalid_input\":1' '$T/s.json'"
+check_sh "stats received/processed" "grep -q '\"processed\":2' '$T/s.json'"
 
 # 2. big numbers and unicode survive byte-for-byte
 printf '%s\n' '{"payload":12345678901234567890,"meta":{"k":"é ✓"}}' |
     "$BIN" -c examples/stdin-passthrough.yaml >"$T/out2" 2>"$T/err2"
-check "big number kept" "grep -q '\"payload\":12345678901234567890' '$T/out2'"
-check "unicode kept" "grep -q 'é ✓' '$T/out2'"
+check_sh "big number kept" "grep -q '\"payload\":12345678901234567890' '$T/out2'"
+check_sh "unicode kept" "grep -q 'é ✓' '$T/out2'"
 
 # 3. config errors
 cat >"$T/unknown.yaml" <<'YAML'
@@ -50,8 +37,8 @@ pipeline:
 YAML
 "$BIN" -c "$T/unknown.yaml" </dev/null >/dev/null 2>"$T/e1"
 rc=$?
-check "unknown key exits non-zero" "[ $rc != 0 ]"
-check "unknown key position and valid keys" "grep -q 'unknown.yaml:4:3: pipeline.thread' '$T/e1' && grep -q 'threads' '$T/e1'"
+check_sh "unknown key exits non-zero" "[ $rc != 0 ]"
+check_sh "unknown key position and valid keys" "grep -q 'unknown.yaml:4:3: pipeline.thread' '$T/e1' && grep -q 'threads' '$T/e1'"
 
 cat >"$T/type.yaml" <<'YAML'
 pipeline:
@@ -59,14 +46,14 @@ pipeline:
 YAML
 "$BIN" -c "$T/type.yaml" </dev/null >/dev/null 2>"$T/e2"
 rc=$?
-check "wrong type exits non-zero" "[ $rc != 0 ]"
-check "wrong type position" "grep -q 'type.yaml:2:12: pipeline.threads' '$T/e2'"
+check_sh "wrong type exits non-zero" "[ $rc != 0 ]"
+check_sh "wrong type position" "grep -q 'type.yaml:2:12: pipeline.threads' '$T/e2'"
 
 printf 'input:\n  stdin: {}\n output:\n  stdout: {}\n' >"$T/indent.yaml"
 "$BIN" -c "$T/indent.yaml" </dev/null >/dev/null 2>"$T/e3"
 rc=$?
-check "bad indentation exits non-zero" "[ $rc != 0 ]"
-check "bad indentation position" "grep -Eq 'indent.yaml:[0-9]+:[0-9]+:' '$T/e3'"
+check_sh "bad indentation exits non-zero" "[ $rc != 0 ]"
+check_sh "bad indentation position" "grep -Eq 'indent.yaml:[0-9]+:[0-9]+:' '$T/e3'"
 
 cat >"$T/plugin.yaml" <<'YAML'
 input:
@@ -74,15 +61,15 @@ input:
 YAML
 "$BIN" -c "$T/plugin.yaml" </dev/null >/dev/null 2>"$T/e4"
 rc=$?
-check "unknown plugin" "[ $rc != 0 ] && grep -q 'plugin.yaml:2:3: input.stdinn: unknown input' '$T/e4'"
+check_sh "unknown plugin" "[ $rc != 0 ] && grep -q 'plugin.yaml:2:3: input.stdinn: unknown input' '$T/e4'"
 
 "$BIN" -c "$T/does-not-exist.yaml" </dev/null >/dev/null 2>"$T/e5"
 rc=$?
-check "missing config file" "[ $rc != 0 ] && grep -q 'does-not-exist.yaml' '$T/e5'"
+check_sh "missing config file" "[ $rc != 0 ] && grep -q 'does-not-exist.yaml' '$T/e5'"
 
 # 4. help / version
-check "--help" "'$BIN' --help | grep -q 'usage: tagproc'"
-check "--version" "'$BIN' --version | grep -q '^tagproc '"
+check_sh "--help" "'$BIN' --help | grep -q 'usage: tagproc'"
+check_sh "--version" "'$BIN' --version | grep -q '^tagproc '"
 
 # 5. SIGTERM drains and exits 0: an endless slow simulator, stopped once output appeared
 cat >"$T/endless.yaml" <<'YAML'
@@ -101,8 +88,8 @@ done
 kill -TERM $pid
 wait $pid
 rc=$?
-check "SIGTERM exit 0" "[ $rc = 0 ]"
-check "SIGTERM: every received message was output" \
+check_sh "SIGTERM exit 0" "[ $rc = 0 ]"
+check_sh "SIGTERM: every received message was output" \
     "python3 -c 'import json,sys; s=json.load(open(\"$T/s2.json\")); n=sum(1 for _ in open(\"$T/out3\")); sys.exit(0 if s[\"received\"]==s[\"processed\"]==n and n>0 else 1)'"
 
 # 6. threads: 4 gives byte-identical output to threads: 1 (the simulator example, fixed clock)
@@ -111,9 +98,9 @@ for t in 1 4; do
         examples/opcua-simulator.yaml >"$T/sim$t.yaml"
     "$BIN" -c "$T/sim$t.yaml" --stats "$T/sim$t.json" >"$T/sim$t.out" 2>"$T/sim$t.err"
 done
-check "simulator example: 20000 UNS messages" "[ \$(grep -c '\"topic\":\"umh.v1.' '$T/sim1.out') = 20000 ]"
-check "threads 4 output identical to threads 1" "cmp '$T/sim1.out' '$T/sim4.out'"
-check "4 workers: one VM per worker, 8 snippets compiled once" \
+check_sh "simulator example: 20000 UNS messages" "[ \$(grep -c '\"topic\":\"umh.v1.' '$T/sim1.out') = 20000 ]"
+check_sh "threads 4 output identical to threads 1" "cmp '$T/sim1.out' '$T/sim4.out'"
+check_sh "4 workers: one VM per worker, 8 snippets compiled once" \
     "grep -q '\"vms_created\":4' '$T/sim4.json' && grep -q '\"programs_compiled\":8' '$T/sim4.json'"
 
 # 7. dead letter: every non-filtered drop, as the original input plus the reason
@@ -138,17 +125,16 @@ YAML
 printf '%s\n' '{"payload":1,"meta":{"n":"1"}}' '{"payload":"boom","meta":{"n":"2"}}' \
     '{"payload":"skip","meta":{"n":"3"}}' '{"payload":4,"meta":{"n":"4","dc":"historian"}}' 'oops' |
     "$BIN" -c "$T/dl.yaml" --stats "$T/dl.json" >"$T/dl.out" 2>"$T/dl.err"
-check "dead letter: one good output" "[ \$(wc -l <'$T/dl.out') = 1 ]"
-check "dead letter: three records (js_error, invalid_topic, invalid_input), not the filtered one" \
+check_sh "dead letter: one good output" "[ \$(wc -l <'$T/dl.out') = 1 ]"
+check_sh "dead letter: three records (js_error, invalid_topic, invalid_input), not the filtered one" \
     "[ \$(wc -l <'$T/dead.jsonl') = 3 ]"
-check "dead letter: js_error record keeps the input and names stage and error" \
+check_sh "dead letter: js_error record keeps the input and names stage and error" \
     "grep '\"payload\":\"boom\"' '$T/dead.jsonl' | grep '\"n\":\"2\"' | grep '\"tagproc_drop_reason\":\"js_error\"' | grep '\"tagproc_drop_stage\":\"defaults\"' | grep -q 'bad reading'"
-check "dead letter: invalid_topic record" \
+check_sh "dead letter: invalid_topic record" \
     "grep '\"n\":\"4\"' '$T/dead.jsonl' | grep -q '\"tagproc_drop_reason\":\"invalid_topic\"'"
-check "dead letter: invalid_input record keeps the raw line and its number" \
+check_sh "dead letter: invalid_input record keeps the raw line and its number" \
     "grep '\"tagproc_drop_reason\":\"invalid_input\"' '$T/dead.jsonl' | grep '\"payload\":\"oops\"' | grep -q 'line 5'"
-check "dead letter: js error logged with its line and the metadata" \
+check_sh "dead letter: js error logged with its line and the metadata" \
     "grep 'js_error' '$T/dl.err' | grep -q '\"n\":\"2\"'"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -9,26 +9,7 @@ cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$T"' EXIT
-pass=0
-fail=0
-check() { # name, command (a bash string)
-    if (eval "$2") >"$T/check.out" 2>&1; then
-        pass=$((pass + 1))
-        echo "ok $1"
-    else
-        fail=$((fail + 1))
-        echo "FAIL $1"
-        sed 's/^/    /' "$T/check.out" | head -30
-    fi
-}
-wait_for() { # polls until the command succeeds (at most 60 s)
-    for _ in $(seq 1 1200); do
-        eval "$1" && return 0
-        sleep 0.05
-    done
-    echo "timed out waiting for: $1"
-    return 1
-}
+. tests/lib.sh
 cat >"$T/config.yaml" <<'YAML'
 http:
   address: 127.0.0.1:0
@@ -68,7 +49,7 @@ output:
 YAML
 "$BIN" -c "$T/config.yaml" 2>"$T/err" &
 PID=$!
-wait_for "grep -qs 'on port' '$T/err'"
+wait_until "grep -qs 'on port' '$T/err'" 60
 PORT=$(grep -o 'on port [0-9]*' "$T/err" | head -1 | awk '{print $3}')
 URL=http://127.0.0.1:$PORT
 P='processor="pipeline.processors\[0\].tag_processor"'
@@ -76,32 +57,31 @@ scrape() { curl -s "$URL/metrics" >"$T/m"; }
 val() { # series regex -> value (0 when absent)
     grep -E "^$1 " "$T/m" | awk '{print $2}' | head -1 | grep . || echo 0
 }
-wait_for "scrape; [ \$(val 'tagproc_rule_timeouts_total\{$P,rule=\"conditions\[3\]\"\}') -ge 2 ] && [ \$(val 'tagproc_rule_errors_total\{$P,rule=\"conditions\[2\]\"\}') -ge 2 ]"
+wait_until "scrape; [ \$(val 'tagproc_rule_timeouts_total\{$P,rule=\"conditions\[3\]\"\}') -ge 2 ] && [ \$(val 'tagproc_rule_errors_total\{$P,rule=\"conditions\[2\]\"\}') -ge 2 ]" 60
 cp "$T/m" "$T/metrics.txt"
-check "/ready is 200" "[ \$(curl -s -o /dev/null -w '%{http_code}' $URL/ready) = 200 ]"
-check "/health is 200" "[ \$(curl -s -o /dev/null -w '%{http_code}' $URL/health) = 200 ]"
-check "unknown path is 404" "[ \$(curl -s -o /dev/null -w '%{http_code}' $URL/nope) = 404 ]"
-check "content type" "curl -s -D - -o /dev/null $URL/metrics | grep -qi 'content-type: text/plain; version=0.0.4'"
+check_sh "/ready is 200" "[ \$(curl -s -o /dev/null -w '%{http_code}' $URL/ready) = 200 ]"
+check_sh "/health is 200" "[ \$(curl -s -o /dev/null -w '%{http_code}' $URL/health) = 200 ]"
+check_sh "unknown path is 404" "[ \$(curl -s -o /dev/null -w '%{http_code}' $URL/nope) = 404 ]"
+check_sh "content type" "curl -s -D - -o /dev/null $URL/metrics | grep -qi 'content-type: text/plain; version=0.0.4'"
 for r in defaults 'conditions\[0\]' 'conditions\[1\]' 'conditions\[2\]' 'conditions\[3\]' advancedProcessing; do
-    check "evaluations rule=$r" "[ \$(val 'tagproc_rule_evaluations_total\{$P,rule=\"$r\"\}') -gt 0 ]"
-    check "duration histogram rule=$r" "grep -Eq '^tagproc_rule_duration_seconds_bucket\{$P,rule=\"$r\",le=\"\+Inf\"\} [0-9]+$' '$T/m' && grep -Eq '^tagproc_rule_duration_seconds_sum\{$P,rule=\"$r\"\} ' '$T/m' && grep -Eq '^tagproc_rule_duration_seconds_count\{$P,rule=\"$r\"\} ' '$T/m'"
+    check_sh "evaluations rule=$r" "[ \$(val 'tagproc_rule_evaluations_total\{$P,rule=\"$r\"\}') -gt 0 ]"
+    check_sh "duration histogram rule=$r" "grep -Eq '^tagproc_rule_duration_seconds_bucket\{$P,rule=\"$r\",le=\"\+Inf\"\} [0-9]+$' '$T/m' && grep -Eq '^tagproc_rule_duration_seconds_sum\{$P,rule=\"$r\"\} ' '$T/m' && grep -Eq '^tagproc_rule_duration_seconds_count\{$P,rule=\"$r\"\} ' '$T/m'"
 done
-check "matches only for conditions" "[ \$(val 'tagproc_rule_matches_total\{$P,rule=\"conditions\[1\]\"\}') -gt 0 ] && ! grep -q 'tagproc_rule_matches_total{.*rule=\"defaults\"' '$T/m'"
-check "condition 0 matches 1 node in 12" "[ \$(val 'tagproc_rule_matches_total\{$P,rule=\"conditions\[0\]\"\}') -lt \$(val 'tagproc_rule_evaluations_total\{$P,rule=\"conditions\[0\]\"\}') ]"
-check "errors counted on the throwing rule only" "[ \$(val 'tagproc_rule_errors_total\{$P,rule=\"conditions\[2\]\"\}') -gt 0 ] && [ \$(val 'tagproc_rule_errors_total\{$P,rule=\"defaults\"\}') = 0 ]"
-check "timeouts counted" "[ \$(val 'tagproc_rule_timeouts_total\{$P,rule=\"conditions\[3\]\"\}') -gt 0 ]"
-check "drops by reason and stage" "[ \$(val 'tagproc_dropped_total\{reason=\"js_error\",stage=\"conditions\[2\].then\"\}') -gt 0 ] && [ \$(val 'tagproc_dropped_total\{reason=\"js_timeout\",stage=\"conditions\[3\].then\"\}') -gt 0 ]"
-check "input / output / processor counters" "[ \$(val 'tagproc_input_received_total\{plugin=\"simulator\"\}') -gt 0 ] && [ \$(val 'tagproc_output_sent_total\{plugin=\"drop\"\}') -gt 0 ] && [ \$(val 'tagproc_processor_received_total\{$P,plugin=\"tag_processor\"\}') -gt 0 ]"
-check "js counters" "[ \$(val tagproc_js_programs_compiled_total) -gt 0 ] && [ \$(val tagproc_js_vms_created_total) = 2 ]"
-check "latency histogram" "[ \$(val tagproc_latency_seconds_count) -gt 0 ] && grep -q '^tagproc_latency_seconds_bucket{le=\"+Inf\"}' '$T/m'"
-check "rss and queues" "[ \$(val tagproc_process_resident_memory_bytes) -gt 1000000 ] && grep -q '^tagproc_queue_batches{queue=\"waiting\"}' '$T/m'"
-check "every sample line is well formed" "grep -v '^#' '$T/m' | grep -Evq '^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$' && exit 1 || exit 0"
+check_sh "matches only for conditions" "[ \$(val 'tagproc_rule_matches_total\{$P,rule=\"conditions\[1\]\"\}') -gt 0 ] && ! grep -q 'tagproc_rule_matches_total{.*rule=\"defaults\"' '$T/m'"
+check_sh "condition 0 matches 1 node in 12" "[ \$(val 'tagproc_rule_matches_total\{$P,rule=\"conditions\[0\]\"\}') -lt \$(val 'tagproc_rule_evaluations_total\{$P,rule=\"conditions\[0\]\"\}') ]"
+check_sh "errors counted on the throwing rule only" "[ \$(val 'tagproc_rule_errors_total\{$P,rule=\"conditions\[2\]\"\}') -gt 0 ] && [ \$(val 'tagproc_rule_errors_total\{$P,rule=\"defaults\"\}') = 0 ]"
+check_sh "timeouts counted" "[ \$(val 'tagproc_rule_timeouts_total\{$P,rule=\"conditions\[3\]\"\}') -gt 0 ]"
+check_sh "drops by reason and stage" "[ \$(val 'tagproc_dropped_total\{reason=\"js_error\",stage=\"conditions\[2\].then\"\}') -gt 0 ] && [ \$(val 'tagproc_dropped_total\{reason=\"js_timeout\",stage=\"conditions\[3\].then\"\}') -gt 0 ]"
+check_sh "input / output / processor counters" "[ \$(val 'tagproc_input_received_total\{plugin=\"simulator\"\}') -gt 0 ] && [ \$(val 'tagproc_output_sent_total\{plugin=\"drop\"\}') -gt 0 ] && [ \$(val 'tagproc_processor_received_total\{$P,plugin=\"tag_processor\"\}') -gt 0 ]"
+check_sh "js counters" "[ \$(val tagproc_js_programs_compiled_total) -gt 0 ] && [ \$(val tagproc_js_vms_created_total) = 2 ]"
+check_sh "latency histogram" "[ \$(val tagproc_latency_seconds_count) -gt 0 ] && grep -q '^tagproc_latency_seconds_bucket{le=\"+Inf\"}' '$T/m'"
+check_sh "rss and queues" "[ \$(val tagproc_process_resident_memory_bytes) -gt 1000000 ] && grep -q '^tagproc_queue_batches{queue=\"waiting\"}' '$T/m'"
+check_sh "every sample line is well formed" "grep -v '^#' '$T/m' | grep -Evq '^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$' && exit 1 || exit 0"
 kill -TERM $PID
 wait $PID
 rc=$?
 PID=
-check "exit 0" "[ $rc = 0 ]"
-check "log lines are JSON" "python3 -c 'import json,sys; [json.loads(l) for l in open(\"$T/err\")]'"
-check "rule log lines name processor, stage and rule" "grep -q 'processor=pipeline.processors\[0\].tag_processor stage=conditions\[2\].then rule=conditions\[2\]' '$T/err'"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+check_sh "exit 0" "[ $rc = 0 ]"
+check_sh "log lines are JSON" "python3 -c 'import json,sys; [json.loads(l) for l in open(\"$T/err\")]'"
+check_sh "rule log lines name processor, stage and rule" "grep -q 'processor=pipeline.processors\[0\].tag_processor stage=conditions\[2\].then rule=conditions\[2\]' '$T/err'"
+finish

@@ -37,41 +37,8 @@ case "$BUILD" in *asan*)
     RATE=4000
     ;;
 esac
-pass=0
-fail=0
-ok() {
-    pass=$((pass + 1))
-    echo "ok $1 (${SECONDS}s)"
-}
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL $1"
-}
-check() { # name, command...
-    local name=$1
-    shift
-    if "$@" >"$T/check.out" 2>&1; then
-        ok "$name"
-        [ -s "$T/check.out" ] && sed 's/^/    /' "$T/check.out" | head -5
-    else
-        bad "$name"
-        sed 's/^/    /' "$T/check.out" | head -20
-    fi
-}
-finish() {
-    echo "$pass passed, $fail failed"
-    [ "$fail" = 0 ]
-    exit $?
-}
-# Polls `cond` (a bash string) every 0.1 s, at most $2 seconds; 0 when it became true.
-wait_until() {
-    local cond=$1 limit=$(($2 * 10)) i=0
-    while ! eval "$cond"; do
-        i=$((i + 1))
-        [ $i -ge $limit ] && return 1
-        sleep 0.1
-    done
-}
+SHOW_TIMES=1
+. tests/lib.sh
 # dump TOPIC FILE: every record of TOPIC into FILE; complains when it fails.
 dump() {
     "$MOCK" dump "$BOOT" "$1" >"$2" 2>"$T/dump.err" || {

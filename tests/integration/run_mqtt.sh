@@ -34,42 +34,9 @@ case "$BUILD" in *asan*)
     ;;
 esac
 NODES=50
-pass=0
-fail=0
-ok() {
-    pass=$((pass + 1))
-    echo "ok $1"
-}
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL $1"
-}
-check() { # name, command...
-    local name=$1
-    shift
-    if "$@" >"$T/check.out" 2>&1; then
-        ok "$name"
-    else
-        bad "$name"
-        sed 's/^/    /' "$T/check.out" | head -20
-    fi
-}
-finish() {
-    echo "$pass passed, $fail failed"
-    [ "$fail" = 0 ]
-    exit $?
-}
-# Polls `cond` (a bash string) every 0.1 s for at most $2 seconds; 0 when it became true.
-wait_until() {
-    local cond=$1 deadline=$((SECONDS + $2))
-    while ! eval "$cond"; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.1
-    done
-}
-lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
+. tests/lib.sh
 port_open() { (: >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
-PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+PORT=$(free_port)
 URL=tcp://127.0.0.1:$PORT
 
 # max_queued_messages: mosquitto's default (1000 per client) silently drops

@@ -26,43 +26,7 @@ trap cleanup EXIT
 N=100000
 case "$BUILD" in *asan*) N=20000 ;; esac
 NODES=50
-pass=0
-fail=0
-ok() {
-    pass=$((pass + 1))
-    echo "ok $1 ($SECONDS s)"
-}
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL $1"
-}
-check() { # name, command...
-    local name=$1
-    shift
-    if "$@" >"$T/check.out" 2>&1; then
-        ok "$name"
-    else
-        bad "$name"
-        sed 's/^/    /' "$T/check.out" | head -20
-    fi
-}
-finish() {
-    echo "$pass passed, $fail failed"
-    [ "$fail" = 0 ]
-    exit $?
-}
-# Polls `cond` (a bash string) every 0.1 s, at most $2 seconds; 0 when it became true.
-wait_until() {
-    local cond=$1 limit=$(($2 * 10)) i=0
-    while ! eval "$cond"; do
-        i=$((i + 1))
-        [ $i -ge $limit ] && return 1
-        sleep 0.1
-    done
-}
-free_port() {
-    python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
-}
+. tests/lib.sh
 PORT=$(free_port)
 MPORT=$(free_port)
 URL=nats://127.0.0.1:$PORT
@@ -87,7 +51,6 @@ for a in d.get("account_details", []):
         print(*out); sys.exit(0)
 print("0 0 0 0 0")' "$@"
 }
-lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
 
 # Consumer config: durable $1, output file $2, ack_wait $3.
 consumer_config() {
