@@ -522,7 +522,7 @@ static const char *type_doc(const struct tp_option *o)
     case TP_OPT_OBJECT:
         return "object";
     case TP_OPT_NODE:
-        return "map (plugin)";
+        return "YAML node";
     }
     return "?";
 }

@@ -27,7 +27,8 @@ static const struct tp_option pipeline_options[] = {
     {"batch_size", TP_OPT_INT, offsetof(struct tp_pipeline_section, batch_size), "256",
      "maximum messages per batch handed to a worker", 0, NULL, 0, NULL},
     {"processors", TP_OPT_NODE, offsetof(struct tp_pipeline_section, processors), NULL,
-     "list of processors, run in order (tag_processor, nodered_js)", 0, NULL, 0, NULL},
+     "list of processors run in order, each {tag_processor: {...}} or {nodered_js: {...}}.", 0,
+     NULL, 0, NULL},
     {0},
 };
 
@@ -40,17 +41,17 @@ const struct tp_option tp__pipeline_http_options[] = {
 
 const struct tp_option tp__pipeline_root_options[] = {
     {"input", TP_OPT_NODE, offsetof(struct tp_root_config, input), NULL,
-     "one input plugin (default stdin)", 0, NULL, 0, NULL},
+     "one input plugin, e.g. {stdin: {}} (default stdin).", 0, NULL, 0, NULL},
     {"pipeline", TP_OPT_OBJECT, offsetof(struct tp_root_config, pipeline), NULL,
-     "processing section", 0, pipeline_options, 0, NULL},
+     "the processing section.", 0, pipeline_options, 0, NULL},
     {"output", TP_OPT_NODE, offsetof(struct tp_root_config, output), NULL,
-     "one output plugin (default stdout)", 0, NULL, 0, NULL},
+     "one output plugin, e.g. {stdout: {}} (default stdout).", 0, NULL, 0, NULL},
     {"dead_letter", TP_OPT_NODE, offsetof(struct tp_root_config, dead_letter), NULL,
-     "optional output receiving every non-filtered drop", 0, NULL, 0, NULL},
-    {"logger", TP_OPT_OBJECT, offsetof(struct tp_root_config, logger), NULL, "logging", 0,
+     "optional output plugin receiving every non-filtered drop.", 0, NULL, 0, NULL},
+    {"logger", TP_OPT_OBJECT, offsetof(struct tp_root_config, logger), NULL, "logging.", 0,
      logger_options, 0, NULL},
     {"http", TP_OPT_NODE, offsetof(struct tp_root_config, http), NULL,
-     "operations endpoint (metrics, readiness, health); off when absent. See `http`", 0, NULL, 0,
+     "operations endpoint (metrics, readiness, health); off when absent. See `http`.", 0, NULL, 0,
      NULL},
     {0},
 };
