@@ -23,18 +23,7 @@ static const struct tp_option file_in_options[] = {
      .offset = offsetof(struct file_in_config, path),
      .desc = "file to read",
      .flags = TP_OPT_REQUIRED},
-    {.name = "codec",
-     .type = TP_OPT_STRING,
-     .offset = offsetof(struct file_in_config, codec),
-     .def = "json_lines",
-     .desc = "json_lines: one {\"payload\": ..., \"meta\": {...}} object per line; "
-             "lines: each line is a raw payload without metadata",
-     .choices = tp_line_codecs},
-    {.name = "max_line_bytes",
-     .type = TP_OPT_INT,
-     .offset = offsetof(struct file_in_config, max_line_bytes),
-     .def = TP_LINES_DEFAULT_MAX,
-     .desc = "longest accepted line in bytes; longer lines are dropped as invalid_input"},
+    TP_LINE_FORMAT_OPTIONS(struct file_in_config),
     {.name = NULL},
 };
 

@@ -15,6 +15,22 @@
 
 #define TP_LINES_DEFAULT_MAX "16777216"
 
+/* The options every line-based input shares, for a config struct with
+ * `char *codec` and `int64_t max_line_bytes` members. */
+#define TP_LINE_FORMAT_OPTIONS(cfg_struct)                                                         \
+    {.name = "codec",                                                                              \
+     .type = TP_OPT_STRING,                                                                        \
+     .offset = offsetof(cfg_struct, codec),                                                        \
+     .def = "json_lines",                                                                          \
+     .desc = "json_lines: one {\"payload\": ..., \"meta\": {...}} object per line; "               \
+             "lines: each line is a raw payload without metadata",                                 \
+     .choices = tp_line_codecs},                                                                   \
+    {                                                                                              \
+        .name = "max_line_bytes", .type = TP_OPT_INT,                                              \
+        .offset = offsetof(cfg_struct, max_line_bytes), .def = TP_LINES_DEFAULT_MAX,               \
+        .desc = "longest accepted line in bytes; longer lines are dropped as invalid_input"        \
+    }
+
 struct tp_line_reader {
     int fd;
     int own_fd;  /* close fd on free */

@@ -14,18 +14,7 @@ struct stdin_config {
 };
 
 static const struct tp_option stdin_options[] = {
-    {.name = "codec",
-     .type = TP_OPT_STRING,
-     .offset = offsetof(struct stdin_config, codec),
-     .def = "json_lines",
-     .desc = "json_lines: one {\"payload\": ..., \"meta\": {...}} object per line; "
-             "lines: each line is a raw payload without metadata",
-     .choices = tp_line_codecs},
-    {.name = "max_line_bytes",
-     .type = TP_OPT_INT,
-     .offset = offsetof(struct stdin_config, max_line_bytes),
-     .def = TP_LINES_DEFAULT_MAX,
-     .desc = "longest accepted line in bytes; longer lines are dropped as invalid_input"},
+    TP_LINE_FORMAT_OPTIONS(struct stdin_config),
     {.name = NULL},
 };
 
