@@ -10,6 +10,7 @@
 
 #include "js/bridge.h"
 #include "js/js_internal.h"
+#include "js/native_if.h"
 #include "js/program.h"
 #include "js/vm.h"
 #include "ops/metrics.h"
@@ -17,6 +18,8 @@
 struct step {
     struct tp_js_program *cond; /* NULL: the body runs on every message */
     struct tp_js_program *body;
+    struct tp_js_native_if nat; /* the if's native form, when has_nat */
+    int has_nat;
 };
 
 struct tp_js_script {
@@ -26,6 +29,7 @@ struct tp_js_script {
     struct step *steps;
     size_t n, cap;
     int naive;
+    int native; /* recognise native ifs (TAGPROC_NATIVE_IF=0 turns it off) */
 };
 
 /* A message in flight. */
@@ -44,8 +48,9 @@ struct tp_js_worker {
     struct tp_js_script *s;
     struct tp_js_vm vm;
     int have_vm;
-    JSValue *fns;              /* 2 per step: cond, body (JS_UNDEFINED when absent) */
-    struct tp_rule_block *met; /* per-rule metrics (NULL when off) */
+    JSValue *fns;                   /* 2 per step: cond, body (JS_UNDEFINED when absent) */
+    struct tp_rule_block *met;      /* per-rule metrics (NULL when off) */
+    struct tp_js_native_index nidx; /* native ifs (all NULL when off) */
     struct entries cur, next;
     char text[448];
 };
@@ -88,6 +93,8 @@ int tp_js_script_new(const char *label, const struct tp_js_limits *lim, struct t
         s->lim.cache_max_entries = 10000;
     s->cache = tp_js_cache_new((size_t)s->lim.cache_max_entries);
     s->naive = tp_js_naive();
+    const char *nat = getenv("TAGPROC_NATIVE_IF");
+    s->native = !s->naive && !(nat && strcmp(nat, "0") == 0);
     if (!s->label || !s->cache) {
         tp_js_script_free(s);
         return tp_error_set(err, TP_NOMEM, "out of memory");
@@ -103,6 +110,7 @@ void tp_js_script_free(struct tp_js_script *s)
     for (size_t i = 0; i < s->n; i++) {
         tp__js_program_free(s->steps[i].cond);
         tp__js_program_free(s->steps[i].body);
+        tp__js_native_if_fini(&s->steps[i].nat);
     }
     free(s->steps);
     tp_js_cache_free(s->cache);
@@ -126,6 +134,8 @@ static int push_step(struct tp_js_script *s, struct tp_js_program *cond, struct 
     }
     s->steps[s->n].cond = cond;
     s->steps[s->n].body = body;
+    memset(&s->steps[s->n].nat, 0, sizeof(s->steps[s->n].nat));
+    s->steps[s->n].has_nat = 0;
     s->n++;
     return 0;
 }
@@ -160,7 +170,12 @@ int tp_js_script_add_condition(struct tp_js_script *s, const struct tp_js_snippe
         tp__js_program_free(b);
         return 0;
     }
-    return push_step(s, c, b, err);
+    rc = push_step(s, c, b, err);
+    if (rc == 0 && s->native) {
+        struct step *st = &s->steps[s->n - 1];
+        st->has_nat = tp__js_native_if_parse(cond->code, &st->nat);
+    }
+    return rc;
 }
 
 static void free_fns(struct tp_js_worker *w)
@@ -194,6 +209,20 @@ static int load_fns(struct tp_js_worker *w, struct tp_error *err)
         }
     }
     return 0;
+}
+
+/* Key atoms and literal indexes of the native ifs (none in naive mode). */
+static int native_init(struct tp_js_worker *w, struct tp_error *err)
+{
+    struct tp_js_script *s = w->s;
+    const struct tp_js_native_if **conds = calloc(s->n + 1, sizeof(*conds));
+    int rc = conds ? 0 : TP_NOMEM;
+    for (size_t i = 0; conds && i < s->n; i++)
+        conds[i] = s->steps[i].has_nat ? &s->steps[i].nat : NULL;
+    if (rc == 0)
+        rc = tp__js_native_index_init(&w->nidx, w->vm.ctx, conds, s->n);
+    free(conds);
+    return rc ? tp_error_set(err, TP_NOMEM, "out of memory") : 0;
 }
 
 /* Per-rule metrics: one rule per step, named after its stage ("defaults",
@@ -254,6 +283,8 @@ int tp_js_worker_new(struct tp_js_script *s, struct tp_js_worker **out, struct t
         }
         w->have_vm = 1;
         rc = load_fns(w, err);
+        if (rc == 0 && s->native)
+            rc = native_init(w, err);
         if (rc != 0) {
             tp_js_worker_free(w);
             return rc;
@@ -270,6 +301,7 @@ void tp_js_worker_free(struct tp_js_worker *w)
         return;
     tp_metrics_block_free(w->met);
     if (w->have_vm) {
+        tp__js_native_index_fini(&w->nidx, w->vm.ctx);
         free_fns(w);
         tp__js_vm_fini(&w->vm);
     }
@@ -545,19 +577,24 @@ static int run_step(struct tp_js_worker *w, size_t si, struct entry *e, struct a
         return 0;
     }
     if (st->cond) {
-        JSValue fn = stage_fn(w, 2 * si, st->cond);
-        JSValue r = JS_EXCEPTION;
-        vm->stage = st->cond->stage;
-        if (!JS_IsException(fn))
-            r = JS_Call(vm->ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&e->msg);
-        JS_FreeValue(vm->ctx, fn);
-        if (JS_IsException(r)) {
-            drop_exception(w, st->cond->stage, st->cond->filename, ab, drops);
-            JS_FreeValue(vm->ctx, e->msg);
-            return 0;
+        int truthy = -1;
+        if (w->nidx.atoms && w->nidx.atoms[si] != JS_ATOM_NULL)
+            truthy = tp__js_native_if_eval(vm, e->msg, w->nidx.atoms[si], &st->nat);
+        if (truthy < 0) {
+            JSValue fn = stage_fn(w, 2 * si, st->cond);
+            JSValue r = JS_EXCEPTION;
+            vm->stage = st->cond->stage;
+            if (!JS_IsException(fn))
+                r = JS_Call(vm->ctx, fn, JS_UNDEFINED, 1, (JSValueConst *)&e->msg);
+            JS_FreeValue(vm->ctx, fn);
+            if (JS_IsException(r)) {
+                drop_exception(w, st->cond->stage, st->cond->filename, ab, drops);
+                JS_FreeValue(vm->ctx, e->msg);
+                return 0;
+            }
+            truthy = JS_ToBool(vm->ctx, r);
+            JS_FreeValue(vm->ctx, r);
         }
-        int truthy = JS_ToBool(vm->ctx, r);
-        JS_FreeValue(vm->ctx, r);
         if (!truthy) {
             if (entries_push(&w->next, e->msg, e->stage, 0) != 0) {
                 JS_FreeValue(vm->ctx, e->msg);
@@ -617,6 +654,107 @@ static void run_pending_jobs(struct tp_js_vm *vm)
     }
 }
 
+/* Per-rule metrics of one message. */
+struct mclock {
+    struct tp_rule_block *met; /* NULL: off */
+    int timed;
+    uint64_t t0, dt;
+};
+
+static void mclock_step(struct tp_js_worker *w, struct mclock *mc, size_t si, int matched,
+                        const struct tp_drops *drops, size_t first)
+{
+    if (!mc->met)
+        return;
+    if (mc->timed) {
+        uint64_t t1 = tp_metrics_ticks();
+        mc->dt = t1 - mc->t0;
+        mc->t0 = t1;
+    }
+    metrics_step(mc->met, w->s, si, mc->timed, mc->dt, matched, drops, first);
+}
+
+/* Where entry e goes next in run r, from step `from` on: the first condition
+ * that certainly matches, r->b when none can, or `from` itself when the
+ * value is not certain (the step then decides, in JavaScript if need be). */
+static size_t run_next(struct tp_js_worker *w, const struct tp_js_native_run *r,
+                       const struct entry *e, size_t from)
+{
+    if (from >= r->b)
+        return r->b;
+    if (e->dirty)
+        return from;
+    const char *v = NULL;
+    size_t n = 0;
+    switch (tp__js_native_read(&w->vm, e->msg, r->atom, &v, &n)) {
+    case TP_JS_NATIVE_STRING:
+        return tp__js_native_run_next(r, v, n, from);
+    case TP_JS_NATIVE_ABSENT:
+        return r->b;
+    default:
+        return from;
+    }
+}
+
+/* Runs step si on every entry of w->cur (r NULL), or, inside run r, on the
+ * entries whose next match is si (the others pass unchanged, as their
+ * condition is false), then makes w->next the current list. */
+static void run_stage(struct tp_js_worker *w, size_t si, const struct tp_js_native_run *r,
+                      struct mclock *mc, struct abort_state *ab, struct tp_drops *drops)
+{
+    w->next.n = 0;
+    for (size_t i = 0; i < w->cur.n; i++) {
+        struct entry *e = &w->cur.v[i];
+        if (ab->active) {
+            tp_drops_add(drops, ab->reason, ab->stage, "%s", ab->text);
+            JS_FreeValue(w->vm.ctx, e->msg);
+            continue;
+        }
+        size_t nd = drops->n;
+        int matched = 0;
+        if (r && run_next(w, r, e, si) != si) {
+            if (entries_push(&w->next, e->msg, e->stage, e->dirty) != 0) {
+                JS_FreeValue(w->vm.ctx, e->msg);
+                tp_drops_add(drops, TP_DROP_JS_MEMORY, w->s->steps[si].cond->stage,
+                             "out of memory");
+            }
+        } else {
+            matched = run_step(w, si, e, ab, drops);
+        }
+        mclock_step(w, mc, si, matched, drops, nd);
+    }
+    struct entries t = w->cur;
+    w->cur = w->next;
+    w->next = t;
+    w->next.n = 0;
+}
+
+/* Runs the steps of run r: only the steps some entry matches are visited,
+ * each entry being re-read when visited, so the result is that of running
+ * every step in order. Returns r->b. */
+static size_t run_indexed(struct tp_js_worker *w, const struct tp_js_native_run *r,
+                          struct mclock *mc, struct abort_state *ab, struct tp_drops *drops)
+{
+    size_t si = r->a;
+    while (si < r->b && w->cur.n > 0) {
+        size_t m = r->b;
+        for (size_t i = 0; i < w->cur.n && !ab->active && m > si; i++) {
+            size_t k = run_next(w, r, &w->cur.v[i], si);
+            m = k < m ? k : m;
+        }
+        if (ab->active)
+            m = si;
+        if (mc->met)
+            for (size_t k = si; k < m; k++) /* skipped: evaluated, not matched */
+                TP_MET_ADD(mc->met->rules[k].evals, w->cur.n);
+        if (m >= r->b)
+            break;
+        run_stage(w, m, r, mc, ab, drops);
+        si = m + 1;
+    }
+    return r->b;
+}
+
 int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js_output mode,
                      tp_js_emit_fn emit, void *ud, struct tp_drops *drops)
 {
@@ -643,38 +781,17 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
         status = TP_NOMEM;
         goto done;
     }
-    struct tp_rule_block *met = w->met;
-    uint64_t t0 = 0, dt = 0;
-    int timed = 0;
-    if (met) {
-        TP_MET_ADD(met->msgs_in, 1);
-        if ((timed = tp_metrics_sample(met)))
-            t0 = tp_metrics_ticks();
+    struct mclock mc = {.met = w->met};
+    if (mc.met) {
+        TP_MET_ADD(mc.met->msgs_in, 1);
+        if ((mc.timed = tp_metrics_sample(mc.met)))
+            mc.t0 = tp_metrics_ticks();
     }
     for (size_t si = 0; si < s->n; si++) {
-        w->next.n = 0;
-        for (size_t i = 0; i < w->cur.n; i++) {
-            struct entry *e = &w->cur.v[i];
-            if (ab.active) {
-                tp_drops_add(drops, ab.reason, ab.stage, "%s", ab.text);
-                JS_FreeValue(ctx, e->msg);
-                continue;
-            }
-            size_t nd = drops->n;
-            int matched = run_step(w, si, e, &ab, drops);
-            if (met) {
-                if (timed) {
-                    uint64_t t1 = tp_metrics_ticks();
-                    dt = t1 - t0;
-                    t0 = t1;
-                }
-                metrics_step(met, s, si, timed, dt, matched, drops, nd);
-            }
-        }
-        struct entries t = w->cur;
-        w->cur = w->next;
-        w->next = t;
-        w->next.n = 0;
+        if (w->nidx.run_at && w->nidx.run_at[si])
+            si = run_indexed(w, w->nidx.run_at[si], &mc, &ab, drops) - 1;
+        else
+            run_stage(w, si, NULL, &mc, &ab, drops);
     }
     for (size_t i = 0; i < w->cur.n; i++) {
         struct entry *e = &w->cur.v[i];
@@ -683,8 +800,8 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
         else if (status == 0) {
             size_t nd = drops->n;
             status = emit_entry(w, in, e, mode, &orig, emit, ud, &ab, drops);
-            if (met && status == 0 && drops->n == nd)
-                TP_MET_ADD(met->msgs_out, 1);
+            if (mc.met && status == 0 && drops->n == nd)
+                TP_MET_ADD(mc.met->msgs_out, 1);
         }
         tp__js_msg_release(vm, e->msg); /* may keep the objects for the next message */
     }
