@@ -60,7 +60,9 @@ if all(k in med for k in ("passthrough", "marshal", "minimal", "seed-pooled")):
         ("JS compilation", 0.0),
     ]
     print()
-    print("CPU share of a pooled seed message (%.3f us, by workload difference):" % total)
+    print("CPU share of a pooled seed message (%.3f us, by workload difference;" % total)
+    print("differences of noisy medians: a part near zero can come out negative - use")
+    print("callgrind for exact shares, see docs/PERFORMANCE.md):")
     for name, us in parts:
         print(f"  {name:22} {us:8.3f} us  {100 * us / total:5.1f}%")
     if "seed-naive" in med:
