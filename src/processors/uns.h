@@ -44,6 +44,10 @@ struct tp_orig_number {
  * buf needs 32 bytes. Returns the length. NaN/Infinity give "NaN"/"Infinity"/"-Infinity". */
 size_t tp_number_text(double d, char *buf);
 
+/* Internal (uns.c, uns_text.c): writes the decimal digits of u without a NUL
+ * into dig (room for 20) and returns their count. */
+int tp__uns_u64_digits(uint64_t u, char *dig);
+
 /* Parses a SPEC 3.8 timestamp: integer milliseconds (optional sign, digits
  * only) or RFC 3339 with optional fraction and Z / +-HH:MM. 0 ok, -1 invalid. */
 int tp_timestamp_parse(const char *s, size_t len, int64_t *ms);
