@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/msg.h"
 #include "core/plugin.h"
+#include "msg_test_util.h"
 
 struct proc_fx {
     const struct tp_processor_plugin *pl;
@@ -81,23 +82,6 @@ static void fx_must_open(struct proc_fx *f, const struct tp_processor_plugin *pl
     int rc = fx_open(f, pl, path, yaml, workers, &err);
     if (rc != 0)
         fail_msg("open failed: %s (line %d col %d)", err.msg, err.line, err.col);
-}
-
-/* A message with payload and NULL-terminated key, value pairs. */
-static struct tp_msg *mk_msg(const char *payload, ...)
-{
-    struct tp_msg *m = tp_msg_new();
-    assert_non_null(m);
-    assert_int_equal(tp_msg_set_payload(m, payload, strlen(payload)), 0);
-    va_list ap;
-    va_start(ap, payload);
-    const char *k;
-    while ((k = va_arg(ap, const char *)) != NULL) {
-        const char *v = va_arg(ap, const char *);
-        assert_int_equal(tp_msg_meta_sets(m, k, v), 0);
-    }
-    va_end(ap);
-    return m;
 }
 
 /* Runs m (freed) through worker w after clearing outputs and drops. */

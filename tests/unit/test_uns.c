@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/msg.h"
 #include "processors/uns.h"
+#include "msg_test_util.h"
 
 #define FIXED_NOW 1700000000123LL
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -554,22 +555,6 @@ static void test_topic_fail(void **state)
 
 /* ---- tp_uns_build ---- */
 
-static struct tp_msg *msg_with(const char *payload, ...)
-{
-    struct tp_msg *m = tp_msg_new();
-    assert_non_null(m);
-    assert_int_equal(tp_msg_set_payload(m, payload, strlen(payload)), 0);
-    va_list ap;
-    va_start(ap, payload);
-    const char *k;
-    while ((k = va_arg(ap, const char *)) != NULL) {
-        const char *v = va_arg(ap, const char *);
-        assert_int_equal(tp_msg_meta_sets(m, k, v), 0);
-    }
-    va_end(ap);
-    return m;
-}
-
 #define BASE_META                                                                                  \
     "location_path", "enterprise", "data_contract", "_historian", "tag_name", "temperature"
 
@@ -588,7 +573,7 @@ static void assert_meta(const struct tp_msg *m, const char *key, const char *wan
 static void test_build_ok(void **state)
 {
     (void)state;
-    struct tp_msg *m = msg_with("23.5", BASE_META, "umh_topic", "set.by.script", NULL);
+    struct tp_msg *m = mk_msg("23.5", BASE_META, "umh_topic", "set.by.script", NULL);
     struct tp_value v = vnum(23.5);
     char why[256];
     assert_int_equal(tp_uns_build(m, &v, NULL, why, sizeof why), TP_UNS_OK);
@@ -606,7 +591,7 @@ static void test_build_value_from_payload(void **state)
 {
     (void)state;
     /* value and orig point into the payload that tp_uns_build replaces. */
-    struct tp_msg *m = msg_with("12345678901234567890", BASE_META, NULL);
+    struct tp_msg *m = mk_msg("12345678901234567890", BASE_META, NULL);
     struct tp_value v = vnum(strtod(m->payload, NULL));
     struct tp_orig_number orig = {1, v.number, m->payload, m->payload_len};
     char why[256];
@@ -615,7 +600,7 @@ static void test_build_value_from_payload(void **state)
                         "{\"timestamp_ms\":1700000000123,\"value\":12345678901234567890}");
     tp_msg_free(m);
 
-    m = msg_with("hello world", BASE_META, NULL);
+    m = mk_msg("hello world", BASE_META, NULL);
     struct tp_value s = {.type = TP_VALUE_STRING, .str = m->payload, .len = m->payload_len};
     assert_int_equal(tp_uns_build(m, &s, NULL, why, sizeof why), TP_UNS_OK);
     assert_string_equal(m->payload, "{\"timestamp_ms\":1700000000123,\"value\":\"hello world\"}");
@@ -636,7 +621,7 @@ static void test_build_missing(void **state)
         {NULL, NULL, NULL, "missing required metadata: location_path, data_contract, tag_name"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-        struct tp_msg *m = msg_with("1", NULL);
+        struct tp_msg *m = mk_msg("1", NULL);
         if (cases[i].lp)
             tp_msg_meta_sets(m, "location_path", cases[i].lp);
         if (cases[i].dc)
@@ -658,21 +643,21 @@ static void test_build_invalid(void **state)
     (void)state;
     char why[256];
     struct tp_msg *m =
-        msg_with("1", "location_path", "a", "data_contract", "historian", "tag_name", "t", NULL);
+        mk_msg("1", "location_path", "a", "data_contract", "historian", "tag_name", "t", NULL);
     struct tp_value v = vnum(1);
     assert_int_equal(tp_uns_build(m, &v, NULL, why, sizeof why), TP_DROP_INVALID_TOPIC);
     assert_non_null(strstr(why, "must start with \"_\""));
     assert_meta(m, "umh_topic", NULL);
     tp_msg_free(m);
 
-    m = msg_with("null", BASE_META, NULL);
+    m = mk_msg("null", BASE_META, NULL);
     struct tp_value n = vtype(TP_VALUE_NULL);
     assert_int_equal(tp_uns_build(m, &n, NULL, why, sizeof why), TP_DROP_INVALID_VALUE);
     assert_string_equal(why, "value is null");
     assert_string_equal(m->payload, "null");
     tp_msg_free(m);
 
-    m = msg_with("\"abc\"", BASE_META, "datatype", "number", NULL);
+    m = mk_msg("\"abc\"", BASE_META, "datatype", "number", NULL);
     struct tp_value s = vstr("abc");
     assert_int_equal(tp_uns_build(m, &s, NULL, why, sizeof why), TP_DROP_INVALID_VALUE);
     assert_non_null(strstr(why, "not a decimal number"));
@@ -683,7 +668,7 @@ static void test_build_datatype(void **state)
 {
     (void)state;
     char why[256];
-    struct tp_msg *m = msg_with("\"1\"", BASE_META, "datatype", "bool", NULL);
+    struct tp_msg *m = mk_msg("\"1\"", BASE_META, "datatype", "bool", NULL);
     struct tp_value s = vstr("1");
     assert_int_equal(tp_uns_build(m, &s, NULL, why, sizeof why), TP_UNS_OK);
     assert_string_equal(m->payload, "{\"timestamp_ms\":1700000000123,\"value\":true}");
@@ -715,7 +700,7 @@ static void test_build_virtual_path(void **state)
         {"_System", "_System", "umh.v1.enterprise._historian._System.temperature"},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-        struct tp_msg *m = msg_with("1", BASE_META, "virtual_path", cases[i].vp, NULL);
+        struct tp_msg *m = mk_msg("1", BASE_META, "virtual_path", cases[i].vp, NULL);
         struct tp_value v = vnum(1);
         char why[256] = "";
         int rc = tp_uns_build(m, &v, NULL, why, sizeof why);
@@ -726,7 +711,7 @@ static void test_build_virtual_path(void **state)
         tp_msg_free(m);
     }
     /* Trimming keeps the key's position. */
-    struct tp_msg *m = msg_with("1", "virtual_path", " v ", BASE_META, NULL);
+    struct tp_msg *m = mk_msg("1", "virtual_path", " v ", BASE_META, NULL);
     struct tp_value v = vnum(1);
     char why[256];
     assert_int_equal(tp_uns_build(m, &v, NULL, why, sizeof why), TP_UNS_OK);
@@ -757,7 +742,7 @@ static void test_build_timestamp(void **state)
     };
     tp_log_set_level(TP_LOG_OFF); /* the invalid cases warn */
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-        struct tp_msg *m = msg_with("1", BASE_META, NULL);
+        struct tp_msg *m = mk_msg("1", BASE_META, NULL);
         if (cases[i].ts_ms)
             tp_msg_meta_sets(m, "timestamp_ms", cases[i].ts_ms);
         if (cases[i].ts)
