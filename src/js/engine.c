@@ -814,3 +814,19 @@ done:
         tp__js_vm_fini(vm);
     return status;
 }
+
+int tp_js_plugin_worker_new(void *script, int worker_index, void **worker, struct tp_error *err)
+{
+    (void)worker_index;
+    return tp_js_worker_new(script, (struct tp_js_worker **)worker, err);
+}
+
+void tp_js_plugin_worker_free(void *worker)
+{
+    tp_js_worker_free(worker);
+}
+
+void tp_js_plugin_destroy(void *script)
+{
+    tp_js_script_free(script);
+}

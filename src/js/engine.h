@@ -76,6 +76,12 @@ int tp_js_script_add_condition(struct tp_js_script *s, const struct tp_js_snippe
 int tp_js_worker_new(struct tp_js_script *s, struct tp_js_worker **out, struct tp_error *err);
 void tp_js_worker_free(struct tp_js_worker *w);
 
+/* The same three, shaped as struct tp_processor_plugin callbacks, so the
+ * JavaScript processors (tag_processor, nodered_js) share them. */
+int tp_js_plugin_worker_new(void *script, int worker_index, void **worker, struct tp_error *err);
+void tp_js_plugin_worker_free(void *worker);
+void tp_js_plugin_destroy(void *script);
+
 enum tp_js_output {
     TP_JS_OUT_VALUE, /* payload described by type (strings as text, objects as JSON) */
     TP_JS_OUT_JSON,  /* payload always as JSON.stringify text (TP_VALUE_UNDEFINED when none) */

@@ -38,12 +38,6 @@ static int nodered_create(const void *config, const struct tp_proc_info *info, v
     return 0;
 }
 
-static int nodered_worker_new(void *proc, int worker_index, void **worker, struct tp_error *err)
-{
-    (void)worker_index;
-    return tp_js_worker_new(proc, (struct tp_js_worker **)worker, err);
-}
-
 static void emit_json(void *ud, struct tp_msg *m, const struct tp_value *payload,
                       const struct tp_orig_number *orig, struct tp_drops *drops)
 {
@@ -71,23 +65,13 @@ static int nodered_process(void *worker, const struct tp_msg *in, struct tp_batc
     return tp_js_worker_run(worker, in, TP_JS_OUT_JSON, emit_json, out, drops);
 }
 
-static void nodered_worker_free(void *worker)
-{
-    tp_js_worker_free(worker);
-}
-
-static void nodered_destroy(void *proc)
-{
-    tp_js_script_free(proc);
-}
-
 const struct tp_processor_plugin tp_processor_nodered_js = {
     .name = "nodered_js",
     .options = nodered_options,
     .config_size = sizeof(struct nodered_config),
     .create = nodered_create,
-    .worker_new = nodered_worker_new,
+    .worker_new = tp_js_plugin_worker_new,
     .process = nodered_process,
-    .worker_free = nodered_worker_free,
-    .destroy = nodered_destroy,
+    .worker_free = tp_js_plugin_worker_free,
+    .destroy = tp_js_plugin_destroy,
 };

@@ -68,12 +68,6 @@ static int tag_create(const void *config, const struct tp_proc_info *info, void 
     return 0;
 }
 
-static int tag_worker_new(void *proc, int worker_index, void **worker, struct tp_error *err)
-{
-    (void)worker_index;
-    return tp_js_worker_new(proc, (struct tp_js_worker **)worker, err);
-}
-
 struct emit_ctx {
     struct tp_batch *out;
 };
@@ -101,23 +95,13 @@ static int tag_process(void *worker, const struct tp_msg *in, struct tp_batch *o
     return tp_js_worker_run(worker, in, TP_JS_OUT_VALUE, emit_uns, &ec, drops);
 }
 
-static void tag_worker_free(void *worker)
-{
-    tp_js_worker_free(worker);
-}
-
-static void tag_destroy(void *proc)
-{
-    tp_js_script_free(proc);
-}
-
 const struct tp_processor_plugin tp_processor_tag_processor = {
     .name = "tag_processor",
     .options = tag_options,
     .config_size = sizeof(struct tag_config),
     .create = tag_create,
-    .worker_new = tag_worker_new,
+    .worker_new = tp_js_plugin_worker_new,
     .process = tag_process,
-    .worker_free = tag_worker_free,
-    .destroy = tag_destroy,
+    .worker_free = tp_js_plugin_worker_free,
+    .destroy = tp_js_plugin_destroy,
 };
