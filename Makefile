@@ -3,6 +3,8 @@
 .PHONY: all deps build build-asan run test unit format-check bench clean fuzz
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# ccache, when installed, makes rebuilds in other clones and worktrees cheap.
+LAUNCHER := $(if $(shell command -v ccache 2>/dev/null),-DCMAKE_C_COMPILER_LAUNCHER=ccache,)
 
 all: build
 
@@ -10,11 +12,11 @@ deps:
 	@bash scripts/deps.sh
 
 build: deps
-	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(LAUNCHER) >/dev/null
 	@cmake --build build -j $(JOBS)
 
 build-asan: deps
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTP_SANITIZE=ON >/dev/null
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTP_SANITIZE=ON $(LAUNCHER) >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 
 run: build
