@@ -215,16 +215,14 @@ static JSValue meta_build(struct tp_js_vm *vm, const struct tp_msg *in)
     int rc = JS_IsException(meta) ? -1 : 0;
     for (uint32_t i = 0; i < in->n_meta && rc == 0; i++) {
         const struct tp_meta *e = &in->meta[i];
-        int owned;
-        JSAtom a = tp__js_key_atom(vm, in->strs + e->key_off, e->key_len, &owned);
+        JSAtom a = tp__js_key_atom(vm, in->strs + e->key_off, e->key_len);
         if (a == JS_ATOM_NULL) {
             rc = -1;
             break;
         }
         JSValue v = tp__js_meta_value(vm, in->strs + e->val_off, e->val_len);
         rc = JS_DefinePropertyValue(ctx, meta, a, v, JS_PROP_C_W_E) < 0 ? -1 : 0;
-        if (owned)
-            JS_FreeAtom(ctx, a);
+        JS_FreeAtom(ctx, a);
     }
     if (rc != 0) {
         JS_FreeValue(ctx, meta);
@@ -240,7 +238,6 @@ static JSValue meta_fast(struct tp_js_vm *vm, const struct tp_msg *in)
     JSContext *ctx = vm->ctx;
     JSAtom atoms[TP_JS_SHAPE_MAX_KEYS];
     JSValue vals[TP_JS_SHAPE_MAX_KEYS];
-    uint64_t owned_mask = 0; /* atoms that are references of our own (cache misses) */
     uint32_t n = in->n_meta;
     if (n == 0 || n > TP_JS_SHAPE_MAX_KEYS)
         return JS_UNDEFINED;
@@ -248,11 +245,9 @@ static JSValue meta_fast(struct tp_js_vm *vm, const struct tp_msg *in)
     uint32_t i = 0, nv = 0;
     for (; i < n; i++) {
         const struct tp_meta *e = &in->meta[i];
-        int owned;
-        atoms[i] = tp__js_key_atom(vm, in->strs + e->key_off, e->key_len, &owned);
+        atoms[i] = tp__js_key_atom(vm, in->strs + e->key_off, e->key_len);
         if (atoms[i] == JS_ATOM_NULL)
             goto out;
-        owned_mask |= (uint64_t)(owned != 0) << i;
     }
     for (; nv < n; nv++) {
         const struct tp_meta *e = &in->meta[nv];
@@ -280,9 +275,8 @@ static JSValue meta_fast(struct tp_js_vm *vm, const struct tp_msg *in)
 out:
     for (uint32_t j = 0; j < nv; j++)
         JS_FreeValue(ctx, vals[j]);
-    for (uint32_t j = 0; j < i; j++)
-        if (owned_mask >> j & 1)
-            JS_FreeAtom(ctx, atoms[j]);
+    for (uint32_t j = 0; j < i; j++) /* every atom is a reference of our own */
+        JS_FreeAtom(ctx, atoms[j]);
     return meta;
 }
 

@@ -31,9 +31,10 @@ int tp__js_meta_export(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m)
 /* Fast paths and caches (meta.c). */
 int tp__js_caches_init(struct tp_js_vm *vm); /* 0 or TP_NOMEM; also runs the peek check */
 void tp__js_caches_free(struct tp_js_vm *vm);
-/* The atom of a metadata key; *owned says whether the caller must free it
- * (cached atoms are borrowed). JS_ATOM_NULL when out of memory. */
-JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n, int *owned);
+/* The atom of a metadata key: a reference of the caller's own (JS_FreeAtom
+ * it), also on a cache hit, so no later miss evicting the slot can free an
+ * atom the caller still uses. JS_ATOM_NULL when out of memory. */
+JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n);
 /* A JS string for a metadata value (shared with recent equal values). */
 JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n);
 /* 1 when meta certainly holds string values only (nothing to normalise). */

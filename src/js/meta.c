@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/tp_assert.h"
 #include "js/bridge.h"
 #include "js/peek.h"
 
@@ -112,22 +113,17 @@ void tp__js_caches_free(struct tp_js_vm *vm)
     vm->caches = NULL;
 }
 
-JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n, int *owned)
+JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n)
 {
-    *owned = 1;
     if (!vm->caches || n > sizeof(vm->caches->keys[0].bytes))
         return JS_NewAtomLen(vm->ctx, s, n);
     uint64_t h = hash_bytes(s, n);
     struct tp_js_key_slot *sl = &vm->caches->keys[h % TP_JS_KEY_SLOTS];
-    if (sl->atom != JS_ATOM_NULL && sl->len == n && same_bytes(sl->bytes, s, n)) {
-        *owned = 0;
-        return sl->atom;
-    }
+    if (sl->atom != JS_ATOM_NULL && sl->len == n && same_bytes(sl->bytes, s, n))
+        return JS_DupAtom(vm->ctx, sl->atom);
     JSAtom a = JS_NewAtomLen(vm->ctx, s, n);
     if (a == JS_ATOM_NULL)
         return a;
-    /* The evicted atom may still be borrowed by the caller (two keys of one
-     * message in the same slot): a miss hands out a reference of its own. */
     if (sl->atom != JS_ATOM_NULL)
         JS_FreeAtom(vm->ctx, sl->atom);
     sl->atom = JS_DupAtom(vm->ctx, a);
@@ -454,6 +450,7 @@ JSValue tp__js_msg_take(struct tp_js_vm *vm, JSValue payload, JSValue meta)
         return tp__js_msg_make(vm, payload, meta);
     JSValue msg = vm->spare_msg;
     struct tpq_object *p = JS_VALUE_GET_PTR(msg);
+    TP_ASSERT(p->header.ref_count == 1 && (void *)p->shape == vm->msg_shape);
     vm->spare_msg = JS_UNDEFINED;
     p->prop[0].u.value = payload;
     p->prop[1].u.value = meta;
@@ -477,6 +474,8 @@ JSValue tp__js_meta_take(struct tp_js_vm *vm, const JSValue *kept, const JSAtom 
     JSValue meta = vm->spare_meta;
     struct tpq_object *p = JS_VALUE_GET_PTR(meta);
     struct tpq_shape *old = p->shape;
+    /* the spare is ours alone; the kept object holds a reference to sh */
+    TP_ASSERT(p->header.ref_count == 1 && old->header.ref_count >= 1 && sh->header.ref_count >= 1);
     for (int i = 0; i < old->prop_count; i++)
         if (old->prop[i].atom != JS_ATOM_NULL && (old->prop[i].flags & JS_PROP_TMASK))
             return JS_UNDEFINED;
@@ -505,6 +504,7 @@ JSValue tp__js_meta_take(struct tp_js_vm *vm, const JSValue *kept, const JSAtom 
         }
         sh->header.ref_count++;
         old->header.ref_count--;
+        TP_ASSERT(old->header.ref_count >= 1);
         p->shape = sh;
     }
     for (uint32_t i = 0; i < n; i++)

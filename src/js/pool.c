@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tp_assert.h"
 #include "js/js_internal.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -32,9 +33,11 @@ static const uint32_t class_size[N_CLASSES] = {16,  32,  48,  64,  80,  96,  112
 
 struct block_hdr {
     uint32_t cls;
-    uint32_t pad;
-    uint64_t size; /* large blocks: the requested size */
+    uint32_t state; /* BLOCK_LIVE or BLOCK_FREE: TP_ASSERT catches double frees */
+    uint64_t size;  /* large blocks: the requested size */
 };
+#define BLOCK_LIVE 0x4c495645u
+#define BLOCK_FREE 0x46524545u
 
 struct chunk {
     struct chunk *next;
@@ -63,8 +66,10 @@ static void *small_alloc(struct tp_js_pool *pool, unsigned cls)
 {
     void *p = pool->free[cls];
     if (p) {
+        TP_ASSERT(hdr_of(p)->cls == cls && hdr_of(p)->state == BLOCK_FREE);
         UNPOISON(p, class_size[cls]);
         memcpy(&pool->free[cls], p, sizeof(void *));
+        hdr_of(p)->state = BLOCK_LIVE;
         return p;
     }
     size_t need = HDR + class_size[cls];
@@ -83,6 +88,7 @@ static void *small_alloc(struct tp_js_pool *pool, unsigned cls)
     UNPOISON(b, need);
     struct block_hdr *h = (struct block_hdr *)b;
     h->cls = cls;
+    h->state = BLOCK_LIVE;
     h->size = 0;
     return b + HDR;
 }
@@ -98,6 +104,7 @@ static void *block_alloc(struct tp_js_pool *pool, size_t size, size_t room)
     if (!h)
         return NULL;
     h->cls = LARGE;
+    h->state = BLOCK_LIVE;
     h->size = size;
     return (char *)h + HDR;
 }
@@ -105,10 +112,12 @@ static void *block_alloc(struct tp_js_pool *pool, size_t size, size_t room)
 static void block_free(struct tp_js_pool *pool, void *p)
 {
     struct block_hdr *h = hdr_of(p);
+    TP_ASSERT(h->state == BLOCK_LIVE && (h->cls < N_CLASSES || h->cls == LARGE));
     if (h->cls == LARGE) {
         free(h);
         return;
     }
+    h->state = BLOCK_FREE;
     memcpy(p, &pool->free[h->cls], sizeof(void *));
     pool->free[h->cls] = p;
     POISON(p, class_size[h->cls]);
@@ -130,6 +139,7 @@ static void pool_free(JSMallocState *s, void *p)
 {
     if (!p)
         return;
+    TP_ASSERT(s->malloc_count > 0 && s->malloc_size >= usable(p) + HDR);
     s->malloc_count--;
     s->malloc_size -= usable(p) + HDR;
     block_free(s->opaque, p);
