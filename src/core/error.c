@@ -32,7 +32,7 @@ int tp_error_set(struct tp_error *err, int status, const char *fmt, ...)
         va_start(ap, fmt);
         set_msg(err, fmt, ap);
         va_end(ap);
-        err->file = NULL;
+        err->file[0] = '\0';
         err->line = 0;
         err->col = 0;
     }
@@ -47,16 +47,21 @@ int tp_error_set_at(struct tp_error *err, int status, const char *file, int line
         va_start(ap, fmt);
         set_msg(err, fmt, ap);
         va_end(ap);
-        err->file = file;
+        snprintf(err->file, sizeof(err->file), "%s", file ? file : "");
         err->line = line;
         err->col = col;
     }
     return status;
 }
 
+const char *tp_error_file(const struct tp_error *err)
+{
+    return err->file[0] ? err->file : NULL;
+}
+
 void tp_error_format(const struct tp_error *err, char *buf, size_t size)
 {
-    if (err->file)
+    if (err->file[0])
         snprintf(buf, size, "%s:%d:%d: %s", err->file, err->line, err->col, err->msg);
     else
         snprintf(buf, size, "%s", err->msg);

@@ -26,11 +26,13 @@ enum tp_status {
         TP_STATUS_COUNT
 };
 
-/* Error detail. `file` points at a string that outlives the error (a config
- * path); line/col are 1-based, 0 when unknown. */
+/* Error detail. The error owns a copy of everything it prints: `file` is
+ * copied in (an error may outlive the config it points into, e.g. a rejected
+ * reload frees that config before the error is formatted); "" when there is
+ * no position. line/col are 1-based, 0 when unknown. */
 struct tp_error {
     char msg[512];
-    const char *file;
+    char file[256];
     int line;
     int col;
 };
@@ -45,6 +47,9 @@ int tp_error_set(struct tp_error *err, int status, const char *fmt, ...)
 /* Same, with a file position. */
 int tp_error_set_at(struct tp_error *err, int status, const char *file, int line, int col,
                     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* err's file, or NULL when it has none. */
+const char *tp_error_file(const struct tp_error *err);
 
 /* Writes "FILE:LINE:COL: msg" (or just msg without a position) into buf. */
 void tp_error_format(const struct tp_error *err, char *buf, size_t size);

@@ -437,7 +437,7 @@ static void compile_check(struct tp_lint_report *rep, const struct tp_js_snippet
                    : tp_js_script_add_body(sc, js, stage, &err);
     tp_js_script_free(sc);
     if (rc == TP_CONFIG)
-        add(rep, TP_LINT_ERROR, err.file, err.line, err.col, "%s", err.msg);
+        add(rep, TP_LINT_ERROR, tp_error_file(&err), err.line, err.col, "%s", err.msg);
 }
 
 struct cond_info {
@@ -528,7 +528,7 @@ int tp_lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_r
 {
     struct tp_error err = {0};
     if (tp_pipeline_check(cfg, &err) != 0)
-        add(rep, TP_LINT_ERROR, err.file, err.line, err.col, "%s", err.msg);
+        add(rep, TP_LINT_ERROR, tp_error_file(&err), err.line, err.col, "%s", err.msg);
     const struct tp_node *pipe = tp_node_get(cfg->root, "pipeline");
     const struct tp_node *procs = pipe ? tp_node_get(pipe, "processors") : NULL;
     if (!procs || procs->type != TP_NODE_SEQ)
@@ -550,7 +550,7 @@ int tp_lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_r
         if (!pc)
             return TP_NOMEM;
         if (tp_options_parse(pl->options, item->items[0], label, pc, &err) != 0)
-            add(rep, TP_LINT_ERROR, err.file, err.line, err.col, "%s", err.msg);
+            add(rep, TP_LINT_ERROR, tp_error_file(&err), err.line, err.col, "%s", err.msg);
         else
             lint_processor(rep, pl, pc, label, flags);
         tp_options_free(pl->options, pc);

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Hot reload under load: an endless rate-limited simulator -> file, SIGHUP
-# four times with a changed config (one of them invalid: rejected, the
-# running config stays), then SIGTERM. Every message must be in the output
-# exactly once and in order (fixed timestamps are the message index), the
-# generations must follow each other, and /metrics must count 3 reloads and
-# 1 failure. Then --watch: rewriting the file alone reloads.
+# five times with a changed config (two of them invalid: one rejected by
+# lint, one whose JS does not compile; the running config stays), then
+# SIGTERM. Every message must be in the output exactly once and in order
+# (fixed timestamps are the message index), the generations must follow each
+# other, and /metrics must count 3 reloads and 2 failures. Then --watch:
+# rewriting the file alone reloads.
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
 cd "$(dirname "$0")/../.."
@@ -13,7 +14,7 @@ PID=
 trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$T"' EXIT
 . tests/lib.sh
 
-write_config() { # generation-name, data_contract
+write_config() { # generation-name, data_contract[, advancedProcessing's last line]
     cat >"$T/new.yaml" <<YAML
 http:
   address: 127.0.0.1:0
@@ -31,7 +32,7 @@ pipeline:
           return msg;
         advancedProcessing: |
           msg.meta.virtual_path = "$1";
-          return msg;
+          ${3:-return msg;}
 output:
   file:
     path: $T/out.jsonl
@@ -46,12 +47,18 @@ wait_until "grep -qs 'on port' '$T/err'" 60
 PORT=$(grep -o 'on port [0-9]*' "$T/err" | head -1 | awk '{print $3}')
 wait_until "[ \$(lines '$T/out.jsonl') -ge 300 ]" 60
 published=0
-for g in 1 2 3 4; do
+for g in 1 2 3 4 5; do
     n=$(lines "$T/out.jsonl")
     if [ $g = 3 ]; then
         write_config gen3 historian # breaks the topic rules: lint rejects it
         kill -HUP $PID
         wait_until "grep -qs 'reload rejected' '$T/err'" 60
+    elif [ $g = 5 ]; then
+        # A JS syntax error: the pipeline rejects it after freeing the config,
+        # so the error printed must own its file name (ASan checks it).
+        write_config gen5 _historian 'return msg;;; (('
+        kill -HUP $PID
+        wait_until "[ \$(grep -c 'reload rejected' '$T/err') -ge 2 ]" 60
     else
         write_config gen$g _historian
         kill -HUP $PID
@@ -68,9 +75,11 @@ rc=$?
 PID=
 check_sh "exit 0 after SIGTERM" "[ $rc = 0 ]"
 check_sh "metrics: 3 reloads" "grep -qx 'tagproc_reloads_total 3' '$T/metrics'"
-check_sh "metrics: 1 failed reload" "grep -qx 'tagproc_reload_failures_total 1' '$T/metrics'"
+check_sh "metrics: 2 failed reloads" "grep -qx 'tagproc_reload_failures_total 2' '$T/metrics'"
 check_sh "metrics: generation 3" "grep -qx 'tagproc_config_generation 3' '$T/metrics'"
 check_sh "rejection logged with the reason" "grep -q 'reload rejected.*data_contract' '$T/err'"
+check_sh "JS syntax error rejected with its position" \
+    "grep -q 'reload rejected.*config.yaml:[0-9]*:[0-9]*: .*advancedProcessing' '$T/err'"
 cat >"$T/check.py" <<'PY'
 import json, sys
 out, stats = sys.argv[1], sys.argv[2]
