@@ -5,6 +5,7 @@
  * includes yajl. */
 #include "core/json.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,7 +75,7 @@ static int y_scalar(struct yctx *c, const char *text, size_t n, int is_string)
                      c->key.data ? c->key.data : "");
             return 0;
         }
-        if (tp_msg_meta_set(c->msg, c->key.data, c->key.len, text, n))
+        if (tp_msg_meta_append(c->msg, c->key.data, c->key.len, text, n))
             return fail(c, "out of memory");
         return 1;
     }
@@ -261,15 +262,27 @@ int tp__json_decode_envelope_yajl(const char *line, size_t len, struct tp_msg *m
     return rc;
 }
 
-int tp_json_decode_envelope(const char *line, size_t len, struct tp_msg *msg, struct tp_error *err)
+int tp_json_decode_envelope(const char *line, size_t len, struct tp_msg *msg,
+                            uint32_t max_meta_keys, struct tp_error *err)
 {
-    if (tp__json_scan_envelope(line, len, msg) == 0)
-        return TP_OK;
-    /* Rejected or undecided: start again from a clean message with yajl. */
-    tp_msg_meta_clear(msg);
-    if (tp_msg_set_payload(msg, "", 0))
-        return tp_error_set(err, TP_NOMEM, "out of memory");
-    return tp__json_decode_envelope_yajl(line, len, msg, err);
+    int rc = tp__json_scan_envelope(line, len, msg, err);
+    if (rc == -1) {
+        /* Rejected or undecided: start again from a clean message with yajl,
+         * under the same Unicode rule (yajl alone is looser). */
+        tp_msg_meta_clear(msg);
+        if (tp_msg_set_payload(msg, "", 0))
+            return tp_error_set(err, TP_NOMEM, "out of memory");
+        rc = tp__json_decode_envelope_yajl(line, len, msg, err);
+        size_t bad = rc == TP_OK ? tp__json_find_not_utf8(line, len) : SIZE_MAX;
+        if (bad != SIZE_MAX)
+            rc = tp__json_not_utf8_error(err, bad);
+    }
+    if (rc != TP_OK)
+        return rc;
+    if (msg->n_meta > max_meta_keys)
+        return tp_error_set(err, TP_PARSE, "meta has %u keys, more than max_meta_keys (%u)",
+                            msg->n_meta, max_meta_keys);
+    return tp_msg_meta_dedupe(msg) ? tp_error_set(err, TP_NOMEM, "out of memory") : TP_OK;
 }
 
 int tp_json_is_valid(const char *s, size_t len)

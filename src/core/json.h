@@ -5,18 +5,29 @@
 #define TP_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/msg.h"
 
+/* Default bound on metadata entries per envelope (the max_meta_keys option). */
+#define TP_JSON_MAX_META_KEYS 10000
+#define TP_JSON_MAX_META_KEYS_TEXT "10000"
+
 /* Decodes one JSON Lines envelope {"payload": <any>, "meta": {"k": "v"}} into
- * msg (payload set; meta entries appended in order). The payload bytes are the
- * compact JSON of `payload`, except a JSON string whose bytes are its
- * unescaped contents. Missing payload: empty payload. Errors (malformed JSON,
- * non-object line, non-string meta value, unknown top-level key is allowed
- * and ignored) return TP_PARSE with a message naming the problem and column. */
-int tp_json_decode_envelope(const char *line, size_t len, struct tp_msg *msg, struct tp_error *err);
+ * msg (payload set; meta entries appended in order; a repeated key keeps its
+ * first position and its last value). The payload bytes are the compact JSON
+ * of `payload`, except a JSON string whose bytes are its unescaped contents.
+ * Missing payload: empty payload. Errors return TP_PARSE with a message naming
+ * the problem and, where there is one, its column: malformed JSON, a
+ * non-object line, a non-string meta value, text that is not UTF-8 (invalid
+ * byte sequences, overlong or CESU forms, \u escapes of lone surrogates:
+ * rejected, never replaced, so distinct keys stay distinct), more than
+ * max_meta_keys metadata entries. An unknown top-level key is ignored. Time is
+ * linear in the line length. */
+int tp_json_decode_envelope(const char *line, size_t len, struct tp_msg *msg,
+                            uint32_t max_meta_keys, struct tp_error *err);
 
 /* Appends one envelope line (without the newline) for msg to out:
  * {"topic":"<umh_topic>","payload":<payload>,"meta":{...}}; `topic` only when

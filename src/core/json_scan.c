@@ -15,7 +15,9 @@
 struct scan {
     const unsigned char *p, *end;
     int depth;
-    int unsure; /* gave up for a reason where yajl may still accept the text */
+    int unsure;               /* gave up for a reason where yajl may still accept the text */
+    int strict;               /* envelope rule: invalid UTF-8 and lone surrogates are errors */
+    const unsigned char *bad; /* strict: where the text broke the rule */
 };
 
 /* First byte at or after p that is not plain (end when none), eight bytes at
@@ -194,9 +196,20 @@ static size_t utf8_put(char *o, unsigned cp)
     return 4;
 }
 
+/* Text that is not UTF-8 at p (an invalid byte sequence, or a \\u escape of a
+ * lone surrogate): an error under the envelope rule, else left to yajl. */
+static const unsigned char *not_utf8(struct scan *s, const unsigned char *p)
+{
+    if (s->strict)
+        s->bad = p;
+    else
+        s->unsure = 1;
+    return NULL;
+}
+
 /* Decodes the escaped string body [p, end-quote) into dec (NULL: validate
- * only). Lone surrogates become U+FFFD. Returns the position after the
- * closing quote, or NULL. */
+ * only). Lone surrogates become U+FFFD (an error under the envelope rule). Returns the position
+ * after the closing quote, or NULL. */
 static const unsigned char *decode_string(struct scan *s, const unsigned char *p,
                                           struct tp_buf *dec)
 {
@@ -208,10 +221,8 @@ static const unsigned char *decode_string(struct scan *s, const unsigned char *p
         unsigned char c = *p;
         if (c >= 0x80) {
             size_t n = utf8_len(p, (size_t)(end - p));
-            if (!n) {
-                s->unsure = 1;
-                return NULL;
-            }
+            if (!n)
+                return not_utf8(s, p);
             p += n;
             continue;
         }
@@ -255,6 +266,8 @@ static const unsigned char *decode_string(struct scan *s, const unsigned char *p
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                 p += 6;
             } else if (cp >= 0xd800 && cp <= 0xdfff) {
+                if (s->strict) /* distinct keys must not merge into one U+FFFD */
+                    return not_utf8(s, p);
                 cp = 0xfffd; /* lone surrogate */
             }
             olen = utf8_put(o, cp);
@@ -293,7 +306,7 @@ static int scan_string(struct scan *s, struct tp_buf *dec, const char **str, siz
             break; /* backslash or control character */
         size_t n = utf8_len(p, (size_t)(end - p));
         if (!n) {
-            s->unsure = 1;
+            not_utf8(s, p);
             return -1;
         }
         p += n;
@@ -446,7 +459,7 @@ static int scan_value(struct scan *s, struct tp_buf *out, struct tp_buf *tmp)
 
 int tp__json_scan_valid(const char *text, size_t len)
 {
-    struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, 0};
+    struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, 0, 0, NULL};
     if (scan_value(&s, NULL, NULL) == 0) {
         ws(&s);
         if (s.p == s.end)
@@ -527,7 +540,7 @@ static int scan_meta(struct scan *s, struct tp_msg *m, struct tp_buf *kb, struct
         ws(s);
         if (s->p >= s->end || *s->p != '"' || scan_string(s, vb, &v, &vl) < 0)
             return -1;
-        if (tp_msg_meta_set(m, k, kl, v, vl))
+        if (tp_msg_meta_append(m, k, kl, v, vl))
             return -1;
         ws(s);
         if (s->p >= s->end)
@@ -540,9 +553,9 @@ static int scan_meta(struct scan *s, struct tp_msg *m, struct tp_buf *kb, struct
     }
 }
 
-int tp__json_scan_envelope(const char *text, size_t len, struct tp_msg *m)
+int tp__json_scan_envelope(const char *text, size_t len, struct tp_msg *m, struct tp_error *err)
 {
-    struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, 0};
+    struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, 0, 1, NULL};
     struct tp_buf kb, vb, pb;
     int rc = -1, have_payload = 0;
     tp_buf_init(&kb);
@@ -602,7 +615,40 @@ out:
     tp_buf_free(&kb);
     tp_buf_free(&vb);
     tp_buf_free(&pb);
+    if (rc && s.bad)
+        return tp__json_not_utf8_error(err, (size_t)(s.bad - (const unsigned char *)text));
     return rc;
+}
+
+int tp__json_not_utf8_error(struct tp_error *err, size_t off)
+{
+    return tp_error_set_at(err, TP_PARSE, NULL, 1, (int)(off + 1),
+                           "invalid UTF-8 (or a lone surrogate escape) at column %zu", off + 1);
+}
+
+size_t tp__json_find_not_utf8(const char *text, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)text, *end = p + len;
+    while (p < end) {
+        if (*p >= 0x80) {
+            size_t n = utf8_len(p, (size_t)(end - p));
+            if (!n)
+                return (size_t)(p - (const unsigned char *)text);
+            p += n;
+        } else if (*p == '\\' && end - p >= 6 && p[1] == 'u') {
+            unsigned cp, lo;
+            if (hex4(p + 2, &cp) == 0 && cp >= 0xd800 && cp <= 0xdfff) {
+                if (cp > 0xdbff || end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
+                    hex4(p + 8, &lo) || lo < 0xdc00 || lo > 0xdfff)
+                    return (size_t)(p - (const unsigned char *)text);
+                p += 6;
+            }
+            p += 6;
+        } else {
+            p += *p == '\\' ? 2 : 1;
+        }
+    }
+    return SIZE_MAX;
 }
 
 int tp__json_minify(const char *text, size_t len, struct tp_buf *out)
@@ -768,7 +814,7 @@ static int canon_value(struct scan *s, struct tp_buf *out, struct tp_buf *tmp)
 
 int tp__json_scan_canonical(const char *text, size_t len, struct tp_buf *out)
 {
-    struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, 0};
+    struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, 0, 0, NULL};
     struct tp_buf tmp;
     size_t mark = out->len;
     tp_buf_init(&tmp);

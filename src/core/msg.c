@@ -199,6 +199,60 @@ int tp_msg_meta_append(struct tp_msg *m, const char *key, size_t klen, const cha
     return TP_OK;
 }
 
+static uint64_t key_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static int same_key(const struct tp_msg *m, const struct tp_meta *a, const struct tp_meta *b)
+{
+    return a->key_len == b->key_len &&
+           memcmp(m->strs + a->key_off, m->strs + b->key_off, a->key_len) == 0;
+}
+
+int tp_msg_meta_dedupe(struct tp_msg *m)
+{
+    uint32_t n = m->n_meta;
+    if (n < 2)
+        return TP_OK;
+    if (n <= 16) { /* the common case: a few keys, none repeated */
+        int dup = 0;
+        for (uint32_t i = 1; i < n && !dup; i++)
+            for (uint32_t j = 0; j < i && !dup; j++)
+                dup = same_key(m, &m->meta[i], &m->meta[j]);
+        if (!dup)
+            return TP_OK;
+    }
+    /* open addressing over entry indices (+1; 0 = empty), load <= 1/2 */
+    size_t cap = 4;
+    while (cap < (size_t)n * 2)
+        cap *= 2;
+    uint32_t *tab = calloc(cap, sizeof(*tab));
+    if (!tab)
+        return TP_NOMEM;
+    uint32_t out = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct tp_meta *e = &m->meta[i];
+        size_t h = (size_t)key_hash(m->strs + e->key_off, e->key_len) & (cap - 1);
+        while (tab[h] && !same_key(m, &m->meta[tab[h] - 1], e))
+            h = (h + 1) & (cap - 1);
+        if (tab[h]) { /* a repeated key: the earlier entry takes the later value */
+            struct tp_meta *first = &m->meta[tab[h] - 1];
+            first->val_off = e->val_off;
+            first->val_len = e->val_len;
+            continue;
+        }
+        m->meta[out] = *e; /* out <= i: entries before out are final */
+        tab[h] = ++out;
+    }
+    m->n_meta = out;
+    free(tab);
+    return TP_OK;
+}
+
 int tp_msg_meta_sets(struct tp_msg *m, const char *key, const char *val)
 {
     return tp_msg_meta_set(m, key, strlen(key), val, strlen(val));

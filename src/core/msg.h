@@ -55,6 +55,11 @@ int tp_msg_meta_append(struct tp_msg *m, const char *key, size_t klen, const cha
  * (NULs included), so that the appends that follow do not reallocate.
  * 0 or TP_NOMEM. */
 int tp_msg_meta_reserve(struct tp_msg *m, uint32_t n_entries, size_t bytes);
+/* Merges entries with equal keys after appends from a source that may repeat
+ * keys: each key keeps its first position and its last value (as
+ * tp_msg_meta_set would have done), in time linear in the entries.
+ * 0 or TP_NOMEM (m unchanged). */
+int tp_msg_meta_dedupe(struct tp_msg *m);
 /* NUL-terminated convenience form. */
 int tp_msg_meta_sets(struct tp_msg *m, const char *key, const char *val);
 /* Returns the value (NUL-terminated) or NULL; *vlen gets its length when not NULL. */

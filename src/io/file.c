@@ -15,6 +15,7 @@ struct file_in_config {
     char *path;
     char *codec;
     int64_t max_line_bytes;
+    int64_t max_meta_keys;
 };
 
 static const struct tp_option file_in_options[] = {
@@ -35,7 +36,7 @@ static int file_in_open(const void *config, void **in, struct tp_error *err)
     int fd = open(c->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return tp_error_set(err, TP_IO, "cannot open %s: %s", c->path, strerror(errno));
-    int rc = tp_line_input_open(fd, 1, c->codec, c->max_line_bytes, in, err);
+    int rc = tp_line_input_open(fd, 1, c->codec, c->max_line_bytes, c->max_meta_keys, in, err);
     if (rc)
         close(fd);
     return rc;

@@ -177,10 +177,11 @@ int tp_line_reader_next(struct tp_line_reader *r, int block, const char **line, 
 struct line_input {
     struct tp_line_reader r;
     int raw; /* codec "lines" */
+    uint32_t max_meta_keys;
 };
 
-int tp_line_input_open(int fd, int own_fd, const char *codec, int64_t max_line, void **out,
-                       struct tp_error *err)
+int tp_line_input_open(int fd, int own_fd, const char *codec, int64_t max_line,
+                       int64_t max_meta_keys, void **out, struct tp_error *err)
 {
     int raw = 0;
     if (codec && strcmp(codec, "lines") == 0)
@@ -191,6 +192,9 @@ int tp_line_input_open(int fd, int own_fd, const char *codec, int64_t max_line, 
     if (max_line <= 0)
         return tp_error_set(err, TP_CONFIG, "max_line_bytes must be positive, got %lld",
                             (long long)max_line);
+    if (max_meta_keys <= 0 || max_meta_keys > UINT32_MAX)
+        return tp_error_set(err, TP_CONFIG, "max_meta_keys must be 1..%u, got %lld", UINT32_MAX,
+                            (long long)max_meta_keys);
     struct line_input *in = calloc(1, sizeof(*in));
     if (!in)
         return tp_error_set(err, TP_NOMEM, "out of memory");
@@ -200,6 +204,7 @@ int tp_line_input_open(int fd, int own_fd, const char *codec, int64_t max_line, 
         return rc;
     }
     in->raw = raw;
+    in->max_meta_keys = (uint32_t)max_meta_keys;
     *out = in;
     return TP_OK;
 }
@@ -249,7 +254,7 @@ int tp_line_input_read(void *arg, struct tp_batch *batch, size_t max, struct tp_
         if (in->raw) {
             rc = tp_msg_set_payload(m, line, len);
         } else {
-            rc = tp_json_decode_envelope(line, len, m, &err);
+            rc = tp_json_decode_envelope(line, len, m, in->max_meta_keys, &err);
             if (rc == TP_PARSE) {
                 tp_msg_free(m);
                 tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input", "line %llu: %s", no, err.msg);

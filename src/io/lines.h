@@ -11,12 +11,13 @@
 #include "core/buf.h"
 #include "core/drop.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "core/msg.h"
 
 #define TP_LINES_DEFAULT_MAX "16777216"
 
 /* The options every line-based input shares, for a config struct with
- * `char *codec` and `int64_t max_line_bytes` members. */
+ * `char *codec`, `int64_t max_line_bytes` and `int64_t max_meta_keys` members. */
 #define TP_LINE_FORMAT_OPTIONS(cfg_struct)                                                         \
     {.name = "codec",                                                                              \
      .type = TP_OPT_STRING,                                                                        \
@@ -25,10 +26,16 @@
      .desc = "json_lines: one {\"payload\": ..., \"meta\": {...}} object per line; "               \
              "lines: each line is a raw payload without metadata",                                 \
      .choices = tp_line_codecs},                                                                   \
+        {.name = "max_line_bytes",                                                                 \
+         .type = TP_OPT_INT,                                                                       \
+         .offset = offsetof(cfg_struct, max_line_bytes),                                           \
+         .def = TP_LINES_DEFAULT_MAX,                                                              \
+         .desc = "longest accepted line in bytes; longer lines are dropped as invalid_input"},     \
     {                                                                                              \
-        .name = "max_line_bytes", .type = TP_OPT_INT,                                              \
-        .offset = offsetof(cfg_struct, max_line_bytes), .def = TP_LINES_DEFAULT_MAX,               \
-        .desc = "longest accepted line in bytes; longer lines are dropped as invalid_input"        \
+        .name = "max_meta_keys", .type = TP_OPT_INT,                                               \
+        .offset = offsetof(cfg_struct, max_meta_keys), .def = TP_JSON_MAX_META_KEYS_TEXT,          \
+        .desc = "most metadata entries accepted in one json_lines envelope; a line with more "     \
+                "is dropped as invalid_input"                                                      \
     }
 
 struct tp_line_reader {
@@ -65,10 +72,10 @@ enum tp_line_codec { TP_CODEC_JSON_LINES, TP_CODEC_LINES };
 extern const char *const tp_line_codecs[]; /* {"json_lines", "lines", NULL} */
 
 /* Opens a line input on fd (own_fd: close it when done). codec: a name from
- * tp_line_codecs (NULL: json_lines); max_line > 0. *out is freed by
- * tp_line_input_close. */
-int tp_line_input_open(int fd, int own_fd, const char *codec, int64_t max_line, void **out,
-                       struct tp_error *err);
+ * tp_line_codecs (NULL: json_lines); max_line > 0, max_meta_keys > 0. *out is
+ * freed by tp_line_input_close. */
+int tp_line_input_open(int fd, int own_fd, const char *codec, int64_t max_line,
+                       int64_t max_meta_keys, void **out, struct tp_error *err);
 /* tp_input_plugin callbacks shared by the stdin and file inputs. */
 int tp_line_input_read(void *in, struct tp_batch *batch, size_t max, struct tp_drops *drops);
 void tp_line_input_stop(void *in);

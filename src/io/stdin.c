@@ -11,6 +11,7 @@
 struct stdin_config {
     char *codec;
     int64_t max_line_bytes;
+    int64_t max_meta_keys;
 };
 
 static const struct tp_option stdin_options[] = {
@@ -21,7 +22,8 @@ static const struct tp_option stdin_options[] = {
 static int stdin_open(const void *config, void **in, struct tp_error *err)
 {
     const struct stdin_config *c = config;
-    return tp_line_input_open(STDIN_FILENO, 0, c->codec, c->max_line_bytes, in, err);
+    return tp_line_input_open(STDIN_FILENO, 0, c->codec, c->max_line_bytes, c->max_meta_keys, in,
+                              err);
 }
 
 const struct tp_input_plugin tp_input_stdin = {

@@ -484,7 +484,8 @@ static void test_simulator(void **state)
         /* every line is a valid envelope with the OPC UA metadata */
         struct tp_msg *m = tp_msg_new();
         struct tp_error err;
-        assert_int_equal(tp_json_decode_envelope(a[i], strlen(a[i]), m, &err), TP_OK);
+        assert_int_equal(
+            tp_json_decode_envelope(a[i], strlen(a[i]), m, TP_JSON_MAX_META_KEYS, &err), TP_OK);
         char want[64];
         snprintf(want, sizeof(want), "ns=1;i=%zu", 2200 + i % 5);
         assert_string_equal(tp_msg_meta_get(m, "opcua_node_id", NULL), want);
