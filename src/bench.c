@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/chain.h"
@@ -256,18 +257,6 @@ done:
     return per;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(
-        f, "usage: tagproc bench [--workload seed|production|mapping|passthrough|marshal|minimal]\n"
-           "                     [--mode pooled|naive] [--messages N] [--threads N] [--json]\n"
-           "       tagproc bench -c CONFIG.yaml [--input FILE.jsonl] [--messages N]\n"
-           "\n"
-           "Measures processors in process: simulator (or --input) -> processors -> drop.\n"
-           "With -c, the config's own processors are measured (its input/output are\n"
-           "replaced): how many tags per second this machine takes with your rules.\n");
-}
-
 int tp_bench_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -308,10 +297,10 @@ int tp_bench_main(int argc, char **argv)
             a.input = optarg;
             break;
         case 'h':
-            usage(stdout);
+            tp_cli_print_help(stdout, tp_cli_find("bench"));
             return 0;
         default:
-            usage(stderr);
+            tp_cli_print_help(stderr, tp_cli_find("bench"));
             return 2;
         }
     }

@@ -409,7 +409,8 @@ out_cfg:
 int tp_config_load_file(const char *path, struct tp_config **out, struct tp_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
+    int from_stdin = strcmp(path, "-") == 0;
+    FILE *f = from_stdin ? stdin : fopen(path, "rb");
     if (!f)
         return tp_error_set(err, TP_IO, "cannot open config file \"%s\": %s", path,
                             strerror(errno));
@@ -421,7 +422,8 @@ int tp_config_load_file(const char *path, struct tp_config **out, struct tp_erro
             char *nt = realloc(text, cap);
             if (!nt) {
                 free(text);
-                fclose(f);
+                if (!from_stdin)
+                    fclose(f);
                 return tp_error_set(err, TP_NOMEM, "out of memory");
             }
             text = nt;
@@ -432,12 +434,13 @@ int tp_config_load_file(const char *path, struct tp_config **out, struct tp_erro
             break;
     }
     int failed = ferror(f);
-    fclose(f);
+    if (!from_stdin)
+        fclose(f);
     if (failed) {
         free(text);
         return tp_error_set(err, TP_IO, "cannot read config file \"%s\"", path);
     }
-    int rc = tp_config_load_string(path, text, len, out, err);
+    int rc = tp_config_load_string(from_stdin ? "<stdin>" : path, text, len, out, err);
     free(text);
     return rc;
 }
@@ -447,6 +450,7 @@ void tp_config_free(struct tp_config *cfg)
     if (!cfg)
         return;
     node_free(cfg->root);
+    tp_config_free(cfg->overlays);
     free(cfg->file);
     free(cfg);
 }

@@ -34,9 +34,11 @@ struct tp_node {
 struct tp_config {
     char *file; /* path as given */
     struct tp_node *root;
+    struct tp_config *overlays; /* --set values grafted into root (owned; see override.h) */
 };
 
-/* Parses a YAML file / buffer. The root must be a map. Errors name FILE:LINE:COL.
+/* Parses a YAML file ("-": standard input) / buffer. The root must be a map.
+ * Errors name FILE:LINE:COL.
  * Caller frees *out with tp_config_free. */
 int tp_config_load_file(const char *path, struct tp_config **out, struct tp_error *err);
 int tp_config_load_string(const char *name, const char *text, size_t len, struct tp_config **out,
@@ -118,5 +120,7 @@ void tp_options_free(const struct tp_option *table, void *out);
  * per key: name, type, default, required, description), followed by one
  * section per LIST/OBJECT sub-table titled "title.key". 0 or TP_NOMEM. */
 int tp_options_markdown(const struct tp_option *table, const char *title, struct tp_buf *out);
+/* The documented type of an option: "integer", "string or list of strings", ... */
+const char *tp_option_type_doc(const struct tp_option *o);
 
 #endif

@@ -500,7 +500,7 @@ void tp_js_snippet_position(const struct tp_js_snippet *s, int js_line, int js_c
 
 /* ---- Markdown reference ---- */
 
-static const char *type_doc(const struct tp_option *o)
+const char *tp_option_type_doc(const struct tp_option *o)
 {
     switch (o->type) {
     case TP_OPT_STRING:
@@ -549,7 +549,7 @@ int tp_options_markdown(const struct tp_option *table, const char *title, struct
                            "|---|---|---|---|---|\n",
                            title ? title : "options");
     for (const struct tp_option *o = table; o->name && !rc; o++) {
-        rc = tp_buf_printf(out, "| `%s` | %s | ", o->name, type_doc(o));
+        rc = tp_buf_printf(out, "| `%s` | %s | ", o->name, tp_option_type_doc(o));
         if (!rc && o->def) {
             rc = tp_buf_putc(out, '`');
             rc = rc ? rc : put_cell(out, o->def);

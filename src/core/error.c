@@ -61,8 +61,10 @@ const char *tp_error_file(const struct tp_error *err)
 
 void tp_error_format(const struct tp_error *err, char *buf, size_t size)
 {
-    if (err->file[0])
+    if (err->file[0] && err->line > 0)
         snprintf(buf, size, "%s:%d:%d: %s", err->file, err->line, err->col, err->msg);
+    else if (err->file[0]) /* a position-less source, e.g. a --set override */
+        snprintf(buf, size, "%s: %s", err->file, err->msg);
     else
         snprintf(buf, size, "%s", err->msg);
 }

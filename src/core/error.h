@@ -51,7 +51,7 @@ int tp_error_set_at(struct tp_error *err, int status, const char *file, int line
 /* err's file, or NULL when it has none. */
 const char *tp_error_file(const struct tp_error *err);
 
-/* Writes "FILE:LINE:COL: msg" (or just msg without a position) into buf. */
+/* Writes "FILE:LINE:COL: msg" ("FILE: msg" when line is 0, just msg without a file) into buf. */
 void tp_error_format(const struct tp_error *err, char *buf, size_t size);
 
 #endif

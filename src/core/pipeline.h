@@ -41,9 +41,12 @@ void tp_pipeline_free(struct tp_pipeline *p);
  * chain stays and err says why. Thread-safe. Counted in the metrics. */
 int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_error *err);
 
-/* Checks every section but the processors (root keys, input, output,
- * dead_letter and http option tables) without opening anything. */
-int tp_pipeline_check(const struct tp_config *cfg, struct tp_error *err);
+/* Checks every section but the processors (root keys, pipeline, logger,
+ * input, output, dead_letter and http option tables) without opening
+ * anything; each section on its own, calling found() for each problem (the
+ * same problem may be found twice). Returns the number of calls. */
+int tp_pipeline_check(const struct tp_config *cfg,
+                      void (*found)(void *ctx, const struct tp_error *err), void *ctx);
 
 /* Appends the Markdown reference of the root option table (and `http`). */
 int tp_pipeline_options_markdown(struct tp_buf *out);

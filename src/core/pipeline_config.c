@@ -119,22 +119,44 @@ static int check_section(const struct tp_node *node, const char *section, const 
     return rc;
 }
 
-int tp_pipeline_check(const struct tp_config *cfg, struct tp_error *err)
+int tp_pipeline_check(const struct tp_config *cfg,
+                      void (*found)(void *ctx, const struct tp_error *err), void *ctx)
 {
     struct tp_root_config root;
+    struct tp_error err = {0};
+    int n = 0;
     memset(&root, 0, sizeof(root));
-    int rc = tp_options_parse(tp__pipeline_root_options, cfg->root, "", &root, err);
-    if (rc == TP_OK)
-        rc = check_section(root.input, "input", "input", "stdin", err);
-    if (rc == TP_OK)
-        rc = check_section(root.output, "output", "output", "stdout", err);
-    if (rc == TP_OK && root.dead_letter && root.dead_letter->type != TP_NODE_NULL)
-        rc = check_section(root.dead_letter, "dead_letter", "output", "stdout", err);
-    if (rc == TP_OK && root.http && root.http->type != TP_NODE_NULL) {
-        struct tp_http_config h = {0};
-        rc = tp_options_parse(tp__pipeline_http_options, root.http, "http", &h, err);
-        tp_options_free(tp__pipeline_http_options, &h);
+    if (tp_options_parse(tp__pipeline_root_options, cfg->root, "", &root, &err) != TP_OK) {
+        found(ctx, &err), n++;
+        /* The parse stopped at its first problem: each nested table alone. */
+        for (const struct tp_option *o = tp__pipeline_root_options; o->name; o++) {
+            if (o->type != TP_OPT_OBJECT)
+                continue;
+            struct tp_root_config one;
+            memset(&one, 0, sizeof(one));
+            char *part = (char *)&one + o->offset;
+            if (tp_options_parse(o->sub, tp_node_get(cfg->root, o->name), o->name, part, &err))
+                found(ctx, &err), n++;
+            tp_options_free(o->sub, part);
+        }
     }
     tp_options_free(tp__pipeline_root_options, &root);
-    return rc;
+    const struct tp_node *input = tp_node_get(cfg->root, "input"),
+                         *output = tp_node_get(cfg->root, "output"),
+                         *dead = tp_node_get(cfg->root, "dead_letter"),
+                         *http = tp_node_get(cfg->root, "http");
+    if (check_section(input, "input", "input", "stdin", &err))
+        found(ctx, &err), n++;
+    if (check_section(output, "output", "output", "stdout", &err))
+        found(ctx, &err), n++;
+    if (dead && dead->type != TP_NODE_NULL &&
+        check_section(dead, "dead_letter", "output", "stdout", &err))
+        found(ctx, &err), n++;
+    if (http && http->type != TP_NODE_NULL) {
+        struct tp_http_config h = {0};
+        if (tp_options_parse(tp__pipeline_http_options, http, "http", &h, &err))
+            found(ctx, &err), n++;
+        tp_options_free(tp__pipeline_http_options, &h);
+    }
+    return n;
 }

@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "core/buf.h"
 #include "core/pipeline.h"
 #include "core/plugin.h"
+#include "core/stats.h"
 #include "js/engine.h"
 #include "processors/uns.h"
 
@@ -33,8 +35,9 @@ static void add(struct tp_lint_report *rep, enum tp_lint_severity sev, const cha
         rep->v = v;
         rep->cap = nc;
     }
-    struct tp_lint_finding *f = &rep->v[rep->n++];
+    struct tp_lint_finding *f = &rep->v[rep->n];
     f->severity = sev;
+    f->blocks_run = 0;
     char msg[600];
     va_list ap;
     va_start(ap, fmt);
@@ -48,10 +51,25 @@ static void add(struct tp_lint_report *rep, enum tp_lint_severity sev, const cha
     else
         snprintf(f->text, sizeof(f->text), "%s%s%s%s", file ? file : "", file ? ": " : "", what,
                  msg);
+    for (size_t i = 0; i < rep->n; i++)
+        if (strcmp(rep->v[i].text, f->text) == 0)
+            return; /* found by two checks: reported once */
+    rep->n++;
     if (sev == TP_LINT_ERROR)
         rep->errors++;
     else
         rep->warnings++;
+}
+
+/* An error that stops the config from running (not only a rule finding). */
+static void add_blocking(struct tp_lint_report *rep, const struct tp_error *err)
+{
+    size_t before = rep->n;
+    add(rep, TP_LINT_ERROR, tp_error_file(err), err->line, err->col, "%s", err->msg);
+    if (rep->n > before) {
+        rep->v[rep->n - 1].blocks_run = 1;
+        rep->blocking++;
+    }
 }
 
 void tp_lint_report_free(struct tp_lint_report *rep)
@@ -430,14 +448,18 @@ static void compile_check(struct tp_lint_report *rep, const struct tp_js_snippet
     struct tp_js_limits lim = {100, 64, 16};
     struct tp_js_script *sc;
     struct tp_error err = {0};
+    uint64_t compiled = TP_STAT_GET(programs_compiled), vms = TP_STAT_GET(vms_created);
     if (tp_js_script_new(label, &lim, &sc, &err) != 0)
         return;
     struct tp_js_snippet none = {0};
     int rc = is_if ? tp_js_script_add_condition(sc, js, &none, 0, &err)
                    : tp_js_script_add_body(sc, js, stage, &err);
     tp_js_script_free(sc);
+    /* A check, not a program of the pipeline: not in its counters. */
+    TP_STAT_ADD(programs_compiled, compiled - TP_STAT_GET(programs_compiled));
+    TP_STAT_ADD(vms_created, vms - TP_STAT_GET(vms_created));
     if (rc == TP_CONFIG)
-        add(rep, TP_LINT_ERROR, tp_error_file(&err), err.line, err.col, "%s", err.msg);
+        add_blocking(rep, &err);
 }
 
 struct cond_info {
@@ -524,33 +546,51 @@ static void lint_processor(struct tp_lint_report *rep, const struct tp_processor
                      "advancedProcessing", 0, flags, NULL);
 }
 
+static void found_blocking(void *rep, const struct tp_error *err)
+{
+    add_blocking(rep, err);
+}
+
 int tp_lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_report *rep)
 {
     struct tp_error err = {0};
-    if (tp_pipeline_check(cfg, &err) != 0)
-        add(rep, TP_LINT_ERROR, tp_error_file(&err), err.line, err.col, "%s", err.msg);
+    tp_pipeline_check(cfg, found_blocking, rep);
     const struct tp_node *pipe = tp_node_get(cfg->root, "pipeline");
     const struct tp_node *procs = pipe ? tp_node_get(pipe, "processors") : NULL;
+    if (procs && procs->type != TP_NODE_SEQ && procs->type != TP_NODE_NULL) {
+        tp_error_set_at(&err, TP_CONFIG, procs->file, procs->line, procs->col,
+                        "pipeline.processors: expected list, got %s", tp_node_type_name(procs));
+        add_blocking(rep, &err);
+    }
     if (!procs || procs->type != TP_NODE_SEQ)
-        return rep->n && !rep->v ? TP_NOMEM : 0;
+        return 0;
     for (size_t i = 0; i < procs->n; i++) {
         const struct tp_node *item = procs->items[i];
-        if (item->type != TP_NODE_MAP || item->n != 1)
-            continue; /* reported by the pipeline check */
+        if (item->type != TP_NODE_MAP || item->n != 1) {
+            tp_error_set_at(&err, TP_CONFIG, item->file, item->line, item->col,
+                            "pipeline.processors[%zu]: expected a map with exactly one processor "
+                            "(%s), got %s%s",
+                            i, tp_plugin_names("processor"), tp_node_type_name(item),
+                            item->type == TP_NODE_MAP ? " with other than one key" : "");
+            add_blocking(rep, &err);
+            continue;
+        }
         const struct tp_processor_plugin *pl = tp_processor_find(item->keys[0]);
         char label[192];
         snprintf(label, sizeof(label), "pipeline.processors[%zu].%s", i, item->keys[0]);
         if (!pl) {
             const struct tp_node *k = item->key_nodes[0];
-            add(rep, TP_LINT_ERROR, k->file, k->line, k->col,
-                "%s: unknown processor; valid processors: %s", label, tp_plugin_names("processor"));
+            tp_error_set_at(&err, TP_CONFIG, k->file, k->line, k->col,
+                            "%s: unknown processor; valid processors: %s", label,
+                            tp_plugin_names("processor"));
+            add_blocking(rep, &err);
             continue;
         }
         void *pc = calloc(1, pl->config_size ? pl->config_size : 1);
         if (!pc)
             return TP_NOMEM;
         if (tp_options_parse(pl->options, item->items[0], label, pc, &err) != 0)
-            add(rep, TP_LINT_ERROR, tp_error_file(&err), err.line, err.col, "%s", err.msg);
+            add_blocking(rep, &err);
         else
             lint_processor(rep, pl, pc, label, flags);
         tp_options_free(pl->options, pc);
@@ -574,13 +614,7 @@ int tp_lint_main(int argc, char **argv)
         if (c == 's')
             strict = 1;
         else {
-            fprintf(c == 'h' ? stdout : stderr,
-                    "usage: tagproc lint [--strict] CONFIG.yaml...\n\n"
-                    "Compiles every JavaScript snippet and checks the rules: topic literals\n"
-                    "(SPEC 3.5), bodies without return, if expressions that modify msg,\n"
-                    "duplicate or identical conditions. Findings are FILE:LINE:COL lines.\n"
-                    "Exit status: 0 clean (warnings allowed), 1 warnings with --strict,\n"
-                    "2 errors.\n");
+            tp_cli_print_help(c == 'h' ? stdout : stderr, tp_cli_find("lint"));
             return c == 'h' ? 0 : 2;
         }
     }

@@ -13,6 +13,8 @@ enum tp_lint_severity { TP_LINT_WARNING, TP_LINT_ERROR };
 
 struct tp_lint_finding {
     enum tp_lint_severity severity;
+    int blocks_run; /* the config cannot run (structure, options, syntax), not only a rule finding
+                     */
     char text[768]; /* "FILE:LINE:COL: key.path: message" ("...: warning: ..." for warnings) */
 };
 
@@ -20,12 +22,16 @@ struct tp_lint_report {
     struct tp_lint_finding *v;
     size_t n, cap;
     int errors, warnings;
+    int blocking; /* findings with blocks_run */
 };
 
 #define TP_LINT_COMPILE 0x1u /* compile every snippet (syntax errors) */
 
-/* Lints cfg into rep (zeroed by the caller; free with tp_lint_report_free).
- * Returns 0, or TP_NOMEM. */
+/* The one validation of a config, shared by `tagproc lint`, `tagproc run`
+ * and reload: every section is checked on its own (so one bad section does
+ * not hide the others), then each processor and its rules. Findings come
+ * at once, each once. Lints cfg into rep (zeroed by the caller; free with
+ * tp_lint_report_free). Returns 0, or TP_NOMEM. */
 int tp_lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_report *rep);
 void tp_lint_report_free(struct tp_lint_report *rep);
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/chain.h"
@@ -391,11 +392,7 @@ int tp_ruletest_main(int argc, char **argv)
 {
     int verbose = 0, first = 1;
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        printf("usage: tagproc test [-v] FILE.test.yaml...\n\n"
-               "Runs rule unit tests: each case's input through the processors of the\n"
-               "test's config, compared with the expected outputs or drops. The clock is\n"
-               "fixed at TAGPROC_FIXED_NOW_MS (default %s). See docs/OPERATIONS.md.\n",
-               DEFAULT_NOW_MS);
+        tp_cli_print_help(stdout, tp_cli_find("test"));
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "-v"))
