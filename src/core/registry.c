@@ -12,6 +12,7 @@ extern const struct tp_input_plugin tp_input_nats;
 extern const struct tp_output_plugin tp_output_nats;
 extern const struct tp_input_plugin tp_input_mqtt;
 extern const struct tp_output_plugin tp_output_mqtt;
+extern const struct tp_input_plugin tp_input_opcua;
 
 static const struct tp_input_plugin *const inputs[] = {&tp_input_stdin,
                                                        &tp_input_file,
@@ -19,6 +20,7 @@ static const struct tp_input_plugin *const inputs[] = {&tp_input_stdin,
                                                        &tp_input_kafka,
                                                        &tp_input_nats,
                                                        &tp_input_mqtt,
+                                                       &tp_input_opcua,
                                                        NULL};
 static const struct tp_processor_plugin *const processors[] = {&tp_processor_tag_processor,
                                                                &tp_processor_nodered_js, NULL};

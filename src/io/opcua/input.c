@@ -1,0 +1,366 @@
+/* The `opcua` input: benthos-umh compatible options; connects (security mode
+ * None, anonymous or username/password), browses the configured nodes once,
+ * then polls every variable at pollRate or subscribes to all of them, and
+ * turns each value into one message (payload: the value as JSON; metadata as
+ * browse.c prepares it). Connection loss: reconnect after
+ * reconnectIntervalInSeconds with autoReconnect, else the input fails. */
+#include <math.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/plugin.h"
+#include "io/opcua/browse.h"
+#include "io/opcua/subscription.h"
+
+#define REQUEST_TIMEOUT_MS 10000
+#define POLL_READ_BATCH 1000
+
+struct opcua_config {
+    char *endpoint;
+    struct tp_strlist node_ids;
+    char *username, *password;
+    int subscribe_enabled;
+    int64_t poll_rate;
+    int auto_reconnect;
+    int64_t reconnect_interval;
+    int use_heartbeat;
+    int64_t queue_size;
+    double sampling_interval;
+    char *security_mode, *security_policy;
+    int64_t max_message_size, max_chunk_count;
+};
+
+#define OPT(n, t, f, d, text)                                                                      \
+    {                                                                                              \
+        .name = n, .type = t, .offset = offsetof(struct opcua_config, f), .def = d, .desc = text   \
+    }
+static const struct tp_option opcua_options[] = {
+    {.name = "endpoint",
+     .type = TP_OPT_STRING,
+     .offset = offsetof(struct opcua_config, endpoint),
+     .flags = TP_OPT_REQUIRED,
+     .desc = "server address, opc.tcp://host:port[/path]"},
+    {.name = "nodeIDs",
+     .type = TP_OPT_STRINGS,
+     .offset = offsetof(struct opcua_config, node_ids),
+     .flags = TP_OPT_REQUIRED,
+     .desc = "start NodeIds (ns=2;s=Folder, ns=1;i=1001, g=..., b=...); folders and objects are "
+             "browsed recursively (depth <= 10)"},
+    OPT("username", TP_OPT_STRING, username, NULL, "user name; unset: anonymous"),
+    OPT("password", TP_OPT_STRING, password, NULL, "password for username"),
+    OPT("subscribeEnabled", TP_OPT_BOOL, subscribe_enabled, "false",
+        "true: subscribe (a message per change); false: poll every variable at pollRate"),
+    OPT("pollRate", TP_OPT_INT, poll_rate, "1000", "poll period in milliseconds"),
+    OPT("autoReconnect", TP_OPT_BOOL, auto_reconnect, "false",
+        "reconnect after a connection loss (else the input fails, exit 1)"),
+    OPT("reconnectIntervalInSeconds", TP_OPT_INT, reconnect_interval, "5",
+        "seconds between reconnection attempts"),
+    OPT("useHeartbeat", TP_OPT_BOOL, use_heartbeat, "false",
+        "also read the server's CurrentTime (opcua_heartbeat_message=true); subscribe mode "
+        "reconnects when nothing arrives for 10 s"),
+    OPT("queueSize", TP_OPT_INT, queue_size, "10", "server-side queue size per monitored item"),
+    OPT("samplingInterval", TP_OPT_DOUBLE, sampling_interval, "0.0",
+        "sampling interval per monitored item in milliseconds (0: fastest)"),
+    OPT("securityMode", TP_OPT_STRING, security_mode, NULL,
+        "None (Sign and SignAndEncrypt are not yet supported)"),
+    OPT("securityPolicy", TP_OPT_STRING, security_policy, NULL,
+        "None (other policies are not yet supported)"),
+    OPT("max_message_size", TP_OPT_INT, max_message_size, "16777216",
+        "largest response accepted, bytes (a bigger one is a connection error)"),
+    OPT("max_chunk_count", TP_OPT_INT, max_chunk_count, "512",
+        "most chunks of one response accepted"),
+    {.name = NULL},
+};
+
+struct opcua_in {
+    const struct opcua_config *c;
+    struct ua_client cl;
+    struct ua_var_list vars;
+    struct ua_subscription sub;
+    int wake_fd;
+    int connected, browsed;
+    int64_t next_poll_ms;
+    struct tp_batch queue; /* messages made, not yet handed out */
+    size_t qpos;
+    struct tp_buf json;
+    struct tp_drops *drops; /* the current read()'s */
+    uint64_t unsupported, reconnects;
+};
+
+static int opcua_open(const void *config, void **out, struct tp_error *err)
+{
+    const struct opcua_config *c = config;
+    if ((c->security_mode && strcmp(c->security_mode, "None") != 0) ||
+        (c->security_policy && strcmp(c->security_policy, "None") != 0))
+        return tp_error_set(err, TP_CONFIG,
+                            "opcua: securityMode %s / securityPolicy %s: not yet supported (only "
+                            "None; signing and encryption come in a later release)",
+                            c->security_mode ? c->security_mode : "(unset)",
+                            c->security_policy ? c->security_policy : "(unset)");
+    if (strncmp(c->endpoint, "opc.tcp://", 10) != 0)
+        return tp_error_set(err, TP_CONFIG, "opcua: endpoint must start with opc.tcp://, got '%s'",
+                            c->endpoint);
+    if (c->node_ids.n == 0)
+        return tp_error_set(err, TP_CONFIG, "opcua: nodeIDs must list at least one NodeId");
+    if (c->poll_rate < 1 || c->poll_rate > 86400000)
+        return tp_error_set(err, TP_CONFIG, "opcua: pollRate must be 1..86400000 ms");
+    if (c->reconnect_interval < 0 || c->reconnect_interval > 86400)
+        return tp_error_set(err, TP_CONFIG, "opcua: reconnectIntervalInSeconds must be 0..86400");
+    if (c->queue_size < 1 || c->queue_size > 1000000)
+        return tp_error_set(err, TP_CONFIG, "opcua: queueSize must be 1..1000000");
+    if (c->sampling_interval < 0 || !isfinite(c->sampling_interval))
+        return tp_error_set(err, TP_CONFIG, "opcua: samplingInterval must be >= 0");
+    if (c->max_message_size < 65536 || c->max_message_size > 1073741824)
+        return tp_error_set(err, TP_CONFIG, "opcua: max_message_size must be 65536..1073741824");
+    if (c->max_chunk_count < 1 || c->max_chunk_count > 65536)
+        return tp_error_set(err, TP_CONFIG, "opcua: max_chunk_count must be 1..65536");
+    if (c->password && !c->username)
+        return tp_error_set(err, TP_CONFIG, "opcua: password given without username");
+    struct opcua_in *in = calloc(1, sizeof(*in));
+    if (!in)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    in->c = c;
+    in->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (in->wake_fd < 0) {
+        free(in);
+        return tp_error_set(err, TP_IO, "opcua: eventfd failed");
+    }
+    ua_client_init(&in->cl, in->wake_fd, (uint32_t)c->max_message_size,
+                   (uint32_t)c->max_chunk_count, REQUEST_TIMEOUT_MS);
+    tp_batch_init(&in->queue);
+    tp_buf_init(&in->json);
+    *out = in;
+    return TP_OK;
+}
+
+/* Makes the message of one value of variable `index`; 0 or TP_NOMEM. */
+static int emit(void *ud, size_t index, const struct ua_datavalue *dv)
+{
+    struct opcua_in *in = ud;
+    if (index >= in->vars.n)
+        return 0;
+    struct ua_var *v = &in->vars.v[index];
+    tp_buf_reset(&in->json);
+    enum ua_json_kind kind = UA_JSON_NONE;
+    int rc = dv->has_value ? ua_variant_to_json(&dv->value, &in->json, &kind) : TP_UNSUPPORTED;
+    if (rc == TP_NOMEM)
+        return rc;
+    if (rc && (dv->has_value && dv->value.type != UA_NULL)) { /* a value we cannot express */
+        in->unsupported++;
+        if (!v->unsupported_logged) {
+            v->unsupported_logged = 1;
+            tp_log(TP_LOG_WARN, "opcua: %s: unsupported value (type %u%s), not delivered",
+                   v->node_id, dv->value.type, dv->value.multi_dim ? ", multi-dimensional" : "");
+        }
+        if (in->drops)
+            tp_drops_add(in->drops, TP_DROP_INVALID_INPUT, "opcua",
+                         "opcua_node_id=%s: unsupported value type %u%s", v->node_id,
+                         dv->value.type, dv->value.multi_dim ? " (multi-dimensional array)" : "");
+        return 0;
+    }
+    if (rc) { /* no value: deliver the status with a null payload */
+        tp_buf_reset(&in->json);
+        tp_buf_puts(&in->json, "null");
+    }
+    struct tp_msg *m = tp_msg_clone(v->tmpl);
+    if (!m || tp_msg_set_payload(m, in->json.data, in->json.len)) {
+        tp_msg_free(m);
+        return TP_NOMEM;
+    }
+    m->flags |= TP_MSG_PAYLOAD_JSON;
+    char src[64], srv[64], tmp[16];
+    ua_datetime_format(dv->source_ts, src);
+    ua_datetime_format(dv->server_ts, srv);
+    const char *type = kind == UA_JSON_NUMBER ? "number"
+                       : kind == UA_JSON_BOOL ? "bool"
+                       : rc                   ? "null"
+                                              : "string";
+    if (tp_msg_meta_sets(m, "opcua_source_timestamp", src) ||
+        tp_msg_meta_sets(m, "opcua_server_timestamp", srv) ||
+        tp_msg_meta_sets(m, "opcua_attr_statuscode", ua_status_name(dv->status, tmp)) ||
+        tp_msg_meta_sets(m, "opcua_tag_type", type)) {
+        tp_msg_free(m);
+        return TP_NOMEM;
+    }
+    return tp_batch_push(&in->queue, m);
+}
+
+/* Waits up to ms for a stop request: 1 when stopping. */
+static int sleep_or_stop(struct opcua_in *in, int64_t ms)
+{
+    struct pollfd p = {.fd = in->wake_fd, .events = POLLIN};
+    return poll(&p, 1, ms > 0 ? (int)ms : 0) > 0;
+}
+
+static int connect_all(struct opcua_in *in, struct tp_error *err)
+{
+    int rc = ua_session_open(&in->cl, in->c->endpoint, in->c->username, in->c->password, err);
+    if (!rc && !in->browsed) {
+        rc = ua_browse(&in->cl, in->c->node_ids.v, in->c->node_ids.n, &in->vars, err);
+        if (!rc && in->c->use_heartbeat)
+            rc = ua_browse_add_heartbeat(&in->vars) ? tp_error_set(err, TP_NOMEM, "out of memory")
+                                                    : 0;
+        if (!rc && in->vars.n == 0)
+            tp_log(TP_LOG_WARN, "opcua: no variables found under the configured nodeIDs");
+        in->browsed = !rc;
+    }
+    if (!rc && in->c->subscribe_enabled) {
+        struct ua_sub_params p = {.queue_size = (uint32_t)in->c->queue_size,
+                                  .sampling_ms = in->c->sampling_interval,
+                                  .heartbeat = in->c->use_heartbeat};
+        rc = ua_sub_create(&in->sub, &in->cl, &in->vars, &p, emit, in, err);
+    }
+    if (!rc) {
+        in->connected = 1;
+        in->next_poll_ms = ua_mono_ms();
+        tp_log(TP_LOG_INFO, "opcua: connected to %s (%zu variables, %s)", in->c->endpoint,
+               in->vars.n, in->c->subscribe_enabled ? "subscribed" : "polling");
+    }
+    return rc;
+}
+
+/* One Read of every variable's value (in batches). */
+static int poll_once(struct opcua_in *in, struct tp_error *err)
+{
+    struct ua_client *cl = &in->cl;
+    for (size_t start = 0; start < in->vars.n; start += POLL_READ_BATCH) {
+        size_t end = start + POLL_READ_BATCH < in->vars.n ? start + POLL_READ_BATCH : in->vars.n;
+        int rc = ua_req_begin(cl, UA_READ_REQ, REQUEST_TIMEOUT_MS) || ua_enc_f64(&cl->req, 0) ||
+                 ua_enc_u32(&cl->req, 2) || ua_enc_u32(&cl->req, (uint32_t)(end - start));
+        for (size_t i = start; i < end && !rc; i++) {
+            const struct ua_var *v = &in->vars.v[i];
+            rc = tp_buf_append(&cl->req, (const char *)v->enc, v->enc_len) ||
+                 ua_enc_u32(&cl->req, 13) || ua_enc_string(&cl->req, NULL, -1) ||
+                 ua_enc_u16(&cl->req, 0) || ua_enc_string(&cl->req, NULL, -1);
+        }
+        if (rc)
+            return tp_error_set(err, TP_NOMEM, "out of memory");
+        struct ua_dec d;
+        if ((rc = ua_call(cl, UA_READ_RESP, &d, err)) != 0)
+            return rc;
+        if (ua_dec_len(&d, UA_MAX_ARRAY_LEN) != (int32_t)(end - start))
+            return tp_error_set(err, TP_PARSE, "opcua: Read returned a wrong number of values");
+        for (size_t i = start; i < end; i++) {
+            struct ua_datavalue dv;
+            ua_dec_datavalue(&d, &dv);
+            if (d.err)
+                return tp_error_set(err, TP_PARSE, "opcua: malformed Read response");
+            if ((rc = emit(in, i, &dv)) != 0)
+                return tp_error_set(err, rc, "out of memory");
+        }
+    }
+    return TP_OK;
+}
+
+/* Hands queued messages to the batch; 1 when some were handed out. */
+static int drain(struct opcua_in *in, struct tp_batch *batch, size_t max)
+{
+    size_t n = 0;
+    while (in->qpos < in->queue.len && n < max) {
+        struct tp_msg *m = in->queue.msgs[in->qpos];
+        in->queue.msgs[in->qpos++] = NULL;
+        if (tp_batch_push(batch, m))
+            return -1;
+        n++;
+    }
+    if (in->qpos == in->queue.len) {
+        in->queue.len = 0;
+        in->qpos = 0;
+    }
+    return n > 0;
+}
+
+static int opcua_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+{
+    struct opcua_in *in = state;
+    in->drops = drops;
+    for (;;) {
+        int got = drain(in, batch, max);
+        if (got)
+            return got < 0 ? TP_NOMEM : TP_OK;
+        if (sleep_or_stop(in, 0))
+            return TP_EOF;
+        struct tp_error err = {.msg = ""};
+        int rc;
+        if (!in->connected) {
+            rc = connect_all(in, &err);
+        } else if (in->c->subscribe_enabled) {
+            rc = ua_sub_step(&in->sub, &in->cl, 500, &err);
+        } else {
+            int64_t wait = in->next_poll_ms - ua_mono_ms();
+            if (wait > 0) {
+                if (sleep_or_stop(in, wait))
+                    return TP_EOF;
+                continue;
+            }
+            in->next_poll_ms += in->c->poll_rate;
+            if (in->next_poll_ms < ua_mono_ms())
+                in->next_poll_ms = ua_mono_ms() + in->c->poll_rate;
+            rc = poll_once(in, &err);
+        }
+        if (rc == TP_EOF)
+            return TP_EOF;
+        if (rc == TP_OK || rc == TP_AGAIN)
+            continue;
+        if (rc == TP_NOMEM || rc == TP_CONFIG || rc == TP_UNSUPPORTED || !in->c->auto_reconnect) {
+            tp_log(TP_LOG_ERROR, "%s", err.msg[0] ? err.msg : tp_strerror(rc));
+            return rc == TP_CONFIG ? TP_CONFIG : TP_IO;
+        }
+        tp_log(TP_LOG_WARN, "%s; reconnecting in %lld s", err.msg[0] ? err.msg : tp_strerror(rc),
+               (long long)in->c->reconnect_interval);
+        ua_session_close(&in->cl);
+        if (in->connected)
+            ua_sub_lost(&in->sub);
+        in->connected = 0;
+        in->reconnects++;
+        if (sleep_or_stop(in, in->c->reconnect_interval * 1000))
+            return TP_EOF;
+    }
+}
+
+static void opcua_stop(void *state)
+{
+    struct opcua_in *in = state;
+    uint64_t one = 1;
+    (void)!write(in->wake_fd, &one, sizeof(one));
+}
+
+static void opcua_close(void *state)
+{
+    struct opcua_in *in = state;
+    if (!in)
+        return;
+    /* the wake fd is readable after a stop: close without waiting on it */
+    in->cl.conn.wake_fd = -1;
+    ua_session_close(&in->cl);
+    ua_sub_free(&in->sub);
+    if (in->unsupported || in->reconnects || in->sub.missed)
+        tp_log(TP_LOG_INFO,
+               "opcua: %llu unsupported values, %llu reconnects, %llu notifications missed",
+               (unsigned long long)in->unsupported, (unsigned long long)in->reconnects,
+               (unsigned long long)in->sub.missed);
+    ua_client_free(&in->cl);
+    ua_var_list_free(&in->vars);
+    for (size_t i = in->qpos; i < in->queue.len; i++)
+        tp_msg_free(in->queue.msgs[i]);
+    in->queue.len = 0;
+    tp_batch_free(&in->queue);
+    tp_buf_free(&in->json);
+    close(in->wake_fd);
+    free(in);
+}
+
+const struct tp_input_plugin tp_input_opcua = {
+    .name = "opcua",
+    .options = opcua_options,
+    .config_size = sizeof(struct opcua_config),
+    .open = opcua_open,
+    .read = opcua_read,
+    .stop = opcua_stop,
+    .close = opcua_close,
+};
