@@ -1,6 +1,6 @@
 # Thin entry points over CMake. `make run` and `make test` do all set-up
 # (scripts/deps.sh installs missing packages and the pinned QuickJS).
-.PHONY: all deps build build-asan run test unit format-check bench clean fuzz
+.PHONY: all deps build build-asan run test unit format-check bench clean fuzz opcua-server
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # ccache, when installed, makes rebuilds in other clones and worktrees cheap.
@@ -41,3 +41,9 @@ clean:
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/libfuzzer.sh
+
+# An OPC UA test server (node-opcua, pinned) on opc.tcp://127.0.0.1:$(OPCUA_PORT)
+# for trying the `opcua` input without a PLC (docs/opcua.md).
+OPCUA_PORT ?= 4840
+opcua-server: deps
+	bash scripts/opcua-test-server.sh $(OPCUA_PORT)

@@ -151,16 +151,14 @@ static int emit(void *ud, size_t index, const struct ua_datavalue *dv)
     if (rc == TP_NOMEM)
         return rc;
     if (rc && (dv->has_value && dv->value.type != UA_NULL)) { /* a value we cannot express */
-        in->unsupported++;
-        if (!v->unsupported_logged) {
+        in->unsupported++; /* all counted; reported (logged, dead-lettered) once per node */
+        if (!v->unsupported_logged && in->drops) {
             v->unsupported_logged = 1;
-            tp_log(TP_LOG_WARN, "opcua: %s: unsupported value (type %u%s), not delivered",
-                   v->node_id, dv->value.type, dv->value.multi_dim ? ", multi-dimensional" : "");
-        }
-        if (in->drops)
             tp_drops_add(in->drops, TP_DROP_INVALID_INPUT, "opcua",
-                         "opcua_node_id=%s: unsupported value type %u%s", v->node_id,
-                         dv->value.type, dv->value.multi_dim ? " (multi-dimensional array)" : "");
+                         "opcua_node_id=%s: unsupported value type %u%s (reported once per node)",
+                         v->node_id, dv->value.type,
+                         dv->value.multi_dim ? " (multi-dimensional array)" : "");
+        }
         return 0;
     }
     if (rc) { /* no value: deliver the status with a null payload */

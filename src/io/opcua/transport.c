@@ -88,6 +88,17 @@ static int send_all(struct ua_conn *c, const char *p, size_t n, struct tp_error 
     return 0;
 }
 
+/* The 3-byte message type for messages: as text when printable, else in hex. */
+static const char *type_text(const char *type, char out[16])
+{
+    const unsigned char *t = (const unsigned char *)type;
+    if (t[0] >= 'A' && t[0] <= 'Z' && t[1] >= 'A' && t[1] <= 'Z' && t[2] >= 'A' && t[2] <= 'Z')
+        snprintf(out, 16, "'%.3s'", type);
+    else
+        snprintf(out, 16, "0x%02x%02x%02x", t[0], t[1], t[2]);
+    return out;
+}
+
 /* One frame of the stream in c->rx: 1 when complete (*type, *chunk, *len
  * set), 0 when more bytes are needed, TP_PARSE for a bad header. */
 static int frame_ready(struct ua_conn *c, char type[4], char *chunk, uint32_t *len,
@@ -101,10 +112,10 @@ static int frame_ready(struct ua_conn *c, char type[4], char *chunk, uint32_t *l
     memcpy(type, p, 3);
     type[3] = 0;
     *chunk = (char)p[3];
+    char tt[16];
     if (size < HEADER || size > OUR_BUFFER)
-        return tp_error_set(err, TP_PARSE,
-                            "opcua: server sent a '%.3s' frame of %u bytes (limit %u)", type, size,
-                            OUR_BUFFER);
+        return tp_error_set(err, TP_PARSE, "opcua: server sent a %s frame of %u bytes (limit %u)",
+                            type_text(type, tt), size, OUR_BUFFER);
     if (c->rx.len < size)
         return 0;
     *len = size;
@@ -147,10 +158,14 @@ static int error_frame(const uint8_t *p, size_t len, struct tp_error *err)
     ua_dec_init(&d, p, len);
     uint32_t code = ua_dec_u32(&d);
     struct ua_str reason = ua_dec_string(&d);
-    char tmp[16];
-    return tp_error_set(err, TP_IO, "opcua: server error %s: %.*s", ua_status_name(code, tmp),
-                        reason.len > 0 && reason.len < 300 ? (int)reason.len : 0,
-                        reason.len > 0 ? reason.s : "");
+    char tmp[16], text[200];
+    size_t n = 0;
+    for (int32_t i = 0; i < reason.len && n + 1 < sizeof(text); i++) { /* printable only */
+        unsigned char ch = (unsigned char)reason.s[i];
+        text[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    text[n] = 0;
+    return tp_error_set(err, TP_IO, "opcua: server error %s: %s", ua_status_name(code, tmp), text);
 }
 
 /* Handles an OpenSecureChannel response body (after the sequence header). */
@@ -245,7 +260,8 @@ static int process_frame(struct ua_conn *c, const char *type, char chunk, uint32
             }
         }
     } else {
-        rc = tp_error_set(err, TP_PARSE, "opcua: unexpected message type '%.3s'", type);
+        char tt[16];
+        rc = tp_error_set(err, TP_PARSE, "opcua: unexpected message type %s", type_text(type, tt));
     }
     consume(c, len);
     return rc;
@@ -345,8 +361,9 @@ static int handshake_frame(struct ua_conn *c, const char *want, int64_t deadline
             }
             if (strcmp(type, want) != 0) {
                 consume(c, len);
-                return tp_error_set(err, TP_PARSE, "opcua: expected %s from the server, got '%s'",
-                                    want, type);
+                char tt[16];
+                return tp_error_set(err, TP_PARSE, "opcua: expected %s from the server, got %s",
+                                    want, type_text(type, tt));
             }
             *len_out = len;
             return 0;

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# The `opcua` input against a real OPC UA server: node-opcua (pinned, installed
+# by scripts/opcua-test-server.sh into third_party/node-opcua, reused by both
+# builds) serving tests/opcua/server.js on a free port of 127.0.0.1.
+#  1. browse + poll: the benthos-umh FolderNode/SubFolder tag_name/tag_group
+#     table, every verified data type (scalar and 1-D array) with its JSON,
+#     metadata; properties, null-DataType variables skipped; bad status
+#     delivered; a 2-D array reported as unsupported;
+#  2. poll and subscribe deliver the counter's changes in order;
+#  3. username/password accepted and rejected; securityMode is refused;
+#  4. server killed and restarted mid-stream: autoReconnect resumes, without
+#     it tagproc exits 1 with the reason;
+#  5. hostile servers (tests/opcua/fake_server.py) fail cleanly with exit 1;
+#  6. the seed tag_processor rules on top produce the UNS topics
+#     (examples/opcua-uns.yaml).
+set -u
+BIN=$(realpath "${1:-build/tagproc}")
+cd "$(dirname "$0")/../.."
+T=$(mktemp -d)
+SERVER_PID=
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}" $SERVER_PID; do
+        kill -9 "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+. tests/lib.sh
+
+MODULES=$(bash scripts/opcua-test-server.sh --install) || {
+    echo "FAIL cannot install node-opcua"
+    exit 1
+}
+PORT=$(free_port)
+EP=opc.tcp://127.0.0.1:$PORT
+
+start_server() {
+    PORT=$PORT COUNTER_MS=100 NODE_PATH=$MODULES node tests/opcua/server.js >"$T/server.log" 2>&1 &
+    SERVER_PID=$!
+    wait_until "grep -q READY '$T/server.log'" 120 || {
+        cat "$T/server.log"
+        return 1
+    }
+}
+start_server || {
+    echo "FAIL server did not start"
+    exit 1
+}
+
+# run_for NAME SECONDS CONFIG: runs tagproc for SECONDS, then SIGTERM; the
+# exit code goes to $T/NAME.rc, output to NAME.out, log to NAME.err.
+run_for() {
+    "$BIN" -c "$3" >"$T/$1.out" 2>"$T/$1.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    sleep "$2"
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid"
+    echo $? >"$T/$1.rc"
+}
+
+config() { # file, extra input options (YAML flow map entries)
+    cat >"$1" <<EOF
+input:
+  opcua: {endpoint: "$EP", $2}
+output:
+  stdout: {}
+EOF
+}
+
+# ---- 1. browse, types, metadata (poll) ----
+config "$T/types.yaml" 'nodeIDs: ["ns=2;s=FolderNode", "ns=2;s=DataTypes", "ns=2;s=Special"], pollRate: 500'
+run_for types 4 "$T/types.yaml"
+check "poll run exits 0 on SIGTERM" test "$(cat "$T/types.rc")" = 0
+check "browse + types + metadata as benthos-umh" python3 tests/opcua/check_output.py types "$T/types.out" "$T/types.err"
+
+# ---- 2. order per node ----
+config "$T/poll.yaml" 'nodeIDs: ["ns=2;s=Counter"], pollRate: 20'
+run_for poll 4 "$T/poll.yaml"
+check "poll: counter values in order, no change missed" \
+    python3 tests/opcua/check_output.py counter-poll "$T/poll.out" "$T/poll.err"
+config "$T/sub.yaml" 'nodeIDs: ["ns=2;s=Counter", "ns=2;s=FolderNode"], subscribeEnabled: true'
+run_for sub 4 "$T/sub.yaml"
+check "subscribe: every change once, in order" \
+    python3 tests/opcua/check_output.py counter-sub "$T/sub.out" "$T/sub.err"
+
+# ---- 3. identity and security options ----
+config "$T/user.yaml" 'nodeIDs: ["ns=2;s=Counter"], subscribeEnabled: true, username: user1, password: pass1'
+run_for user 3 "$T/user.yaml"
+check_sh "username/password accepted" "[ \$(cat $T/user.rc) = 0 ] && [ \$(wc -l <$T/user.out) -ge 5 ]"
+config "$T/baduser.yaml" 'nodeIDs: ["ns=2;s=Counter"], username: user1, password: nope'
+timeout 30 "$BIN" -c "$T/baduser.yaml" >"$T/baduser.out" 2>"$T/baduser.err"
+echo $? >"$T/baduser.rc"
+check_sh "wrong password: exit 1, reason logged, nothing delivered" \
+    "[ \$(cat $T/baduser.rc) = 1 ] && grep -q \"login as 'user1' rejected (BadUserAccessDenied)\" $T/baduser.err && [ ! -s $T/baduser.out ]"
+config "$T/sec.yaml" 'nodeIDs: ["ns=2;s=Counter"], securityMode: SignAndEncrypt, securityPolicy: Basic256Sha256'
+"$BIN" -c "$T/sec.yaml" >/dev/null 2>"$T/sec.err"
+echo $? >"$T/sec.rc"
+check_sh "securityMode other than None: config error, not yet supported" \
+    "[ \$(cat $T/sec.rc) = 2 ] && grep -q 'not yet supported' $T/sec.err"
+config "$T/badid.yaml" 'nodeIDs: ["ns=2;x=Counter"]'
+timeout 30 "$BIN" -c "$T/badid.yaml" >/dev/null 2>"$T/badid.err"
+check_sh "a malformed NodeId is named" "grep -q \"'ns=2;x=Counter' is not a NodeId\" $T/badid.err"
+
+# ---- 4. server killed and restarted mid-stream ----
+config "$T/re.yaml" 'nodeIDs: ["ns=2;s=Counter"], subscribeEnabled: true, autoReconnect: true, reconnectIntervalInSeconds: 1'
+"$BIN" -c "$T/re.yaml" >"$T/re.out" 2>"$T/re.err" &
+RE_PID=$!
+PIDS+=("$RE_PID")
+config "$T/nore.yaml" 'nodeIDs: ["ns=2;s=Counter"], subscribeEnabled: true'
+"$BIN" -c "$T/nore.yaml" >"$T/nore.out" 2>"$T/nore.err" &
+NORE_PID=$!
+PIDS+=("$NORE_PID")
+wait_until "[ \$(lines $T/re.out) -ge 10 ] && [ \$(lines $T/nore.out) -ge 10 ]" 30
+before=$(lines "$T/re.out")
+kill -9 "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null
+SERVER_PID=
+wait "$NORE_PID"
+echo $? >"$T/nore.rc"
+check_sh "without autoReconnect: exit 1 with the reason" \
+    "[ \$(cat $T/nore.rc) = 1 ] && grep -q 'opcua: server closed the connection' $T/nore.err"
+sleep 2
+start_server
+wait_until "[ \$(lines $T/re.out) -ge $((before + 10)) ]" 60
+kill -TERM "$RE_PID"
+wait "$RE_PID"
+echo $? >"$T/re.rc"
+check_sh "with autoReconnect: reconnects, resumes, exits 0" \
+    "[ \$(cat $T/re.rc) = 0 ] && grep -q 'reconnecting in 1 s' $T/re.err && [ \$(grep -c 'opcua: connected' $T/re.err) -ge 2 ]"
+check "after the restart the new counter arrives in order" \
+    python3 tests/opcua/check_output.py counter-restart "$T/re.out" "$T/re.err"
+
+# ---- 5. hostile servers ----
+for mode in junk huge ack_junk opn_bad session_junk chunks; do
+    FPORT=$(free_port)
+    python3 tests/opcua/fake_server.py "$mode" "$FPORT" >"$T/fake-$mode.log" 2>&1 &
+    FPID=$!
+    PIDS+=("$FPID")
+    wait_until "grep -q READY $T/fake-$mode.log" 60
+    cat >"$T/fake.yaml" <<EOF
+input:
+  opcua: {endpoint: "opc.tcp://127.0.0.1:$FPORT", nodeIDs: ["ns=2;s=X"]}
+output:
+  stdout: {}
+EOF
+    timeout 60 "$BIN" -c "$T/fake.yaml" >"$T/fake.out" 2>"$T/fake.err"
+    echo $? >"$T/fake.rc"
+    check_sh "hostile server ($mode): exit 1 with an opcua error, nothing delivered" \
+        "[ \$(cat $T/fake.rc) = 1 ] && grep -a -q 'error opcua: ' $T/fake.err && [ ! -s $T/fake.out ]; cat $T/fake.err | head -3"
+    kill "$FPID" 2>/dev/null
+    wait "$FPID" 2>/dev/null
+done
+
+# ---- 6. seed tag_processor rules on top: UNS topics ----
+sed "s#opc.tcp://127.0.0.1:4840#$EP#" examples/opcua-uns.yaml >"$T/uns.yaml"
+run_for uns 4 "$T/uns.yaml"
+check "tag_processor on the opcua input gives the UNS topics" \
+    python3 tests/opcua/check_output.py uns "$T/uns.out" "$T/uns.err"
+
+finish
