@@ -129,7 +129,7 @@ def counter_values(start_after=None):
 
 def check_counter_poll():
     vals = counter_values()
-    expect(len(vals) >= 50, f"only {len(vals)} polls")
+    expect(len(vals) >= 100, f"only {len(vals)} polls")
     distinct = [v for i, v in enumerate(vals) if i == 0 or v != vals[i - 1]]
     expect(all(b == a + 1 for a, b in zip(distinct, distinct[1:])), f"not consecutive: {distinct}")
     expect(len(distinct) >= 10, f"only {len(distinct)} changes seen")

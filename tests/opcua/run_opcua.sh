@@ -37,7 +37,7 @@ PORT=$(free_port)
 EP=opc.tcp://127.0.0.1:$PORT
 
 start_server() {
-    PORT=$PORT COUNTER_MS=100 NODE_PATH=$MODULES node tests/opcua/server.js >"$T/server.log" 2>&1 &
+    PORT=$PORT COUNTER_MS=250 NODE_PATH=$MODULES node tests/opcua/server.js >"$T/server.log" 2>&1 &
     SERVER_PID=$!
     wait_until "grep -q READY '$T/server.log'" 120 || {
         cat "$T/server.log"
@@ -49,13 +49,14 @@ start_server || {
     exit 1
 }
 
-# run_for NAME SECONDS CONFIG: runs tagproc for SECONDS, then SIGTERM; the
-# exit code goes to $T/NAME.rc, output to NAME.out, log to NAME.err.
-run_for() {
+# run_until NAME LINES CONFIG: runs tagproc until it has written LINES
+# messages (at most 90 s), then SIGTERM; the exit code goes to $T/NAME.rc,
+# output to NAME.out, log to NAME.err.
+run_until() {
     "$BIN" -c "$3" >"$T/$1.out" 2>"$T/$1.err" &
     local pid=$!
     PIDS+=("$pid")
-    sleep "$2"
+    wait_until "[ \$(lines $T/$1.out) -ge $2 ] || ! kill -0 $pid 2>/dev/null" 90
     kill -TERM "$pid" 2>/dev/null
     wait "$pid"
     echo $? >"$T/$1.rc"
@@ -72,23 +73,23 @@ EOF
 
 # ---- 1. browse, types, metadata (poll) ----
 config "$T/types.yaml" 'nodeIDs: ["ns=2;s=FolderNode", "ns=2;s=DataTypes", "ns=2;s=Special"], pollRate: 500'
-run_for types 4 "$T/types.yaml"
+run_until types 200 "$T/types.yaml"
 check "poll run exits 0 on SIGTERM" test "$(cat "$T/types.rc")" = 0
 check "browse + types + metadata as benthos-umh" python3 tests/opcua/check_output.py types "$T/types.out" "$T/types.err"
 
 # ---- 2. order per node ----
 config "$T/poll.yaml" 'nodeIDs: ["ns=2;s=Counter"], pollRate: 20'
-run_for poll 4 "$T/poll.yaml"
+run_until poll 250 "$T/poll.yaml"
 check "poll: counter values in order, no change missed" \
     python3 tests/opcua/check_output.py counter-poll "$T/poll.out" "$T/poll.err"
 config "$T/sub.yaml" 'nodeIDs: ["ns=2;s=Counter", "ns=2;s=FolderNode"], subscribeEnabled: true'
-run_for sub 4 "$T/sub.yaml"
+run_until sub 30 "$T/sub.yaml"
 check "subscribe: every change once, in order" \
     python3 tests/opcua/check_output.py counter-sub "$T/sub.out" "$T/sub.err"
 
 # ---- 3. identity and security options ----
 config "$T/user.yaml" 'nodeIDs: ["ns=2;s=Counter"], subscribeEnabled: true, username: user1, password: pass1'
-run_for user 3 "$T/user.yaml"
+run_until user 5 "$T/user.yaml"
 check_sh "username/password accepted" "[ \$(cat $T/user.rc) = 0 ] && [ \$(wc -l <$T/user.out) -ge 5 ]"
 config "$T/baduser.yaml" 'nodeIDs: ["ns=2;s=Counter"], username: user1, password: nope'
 timeout 30 "$BIN" -c "$T/baduser.yaml" >"$T/baduser.out" 2>"$T/baduser.err"
@@ -156,7 +157,7 @@ done
 
 # ---- 6. seed tag_processor rules on top: UNS topics ----
 sed "s#opc.tcp://127.0.0.1:4840#$EP#" examples/opcua-uns.yaml >"$T/uns.yaml"
-run_for uns 4 "$T/uns.yaml"
+run_until uns 30 "$T/uns.yaml"
 check "tag_processor on the opcua input gives the UNS topics" \
     python3 tests/opcua/check_output.py uns "$T/uns.out" "$T/uns.err"
 

@@ -113,9 +113,8 @@ static void test_nodeid_forms(void **state)
     roundtrip_nodeid("ns=1;g=72962B91-FA75-4AE6-8D28-B404DC7DAF63", 19);
     roundtrip_nodeid("ns=1;b=AQID", 0);
     roundtrip_nodeid("ns=2;s=with;semicolon=and spaces", 0);
-    const char *bad[] = {"",           "ns=;i=1", "ns=70000;i=1", "i=-1",
-                         "i=abc",      "x=1",     "ns=2",         "ns=1;g=nothex",
-                         "i=4294967296", "ns=1;b=!!", "i="};
+    const char *bad[] = {"",     "ns=;i=1",       "ns=70000;i=1", "i=-1",      "i=abc", "x=1",
+                         "ns=2", "ns=1;g=nothex", "i=4294967296", "ns=1;b=!!", "i="};
     struct tp_buf store;
     tp_buf_init(&store);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -213,8 +212,8 @@ static void test_variant_unsupported(void **state)
 {
     (void)state;
     /* 2x2 Int32 matrix: array + dimensions */
-    const uint8_t matrix[] = {0xc6, 4, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0,
-                              0,    2, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0};
+    const uint8_t matrix[] = {0xc6, 4, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0,
+                              4,    0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0};
     assert_int_equal(variant_rc(matrix, sizeof(matrix)), TP_UNSUPPORTED);
     /* ExtensionObject with a 2-byte body */
     const uint8_t eo[] = {0x16, 0x01, 0x00, 0x41, 0x01, 0x01, 0x02, 0, 0, 0, 0xaa, 0xbb};
@@ -439,9 +438,9 @@ static void publish_response(struct tp_buf *b, uint32_t seq, const int *pairs, i
     ua_enc_u32(b, 0xffffffffu);
     ua_enc_numeric_nodeid(b, 0, 0);
     ua_enc_u8(b, 0);
-    ua_enc_u32(b, 1);  /* subscription id */
-    ua_enc_u32(b, 0);  /* available sequence numbers */
-    ua_enc_u8(b, 0);   /* more notifications */
+    ua_enc_u32(b, 1); /* subscription id */
+    ua_enc_u32(b, 0); /* available sequence numbers */
+    ua_enc_u8(b, 0);  /* more notifications */
     ua_enc_u32(b, seq);
     ua_enc_u64(b, 0);
     ua_enc_u32(b, n ? 1 : 0);
@@ -506,11 +505,11 @@ static void test_publish_handling(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_primitives),        cmocka_unit_test(test_lengths_limited),
-        cmocka_unit_test(test_nodeid_forms),      cmocka_unit_test(test_variant_json),
+        cmocka_unit_test(test_primitives),          cmocka_unit_test(test_lengths_limited),
+        cmocka_unit_test(test_nodeid_forms),        cmocka_unit_test(test_variant_json),
         cmocka_unit_test(test_variant_unsupported), cmocka_unit_test(test_nesting_limited),
-        cmocka_unit_test(test_datavalue),         cmocka_unit_test(test_text_helpers),
-        cmocka_unit_test(test_chunk_assembly),    cmocka_unit_test(test_publish_handling),
+        cmocka_unit_test(test_datavalue),           cmocka_unit_test(test_text_helpers),
+        cmocka_unit_test(test_chunk_assembly),      cmocka_unit_test(test_publish_handling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
