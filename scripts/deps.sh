@@ -11,7 +11,7 @@ QJS_INTEGRITY="sha512-a7+cU6/IVcZbIejffdt/wZVMX6LL2MDL3HQ9Zb5Gm23G9DvBMS/z9GHFxz
 QJS_DIR="third_party/quickjs"
 
 # Libraries and servers: checked as Debian packages.
-PACKAGES=(build-essential pkg-config libyaml-dev libyajl-dev libcmocka-dev libmosquitto-dev
+PACKAGES=(build-essential pkg-config libyaml-dev libyajl-dev libcmocka-dev libssl-dev
     librdkafka-dev libnats-dev libmicrohttpd-dev libjemalloc-dev libsystemd-dev mosquitto
     nats-server)
 # Tools: checked as commands (they may come from elsewhere on the machine).

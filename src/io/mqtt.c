@@ -1,12 +1,15 @@
-/* MQTT input (libmosquitto). The network loop runs inside read() on the
- * pipeline's reader thread (poll + mosquitto_loop_read/write/misc), so a
- * message is taken off the socket only when the pipeline has room for it:
- * backpressure reaches the broker through TCP and the broker's queue, and no
- * acknowledged message ever waits in a private queue that a stop could lose.
- * Reconnects use an exponential back-off; stop() wakes poll() through a pipe. */
+/* MQTT input on the project's own client (src/io/mqtt/). The network loop
+ * runs inside read() on the pipeline's reader thread: one read() drains the
+ * socket, whole packets become messages, and a message is taken out of the
+ * buffer only when the pipeline has room for it. QoS 1/2 messages are
+ * acknowledged (PUBACK / PUBREC) only when the pipeline acks them, i.e. after
+ * the output confirmed everything produced from them: ack() queues the
+ * packet id and wakes read(), which sends all queued acks with one write.
+ * Acks of an earlier connection are dropped: the broker sends those
+ * messages again (duplicates, never losses). */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,10 @@
 #include "core/log.h"
 #include "core/plugin.h"
 #include "io/mqtt_internal.h"
+
+/* MQTT 5 Receive Maximum: the broker may keep this many QoS 1/2 messages
+ * in flight to us while the pipeline works on them. */
+#define IN_RECEIVE_MAXIMUM 65535
 
 struct mqtt_in_config {
     struct tp__mqtt_common common;
@@ -28,181 +35,212 @@ static const struct tp_option mqtt_in_options[] = {
     {0},
 };
 
+/* An ack token: (generation << 18) | (qos << 16) | packet id, never 0. */
+#define TOKEN(gen, qos, id) ((uintptr_t)(((uint64_t)(gen) << 18) | ((uint64_t)(qos) << 16) | (id)))
+#define TOKEN_GEN(t) ((uint64_t)(t) >> 18)
+#define TOKEN_QOS(t) ((int)(((uint64_t)(t) >> 16) & 3))
+#define TOKEN_ID(t) ((uint16_t)(t))
+
 struct mqtt_in {
     const struct mqtt_in_config *cfg;
-    struct mosquitto *mosq;
-    struct tp__mqtt_endpoint ep;
-    int stop_pipe[2];
-    int stopping;             /* set by stop() from another thread: atomic access */
-    uint64_t next_attempt_ms; /* earliest time of the next reconnect attempt */
-    uint64_t backoff_ms;
-    int sub_mid;
-    struct tp_batch *batch;   /* the batch read() is filling, NULL outside read() */
-    struct tp_batch overflow; /* messages that arrived outside read() */
+    struct tp__mqtt_conn conn;
+    struct tp_mqtt_client cl;
+    int wake_pipe[2]; /* stop() and ack() wake a waiting read() */
+    int stopping;     /* atomic */
+    uint16_t sub_id;
+
+    pthread_mutex_t lock; /* guards the ack queue, gen and woken */
+    uintptr_t *acks;
+    size_t n_acks, cap_acks;
+    uint64_t gen; /* connection generation acks must match */
+    int woken;    /* a wake byte is in the pipe */
     int nomem;
 };
 
-/* ---------- callbacks (run inside mosquitto_loop_* on the reader thread) ---------- */
-
-static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+static void wake(struct mqtt_in *st)
 {
-    struct mqtt_in *st = obj;
-    if (rc != 0) {
-        tp_log_limited(TP_LOG_ERROR, "mqtt-in-refused", "mqtt input: %s refused the connection: %s",
-                       st->cfg->common.url, mosquitto_connack_string(rc));
-        return;
+    ssize_t w = write(st->wake_pipe[1], "x", 1);
+    (void)w;
+}
+
+/* Reads the wake pipe empty. */
+static void drain_wake(struct mqtt_in *st)
+{
+    char b[64];
+    pthread_mutex_lock(&st->lock);
+    while (read(st->wake_pipe[0], b, sizeof(b)) > 0)
+        ;
+    st->woken = 0;
+    pthread_mutex_unlock(&st->lock);
+}
+
+static void in_ack(void *p, void *token)
+{
+    struct mqtt_in *st = p;
+    uintptr_t t = (uintptr_t)token;
+    pthread_mutex_lock(&st->lock);
+    if (TOKEN_GEN(t) == st->gen) {
+        if (st->n_acks == st->cap_acks) {
+            size_t cap = st->cap_acks ? st->cap_acks * 2 : 1024;
+            uintptr_t *a = realloc(st->acks, cap * sizeof(*a));
+            if (a) {
+                st->acks = a;
+                st->cap_acks = cap;
+            }
+        }
+        /* Without memory the ack is lost: the broker redelivers after a reconnect. */
+        if (st->n_acks < st->cap_acks)
+            st->acks[st->n_acks++] = t;
+        if (!st->woken) {
+            st->woken = 1;
+            wake(st);
+        }
     }
-    st->backoff_ms = (uint64_t)st->cfg->common.reconnect_delay * 1000u;
-    tp_log(TP_LOG_INFO, "mqtt input: connected to %s", st->cfg->common.url);
-    /* Subscribing again on every connect is harmless for a persistent session
-     * and required for a clean one. */
-    int n = (int)st->cfg->topics.n;
-    rc = mosquitto_subscribe_multiple(mosq, &st->sub_mid, n, st->cfg->topics.v,
-                                      (int)st->cfg->common.qos, 0, NULL);
-    if (rc != MOSQ_ERR_SUCCESS)
-        tp_log(TP_LOG_ERROR, "mqtt input: subscribe failed: %s", mosquitto_strerror(rc));
+    pthread_mutex_unlock(&st->lock);
 }
 
-static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int n, const int *granted)
+/* Encodes the queued acks of the current connection (one write follows). */
+static void take_acks(struct mqtt_in *st)
 {
-    (void)mosq;
-    struct mqtt_in *st = obj;
-    if (mid != st->sub_mid)
-        return;
-    for (int i = 0; i < n && i < (int)st->cfg->topics.n; i++) {
-        if (granted[i] >= 0 && granted[i] <= 2)
-            tp_log(TP_LOG_INFO, "mqtt input: subscribed to %s (qos %d)", st->cfg->topics.v[i],
-                   granted[i]);
-        else
-            tp_log(TP_LOG_ERROR, "mqtt input: the broker refused the subscription to %s",
-                   st->cfg->topics.v[i]);
-    }
-}
-
-static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *mm)
-{
-    (void)mosq;
-    struct mqtt_in *st = obj;
-    struct tp_msg *m = tp_msg_new();
-    char qos[4];
-    snprintf(qos, sizeof(qos), "%d", mm->qos);
-    if (!m || tp_msg_set_payload(m, mm->payload ? mm->payload : "", (size_t)mm->payloadlen) ||
-        tp_msg_meta_sets(m, "mqtt_topic", mm->topic) || tp_msg_meta_sets(m, "mqtt_qos", qos) ||
-        tp_msg_meta_sets(m, "mqtt_retain", mm->retain ? "true" : "false")) {
-        tp_msg_free(m);
-        st->nomem = 1;
-        return;
-    }
-    if (tp_batch_push(st->batch ? st->batch : &st->overflow, m))
-        st->nomem = 1;
-}
-
-static void on_log(struct mosquitto *mosq, void *obj, int level, const char *text)
-{
-    (void)mosq;
-    (void)obj;
-    if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
-        tp_log_limited(TP_LOG_WARN, "mqtt-in-lib", "mqtt input: libmosquitto: %s", text);
-}
-
-/* ---------- connection handling ---------- */
-
-static void schedule_reconnect(struct mqtt_in *st, const char *why)
-{
-    tp_log_limited(TP_LOG_WARN, "mqtt-in-lost", "mqtt input: %s: %s; retrying in %llu ms",
-                   st->cfg->common.url, why, (unsigned long long)st->backoff_ms);
-    st->next_attempt_ms = tp__mqtt_now_ms() + st->backoff_ms;
-    uint64_t max = (uint64_t)st->cfg->common.reconnect_delay_max * 1000u;
-    st->backoff_ms = st->backoff_ms * 2 > max ? max : st->backoff_ms * 2;
-}
-
-/* Waits for the stop pipe up to ms milliseconds; 1 when stop was requested. */
-static int wait_stop(struct mqtt_in *st, int ms)
-{
-    struct pollfd p = {st->stop_pipe[0], POLLIN, 0};
-    if (poll(&p, 1, ms) > 0 || __atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE))
-        return 1;
-    return 0;
-}
-
-static void drain_overflow(struct mqtt_in *st, struct tp_batch *batch)
-{
-    for (size_t i = 0; i < st->overflow.len; i++)
-        if (tp_batch_push(batch, st->overflow.msgs[i]))
+    struct tp_buf *out = tp_mqtt_client_out(&st->cl);
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; i < st->n_acks; i++) {
+        uintptr_t t = st->acks[i];
+        enum tp_mqtt_type type = TOKEN_QOS(t) == 2 ? TP_MQTT_PUBREC : TP_MQTT_PUBACK;
+        if (TOKEN_GEN(t) == st->gen && tp_mqtt_encode_ack(out, st->cl.o.version, type, TOKEN_ID(t)))
             st->nomem = 1;
-    st->overflow.len = 0;
+    }
+    st->n_acks = 0;
+    pthread_mutex_unlock(&st->lock);
+}
+
+static void on_connected(struct mqtt_in *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->gen = st->cl.generation;
+    st->n_acks = 0; /* acks of the old connection: the broker sends those again */
+    pthread_mutex_unlock(&st->lock);
+    /* Subscribing on every connect is harmless for a persistent session and
+     * required for a clean one. */
+    st->sub_id = st->sub_id == 65535 ? 1 : st->sub_id + 1;
+    if (tp_mqtt_encode_subscribe(tp_mqtt_client_out(&st->cl), st->cl.o.version, st->sub_id,
+                                 (const char *const *)st->cfg->topics.v, st->cfg->topics.n,
+                                 (int)st->cfg->common.qos))
+        st->nomem = 1;
+    tp_mqtt_client_send(&st->cl);
+}
+
+static void on_suback(struct mqtt_in *st, const struct tp_mqtt_packet *pkt)
+{
+    if (pkt->id != st->sub_id)
+        return;
+    for (size_t i = 0; i < pkt->list_len && i < st->cfg->topics.n; i++) {
+        if (pkt->list[i] <= 2)
+            tp_log(TP_LOG_INFO, "mqtt input: subscribed to %s (qos %d)", st->cfg->topics.v[i],
+                   pkt->list[i]);
+        else
+            tp_log(TP_LOG_ERROR,
+                   "mqtt input: the broker refused the subscription to %s (code 0x%02x)",
+                   st->cfg->topics.v[i], pkt->list[i]);
+    }
+}
+
+static int on_publish(struct mqtt_in *st, const struct tp_mqtt_packet *pkt, struct tp_batch *batch)
+{
+    static const char *const qos_text[] = {"0", "1", "2"};
+    struct tp_msg *m = tp_msg_new();
+    if (!m || tp_msg_set_payload(m, (const char *)pkt->payload, pkt->payload_len) ||
+        tp_msg_meta_reserve(m, 3, pkt->topic.len + 40) ||
+        tp_msg_meta_append(m, "mqtt_topic", 10, pkt->topic.p, pkt->topic.len) ||
+        tp_msg_meta_append(m, "mqtt_qos", 8, qos_text[pkt->qos], 1) ||
+        tp_msg_meta_append(m, "mqtt_retain", 11, pkt->retain ? "true" : "false",
+                           pkt->retain ? 4 : 5)) {
+        tp_msg_free(m);
+        return TP_NOMEM;
+    }
+    if (pkt->qos > 0)
+        m->ack = (void *)TOKEN(st->cl.generation, pkt->qos, pkt->id);
+    return tp_batch_push(batch, m) ? TP_NOMEM : TP_OK;
+}
+
+/* Handles the buffered packets until the batch is full. */
+static int handle_packets(struct mqtt_in *st, struct tp_batch *batch, size_t max)
+{
+    struct tp_mqtt_packet pkt;
+    while (batch->len < max && tp_mqtt_client_next(&st->cl, &pkt) == TP_OK) {
+        switch (pkt.type) {
+        case TP_MQTT_PUBLISH:
+            if (on_publish(st, &pkt, batch))
+                return TP_NOMEM;
+            break;
+        case TP_MQTT_SUBACK:
+            on_suback(st, &pkt);
+            break;
+        case TP_MQTT_PUBREL: /* QoS 2: our PUBREC went out after the output confirmed */
+            if (tp_mqtt_encode_ack(tp_mqtt_client_out(&st->cl), st->cl.o.version, TP_MQTT_PUBCOMP,
+                                   pkt.id))
+                return TP_NOMEM;
+            break;
+        default:
+            tp_mqtt_client_lost(&st->cl, "unexpected packet from the broker");
+            return TP_OK;
+        }
+    }
+    return TP_OK;
+}
+
+static int stopping(struct mqtt_in *st)
+{
+    return __atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE);
 }
 
 static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops *drops)
 {
     (void)drops;
     struct mqtt_in *st = p;
-    drain_overflow(st, batch);
-    st->batch = batch;
     int rc = TP_OK;
-    while (!__atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE) && batch->len < max) {
-        if (st->nomem) {
-            rc = TP_NOMEM;
-            break;
-        }
-        int sock = mosquitto_socket(st->mosq);
-        if (sock < 0) {
+    while (!stopping(st) && batch->len < max) {
+        if (!st->cl.connected) {
             if (batch->len)
                 break; /* hand over what we have before waiting */
-            uint64_t now = tp__mqtt_now_ms();
-            if (now < st->next_attempt_ms && wait_stop(st, (int)(st->next_attempt_ms - now)))
-                break;
-            int mrc = mosquitto_reconnect(st->mosq);
-            if (mrc != MOSQ_ERR_SUCCESS)
-                schedule_reconnect(st, mrc == MOSQ_ERR_ERRNO ? strerror(errno)
-                                                             : mosquitto_strerror(mrc));
+            int crc = tp_mqtt_client_connect(&st->cl, st->wake_pipe[0]);
+            if (crc == TP_EOF)
+                drain_wake(st);
+            if (crc == TP_OK)
+                on_connected(st);
             continue;
         }
-        struct pollfd fds[2] = {
-            {sock, (short)(POLLIN | (mosquitto_want_write(st->mosq) ? POLLOUT : 0)), 0},
-            {st->stop_pipe[0], POLLIN, 0},
-        };
-        int n = poll(fds, 2, batch->len ? 0 : 1000);
-        if (n < 0 && errno != EINTR) {
-            tp_log(TP_LOG_ERROR, "mqtt input: poll: %s", strerror(errno));
-            rc = TP_IO;
-            break;
-        }
-        if (n > 0 && fds[1].revents)
-            break;
-        int mrc = MOSQ_ERR_SUCCESS;
-        if (n > 0 && (fds[0].revents & (POLLIN | POLLERR | POLLHUP)))
-            mrc = mosquitto_loop_read(st->mosq, 1);
-        if (mrc == MOSQ_ERR_SUCCESS && mosquitto_want_write(st->mosq))
-            mrc = mosquitto_loop_write(st->mosq, 1);
-        if (mrc == MOSQ_ERR_SUCCESS)
-            mrc = mosquitto_loop_misc(st->mosq);
-        /* libmosquitto closes the socket on every connection error. */
-        if (mosquitto_socket(st->mosq) < 0) {
-            schedule_reconnect(st, mrc == MOSQ_ERR_ERRNO ? strerror(errno)
-                                   : mrc                 ? mosquitto_strerror(mrc)
-                                                         : "connection closed");
-            continue;
-        }
-        if (mrc == MOSQ_ERR_NOMEM) {
+        take_acks(st);
+        rc = handle_packets(st, batch, max);
+        if (rc || st->nomem) {
             rc = TP_NOMEM;
             break;
         }
-        if (n == 0 && batch->len)
+        if (batch->len >= max || !st->cl.connected)
+            continue;
+        int woken = 0;
+        uint64_t before = st->cl.net.nread;
+        if (tp_mqtt_client_poll(&st->cl, batch->len ? 0 : 1000, st->wake_pipe[0], &woken))
+            continue;
+        if (woken)
+            drain_wake(st);
+        if (batch->len && !woken && st->cl.net.nread == before)
             break; /* nothing more right now */
     }
-    st->batch = NULL;
+    if (st->cl.connected) {
+        take_acks(st);
+        tp_mqtt_client_send(&st->cl);
+    }
     if (rc)
         return rc;
-    return __atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE) ? TP_EOF : TP_OK;
+    return stopping(st) ? TP_EOF : TP_OK;
 }
 
 static void in_stop(void *p)
 {
     struct mqtt_in *st = p;
     __atomic_store_n(&st->stopping, 1, __ATOMIC_RELEASE);
-    ssize_t w = write(st->stop_pipe[1], "x", 1);
-    (void)w;
+    wake(st);
 }
 
 static void in_close(void *p)
@@ -210,20 +248,20 @@ static void in_close(void *p)
     struct mqtt_in *st = p;
     if (!st)
         return;
-    if (st->mosq) {
-        if (mosquitto_socket(st->mosq) >= 0) {
-            /* Messages the broker sent but we did not read were not
-             * acknowledged: a persistent session gets them again. */
-            mosquitto_disconnect(st->mosq);
-            mosquitto_loop_write(st->mosq, 1);
-        }
-        mosquitto_destroy(st->mosq);
+    if (st->cl.connected) {
+        /* The pipeline has drained: send the last acks, then DISCONNECT.
+         * Messages the broker sent but we did not read stay unacknowledged:
+         * a persistent session gets them again. */
+        take_acks(st);
+        tp_mqtt_client_disconnect(&st->cl, 2000);
     }
-    tp_batch_free(&st->overflow);
-    if (st->stop_pipe[0] >= 0) {
-        close(st->stop_pipe[0]);
-        close(st->stop_pipe[1]);
+    tp__mqtt_conn_free(&st->conn, &st->cl);
+    free(st->acks);
+    if (st->wake_pipe[0] >= 0) {
+        close(st->wake_pipe[0]);
+        close(st->wake_pipe[1]);
     }
+    pthread_mutex_destroy(&st->lock);
     free(st);
 }
 
@@ -234,43 +272,34 @@ static int in_open(const void *config, void **out, struct tp_error *err)
     if (!st)
         return tp_error_set(err, TP_NOMEM, "out of memory");
     st->cfg = cfg;
-    st->stop_pipe[0] = st->stop_pipe[1] = -1;
-    tp_batch_init(&st->overflow);
+    st->wake_pipe[0] = st->wake_pipe[1] = -1;
+    pthread_mutex_init(&st->lock, NULL);
+    tp_mqtt_net_init(&st->cl.net);
     int rc = TP_OK;
     if (cfg->topics.n == 0) {
         rc = tp_error_set(err, TP_CONFIG, "input.mqtt.topics: expected at least one topic");
         goto fail;
     }
     for (size_t i = 0; i < cfg->topics.n; i++)
-        if (mosquitto_sub_topic_check(cfg->topics.v[i]) != MOSQ_ERR_SUCCESS) {
+        if (!tp_mqtt_topic_valid(cfg->topics.v[i], strlen(cfg->topics.v[i]), 1)) {
             rc = tp_error_set(err, TP_CONFIG, "input.mqtt.topics[%zu]: invalid topic filter \"%s\"",
                               i, cfg->topics.v[i]);
             goto fail;
         }
-    if (pipe2(st->stop_pipe, O_CLOEXEC | O_NONBLOCK)) {
+    if (pipe2(st->wake_pipe, O_CLOEXEC | O_NONBLOCK)) {
         rc = tp_error_set(err, TP_IO, "input.mqtt: pipe: %s", strerror(errno));
         goto fail;
     }
-    rc = tp__mqtt_client_new(&cfg->common, "input.mqtt", "", st, &st->mosq, &st->ep, err);
+    rc = tp__mqtt_conn_setup(&cfg->common, "input.mqtt", "mqtt input", "", IN_RECEIVE_MAXIMUM,
+                             &st->conn, &st->cl, err);
     if (rc)
         goto fail;
     if (!cfg->common.clean_session && !cfg->common.client_id)
         tp_log(TP_LOG_WARN, "input.mqtt: persistent session (clean_session: false) with a "
                             "generated client id: the next process will not resume it; set "
                             "client_id");
-    mosquitto_connect_callback_set(st->mosq, on_connect);
-    mosquitto_subscribe_callback_set(st->mosq, on_subscribe);
-    mosquitto_message_callback_set(st->mosq, on_message);
-    mosquitto_log_callback_set(st->mosq, on_log);
-    st->backoff_ms = (uint64_t)cfg->common.reconnect_delay * 1000u;
-    /* A broker that is down at start-up is not an error: read() retries. */
-    int mrc = mosquitto_connect(st->mosq, st->ep.host, st->ep.port, (int)cfg->common.keepalive);
-    if (mrc == MOSQ_ERR_INVAL) {
-        rc = tp_error_set(err, TP_CONFIG, "input.mqtt.url: invalid broker address");
-        goto fail;
-    }
-    if (mrc != MOSQ_ERR_SUCCESS)
-        schedule_reconnect(st, mrc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(mrc));
+    /* A broker that is down at start-up is not an error: read() connects
+     * and retries with the back-off. */
     *out = st;
     return TP_OK;
 fail:
@@ -284,7 +313,7 @@ const struct tp_input_plugin tp_input_mqtt = {
     .config_size = sizeof(struct mqtt_in_config),
     .open = in_open,
     .read = in_read,
-    .ack = NULL,
+    .ack = in_ack,
     .stop = in_stop,
     .close = in_close,
 };

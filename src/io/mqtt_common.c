@@ -1,13 +1,12 @@
 /* MQTT helpers shared by the input and the output: broker URL parsing,
- * client creation (client id, credentials, TLS, MQTT 3.1.1) and the output
- * topic template ({{meta.KEY}} placeholders, default umh_topic with / for .). */
+ * client set-up (broker list, client id, credentials, TLS, protocol
+ * version) and the output topic template ({{meta.KEY}} placeholders,
+ * default umh_topic with / for .). */
 #include "io/mqtt_internal.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 const struct tp_option tp__mqtt_tls_options[] = {
@@ -22,24 +21,7 @@ const struct tp_option tp__mqtt_tls_options[] = {
     {0},
 };
 
-static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
-
-static void lib_init_once(void)
-{
-    mosquitto_lib_init();
-}
-
-void tp__mqtt_lib_init(void)
-{
-    pthread_once(&lib_once, lib_init_once);
-}
-
-uint64_t tp__mqtt_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+const char *const tp__mqtt_protocols[] = {"5", "3.1.1", NULL};
 
 int tp__mqtt_url_parse(const char *url, const char *path, struct tp__mqtt_endpoint *ep,
                        struct tp_error *err)
@@ -132,60 +114,92 @@ static int check_common(const struct tp__mqtt_common *c, const char *path,
     return TP_OK;
 }
 
-static int setup_tls(struct mosquitto *mosq, const struct tp__mqtt_tls *t, const char *path,
-                     struct tp_error *err)
+static int parse_brokers(const struct tp__mqtt_common *c, const char *path,
+                         struct tp__mqtt_conn *conn, struct tp_error *err)
 {
-    /* Without ca_file: the system CA directory. (MOSQ_OPT_TLS_USE_OS_CERTS
-     * would be the obvious choice, but libmosquitto 2.0.11 then fails every
-     * reconnect with "used without specifying cafile, capath or psk".) */
-    int rc = mosquitto_tls_set(mosq, t->ca_file, t->ca_file ? NULL : "/etc/ssl/certs", t->cert_file,
-                               t->key_file, NULL);
-    if (rc == MOSQ_ERR_SUCCESS && t->insecure) {
-        rc = mosquitto_tls_insecure_set(mosq, true);
-        if (rc == MOSQ_ERR_SUCCESS)
-            rc = mosquitto_tls_opts_set(mosq, 0 /* SSL_VERIFY_NONE */, NULL, NULL);
+    if (c->url && c->urls.n)
+        return tp_error_set(err, TP_CONFIG, "%s: give url or urls, not both", path);
+    if (!c->url && !c->urls.n)
+        return tp_error_set(err, TP_CONFIG, "%s.url: required (or urls: a list of brokers)", path);
+    size_t n = c->url ? 1 : c->urls.n;
+    conn->brokers = calloc(n, sizeof(*conn->brokers));
+    if (!conn->brokers)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    conn->n_brokers = n;
+    for (size_t i = 0; i < n; i++) {
+        const char *url = c->url ? c->url : c->urls.v[i];
+        char p[160];
+        if (c->url)
+            snprintf(p, sizeof(p), "%s", path);
+        else
+            snprintf(p, sizeof(p), "%s.urls[%zu]", path, i);
+        struct tp__mqtt_endpoint ep;
+        int rc = tp__mqtt_url_parse(url, p, &ep, err);
+        if (rc)
+            return rc;
+        memcpy(conn->brokers[i].host, ep.host, sizeof(ep.host));
+        conn->brokers[i].port = ep.port;
+        conn->brokers[i].tls = ep.tls;
+        conn->brokers[i].url = url;
     }
-    if (rc != MOSQ_ERR_SUCCESS)
-        return tp_error_set(err, TP_CONFIG, "%s.tls: %s", path, mosquitto_strerror(rc));
     return TP_OK;
 }
 
-int tp__mqtt_client_new(const struct tp__mqtt_common *c, const char *path, const char *id_suffix,
-                        void *obj, struct mosquitto **out, struct tp__mqtt_endpoint *ep,
-                        struct tp_error *err)
+void tp__mqtt_conn_free(struct tp__mqtt_conn *conn, struct tp_mqtt_client *cl)
 {
-    *out = NULL;
-    int rc = tp__mqtt_url_parse(c->url, path, ep, err);
-    if (rc)
+    if (cl)
+        tp_mqtt_client_free(cl);
+    free(conn->brokers);
+    conn->brokers = NULL;
+    conn->n_brokers = 0;
+}
+
+int tp__mqtt_conn_setup(const struct tp__mqtt_common *c, const char *path, const char *who,
+                        const char *id_suffix, uint16_t receive_maximum, struct tp__mqtt_conn *conn,
+                        struct tp_mqtt_client *cl, struct tp_error *err)
+{
+    memset(conn, 0, sizeof(*conn));
+    int rc = parse_brokers(c, path, conn, err);
+    int any_tls = 0;
+    for (size_t i = 0; rc == TP_OK && i < conn->n_brokers; i++)
+        any_tls |= conn->brokers[i].tls;
+    struct tp__mqtt_endpoint tls_ep = {.tls = any_tls};
+    if (rc == TP_OK)
+        rc = check_common(c, path, &tls_ep, err);
+    if (rc) {
+        tp__mqtt_conn_free(conn, NULL);
         return rc;
-    rc = check_common(c, path, ep, err);
-    if (rc)
-        return rc;
-    tp__mqtt_lib_init();
-    char id[128];
+    }
     if (c->client_id)
-        snprintf(id, sizeof(id), "%s", c->client_id);
+        snprintf(conn->client_id, sizeof(conn->client_id), "%s", c->client_id);
     else
-        snprintf(id, sizeof(id), "tagproc-%ld%s", (long)getpid(), id_suffix);
-    struct mosquitto *mosq = mosquitto_new(id, c->clean_session ? true : false, obj);
-    if (!mosq)
-        return tp_error_set(err, TP_CONFIG, "%s: cannot create MQTT client (client_id \"%s\")",
-                            path, id);
-    mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    /* Small PUBLISH/PUBACK packets: without this Nagle + delayed ACK stall each batch. */
-    mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
-    if (c->username) {
-        rc = mosquitto_username_pw_set(mosq, c->username, c->password);
-        if (rc != MOSQ_ERR_SUCCESS) {
-            mosquitto_destroy(mosq);
-            return tp_error_set(err, TP_CONFIG, "%s.username: %s", path, mosquitto_strerror(rc));
+        snprintf(conn->client_id, sizeof(conn->client_id), "tagproc-%ld%s", (long)getpid(),
+                 id_suffix);
+    struct tp_mqtt_client_opts o = {
+        .who = who,
+        .brokers = conn->brokers,
+        .n_brokers = conn->n_brokers,
+        .insecure = c->tls.insecure,
+        .version = c->protocol && strcmp(c->protocol, "3.1.1") == 0 ? TP_MQTT_V311 : TP_MQTT_V5,
+        .client_id = conn->client_id,
+        .username = c->username,
+        .password = c->password,
+        .clean_session = c->clean_session,
+        .keepalive_s = (int)c->keepalive,
+        .reconnect_delay_ms = (uint64_t)c->reconnect_delay * 1000u,
+        .reconnect_delay_max_ms = (uint64_t)c->reconnect_delay_max * 1000u,
+        .receive_maximum = receive_maximum,
+    };
+    tp_mqtt_client_init(cl, &o);
+    if (any_tls) {
+        struct tp_mqtt_tls_opts t = {c->tls.ca_file, c->tls.cert_file, c->tls.key_file,
+                                     c->tls.insecure};
+        char why[300];
+        if (tp_mqtt_net_tls_setup(&cl->net, &t, why, sizeof(why))) {
+            tp__mqtt_conn_free(conn, cl);
+            return tp_error_set(err, TP_CONFIG, "%s.tls: %s", path, why);
         }
     }
-    if (ep->tls && setup_tls(mosq, &c->tls, path, err)) {
-        mosquitto_destroy(mosq);
-        return TP_CONFIG;
-    }
-    *out = mosq;
     return TP_OK;
 }
 

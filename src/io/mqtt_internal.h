@@ -1,19 +1,19 @@
 /* Internals shared by the MQTT input (mqtt.c) and output (mqtt_output.c):
  * the connection options common to both, URL parsing, client set-up
- * (credentials, TLS, protocol) and the output topic template.
- * Only the mqtt*.c files include this header (it pulls in mosquitto.h). */
+ * (broker list, credentials, TLS, protocol version) and the output topic
+ * template. The MQTT protocol itself is in src/io/mqtt/ (codec, socket,
+ * client session). */
 #ifndef TP_MQTT_INTERNAL_H
 #define TP_MQTT_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include <mosquitto.h>
-
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/msg.h"
+#include "io/mqtt/client.h"
 
 struct tp__mqtt_tls {
     char *ca_file;
@@ -25,6 +25,8 @@ struct tp__mqtt_tls {
 /* Options shared by input and output (the first member of both configs). */
 struct tp__mqtt_common {
     char *url;
+    struct tp_strlist urls;
+    char *protocol;
     char *client_id;
     char *username;
     char *password;
@@ -37,6 +39,7 @@ struct tp__mqtt_common {
 };
 
 extern const struct tp_option tp__mqtt_tls_options[];
+extern const char *const tp__mqtt_protocols[];
 
 /* Option table rows for struct tp__mqtt_common embedded as member `common`
  * of config struct T; `clean` is the clean_session default ("true"/"false"). */
@@ -45,11 +48,30 @@ extern const struct tp_option tp__mqtt_tls_options[];
      TP_OPT_STRING,                                                                                \
      offsetof(T, common.url),                                                                      \
      NULL,                                                                                         \
-     "broker address: tcp://host:port or mqtt:// (1883), ssl://, tls:// or mqtts:// (8883)",       \
-     TP_OPT_REQUIRED,                                                                              \
+     "broker address: tcp://host:port or mqtt:// (1883), ssl://, tls:// or mqtts:// (8883); "      \
+     "this or urls is required",                                                                   \
+     0,                                                                                            \
      NULL,                                                                                         \
      0,                                                                                            \
      NULL},                                                                                        \
+        {"urls",                                                                                   \
+         TP_OPT_STRINGS,                                                                           \
+         offsetof(T, common.urls),                                                                 \
+         NULL,                                                                                     \
+         "broker addresses (as url), tried in order on every (re)connect; instead of url",         \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"protocol",                                                                               \
+         TP_OPT_STRING,                                                                            \
+         offsetof(T, common.protocol),                                                             \
+         "5",                                                                                      \
+         "MQTT protocol version: 5 or 3.1.1",                                                      \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         tp__mqtt_protocols},                                                                      \
         {"client_id",                                                                              \
          TP_OPT_STRING,                                                                            \
          offsetof(T, common.client_id),                                                            \
@@ -128,18 +150,23 @@ struct tp__mqtt_endpoint {
 int tp__mqtt_url_parse(const char *url, const char *path, struct tp__mqtt_endpoint *ep,
                        struct tp_error *err);
 
-/* Checks the common options and creates a client with credentials, TLS and
- * MQTT 3.1.1. `id_suffix` is appended to the default client id. The caller
- * owns *out (mosquitto_destroy). `obj` is the callbacks' user data. */
-int tp__mqtt_client_new(const struct tp__mqtt_common *c, const char *path, const char *id_suffix,
-                        void *obj, struct mosquitto **out, struct tp__mqtt_endpoint *ep,
-                        struct tp_error *err);
+/* A configured connection: the broker list and client id the client
+ * options point into (must outlive the client). */
+struct tp__mqtt_conn {
+    struct tp_mqtt_broker *brokers;
+    size_t n_brokers;
+    char client_id[128];
+};
 
-/* Initialises libmosquitto once per process. */
-void tp__mqtt_lib_init(void);
-
-/* Milliseconds of a monotonic clock. */
-uint64_t tp__mqtt_now_ms(void);
+/* Checks the common options (path names them in errors, e.g. "input.mqtt")
+ * and initialises cl: brokers from url/urls, client id (default
+ * tagproc-<pid><id_suffix>), credentials, protocol, TLS context. `who` is
+ * the log prefix, receive_maximum the MQTT 5 Receive Maximum announced.
+ * On error nothing needs freeing; else tp__mqtt_conn_free after the client. */
+int tp__mqtt_conn_setup(const struct tp__mqtt_common *c, const char *path, const char *who,
+                        const char *id_suffix, uint16_t receive_maximum, struct tp__mqtt_conn *conn,
+                        struct tp_mqtt_client *cl, struct tp_error *err);
+void tp__mqtt_conn_free(struct tp__mqtt_conn *conn, struct tp_mqtt_client *cl);
 
 /* An output topic template: literal text and {{meta.KEY}} placeholders. */
 struct tp__mqtt_tpl_part {

@@ -1,15 +1,19 @@
-/* MQTT output (libmosquitto, its own network thread via mosquitto_loop_start).
- * write() publishes a batch and returns only when the broker acknowledged
- * every message (PUBACK / PUBCOMP; QoS 0: written to the socket). While the
- * broker is away libmosquitto keeps the unacknowledged QoS>0 messages and
- * sends them again after its automatic reconnect (exponential back-off);
- * write() simply keeps waiting for their acknowledgements. */
+/* MQTT output on the project's own client (src/io/mqtt/). write() renders
+ * the topics and encodes a batch's PUBLISH packets on the pipeline's writer
+ * thread, then hands the batch to the output's network thread, which owns
+ * the socket: it sends what the in-flight window allows with one write per
+ * round, reads PUBACKs (PUBREC/PUBCOMP for QoS 2) with one read per round,
+ * keeps the keepalive and reconnects (broker list, back-off), sending every
+ * unacknowledged message again (DUP) after a reconnect. A batch is
+ * confirmed when every message is acknowledged (QoS 0: written to the
+ * socket); write() returns then. */
 #include <errno.h>
-#include <limits.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/plugin.h"
@@ -30,113 +34,286 @@ static const struct tp_option mqtt_out_options[] = {
     {"retain", TP_OPT_BOOL, offsetof(struct mqtt_out_config, retain), "false",
      "publish with the retain flag", 0, NULL, 0, NULL},
     {"max_inflight", TP_OPT_INT, offsetof(struct mqtt_out_config, max_inflight), "1000",
-     "maximum unacknowledged messages (1..60000)", 0, NULL, 0, NULL},
+     "maximum unacknowledged messages (1..60000; MQTT 5: also the broker's Receive Maximum)", 0,
+     NULL, 0, NULL},
     {0},
 };
 
-#define N_MIDS 65536
+/* Per message state. */
+enum { M_NEW, M_SENT, M_RELEASED, M_DONE };
+
+/* One write() call's messages, encoded. */
+struct out_batch {
+    struct out_batch *next;
+    struct tp_buf bytes; /* the PUBLISH packets back to back */
+    uint32_t *off;       /* n + 1 packet offsets into bytes */
+    uint32_t *idpos;     /* QoS > 0: offset of each packet's id field */
+    uint16_t *ids;
+    uint8_t *state;
+    size_t n, next_send, n_done;
+    uint64_t end_written; /* QoS 0: stream position of the batch's last byte */
+    int queued_all;       /* QoS 0: all bytes are in the socket's queue */
+    int done, abandoned;  /* under lock */
+    int refused;          /* a v5 PUBACK with an error reason code */
+};
 
 struct mqtt_out {
     const struct mqtt_out_config *cfg;
-    struct mosquitto *mosq;
-    struct tp__mqtt_endpoint ep;
+    struct tp__mqtt_conn conn;
+    struct tp_mqtt_client cl;
     struct tp__mqtt_template tpl;
     int has_tpl;
-    int loop_started;
+    struct tp_buf topic;
+    int qos;
 
+    int wake_pipe[2];
+    pthread_t thread;
+    int thread_started;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int connected;
-    int stopping;                  /* stop() was called: stop waiting for an unreachable broker */
-    unsigned char pending[N_MIDS]; /* 1: published, not yet acknowledged */
-    size_t n_pending;
-    struct tp_buf topic;
+    struct out_batch *in_head, *in_tail; /* handed over by write() (lock) */
+    size_t n_open;                       /* batches not yet confirmed (lock) */
+    int connected, stopping, quit;       /* lock */
+
+    /* network thread only */
+    struct out_batch *fl_head, *fl_tail;
+    struct out_batch **pending; /* by packet id */
+    size_t inflight;
+    uint16_t next_id;
 };
 
-/* ---------- callbacks (libmosquitto's network thread) ---------- */
-
-static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+static void batch_free(struct out_batch *b)
 {
-    (void)mosq;
-    struct mqtt_out *st = obj;
-    pthread_mutex_lock(&st->lock);
-    if (rc == 0) {
-        st->connected = 1;
-        tp_log(TP_LOG_INFO, "mqtt output: connected to %s (%zu messages awaiting ack)",
-               st->cfg->common.url, st->n_pending);
-    } else {
+    if (!b)
+        return;
+    tp_buf_free(&b->bytes);
+    free(b->off);
+    free(b->idpos);
+    free(b->ids);
+    free(b->state);
+    free(b);
+}
+
+/* ---------- network thread ---------- */
+
+static uint16_t alloc_id(struct mqtt_out *st)
+{
+    do
+        st->next_id = st->next_id == 65535 ? 1 : st->next_id + 1;
+    while (st->pending[st->next_id]);
+    return st->next_id;
+}
+
+/* Appends message i of b to the socket queue (patching id and DUP). */
+static int send_msg(struct mqtt_out *st, struct out_batch *b, size_t i, int dup)
+{
+    uint8_t *p = (uint8_t *)b->bytes.data;
+    if (st->qos > 0) {
+        if (b->state[i] == M_NEW || !b->ids[i])
+            b->ids[i] = alloc_id(st);
+        p[b->idpos[i]] = (uint8_t)(b->ids[i] >> 8);
+        p[b->idpos[i] + 1] = (uint8_t)b->ids[i];
+        if (dup)
+            p[b->off[i]] |= 0x08;
+        st->pending[b->ids[i]] = b;
+        st->inflight++;
+        b->state[i] = M_SENT;
+    }
+    return tp_buf_append(tp_mqtt_client_out(&st->cl), b->bytes.data + b->off[i],
+                         b->off[i + 1] - b->off[i]);
+}
+
+static void send_window(struct mqtt_out *st)
+{
+    struct tp_mqtt_net *net = &st->cl.net;
+    size_t window = (size_t)st->cfg->max_inflight;
+    if (st->cl.o.version == TP_MQTT_V5 && st->cl.send_quota < window)
+        window = st->cl.send_quota;
+    for (struct out_batch *b = st->fl_head; b; b = b->next) {
+        if (st->qos == 0) {
+            if (!b->queued_all) {
+                if (tp_buf_append(&net->wbuf, b->bytes.data, b->bytes.len)) {
+                    tp_mqtt_client_lost(&st->cl, "out of memory");
+                    return;
+                }
+                b->queued_all = 1;
+                b->end_written = net->written + (net->wbuf.len - net->wpos);
+            }
+            continue;
+        }
+        while (b->next_send < b->n && st->inflight < window) {
+            if (send_msg(st, b, b->next_send, 0)) {
+                tp_mqtt_client_lost(&st->cl, "out of memory");
+                return;
+            }
+            b->next_send++;
+        }
+        if (st->inflight >= window)
+            return;
+    }
+}
+
+/* After a (re)connect: everything unacknowledged goes out again. */
+static void resend_all(struct mqtt_out *st)
+{
+    memset(st->pending, 0, 65536 * sizeof(*st->pending));
+    st->inflight = 0;
+    struct tp_buf *out = tp_mqtt_client_out(&st->cl);
+    for (struct out_batch *b = st->fl_head; b; b = b->next) {
+        b->queued_all = 0;
+        if (st->qos == 0)
+            continue;
+        for (size_t i = 0; i < b->next_send; i++) {
+            int rc = TP_OK;
+            if (b->state[i] == M_SENT)
+                rc = send_msg(st, b, i, 1);
+            else if (b->state[i] == M_RELEASED) {
+                st->pending[b->ids[i]] = b;
+                st->inflight++;
+                rc = tp_mqtt_encode_ack(out, st->cl.o.version, TP_MQTT_PUBREL, b->ids[i]);
+            }
+            if (rc) {
+                tp_mqtt_client_lost(&st->cl, "out of memory");
+                return;
+            }
+        }
+    }
+}
+
+/* Marks the message with packet id `id` acknowledged at `stage`. */
+static void on_ack(struct mqtt_out *st, const struct tp_mqtt_packet *pkt)
+{
+    struct out_batch *b = st->pending[pkt->id];
+    if (!b)
+        return; /* not ours (e.g. acknowledged before a reconnect) */
+    size_t i;
+    for (i = 0; i < b->next_send && b->ids[i] != pkt->id; i++)
+        ;
+    if (i == b->next_send)
+        return;
+    if (pkt->type == TP_MQTT_PUBREC && pkt->reason < 0x80) {
+        b->state[i] = M_RELEASED;
+        if (tp_mqtt_encode_ack(tp_mqtt_client_out(&st->cl), st->cl.o.version, TP_MQTT_PUBREL,
+                               pkt->id))
+            tp_mqtt_client_lost(&st->cl, "out of memory");
+        return;
+    }
+    if (pkt->reason >= 0x80) {
         tp_log_limited(TP_LOG_ERROR, "mqtt-out-refused",
-                       "mqtt output: %s refused the connection: %s", st->cfg->common.url,
-                       mosquitto_connack_string(rc));
+                       "mqtt output: the broker refused a message (reason 0x%02x%s%.*s)",
+                       (unsigned)pkt->reason, pkt->props.reason_string.len ? ": " : "",
+                       (int)pkt->props.reason_string.len,
+                       pkt->props.reason_string.p ? pkt->props.reason_string.p : "");
+        b->refused = 1;
     }
-    pthread_cond_broadcast(&st->cond);
-    pthread_mutex_unlock(&st->lock);
+    st->pending[pkt->id] = NULL;
+    st->inflight--;
+    b->state[i] = M_DONE;
+    b->n_done++;
 }
 
-static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
+static void handle_packets(struct mqtt_out *st)
 {
-    (void)mosq;
-    struct mqtt_out *st = obj;
+    struct tp_mqtt_packet pkt;
+    while (tp_mqtt_client_next(&st->cl, &pkt) == TP_OK) {
+        switch (pkt.type) {
+        case TP_MQTT_PUBACK:
+        case TP_MQTT_PUBREC:
+        case TP_MQTT_PUBCOMP:
+            on_ack(st, &pkt);
+            break;
+        default:
+            tp_mqtt_client_lost(&st->cl, "unexpected packet from the broker");
+            return;
+        }
+    }
+}
+
+/* Confirms finished batches, in order. */
+static void complete(struct mqtt_out *st)
+{
+    while (st->fl_head) {
+        struct out_batch *b = st->fl_head;
+        if (st->qos == 0
+                ? !(b->queued_all && st->cl.connected && st->cl.net.written >= b->end_written)
+                : b->n_done < b->n)
+            break;
+        st->fl_head = b->next;
+        if (!st->fl_head)
+            st->fl_tail = NULL;
+        pthread_mutex_lock(&st->lock);
+        b->done = 1;
+        st->n_open--;
+        int abandoned = b->abandoned;
+        pthread_cond_broadcast(&st->cond);
+        pthread_mutex_unlock(&st->lock);
+        if (abandoned)
+            batch_free(b);
+    }
+}
+
+static void set_connected(struct mqtt_out *st, int on)
+{
     pthread_mutex_lock(&st->lock);
-    st->connected = 0;
-    if (rc != 0)
-        tp_log_limited(TP_LOG_WARN, "mqtt-out-lost",
-                       "mqtt output: lost the connection to %s: %s (%zu messages awaiting ack, "
-                       "reconnecting)",
-                       st->cfg->common.url, mosquitto_strerror(rc), st->n_pending);
-    if (st->cfg->common.qos == 0 && st->n_pending) {
-        /* QoS 0 packets not yet written are discarded by libmosquitto. */
-        tp_log(TP_LOG_WARN, "mqtt output: up to %zu QoS 0 messages lost with the connection",
-               st->n_pending);
-        memset(st->pending, 0, sizeof(st->pending));
-        st->n_pending = 0;
-    }
-    pthread_cond_broadcast(&st->cond);
-    pthread_mutex_unlock(&st->lock);
-}
-
-static void on_publish(struct mosquitto *mosq, void *obj, int mid)
-{
-    (void)mosq;
-    struct mqtt_out *st = obj;
-    pthread_mutex_lock(&st->lock);
-    if (mid >= 0 && mid < N_MIDS && st->pending[mid]) {
-        st->pending[mid] = 0;
-        st->n_pending--;
-        /* The writer waits for "all acknowledged" or "room for one more". */
-        if (st->n_pending == 0 || st->n_pending + 1 == (size_t)st->cfg->max_inflight)
-            pthread_cond_broadcast(&st->cond);
+    if (st->connected != on) {
+        st->connected = on;
+        pthread_cond_broadcast(&st->cond);
     }
     pthread_mutex_unlock(&st->lock);
 }
 
-static void on_log(struct mosquitto *mosq, void *obj, int level, const char *text)
+static void drain_wake(struct mqtt_out *st)
 {
-    (void)mosq;
-    (void)obj;
-    if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
-        tp_log_limited(TP_LOG_WARN, "mqtt-out-lib", "mqtt output: libmosquitto: %s", text);
+    char buf[256];
+    while (read(st->wake_pipe[0], buf, sizeof(buf)) > 0)
+        ;
+}
+
+static void *net_main(void *arg)
+{
+    struct mqtt_out *st = arg;
+    for (;;) {
+        pthread_mutex_lock(&st->lock);
+        int quit = st->quit;
+        if (st->in_head) {
+            if (st->fl_tail)
+                st->fl_tail->next = st->in_head;
+            else
+                st->fl_head = st->in_head;
+            st->fl_tail = st->in_tail;
+            st->in_head = st->in_tail = NULL;
+        }
+        pthread_mutex_unlock(&st->lock);
+        if (quit)
+            break;
+        if (!st->cl.connected) {
+            set_connected(st, 0);
+            int rc = tp_mqtt_client_connect(&st->cl, st->wake_pipe[0]);
+            if (rc == TP_EOF)
+                drain_wake(st);
+            if (rc == TP_OK) {
+                resend_all(st);
+                set_connected(st, 1);
+            }
+            continue;
+        }
+        send_window(st);
+        tp_mqtt_client_send(&st->cl);
+        complete(st);
+        int woken = 0;
+        if (tp_mqtt_client_poll(&st->cl, 1000, st->wake_pipe[0], &woken))
+            continue;
+        if (woken)
+            drain_wake(st);
+        handle_packets(st);
+        complete(st);
+    }
+    if (st->cl.connected)
+        tp_mqtt_client_disconnect(&st->cl, 2000);
+    return NULL;
 }
 
 /* ---------- write ---------- */
-
-/* Waits on the condition up to 10 s; logs while the broker is unreachable.
- * After stop(), gives up (TP_IO) when the broker is not connected. */
-static int wait_a_while(struct mqtt_out *st, struct tp_error *err)
-{
-    if (st->stopping && !st->connected)
-        return tp_error_set(err, TP_IO,
-                            "mqtt output: stopping while %s is unreachable: %zu messages not "
-                            "acknowledged",
-                            st->cfg->common.url, st->n_pending);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 10;
-    if (pthread_cond_timedwait(&st->cond, &st->lock, &ts) == ETIMEDOUT)
-        tp_log(TP_LOG_WARN, "mqtt output: waiting for %s: %s, %zu messages awaiting ack",
-               st->cfg->common.url, st->connected ? "connected" : "not connected", st->n_pending);
-    return TP_OK;
-}
 
 static int build_topic(struct mqtt_out *st, const struct tp_msg *m, struct tp_error *err)
 {
@@ -151,65 +328,102 @@ static int build_topic(struct mqtt_out *st, const struct tp_msg *m, struct tp_er
     if (st->topic.len == 0)
         return tp_error_set(err, TP_IO, "mqtt output: topic template \"%s\" rendered empty",
                             st->cfg->topic);
+    if (!tp_mqtt_topic_valid(st->topic.data, st->topic.len, 0))
+        return tp_error_set(err, TP_IO,
+                            "mqtt output: cannot publish to \"%s\": invalid topic (wildcard, "
+                            "invalid UTF-8 or too long)",
+                            st->topic.data);
     return TP_OK;
 }
 
-/* Publishes one message, called with st->lock held. */
-static int publish_one(struct mqtt_out *st, const struct tp_msg *m, struct tp_error *err)
+static int encode_batch(struct mqtt_out *st, struct tp_msg *const *msgs, size_t n,
+                        struct out_batch **out, struct tp_error *err)
 {
-    int qos = (int)st->cfg->common.qos;
-    if (m->payload_len > INT_MAX)
-        return tp_error_set(err, TP_IO, "mqtt output: payload of %zu bytes too large",
-                            m->payload_len);
-    int rc = build_topic(st, m, err);
-    if (rc)
-        return rc;
-    for (;;) {
-        while (st->n_pending >= (size_t)st->cfg->max_inflight || (qos == 0 && !st->connected))
-            if (wait_a_while(st, err))
-                return TP_IO;
-        int mid = 0;
-        /* Holding st->lock here is safe: mosquitto_publish never takes the
-         * callback mutex that on_publish runs under, and it assigns the mid
-         * before an acknowledgement could arrive for it. */
-        int mrc = mosquitto_publish(st->mosq, &mid, st->topic.data, (int)m->payload_len, m->payload,
-                                    qos, st->cfg->retain ? true : false);
-        if (mrc == MOSQ_ERR_SUCCESS ||
-            (qos > 0 && (mrc == MOSQ_ERR_NO_CONN || mrc == MOSQ_ERR_CONN_LOST))) {
-            /* QoS > 0 without a connection: queued in libmosquitto, sent
-             * after the reconnect. */
-            if (mid >= 0 && mid < N_MIDS && !st->pending[mid]) {
-                st->pending[mid] = 1;
-                st->n_pending++;
-            }
-            return TP_OK;
-        }
-        if (qos == 0 && (mrc == MOSQ_ERR_NO_CONN || mrc == MOSQ_ERR_CONN_LOST)) {
-            st->connected = 0;
-            continue;
-        }
-        if (mrc == MOSQ_ERR_NOMEM)
-            return tp_error_set(err, TP_NOMEM, "out of memory");
-        return tp_error_set(err, TP_IO, "mqtt output: cannot publish to \"%s\": %s", st->topic.data,
-                            mosquitto_strerror(mrc));
+    struct out_batch *b = calloc(1, sizeof(*b));
+    if (!b)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    tp_buf_init(&b->bytes);
+    b->n = n;
+    b->off = malloc((n + 1) * sizeof(*b->off));
+    b->idpos = malloc(n * sizeof(*b->idpos));
+    b->ids = calloc(n, sizeof(*b->ids));
+    b->state = calloc(n, 1);
+    if (!b->off || !b->idpos || !b->ids || !b->state) {
+        batch_free(b);
+        return tp_error_set(err, TP_NOMEM, "out of memory");
     }
+    for (size_t i = 0; i < n; i++) {
+        const struct tp_msg *m = msgs[i];
+        int rc = build_topic(st, m, err);
+        if (rc) {
+            batch_free(b);
+            return rc;
+        }
+        b->off[i] = (uint32_t)b->bytes.len;
+        size_t id_pos = 0;
+        rc = tp_mqtt_encode_publish(&b->bytes, st->cl.o.version, st->topic.data, st->topic.len,
+                                    m->payload, m->payload_len, st->qos, st->cfg->retain, 0, 0,
+                                    &id_pos);
+        if (rc || b->bytes.len > UINT32_MAX) {
+            batch_free(b);
+            return rc == TP_NOMEM
+                       ? tp_error_set(err, TP_NOMEM, "out of memory")
+                       : tp_error_set(err, TP_IO, "mqtt output: payload of %zu bytes too large",
+                                      m->payload_len);
+        }
+        b->idpos[i] = (uint32_t)id_pos;
+    }
+    b->off[n] = (uint32_t)b->bytes.len;
+    *out = b;
+    return TP_OK;
+}
+
+/* Waits on the condition up to 10 s; logs while the broker is unreachable.
+ * After stop(), gives up (TP_IO) when the broker is not connected. */
+static int wait_a_while(struct mqtt_out *st, struct tp_error *err)
+{
+    if (st->stopping && !st->connected)
+        return tp_error_set(err, TP_IO,
+                            "mqtt output: stopping while %s is unreachable: messages not "
+                            "acknowledged",
+                            st->conn.brokers[0].url);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    if (pthread_cond_timedwait(&st->cond, &st->lock, &ts) == ETIMEDOUT)
+        tp_log(TP_LOG_WARN, "mqtt output: waiting for %s: %s, %zu batches awaiting ack",
+               st->conn.brokers[0].url, st->connected ? "connected" : "not connected", st->n_open);
+    return TP_OK;
 }
 
 static int out_write(void *p, struct tp_msg *const *msgs, size_t n, struct tp_error *err)
 {
     struct mqtt_out *st = p;
-    int rc = TP_OK;
+    if (n == 0)
+        return TP_OK;
+    struct out_batch *b = NULL;
+    int rc = encode_batch(st, msgs, n, &b, err);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&st->lock);
-    for (size_t i = 0; rc == TP_OK && i < n; i++)
-        rc = publish_one(st, msgs[i], err);
-    /* Even after an error, wait for what was published: it is on its way. */
-    struct tp_error werr = {0};
-    while (st->n_pending)
-        if (wait_a_while(st, rc ? &werr : err)) {
-            rc = rc ? rc : TP_IO;
-            break;
-        }
+    if (st->in_tail)
+        st->in_tail->next = b;
+    else
+        st->in_head = b;
+    st->in_tail = b;
+    st->n_open++;
+    ssize_t w = write(st->wake_pipe[1], "x", 1);
+    (void)w;
+    while (!b->done && rc == TP_OK)
+        rc = wait_a_while(st, err);
+    if (!b->done)
+        b->abandoned = 1; /* the network thread frees it */
     pthread_mutex_unlock(&st->lock);
+    if (b->done) {
+        if (b->refused)
+            rc = tp_error_set(err, TP_IO, "mqtt output: the broker refused messages of the batch");
+        batch_free(b);
+    }
     return rc;
 }
 
@@ -218,7 +432,7 @@ static int out_flush(void *p, struct tp_error *err)
     struct mqtt_out *st = p;
     int rc = TP_OK;
     pthread_mutex_lock(&st->lock);
-    while (rc == TP_OK && st->n_pending)
+    while (rc == TP_OK && st->n_open)
         rc = wait_a_while(st, err);
     pthread_mutex_unlock(&st->lock);
     return rc;
@@ -233,25 +447,39 @@ static void out_stop(void *p)
     pthread_mutex_unlock(&st->lock);
 }
 
+static void free_list(struct out_batch *b)
+{
+    while (b) {
+        struct out_batch *next = b->next;
+        batch_free(b);
+        b = next;
+    }
+}
+
 static void out_close(void *p)
 {
     struct mqtt_out *st = p;
     if (!st)
         return;
-    if (st->mosq) {
-        if (st->loop_started) {
-            pthread_mutex_lock(&st->lock);
-            int connected = st->connected;
-            pthread_mutex_unlock(&st->lock);
-            int drc = mosquitto_disconnect(st->mosq);
-            /* Connected: the loop ends once DISCONNECT is sent. Otherwise it
-             * may sleep in its reconnect back-off: cancel it. */
-            mosquitto_loop_stop(st->mosq, !(connected && drc == MOSQ_ERR_SUCCESS));
-        }
-        mosquitto_destroy(st->mosq);
+    if (st->thread_started) {
+        pthread_mutex_lock(&st->lock);
+        st->quit = 1;
+        pthread_mutex_unlock(&st->lock);
+        ssize_t w = write(st->wake_pipe[1], "x", 1);
+        (void)w;
+        pthread_join(st->thread, NULL);
     }
+    /* Only abandoned batches can be left (write() waits for its own). */
+    free_list(st->fl_head);
+    free_list(st->in_head);
+    tp__mqtt_conn_free(&st->conn, &st->cl);
+    free(st->pending);
     tp__mqtt_template_free(&st->tpl);
     tp_buf_free(&st->topic);
+    if (st->wake_pipe[0] >= 0) {
+        close(st->wake_pipe[0]);
+        close(st->wake_pipe[1]);
+    }
     pthread_mutex_destroy(&st->lock);
     pthread_cond_destroy(&st->cond);
     free(st);
@@ -264,9 +492,12 @@ static int out_open(const void *config, void **out, struct tp_error *err)
     if (!st)
         return tp_error_set(err, TP_NOMEM, "out of memory");
     st->cfg = cfg;
+    st->qos = (int)cfg->common.qos;
+    st->wake_pipe[0] = st->wake_pipe[1] = -1;
     pthread_mutex_init(&st->lock, NULL);
     pthread_cond_init(&st->cond, NULL);
     tp_buf_init(&st->topic);
+    tp_mqtt_net_init(&st->cl.net);
     int rc = TP_OK;
     if (cfg->max_inflight < 1 || cfg->max_inflight > 60000) {
         rc = tp_error_set(err, TP_CONFIG, "output.mqtt.max_inflight: expected 1..60000, got %lld",
@@ -279,34 +510,26 @@ static int out_open(const void *config, void **out, struct tp_error *err)
             goto fail;
         st->has_tpl = 1;
     }
-    rc = tp__mqtt_client_new(&cfg->common, "output.mqtt", "-out", st, &st->mosq, &st->ep, err);
+    st->pending = calloc(65536, sizeof(*st->pending));
+    if (!st->pending) {
+        rc = tp_error_set(err, TP_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (pipe2(st->wake_pipe, O_CLOEXEC | O_NONBLOCK)) {
+        rc = tp_error_set(err, TP_IO, "output.mqtt: pipe: %s", strerror(errno));
+        goto fail;
+    }
+    rc = tp__mqtt_conn_setup(&cfg->common, "output.mqtt", "mqtt output", "-out", 0, &st->conn,
+                             &st->cl, err);
     if (rc)
         goto fail;
-    mosquitto_connect_callback_set(st->mosq, on_connect);
-    mosquitto_disconnect_callback_set(st->mosq, on_disconnect);
-    mosquitto_publish_callback_set(st->mosq, on_publish);
-    mosquitto_log_callback_set(st->mosq, on_log);
-    mosquitto_int_option(st->mosq, MOSQ_OPT_SEND_MAXIMUM, (int)cfg->max_inflight);
-    mosquitto_reconnect_delay_set(st->mosq, (unsigned)cfg->common.reconnect_delay,
-                                  (unsigned)cfg->common.reconnect_delay_max, true);
     /* A broker that is down at start-up is not an error: the network thread
      * keeps reconnecting and write() waits. */
-    int mrc =
-        mosquitto_connect_async(st->mosq, st->ep.host, st->ep.port, (int)cfg->common.keepalive);
-    if (mrc == MOSQ_ERR_INVAL) {
-        rc = tp_error_set(err, TP_CONFIG, "output.mqtt.url: invalid broker address");
+    if (pthread_create(&st->thread, NULL, net_main, st)) {
+        rc = tp_error_set(err, TP_IO, "output.mqtt: cannot start the network thread");
         goto fail;
     }
-    if (mrc != MOSQ_ERR_SUCCESS)
-        tp_log(TP_LOG_WARN, "mqtt output: cannot connect to %s yet: %s; retrying", cfg->common.url,
-               mrc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(mrc));
-    mrc = mosquitto_loop_start(st->mosq);
-    if (mrc != MOSQ_ERR_SUCCESS) {
-        rc = tp_error_set(err, TP_IO, "output.mqtt: cannot start the network thread: %s",
-                          mosquitto_strerror(mrc));
-        goto fail;
-    }
-    st->loop_started = 1;
+    st->thread_started = 1;
     *out = st;
     return TP_OK;
 fail:

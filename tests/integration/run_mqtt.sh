@@ -9,7 +9,12 @@
 #     subscriber with the same client id gets what the broker still held: the
 #     union has every message, so no message whose receipt was acknowledged
 #     to the broker is missing from the output;
-#  4. TLS (ca_file verification, reconnect over TLS, insecure mode).
+#  4. kill -9 of the subscriber mid-stream (QoS 1, MQTT 5): a second
+#     subscriber on the same session gets the rest; the union has every
+#     message (PUBACK only after the output wrote it; duplicates counted);
+#  5. urls fail-over: with the first broker of `urls` down both tagprocs use
+#     the second; when it stops and the first comes up they move back;
+#  6. TLS (ca_file verification, reconnect over TLS, insecure mode).
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
 BUILD=${2:-build}
@@ -101,6 +106,7 @@ input:
     qos: 1
     client_id: tp-sub-$2
     clean_session: false
+    protocol: "5"
     reconnect_delay: 1
     reconnect_delay_max: 2
 pipeline:
@@ -199,35 +205,85 @@ check "restart: nothing lost end to end (duplicates allowed)" \
     python3 "$T/check.py" "$T/out2.jsonl" "$N" dups
 cat "$T/check.out"
 
-# ---- 3. SIGTERM drain of the subscriber ----
-pub_config p3 "$RATE"
-sub_config p3 s3 "$T/out3a.jsonl"
-start_sub s3 || bad "subscriber 3 subscribed"
-S3=$SUB_PID
-"$BIN" -c "$T/pub-p3.yaml" 2>"$T/pub-p3.log" &
-PUB=$!
-TP_PIDS+=("$PUB")
-wait_until "[ \$(lines '$T/out3a.jsonl') -ge $((N / 5)) ]" 60
-kill -TERM "$S3"
-wait "$S3"
-check "drain: subscriber exit 0 on SIGTERM mid-stream" test $? = 0
-A=$(lines "$T/out3a.jsonl")
-check "drain: stopped mid-stream ($A of $N)" test "$A" -lt "$N"
-# Same client id, same persistent session, new output file.
-sub_config p3 s3 "$T/out3b.jsonl"
-start_sub s3 || bad "subscriber 3 restarted"
-timeout 120 tail --pid="$PUB" -f /dev/null
-wait "$PUB"
-check "drain: publisher exit 0" test $? = 0
-wait_until "complete '$T/out3a.jsonl,$T/out3b.jsonl'" 60
+# ---- 3. and 4.: a subscriber stopped mid-stream, then resumed ----
+# interrupt_and_resume PHASE SIGNAL LABEL WHAT: stops the subscriber with
+# SIGNAL once a fifth of the stream arrived, starts a second one on the
+# same persistent session; the union of both outputs must hold every message.
+interrupt_and_resume() {
+    local ph=$1 sig=$2 label=$3 what=$4 first
+    pub_config "$ph" "$RATE"
+    sub_config "$ph" "s-$ph" "$T/out-$ph-a.jsonl"
+    start_sub "s-$ph" || bad "$label: subscriber subscribed"
+    first=$SUB_PID
+    "$BIN" -c "$T/pub-$ph.yaml" 2>"$T/pub-$ph.log" &
+    PUB=$!
+    TP_PIDS+=("$PUB")
+    wait_until "[ \$(lines '$T/out-$ph-a.jsonl') -ge $((N / 5)) ]" 60
+    kill -"$sig" "$first"
+    wait "$first" 2>/dev/null
+    local st=$?
+    [ "$sig" = TERM ] && check "$label: subscriber exit 0 on SIGTERM mid-stream" test "$st" = 0
+    A=$(lines "$T/out-$ph-a.jsonl")
+    check "$label: stopped mid-stream ($A of $N)" test "$A" -lt "$N"
+    # Same client id, same persistent session, new output file.
+    sub_config "$ph" "s-$ph" "$T/out-$ph-b.jsonl"
+    start_sub "s-$ph" || bad "$label: subscriber restarted"
+    timeout 120 tail --pid="$PUB" -f /dev/null
+    wait "$PUB"
+    check "$label: publisher exit 0" test $? = 0
+    wait_until "complete '$T/out-$ph-a.jsonl,$T/out-$ph-b.jsonl'" 60
+    kill -TERM "$SUB_PID"
+    wait "$SUB_PID"
+    check "$label: second subscriber exit 0" test $? = 0
+    check "$label: $what" python3 "$T/check.py" "$T/out-$ph-a.jsonl,$T/out-$ph-b.jsonl" "$N" dups
+    cat "$T/check.out"
+}
+interrupt_and_resume p3 TERM drain \
+    "every acknowledged message is in the output (first run + session resume)"
+# kill -9 (QoS 1, MQTT 5): a PUBACK goes out only after the output wrote the message.
+interrupt_and_resume p5 KILL "kill -9" "nothing lost (duplicates counted)"
+
+# ---- 5. urls fail-over: broker list tried in order ----
+PORT_B=$(free_port)
+sed -e "s/^listener $PORT /listener $PORT_B /" -e "s/^persistence true/persistence false/" \
+    "$T/mosquitto.conf" >"$T/mosquitto-b.conf"
+/usr/sbin/mosquitto -c "$T/mosquitto-b.conf" >>"$T/broker-b.log" 2>&1 &
+BROKER_B=$!
+TP_PIDS+=("$BROKER_B")
+PORT_A=$PORT
+stop_broker # the first broker of the list is down
+N_FULL=$N
+N=2000
+URLS="[tcp://127.0.0.1:$PORT_A, tcp://127.0.0.1:$PORT_B]"
+failover_configs() { # phase
+    pub_config "$1" 0
+    sub_config "$1" "s-$1" "$T/out-$1.jsonl"
+    sed -i "s|^    url: .*|    urls: $URLS|" "$T/pub-$1.yaml" "$T/sub-s-$1.yaml"
+}
+failover_configs p6
+SUB_LOG=$T/sub-s-p6.log
+PORT=$PORT_B wait_until port_open 30
+start_sub s-p6 || bad "failover: subscriber subscribed"
+timeout 60 "$BIN" -c "$T/pub-p6.yaml" 2>"$T/pub-p6.log"
+check "failover: publisher exit 0" test $? = 0
+check "failover: both use the second url while the first is down" \
+    grep -q "connected to tcp://127.0.0.1:$PORT_B" "$T/pub-p6.log" "$SUB_LOG"
+wait_until "[ \$(lines '$T/out-p6.jsonl') -ge $N ]" 30
+check "failover: $N messages through the second broker, exactly once" \
+    python3 "$T/check.py" "$T/out-p6.jsonl" "$N" strict
+start_broker || bad "failover: first broker started"
+kill -TERM "$BROKER_B"
+wait "$BROKER_B" 2>/dev/null
+check "failover: subscriber moved back to the first url" \
+    wait_until "grep -q 'connected to tcp://127.0.0.1:$PORT_A' '$SUB_LOG'" 30
+wait_until "[ \$(grep -c 'subscribed to' '$SUB_LOG') -ge 2 ]" 30
 kill -TERM "$SUB_PID"
 wait "$SUB_PID"
-check "drain: second subscriber exit 0" test $? = 0
-check "drain: every acknowledged message is in the output (first run + session resume)" \
-    python3 "$T/check.py" "$T/out3a.jsonl,$T/out3b.jsonl" "$N" dups
-cat "$T/check.out"
+check "failover: subscriber exit 0" test $? = 0
+N=$N_FULL
+PORT=$PORT_A
 
-# ---- 4. TLS: a CA-signed broker certificate; the subscriber verifies it
+# ---- 6. TLS: a CA-signed broker certificate; the subscriber verifies it
 # (ca_file) and reconnects over TLS after a broker restart; the publisher
 # connects with `insecure: true` ----
 stop_broker

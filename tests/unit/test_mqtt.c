@@ -175,6 +175,21 @@ static void test_option_errors(void **state)
     release(&o);
     assert_int_equal(open_output("url: tcp://127.0.0.1:1\nmax_inflight: 0\n", &o, &err), TP_CONFIG);
     release(&o);
+    /* urls: a list instead of url, each entry checked with its index. */
+    assert_int_equal(open_input("url: tcp://a:1\nurls: [tcp://b:1]\ntopics: a\n", &o, &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "not both"));
+    release(&o);
+    assert_int_equal(open_input("urls: [tcp://a:1, 'b:2']\ntopics: a\n", &o, &err), TP_CONFIG);
+    assert_non_null(strstr(err.msg, "input.mqtt.urls[1]"));
+    release(&o);
+    assert_int_equal(
+        open_input("urls: [tcp://a:1, ssl://b]\ntopics: a\ntls: {insecure: true}\n", &o, &err),
+        TP_OK);
+    tp_input_find("mqtt")->close(o.state);
+    release(&o);
+    assert_int_equal(open_output("url: tcp://127.0.0.1:1\nprotocol: '4'\n", &o, &err), TP_CONFIG);
+    release(&o);
 }
 
 /* Port 1 on 127.0.0.1 refuses connections: open succeeds (the plugins retry),
