@@ -1,6 +1,7 @@
 /* Processor chain implementation (see chain.h). */
 #include "core/chain.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,12 +135,54 @@ void tp_chain_worker_free(struct tp_chain_worker *w)
     tp_drops_free(&w->drops);
 }
 
-static void report_drops(struct tp_chain_worker *w, size_t proc, const struct tp_msg *in,
+/* Notes which processor made the first non-filtered drop of the input, among
+ * the drops from index `from` on (the ones processor `proc` just added). */
+static void note_dropper(struct tp_chain_worker *w, size_t proc, size_t from, size_t *first)
+{
+    for (size_t i = from; i < w->drops.n && *first == SIZE_MAX; i++)
+        if (w->drops.v[i].reason != TP_DROP_FILTERED) {
+            *first = i;
+            w->proc_index = proc;
+        }
+}
+
+/* Reports what the input lost as one drop at most, however many of its
+ * fan-out children were lost: the first non-filtered drop, its error text
+ * naming how many messages of the input were lost and why; or, when every
+ * drop was `filtered`, one `filtered` drop. So one input is counted, logged
+ * and dead-lettered once. */
+static void report_drops(struct tp_chain_worker *w, const struct tp_msg *in, size_t first,
                          tp_drop_fn on_drop, void *opaque)
 {
-    w->proc_index = proc;
+    if (w->drops.n == 0)
+        return;
+    if (first == SIZE_MAX) {
+        w->proc_index = 0;
+        on_drop(opaque, in, &w->drops.v[0]);
+        tp_drops_reset(&w->drops);
+        return;
+    }
+    size_t per_reason[TP_DROP_REASON_COUNT] = {0}, lost = 0;
     for (size_t i = 0; i < w->drops.n; i++)
-        on_drop(opaque, in, &w->drops.v[i]);
+        if (w->drops.v[i].reason != TP_DROP_FILTERED) {
+            per_reason[w->drops.v[i].reason]++;
+            lost++;
+        }
+    struct tp_drop *d = &w->drops.v[first];
+    if (lost > 1) {
+        char why[160];
+        size_t n = (size_t)snprintf(why, sizeof(why), " [%zu messages of this input lost:", lost);
+        for (int r = 0; r < TP_DROP_REASON_COUNT && n < sizeof(why); r++)
+            if (per_reason[r])
+                n += (size_t)snprintf(why + n, sizeof(why) - n, " %zu %s", per_reason[r],
+                                      tp_drop_reason_name((enum tp_drop_reason)r));
+        size_t len = strlen(d->error), room = sizeof(d->error) - 1;
+        size_t wl = strlen(why) + 1; /* with the closing bracket */
+        if (len + wl > room)         /* keep the count, shorten the error */
+            len = room > wl ? room - wl : 0;
+        snprintf(d->error + len, sizeof(d->error) - len, "%s]", why);
+    }
+    on_drop(opaque, in, d);
     tp_drops_reset(&w->drops);
 }
 
@@ -152,11 +195,13 @@ int tp_chain_process(struct tp_chain_worker *w, const struct tp_msg *in, struct 
         struct tp_msg *m = tp_msg_clone(in);
         return m ? tp_batch_push(out, m) : TP_NOMEM;
     }
+    tp_drops_reset(&w->drops);
+    size_t first_drop = SIZE_MAX; /* index of the first non-filtered drop */
     /* Stage i reads from `src` (the input itself for i == 0) and writes to
      * `dst`; the last stage writes straight into out. */
     struct tp_batch *dst = c->n == 1 ? out : &w->next;
     int rc = c->procs[0].plugin->process(w->states[0], in, dst, &w->drops);
-    report_drops(w, 0, in, on_drop, opaque);
+    note_dropper(w, 0, 0, &first_drop);
     for (size_t i = 1; rc == TP_OK && i < c->n; i++) {
         struct tp_batch tmp = w->cur;
         w->cur = w->next; /* what stage i-1 produced */
@@ -164,11 +209,16 @@ int tp_chain_process(struct tp_chain_worker *w, const struct tp_msg *in, struct 
         tp_batch_clear(&w->next);
         dst = i + 1 == c->n ? out : &w->next;
         for (size_t j = 0; rc == TP_OK && j < w->cur.len; j++) {
+            size_t from = w->drops.n;
             rc = c->procs[i].plugin->process(w->states[i], w->cur.msgs[j], dst, &w->drops);
-            report_drops(w, i, in, on_drop, opaque);
+            note_dropper(w, i, from, &first_drop);
         }
         tp_batch_clear(&w->cur);
     }
+    if (rc == TP_OK) /* a fatal status is no drop: the input is not done with */
+        report_drops(w, in, first_drop, on_drop, opaque);
+    else
+        tp_drops_reset(&w->drops);
     for (size_t j = first; j < out->len; j++) {
         out->msgs[j]->seq = in->seq;
         out->msgs[j]->input_line = in->input_line;

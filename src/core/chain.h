@@ -48,8 +48,10 @@ void tp_chain_worker_free(struct tp_chain_worker *w);
 typedef void (*tp_drop_fn)(void *opaque, const struct tp_msg *in, const struct tp_drop *drop);
 
 /* Runs `in` through every processor; appends the resulting messages to out
- * (out owns them; each gets in->seq). `in` is not modified. Every drop is
- * passed to on_drop (filtered ones included). Returns 0 or a fatal status. */
+ * (out owns them; each gets in->seq). `in` is not modified. What the input
+ * lost is passed to on_drop once at most (filtered included): a fan-out whose
+ * children were dropped gives one drop naming how many were lost. Returns 0
+ * or a fatal status (then nothing is reported). */
 int tp_chain_process(struct tp_chain_worker *w, const struct tp_msg *in, struct tp_batch *out,
                      tp_drop_fn on_drop, void *opaque);
 

@@ -89,7 +89,7 @@ JSValue tp__js_payload_new(struct tp_js_vm *vm, const char *p, size_t len, uint3
         } else {
             char *big = strndup(s, n);
             if (!big)
-                return JS_ThrowOutOfMemory(ctx);
+                return tp__js_throw_host_oom(vm);
             d = strtod(big, NULL);
             free(big);
         }

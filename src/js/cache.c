@@ -1,6 +1,7 @@
 /* The processor-wide `cache` store: an open hash table (chained) of entries
  * that also sit on a doubly linked LRU list, all behind one mutex. Entries are
- * single allocations (key and JSON value stored inline). */
+ * single allocations (key and JSON value stored inline). Both the entry count
+ * and the bytes of keys and values are bounded (LRU eviction). */
 #include "js/cache.h"
 
 #include <pthread.h>
@@ -24,6 +25,7 @@ struct tp_js_cache {
     struct entry **buckets;
     size_t nbuckets; /* power of two */
     size_t count, max;
+    size_t bytes, max_bytes; /* keys + values */
     struct entry *head, *tail;
 };
 
@@ -37,12 +39,13 @@ static uint64_t hash_key(const char *k, size_t n)
     return h;
 }
 
-struct tp_js_cache *tp_js_cache_new(size_t max_entries)
+struct tp_js_cache *tp_js_cache_new(size_t max_entries, size_t max_bytes)
 {
     struct tp_js_cache *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->max = max_entries ? max_entries : 1;
+    c->max_bytes = max_bytes ? max_bytes : 1;
     c->nbuckets = 64;
     c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
     if (!c->buckets) {
@@ -111,6 +114,7 @@ static void remove_entry(struct tp_js_cache *c, struct entry *e)
     *pp = e->hnext;
     lru_unlink(c, e);
     c->count--;
+    c->bytes -= e->klen + e->vlen;
     free(e);
 }
 
@@ -137,6 +141,8 @@ static void grow(struct tp_js_cache *c)
 int tp_js_cache_set(struct tp_js_cache *c, const char *key, size_t klen, const char *json,
                     size_t jlen)
 {
+    if (klen + jlen > c->max_bytes)
+        return TP_INVAL;
     uint64_t h = hash_key(key, klen);
     struct entry *e = malloc(sizeof(*e) + klen + jlen + 2);
     if (!e)
@@ -153,21 +159,16 @@ int tp_js_cache_set(struct tp_js_cache *c, const char *key, size_t klen, const c
 
     pthread_mutex_lock(&c->lock);
     struct entry **pp = find_slot(c, key, klen, h);
-    if (*pp) {
-        struct entry *old = *pp;
-        e->hnext = old->hnext;
-        *pp = e;
-        lru_unlink(c, old);
-        free(old);
-    } else {
-        while (c->count >= c->max && c->tail)
-            remove_entry(c, c->tail);
-        pp = find_slot(c, key, klen, h); /* eviction may have changed the chain */
-        *pp = e;
-        c->count++;
-        if (c->count > c->nbuckets)
-            grow(c);
-    }
+    if (*pp)
+        remove_entry(c, *pp); /* replaced: its bytes no longer count */
+    while (c->tail && (c->count >= c->max || c->bytes + klen + jlen > c->max_bytes))
+        remove_entry(c, c->tail);
+    pp = find_slot(c, key, klen, h); /* eviction may have changed the chain */
+    *pp = e;
+    c->count++;
+    c->bytes += klen + jlen;
+    if (c->count > c->nbuckets)
+        grow(c);
     lru_push_front(c, e);
     pthread_mutex_unlock(&c->lock);
     return 0;
@@ -217,6 +218,14 @@ size_t tp_js_cache_count(struct tp_js_cache *c)
 {
     pthread_mutex_lock(&c->lock);
     size_t n = c->count;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+size_t tp_js_cache_bytes(struct tp_js_cache *c)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->bytes;
     pthread_mutex_unlock(&c->lock);
     return n;
 }

@@ -52,6 +52,7 @@ struct tp_js_worker {
     struct tp_rule_block *met;      /* per-rule metrics (NULL when off) */
     struct tp_js_native_index nidx; /* native ifs (all NULL when off) */
     struct entries cur, next;
+    int nomem; /* a host allocation failed during this message: TP_NOMEM */
     char text[448];
 };
 
@@ -68,6 +69,8 @@ int tp_js_limits_check(const struct tp_js_limits *lim, const char *label, struct
     const char *bad = lim->timeout_ms <= 0          ? "timeout_ms"
                       : lim->memory_limit_mb <= 0   ? "memory_limit_mb"
                       : lim->cache_max_entries <= 0 ? "cache_max_entries"
+                      : lim->cache_max_bytes <= 0   ? "cache_max_bytes"
+                      : lim->max_fan_out <= 0       ? "max_fan_out"
                                                     : NULL;
     if (bad)
         return tp_error_set(err, TP_CONFIG, "%s.%s: expected a positive integer", label, bad);
@@ -91,7 +94,11 @@ int tp_js_script_new(const char *label, const struct tp_js_limits *lim, struct t
         s->lim.memory_limit_mb = 64;
     if (s->lim.cache_max_entries <= 0)
         s->lim.cache_max_entries = 10000;
-    s->cache = tp_js_cache_new((size_t)s->lim.cache_max_entries);
+    if (s->lim.cache_max_bytes <= 0)
+        s->lim.cache_max_bytes = TP_JS_DEFAULT_CACHE_MAX_BYTES;
+    if (s->lim.max_fan_out <= 0)
+        s->lim.max_fan_out = TP_JS_DEFAULT_MAX_FAN_OUT;
+    s->cache = tp_js_cache_new((size_t)s->lim.cache_max_entries, (size_t)s->lim.cache_max_bytes);
     s->naive = tp_js_naive();
     const char *nat = getenv("TAGPROC_NATIVE_IF");
     s->native = !s->naive && !(nat && strcmp(nat, "0") == 0);
@@ -335,19 +342,34 @@ static JSValue stage_fn(struct tp_js_worker *w, size_t idx, struct tp_js_program
     return JS_DupValue(w->vm.ctx, w->fns[idx]);
 }
 
+/* Stops the rest of the input message: each of its messages still in flight
+ * is dropped for the same reason. */
+static void abort_input(struct abort_state *ab, enum tp_drop_reason r, const char *stage,
+                        const char *text)
+{
+    if (ab->active)
+        return;
+    ab->active = 1;
+    ab->reason = r;
+    ab->stage = stage;
+    snprintf(ab->text, sizeof(ab->text), "%s", text);
+}
+
 /* Records the pending exception as a drop; a timeout or out-of-memory also
- * aborts the rest of the input message. */
+ * aborts the rest of the input message. A failure of the host allocator is
+ * not the message's fault: no drop, the run returns TP_NOMEM. */
 static void drop_exception(struct tp_js_worker *w, const char *stage, const char *filename,
                            struct abort_state *ab, struct tp_drops *drops)
 {
     enum tp_drop_reason r = tp__js_vm_exception(&w->vm, filename, w->text, sizeof(w->text));
-    tp_drops_add(drops, r, stage, "%s", w->text);
-    if (r != TP_DROP_JS_ERROR && !ab->active) {
-        ab->active = 1;
-        ab->reason = r;
-        ab->stage = stage;
-        snprintf(ab->text, sizeof(ab->text), "%s", w->text);
+    if (w->vm.host_oom) {
+        w->nomem = 1;
+        abort_input(ab, r, stage, w->text);
+        return;
     }
+    tp_drops_add(drops, r, stage, "%s", w->text);
+    if (r != TP_DROP_JS_ERROR)
+        abort_input(ab, r, stage, w->text);
 }
 
 static const char *type_name(JSContext *ctx, JSValueConst v)
@@ -445,7 +467,9 @@ static JSValue clone_json(JSContext *ctx, JSValue v)
 }
 
 /* Fan-out: appends one child per non-null element to w->next. Returns 0 with
- * *count children, or -1 with an exception pending (children removed). */
+ * *count children; 1 when w->next would hold more than max_fan_out messages
+ * of this input (*count: the elements returned; nothing added); -1 with an
+ * exception pending (children removed). */
 static int adopt_array(struct tp_js_worker *w, JSValueConst r, JSValueConst prev, const char *stage,
                        size_t *count)
 {
@@ -459,6 +483,20 @@ static int adopt_array(struct tp_js_worker *w, JSValueConst r, JSValueConst prev
         return -1;
     }
     JS_FreeValue(ctx, lv);
+    if (len > 0 && (uint64_t)len + w->next.n > (uint64_t)w->s->lim.max_fan_out) {
+        int64_t kids = 0; /* null elements are no messages */
+        for (int64_t k = 0; k < len; k++) {
+            JSValue el = JS_GetPropertyUint32(ctx, r, (uint32_t)k);
+            if (JS_IsException(el))
+                return -1;
+            kids += !JS_IsNull(el);
+            JS_FreeValue(ctx, el);
+        }
+        if ((uint64_t)kids + w->next.n > (uint64_t)w->s->lim.max_fan_out) {
+            *count = (size_t)kids;
+            return 1;
+        }
+    }
     void *seen[16];
     size_t nseen = 0;
     for (int64_t k = 0; k < len; k++) {
@@ -497,7 +535,7 @@ static int adopt_array(struct tp_js_worker *w, JSValueConst r, JSValueConst prev
             goto fail;
         if (entries_push(&w->next, child, stage, 0) != 0) {
             JS_FreeValue(ctx, child);
-            JS_ThrowOutOfMemory(ctx);
+            tp__js_throw_host_oom(vm);
             goto fail;
         }
     }
@@ -542,17 +580,26 @@ static void run_body(struct tp_js_worker *w, size_t idx, struct tp_js_program *p
         tp_drops_add(drops, TP_DROP_FILTERED, p->stage, NULL);
     } else if (JS_IsArray(ctx, r) > 0) {
         size_t n = 0;
-        if (adopt_array(w, r, prev, p->stage, &n) != 0)
+        int rc = adopt_array(w, r, prev, p->stage, &n);
+        if (rc < 0) {
             drop_exception(w, p->stage, p->filename, ab, drops);
-        else if (n == 0)
+        } else if (rc > 0) {
+            snprintf(w->text, sizeof(w->text),
+                     "fan-out to more than max_fan_out (%lld) messages: %zu returned here, "
+                     "%zu more already",
+                     (long long)w->s->lim.max_fan_out, n, w->next.n);
+            tp_drops_add(drops, TP_DROP_INVALID_VALUE, p->stage, "%s", w->text);
+            abort_input(ab, TP_DROP_INVALID_VALUE, p->stage, w->text);
+        } else if (n == 0) {
             tp_drops_add(drops, TP_DROP_FILTERED, p->stage, NULL);
+        }
     } else if (JS_IsObject(r) && !JS_IsFunction(ctx, r)) {
         JSValue m = adopt_one(vm, r, e->msg, prev);
         if (JS_IsException(m))
             drop_exception(w, p->stage, p->filename, ab, drops);
         else if (entries_push(&w->next, m, p->stage, 1) != 0) {
             JS_FreeValue(ctx, m);
-            tp_drops_add(drops, TP_DROP_JS_MEMORY, p->stage, "out of memory");
+            w->nomem = 1;
         }
     } else {
         tp_drops_add(drops, TP_DROP_JS_ERROR, p->stage,
@@ -598,7 +645,7 @@ static int run_step(struct tp_js_worker *w, size_t si, struct entry *e, struct a
         if (!truthy) {
             if (entries_push(&w->next, e->msg, e->stage, 0) != 0) {
                 JS_FreeValue(vm->ctx, e->msg);
-                tp_drops_add(drops, TP_DROP_JS_MEMORY, st->cond->stage, "out of memory");
+                w->nomem = 1;
             }
             return 0;
         }
@@ -640,18 +687,41 @@ static int emit_entry(struct tp_js_worker *w, const struct tp_msg *in, struct en
         tp_msg_free(m);
         return 0;
     }
-    emit(ud, m, &value, orig, drops);
+    rc = emit(ud, m, &value, orig, drops);
     tp__js_hold_release(&hold);
-    return 0;
+    return rc;
 }
 
-static void run_pending_jobs(struct tp_js_vm *vm)
+/* Runs the Promise jobs the message's stages queued, still under its
+ * deadline. QuickJS turns an interrupt or an out-of-memory error inside a job
+ * into a rejection of its promise, so the limits are read from the VM: a job
+ * cut by the time or memory limit is one drop of the input (stage "promise
+ * job"); errors a job throws otherwise only reject its promise, as in any
+ * JavaScript engine. */
+static void run_pending_jobs(struct tp_js_worker *w, struct tp_drops *drops)
 {
+    struct tp_js_vm *vm = &w->vm;
+    if (!JS_IsJobPending(vm->rt))
+        return;
+    int was_interrupted = vm->interrupted;
+    tp__js_pool_take_failures(vm->pool); /* from the stages: already accounted */
     JSContext *jctx;
-    while (JS_IsJobPending(vm->rt)) {
+    while (JS_IsJobPending(vm->rt))
         if (JS_ExecutePendingJob(vm->rt, &jctx) < 0)
             JS_FreeValue(vm->ctx, JS_GetException(vm->ctx));
-    }
+    unsigned failures = tp__js_pool_take_failures(vm->pool);
+    if (vm->host_oom || (failures & TP_JS_POOL_HOST))
+        w->nomem = 1;
+    else if (vm->interrupted && !was_interrupted)
+        tp_drops_add(drops, TP_DROP_JS_TIMEOUT, "promise job",
+                     "JavaScript timeout: a Promise job ran past the message's %lld ms",
+                     (long long)(vm->timeout_ns / 1000000));
+    else if (failures & TP_JS_POOL_LIMIT)
+        tp_drops_add(drops, TP_DROP_JS_MEMORY, "promise job",
+                     "InternalError: out of memory in a Promise job (memory_limit_mb %zu)",
+                     vm->mem_limit >> 20);
+    if (failures & (TP_JS_POOL_LIMIT | TP_JS_POOL_HOST))
+        JS_RunGC(vm->rt);
 }
 
 /* Per-rule metrics of one message. */
@@ -715,8 +785,7 @@ static void run_stage(struct tp_js_worker *w, size_t si, const struct tp_js_nati
         if (r && run_next(w, r, e, si) != si) {
             if (entries_push(&w->next, e->msg, e->stage, e->dirty) != 0) {
                 JS_FreeValue(w->vm.ctx, e->msg);
-                tp_drops_add(drops, TP_DROP_JS_MEMORY, w->s->steps[si].cond->stage,
-                             "out of memory");
+                w->nomem = 1;
             }
         } else {
             matched = run_step(w, si, e, ab, drops);
@@ -807,7 +876,12 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
     }
     w->cur.n = 0;
 done:
-    run_pending_jobs(vm);
+    run_pending_jobs(w, drops);
+    if (w->nomem) {
+        w->nomem = 0;
+        vm->host_oom = 0;
+        status = TP_NOMEM;
+    }
     tp__js_vm_disarm(vm);
     vm->stage = "";
     if (s->naive)

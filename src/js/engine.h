@@ -18,7 +18,12 @@ struct tp_js_limits {
     int64_t timeout_ms;        /* per message, all stages together */
     int64_t memory_limit_mb;   /* per VM */
     int64_t cache_max_entries; /* the processor's cache store */
+    int64_t max_fan_out;       /* messages one input may become (invalid_value beyond) */
+    int64_t cache_max_bytes;   /* keys + values of the cache store */
 };
+
+#define TP_JS_DEFAULT_MAX_FAN_OUT 1000
+#define TP_JS_DEFAULT_CACHE_MAX_BYTES (64 * 1024 * 1024)
 
 /* Option-table rows for the limits (SPEC 3.10), for a config struct `type`
  * holding a struct tp_js_limits named `field`. */
@@ -41,10 +46,30 @@ struct tp_js_limits {
          NULL,                                                                                     \
          0,                                                                                        \
          NULL},                                                                                    \
+        {"cache_max_entries",                                                                      \
+         TP_OPT_INT,                                                                               \
+         offsetof(type, field.cache_max_entries),                                                  \
+         "10000",                                                                                  \
+         "entries of the processor's cache store (least recently used evicted)",                   \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL},                                                                                    \
+        {"cache_max_bytes",                                                                        \
+         TP_OPT_INT,                                                                               \
+         offsetof(type, field.cache_max_bytes),                                                    \
+         "67108864",                                                                               \
+         "bytes of keys and values in the processor's cache store (least recently used "           \
+         "evicted; a single entry larger than this is a js_error)",                                \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         NULL},                                                                                    \
     {                                                                                              \
-        "cache_max_entries", TP_OPT_INT, offsetof(type, field.cache_max_entries), "10000",         \
-            "entries of the processor's cache store (least recently used evicted)", 0, NULL, 0,    \
-            NULL                                                                                   \
+        "max_fan_out", TP_OPT_INT, offsetof(type, field.max_fan_out), "1000",                      \
+            "most messages one input message may become through fan-out; beyond it the input "     \
+            "and all its messages are dropped as invalid_value",                                   \
+            0, NULL, 0, NULL                                                                       \
     }
 
 /* Checks that every limit is positive; TP_CONFIG naming "<label>.<key>". */
@@ -91,13 +116,16 @@ enum tp_js_output {
  * seq and input_line copied; owned by the callee), the final payload
  * (valid during the call only) and the number parsed from the input payload
  * (orig->present is 0 unless the input payload was a bare JSON number). The
- * callee reports its own drops. */
-typedef void (*tp_js_emit_fn)(void *ud, struct tp_msg *m, const struct tp_value *payload,
-                              const struct tp_orig_number *orig, struct tp_drops *drops);
+ * callee reports its own drops; it returns 0, or TP_NOMEM when a host
+ * allocation failed (the run then returns TP_NOMEM). */
+typedef int (*tp_js_emit_fn)(void *ud, struct tp_msg *m, const struct tp_value *payload,
+                             const struct tp_orig_number *orig, struct tp_drops *drops);
 
 /* Runs `in` through every stage; each message that does not reach emit is
- * reported in drops (filtered, js_error, js_timeout, js_memory). Returns 0,
- * or TP_NOMEM/TP_JS for a failure that is not the message's fault. */
+ * reported in drops (filtered, js_error, js_timeout, js_memory, invalid_value
+ * beyond max_fan_out; a Promise job cut by a limit as stage "promise job").
+ * Returns 0, or TP_NOMEM/TP_JS for a failure that is not the message's fault
+ * (the host allocator failed: no drop is reported for it). */
 int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js_output mode,
                      tp_js_emit_fn emit, void *ud, struct tp_drops *drops);
 

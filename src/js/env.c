@@ -109,12 +109,20 @@ static JSValue js_cache_set(JSContext *ctx, JSValueConst this_val, int argc, JSV
     }
     const char *j = JS_ToCStringLen(ctx, &jlen, json);
     JS_FreeValue(ctx, json);
-    int rc = j ? tp_js_cache_set(vm->cache, k, klen, j, jlen) : -1;
-    if (j)
-        JS_FreeCString(ctx, j);
+    if (!j) {
+        JS_FreeCString(ctx, k);
+        return JS_EXCEPTION;
+    }
+    int rc = tp_js_cache_set(vm->cache, k, klen, j, jlen);
+    JS_FreeCString(ctx, j);
     JS_FreeCString(ctx, k);
+    if (rc == TP_INVAL)
+        return JS_ThrowRangeError(ctx,
+                                  "cache.set: the entry (%zu bytes) is larger than "
+                                  "cache_max_bytes (%zu)",
+                                  klen + jlen, vm->cache_max_bytes);
     if (rc != 0)
-        return JS_ThrowOutOfMemory(ctx);
+        return tp__js_throw_host_oom(vm);
     return JS_UNDEFINED;
 }
 

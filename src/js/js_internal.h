@@ -51,6 +51,12 @@ struct tp_js_pool;
 struct tp_js_pool *tp__js_pool_new(void);
 JSRuntime *tp__js_pool_runtime(struct tp_js_pool *pool);
 void tp__js_pool_free(struct tp_js_pool *pool);
+/* The allocation failures of the pool since the last call (then cleared):
+ * TP_JS_POOL_LIMIT when memory_limit_mb refused a block, TP_JS_POOL_HOST when
+ * the host allocator (malloc) failed. */
+#define TP_JS_POOL_LIMIT 1u
+#define TP_JS_POOL_HOST 2u
+unsigned tp__js_pool_take_failures(struct tp_js_pool *pool);
 
 /* One QuickJS runtime + context owned by one thread. */
 struct tp_js_vm {
@@ -61,6 +67,8 @@ struct tp_js_vm {
     int64_t timeout_ns;        /* per message */
     int64_t deadline_ns;       /* CLOCK_MONOTONIC_COARSE; 0 = not armed */
     int interrupted;           /* the interrupt handler fired since arming */
+    int host_oom;              /* the host allocator failed (not the script's fault) */
+    size_t cache_max_bytes;    /* for error texts */
     const char *label;         /* processor label, for console lines */
     const char *stage;         /* stage being run, for console lines */
     struct tp_js_cache *cache; /* shared, not owned */
@@ -94,9 +102,13 @@ void tp__js_vm_arm(struct tp_js_vm *vm);
 void tp__js_vm_disarm(struct tp_js_vm *vm);
 
 /* Takes the pending exception and classifies it: js_timeout (interrupt),
- * js_memory (out of memory) or js_error. buf gets the text: for errors
- * "Name: message (JS line N)" where N comes from the first stack frame in
- * `filename` (may be NULL). Leaves the VM ready for the next message. */
+ * js_memory (the script went over memory_limit_mb) or js_error (anything
+ * else, `throw null` and error texts that merely say "out of memory"
+ * included). A failure of the host allocator is none of these: it sets
+ * vm->host_oom, which the caller turns into TP_NOMEM (returns js_memory
+ * then). buf gets the text: for errors "Name: message (JS line N)" where N
+ * comes from the first stack frame in `filename` (may be NULL). Leaves the VM
+ * ready for the next message. */
 enum tp_drop_reason tp__js_vm_exception(struct tp_js_vm *vm, const char *filename, char *buf,
                                         size_t n);
 
@@ -104,6 +116,9 @@ enum tp_drop_reason tp__js_vm_exception(struct tp_js_vm *vm, const char *filenam
  * first frame in filename (0 when none). Used by the compiler as well. */
 void tp__js_describe(JSContext *ctx, JSValueConst ex, const char *filename, char *buf, size_t n,
                      int *js_line);
+
+/* Throws out-of-memory for a failed host allocation (sets vm->host_oom). */
+JSValue tp__js_throw_host_oom(struct tp_js_vm *vm);
 
 /* Installs console and cache into vm->ctx (env.c). 0 or TP_NOMEM. */
 int tp__js_env_install(struct tp_js_vm *vm);

@@ -45,6 +45,7 @@ struct chunk {
 };
 
 struct tp_js_pool {
+    unsigned failures; /* TP_JS_POOL_LIMIT | TP_JS_POOL_HOST since last taken */
     void *free[N_CLASSES];
     char *cur, *end;
     struct chunk *chunks;
@@ -123,13 +124,21 @@ static void block_free(struct tp_js_pool *pool, void *p)
     POISON(p, class_size[h->cls]);
 }
 
+/* NULL, noting why: the limit or the host allocator. */
+static void *failed(JSMallocState *s, unsigned why)
+{
+    struct tp_js_pool *pool = s->opaque;
+    pool->failures |= why;
+    return NULL;
+}
+
 static void *pool_malloc(JSMallocState *s, size_t size)
 {
     if (s->malloc_size + size > s->malloc_limit)
-        return NULL;
+        return failed(s, TP_JS_POOL_LIMIT);
     void *p = block_alloc(s->opaque, size, size);
     if (!p)
-        return NULL;
+        return failed(s, TP_JS_POOL_HOST);
     s->malloc_count++;
     s->malloc_size += usable(p) + HDR;
     return p;
@@ -157,11 +166,11 @@ static void *pool_realloc(JSMallocState *s, void *p, size_t size)
     if (size <= old && (hdr_of(p)->cls != LARGE || size > old / 2))
         return p;
     if (s->malloc_size + size - old > s->malloc_limit)
-        return NULL;
+        return failed(s, TP_JS_POOL_LIMIT);
     if (hdr_of(p)->cls == LARGE && size > MAX_SMALL) {
         struct block_hdr *h = realloc(hdr_of(p), HDR + size);
         if (!h)
-            return NULL;
+            return failed(s, TP_JS_POOL_HOST);
         h->size = size;
         s->malloc_size += size - old;
         return (char *)h + HDR;
@@ -169,7 +178,7 @@ static void *pool_realloc(JSMallocState *s, void *p, size_t size)
     /* A growing block gets room to grow again (property arrays grow by 3/2). */
     void *n = block_alloc(s->opaque, size, size > old ? size * 2 : size);
     if (!n)
-        return NULL;
+        return failed(s, TP_JS_POOL_HOST);
     memcpy(n, p, old < size ? old : size);
     s->malloc_size += usable(n) - old;
     block_free(s->opaque, p);
@@ -205,6 +214,13 @@ struct tp_js_pool *tp__js_pool_new(void)
 JSRuntime *tp__js_pool_runtime(struct tp_js_pool *pool)
 {
     return JS_NewRuntime2(&pool_funcs, pool);
+}
+
+unsigned tp__js_pool_take_failures(struct tp_js_pool *pool)
+{
+    unsigned f = pool->failures;
+    pool->failures = 0;
+    return f;
 }
 
 void tp__js_pool_free(struct tp_js_pool *pool)

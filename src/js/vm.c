@@ -62,6 +62,7 @@ int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const ch
     vm->cache = cache;
     vm->mem_limit = (size_t)lim->memory_limit_mb * 1024 * 1024;
     vm->timeout_ns = lim->timeout_ms * 1000000;
+    vm->cache_max_bytes = (size_t)lim->cache_max_bytes;
     vm->pool = tp__js_pool_new();
     vm->rt = vm->pool ? tp__js_pool_runtime(vm->pool) : NULL;
     if (!vm->rt) {
@@ -118,6 +119,8 @@ void tp__js_vm_arm(struct tp_js_vm *vm)
     /* Stack limits are measured from here: the caller's thread and depth. */
     JS_UpdateStackTop(vm->rt);
     vm->interrupted = 0;
+    vm->host_oom = 0;
+    tp__js_pool_take_failures(vm->pool);
     vm->deadline_ns = coarse_now_ns() + vm->timeout_ns;
 }
 
@@ -174,26 +177,37 @@ void tp__js_describe(JSContext *ctx, JSValueConst ex, const char *filename, char
     }
 }
 
+JSValue tp__js_throw_host_oom(struct tp_js_vm *vm)
+{
+    vm->host_oom = 1;
+    return JS_ThrowOutOfMemory(vm->ctx);
+}
+
 enum tp_drop_reason tp__js_vm_exception(struct tp_js_vm *vm, const char *filename, char *buf,
                                         size_t n)
 {
     JSContext *ctx = vm->ctx;
     JSValue ex = JS_GetException(ctx);
     enum tp_drop_reason reason = TP_DROP_JS_ERROR;
+    unsigned failures = tp__js_pool_take_failures(vm->pool);
     /* Describing the error allocates: lift the limit meanwhile. */
     JS_SetMemoryLimit(vm->rt, (size_t)-1);
     if (vm->interrupted) {
         reason = TP_DROP_JS_TIMEOUT;
         snprintf(buf, n, "JavaScript timeout: the message ran longer than %lld ms",
                  (long long)(vm->timeout_ns / 1000000));
-    } else if (JS_IsNull(ex) || JS_IsUninitialized(ex)) {
-        /* The error object itself could not be allocated. */
+    } else if (vm->host_oom || (failures & TP_JS_POOL_HOST)) {
+        vm->host_oom = 1; /* the caller reports TP_NOMEM: no drop reason fits */
         reason = TP_DROP_JS_MEMORY;
-        snprintf(buf, n, "InternalError: out of memory (memory_limit_mb %zu)", vm->mem_limit >> 20);
+        snprintf(buf, n, "out of memory (host allocator)");
     } else {
         int line;
         tp__js_describe(ctx, ex, filename, buf, n, &line);
-        if (strstr(buf, "out of memory")) {
+        /* Over memory_limit_mb: the limit refused a block and what comes out
+         * is QuickJS's out-of-memory error (null when even that could not be
+         * allocated). A script's own `throw null` or error text is js_error. */
+        if ((failures & TP_JS_POOL_LIMIT) &&
+            (JS_IsNull(ex) || strcmp(buf, "InternalError: out of memory") == 0)) {
             reason = TP_DROP_JS_MEMORY;
             snprintf(buf, n, "InternalError: out of memory (memory_limit_mb %zu)",
                      vm->mem_limit >> 20);
@@ -203,8 +217,9 @@ enum tp_drop_reason tp__js_vm_exception(struct tp_js_vm *vm, const char *filenam
         }
     }
     JS_FreeValue(ctx, ex);
-    if (reason != TP_DROP_JS_ERROR)
+    if (reason == TP_DROP_JS_MEMORY)
         JS_RunGC(vm->rt);
+    tp__js_pool_take_failures(vm->pool); /* describing is not the script's doing */
     JS_SetMemoryLimit(vm->rt, vm->mem_limit);
     /* Only one interrupt per message: later stages fail fast on their own. */
     return reason;

@@ -445,7 +445,7 @@ static void compile_check(struct tp_lint_report *rep, const struct tp_js_snippet
 {
     if (!js->code)
         return;
-    struct tp_js_limits lim = {100, 64, 16};
+    struct tp_js_limits lim = {.timeout_ms = 100, .memory_limit_mb = 64, .cache_max_entries = 16};
     struct tp_js_script *sc;
     struct tp_error err = {0};
     uint64_t compiled = TP_STAT_GET(programs_compiled), vms = TP_STAT_GET(vms_created);

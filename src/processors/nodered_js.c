@@ -38,8 +38,8 @@ static int nodered_create(const void *config, const struct tp_proc_info *info, v
     return 0;
 }
 
-static void emit_json(void *ud, struct tp_msg *m, const struct tp_value *payload,
-                      const struct tp_orig_number *orig, struct tp_drops *drops)
+static int emit_json(void *ud, struct tp_msg *m, const struct tp_value *payload,
+                     const struct tp_orig_number *orig, struct tp_drops *drops)
 {
     (void)orig;
     struct tp_batch *out = ud;
@@ -47,16 +47,14 @@ static void emit_json(void *ud, struct tp_msg *m, const struct tp_value *payload
         tp_drops_add(drops, TP_DROP_JS_ERROR, "output",
                      "msg.payload is undefined or not JSON-serialisable");
         tp_msg_free(m);
-        return;
+        return 0;
     }
     if (tp_msg_set_payload(m, payload->str, payload->len) != 0) {
-        tp_drops_add(drops, TP_DROP_JS_MEMORY, "output", "out of memory");
         tp_msg_free(m);
-        return;
+        return TP_NOMEM;
     }
     m->flags |= TP_MSG_PAYLOAD_JSON;
-    if (tp_batch_push(out, m) != 0)
-        tp_drops_add(drops, TP_DROP_JS_MEMORY, "output", "out of memory");
+    return tp_batch_push(out, m) != 0 ? TP_NOMEM : 0; /* the batch frees m */
 }
 
 static int nodered_process(void *worker, const struct tp_msg *in, struct tp_batch *out,

@@ -73,19 +73,22 @@ struct emit_ctx {
 };
 
 /* Output construction for one surviving message (SPEC 3.5). */
-static void emit_uns(void *ud, struct tp_msg *m, const struct tp_value *payload,
-                     const struct tp_orig_number *orig, struct tp_drops *drops)
+static int emit_uns(void *ud, struct tp_msg *m, const struct tp_value *payload,
+                    const struct tp_orig_number *orig, struct tp_drops *drops)
 {
     struct emit_ctx *ec = ud;
     char why[256] = "";
     int rc = tp_uns_build(m, payload, orig, why, sizeof(why));
+    if (rc == TP_UNS_NOMEM) {
+        tp_msg_free(m);
+        return TP_NOMEM;
+    }
     if (rc != TP_UNS_OK) {
         tp_drops_add(drops, (enum tp_drop_reason)rc, "output", "%s", why);
         tp_msg_free(m);
-        return;
+        return 0;
     }
-    if (tp_batch_push(ec->out, m) != 0) /* the batch frees m */
-        tp_drops_add(drops, TP_DROP_JS_MEMORY, "output", "out of memory");
+    return tp_batch_push(ec->out, m) != 0 ? TP_NOMEM : 0; /* the batch frees m */
 }
 
 static int tag_process(void *worker, const struct tp_msg *in, struct tp_batch *out,

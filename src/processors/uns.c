@@ -199,10 +199,8 @@ static int value_number(const struct tp_value *v, const struct tp_orig_number *o
         return -1;
     }
     char *copy = strndup(s, len);
-    if (!copy) {
-        set_why(why, whylen, "out of memory");
-        return -1;
-    }
+    if (!copy)
+        return -1; /* out of memory: `why` stays empty */
     double d = strtod(copy, NULL);
     free(copy);
     if (!isfinite(d)) {
@@ -278,8 +276,10 @@ int tp_uns_value(const struct tp_value *value, const char *datatype,
         rc = -1;
     }
     if (rc != 0) {
-        if (why && whylen && !why[0])
+        if (why && whylen && !why[0]) { /* no rule failed: an allocation did */
             set_why(why, whylen, "out of memory");
+            rc = TP_NOMEM;
+        }
         out->len = start;
         if (out->data)
             out->data[start] = '\0';
@@ -669,7 +669,7 @@ int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp
     size_t tlen = topic_len(&t);
     if (tlen >= sizeof topic_stack && !(topic = malloc(tlen + 1))) {
         set_why(why, whylen, "out of memory");
-        return TP_DROP_INVALID_VALUE;
+        return TP_UNS_NOMEM;
     }
     topic_write(&t, topic);
     topic[tlen] = '\0';
@@ -679,9 +679,11 @@ int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp
     int result = TP_UNS_OK;
     struct tp_buf payload;
     tp_buf_init(&payload);
-    if (tp_buf_reserve(&payload, 64) ||
-        tp_uns_value(value, field_val(m, at, F_DATATYPE, NULL), orig, &payload, why, whylen)) {
-        result = TP_DROP_INVALID_VALUE;
+    int vrc = tp_buf_reserve(&payload, 64);
+    if (vrc == 0)
+        vrc = tp_uns_value(value, field_val(m, at, F_DATATYPE, NULL), orig, &payload, why, whylen);
+    if (vrc != 0) {
+        result = vrc == -1 ? TP_DROP_INVALID_VALUE : TP_UNS_NOMEM;
         goto out;
     }
     int64_t ts = pick_timestamp(m, at);
@@ -700,7 +702,7 @@ int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp
         set_topic_key(m, at[F_UMH_TOPIC], F_UMH_TOPIC, topic, tlen) ||
         set_topic_key(m, at[F_TOPIC], F_TOPIC, topic, tlen)) {
         set_why(why, whylen, "out of memory");
-        result = TP_DROP_INVALID_VALUE;
+        result = TP_UNS_NOMEM;
         goto out;
     }
     memmove(payload.data + pl, payload.data, vlen);

@@ -57,7 +57,8 @@ int tp_timestamp_parse(const char *s, size_t len, int64_t *ms);
 int64_t tp_now_ms(void);
 
 /* Writes the JSON text of V for value under datatype (NULL, "string",
- * "number", "bool"). Returns 0, or -1 with `why` filled (reason invalid_value). */
+ * "number", "bool"). Returns 0, -1 with `why` filled (reason invalid_value), or
+ * TP_NOMEM when an allocation failed (not the value's fault). */
 int tp_uns_value(const struct tp_value *value, const char *datatype,
                  const struct tp_orig_number *orig, struct tp_buf *out, char *why, size_t whylen);
 
@@ -70,8 +71,10 @@ int tp_uns_topic(const char *location_path, const char *data_contract, const cha
  * metadata (it is modified: virtual_path normalised, umh_topic/topic set) and
  * gets the payload {"timestamp_ms":T,"value":V}. On failure returns the drop
  * reason (TP_DROP_MISSING_FIELD, _INVALID_TOPIC, _INVALID_VALUE) with `why`
- * filled; on success returns -1... see tp_uns_build_ok. */
+ * filled, or TP_UNS_NOMEM when an allocation failed (no drop reason: the
+ * caller reports TP_NOMEM); on success returns TP_UNS_OK. */
 #define TP_UNS_OK (-1)
+#define TP_UNS_NOMEM (-2)
 int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp_orig_number *orig,
                  char *why, size_t whylen);
 

@@ -18,7 +18,7 @@ extern const struct tp_processor_plugin tp_processor_nodered_js;
 static void test_cache_store(void **state)
 {
     (void)state;
-    struct tp_js_cache *c = tp_js_cache_new(3);
+    struct tp_js_cache *c = tp_js_cache_new(3, 1 << 20);
     assert_non_null(c);
     size_t len = 0;
     assert_null(tp_js_cache_get(c, "a", 1, &len));
@@ -50,7 +50,7 @@ static void test_cache_store(void **state)
 static void test_cache_many(void **state)
 {
     (void)state;
-    struct tp_js_cache *c = tp_js_cache_new(1000);
+    struct tp_js_cache *c = tp_js_cache_new(1000, 1 << 20);
     char k[32];
     for (int i = 0; i < 5000; i++) {
         int n = snprintf(k, sizeof(k), "key%d", i);
