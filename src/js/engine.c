@@ -1,7 +1,7 @@
-/* The stage runner (SPEC 3.1-3.4, 4.1): a script of compiled stages, workers
- * that own a VM with the stages loaded, and the per-message loop that keeps
- * every in-flight message as a JS object from `defaults` to the output, with
- * fan-out children standing in place of their parent. */
+/* The stage runner (SPEC 3.1-3.4, 4.1): a script of compiled stages (built by
+ * script.c), workers that own a VM with the stages loaded, and the per-message
+ * loop that keeps every in-flight message as a JS object from `defaults` to the
+ * output, with fan-out children standing in place of their parent. */
 #include "js/engine.h"
 
 #include <stdio.h>
@@ -12,25 +12,9 @@
 #include "js/js_internal.h"
 #include "js/native_if.h"
 #include "js/program.h"
+#include "js/script.h"
 #include "js/vm.h"
 #include "ops/metrics.h"
-
-struct step {
-    struct tp_js_program *cond; /* NULL: the body runs on every message */
-    struct tp_js_program *body;
-    struct tp_js_native_if nat; /* the if's native form, when has_nat */
-    int has_nat;
-};
-
-struct tp_js_script {
-    char *label;
-    struct tp_js_limits lim;
-    struct tp_js_cache *cache;
-    struct step *steps;
-    size_t n, cap;
-    int naive;
-    int native; /* recognise native ifs (TAGPROC_NATIVE_IF=0 turns it off) */
-};
 
 /* A message in flight. */
 struct entry {
@@ -63,127 +47,6 @@ struct abort_state {
     const char *stage;
     char text[448];
 };
-
-int tp_js_limits_check(const struct tp_js_limits *lim, const char *label, struct tp_error *err)
-{
-    const char *bad = lim->timeout_ms <= 0          ? "timeout_ms"
-                      : lim->memory_limit_mb <= 0   ? "memory_limit_mb"
-                      : lim->cache_max_entries <= 0 ? "cache_max_entries"
-                      : lim->cache_max_bytes <= 0   ? "cache_max_bytes"
-                      : lim->max_fan_out <= 0       ? "max_fan_out"
-                                                    : NULL;
-    if (bad)
-        return tp_error_set(err, TP_CONFIG, "%s.%s: expected a positive integer", label, bad);
-    if (lim->timeout_ms > 86400000 || lim->memory_limit_mb > 1048576)
-        return tp_error_set(err, TP_CONFIG, "%s.%s: value too large", label,
-                            lim->timeout_ms > 86400000 ? "timeout_ms" : "memory_limit_mb");
-    return 0;
-}
-
-int tp_js_script_new(const char *label, const struct tp_js_limits *lim, struct tp_js_script **out,
-                     struct tp_error *err)
-{
-    struct tp_js_script *s = calloc(1, sizeof(*s));
-    if (!s)
-        return tp_error_set(err, TP_NOMEM, "out of memory");
-    s->label = strdup(label ? label : "js");
-    s->lim = *lim;
-    if (s->lim.timeout_ms <= 0)
-        s->lim.timeout_ms = 100;
-    if (s->lim.memory_limit_mb <= 0)
-        s->lim.memory_limit_mb = 64;
-    if (s->lim.cache_max_entries <= 0)
-        s->lim.cache_max_entries = 10000;
-    if (s->lim.cache_max_bytes <= 0)
-        s->lim.cache_max_bytes = TP_JS_DEFAULT_CACHE_MAX_BYTES;
-    if (s->lim.max_fan_out <= 0)
-        s->lim.max_fan_out = TP_JS_DEFAULT_MAX_FAN_OUT;
-    s->cache = tp_js_cache_new((size_t)s->lim.cache_max_entries, (size_t)s->lim.cache_max_bytes);
-    s->naive = tp_js_naive();
-    const char *nat = getenv("TAGPROC_NATIVE_IF");
-    s->native = !s->naive && !(nat && strcmp(nat, "0") == 0);
-    if (!s->label || !s->cache) {
-        tp_js_script_free(s);
-        return tp_error_set(err, TP_NOMEM, "out of memory");
-    }
-    *out = s;
-    return 0;
-}
-
-void tp_js_script_free(struct tp_js_script *s)
-{
-    if (!s)
-        return;
-    for (size_t i = 0; i < s->n; i++) {
-        tp__js_program_free(s->steps[i].cond);
-        tp__js_program_free(s->steps[i].body);
-        tp__js_native_if_fini(&s->steps[i].nat);
-    }
-    free(s->steps);
-    tp_js_cache_free(s->cache);
-    free(s->label);
-    free(s);
-}
-
-static int push_step(struct tp_js_script *s, struct tp_js_program *cond, struct tp_js_program *body,
-                     struct tp_error *err)
-{
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 8;
-        struct step *v = realloc(s->steps, nc * sizeof(*v));
-        if (!v) {
-            tp__js_program_free(cond);
-            tp__js_program_free(body);
-            return tp_error_set(err, TP_NOMEM, "out of memory");
-        }
-        s->steps = v;
-        s->cap = nc;
-    }
-    s->steps[s->n].cond = cond;
-    s->steps[s->n].body = body;
-    memset(&s->steps[s->n].nat, 0, sizeof(s->steps[s->n].nat));
-    s->steps[s->n].has_nat = 0;
-    s->n++;
-    return 0;
-}
-
-int tp_js_script_add_body(struct tp_js_script *s, const struct tp_js_snippet *body,
-                          const char *stage, struct tp_error *err)
-{
-    struct tp_js_program *p;
-    int rc = tp__js_program_new(body, TP_JS_BODY, stage, &p, err);
-    if (rc != 0 || !p)
-        return rc;
-    return push_step(s, NULL, p, err);
-}
-
-int tp_js_script_add_condition(struct tp_js_script *s, const struct tp_js_snippet *cond,
-                               const struct tp_js_snippet *then, int index, struct tp_error *err)
-{
-    char st_if[64], st_then[64];
-    snprintf(st_if, sizeof(st_if), "conditions[%d].if", index);
-    snprintf(st_then, sizeof(st_then), "conditions[%d].then", index);
-    struct tp_js_program *c, *b;
-    int rc = tp__js_program_new(cond, TP_JS_EXPR, st_if, &c, err);
-    if (rc != 0)
-        return rc;
-    rc = tp__js_program_new(then, TP_JS_BODY, st_then, &b, err);
-    if (rc != 0) {
-        tp__js_program_free(c);
-        return rc;
-    }
-    if (!c || !b) { /* an empty stage is skipped (still checked for syntax) */
-        tp__js_program_free(c);
-        tp__js_program_free(b);
-        return 0;
-    }
-    rc = push_step(s, c, b, err);
-    if (rc == 0 && s->native) {
-        struct step *st = &s->steps[s->n - 1];
-        st->has_nat = tp__js_native_if_parse(cond->code, &st->nat);
-    }
-    return rc;
-}
 
 static void free_fns(struct tp_js_worker *w)
 {
