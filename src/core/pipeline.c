@@ -1,8 +1,10 @@
 /* Pipeline implementation. Threads: the caller's thread reads input batches
  * and numbers them; `threads` workers each own a processor-chain worker (one
- * JS VM per processor) and process whole batches; one writer thread releases
- * finished batches strictly in sequence order to the output, then acks the
- * input. A bounded number of batches in flight gives backpressure.
+ * JS VM per processor) and process whole batches; one writer thread submits
+ * finished batches strictly in sequence order to the output, keeping up to
+ * output.max_in_flight of them unconfirmed, and acks the input of each batch
+ * once it and all before it are confirmed (plugin.h, the output contract).
+ * The ring of batches bounds memory and gives backpressure.
  * Reload: a new processor chain is published as a generation; each batch is
  * tagged with the generation current when a worker takes it, so the switch
  * happens between batches, in sequence order (old chains are refcounted). */
@@ -25,11 +27,16 @@
 #include "ops/http.h"
 #include "ops/metrics.h"
 
-/* One finished (or pending) batch travelling from a worker to the writer. */
+/* One batch travelling from the reader through a worker and the output. */
 struct slot {
     struct tp_batch in;  /* the input messages (for acks) */
     struct tp_batch out; /* the processed messages */
-    int done;
+    int done;            /* processed by a worker */
+    int confirmed;       /* the output completed `ob` (status, err) */
+    int status;
+    struct tp_error err;
+    struct tp_out_batch ob; /* out, as handed to the output */
+    struct tp_pipeline *p;
     int64_t read_ns; /* when the input handed the batch over (latency) */
 };
 
@@ -69,9 +76,11 @@ struct tp_pipeline {
     size_t ring_size;
     uint64_t next_read;  /* seq of the next batch the reader will fill */
     uint64_t next_work;  /* seq of the next batch a worker will take */
-    uint64_t next_write; /* seq of the next batch the writer releases */
-    int input_done;      /* the reader will add no more batches */
-    int fatal;           /* a worker or the writer failed */
+    uint64_t next_write; /* seq of the next batch the writer submits to the output */
+    uint64_t next_ack;   /* seq of the oldest batch not yet confirmed and acked */
+    size_t max_in_flight;
+    int input_done; /* the reader will add no more batches */
+    int fatal;      /* a worker or the writer failed */
     struct tp_error fatal_err;
     volatile int stop;
 };
@@ -101,10 +110,11 @@ static struct chain_gen *gen_unref_locked(struct chain_gen *g)
 
 /* ---------- config ---------- */
 
-static int open_output(const struct tp_node *node, const char *section, struct output_inst *o,
+static int open_output(const struct tp_node *node, const char *section,
+                       const struct tp_output_plugin *extra, struct output_inst *o,
                        struct tp_error *err)
 {
-    int rc = tp__section_parse(node, section, "output", "stdout", &o->section, err);
+    int rc = tp__section_parse_with(node, section, "output", "stdout", extra, &o->section, err);
     if (rc)
         return rc;
     o->plugin = o->section.plugin;
@@ -119,9 +129,11 @@ static void close_output(struct output_inst *o)
     memset(o, 0, sizeof(*o));
 }
 
-static int open_input(struct tp_pipeline *p, struct tp_error *err)
+static int open_input(struct tp_pipeline *p, const struct tp_input_plugin *extra,
+                      struct tp_error *err)
 {
-    int rc = tp__section_parse(p->root.input, "input", "input", "stdin", &p->input_section, err);
+    int rc = tp__section_parse_with(p->root.input, "input", "input", "stdin", extra,
+                                    &p->input_section, err);
     if (rc)
         return rc;
     p->input = p->input_section.plugin;
@@ -180,18 +192,19 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
                       &p->gen->chain, err);
     if (rc)
         goto fail;
-    rc = open_output(p->root.output, "output", &p->output, err);
+    rc = open_output(p->root.output, "output", opts ? opts->output_plugin : NULL, &p->output, err);
     if (rc)
         goto fail;
     if (p->root.dead_letter && p->root.dead_letter->type != TP_NODE_NULL) {
-        rc = open_output(p->root.dead_letter, "dead_letter", &p->dead_letter, err);
+        rc = open_output(p->root.dead_letter, "dead_letter", NULL, &p->dead_letter, err);
         if (rc)
             goto fail;
     }
-    rc = open_input(p, err);
+    rc = open_input(p, opts ? opts->input_plugin : NULL, err);
     if (rc)
         goto fail;
-    p->ring_size = (size_t)p->threads * 2 + 2;
+    p->max_in_flight = (size_t)p->output.section.max_in_flight;
+    p->ring_size = (size_t)p->threads * 2 + 2 + p->max_in_flight;
     p->ring = calloc(p->ring_size, sizeof(*p->ring));
     if (!p->ring) {
         rc = tp_error_set(err, TP_NOMEM, "out of memory");
@@ -200,6 +213,7 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
     for (size_t i = 0; i < p->ring_size; i++) {
         tp_batch_init(&p->ring[i].in);
         tp_batch_init(&p->ring[i].out);
+        p->ring[i].p = p;
     }
     *out = p;
     return TP_OK;
@@ -224,6 +238,7 @@ void tp_pipeline_free(struct tp_pipeline *p)
         for (size_t i = 0; i < p->ring_size; i++) {
             tp_batch_free(&p->ring[i].in);
             tp_batch_free(&p->ring[i].out);
+            free(p->ring[i].ob.drops);
         }
         free(p->ring);
     }
@@ -265,27 +280,66 @@ static void log_drop(const struct tp_msg *in, const char *proc, const struct tp_
     tp_buf_free(&meta);
 }
 
-static void dead_letter_write(struct tp_pipeline *p, const struct tp_msg *in,
-                              const struct tp_drop *d)
+static void set_fatal(struct tp_pipeline *p, const struct tp_error *err);
+
+/* A dead-letter record is written like an output batch of one: the dead
+ * letter output gets a few attempts (it retries on its own too), then the
+ * failure is fatal: the input of the message stays unacknowledged. */
+#define DEAD_LETTER_ATTEMPTS 3
+
+static int dead_letter_write(struct tp_pipeline *p, const struct tp_msg *in,
+                             const struct tp_drop *d)
 {
-    struct tp_msg *m = tp_msg_clone(in);
-    if (!m) {
-        tp_log(TP_LOG_ERROR, "dead letter: out of memory, record lost for %s",
-               tp_drop_reason_name(d->reason));
-        return;
-    }
-    tp_msg_meta_sets(m, "tagproc_drop_reason", tp_drop_reason_name(d->reason));
-    tp_msg_meta_sets(m, "tagproc_drop_stage", d->stage);
-    tp_msg_meta_sets(m, "tagproc_error", d->error);
     struct tp_error err = {0};
-    pthread_mutex_lock(&p->dead_letter_lock);
-    int rc = p->dead_letter.plugin->write(p->dead_letter.state, &m, 1, &err);
-    pthread_mutex_unlock(&p->dead_letter_lock);
+    struct tp_msg *m = tp_msg_clone(in);
+    int rc = m ? TP_OK : TP_NOMEM;
+    if (!rc)
+        rc = tp_msg_meta_sets(m, "tagproc_drop_reason", tp_drop_reason_name(d->reason));
+    if (!rc)
+        rc = tp_msg_meta_sets(m, "tagproc_drop_stage", d->stage);
+    if (!rc)
+        rc = tp_msg_meta_sets(m, "tagproc_error", d->error);
     if (rc)
-        tp_log(TP_LOG_ERROR, "dead letter write failed: %s", err.msg);
-    else
-        tp_metrics_dead_letter_sent(1);
+        tp_error_set(&err, rc, "out of memory");
+    for (int attempt = 1; rc == TP_OK; attempt++) {
+        pthread_mutex_lock(&p->dead_letter_lock);
+        rc = tp_output_write_sync(p->dead_letter.plugin, p->dead_letter.state, &m, 1, NULL, NULL,
+                                  &err);
+        pthread_mutex_unlock(&p->dead_letter_lock);
+        if (rc == TP_OK) {
+            tp_metrics_dead_letter_sent(1);
+            break;
+        }
+        if (attempt >= DEAD_LETTER_ATTEMPTS || p->stop)
+            break;
+        tp_log(TP_LOG_WARN, "dead letter write failed (attempt %d of %d): %s; retrying", attempt,
+               DEAD_LETTER_ATTEMPTS, err.msg);
+        struct timespec ts = {0, 200000000L * attempt};
+        nanosleep(&ts, NULL);
+        rc = TP_OK;
+    }
     tp_msg_free(m);
+    if (rc) {
+        struct tp_error fe;
+        tp_error_set(&fe, rc, "dead letter: cannot write the record of a %s drop: %s",
+                     tp_drop_reason_name(d->reason), err.msg);
+        set_fatal(p, &fe);
+    }
+    return rc;
+}
+
+/* Counts, logs and dead-letters one drop of `in` by `proc` (a processor
+ * label, "input" or the output's name). Non-zero (and the pipeline fatal)
+ * when its dead-letter record could not be written. */
+static int account_drop(struct tp_pipeline *p, const char *proc, const struct tp_msg *in,
+                        const struct tp_drop *d)
+{
+    TP_STAT_ADD(dropped[d->reason], 1);
+    tp_metrics_drop(d->reason, d->stage);
+    if (d->reason == TP_DROP_FILTERED)
+        return TP_OK;
+    log_drop(in, proc, d);
+    return p->dead_letter.plugin ? dead_letter_write(p, in, d) : TP_OK;
 }
 
 /* What a drop callback knows: the pipeline and, on a worker, its chain
@@ -298,17 +352,10 @@ struct drop_ctx {
 static void on_drop(void *opaque, const struct tp_msg *in, const struct tp_drop *d)
 {
     struct drop_ctx *dc = opaque;
-    struct tp_pipeline *p = dc->p;
-    TP_STAT_ADD(dropped[d->reason], 1);
-    tp_metrics_drop(d->reason, d->stage);
-    if (d->reason == TP_DROP_FILTERED)
-        return;
     const char *proc = "input";
     if (dc->w && dc->w->proc_index < dc->w->chain->n)
         proc = dc->w->chain->procs[dc->w->proc_index].label;
-    log_drop(in, proc, d);
-    if (p->dead_letter.plugin)
-        dead_letter_write(p, in, d);
+    account_drop(dc->p, proc, in, d); /* a failure is fatal and set already */
 }
 
 /* Input-level drops (undecodable records) have no message: report them with
@@ -437,44 +484,123 @@ out:
     return NULL;
 }
 
+/* The output's completion of a slot's batch (any thread; plugin.h). */
+static void output_done(struct tp_out_batch *b, int status, const struct tp_error *err)
+{
+    struct slot *s = b->opaque;
+    struct tp_pipeline *p = s->p;
+    pthread_mutex_lock(&p->lock);
+    s->status = status;
+    if (status && err)
+        s->err = *err;
+    else if (status)
+        tp_error_set(&s->err, status, "output failed: %s", tp_strerror(status));
+    s->confirmed = 1;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Hands a processed batch to the output (a batch with nothing to write is
+ * confirmed at once). Writer thread, without the lock. */
+static void submit_slot(struct tp_pipeline *p, struct slot *s, uint64_t seq)
+{
+    struct tp_out_batch *b = &s->ob;
+    struct tp_out_drop *drops = b->drops; /* reused storage */
+    size_t cap = b->cap_drops;
+    memset(b, 0, sizeof(*b));
+    b->drops = drops;
+    b->cap_drops = cap;
+    b->msgs = s->out.msgs;
+    b->n = s->out.len;
+    b->seq = seq;
+    b->done = output_done;
+    b->opaque = s;
+    if (!b->n) {
+        tp_out_batch_complete(b, TP_OK, NULL);
+        return;
+    }
+    p->output.plugin->submit(p->output.state, b); /* a failure completed b already */
+}
+
+/* The oldest batch in flight is confirmed: accounts the output's drops,
+ * then acks the batch's input. Writer thread, without the lock. Non-zero
+ * (and the pipeline fatal) when the output failed or a dead letter did. */
+static int finish_slot(struct tp_pipeline *p, struct slot *s)
+{
+    if (s->status) {
+        set_fatal(p, &s->err);
+        return s->status;
+    }
+    const struct tp_out_batch *b = &s->ob;
+    uint64_t dropped = 0;
+    for (size_t i = 0; i < b->n_drops; i++) {
+        struct tp_drop d = {.reason = b->drops[i].reason, .stage = "output"};
+        snprintf(d.error, sizeof(d.error), "%s", b->drops[i].error);
+        if (b->drops[i].index >= s->out.len)
+            continue;
+        dropped++;
+        char label[64];
+        snprintf(label, sizeof(label), "output.%s", p->output.section.name);
+        int rc = account_drop(p, label, s->out.msgs[b->drops[i].index], &d);
+        if (rc)
+            return rc;
+    }
+    for (int r = 0; r < TP_DROP_REASON_COUNT; r++)
+        if (b->unrecorded[r]) {
+            TP_STAT_ADD(dropped[r], b->unrecorded[r]);
+            dropped += b->unrecorded[r];
+            tp_log(TP_LOG_ERROR,
+                   "output %s dropped %llu message(s) (%s); out of memory for "
+                   "their details",
+                   p->output.section.name, (unsigned long long)b->unrecorded[r],
+                   tp_drop_reason_name((enum tp_drop_reason)r));
+        }
+    TP_STAT_ADD(processed, s->out.len - dropped);
+    if (s->out.len)
+        tp_metrics_latency((uint64_t)(mono_ns() - s->read_ns), s->out.len);
+    if (p->input->ack)
+        for (size_t i = 0; i < s->in.len; i++)
+            if (s->in.msgs[i]->ack)
+                p->input->ack(p->input_state, s->in.msgs[i]->ack);
+    tp_batch_clear(&s->in);
+    tp_batch_clear(&s->out);
+    return TP_OK;
+}
+
+/* Submits processed batches in sequence order while fewer than
+ * max_in_flight are unconfirmed, and finishes confirmed ones in the same
+ * order: nothing is acked past a batch that is not confirmed, and nothing at
+ * all after a failure. Ends when everything read is acked, or on fatal. */
 static void *writer_main(void *arg)
 {
     struct tp_pipeline *p = arg;
-    for (;;) {
-        pthread_mutex_lock(&p->lock);
-        struct slot *s = &p->ring[p->next_write % p->ring_size];
-        while (!p->fatal && !(p->next_write < p->next_read && s->done) &&
-               !(p->input_done && p->next_write == p->next_read))
-            pthread_cond_wait(&p->cond, &p->lock);
-        if (p->fatal || (p->input_done && p->next_write == p->next_read)) {
+    pthread_mutex_lock(&p->lock);
+    while (!p->fatal) {
+        struct slot *head = &p->ring[p->next_ack % p->ring_size];
+        struct slot *next = &p->ring[p->next_write % p->ring_size];
+        if (p->next_write < p->next_read && next->done &&
+            p->next_write - p->next_ack < p->max_in_flight) {
+            uint64_t seq = p->next_write++;
             pthread_mutex_unlock(&p->lock);
+            submit_slot(p, next, seq);
+            pthread_mutex_lock(&p->lock);
+        } else if (p->next_ack < p->next_write && head->confirmed) {
+            pthread_mutex_unlock(&p->lock);
+            int rc = finish_slot(p, head);
+            pthread_mutex_lock(&p->lock);
+            if (rc)
+                break;
+            head->done = 0;
+            head->confirmed = 0;
+            p->next_ack++;
+            pthread_cond_broadcast(&p->cond);
+        } else if (p->input_done && p->next_ack == p->next_read) {
             break;
+        } else {
+            pthread_cond_wait(&p->cond, &p->lock);
         }
-        pthread_mutex_unlock(&p->lock);
-
-        struct tp_error err = {0};
-        int rc = TP_OK;
-        if (s->out.len)
-            rc = p->output.plugin->write(p->output.state, s->out.msgs, s->out.len, &err);
-        if (rc) {
-            set_fatal(p, &err);
-            break;
-        }
-        TP_STAT_ADD(processed, s->out.len);
-        if (s->out.len)
-            tp_metrics_latency((uint64_t)(mono_ns() - s->read_ns), s->out.len);
-        if (p->input->ack)
-            for (size_t i = 0; i < s->in.len; i++)
-                if (s->in.msgs[i]->ack)
-                    p->input->ack(p->input_state, s->in.msgs[i]->ack);
-        tp_batch_clear(&s->in);
-        tp_batch_clear(&s->out);
-        pthread_mutex_lock(&p->lock);
-        s->done = 0;
-        p->next_write++;
-        pthread_cond_broadcast(&p->cond);
-        pthread_mutex_unlock(&p->lock);
     }
+    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -487,7 +613,7 @@ static int read_loop(struct tp_pipeline *p)
     int rc = TP_OK;
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (!p->fatal && p->next_read - p->next_write >= p->ring_size)
+        while (!p->fatal && p->next_read - p->next_ack >= p->ring_size)
             pthread_cond_wait(&p->cond, &p->lock);
         int fatal = p->fatal;
         pthread_mutex_unlock(&p->lock);
@@ -532,7 +658,8 @@ static void http_metrics(void *ud, struct tp_buf *out)
     tp_metrics_write(out, p->input ? p->input->name : NULL,
                      p->output.plugin ? p->output.plugin->name : NULL);
     pthread_mutex_lock(&p->lock);
-    uint64_t waiting = p->next_read - p->next_work, working = p->next_work - p->next_write;
+    uint64_t waiting = p->next_read - p->next_work, working = p->next_work - p->next_ack;
+    uint64_t in_flight = p->next_write - p->next_ack;
     uint64_t gen = p->gen ? p->gen->id : 0;
     pthread_mutex_unlock(&p->lock);
     tp_buf_printf(out,
@@ -540,6 +667,7 @@ static void http_metrics(void *ud, struct tp_buf *out)
                   "# TYPE tagproc_queue_batches gauge\n"
                   "tagproc_queue_batches{queue=\"waiting\"} %llu\n"
                   "tagproc_queue_batches{queue=\"processing_or_output\"} %llu\n"
+                  "tagproc_queue_batches{queue=\"output_in_flight\"} %llu\n"
                   "tagproc_queue_batches{queue=\"capacity\"} %zu\n"
                   "# HELP tagproc_config_generation configuration generation in use (0 = "
                   "start-up, +1 per reload)\n"
@@ -548,8 +676,8 @@ static void http_metrics(void *ud, struct tp_buf *out)
                   "# HELP tagproc_worker_threads worker threads\n"
                   "# TYPE tagproc_worker_threads gauge\n"
                   "tagproc_worker_threads %d\n",
-                  (unsigned long long)waiting, (unsigned long long)working, p->ring_size,
-                  (unsigned long long)gen, p->threads);
+                  (unsigned long long)waiting, (unsigned long long)working,
+                  (unsigned long long)in_flight, p->ring_size, (unsigned long long)gen, p->threads);
 }
 
 static int http_ready(void *ud)
@@ -688,12 +816,6 @@ int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err)
         pthread_join(writer, NULL);
     free(workers);
 
-    struct tp_error ferr = {0};
-    if (p->output.plugin && p->output.plugin->flush &&
-        p->output.plugin->flush(p->output.state, &ferr) && rc == TP_OK)
-        rc = tp_error_set(err, TP_IO, "output flush failed: %s", ferr.msg);
-    if (p->dead_letter.plugin && p->dead_letter.plugin->flush)
-        p->dead_letter.plugin->flush(p->dead_letter.state, &ferr);
     if (p->fatal && rc == TP_OK) {
         *err = p->fatal_err;
         rc = TP_IO;

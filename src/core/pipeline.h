@@ -9,12 +9,17 @@
 #include "core/error.h"
 
 struct tp_pipeline;
+struct tp_input_plugin;
+struct tp_output_plugin;
 
 /* Optional replacements for parts of the config (benchmarks, rule tests). */
 struct tp_pipeline_opts {
     const struct tp_node *input;  /* an input section ({simulator: {...}}) or NULL */
     const struct tp_node *output; /* an output section or NULL */
     int threads;                  /* > 0 replaces pipeline.threads */
+    /* Tests: plugins known by their name besides the built-in ones. */
+    const struct tp_input_plugin *input_plugin;
+    const struct tp_output_plugin *output_plugin;
 };
 
 /* Builds everything the config describes: parses and checks every section,

@@ -45,7 +45,9 @@ const struct tp_option tp__pipeline_root_options[] = {
     {"pipeline", TP_OPT_OBJECT, offsetof(struct tp_root_config, pipeline), NULL,
      "the processing section.", 0, pipeline_options, 0, NULL},
     {"output", TP_OPT_NODE, offsetof(struct tp_root_config, output), NULL,
-     "one output plugin, e.g. {stdout: {}} (default stdout).", 0, NULL, 0, NULL},
+     "one output plugin, e.g. {stdout: {}} (default stdout), and optionally `max_in_flight`: "
+     "batches handed to the output and not yet confirmed by it (1..1024, default 16).",
+     0, NULL, 0, NULL},
     {"dead_letter", TP_OPT_NODE, offsetof(struct tp_root_config, dead_letter), NULL,
      "optional output plugin receiving every non-filtered drop.", 0, NULL, 0, NULL},
     {"logger", TP_OPT_OBJECT, offsetof(struct tp_root_config, logger), NULL, "logging.", 0,
@@ -62,32 +64,83 @@ int tp_pipeline_options_markdown(struct tp_buf *out)
     return rc ? rc : tp_options_markdown(tp__pipeline_http_options, "http", out);
 }
 
+/* output.max_in_flight: the key beside the plugin in an output section. */
+#define MAX_IN_FLIGHT_KEY "max_in_flight"
+#define MAX_IN_FLIGHT_DEFAULT 16
+#define MAX_IN_FLIGHT_MAX 1024
+
+static int parse_max_in_flight(const struct tp_node *key, const struct tp_node *v,
+                               const char *section, int64_t *out, struct tp_error *err)
+{
+    char *end = NULL;
+    long long n = 0;
+    if (v->type == TP_NODE_SCALAR && !v->quoted && v->value[0])
+        n = strtoll(v->value, &end, 10);
+    if (!end || *end || n < 1 || n > MAX_IN_FLIGHT_MAX)
+        return tp_error_set_at(err, TP_CONFIG, key->file, key->line, key->col,
+                               "%s." MAX_IN_FLIGHT_KEY ": expected an integer 1..%d, got %s",
+                               section, MAX_IN_FLIGHT_MAX,
+                               v->type == TP_NODE_SCALAR ? v->value : tp_node_type_name(v));
+    *out = n;
+    return TP_OK;
+}
+
 int tp__section_parse(const struct tp_node *node, const char *section, const char *kind,
                       const char *dflt, struct tp_section *s, struct tp_error *err)
 {
+    return tp__section_parse_with(node, section, kind, dflt, NULL, s, err);
+}
+
+int tp__section_parse_with(const struct tp_node *node, const char *section, const char *kind,
+                           const char *dflt, const void *extra, struct tp_section *s,
+                           struct tp_error *err)
+{
     memset(s, 0, sizeof(*s));
-    const struct tp_node *body = NULL;
+    s->max_in_flight = MAX_IN_FLIGHT_DEFAULT;
+    const struct tp_node *body = NULL, *plugin_key = NULL;
+    int is_output = strcmp(kind, "output") == 0;
     s->name = dflt;
     if (node && node->type != TP_NODE_NULL) {
-        if (node->type != TP_NODE_MAP || node->n != 1)
+        size_t plugins = node->type == TP_NODE_MAP ? node->n : 0;
+        for (size_t i = 0; is_output && node->type == TP_NODE_MAP && i < node->n; i++)
+            if (strcmp(node->keys[i], MAX_IN_FLIGHT_KEY) == 0) {
+                int rc = parse_max_in_flight(node->key_nodes[i], node->items[i], section,
+                                             &s->max_in_flight, err);
+                if (rc)
+                    return rc;
+                plugins--;
+            } else {
+                s->name = node->keys[i];
+                body = node->items[i];
+                plugin_key = node->key_nodes[i];
+            }
+        if (node->type != TP_NODE_MAP || plugins != 1)
             return tp_error_set_at(err, TP_CONFIG, node->file, node->line, node->col,
-                                   "%s: expected a map with exactly one %s (%s)", section, kind,
-                                   tp_plugin_names(kind));
-        s->name = node->keys[0];
-        body = node->items[0];
+                                   "%s: expected a map with exactly one %s (%s)%s", section, kind,
+                                   tp_plugin_names(kind),
+                                   is_output ? " and optionally " MAX_IN_FLIGHT_KEY : "");
+        if (!is_output) {
+            s->name = node->keys[0];
+            body = node->items[0];
+            plugin_key = node->key_nodes[0];
+        }
     }
     size_t size = 0;
-    if (strcmp(kind, "input") == 0) {
-        const struct tp_input_plugin *pl = tp_input_find(s->name);
+    if (!is_output) {
+        const struct tp_input_plugin *pl = extra ? extra : NULL;
+        if (!pl || strcmp(pl->name, s->name) != 0)
+            pl = tp_input_find(s->name);
         if (pl)
             s->plugin = pl, s->options = pl->options, size = pl->config_size;
     } else {
-        const struct tp_output_plugin *pl = tp_output_find(s->name);
+        const struct tp_output_plugin *pl = extra ? extra : NULL;
+        if (!pl || strcmp(pl->name, s->name) != 0)
+            pl = tp_output_find(s->name);
         if (pl)
             s->plugin = pl, s->options = pl->options, size = pl->config_size;
     }
     if (!s->plugin) {
-        const struct tp_node *k = node->key_nodes[0];
+        const struct tp_node *k = plugin_key;
         return tp_error_set_at(err, TP_CONFIG, k->file, k->line, k->col,
                                "%s.%s: unknown %s; valid %ss: %s", section, s->name, kind, kind,
                                tp_plugin_names(kind));

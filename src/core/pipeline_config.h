@@ -39,7 +39,8 @@ struct tp_section {
     const char *name;
     const void *plugin; /* const struct tp_input_plugin * or tp_output_plugin * */
     const struct tp_option *options;
-    void *config; /* parsed option struct, owned */
+    void *config;          /* parsed option struct, owned */
+    int64_t max_in_flight; /* output sections: batches unconfirmed at most */
 };
 
 /* Resolves `node` (a map with one key naming a plugin of `kind`, "input" or
@@ -48,6 +49,10 @@ struct tp_section {
  * Free with tp__section_free. */
 int tp__section_parse(const struct tp_node *node, const char *section, const char *kind,
                       const char *dflt, struct tp_section *s, struct tp_error *err);
+/* The same, also knowing `extra` (a plugin of that kind, or NULL) by its name. */
+int tp__section_parse_with(const struct tp_node *node, const char *section, const char *kind,
+                           const char *dflt, const void *extra, struct tp_section *s,
+                           struct tp_error *err);
 void tp__section_free(struct tp_section *s);
 
 #endif

@@ -20,12 +20,10 @@ static int drop_open(const void *config, void **out, struct tp_error *err)
     return TP_OK;
 }
 
-static int drop_write(void *out, struct tp_msg *const *msgs, size_t n, struct tp_error *err)
+static int drop_submit(void *out, struct tp_out_batch *b)
 {
     (void)out;
-    (void)msgs;
-    (void)n;
-    (void)err;
+    tp_out_batch_complete(b, TP_OK, NULL);
     return TP_OK;
 }
 
@@ -39,7 +37,6 @@ const struct tp_output_plugin tp_output_drop = {
     .options = drop_options,
     .config_size = sizeof(struct drop_config),
     .open = drop_open,
-    .write = drop_write,
-    .flush = NULL,
+    .submit = drop_submit,
     .close = drop_close,
 };

@@ -115,16 +115,14 @@ static int file_out_open(const void *config, void **out, struct tp_error *err)
     return TP_OK;
 }
 
-static int file_out_write(void *out, struct tp_msg *const *msgs, size_t n, struct tp_error *err)
+/* Synchronous: the batch is written (one write(2) per batch) and completed
+ * before submit returns. */
+static int file_out_submit(void *out, struct tp_out_batch *b)
 {
-    return tp_line_writer_write(&((struct file_out *)out)->w, msgs, n, err);
-}
-
-static int file_out_flush(void *out, struct tp_error *err)
-{
-    (void)out;
-    (void)err;
-    return TP_OK; /* every write call already wrote its whole batch */
+    struct tp_error err = {0};
+    int rc = tp_line_writer_write(&((struct file_out *)out)->w, b->msgs, b->n, &err);
+    tp_out_batch_complete(b, rc, &err);
+    return rc;
 }
 
 static void file_out_close(void *out)
@@ -142,7 +140,6 @@ const struct tp_output_plugin tp_output_file = {
     .options = file_out_options,
     .config_size = sizeof(struct file_out_config),
     .open = file_out_open,
-    .write = file_out_write,
-    .flush = file_out_flush,
+    .submit = file_out_submit,
     .close = file_out_close,
 };

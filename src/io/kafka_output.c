@@ -1,7 +1,11 @@
-/* Kafka output (librdkafka producer, idempotent by default). write() produces
- * a batch and returns only when every message of it has a successful
- * delivery report, so the pipeline's acks (and the input's commits) follow
- * broker acknowledgements. Headers carry the metadata except kafka_*. */
+/* Kafka output (librdkafka producer, idempotent by default). submit()
+ * produces a batch and returns; a poller thread serves delivery reports and
+ * completes the batch once every message of it is acknowledged by the
+ * broker, so many batches are in flight (plugin.h) while the pipeline's acks
+ * (and the input's commits) still follow broker acknowledgements. Retries
+ * are librdkafka's own (in order, idempotent producer). Headers carry the
+ * metadata except kafka_*. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,23 +51,34 @@ static const struct tp_option out_options[] = {
     {"idempotent", TP_OPT_BOOL, offsetof(struct kafka_out_config, idempotent), "true",
      "enable.idempotence (no duplicates or reordering from producer retries)", 0, NULL, 0, NULL},
     {"max_retries", TP_OPT_INT, offsetof(struct kafka_out_config, max_retries), "-1",
-     "times write() re-produces messages whose delivery failed with a retriable error "
-     "(-1: without limit)",
+     "-1: deliveries never time out (librdkafka retries them, in order, until the broker is "
+     "back; message.timeout.ms = 0); >= 0: a delivery that failed after message.timeout.ms "
+     "(default 300 s) fails the output: tagproc exits 1 and the input is not acknowledged",
      0, NULL, 0, NULL},
     {"properties", TP_OPT_STRMAP, offsetof(struct kafka_out_config, properties), NULL,
      "extra librdkafka properties, passed as-is", 0, NULL, 0, NULL},
     {0},
 };
 
+/* A submitted batch: completes when `remaining` reaches 0 (one per message
+ * produced and not yet reported, plus one while submit is at it). */
+struct tracker {
+    struct tp_out_batch *b;
+    int remaining;               /* atomic */
+    rd_kafka_resp_err_t err;     /* first failed delivery (atomic) */
+    struct tracker *prev, *next; /* out->trackers, under out->lock */
+};
+
 struct kafka_out {
     const struct kafka_out_config *cfg;
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
-    /* delivery reports of the current write(), indexed by message */
-    rd_kafka_resp_err_t *errs;
-    size_t cap_errs;
-    size_t pending;
+    pthread_t poller;
+    int poller_started;
+    int closing;        /* atomic: the poller ends */
     int64_t stop_at_ms; /* monotonic time of stop(), 0 while running (atomic) */
+    pthread_mutex_t lock;
+    struct tracker *trackers; /* batches in flight, freed at close if abandoned */
 };
 
 /* After a stop, deliveries still pending this long are given up on: the
@@ -77,21 +92,76 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int stop_grace_over(struct kafka_out *out)
+static void tracker_done(struct kafka_out *out, struct tracker *t)
 {
-    int64_t at = __atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED);
-    return at && mono_ms() - at > STOP_GRACE_MS;
+    pthread_mutex_lock(&out->lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        out->trackers = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&out->lock);
+    rd_kafka_resp_err_t e = __atomic_load_n(&t->err, __ATOMIC_ACQUIRE);
+    struct tp_error err = {0};
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        tp_out_batch_complete(t->b, TP_OK, NULL);
+    } else {
+        char why[256];
+        rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(out->rk, why, sizeof(why));
+        if (fatal)
+            tp_error_set(&err, TP_IO, "kafka output: fatal producer error %s: %s",
+                         rd_kafka_err2name(fatal), why);
+        else if (__atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED))
+            tp_error_set(&err, TP_IO,
+                         "kafka output: stopping while messages to %s are not acknowledged (%s); "
+                         "their input will be delivered again",
+                         out->cfg->topic, rd_kafka_err2str(e));
+        else
+            tp_error_set(&err, TP_IO, "kafka output: delivery to %s failed: %s", out->cfg->topic,
+                         rd_kafka_err2str(e));
+        tp_out_batch_complete(t->b, TP_IO, &err);
+    }
+    free(t);
 }
 
+static void tracker_put(struct kafka_out *out, struct tracker *t)
+{
+    if (__atomic_sub_fetch(&t->remaining, 1, __ATOMIC_ACQ_REL) == 0)
+        tracker_done(out, t);
+}
+
+static void tracker_fail(struct tracker *t, rd_kafka_resp_err_t e)
+{
+    rd_kafka_resp_err_t none = RD_KAFKA_RESP_ERR_NO_ERROR;
+    __atomic_compare_exchange_n(&t->err, &none, e, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+/* Delivery report (poller thread, inside rd_kafka_poll). */
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
     (void)rk;
-    struct kafka_out *out = opaque;
-    size_t i = (size_t)(uintptr_t)rkm->_private;
-    if (i < out->cap_errs)
-        out->errs[i] = rkm->err;
-    if (out->pending)
-        out->pending--;
+    struct tracker *t = rkm->_private;
+    if (rkm->err)
+        tracker_fail(t, rkm->err);
+    tracker_put(opaque, t);
+}
+
+/* Serves delivery reports (and librdkafka's error/statistics callbacks);
+ * after stop(), purges what the broker did not take within the grace time. */
+static void *poller_main(void *arg)
+{
+    struct kafka_out *out = arg;
+    int purged = 0;
+    while (!__atomic_load_n(&out->closing, __ATOMIC_ACQUIRE)) {
+        rd_kafka_poll(out->rk, 100);
+        int64_t at = __atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED);
+        if (!purged && at && mono_ms() - at > STOP_GRACE_MS && rd_kafka_outq_len(out->rk) > 0) {
+            rd_kafka_purge(out->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            purged = 1;
+        }
+    }
+    return NULL;
 }
 
 static void kafka_out_close(void *state);
@@ -103,6 +173,7 @@ static int kafka_out_open(const void *config, void **outp, struct tp_error *err)
     if (!out)
         return tp_error_set(err, TP_NOMEM, "out of memory");
     out->cfg = cfg;
+    pthread_mutex_init(&out->lock, NULL);
     rd_kafka_conf_t *conf = NULL;
     char num[32];
     int rc = TP_OK;
@@ -127,6 +198,8 @@ static int kafka_out_open(const void *config, void **outp, struct tp_error *err)
     if (!rc)
         rc = tp__kafka_conf_set(conf, OUT_PATH, "enable.idempotence",
                                 cfg->idempotent ? "true" : "false", err);
+    if (!rc && cfg->max_retries < 0)
+        rc = tp__kafka_conf_set(conf, OUT_PATH, "message.timeout.ms", "0", err);
     if (!rc)
         rc = tp__kafka_conf_apply(conf, OUT_PATH, &cfg->properties, err);
     if (rc)
@@ -146,6 +219,11 @@ static int kafka_out_open(const void *config, void **outp, struct tp_error *err)
                           rd_kafka_err2str(rd_kafka_last_error()));
         goto fail;
     }
+    if (pthread_create(&out->poller, NULL, poller_main, out)) {
+        rc = tp_error_set(err, TP_NOMEM, OUT_PATH ": cannot start the delivery report thread");
+        goto fail;
+    }
+    out->poller_started = 1;
     *outp = out;
     return TP_OK;
 fail:
@@ -153,28 +231,6 @@ fail:
         rd_kafka_conf_destroy(conf);
     kafka_out_close(out);
     return rc;
-}
-
-/* Errors worth producing the message again for (the broker may come back). */
-static int retriable(rd_kafka_resp_err_t e)
-{
-    switch (e) {
-    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-    case RD_KAFKA_RESP_ERR__TIMED_OUT:
-    case RD_KAFKA_RESP_ERR__TRANSPORT:
-    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
-    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
-    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
-    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
-    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-        return 1;
-    default:
-        return 0;
-    }
 }
 
 static rd_kafka_headers_t *make_headers(const struct tp_msg *m)
@@ -190,8 +246,10 @@ static rd_kafka_headers_t *make_headers(const struct tp_msg *m)
     return h;
 }
 
-/* Produces message i (waiting while the local queue is full). */
-static rd_kafka_resp_err_t produce_one(struct kafka_out *out, const struct tp_msg *m, size_t i)
+/* Produces message m for tracker t, waiting while the local queue is full
+ * (the poller's delivery reports make room). */
+static rd_kafka_resp_err_t produce_one(struct kafka_out *out, const struct tp_msg *m,
+                                       struct tracker *t)
 {
     size_t klen = 0;
     const char *key = tp_msg_meta_get(m, out->cfg->key_meta, &klen);
@@ -202,83 +260,56 @@ static rd_kafka_resp_err_t produce_one(struct kafka_out *out, const struct tp_ms
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_VALUE((void *)m->payload, m->payload_len),
             RD_KAFKA_V_KEY((const void *)key, key ? klen : 0), RD_KAFKA_V_HEADERS(h),
-            RD_KAFKA_V_OPAQUE((void *)(uintptr_t)i), RD_KAFKA_V_END);
+            RD_KAFKA_V_OPAQUE(t), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             return e;
         rd_kafka_headers_destroy(h);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return e;
-        rd_kafka_poll(out->rk, 50); /* serve delivery reports to make room */
+        if (__atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED) &&
+            mono_ms() - __atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED) > STOP_GRACE_MS)
+            return e;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
     }
 }
 
-static int kafka_out_write(void *state, struct tp_msg *const *msgs, size_t n, struct tp_error *err)
+static int kafka_out_submit(void *state, struct tp_out_batch *b)
 {
     struct kafka_out *out = state;
-    if (!n)
-        return TP_OK;
-    if (n > out->cap_errs) {
-        rd_kafka_resp_err_t *v = realloc(out->errs, n * sizeof(*v));
-        if (!v)
-            return tp_error_set(err, TP_NOMEM, "out of memory");
-        out->errs = v;
-        out->cap_errs = n;
+    struct tracker *t = calloc(1, sizeof(*t));
+    if (!t) {
+        struct tp_error err;
+        tp_error_set(&err, TP_NOMEM, "out of memory");
+        return tp_out_batch_fail(b, TP_NOMEM, &err);
     }
-    /* Round 0 produces everything; later rounds only what failed, in order. */
-    for (int64_t round = 0;; round++) {
-        out->pending = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (round > 0 && out->errs[i] == RD_KAFKA_RESP_ERR_NO_ERROR)
-                continue;
-            out->errs[i] = RD_KAFKA_RESP_ERR__IN_PROGRESS;
-            rd_kafka_resp_err_t e = produce_one(out, msgs[i], i);
-            if (e) {
-                out->errs[i] = e;
-                if (!retriable(e)) {
-                    rd_kafka_flush(out->rk, 10000);
-                    return tp_error_set(err, TP_IO, "kafka output: produce to %s: %s",
-                                        out->cfg->topic, rd_kafka_err2str(e));
-                }
-                continue;
-            }
-            out->pending++;
+    t->b = b;
+    t->remaining = 1; /* held while producing */
+    pthread_mutex_lock(&out->lock);
+    t->next = out->trackers;
+    if (t->next)
+        t->next->prev = t;
+    out->trackers = t;
+    pthread_mutex_unlock(&out->lock);
+    for (size_t i = 0; i < b->n; i++) {
+        __atomic_add_fetch(&t->remaining, 1, __ATOMIC_ACQ_REL);
+        rd_kafka_resp_err_t e = produce_one(out, b->msgs[i], t);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            continue;
+        __atomic_sub_fetch(&t->remaining, 1, __ATOMIC_ACQ_REL); /* the hold stays */
+        if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+            tp_out_batch_drop(b, i, TP_DROP_INVALID_VALUE,
+                              "kafka output: record of %zu bytes for %s is larger than "
+                              "message.max.bytes",
+                              b->msgs[i]->payload_len, out->cfg->topic);
+            continue;
         }
-        int purged = 0;
-        while (out->pending) {
-            rd_kafka_flush(out->rk, 100);
-            if (!purged && out->pending && stop_grace_over(out)) {
-                rd_kafka_purge(out->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-                purged = 1;
-            }
-        }
-        size_t failed = 0;
-        rd_kafka_resp_err_t first = RD_KAFKA_RESP_ERR_NO_ERROR;
-        for (size_t i = 0; i < n; i++)
-            if (out->errs[i] != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                if (!failed++)
-                    first = out->errs[i];
-                if (!retriable(out->errs[i]))
-                    first = out->errs[i];
-            }
-        if (!failed)
-            return TP_OK;
-        char why[256];
-        rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(out->rk, why, sizeof(why));
-        if (fatal)
-            return tp_error_set(err, TP_IO, "kafka output: fatal producer error %s: %s",
-                                rd_kafka_err2name(fatal), why);
-        if (__atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED))
-            return tp_error_set(err, TP_IO,
-                                "kafka output: stopping while %zu message(s) to %s are not "
-                                "acknowledged (%s); their input will be delivered again",
-                                failed, out->cfg->topic, rd_kafka_err2str(first));
-        if (!retriable(first) || (out->cfg->max_retries >= 0 && round >= out->cfg->max_retries))
-            return tp_error_set(err, TP_IO,
-                                "kafka output: delivery to %s failed for %zu message(s): %s",
-                                out->cfg->topic, failed, rd_kafka_err2str(first));
-        tp_log(TP_LOG_WARN, "kafka output: %zu message(s) not delivered (%s), producing them again",
-               failed, rd_kafka_err2str(first));
+        tracker_fail(t, e); /* the pipeline stops: nothing later is acked */
+        break;
     }
+    int failed = __atomic_load_n(&t->err, __ATOMIC_ACQUIRE) != RD_KAFKA_RESP_ERR_NO_ERROR;
+    tracker_put(out, t);
+    return failed ? TP_IO : TP_OK;
 }
 
 static void kafka_out_stop(void *state)
@@ -287,27 +318,32 @@ static void kafka_out_stop(void *state)
     __atomic_store_n(&out->stop_at_ms, mono_ms(), __ATOMIC_RELAXED);
 }
 
-static int kafka_out_flush(void *state, struct tp_error *err)
-{
-    struct kafka_out *out = state;
-    rd_kafka_resp_err_t e = rd_kafka_flush(out->rk, 30000);
-    if (e)
-        return tp_error_set(err, TP_IO, "kafka output: flush: %s", rd_kafka_err2str(e));
-    return TP_OK;
-}
-
 static void kafka_out_close(void *state)
 {
     struct kafka_out *out = state;
     if (!out)
         return;
+    if (out->rk && out->poller_started) {
+        /* the poller serves the last delivery reports */
+        for (int64_t until = mono_ms() + 10000;
+             rd_kafka_outq_len(out->rk) > 0 && mono_ms() < until;) {
+            struct timespec ts = {0, 5000000};
+            nanosleep(&ts, NULL);
+        }
+        __atomic_store_n(&out->closing, 1, __ATOMIC_RELEASE);
+        pthread_join(out->poller, NULL);
+    }
     if (out->rk) {
-        rd_kafka_flush(out->rk, 10000);
         if (out->rkt)
             rd_kafka_topic_destroy(out->rkt);
         rd_kafka_destroy(out->rk);
     }
-    free(out->errs);
+    while (out->trackers) { /* abandoned (plugin.h: close) */
+        struct tracker *t = out->trackers;
+        out->trackers = t->next;
+        free(t);
+    }
+    pthread_mutex_destroy(&out->lock);
     free(out);
 }
 
@@ -316,8 +352,7 @@ const struct tp_output_plugin tp_output_kafka = {
     .options = out_options,
     .config_size = sizeof(struct kafka_out_config),
     .open = kafka_out_open,
-    .write = kafka_out_write,
-    .flush = kafka_out_flush,
+    .submit = kafka_out_submit,
     .close = kafka_out_close,
     .stop = kafka_out_stop,
 };

@@ -1,12 +1,13 @@
-/* MQTT output on the project's own client (src/io/mqtt/). write() renders
+/* MQTT output on the project's own client (src/io/mqtt/). submit() renders
  * the topics and encodes a batch's PUBLISH packets on the pipeline's writer
- * thread, then hands the batch to the output's network thread, which owns
+ * thread (a message whose topic cannot be built is an invalid_topic drop),
+ * then hands the batch to the output's network thread, which owns
  * the socket: it sends what the in-flight window allows with one write per
  * round, reads PUBACKs (PUBREC/PUBCOMP for QoS 2) with one read per round,
  * keeps the keepalive and reconnects (broker list, back-off), sending every
  * unacknowledged message again (DUP) after a reconnect. A batch is
- * confirmed when every message is acknowledged (QoS 0: written to the
- * socket); write() returns then. */
+ * completed (plugin.h) when every message is acknowledged (QoS 0: written
+ * to the socket), in order; many batches are in flight. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -42,9 +43,10 @@ static const struct tp_option mqtt_out_options[] = {
 /* Per message state. */
 enum { M_NEW, M_SENT, M_RELEASED, M_DONE };
 
-/* One write() call's messages, encoded. */
+/* One submitted batch's sendable messages, encoded. */
 struct out_batch {
     struct out_batch *next;
+    struct tp_out_batch *ob; /* the pipeline's batch, completed when done */
     struct tp_buf bytes; /* the PUBLISH packets back to back */
     uint32_t *off;       /* n + 1 packet offsets into bytes */
     uint32_t *idpos;     /* QoS > 0: offset of each packet's id field */
@@ -53,8 +55,7 @@ struct out_batch {
     size_t n, next_send, n_done;
     uint64_t end_written; /* QoS 0: stream position of the batch's last byte */
     int queued_all;       /* QoS 0: all bytes are in the socket's queue */
-    int done, abandoned;  /* under lock */
-    int refused;          /* a v5 PUBACK with an error reason code */
+    int refused; /* a v5 PUBACK with an error reason code */
 };
 
 struct mqtt_out {
@@ -71,7 +72,7 @@ struct mqtt_out {
     int thread_started;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    struct out_batch *in_head, *in_tail; /* handed over by write() (lock) */
+    struct out_batch *in_head, *in_tail; /* handed over by submit() (lock) */
     size_t n_open;                       /* batches not yet confirmed (lock) */
     int connected, stopping, quit;       /* lock */
 
@@ -229,6 +230,22 @@ static void handle_packets(struct mqtt_out *st)
     }
 }
 
+/* Completes b (taken off its list) with status and frees it. */
+static void finish(struct mqtt_out *st, struct out_batch *b, int status, const struct tp_error *err)
+{
+    pthread_mutex_lock(&st->lock);
+    st->n_open--;
+    pthread_mutex_unlock(&st->lock);
+    struct tp_error refused;
+    if (status == TP_OK && b->refused) {
+        status = TP_IO;
+        tp_error_set(&refused, TP_IO, "mqtt output: the broker refused messages of the batch");
+        err = &refused;
+    }
+    tp_out_batch_complete(b->ob, status, err);
+    batch_free(b);
+}
+
 /* Confirms finished batches, in order. */
 static void complete(struct mqtt_out *st)
 {
@@ -241,15 +258,28 @@ static void complete(struct mqtt_out *st)
         st->fl_head = b->next;
         if (!st->fl_head)
             st->fl_tail = NULL;
-        pthread_mutex_lock(&st->lock);
-        b->done = 1;
-        st->n_open--;
-        int abandoned = b->abandoned;
-        pthread_cond_broadcast(&st->cond);
-        pthread_mutex_unlock(&st->lock);
-        if (abandoned)
-            batch_free(b);
+        finish(st, b, TP_OK, NULL);
     }
+}
+
+/* Stopping while the broker is unreachable: every batch in flight fails
+ * (its input stays unacknowledged and is delivered again on the next start). */
+static void fail_all(struct mqtt_out *st)
+{
+    if (!st->fl_head)
+        return;
+    struct tp_error err;
+    tp_error_set(&err, TP_IO,
+                 "mqtt output: stopping while %s is unreachable: messages not acknowledged",
+                 st->conn.brokers[0].url);
+    memset(st->pending, 0, 65536 * sizeof(*st->pending));
+    st->inflight = 0;
+    while (st->fl_head) {
+        struct out_batch *b = st->fl_head;
+        st->fl_head = b->next;
+        finish(st, b, TP_IO, &err);
+    }
+    st->fl_tail = NULL;
 }
 
 static void set_connected(struct mqtt_out *st, int on)
@@ -283,11 +313,14 @@ static void *net_main(void *arg)
             st->fl_tail = st->in_tail;
             st->in_head = st->in_tail = NULL;
         }
+        int stopping = st->stopping;
         pthread_mutex_unlock(&st->lock);
         if (quit)
             break;
         if (!st->cl.connected) {
             set_connected(st, 0);
+            if (stopping)
+                fail_all(st);
             int rc = tp_mqtt_client_connect(&st->cl, st->wake_pipe[0]);
             if (rc == TP_EOF)
                 drain_wake(st);
@@ -313,129 +346,116 @@ static void *net_main(void *arg)
     return NULL;
 }
 
-/* ---------- write ---------- */
+/* ---------- submit ---------- */
 
-static int build_topic(struct mqtt_out *st, const struct tp_msg *m, struct tp_error *err)
+/* Renders message i's topic into st->topic; a topic that cannot be built
+ * (missing metadata, empty, wildcards) drops the message (invalid_topic). */
+static int build_topic(struct mqtt_out *st, struct tp_out_batch *ob, size_t i)
 {
+    const struct tp_msg *m = ob->msgs[i];
     int rc = st->has_tpl ? tp__mqtt_template_render(&st->tpl, m, &st->topic)
                          : tp__mqtt_default_topic(m, &st->topic);
     if (rc == TP_NOMEM)
-        return tp_error_set(err, TP_NOMEM, "out of memory");
+        return rc;
     if (rc)
-        return tp_error_set(err, TP_IO,
-                            "mqtt output: message without umh_topic metadata; set "
-                            "output.mqtt.topic");
-    if (st->topic.len == 0)
-        return tp_error_set(err, TP_IO, "mqtt output: topic template \"%s\" rendered empty",
-                            st->cfg->topic);
-    if (!tp_mqtt_topic_valid(st->topic.data, st->topic.len, 0))
-        return tp_error_set(err, TP_IO,
-                            "mqtt output: cannot publish to \"%s\": invalid topic (wildcard, "
-                            "invalid UTF-8 or too long)",
-                            st->topic.data);
-    return TP_OK;
+        tp_out_batch_drop(ob, i, TP_DROP_INVALID_TOPIC,
+                          "mqtt output: message without umh_topic metadata; set "
+                          "output.mqtt.topic");
+    else if (st->topic.len == 0)
+        tp_out_batch_drop(ob, i, TP_DROP_INVALID_TOPIC,
+                          "mqtt output: topic template \"%s\" rendered empty", st->cfg->topic);
+    else if (!tp_mqtt_topic_valid(st->topic.data, st->topic.len, 0))
+        tp_out_batch_drop(ob, i, TP_DROP_INVALID_TOPIC,
+                          "mqtt output: cannot publish to \"%s\": invalid topic (wildcard, "
+                          "invalid UTF-8 or too long)",
+                          st->topic.data);
+    else
+        return TP_OK;
+    return TP_INVAL;
 }
 
-static int encode_batch(struct mqtt_out *st, struct tp_msg *const *msgs, size_t n,
-                        struct out_batch **out, struct tp_error *err)
+/* Encodes the sendable messages of ob (the others are dropped). */
+static int encode_batch(struct mqtt_out *st, struct tp_out_batch *ob, struct out_batch **out,
+                        struct tp_error *err)
 {
+    size_t n = ob->n;
     struct out_batch *b = calloc(1, sizeof(*b));
     if (!b)
         return tp_error_set(err, TP_NOMEM, "out of memory");
+    b->ob = ob;
     tp_buf_init(&b->bytes);
-    b->n = n;
     b->off = malloc((n + 1) * sizeof(*b->off));
-    b->idpos = malloc(n * sizeof(*b->idpos));
-    b->ids = calloc(n, sizeof(*b->ids));
-    b->state = calloc(n, 1);
+    b->idpos = malloc((n ? n : 1) * sizeof(*b->idpos));
+    b->ids = calloc(n ? n : 1, sizeof(*b->ids));
+    b->state = calloc(n ? n : 1, 1);
     if (!b->off || !b->idpos || !b->ids || !b->state) {
         batch_free(b);
         return tp_error_set(err, TP_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
-        const struct tp_msg *m = msgs[i];
-        int rc = build_topic(st, m, err);
+        const struct tp_msg *m = ob->msgs[i];
+        int rc = build_topic(st, ob, i);
+        if (rc == TP_INVAL)
+            continue;
         if (rc) {
             batch_free(b);
-            return rc;
+            return tp_error_set(err, TP_NOMEM, "out of memory");
         }
-        b->off[i] = (uint32_t)b->bytes.len;
-        size_t id_pos = 0;
+        size_t start = b->bytes.len, id_pos = 0;
         rc = tp_mqtt_encode_publish(&b->bytes, st->cl.o.version, st->topic.data, st->topic.len,
                                     m->payload, m->payload_len, st->qos, st->cfg->retain, 0, 0,
                                     &id_pos);
-        if (rc || b->bytes.len > UINT32_MAX) {
+        if (rc == TP_NOMEM) {
             batch_free(b);
-            return rc == TP_NOMEM
-                       ? tp_error_set(err, TP_NOMEM, "out of memory")
-                       : tp_error_set(err, TP_IO, "mqtt output: payload of %zu bytes too large",
-                                      m->payload_len);
+            return tp_error_set(err, TP_NOMEM, "out of memory");
         }
-        b->idpos[i] = (uint32_t)id_pos;
+        if (rc || b->bytes.len > UINT32_MAX) {
+            b->bytes.len = start;
+            tp_out_batch_drop(ob, i, TP_DROP_INVALID_VALUE,
+                              "mqtt output: payload of %zu bytes too large", m->payload_len);
+            continue;
+        }
+        b->off[b->n] = (uint32_t)start;
+        b->idpos[b->n] = (uint32_t)id_pos;
+        b->n++;
     }
-    b->off[n] = (uint32_t)b->bytes.len;
+    b->off[b->n] = (uint32_t)b->bytes.len;
     *out = b;
     return TP_OK;
 }
 
-/* Waits on the condition up to 10 s; logs while the broker is unreachable.
- * After stop(), gives up (TP_IO) when the broker is not connected. */
-static int wait_a_while(struct mqtt_out *st, struct tp_error *err)
-{
-    if (st->stopping && !st->connected)
-        return tp_error_set(err, TP_IO,
-                            "mqtt output: stopping while %s is unreachable: messages not "
-                            "acknowledged",
-                            st->conn.brokers[0].url);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 10;
-    if (pthread_cond_timedwait(&st->cond, &st->lock, &ts) == ETIMEDOUT)
-        tp_log(TP_LOG_WARN, "mqtt output: waiting for %s: %s, %zu batches awaiting ack",
-               st->conn.brokers[0].url, st->connected ? "connected" : "not connected", st->n_open);
-    return TP_OK;
-}
-
-static int out_write(void *p, struct tp_msg *const *msgs, size_t n, struct tp_error *err)
+static int out_submit(void *p, struct tp_out_batch *ob)
 {
     struct mqtt_out *st = p;
-    if (n == 0)
-        return TP_OK;
     struct out_batch *b = NULL;
-    int rc = encode_batch(st, msgs, n, &b, err);
+    struct tp_error err = {0};
+    int rc = encode_batch(st, ob, &b, &err);
     if (rc)
-        return rc;
+        return tp_out_batch_fail(ob, rc, &err);
+    if (b->n == 0) { /* everything dropped */
+        batch_free(b);
+        tp_out_batch_complete(ob, TP_OK, NULL);
+        return TP_OK;
+    }
     pthread_mutex_lock(&st->lock);
+    if (st->stopping && !st->connected) {
+        pthread_mutex_unlock(&st->lock);
+        batch_free(b);
+        tp_error_set(&err, TP_IO,
+                     "mqtt output: stopping while %s is unreachable: messages not acknowledged",
+                     st->conn.brokers[0].url);
+        return tp_out_batch_fail(ob, TP_IO, &err);
+    }
     if (st->in_tail)
         st->in_tail->next = b;
     else
         st->in_head = b;
     st->in_tail = b;
     st->n_open++;
+    pthread_mutex_unlock(&st->lock);
     ssize_t w = write(st->wake_pipe[1], "x", 1);
     (void)w;
-    while (!b->done && rc == TP_OK)
-        rc = wait_a_while(st, err);
-    if (!b->done)
-        b->abandoned = 1; /* the network thread frees it */
-    pthread_mutex_unlock(&st->lock);
-    if (b->done) {
-        if (b->refused)
-            rc = tp_error_set(err, TP_IO, "mqtt output: the broker refused messages of the batch");
-        batch_free(b);
-    }
-    return rc;
-}
-
-static int out_flush(void *p, struct tp_error *err)
-{
-    struct mqtt_out *st = p;
-    int rc = TP_OK;
-    pthread_mutex_lock(&st->lock);
-    while (rc == TP_OK && st->n_open)
-        rc = wait_a_while(st, err);
-    pthread_mutex_unlock(&st->lock);
-    return rc;
+    return TP_OK;
 }
 
 static void out_stop(void *p)
@@ -445,6 +465,8 @@ static void out_stop(void *p)
     st->stopping = 1;
     pthread_cond_broadcast(&st->cond);
     pthread_mutex_unlock(&st->lock);
+    ssize_t w = write(st->wake_pipe[1], "x", 1); /* the network thread fails what is unreachable */
+    (void)w;
 }
 
 static void free_list(struct out_batch *b)
@@ -469,7 +491,7 @@ static void out_close(void *p)
         (void)w;
         pthread_join(st->thread, NULL);
     }
-    /* Only abandoned batches can be left (write() waits for its own). */
+    /* Batches still in flight are abandoned (plugin.h: close). */
     free_list(st->fl_head);
     free_list(st->in_head);
     tp__mqtt_conn_free(&st->conn, &st->cl);
@@ -524,7 +546,7 @@ static int out_open(const void *config, void **out, struct tp_error *err)
     if (rc)
         goto fail;
     /* A broker that is down at start-up is not an error: the network thread
-     * keeps reconnecting and write() waits. */
+     * keeps reconnecting and the batches wait. */
     if (pthread_create(&st->thread, NULL, net_main, st)) {
         rc = tp_error_set(err, TP_IO, "output.mqtt: cannot start the network thread");
         goto fail;
@@ -542,8 +564,7 @@ const struct tp_output_plugin tp_output_mqtt = {
     .options = mqtt_out_options,
     .config_size = sizeof(struct mqtt_out_config),
     .open = out_open,
-    .write = out_write,
-    .flush = out_flush,
+    .submit = out_submit,
     .close = out_close,
     .stop = out_stop,
 };

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "core/stats.h"
 #include "core/plugin.h"
 #include "io/nats_internal.h"
 
@@ -72,7 +71,6 @@ struct nats_out {
     uint64_t next_id;
     int failed; /* publish errors reported by the PubAck handler in this attempt */
     char fail_text[256];
-    uint64_t skipped; /* messages without a valid subject */
 };
 
 static void on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
@@ -137,9 +135,11 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
     return TP_OK;
 }
 
-/* Builds the NATS message for m; NULL (after logging) when it has no valid subject. */
-static natsMsg *build(struct nats_out *o, const struct tp_msg *m, int *nomem)
+/* Builds the NATS message for message i of b; NULL when it has no valid
+ * subject (then, when `report`, a per-message invalid_topic drop). */
+static natsMsg *build(struct nats_out *o, struct tp_out_batch *b, size_t i, int report, int *nomem)
 {
+    const struct tp_msg *m = b->msgs[i];
     char why[300];
     int rc = tp__nats_template_render(&o->tmpl, m, &o->subject, why, sizeof(why));
     if (rc == TP_NOMEM) {
@@ -147,16 +147,14 @@ static natsMsg *build(struct nats_out *o, const struct tp_msg *m, int *nomem)
         return NULL;
     }
     if (rc) {
-        o->skipped++;
-        tp_log_limited(TP_LOG_ERROR, "nats-out-subject",
-                       "nats output: message skipped (%llu so far): %s",
-                       (unsigned long long)o->skipped, why);
+        if (report)
+            tp_out_batch_drop(b, i, TP_DROP_INVALID_TOPIC, "nats output: %s", why);
         return NULL;
     }
     natsMsg *nm = NULL;
     natsStatus s = natsMsg_Create(&nm, o->subject.data, NULL, m->payload, (int)m->payload_len);
-    for (uint32_t i = 0; s == NATS_OK && o->cfg->headers && i < m->n_meta; i++) {
-        const char *k = tp_msg_meta_key(m, i), *v = tp_msg_meta_val(m, i);
+    for (uint32_t j = 0; s == NATS_OK && o->cfg->headers && j < m->n_meta; j++) {
+        const char *k = tp_msg_meta_key(m, j), *v = tp_msg_meta_val(m, j);
         if (tp__nats_header_ok(k, v))
             s = natsMsgHeader_Set(nm, k, v);
     }
@@ -169,7 +167,7 @@ static natsMsg *build(struct nats_out *o, const struct tp_msg *m, int *nomem)
 }
 
 /* One attempt at publishing msgs[0..n) to JetStream and collecting every PubAck. */
-static int js_attempt(struct nats_out *o, struct tp_msg *const *msgs, size_t n, uint64_t first_id,
+static int js_attempt(struct nats_out *o, struct tp_out_batch *b, int first, uint64_t first_id,
                       char *why, size_t size)
 {
     __atomic_store_n(&o->failed, 0, __ATOMIC_SEQ_CST);
@@ -179,9 +177,9 @@ static int js_attempt(struct nats_out *o, struct tp_msg *const *msgs, size_t n, 
     po.ExpectStream = o->cfg->stream;
     char id[96];
     natsStatus s = NATS_OK;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < b->n; i++) {
         int nomem = 0;
-        natsMsg *nm = build(o, msgs[i], &nomem);
+        natsMsg *nm = build(o, b, i, first, &nomem);
         if (nomem) {
             snprintf(why, size, "out of memory");
             return TP_NOMEM;
@@ -222,12 +220,12 @@ static int js_attempt(struct nats_out *o, struct tp_msg *const *msgs, size_t n, 
 }
 
 /* One attempt with core NATS: publish everything, then a flush round trip. */
-static int core_attempt(struct nats_out *o, struct tp_msg *const *msgs, size_t n, char *why,
+static int core_attempt(struct nats_out *o, struct tp_out_batch *b, int first, char *why,
                         size_t size)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < b->n; i++) {
         int nomem = 0;
-        natsMsg *nm = build(o, msgs[i], &nomem);
+        natsMsg *nm = build(o, b, i, first, &nomem);
         if (nomem) {
             snprintf(why, size, "out of memory");
             return TP_NOMEM;
@@ -249,51 +247,41 @@ static int core_attempt(struct nats_out *o, struct tp_msg *const *msgs, size_t n
     return TP_OK;
 }
 
-static int nats_out_write(void *p, struct tp_msg *const *msgs, size_t n, struct tp_error *err)
+static int nats_out_submit(void *p, struct tp_out_batch *b)
 {
     struct nats_out *o = p;
     uint64_t first_id = o->next_id;
-    o->next_id += n;
+    o->next_id += b->n;
     int64_t backoff_ms = 100;
     char why[400] = "";
+    struct tp_error err = {0};
     for (int64_t attempt = 0;; attempt++) {
-        uint64_t skipped_before = o->skipped;
-        int rc = o->js ? js_attempt(o, msgs, n, first_id, why, sizeof(why))
-                       : core_attempt(o, msgs, n, why, sizeof(why));
+        int rc = o->js ? js_attempt(o, b, attempt == 0, first_id, why, sizeof(why))
+                       : core_attempt(o, b, attempt == 0, why, sizeof(why));
         if (rc == TP_OK) {
-            /* a message without a valid subject is a counted drop, never a silent one */
-            TP_STAT_ADD(dropped[TP_DROP_INVALID_TOPIC], o->skipped - skipped_before);
+            tp_out_batch_complete(b, TP_OK, NULL);
             return TP_OK;
         }
-        o->skipped = skipped_before; /* skips are counted once, on the attempt that succeeds */
-        if (rc == TP_NOMEM)
-            return tp_error_set(err, rc, "nats output: out of memory");
-        if (o->cfg->max_retries >= 0 && attempt >= o->cfg->max_retries)
-            return tp_error_set(err, TP_IO, "nats output: batch of %zu not delivered: %s", n, why);
+        if (rc == TP_NOMEM) {
+            tp_error_set(&err, rc, "nats output: out of memory");
+            return tp_out_batch_fail(b, rc, &err);
+        }
+        if (o->cfg->max_retries >= 0 && attempt >= o->cfg->max_retries) {
+            tp_error_set(&err, TP_IO, "nats output: batch of %zu not delivered: %s", b->n, why);
+            return tp_out_batch_fail(b, TP_IO, &err);
+        }
         tp_log_limited(TP_LOG_WARN, "nats-out-retry",
-                       "nats output: batch of %zu not delivered (%s); retrying in %lld ms", n, why,
-                       (long long)backoff_ms);
+                       "nats output: batch of %zu not delivered (%s); retrying in %lld ms", b->n,
+                       why, (long long)backoff_ms);
         struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000};
         nanosleep(&ts, NULL);
         backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
     }
 }
 
-static int nats_out_flush(void *p, struct tp_error *err)
-{
-    struct nats_out *o = p;
-    natsStatus s = natsConnection_FlushTimeout(o->nc, o->ack_timeout_ms);
-    if (s != NATS_OK)
-        return tp_error_set(err, TP_IO, "nats output: flush: %s", tp__nats_errtext(s));
-    return TP_OK;
-}
-
 static void nats_out_close(void *p)
 {
     struct nats_out *o = p;
-    if (o->skipped)
-        tp_log(TP_LOG_ERROR, "nats output: %llu messages skipped for lack of a valid subject",
-               (unsigned long long)o->skipped);
     jsCtx_Destroy(o->js);
     if (o->nc) {
         natsConnection_Close(o->nc);
@@ -309,7 +297,6 @@ const struct tp_output_plugin tp_output_nats = {
     .options = out_options,
     .config_size = sizeof(struct out_config),
     .open = nats_out_open,
-    .write = nats_out_write,
-    .flush = nats_out_flush,
+    .submit = nats_out_submit,
     .close = nats_out_close,
 };

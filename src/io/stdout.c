@@ -25,16 +25,13 @@ static int stdout_open(const void *config, void **out, struct tp_error *err)
     return TP_OK;
 }
 
-static int stdout_write(void *out, struct tp_msg *const *msgs, size_t n, struct tp_error *err)
+/* Synchronous: written and completed before submit returns. */
+static int stdout_submit(void *out, struct tp_out_batch *b)
 {
-    return tp_line_writer_write(out, msgs, n, err);
-}
-
-static int stdout_flush(void *out, struct tp_error *err)
-{
-    (void)out;
-    (void)err;
-    return TP_OK; /* every write call already wrote its whole batch */
+    struct tp_error err = {0};
+    int rc = tp_line_writer_write(out, b->msgs, b->n, &err);
+    tp_out_batch_complete(b, rc, &err);
+    return rc;
 }
 
 static void stdout_close(void *out)
@@ -50,7 +47,6 @@ const struct tp_output_plugin tp_output_stdout = {
     .options = stdout_options,
     .config_size = sizeof(struct stdout_config),
     .open = stdout_open,
-    .write = stdout_write,
-    .flush = stdout_flush,
+    .submit = stdout_submit,
     .close = stdout_close,
 };

@@ -261,9 +261,7 @@ static void write_out(const struct tp_output_plugin *p, const char *yaml, struct
     cfg_parse(&c, p->options, p->config_size, yaml);
     if (p->open(c.data, &out, &err))
         fail_msg("open %s: %s", p->name, err.msg);
-    assert_int_equal(p->write(out, msgs, n, &err), TP_OK);
-    if (p->flush)
-        assert_int_equal(p->flush(out, &err), TP_OK);
+    assert_int_equal(tp_output_write_sync(p, out, msgs, n, NULL, NULL, &err), TP_OK);
     p->close(out);
     cfg_free(&c);
 }

@@ -217,14 +217,13 @@ static void test_no_broker(void **state)
 
     assert_int_equal(open_output("url: tcp://127.0.0.1:1\n", &o, &err), TP_OK);
     const struct tp_output_plugin *out = tp_output_find("mqtt");
-    assert_int_equal(out->write(o.state, NULL, 0, &err), TP_OK);
+    assert_int_equal(tp_output_write_sync(out, o.state, NULL, 0, NULL, NULL, &err), TP_OK);
     /* After stop, a write to an unreachable broker fails instead of waiting. */
     struct tp_msg *m = tp_msg_new();
     assert_int_equal(tp_msg_meta_sets(m, "umh_topic", "umh.v1.a._b.c"), 0);
     out->stop(o.state);
-    assert_int_equal(out->write(o.state, &m, 1, &err), TP_IO);
+    assert_int_equal(tp_output_write_sync(out, o.state, &m, 1, NULL, NULL, &err), TP_IO);
     assert_non_null(strstr(err.msg, "not acknowledged"));
-    assert_int_equal(out->flush(o.state, &err), TP_IO);
     tp_msg_free(m);
     out->close(o.state);
     release(&o);
