@@ -47,15 +47,15 @@ enum { M_NEW, M_SENT, M_RELEASED, M_DONE };
 struct out_batch {
     struct out_batch *next;
     struct tp_out_batch *ob; /* the pipeline's batch, completed when done */
-    struct tp_buf bytes; /* the PUBLISH packets back to back */
-    uint32_t *off;       /* n + 1 packet offsets into bytes */
-    uint32_t *idpos;     /* QoS > 0: offset of each packet's id field */
+    struct tp_buf bytes;     /* the PUBLISH packets back to back */
+    uint32_t *off;           /* n + 1 packet offsets into bytes */
+    uint32_t *idpos;         /* QoS > 0: offset of each packet's id field */
     uint16_t *ids;
     uint8_t *state;
     size_t n, next_send, n_done;
     uint64_t end_written; /* QoS 0: stream position of the batch's last byte */
     int queued_all;       /* QoS 0: all bytes are in the socket's queue */
-    int refused; /* a v5 PUBACK with an error reason code */
+    int refused;          /* a v5 PUBACK with an error reason code */
 };
 
 struct mqtt_out {
