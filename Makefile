@@ -1,6 +1,8 @@
 # Thin entry points over CMake. `make run` and `make test` do all set-up
 # (scripts/deps.sh installs missing packages and the pinned QuickJS).
-.PHONY: all deps build build-asan run test unit format-check bench clean fuzz opcua-server
+# `make install` honours PREFIX (default /usr/local) and DESTDIR; `make deb`
+# builds build/tagproc_VERSION_ARCH.deb (CPack, see packaging/install.cmake).
+.PHONY: all deps build build-asan run test unit format-check bench clean fuzz install deb opcua-server
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # ccache, when installed, makes rebuilds in other clones and worktrees cheap.
@@ -19,8 +21,20 @@ build-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTP_SANITIZE=ON $(LAUNCHER) >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 
-run: build
-	./build/tagproc -c examples/opcua-simulator.yaml
+# Quiet (scripts/run.sh): build log to build/make-run.log, only tagproc
+# built, the job's data on stdout, then a one-line summary on stderr.
+RUN_CONFIG ?= examples/opcua-simulator.yaml
+run:
+	@JOBS=$(JOBS) bash scripts/run.sh $(RUN_CONFIG) $(LAUNCHER)
+
+PREFIX ?= /usr/local
+install: build
+	@cmake -S . -B build -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	DESTDIR=$(DESTDIR) cmake --install build
+
+deb: build
+	@cmake -S . -B build -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+	cd build && cpack -G DEB
 
 format-check:
 	@bash scripts/format-check.sh

@@ -321,6 +321,19 @@ int tp_bench_main(int argc, char **argv)
     double msgs = (double)(r.received ? r.received : 1);
     double batches = msgs / r.nodes;
     const char *wl = a.config ? a.config : a.workload;
+    if (a.json) { /* only the JSON object: the output is for programs */
+        printf("{\"workload\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"messages\":%llu,"
+               "\"processed\":%llu,\"dropped\":%llu,\"seconds\":%.6f,\"msgs_per_sec\":%.0f,"
+               "\"cpu_us_per_msg\":%.4f,\"compilations\":%llu,\"vms_created\":%llu,"
+               "\"compilations_per_batch\":%.3f,\"vms_per_batch\":%.3f,\"peak_rss_kb\":%ld,"
+               "\"memory_per_worker_kb\":%ld}\n",
+               wl, a.mode, a.threads, (unsigned long long)r.received,
+               (unsigned long long)r.processed, (unsigned long long)r.dropped, r.seconds,
+               msgs / r.seconds, r.cpu_seconds * 1e6 / msgs, (unsigned long long)r.compilations,
+               (unsigned long long)r.vms, (double)r.compilations / batches, (double)r.vms / batches,
+               r.peak_rss_kb, per_worker);
+        return 0;
+    }
     printf("workload          %s\n", wl);
     printf("mode              %s\n", a.mode);
     printf("threads           %d\n", a.threads);
@@ -335,16 +348,5 @@ int tp_bench_main(int argc, char **argv)
            (double)r.vms / batches, r.nodes);
     printf("peak rss          %ld KB\n", r.peak_rss_kb);
     printf("memory per worker %ld KB\n", per_worker);
-    if (a.json)
-        printf("{\"workload\":\"%s\",\"mode\":\"%s\",\"threads\":%d,\"messages\":%llu,"
-               "\"processed\":%llu,\"dropped\":%llu,\"seconds\":%.6f,\"msgs_per_sec\":%.0f,"
-               "\"cpu_us_per_msg\":%.4f,\"compilations\":%llu,\"vms_created\":%llu,"
-               "\"compilations_per_batch\":%.3f,\"vms_per_batch\":%.3f,\"peak_rss_kb\":%ld,"
-               "\"memory_per_worker_kb\":%ld}\n",
-               wl, a.mode, a.threads, (unsigned long long)r.received,
-               (unsigned long long)r.processed, (unsigned long long)r.dropped, r.seconds,
-               msgs / r.seconds, r.cpu_seconds * 1e6 / msgs, (unsigned long long)r.compilations,
-               (unsigned long long)r.vms, (double)r.compilations / batches, (double)r.vms / batches,
-               r.peak_rss_kb, per_worker);
     return 0;
 }

@@ -168,7 +168,7 @@ int tp_cli_man_main(int argc, char **argv)
             size_t n = strcspn(s, "\n");
             char line[256];
             snprintf(line, sizeof(line), "%.*s", (int)n, s);
-            rc = tp_buf_puts(&b, ".B tagproc\n");
+            rc = tp_buf_puts(&b, "\\fBtagproc\\fR ");
             rc = rc ? rc : roff_text(&b, line);
             rc = rc ? rc : tp_buf_putc(&b, '\n');
             s += n + (s[n] == '\n');

@@ -75,15 +75,20 @@ static int compile(struct tp_js_program *p, const struct tp_js_snippet *s, JSCon
         int js_line = 0, line = s->line, col = s->col;
         tp__js_describe(ctx, ex, p->filename, text, sizeof(text), &js_line);
         JS_FreeValue(ctx, ex);
+        /* YAML habits: `# note` in a rule reads to QuickJS as a private name. */
+        const char *hint = strstr(text, "private name") && strchr(s->code, '#')
+                               ? " (hint: JavaScript comments are // or /* */, not #)"
+                               : "";
         int last = snippet_lines(s->code);
         if (js_line > last) /* found at the wrapper's closing line: the snippet's end */
             js_line = last;
         if (js_line > 0)
             tp_js_snippet_position(s, js_line, 1, &line, &col);
         if (js_line > 0)
-            return tp_error_set_at(err, TP_CONFIG, s->file, line, col, "%s: %s (JS line %d)",
-                                   p->filename, text, js_line);
-        return tp_error_set_at(err, TP_CONFIG, s->file, line, col, "%s: %s", p->filename, text);
+            return tp_error_set_at(err, TP_CONFIG, s->file, line, col, "%s: %s (JS line %d)%s",
+                                   p->filename, text, js_line, hint);
+        return tp_error_set_at(err, TP_CONFIG, s->file, line, col, "%s: %s%s", p->filename, text,
+                               hint);
     }
     size_t len = 0;
     uint8_t *bc = JS_WriteObject(ctx, &len, obj, JS_WRITE_OBJ_BYTECODE);

@@ -16,6 +16,8 @@
 #include "core/pipeline.h"
 #include "core/plugin.h"
 #include "core/stats.h"
+#include "config/override.h"
+#include "ops/ruletest.h"
 #include "js/engine.h"
 #include "processors/uns.h"
 
@@ -601,19 +603,32 @@ int tp_lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_r
 
 /* ---------- command line ---------- */
 
+/* A rule test file: by its name, or by its `cases:` list. */
+static int is_rule_test(const char *path, const struct tp_config *cfg)
+{
+    size_t n = strlen(path);
+    return (n > 10 && strcmp(path + n - 10, ".test.yaml") == 0) ||
+           (n > 9 && strcmp(path + n - 9, ".test.yml") == 0) || tp_node_get(cfg->root, "cases");
+}
+
 int tp_lint_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"strict", no_argument, NULL, 's'},
+        {"set", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int strict = 0, c;
+    char *sets[64];
+    size_t nsets = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 's')
+        if (c == 's') {
             strict = 1;
-        else {
+        } else if (c == 'S' && nsets < 64) {
+            sets[nsets++] = optarg;
+        } else {
             tp_cli_print_help(c == 'h' ? stdout : stderr, tp_cli_find("lint"));
             return c == 'h' ? 0 : 2;
         }
@@ -634,7 +649,17 @@ int tp_lint_main(int argc, char **argv)
             continue;
         }
         struct tp_lint_report rep = {0};
-        tp_lint_config(cfg, TP_LINT_COMPILE, &rep);
+        if (is_rule_test(argv[i], cfg)) {
+            tp_ruletest_check(argv[i], found_blocking, &rep);
+        } else {
+            int set_rc = TP_OK;
+            for (size_t k = 0; k < nsets && set_rc == TP_OK; k++)
+                set_rc = tp_config_set(cfg, sets[k], &err);
+            if (set_rc != TP_OK)
+                add_blocking(&rep, &err);
+            else
+                tp_lint_config(cfg, TP_LINT_COMPILE, &rep);
+        }
         for (size_t k = 0; k < rep.n; k++)
             printf("%s\n", rep.v[k].text);
         errors += rep.errors;

@@ -11,6 +11,8 @@
 #include "ops/ruletest.h"
 
 #include <libgen.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,14 +64,64 @@ static void node_json(const struct tp_node *n, struct tp_buf *out)
     }
 }
 
-/* Canonical (sorted keys) JSON of a text; the text as a JSON string when invalid. */
+/* Rewrites the numbers of a compact JSON text by value: a fraction or an
+ * exponent that is an integer below 2^53 becomes that integer (1.0 -> 1,
+ * 1e2 -> 100), other non-integers the shortest text of their double
+ * (0.10 -> 0.1); integers as written keep every digit. Strings are left alone. */
+static void numbers_by_value(struct tp_buf *b)
+{
+    struct tp_buf o;
+    tp_buf_init(&o);
+    int in_str = 0;
+    for (size_t i = 0; b->data && i < b->len; i++) {
+        char ch = b->data[i];
+        if (in_str) {
+            tp_buf_putc(&o, ch);
+            if (ch == '\\' && i + 1 < b->len)
+                tp_buf_putc(&o, b->data[++i]);
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+            tp_buf_putc(&o, ch);
+        } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+            size_t n = strspn(b->data + i, "-+0123456789.eE");
+            char num[64];
+            snprintf(num, sizeof(num), "%.*s", (int)(n < 63 ? n : 63), b->data + i);
+            double v = strtod(num, NULL);
+            if (!strpbrk(num, ".eE") || n >= 63)
+                tp_buf_append(&o, b->data + i, n);
+            else if (v == (double)(int64_t)v && fabs(v) < 9007199254740992.0)
+                tp_buf_printf(&o, "%lld", (long long)v);
+            else {
+                char txt[32];
+                for (int prec = 15; prec <= 17; prec++) /* the shortest text of v */
+                    if (snprintf(txt, sizeof(txt), "%.*g", prec, v) > 0 && strtod(txt, NULL) == v)
+                        break;
+                tp_buf_puts(&o, txt);
+            }
+            i += n - 1;
+        } else {
+            tp_buf_putc(&o, ch);
+        }
+    }
+    tp_buf_reset(b);
+    if (o.data)
+        tp_buf_append(b, o.data, o.len);
+    tp_buf_free(&o);
+}
+
+/* Canonical JSON of a text for comparing by value (sorted keys, numbers by
+ * value); the text as a JSON string when it is not JSON. */
 static void canonical(const char *s, size_t len, struct tp_buf *out)
 {
     tp_buf_reset(out);
     if (tp_json_canonical(s, len, out) != 0) {
         tp_buf_reset(out);
         tp_json_write_string(out, s, len);
+        return;
     }
+    numbers_by_value(out);
 }
 
 /* ---------- one case ---------- */
@@ -179,8 +231,10 @@ static int compare_output(const struct tp_node *exp, const struct tp_msg *m, siz
             else
                 canonical(ts, ts_len, &b);
             if (strcmp(ca.data, b.data) != 0) {
-                tp_buf_printf(diff, "      output[%zu].%s\n        - %s\n        + %s\n", idx, key,
-                              ca.data, b.data);
+                tp_buf_printf(
+                    diff,
+                    "      output[%zu].%s (JSON compared by value)\n        - %s\n        + %s\n",
+                    idx, key, ca.data, b.data);
                 ok = 0;
             }
             tp_buf_free(&ca);
@@ -192,8 +246,10 @@ static int compare_output(const struct tp_node *exp, const struct tp_msg *m, siz
             canonical(a.data, a.len, &ca);
             canonical(m->payload, m->payload_len, &b);
             if (strcmp(ca.data, b.data) != 0) {
-                tp_buf_printf(diff, "      output[%zu].payload\n        - %s\n        + %s\n", idx,
-                              ca.data, b.data);
+                tp_buf_printf(diff,
+                              "      output[%zu].payload (JSON compared by value)\n        - %s\n  "
+                              "      + %s\n",
+                              idx, ca.data, b.data);
                 ok = 0;
             }
             tp_buf_free(&ca);
@@ -316,54 +372,78 @@ static int run_case(struct tp_chain_worker *w, const char *file, const struct tp
 
 /* ---------- one file ---------- */
 
+/* A pipeline config given where a rule test was expected gets a hint. */
+static int is_pipeline_config(const struct tp_node *root)
+{
+    return !tp_node_get(root, "cases") &&
+           (tp_node_get(root, "input") || tp_node_get(root, "pipeline") ||
+            tp_node_get(root, "output"));
+}
+
+/* Loads a rule test file and the processors it tests (`config:` relative
+ * to the file, or inline `processors:`). */
+static int load_test(const char *path, struct tp_config **tcfg, struct tp_config **cfg,
+                     const struct tp_node **procs, const struct tp_node **cases,
+                     struct tp_error *err)
+{
+    int rc = tp_config_load_file(path, tcfg, err);
+    if (rc)
+        return rc;
+    const struct tp_node *root = (*tcfg)->root;
+    if (is_pipeline_config(root))
+        return tp_error_set_at(err, TP_CONFIG, (*tcfg)->file, 1, 1,
+                               "this is a pipeline config, not a rule test file (a rule test has "
+                               "`config:` or `processors:`, and `cases:`); run it with "
+                               "`tagproc -c %s`, check it with `tagproc lint %s`",
+                               path, path);
+    const struct tp_node *cpath = tp_node_get(root, "config");
+    *procs = tp_node_get(root, "processors");
+    *cases = tp_node_get(root, "cases");
+    for (size_t i = 0; i < root->n; i++) {
+        const char *k = root->keys[i];
+        if (strcmp(k, "config") && strcmp(k, "processors") && strcmp(k, "cases")) {
+            const struct tp_node *kn = root->key_nodes[i];
+            return tp_error_set_at(err, TP_CONFIG, kn->file, kn->line, kn->col,
+                                   "%s: unknown key; valid keys: config, processors, cases", k);
+        }
+    }
+    if (!*cases || (*cases)->type != TP_NODE_SEQ || (!cpath == !*procs))
+        return tp_error_set_at(err, TP_CONFIG, (*tcfg)->file, 1, 1,
+                               "expected `cases` (a list) and exactly one of `config` or "
+                               "`processors`");
+    if (!cpath)
+        return TP_OK;
+    char *full = NULL;
+    if (cpath->value[0] == '/') {
+        full = strdup(cpath->value);
+    } else {
+        char *dup = strdup(path);
+        if (dup && asprintf(&full, "%s/%s", dirname(dup), cpath->value) < 0)
+            full = NULL;
+        free(dup);
+    }
+    if (!full)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    rc = tp_config_load_file(full, cfg, err);
+    free(full);
+    if (rc)
+        return rc;
+    const struct tp_node *pipe = tp_node_get((*cfg)->root, "pipeline");
+    *procs = pipe ? tp_node_get(pipe, "processors") : NULL;
+    return TP_OK;
+}
+
 static int run_file(const char *path, int verbose, int *passed, int *failed)
 {
     struct tp_config *tcfg = NULL, *cfg = NULL;
     struct tp_chain *chain = NULL;
     struct tp_chain_worker w;
+    const struct tp_node *procs = NULL, *cases = NULL;
     int have_worker = 0, rc = 0;
     struct tp_error err = {0};
     char text[1024];
-    if (tp_config_load_file(path, &tcfg, &err) != 0)
+    if (load_test(path, &tcfg, &cfg, &procs, &cases, &err) != 0)
         goto error;
-    const struct tp_node *cpath = tp_node_get(tcfg->root, "config");
-    const struct tp_node *procs = tp_node_get(tcfg->root, "processors");
-    const struct tp_node *cases = tp_node_get(tcfg->root, "cases");
-    for (size_t i = 0; i < tcfg->root->n; i++) {
-        const char *k = tcfg->root->keys[i];
-        if (strcmp(k, "config") && strcmp(k, "processors") && strcmp(k, "cases")) {
-            const struct tp_node *kn = tcfg->root->key_nodes[i];
-            tp_error_set_at(&err, TP_CONFIG, kn->file, kn->line, kn->col,
-                            "%s: unknown key; valid keys: config, processors, cases", k);
-            goto error;
-        }
-    }
-    if (!cases || cases->type != TP_NODE_SEQ || (!cpath == !procs)) {
-        tp_error_set_at(&err, TP_CONFIG, tcfg->file, 1, 1,
-                        "expected `cases` (a list) and exactly one of `config` or `processors`");
-        goto error;
-    }
-    if (cpath) {
-        char *full = NULL;
-        if (cpath->value[0] == '/') {
-            full = strdup(cpath->value);
-        } else {
-            char *dup = strdup(path);
-            if (dup && asprintf(&full, "%s/%s", dirname(dup), cpath->value) < 0)
-                full = NULL;
-            free(dup);
-        }
-        if (!full) {
-            tp_error_set(&err, TP_NOMEM, "out of memory");
-            goto error;
-        }
-        rc = tp_config_load_file(full, &cfg, &err);
-        free(full);
-        if (rc)
-            goto error;
-        const struct tp_node *pipe = tp_node_get(cfg->root, "pipeline");
-        procs = pipe ? tp_node_get(pipe, "processors") : NULL;
-    }
     if (tp_chain_new(procs, "pipeline.processors", 1, &chain, &err) != 0 ||
         tp_chain_worker_init(&w, chain, 0, &err) != 0)
         goto error;
@@ -386,6 +466,90 @@ out:
     tp_config_free(cfg);
     tp_config_free(tcfg);
     return rc ? 2 : 0;
+}
+
+/* ---------- the schema, for lint ---------- */
+
+/* Reports each key of map not in `valid` (a space-separated list). */
+static int unknown_keys(const struct tp_node *map, const char *path, const char *valid,
+                        void (*found)(void *, const struct tp_error *), void *ctx)
+{
+    int n = 0;
+    for (size_t i = 0; map && map->type == TP_NODE_MAP && i < map->n; i++) {
+        char word[64];
+        snprintf(word, sizeof(word), " %s ", map->keys[i]);
+        char list[256];
+        snprintf(list, sizeof(list), " %s ", valid);
+        if (strstr(list, word))
+            continue;
+        struct tp_error err = {0};
+        const struct tp_node *k = map->key_nodes[i];
+        tp_error_set_at(&err, TP_CONFIG, k->file, k->line, k->col,
+                        "%s.%s: unknown key; valid keys: %s", path, map->keys[i], valid);
+        found(ctx, &err), n++;
+    }
+    return n;
+}
+
+static int expect_map(const struct tp_node *n, const char *path, const char *what,
+                      void (*found)(void *, const struct tp_error *), void *ctx)
+{
+    if (n && n->type == TP_NODE_MAP)
+        return 0;
+    struct tp_error err = {0};
+    tp_error_set_at(&err, TP_CONFIG, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0,
+                    "%s: expected %s, got %s", path, what, tp_node_type_name(n));
+    found(ctx, &err);
+    return 1;
+}
+
+static int check_case(const struct tp_node *c, size_t index,
+                      void (*found)(void *, const struct tp_error *), void *ctx)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "cases[%zu]", index);
+    if (expect_map(c, path, "a map {name, input, expect, drop}", found, ctx))
+        return 1;
+    int n = unknown_keys(c, path, "name input expect drop", found, ctx);
+    char sub[96];
+    snprintf(sub, sizeof(sub), "%s.input", path);
+    const struct tp_node *input = tp_node_get(c, "input");
+    if (expect_map(input, sub, "a map {payload, meta}", found, ctx))
+        n++;
+    else
+        n += unknown_keys(input, sub, "payload meta", found, ctx);
+    const struct tp_node *expect = tp_node_get(c, "expect");
+    size_t n_exp = expect && expect->type == TP_NODE_SEQ ? expect->n : expect ? 1 : 0;
+    for (size_t i = 0; i < n_exp; i++) {
+        const struct tp_node *e = expect->type == TP_NODE_SEQ ? expect->items[i] : expect;
+        snprintf(sub, sizeof(sub), "%s.expect[%zu]", path, i);
+        if (expect_map(e, sub, "a map {topic, value, timestamp_ms, payload, meta}", found, ctx))
+            n++;
+        else
+            n += unknown_keys(e, sub, "topic value timestamp_ms payload meta", found, ctx);
+    }
+    return n;
+}
+
+int tp_ruletest_check(const char *path, void (*found)(void *ctx, const struct tp_error *err),
+                      void *ctx)
+{
+    struct tp_config *tcfg = NULL, *cfg = NULL;
+    struct tp_chain *chain = NULL;
+    const struct tp_node *procs = NULL, *cases = NULL;
+    struct tp_error err = {0};
+    int n = 0;
+    if (load_test(path, &tcfg, &cfg, &procs, &cases, &err) != 0 ||
+        tp_chain_new(procs, "pipeline.processors", 1, &chain, &err) != 0) {
+        found(ctx, &err), n++;
+    } else {
+        for (size_t i = 0; i < cases->n; i++)
+            n += check_case(cases->items[i], i, found, ctx);
+    }
+    tp_chain_free(chain);
+    tp_config_free(cfg);
+    tp_config_free(tcfg);
+    return n;
 }
 
 int tp_ruletest_main(int argc, char **argv)

@@ -10,4 +10,13 @@
  * used (YAML, config or compile error). */
 int tp_ruletest_main(int argc, char **argv);
 
+struct tp_error;
+
+/* Checks a rule test file against its schema without running it (for
+ * `tagproc lint`): the file's keys, the config or processors it names
+ * (compiled), and each case's keys. Calls found() per problem; returns
+ * their number. */
+int tp_ruletest_check(const char *path, void (*found)(void *ctx, const struct tp_error *err),
+                      void *ctx);
+
 #endif
