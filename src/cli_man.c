@@ -174,14 +174,14 @@ int tp_cli_man_main(int argc, char **argv)
             s += n + (s[n] == '\n');
         }
     }
-    rc =
-        rc ? rc
-           : tp_buf_puts(&b, ".fi\n.SH DESCRIPTION\n"
-                             "tagproc reads raw tag data from an input (stdin, a file, MQTT, "
-                             "Kafka, NATS or the simulator), runs it through JavaScript rules "
-                             "(tag_processor, nodered_js) and writes Unified Namespace messages to "
-                             "an output. One YAML file describes the pipeline.\n"
-                             ".SH COMMANDS\n");
+    rc = rc ? rc
+            : tp_buf_puts(&b,
+                          ".fi\n.SH DESCRIPTION\n"
+                          "tagproc reads raw tag data from an input (stdin, a file, OPC UA, MQTT, "
+                          "Kafka, NATS or the simulator), runs it through JavaScript rules "
+                          "(tag_processor, nodered_js) and writes Unified Namespace messages to "
+                          "an output. One YAML file describes the pipeline.\n"
+                          ".SH COMMANDS\n");
     for (const struct tp_cli_command *c = tp_cli_commands; c->name && !rc; c++)
         if (!c->hidden)
             rc = roff_command(&b, c);
