@@ -27,13 +27,16 @@ RUN_CONFIG ?= examples/opcua-simulator.yaml
 run:
 	@JOBS=$(JOBS) bash scripts/run.sh $(RUN_CONFIG) $(LAUNCHER)
 
+# Both build only the tagproc binary (not the tests), in build/.
 PREFIX ?= /usr/local
-install: build
-	@cmake -S . -B build -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+install: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(LAUNCHER) >/dev/null
+	@cmake --build build -j $(JOBS) --target tagproc
 	DESTDIR=$(DESTDIR) cmake --install build
 
-deb: build
-	@cmake -S . -B build -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+deb: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr $(LAUNCHER) >/dev/null
+	@cmake --build build -j $(JOBS) --target tagproc
 	cd build && cpack -G DEB
 
 format-check:

@@ -2,6 +2,7 @@
 # the man page tagproc(1), bash completion, examples, docs, systemd units and,
 # for the package, /etc/tagproc/tagproc.yaml (a conffile: the simulator example).
 include(GNUInstallDirs)
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON) # install/package need tagproc, not the tests
 
 set(TP_BINDIR ${CMAKE_INSTALL_FULL_BINDIR})
 set(TP_SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}) # /etc when the prefix is /usr
