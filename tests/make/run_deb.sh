@@ -17,6 +17,7 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP # (a timeout's SIGTERM too: remove the package, restore man-db)
 . tests/lib.sh
 
 if [ "$(id -u)" != 0 ]; then
