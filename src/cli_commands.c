@@ -8,6 +8,7 @@
 #include "bench.h"
 #include "ops/lint.h"
 #include "ops/ruletest.h"
+#include "ops/tap.h"
 
 static int help_main(int argc, char **argv);
 
@@ -47,6 +48,18 @@ static const struct tp_cli_option bench_options[] = {
     {"-c, --config FILE", "measure the processors of this config instead of a workload"},
     {"--input FILE.jsonl", "replay these envelopes instead of the simulator"},
     {"--json", "print only one JSON object instead of the table"},
+    {"-h, --help", "this help"},
+    {NULL, NULL},
+};
+
+static const struct tp_cli_option tap_options[] = {
+    {"--url URL",
+     "the instance's http.address (default http://127.0.0.1:4195; http://USER:PASSWORD@HOST:PORT "
+     "for basic auth)"},
+    {"--topic PATTERN",
+     "only topics matching PATTERN: levels separated by '.' or '/', '+' matches one level, a "
+     "final '#' the rest (e.g. 'umh.v1.plant1.#')"},
+    {"--drops", "print the dropped messages (reason, processor, stage, error) instead"},
     {"-h, --help", "this help"},
     {NULL, NULL},
 };
@@ -92,6 +105,17 @@ const struct tp_cli_command tp_cli_commands[] = {
      "the config's own processors are measured (its input/output are replaced): how many tags "
      "per second this machine takes with your rules.",
      bench_options, tp_bench_main, 0},
+    {"tap", "tap [--url http://127.0.0.1:4195] [--topic 'umh.v1.plant1.#'] [--drops]",
+     "print the live output messages (or drops) of a running instance",
+     "Prints the live output messages of a running tagproc as JSON lines, one per message: "
+     "{\"kind\":\"output\",\"time_ms\":T,\"topic\":\"...\",\"message\":{...}}; with --drops "
+     "the dropped messages with reason, processor, stage and error. The instance needs an "
+     "`http` section and `ui.enabled` (the default); tap reads its /api/tap stream. A reader "
+     "slower than the pipeline loses lines (reported on standard error); the pipeline never "
+     "waits for it. Ends when the instance stops, or with Ctrl-C.\n\n"
+     "Exit status: 0 when the instance ended the stream; 1 when it cannot be reached or "
+     "refused; 2 on a usage error.",
+     tap_options, tp_tap_main, 0},
     {"help", "help [COMMAND]", "show the help of tagproc or of one command",
      "Without COMMAND, lists the commands; with COMMAND, prints its help (the same as "
      "`tagproc COMMAND --help`).",

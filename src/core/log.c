@@ -28,6 +28,7 @@ struct limit_slot {
     time_t window_start;
     unsigned count;
     unsigned suppressed;
+    enum tp_log_level level; /* of the suppressed lines */
 };
 static struct limit_slot limits[LIMIT_SLOTS];
 
@@ -134,7 +135,23 @@ static int limit_pass(enum tp_log_level level, const char *key)
         return 1;
     }
     s->suppressed++;
+    s->level = level;
     return 0;
+}
+
+void tp_log_flush_suppressed(void)
+{
+    pthread_mutex_lock(&log_lock);
+    for (int i = 0; i < LIMIT_SLOTS; i++) {
+        struct limit_slot *s = &limits[i];
+        if (!s->suppressed)
+            continue;
+        char text[256];
+        snprintf(text, sizeof(text), "%u similar log lines suppressed (rate limit)", s->suppressed);
+        emit(s->level, text);
+        s->suppressed = 0;
+    }
+    pthread_mutex_unlock(&log_lock);
 }
 
 void tp_log_limited(enum tp_log_level level, const char *key, const char *fmt, ...)

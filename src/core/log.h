@@ -26,6 +26,10 @@ void tp_log(enum tp_log_level level, const char *fmt, ...) __attribute__((format
 void tp_log_limited(enum tp_log_level level, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Prints the "N similar log lines suppressed" notice of every key with
+ * suppressed lines now (the stats line and the exit summary call it). */
+void tp_log_flush_suppressed(void);
+
 #define tp_log_enabled(level) ((level) >= tp_log_get_level())
 
 #endif

@@ -26,6 +26,8 @@
 #include "core/stats.h"
 #include "ops/http.h"
 #include "ops/metrics.h"
+#include "ops/report.h"
+#include "ops/ui.h"
 
 /* One batch travelling from the reader through a worker and the output. */
 struct slot {
@@ -66,6 +68,8 @@ struct tp_pipeline {
     int threads;
     struct tp_http_config http;
     struct tp_http *http_server;
+    const struct tp_config *cfg; /* the start-up config */
+    struct tp_ui *ui;            /* the Topic Browser's state, or NULL */
     int ready;
     size_t batch_size;
 
@@ -84,6 +88,9 @@ struct tp_pipeline {
     struct tp_error fatal_err;
     volatile int stop;
 };
+
+static void pipeline_status(void *ud, struct tp_ui_status *st);
+static void pipeline_config_json(void *ud, struct tp_buf *out);
 
 static int64_t mono_ns(void)
 {
@@ -149,6 +156,7 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     pthread_mutex_init(&p->dead_letter_lock, NULL);
+    p->cfg = cfg;
     int rc = tp_options_parse(tp__pipeline_root_options, cfg->root, "", &p->root, err);
     if (rc)
         goto fail;
@@ -181,6 +189,10 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
         if (rc)
             goto fail;
         tp_metrics_rules_enable(1);
+        struct tp_ui_source src = {p, pipeline_status, pipeline_config_json};
+        if ((rc = tp_ui_config_check(&p->root.ui, cfg->root, err)) != TP_OK)
+            goto fail;
+        p->ui = tp_ui_new(&p->root.ui, &src);
     }
     p->gen = calloc(1, sizeof(*p->gen));
     if (!p->gen) {
@@ -227,6 +239,7 @@ void tp_pipeline_free(struct tp_pipeline *p)
     if (!p)
         return;
     tp_http_stop(p->http_server); /* first: scrapes read the rest */
+    tp_ui_free(p->ui);
     if (p->input && p->input_state)
         p->input->close(p->input_state);
     tp__section_free(&p->input_section);
@@ -339,6 +352,7 @@ static int account_drop(struct tp_pipeline *p, const char *proc, const struct tp
     if (d->reason == TP_DROP_FILTERED)
         return TP_OK;
     log_drop(in, proc, d);
+    tp_ui_drop(p->ui, in, proc, d);
     return p->dead_letter.plugin ? dead_letter_write(p, in, d) : TP_OK;
 }
 
@@ -556,6 +570,8 @@ static int finish_slot(struct tp_pipeline *p, struct slot *s)
                    tp_drop_reason_name((enum tp_drop_reason)r));
         }
     TP_STAT_ADD(processed, s->out.len - dropped);
+    tp_report_batch(b->seq, s->in.len, s->out.msgs, s->out.len);
+    tp_ui_observe(p->ui, s->out.msgs, s->out.len);
     if (s->out.len)
         tp_metrics_latency((uint64_t)(mono_ns() - s->read_ns), s->out.len);
     if (p->input->ack)
@@ -652,6 +668,29 @@ static int read_loop(struct tp_pipeline *p)
 
 /* ---------- operations endpoint ---------- */
 
+static void pipeline_status(void *ud, struct tp_ui_status *st)
+{
+    struct tp_pipeline *p = ud;
+    st->input = p->input ? p->input->name : NULL;
+    st->output = p->output.plugin ? p->output.plugin->name : NULL;
+    st->threads = p->threads;
+    pthread_mutex_lock(&p->lock);
+    st->queue_waiting = p->next_read - p->next_work;
+    st->queue_working = p->next_work - p->next_ack;
+    st->queue_capacity = p->ring_size;
+    st->generation = p->gen ? p->gen->id : 0;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* /config: the configuration in use (processors of the current generation). */
+static void pipeline_config_json(void *ud, struct tp_buf *out)
+{
+    struct tp_pipeline *p = ud;
+    pthread_mutex_lock(&p->lock);
+    tp_ui_config_json(p->gen && p->gen->cfg ? p->gen->cfg->root : p->cfg->root, out);
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void http_metrics(void *ud, struct tp_buf *out)
 {
     struct tp_pipeline *p = ud;
@@ -702,11 +741,14 @@ static int start_http(struct tp_pipeline *p, struct tp_error *err)
 {
     if (!p->http.address)
         return TP_OK;
-    struct tp_http_handlers h = {p, http_metrics, http_ready, http_healthy};
-    int rc = tp_http_start(p->http.address, &h, &p->http_server, err);
+    struct tp_http_handlers h = {p,          http_metrics,
+                                 http_ready, http_healthy,
+                                 p->ui,      {p, pipeline_status, pipeline_config_json}};
+    int rc = tp_http_start(&p->http, &h, &p->http_server, err);
     if (rc == TP_OK)
-        tp_log(TP_LOG_INFO, "http: serving /metrics, /ready, /health on port %d (%s)",
-               tp_http_port(p->http_server), p->http.address);
+        tp_log(TP_LOG_INFO, "http: serving %s/metrics, /ready, /health on port %d (%s)",
+               p->ui ? "the Topic Browser on /, /api/..., " : "", tp_http_port(p->http_server),
+               p->http.address);
     return rc;
 }
 
@@ -793,6 +835,20 @@ int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err)
     pthread_mutex_lock(&p->lock);
     p->ready = rc == TP_OK;
     pthread_mutex_unlock(&p->lock);
+    struct tp_report *report = NULL;
+    if (rc == TP_OK) {
+        struct tp_report_info ri = {p->cfg->file,
+                                    p->input->name,
+                                    p->output.plugin->name,
+                                    p->dead_letter.plugin ? p->dead_letter.plugin->name : NULL,
+                                    p->threads,
+                                    p->http_server ? p->http.address : NULL,
+                                    p->http_server ? tp_http_port(p->http_server) : 0,
+                                    p->ui != NULL};
+        struct tp_ui_source src = {p, pipeline_status, NULL};
+        report = tp_report_start(&ri, p->root.logger.stats_interval, &src);
+        tp_ui_start(p->ui);
+    }
 
     pthread_t writer;
     int writer_started = 0;
@@ -820,6 +876,7 @@ int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err)
         *err = p->fatal_err;
         rc = TP_IO;
     }
+    tp_report_finish(report);
     return rc;
 }
 

@@ -18,6 +18,8 @@ static const struct tp_option logger_options[] = {
      "log level (overridden by --log-level)", 0, NULL, 0, log_levels},
     {"format", TP_OPT_STRING, offsetof(struct tp_logger_config, format), "text", "log line format",
      0, NULL, 0, log_formats},
+    {"stats_interval", TP_OPT_INT, offsetof(struct tp_logger_config, stats_interval), "60",
+     "seconds between the periodic `stats:` line at info level (0: none)", 0, NULL, 0, NULL},
     {0},
 };
 
@@ -32,10 +34,37 @@ static const struct tp_option pipeline_options[] = {
     {0},
 };
 
+static const struct tp_option basic_auth_options[] = {
+    {"username", TP_OPT_STRING, offsetof(struct tp_http_basic_auth, username), NULL,
+     "user name; when set, every URL but /health and /ready needs it", 0, NULL, 0, NULL},
+    {"password_hash", TP_OPT_STRING, offsetof(struct tp_http_basic_auth, password_hash), NULL,
+     "crypt(3) hash of the password: bcrypt `$2b$` (`mkpasswd -m bcrypt`), sha-256 `$5$` "
+     "(`openssl passwd -5`), sha-512 `$6$` or yescrypt `$y$`",
+     0, NULL, 0, NULL},
+    {0},
+};
+
 const struct tp_option tp__pipeline_http_options[] = {
     {"address", TP_OPT_STRING, offsetof(struct tp_http_config, address), "127.0.0.1:4195",
-     "IPv4 HOST:PORT serving /metrics, /ready and /health (port 0: any free port, logged)", 0, NULL,
-     0, NULL},
+     "IPv4 HOST:PORT serving the Topic Browser (/), its API, /metrics, /ready and /health (port "
+     "0: any free port, logged); a non-loopback address without basic_auth is warned about",
+     0, NULL, 0, NULL},
+    {"max_connections", TP_OPT_INT, offsetof(struct tp_http_config, max_connections), "2000",
+     "open connections at most; more are refused", 0, NULL, 0, NULL},
+    {"timeout_s", TP_OPT_INT, offsetof(struct tp_http_config, timeout_s), "10",
+     "seconds an idle connection is kept (live streams excepted)", 0, NULL, 0, NULL},
+    {"basic_auth", TP_OPT_OBJECT, offsetof(struct tp_http_config, basic_auth), NULL,
+     "HTTP basic authentication (off when absent).", 0, basic_auth_options, 0, NULL},
+    {0},
+};
+
+static const struct tp_option ui_options[] = {
+    {"enabled", TP_OPT_BOOL, offsetof(struct tp_ui_config, enabled), "true",
+     "serve the Topic Browser, its API and `tagproc tap` (needs `http`)", 0, NULL, 0, NULL},
+    {"max_topics", TP_OPT_INT, offsetof(struct tp_ui_config, max_topics), "100000",
+     "topics kept; messages of further topics are counted only", 0, NULL, 0, NULL},
+    {"history", TP_OPT_INT, offsetof(struct tp_ui_config, history), "100",
+     "recent values kept per topic (sparkline and history table)", 0, NULL, 0, NULL},
     {0},
 };
 
@@ -53,8 +82,11 @@ const struct tp_option tp__pipeline_root_options[] = {
     {"logger", TP_OPT_OBJECT, offsetof(struct tp_root_config, logger), NULL, "logging.", 0,
      logger_options, 0, NULL},
     {"http", TP_OPT_NODE, offsetof(struct tp_root_config, http), NULL,
-     "operations endpoint (metrics, readiness, health); off when absent. See `http`.", 0, NULL, 0,
-     NULL},
+     "operations endpoint (Topic Browser, API, metrics, readiness, health); off when absent. "
+     "See `http`.",
+     0, NULL, 0, NULL},
+    {"ui", TP_OPT_OBJECT, offsetof(struct tp_root_config, ui), NULL,
+     "the Topic Browser on the `http` address.", 0, ui_options, 0, NULL},
     {0},
 };
 

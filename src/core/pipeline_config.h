@@ -9,10 +9,13 @@
 
 #include "config/config.h"
 #include "core/plugin.h"
+#include "ops/http.h"
+#include "ops/ui.h"
 
 struct tp_logger_config {
     char *level;
     char *format;
+    int64_t stats_interval; /* seconds between stats lines, 0: none */
 };
 
 struct tp_pipeline_section {
@@ -21,14 +24,11 @@ struct tp_pipeline_section {
     const struct tp_node *processors;
 };
 
-struct tp_http_config {
-    char *address;
-};
-
 struct tp_root_config {
     const struct tp_node *input, *output, *dead_letter, *http;
     struct tp_pipeline_section pipeline;
     struct tp_logger_config logger;
+    struct tp_ui_config ui;
 };
 
 extern const struct tp_option tp__pipeline_root_options[];

@@ -1,10 +1,28 @@
-/* The operations HTTP endpoint (libmicrohttpd): GET /metrics (Prometheus
- * text), /ready and /health. Runs its own thread; callbacks are called on it. */
+/* The operations HTTP endpoint (libmicrohttpd, one internal epoll/poll
+ * thread): GET /metrics (Prometheus text), /ready, /health, and the Topic
+ * Browser and its API (ops/ui.h). Bounded: a connection limit and an idle
+ * timeout per connection; optional HTTP basic auth. Callbacks run on its thread. */
 #ifndef TP_HTTP_H
 #define TP_HTTP_H
 
+#include <stdint.h>
+
 #include "core/buf.h"
 #include "core/error.h"
+#include "ops/ui.h"
+
+/* The `http` config section. */
+struct tp_http_basic_auth {
+    char *username;
+    char *password_hash; /* crypt(3) hash: bcrypt $2b$, sha-256 $5$, sha-512 $6$, yescrypt $y$ */
+};
+
+struct tp_http_config {
+    char *address;
+    int64_t max_connections;
+    int64_t timeout_s;
+    struct tp_http_basic_auth basic_auth;
+};
 
 struct tp_http_handlers {
     void *ud;
@@ -13,17 +31,21 @@ struct tp_http_handlers {
     /* 1 when ready to process (workers started) / healthy (no fatal error). */
     int (*ready)(void *ud);
     int (*healthy)(void *ud);
+    struct tp_ui *ui;         /* the Topic Browser, or NULL (ui.enabled: false) */
+    struct tp_ui_source info; /* /version, /config, /api/stats */
 };
 
 struct tp_http;
 
-/* Listens on address "HOST:PORT" (HOST must be an IPv4 address, e.g.
- * 127.0.0.1; port 0 picks a free port, see tp_http_port). h is copied.
- * Free with tp_http_stop. */
-int tp_http_start(const char *address, const struct tp_http_handlers *h, struct tp_http **out,
-                  struct tp_error *err);
+/* Listens on cfg->address "HOST:PORT" (HOST an IPv4 address, e.g.
+ * 127.0.0.1; port 0 picks a free port, see tp_http_port). h is copied, cfg
+ * must outlive the server. Free with tp_http_stop. */
+int tp_http_start(const struct tp_http_config *cfg, const struct tp_http_handlers *h,
+                  struct tp_http **out, struct tp_error *err);
 /* The port actually listened on. */
 int tp_http_port(const struct tp_http *s);
+/* 1 when the server listens on a loopback address. */
+int tp_http_is_loopback(const struct tp_http *s);
 void tp_http_stop(struct tp_http *s);
 
 #endif

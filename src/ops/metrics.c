@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/json.h"
 #include "core/stats.h"
 
 const double tp_rule_bucket_le[TP_RULE_BUCKETS] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5,
@@ -285,7 +286,7 @@ static void counter1(struct tp_buf *out, const char *name, const char *help, uin
     tp_buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
 }
 
-static long rss_bytes(void)
+long tp_metrics_rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
     long pages = 0, rss = 0;
@@ -442,6 +443,47 @@ static void write_latency(struct tp_buf *out)
                   (unsigned long long)cum);
 }
 
+void tp_metrics_latency_totals(uint64_t *sum_ns, uint64_t *count)
+{
+    *sum_ns = __atomic_load_n(&lat_sum_ns, __ATOMIC_RELAXED);
+    *count = __atomic_load_n(&lat_count, __ATOMIC_RELAXED);
+}
+
+int tp_metrics_rules_json(struct tp_buf *out)
+{
+    pthread_mutex_lock(&reg_lock);
+    double tns = tp_metrics_tick_ns();
+    tp_buf_printf(out, "{\"enabled\":%s,\"rules\":[",
+                  tp_metrics_rules_enabled() ? "true" : "false");
+    int first = 1;
+    for (size_t i = 0; i < n_series; i++) {
+        struct tp_rule_ctr c;
+        uint64_t in, sent;
+        series_total(i, &c, &in, &sent);
+        tp_buf_puts(out, first ? "{\"processor\":" : ",{\"processor\":");
+        first = 0;
+        tp_json_write_string(out, series[i].proc, strlen(series[i].proc));
+        tp_buf_puts(out, ",\"plugin\":");
+        tp_json_write_string(out, series[i].plugin, strlen(series[i].plugin));
+        if (!series[i].rule) {
+            tp_buf_printf(out, ",\"rule\":null,\"received\":%llu,\"sent\":%llu}",
+                          (unsigned long long)in, (unsigned long long)sent);
+            continue;
+        }
+        tp_buf_puts(out, ",\"rule\":");
+        tp_json_write_string(out, series[i].rule, strlen(series[i].rule));
+        tp_buf_printf(out,
+                      ",\"evaluations\":%llu,\"matches\":%llu,\"errors\":%llu,\"timeouts\":%llu,"
+                      "\"time_s\":%.6f}",
+                      (unsigned long long)c.evals, (unsigned long long)c.matches,
+                      (unsigned long long)c.errors, (unsigned long long)c.timeouts,
+                      (double)c.ticks * tns / 1e9);
+    }
+    tp_buf_puts(out, "]}");
+    pthread_mutex_unlock(&reg_lock);
+    return out->data ? 0 : -1;
+}
+
 int tp_metrics_write(struct tp_buf *out, const char *input_plugin, const char *output_plugin)
 {
     family(out, "tagproc_input_received_total", "counter", "messages read by the input");
@@ -459,7 +501,7 @@ int tp_metrics_write(struct tp_buf *out, const char *input_plugin, const char *o
              TP_STAT_GET(vms_created));
     write_latency(out);
     family(out, "tagproc_process_resident_memory_bytes", "gauge", "resident set size");
-    tp_buf_printf(out, "tagproc_process_resident_memory_bytes %ld\n", rss_bytes());
+    tp_buf_printf(out, "tagproc_process_resident_memory_bytes %ld\n", tp_metrics_rss_bytes());
     counter1(out, "tagproc_reloads_total", "successful configuration reloads",
              __atomic_load_n(&reloads_ok, __ATOMIC_RELAXED));
     counter1(out, "tagproc_reload_failures_total",

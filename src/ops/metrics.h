@@ -108,6 +108,12 @@ void tp_metrics_dead_letter_sent(uint64_t n);
  * NULL), drops, JS counters, latency, RSS, reloads and per-rule series. */
 int tp_metrics_write(struct tp_buf *out, const char *input_plugin, const char *output_plugin);
 
+/* For the Topic Browser: resident set size, latency totals, and the
+ * per-processor / per-rule counters as JSON ({"enabled":B,"rules":[...]}). */
+long tp_metrics_rss_bytes(void);
+void tp_metrics_latency_totals(uint64_t *sum_ns, uint64_t *count);
+int tp_metrics_rules_json(struct tp_buf *out);
+
 /* Clears every counter and series (tests). No block may be alive. */
 void tp_metrics_reset(void);
 
