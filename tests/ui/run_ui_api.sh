@@ -60,7 +60,7 @@ check "rules: per-rule counters" json "$T/rules.json" \
     "any(r['rule'] == 'conditions[2]' and r['errors'] > 0 and r['evaluations'] > 0 for r in d['rules'])"
 get "$MAIN/api/stats" >"$T/stats.json"
 check "stats: counts, rates, queue, rss, generation" json "$T/stats.json" \
-    "d['received'] > 0 and d['processed'] > 0 and d['rate_in'] > 0 and d['queue']['capacity'] == 6 and d['rss_bytes'] > 1000000 and d['config_generation'] == 0 and d['input'] == 'simulator'"
+    "d['received'] > 0 and d['processed'] > 0 and d['rate_in'] > 0 and d['queue']['capacity'] >= 4 and d['rss_bytes'] > 1000000 and d['config_generation'] == 0 and d['input'] == 'simulator'"
 timeout 3 curl -sN "$MAIN/api/events" >"$T/events.txt"
 check_sh "SSE /api/events delivers stats and topics" \
     "[ \$(grep -c '^data: {\"tick\"' '$T/events.txt') -ge 2 ] && grep '^data: ' '$T/events.txt' | head -1 | sed 's/^data: //' | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"stats\"][\"received\"] > 0 and len(d[\"topics\"]) == 11'"
@@ -156,7 +156,7 @@ stop main
 check_sh "main exit 0" "[ $RC = 0 ]"
 E=$T/main.err
 check_sh "start banner" "grep -Eq 'info  tagproc [0-9.]+ starting: config=$T/main.yaml input=simulator output=drop threads=2 http=127.0.0.1:0 \(port [0-9]+\), Topic Browser on / stats_interval=1s' '$E'"
-check_sh "periodic stats line" "grep -Eq 'info  stats: received=[0-9]+ \([0-9]+/s\) processed=[0-9]+ \([0-9]+/s\) dropped=[0-9]+ \(js_error=[0-9]+\) queue=[0-9]+/6 latency_avg=' '$E'"
+check_sh "periodic stats line" "grep -Eq 'info  stats: received=[0-9]+ \([0-9]+/s\) processed=[0-9]+ \([0-9]+/s\) dropped=[0-9]+ \(js_error=[0-9]+\) queue=[0-9]+/[0-9]+ latency_avg=' '$E'"
 check_sh "the 'similar lines suppressed' notice is printed" "grep -Eq 'warn  [0-9]+ similar log lines suppressed' '$E'"
 check_sh "exit summary" "grep -Eq 'info  tagproc stopped after [0-9.]+s: received=[0-9]+ processed=[0-9]+ dropped=[0-9]+ \(js_error=[0-9]+\) rate=[0-9]+ msgs/s' '$E'"
 
