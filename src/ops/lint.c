@@ -40,6 +40,8 @@ static void add(struct tp_lint_report *rep, enum tp_lint_severity sev, const cha
     struct tp_lint_finding *f = &rep->v[rep->n];
     f->severity = sev;
     f->blocks_run = 0;
+    f->line = file ? line : 0;
+    f->col = file ? col : 0;
     char msg[600];
     va_list ap;
     va_start(ap, fmt);
@@ -553,7 +555,32 @@ static void found_blocking(void *rep, const struct tp_error *err)
     add_blocking(rep, err);
 }
 
+static int lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_report *rep);
+
+/* File order: by line and column, stable (an insertion sort over a few
+ * findings). */
+static void sort_by_position(struct tp_lint_report *rep)
+{
+    for (size_t i = 1; i < rep->n; i++) {
+        struct tp_lint_finding f = rep->v[i];
+        size_t j = i;
+        while (j > 0 && (rep->v[j - 1].line > f.line ||
+                         (rep->v[j - 1].line == f.line && rep->v[j - 1].col > f.col))) {
+            rep->v[j] = rep->v[j - 1];
+            j--;
+        }
+        rep->v[j] = f;
+    }
+}
+
 int tp_lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_report *rep)
+{
+    int rc = lint_config(cfg, flags, rep);
+    sort_by_position(rep);
+    return rc;
+}
+
+static int lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_report *rep)
 {
     struct tp_error err = {0};
     tp_pipeline_check(cfg, found_blocking, rep);

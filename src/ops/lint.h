@@ -13,8 +13,8 @@ enum tp_lint_severity { TP_LINT_WARNING, TP_LINT_ERROR };
 
 struct tp_lint_finding {
     enum tp_lint_severity severity;
-    int blocks_run; /* the config cannot run (structure, options, syntax), not only a rule finding
-                     */
+    int blocks_run; /* the config cannot run (keys, options, syntax), not only a rule finding */
+    int line, col;  /* position in the file, 0 when none: findings are sorted by it */
     char text[768]; /* "FILE:LINE:COL: key.path: message" ("...: warning: ..." for warnings) */
 };
 
