@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""A hostile OPC UA "server" for tests/opcua/run_opcua.sh: listens on
-127.0.0.1:PORT, answers each connection according to MODE with crafted
-frames, and serves connections until killed. Prints READY once listening.
+"""Hostile OPC UA "servers" for tests/opcua/run_opcua.sh:
+usage: fake_server.py MODE:PORT...  listens on 127.0.0.1:PORT for each pair,
+answers each connection according to MODE with crafted frames, and serves
+connections until killed. Prints READY once every port listens.
 Modes: junk (random bytes), huge (a frame claiming 4 GiB), ack_junk (a valid
 Acknowledge, then junk), opn_bad (valid Acknowledge, OpenSecureChannel
 response with a truncated body), session_junk (valid handshake, then a
@@ -96,16 +97,25 @@ def serve(conn, mode):
         conn.close()
 
 
-def main():
-    mode, port = sys.argv[1], int(sys.argv[2])
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", port))
-    srv.listen(8)
-    print("READY", flush=True)
+def listen(mode, srv):
     while True:
         conn, _ = srv.accept()
         threading.Thread(target=serve, args=(conn, mode), daemon=True).start()
+
+
+def main():
+    threads = []
+    for arg in sys.argv[1:]:
+        mode, port = arg.split(":")
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", int(port)))
+        srv.listen(8)
+        threads.append(threading.Thread(target=listen, args=(mode, srv), daemon=True))
+    for t in threads:
+        t.start()
+    print("READY", flush=True)
+    threading.Event().wait()
 
 
 if __name__ == "__main__":

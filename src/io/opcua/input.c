@@ -90,6 +90,7 @@ struct opcua_in {
     struct tp_buf json;
     struct tp_drops *drops; /* the current read()'s */
     uint64_t unsupported, reconnects;
+    int64_t lost_at_ms; /* when the connection was lost (0: never / reconnected) */
 };
 
 static int opcua_open(const void *config, void **out, struct tp_error *err)
@@ -218,6 +219,13 @@ static int connect_all(struct opcua_in *in, struct tp_error *err)
         in->next_poll_ms = ua_mono_ms();
         tp_log(TP_LOG_INFO, "opcua: connected to %s (%zu variables, %s)", in->c->endpoint,
                in->vars.n, in->c->subscribe_enabled ? "subscribed" : "polling");
+        if (in->lost_at_ms) {
+            tp_log(TP_LOG_WARN,
+                   "opcua: reconnected after %.1f s without a connection: changes during that "
+                   "time are missed (the current values follow)",
+                   (double)(ua_mono_ms() - in->lost_at_ms) / 1000.0);
+            in->lost_at_ms = 0;
+        }
     }
     return rc;
 }
@@ -312,8 +320,10 @@ static int opcua_read(void *state, struct tp_batch *batch, size_t max, struct tp
         tp_log(TP_LOG_WARN, "%s; reconnecting in %lld s", err.msg[0] ? err.msg : tp_strerror(rc),
                (long long)in->c->reconnect_interval);
         ua_session_close(&in->cl);
-        if (in->connected)
+        if (in->connected) {
             ua_sub_lost(&in->sub);
+            in->lost_at_ms = ua_mono_ms();
+        }
         in->connected = 0;
         in->reconnects++;
         if (sleep_or_stop(in, in->c->reconnect_interval * 1000))
