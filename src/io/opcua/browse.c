@@ -9,7 +9,7 @@
 
 #include "core/log.h"
 
-#define BROWSE_BATCH 100
+#define BROWSE_BATCH 500
 #define READ_BATCH 500 /* ReadValueIds per Read request */
 #define HAS_PROPERTY 46
 #define PROPERTY_TYPE 68

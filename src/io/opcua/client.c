@@ -21,6 +21,7 @@ void ua_client_init(struct ua_client *cl, int wake_fd, uint32_t max_msg_size, ui
     tp_buf_init(&cl->req);
     tp_buf_init(&cl->resp);
     cl->timeout_ms = timeout_ms;
+    cl->session_timeout_ms = 60000.0;
 }
 
 void ua_client_free(struct ua_client *cl)
@@ -156,7 +157,7 @@ static int create_session(struct ua_client *cl, const char *endpoint, int want_t
              ua_enc_u32(b, 0xffffffffu) || ua_enc_string(b, NULL, -1) ||
              ua_enc_cstring(b, endpoint) || ua_enc_cstring(b, "tagproc") ||
              ua_enc_string(b, (const char *)nonce, sizeof(nonce)) || ua_enc_string(b, NULL, -1) ||
-             ua_enc_f64(b, 60000.0) || ua_enc_u32(b, cl->conn.max_msg_size);
+             ua_enc_f64(b, cl->session_timeout_ms) || ua_enc_u32(b, cl->conn.max_msg_size);
     if (rc)
         return tp_error_set(err, TP_NOMEM, "out of memory");
     struct ua_dec d;

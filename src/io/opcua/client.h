@@ -50,6 +50,7 @@ struct ua_client {
     struct tp_buf resp; /* last response */
     uint32_t handle;
     int timeout_ms;
+    double session_timeout_ms; /* requested in CreateSession (default 60 s) */
     ua_other_fn on_other;
     void *other_ud;
 };

@@ -17,7 +17,7 @@
 #include "io/opcua/browse.h"
 #include "io/opcua/subscription.h"
 
-#define REQUEST_TIMEOUT_MS 10000
+#define REQUEST_TIMEOUT_MS 30000
 #define POLL_READ_BATCH 1000
 
 struct opcua_config {
@@ -133,6 +133,9 @@ static int opcua_open(const void *config, void **out, struct tp_error *err)
     }
     ua_client_init(&in->cl, in->wake_fd, (uint32_t)c->max_message_size,
                    (uint32_t)c->max_chunk_count, REQUEST_TIMEOUT_MS);
+    /* a poll must come before the server drops the session for inactivity */
+    if (c->poll_rate * 3.0 > in->cl.session_timeout_ms)
+        in->cl.session_timeout_ms = (double)c->poll_rate * 3.0;
     tp_batch_init(&in->queue);
     tp_buf_init(&in->json);
     *out = in;

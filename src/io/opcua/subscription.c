@@ -8,7 +8,7 @@
 #include "core/log.h"
 
 #define PUBLISH_IN_FLIGHT 3
-#define ITEMS_PER_CALL 1000
+#define ITEMS_PER_CALL 500
 #define PUBLISHING_INTERVAL_MS 100.0
 #define KEEPALIVE_COUNT 10
 #define LIFETIME_COUNT 300
