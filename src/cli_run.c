@@ -1,10 +1,12 @@
 /* `tagproc [run] -c CONFIG`: validates the config (the validation lint uses,
  * every finding printed once in the configured log format), runs the
- * pipeline, and handles signals on a dedicated thread that asks the pipeline
- * to drain, so SIGINT/SIGTERM end with exit code 0 and nothing lost. SIGHUP
- * and --watch reload; systemd hears READY/RELOADING/STOPPING/WATCHDOG. */
+ * pipeline, and handles signals (blocked from the first moment, read through
+ * a signalfd) on a dedicated thread that asks the pipeline to drain, so
+ * SIGINT/SIGTERM end with exit code 0 and nothing lost. SIGHUP and --watch
+ * reload; systemd hears READY/RELOADING/STOPPING/WATCHDOG. */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <poll.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,10 +43,25 @@ struct run_args {
 struct signal_ctx {
     struct tp_pipeline *pipeline;
     const struct run_args *args;
-    sigset_t set;
     pthread_mutex_t reload_lock; /* SIGHUP and --watch reload one at a time */
-    int stop_fd;                 /* eventfd: ends the watch thread */
+    int signal_fd;               /* signalfd of the handled signals */
+    int stop_fd;                 /* eventfd: ends the signal and watch threads */
 };
+
+/* The signals tagproc handles, blocked in every thread from the start of
+ * `run` (before the config is read, so a SIGHUP or SIGTERM in the first
+ * milliseconds waits instead of killing the process) and read by one thread
+ * through a signalfd. SIGUSR1/SIGUSR2 are taken too, only to be ignored: an
+ * external one must neither kill tagproc nor disturb the others. */
+static void handled_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGUSR2);
+}
 
 /* The config's own logger settings, before anything is printed, so that
  * the validation findings already come in the configured format. */
@@ -122,27 +140,28 @@ static void *signal_main(void *arg)
 {
     struct signal_ctx *sc = arg;
     uint64_t keepalive_us = tp_sd_watchdog_interval_us();
-    struct timespec tick = {(time_t)(keepalive_us / 1000000),
-                            (long)(keepalive_us % 1000000) * 1000};
+    int timeout_ms = keepalive_us ? (int)(keepalive_us / 1000) + 1 : -1;
     for (;;) {
-        int sig;
-        if (keepalive_us) {
+        if (keepalive_us)
             tp_sd_watchdog();
-            sig = sigtimedwait(&sc->set, NULL, &tick);
-        } else if (sigwait(&sc->set, &sig) != 0) {
-            sig = -1;
-        }
-        if (sig < 0)
+        struct pollfd pfd[2] = {{sc->signal_fd, POLLIN, 0}, {sc->stop_fd, POLLIN, 0}};
+        if (poll(pfd, 2, timeout_ms) <= 0)
             continue;
-        if (sig == SIGUSR1) /* the pipeline finished by itself */
+        if (pfd[1].revents) /* the pipeline finished */
             return NULL;
+        struct signalfd_siginfo si;
+        if (read(sc->signal_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+            continue;
+        int sig = (int)si.ssi_signo;
         if (sig == SIGHUP) {
             reload_config(sc, "SIGHUP");
-            continue;
+        } else if (sig == SIGUSR1 || sig == SIGUSR2) {
+            tp_log(TP_LOG_WARN, "received %s from pid %u: ignored", strsignal(sig), si.ssi_pid);
+        } else {
+            tp_log(TP_LOG_INFO, "received %s: stopping input, draining", strsignal(sig));
+            tp_sd_stopping();
+            tp_pipeline_stop(sc->pipeline);
         }
-        tp_log(TP_LOG_INFO, "received %s: stopping input, draining", strsignal(sig));
-        tp_sd_stopping();
-        tp_pipeline_stop(sc->pipeline);
     }
 }
 
@@ -190,67 +209,73 @@ out:
     return NULL;
 }
 
+/* Logs why the run failed; a configuration problem gets its position and
+ * exit status 2, anything else (an unreachable broker, a fatal output) 1. */
+static int run_failed(const struct tp_config *cfg, struct tp_error *err, int rc)
+{
+    char text[1024];
+    if (rc == TP_CONFIG)
+        tp_pipeline_error_locate(cfg, err);
+    tp_error_format(err, text, sizeof(text));
+    tp_log(TP_LOG_ERROR, "%s", text[0] ? text : tp_strerror(rc));
+    return rc == TP_CONFIG ? 2 : 1;
+}
+
+/* Signals are already blocked (tp_cli_run_main). */
 static int run_pipeline(const struct run_args *a)
 {
     struct tp_error err = {0};
     struct tp_pipeline *p = NULL;
-    char text[1024];
-    int code = 0;
+    int code = 0, rc;
 
     struct tp_config *cfg = load_valid(a, "", 1);
     if (!cfg)
         return 2;
-    /* Signals go to the signal thread only: block them before any thread starts. */
-    struct signal_ctx sc = {.args = a, .stop_fd = -1};
+    struct signal_ctx sc = {.args = a, .signal_fd = -1, .stop_fd = -1};
+    sigset_t set;
+    handled_signals(&set);
+    sc.signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
+    sc.stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (sc.signal_fd < 0 || sc.stop_fd < 0) {
+        tp_log(TP_LOG_ERROR, "cannot set up signal handling: %s", strerror(errno));
+        code = 1;
+        goto out_fds;
+    }
     pthread_mutex_init(&sc.reload_lock, NULL);
-    sigemptyset(&sc.set);
-    sigaddset(&sc.set, SIGHUP);
-    sigaddset(&sc.set, SIGINT);
-    sigaddset(&sc.set, SIGTERM);
-    sigaddset(&sc.set, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    if (tp_pipeline_new(cfg, NULL, &p, &err)) {
-        tp_error_format(&err, text, sizeof(text));
-        tp_log(TP_LOG_ERROR, "%s", text);
-        tp_config_free(cfg);
-        return 2;
+    if ((rc = tp_pipeline_new(cfg, NULL, &p, &err)) != TP_OK) {
+        code = run_failed(cfg, &err, rc);
+        goto out_lock;
     }
     sc.pipeline = p;
     pthread_t sig_thread;
     int sig_started = pthread_create(&sig_thread, NULL, signal_main, &sc) == 0;
     pthread_t watch_thread;
-    int watch_started = 0;
-    if (a->watch && (sc.stop_fd = eventfd(0, EFD_CLOEXEC)) >= 0)
-        watch_started = pthread_create(&watch_thread, NULL, watch_main, &sc) == 0;
+    int watch_started = a->watch && pthread_create(&watch_thread, NULL, watch_main, &sc) == 0;
 
     tp_sd_ready();
-    if (tp_pipeline_run(p, &err)) {
-        tp_error_format(&err, text, sizeof(text));
-        tp_log(TP_LOG_ERROR, "%s", text);
-        code = 1;
-    }
+    if ((rc = tp_pipeline_run(p, &err)) != TP_OK)
+        code = run_failed(cfg, &err, rc);
     tp_sd_stopping();
-    if (watch_started) {
-        uint64_t one = 1;
-        if (write(sc.stop_fd, &one, sizeof(one)) != sizeof(one))
-            tp_log(TP_LOG_WARN, "--watch: cannot stop the watch thread");
+    uint64_t one = 1; /* ends both threads: the eventfd stays readable */
+    if (write(sc.stop_fd, &one, sizeof(one)) != sizeof(one))
+        tp_log(TP_LOG_WARN, "cannot stop the signal thread: %s", strerror(errno));
+    if (watch_started)
         pthread_join(watch_thread, NULL);
-    }
-    if (sc.stop_fd >= 0)
-        close(sc.stop_fd);
-    if (sig_started) {
-        pthread_kill(sig_thread, SIGUSR1);
+    if (sig_started)
         pthread_join(sig_thread, NULL);
-    }
-    pthread_mutex_destroy(&sc.reload_lock);
     tp_pipeline_free(p);
-    tp_config_free(cfg);
     if (a->stats && tp_stats_write_file(a->stats)) {
         tp_log(TP_LOG_ERROR, "cannot write stats file %s", a->stats);
         code = code ? code : 1;
     }
+out_lock:
+    pthread_mutex_destroy(&sc.reload_lock);
+out_fds:
+    if (sc.stop_fd >= 0)
+        close(sc.stop_fd);
+    if (sc.signal_fd >= 0)
+        close(sc.signal_fd);
+    tp_config_free(cfg);
     return code;
 }
 
@@ -283,6 +308,12 @@ int tp_cli_run_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
         {"watch", no_argument, NULL, 'w'},        {NULL, 0, NULL, 0},
     };
+    /* Before anything else: the handled signals wait for the signal thread
+     * (threads started later inherit the mask); SIGPIPE is an error code. */
+    sigset_t set;
+    handled_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
     struct run_args a = {0};
     int c;
     optind = 1;

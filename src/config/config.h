@@ -66,6 +66,9 @@ enum tp_opt_type {
 };
 
 #define TP_OPT_REQUIRED 0x1u
+#define TP_OPT_RANGE 0x2u    /* INT: the value must lie in min..max */
+#define TP_OPT_READABLE 0x4u /* STRING: names a file that exists and can be read */
+#define TP_OPT_IN_DIR 0x8u   /* STRING: a file path whose directory exists */
 
 struct tp_option {
     const char *name;
@@ -77,6 +80,7 @@ struct tp_option {
     const struct tp_option *sub; /* LIST / OBJECT: the element's table, NULL-name terminated */
     size_t elem_size;            /* LIST: sizeof element struct */
     const char *const *choices;  /* STRING: allowed values (NULL-terminated), or NULL */
+    int64_t min, max;            /* INT with TP_OPT_RANGE: the accepted values */
 };
 
 /* A JavaScript snippet with where it sits in the config file. */

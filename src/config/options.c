@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 
@@ -164,6 +166,38 @@ static int check_choices(struct pctx *c, const struct tp_option *o, const struct
     return rc;
 }
 
+/* TP_OPT_READABLE / TP_OPT_IN_DIR: a missing file is a config error at
+ * start-up, with its position, not a failure later (open, connect, TLS). */
+static int check_path(struct pctx *c, const struct tp_option *o, const struct tp_node *n,
+                      const char *path, const char *v)
+{
+    if (c->in_default || !(o->flags & (TP_OPT_READABLE | TP_OPT_IN_DIR)))
+        return TP_OK;
+    if (o->flags & TP_OPT_READABLE) {
+        struct stat st;
+        if (stat(v, &st) != 0 || access(v, R_OK) != 0)
+            return error_at(c, n, path, "cannot read \"%s\": %s", v, strerror(errno));
+        if (S_ISDIR(st.st_mode))
+            return error_at(c, n, path, "\"%s\" is a directory, expected a file", v);
+        return TP_OK;
+    }
+    char *dir = strdup(v);
+    if (!dir)
+        return nomem(c);
+    char *slash = strrchr(dir, '/');
+    int rc = TP_OK;
+    if (slash) {
+        slash[slash == dir] = '\0'; /* "/x" -> "/" */
+        struct stat st;
+        if (stat(dir, &st) != 0)
+            rc = error_at(c, n, path, "directory \"%s\" of \"%s\": %s", dir, v, strerror(errno));
+        else if (!S_ISDIR(st.st_mode))
+            rc = error_at(c, n, path, "\"%s\" in \"%s\" is not a directory", dir, v);
+    }
+    free(dir);
+    return rc;
+}
+
 static int set_string_list(struct pctx *c, const struct tp_node *n, const char *path,
                            struct tp_strlist *dst)
 {
@@ -252,7 +286,7 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
     case TP_OPT_STRING:
         if (n->type != TP_NODE_SCALAR)
             return wrong_type(c, n, path, "string");
-        if (check_choices(c, o, n, path, n->value))
+        if (check_choices(c, o, n, path, n->value) || check_path(c, o, n, path, n->value))
             return TP_CONFIG;
         free(*(char **)dst);
         if (!(*(char **)dst = strdup(n->value)))
@@ -265,6 +299,9 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
         iv = strtoll(n->value, NULL, 10);
         if (errno == ERANGE)
             return error_at(c, n, path, "integer out of range: %s", n->value);
+        if ((o->flags & TP_OPT_RANGE) && (iv < o->min || iv > o->max))
+            return error_at(c, n, path, "expected an integer in %lld..%lld, got %lld",
+                            (long long)o->min, (long long)o->max, (long long)iv);
         memcpy(dst, &iv, sizeof(iv));
         return TP_OK;
     }
@@ -559,6 +596,12 @@ int tp_options_markdown(const struct tp_option *table, const char *title, struct
         rc = rc ? rc : put_cell(out, o->desc);
         for (size_t i = 0; !rc && o->choices && o->choices[i]; i++)
             rc = tp_buf_printf(out, "%s`%s`", i ? ", " : " One of: ", o->choices[i]);
+        if (!rc && (o->flags & TP_OPT_RANGE))
+            rc = tp_buf_printf(out, " Range: %lld..%lld.", (long long)o->min, (long long)o->max);
+        if (!rc && (o->flags & TP_OPT_READABLE))
+            rc = tp_buf_puts(out, " Must name a readable file (checked at start-up).");
+        if (!rc && (o->flags & TP_OPT_IN_DIR))
+            rc = tp_buf_puts(out, " Its directory must exist (checked at start-up).");
         if (!rc && o->sub)
             rc = tp_buf_printf(out, " See `%s.%s`.", title ? title : "options", o->name);
         rc = rc ? rc : tp_buf_puts(out, " |\n");

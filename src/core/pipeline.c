@@ -173,16 +173,6 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     p->threads =
         p->root.pipeline.threads > 0 ? (int)p->root.pipeline.threads : (int)(cpus > 0 ? cpus : 1);
-    if (p->root.pipeline.threads < 0 || p->root.pipeline.threads > 1024) {
-        rc = tp_error_set(err, TP_CONFIG, "pipeline.threads: expected 0..1024, got %lld",
-                          (long long)p->root.pipeline.threads);
-        goto fail;
-    }
-    if (p->root.pipeline.batch_size < 1 || p->root.pipeline.batch_size > 65536) {
-        rc = tp_error_set(err, TP_CONFIG, "pipeline.batch_size: expected 1..65536, got %lld",
-                          (long long)p->root.pipeline.batch_size);
-        goto fail;
-    }
     p->batch_size = (size_t)p->root.pipeline.batch_size;
     if (p->root.http && p->root.http->type != TP_NODE_NULL) {
         rc = tp_options_parse(tp__pipeline_http_options, p->root.http, "http", &p->http, err);
@@ -202,6 +192,9 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
     p->gen->refs = 1;
     rc = tp_chain_new(p->root.pipeline.processors, "pipeline.processors", p->threads,
                       &p->gen->chain, err);
+    if (rc)
+        goto fail;
+    rc = tp__pipeline_check_files(&p->root, err);
     if (rc)
         goto fail;
     rc = open_output(p->root.output, "output", opts ? opts->output_plugin : NULL, &p->output, err);

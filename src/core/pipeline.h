@@ -53,6 +53,11 @@ int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_e
 int tp_pipeline_check(const struct tp_config *cfg,
                       void (*found)(void *ctx, const struct tp_error *err), void *ctx);
 
+/* A TP_CONFIG error from a plugin names its key path ("output.nats.stream:
+ * ...") but no position: give it the position of that key in cfg (or of the
+ * nearest enclosing key present). Errors with a position stay as they are. */
+void tp_pipeline_error_locate(const struct tp_config *cfg, struct tp_error *err);
+
 /* Appends the Markdown reference of the root option table (and `http`). */
 int tp_pipeline_options_markdown(struct tp_buf *out);
 

@@ -3,9 +3,11 @@
  * reference of the root tables, and side-effect-free checks for lint. */
 #include "core/pipeline_config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/buf.h"
 #include "core/pipeline.h"
@@ -25,9 +27,9 @@ static const struct tp_option logger_options[] = {
 
 static const struct tp_option pipeline_options[] = {
     {"threads", TP_OPT_INT, offsetof(struct tp_pipeline_section, threads), "0",
-     "worker threads; 0 = one per CPU", 0, NULL, 0, NULL},
+     "worker threads; 0 = one per CPU", TP_OPT_RANGE, NULL, 0, NULL, 0, 1024},
     {"batch_size", TP_OPT_INT, offsetof(struct tp_pipeline_section, batch_size), "256",
-     "maximum messages per batch handed to a worker", 0, NULL, 0, NULL},
+     "maximum messages per batch handed to a worker", TP_OPT_RANGE, NULL, 0, NULL, 1, 65536},
     {"processors", TP_OPT_NODE, offsetof(struct tp_pipeline_section, processors), NULL,
      "list of processors run in order, each {tag_processor: {...}} or {nodered_js: {...}}.", 0,
      NULL, 0, NULL},
@@ -244,4 +246,85 @@ int tp_pipeline_check(const struct tp_config *cfg,
         tp_options_free(tp__pipeline_http_options, &h);
     }
     return n;
+}
+
+/* ---------- positions for plugin errors ---------- */
+
+/* The node at one step "key" or "key[N]..." below n, or NULL. */
+static const struct tp_node *step(const struct tp_node *n, const char *seg, size_t len)
+{
+    size_t klen = strcspn(seg, "[");
+    if (klen > len)
+        klen = len;
+    char key[128];
+    if (klen >= sizeof(key))
+        return NULL;
+    memcpy(key, seg, klen);
+    key[klen] = '\0';
+    n = klen ? tp_node_get(n, key) : n;
+    for (size_t i = klen; n && i < len && seg[i] == '[';) {
+        char *end;
+        unsigned long idx = strtoul(seg + i + 1, &end, 10);
+        if (*end != ']' || n->type != TP_NODE_SEQ || idx >= n->n)
+            return NULL;
+        n = n->items[idx];
+        i = (size_t)(end - seg) + 1;
+    }
+    return n;
+}
+
+void tp_pipeline_error_locate(const struct tp_config *cfg, struct tp_error *err)
+{
+    if (!cfg || !cfg->root || err->file[0])
+        return;
+    size_t plen = 0;
+    while (isalnum((unsigned char)err->msg[plen]) || strchr("_.[]", err->msg[plen]))
+        plen++;
+    if (plen == 0 || err->msg[plen] != ':')
+        return;
+    const struct tp_node *n = cfg->root, *found = NULL;
+    for (const char *seg = err->msg; n && seg < err->msg + plen;) {
+        size_t len = strcspn(seg, ".:");
+        if ((n = step(n, seg, len)) != NULL)
+            found = n;
+        seg += len + 1;
+    }
+    if (found && found != cfg->root) {
+        snprintf(err->file, sizeof(err->file), "%s", found->file ? found->file : "");
+        err->line = found->line;
+        err->col = found->col;
+    }
+}
+
+/* ---------- one file as input and output ---------- */
+
+/* The path node of a {file: {path: X}} section, or NULL. */
+static const struct tp_node *file_path_node(const struct tp_node *section)
+{
+    if (!section || section->type != TP_NODE_MAP || section->n != 1 ||
+        strcmp(section->keys[0], "file") != 0)
+        return NULL;
+    const struct tp_node *p = tp_node_get(section->items[0], "path");
+    return p && p->type == TP_NODE_SCALAR ? p : NULL;
+}
+
+int tp__pipeline_check_files(const struct tp_root_config *root, struct tp_error *err)
+{
+    const struct tp_node *in = file_path_node(root->input);
+    struct stat ist, ost;
+    if (!in || stat(in->value, &ist) != 0)
+        return TP_OK;
+    const struct tp_node *outs[2] = {root->output, root->dead_letter};
+    static const char *const names[2] = {"output", "dead_letter"};
+    for (int i = 0; i < 2; i++) {
+        const struct tp_node *out = file_path_node(outs[i]);
+        if (out && stat(out->value, &ost) == 0 && ost.st_dev == ist.st_dev &&
+            ost.st_ino == ist.st_ino)
+            return tp_error_set_at(
+                err, TP_CONFIG, out->file, out->line, out->col,
+                "%s.file.path: \"%s\" is the input file (input.file.path at %s:%d:%d): writing "
+                "it would destroy the input (truncate) or read back the output (append)",
+                names[i], out->value, in->file, in->line, in->col);
+    }
+    return TP_OK;
 }

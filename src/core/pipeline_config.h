@@ -55,4 +55,9 @@ int tp__section_parse_with(const struct tp_node *node, const char *section, cons
                            struct tp_error *err);
 void tp__section_free(struct tp_section *s);
 
+/* TP_CONFIG when the file input's file is also the file output's or the dead
+ * letter's (the same file by device and inode, so links count too); err
+ * names both positions. Checked before any output opens (truncates) it. */
+int tp__pipeline_check_files(const struct tp_root_config *root, struct tp_error *err);
+
 #endif

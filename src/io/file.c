@@ -23,7 +23,7 @@ static const struct tp_option file_in_options[] = {
      .type = TP_OPT_STRING,
      .offset = offsetof(struct file_in_config, path),
      .desc = "file to read",
-     .flags = TP_OPT_REQUIRED},
+     .flags = TP_OPT_REQUIRED | TP_OPT_READABLE},
     TP_LINE_FORMAT_OPTIONS(struct file_in_config),
     {.name = NULL},
 };
@@ -67,7 +67,7 @@ static const struct tp_option file_out_options[] = {
      .type = TP_OPT_STRING,
      .offset = offsetof(struct file_out_config, path),
      .desc = "file to write (created when missing)",
-     .flags = TP_OPT_REQUIRED},
+     .flags = TP_OPT_REQUIRED | TP_OPT_IN_DIR},
     {.name = "mode",
      .type = TP_OPT_STRING,
      .offset = offsetof(struct file_out_config, mode),

@@ -11,11 +11,11 @@
 
 const struct tp_option tp__mqtt_tls_options[] = {
     {"ca_file", TP_OPT_STRING, offsetof(struct tp__mqtt_tls, ca_file), NULL,
-     "PEM file of trusted CA certificates (default: the system's)", 0, NULL, 0, NULL},
+     "PEM file of trusted CA certificates (default: the system's)", TP_OPT_READABLE, NULL, 0, NULL},
     {"cert_file", TP_OPT_STRING, offsetof(struct tp__mqtt_tls, cert_file), NULL,
-     "PEM client certificate (needs key_file)", 0, NULL, 0, NULL},
+     "PEM client certificate (needs key_file)", TP_OPT_READABLE, NULL, 0, NULL},
     {"key_file", TP_OPT_STRING, offsetof(struct tp__mqtt_tls, key_file), NULL,
-     "PEM private key of cert_file", 0, NULL, 0, NULL},
+     "PEM private key of cert_file", TP_OPT_READABLE, NULL, 0, NULL},
     {"insecure", TP_OPT_BOOL, offsetof(struct tp__mqtt_tls, insecure), "false",
      "skip certificate and host name verification (testing only)", 0, NULL, 0, NULL},
     {0},

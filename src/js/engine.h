@@ -33,28 +33,34 @@ struct tp_js_limits {
      offsetof(type, field.timeout_ms),                                                             \
      "100",                                                                                        \
      "per-message JavaScript time limit in milliseconds (js_timeout)",                             \
-     0,                                                                                            \
+     TP_OPT_RANGE,                                                                                 \
      NULL,                                                                                         \
      0,                                                                                            \
-     NULL},                                                                                        \
+     NULL,                                                                                         \
+     1,                                                                                            \
+     86400000},                                                                                    \
         {"memory_limit_mb",                                                                        \
          TP_OPT_INT,                                                                               \
          offsetof(type, field.memory_limit_mb),                                                    \
          "64",                                                                                     \
          "JavaScript heap limit per worker thread in MiB (js_memory)",                             \
-         0,                                                                                        \
+         TP_OPT_RANGE,                                                                             \
          NULL,                                                                                     \
          0,                                                                                        \
-         NULL},                                                                                    \
+         NULL,                                                                                     \
+         1,                                                                                        \
+         1048576},                                                                                 \
         {"cache_max_entries",                                                                      \
          TP_OPT_INT,                                                                               \
          offsetof(type, field.cache_max_entries),                                                  \
          "10000",                                                                                  \
          "entries of the processor's cache store (least recently used evicted)",                   \
-         0,                                                                                        \
+         TP_OPT_RANGE,                                                                             \
          NULL,                                                                                     \
          0,                                                                                        \
-         NULL},                                                                                    \
+         NULL,                                                                                     \
+         1,                                                                                        \
+         100000000},                                                                               \
         {"cache_max_bytes",                                                                        \
          TP_OPT_INT,                                                                               \
          offsetof(type, field.cache_max_bytes),                                                    \

@@ -322,17 +322,36 @@ static void test_file_output_modes(void **state)
         tp_msg_free(m[i]);
 }
 
+/* A missing input file, or an output file in a missing directory, is a
+ * config error at the path's position, found when the options are parsed. */
+static void expect_path_error(const struct tp_option *table, size_t size, const char *yaml,
+                              const char *needle)
+{
+    struct tp_config *yaml_cfg = NULL;
+    struct tp_error err = {0};
+    void *data = calloc(1, size);
+    assert_non_null(data);
+    assert_int_equal(tp_config_load_string("test.yaml", yaml, strlen(yaml), &yaml_cfg, &err), 0);
+    assert_int_equal(tp_options_parse(table, yaml_cfg->root, "plugin", data, &err), TP_CONFIG);
+    if (!strstr(err.msg, needle))
+        fail_msg("error \"%s\" lacks \"%s\"", err.msg, needle);
+    assert_string_equal(err.file, "test.yaml");
+    assert_int_equal(err.line, 1);
+    assert_int_equal(err.col, 7);
+    free(data);
+    tp_config_free(yaml_cfg);
+}
+
 static void test_file_errors(void **state)
 {
     (void)state;
-    struct cfg c;
-    struct tp_error err = {0};
-    void *in = NULL;
-    cfg_parse(&c, tp_input_file.options, tp_input_file.config_size,
-              "path: /nonexistent/dir/x.jsonl\n");
-    assert_int_equal(tp_input_file.open(c.data, &in, &err), TP_IO);
-    assert_non_null(strstr(err.msg, "/nonexistent/dir/x.jsonl"));
-    cfg_free(&c);
+    expect_path_error(tp_input_file.options, tp_input_file.config_size,
+                      "path: /nonexistent/dir/x.jsonl\n",
+                      "cannot read \"/nonexistent/dir/x.jsonl\"");
+    expect_path_error(tp_input_file.options, tp_input_file.config_size, "path: /tmp\n",
+                      "is a directory");
+    expect_path_error(tp_output_file.options, tp_output_file.config_size,
+                      "path: /nonexistent/dir/x.jsonl\n", "directory \"/nonexistent/dir\"");
 }
 
 /* Redirects a standard fd to a pipe for the duration of a test. */

@@ -162,9 +162,17 @@ static void test_option_errors(void **state)
     assert_non_null(strstr(err.msg, "invalid topic filter"));
     release(&o);
     assert_int_equal(
-        open_input("url: tcp://127.0.0.1:1\ntopics: a\ntls: {ca_file: /x.pem}\n", &o, &err),
+        open_input("url: tcp://127.0.0.1:1\ntopics: a\ntls: {insecure: true}\n", &o, &err),
         TP_CONFIG);
     assert_non_null(strstr(err.msg, "TLS options need"));
+    release(&o);
+    assert_int_equal(/* a missing CA file: at its position, not a TLS library error */
+                     open_input(
+                         "url: mqtts://127.0.0.1:1\ntopics: a\ntls: {ca_file: /nonexistent.pem}\n",
+                         &o, &err),
+                     TP_CONFIG);
+    assert_non_null(strstr(err.msg, "tls.ca_file: cannot read \"/nonexistent.pem\""));
+    assert_int_equal(err.line, 3);
     release(&o);
     assert_int_equal(open_input("url: tcp://127.0.0.1:1\ntopics: a\npassword: p\n", &o, &err),
                      TP_CONFIG);

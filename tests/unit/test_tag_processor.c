@@ -270,7 +270,9 @@ static void test_syntax_errors(void **state)
     expect_config_error("defaults: |\n"
                         "  with (msg) { return msg; }\n",
                         2, 3, "SyntaxError");
-    expect_config_error("timeout_ms: 0\n", 0, 0, "timeout_ms");
+    expect_config_error("timeout_ms: 0\n", 1, 13, "timeout_ms: expected an integer in 1..86400000");
+    expect_config_error("memory_limit_mb: 0\n", 1, 18, "memory_limit_mb");
+    expect_config_error("cache_max_entries: 0\n", 1, 20, "cache_max_entries");
 }
 
 static void test_sloppy_if(void **state)
