@@ -309,11 +309,13 @@ int tp_cli_run_main(int argc, char **argv)
         {"watch", no_argument, NULL, 'w'},        {NULL, 0, NULL, 0},
     };
     /* Before anything else: the handled signals wait for the signal thread
-     * (threads started later inherit the mask); SIGPIPE is an error code. */
+     * (threads started later inherit the mask); SIGPIPE and SIGXFSZ (a file
+     * size limit) are write errors, not a reason to die. */
     sigset_t set;
     handled_signals(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
     struct run_args a = {0};
     int c;
     optind = 1;

@@ -91,7 +91,7 @@ static int file_out_open(const void *config, void **out, struct tp_error *err)
     if (!c->mode || strcmp(c->mode, "truncate") == 0)
         flags |= O_TRUNC;
     else if (strcmp(c->mode, "append") == 0)
-        flags |= O_APPEND;
+        flags = (flags & ~O_WRONLY) | O_RDWR | O_APPEND; /* reads its tail (torn record?) */
     else
         return tp_error_set(err, TP_CONFIG, "file output: unknown mode \"%s\" (valid: %s, %s)",
                             c->mode, file_modes[0], file_modes[1]);
@@ -111,6 +111,13 @@ static int file_out_open(const void *config, void **out, struct tp_error *err)
     }
     f->path = path;
     tp_line_writer_init(&f->w, fd, 1, f->path);
+    int rc = (flags & O_APPEND) ? tp_line_writer_cut_torn_tail(&f->w, err) : TP_OK;
+    if (rc) {
+        tp_line_writer_close(&f->w);
+        free(f->path);
+        free(f);
+        return rc;
+    }
     *out = f;
     return TP_OK;
 }

@@ -1,14 +1,18 @@
 /* Line-oriented I/O (see lines.h). The reader fills a large buffer with
  * read(2) and hands out lines in place; poll(2) on the fd plus an eventfd lets
  * another thread interrupt a blocked read. The writer encodes a whole batch
- * into one buffer and writes it with one write(2). */
+ * into one buffer and writes it with one write(2), under one process-wide
+ * lock (output and dead letter may share stdout); on a regular file a failed
+ * write is cut back to the batch's start, so no torn record stays. */
 #include "io/lines.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/json.h"
@@ -291,11 +295,19 @@ void tp_line_input_close(void *arg)
 
 /* ---- envelope writer ---- */
 
+/* Every line writer writes under this lock: two writers on one sink (output
+ * and dead letter both on stdout, from the writer and a worker thread) would
+ * otherwise interleave their write(2) calls into torn lines, as a write to a
+ * pipe is atomic only up to PIPE_BUF bytes and may also be partial. */
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void tp_line_writer_init(struct tp_line_writer *w, int fd, int own_fd, const char *name)
 {
     w->fd = fd;
     w->own_fd = own_fd;
     w->name = name;
+    struct stat st;
+    w->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
     tp_buf_init(&w->buf);
 }
 
@@ -322,23 +334,73 @@ static int write_all(struct tp_line_writer *w, struct tp_error *err)
     return TP_OK;
 }
 
+/* A regular file whose write failed (disk full, ...) is cut back to `start`,
+ * the end of the last whole batch: the failed batch is not acknowledged and
+ * comes again, and no partial record is left for the next one to glue onto. */
+static void cut_back(struct tp_line_writer *w, off_t start)
+{
+    if (!w->regular || start < 0)
+        return;
+    if (ftruncate(w->fd, start) != 0 || lseek(w->fd, start, SEEK_SET) < 0)
+        tp_log(TP_LOG_ERROR, "%s: cannot cut a failed write back to %lld bytes: %s", w->name,
+               (long long)start, strerror(errno));
+}
+
 int tp_line_writer_write(struct tp_line_writer *w, struct tp_msg *const *msgs, size_t n,
                          struct tp_error *err)
 {
+    int rc = TP_OK;
     tp_buf_reset(&w->buf);
-    for (size_t i = 0; i < n; i++) {
+    pthread_mutex_lock(&sink_lock);
+    off_t start = w->regular ? lseek(w->fd, 0, SEEK_END) : -1;
+    for (size_t i = 0; rc == TP_OK && i < n; i++) {
         if (tp_json_encode_envelope(msgs[i], &w->buf) || tp_buf_putc(&w->buf, '\n'))
-            return tp_error_set(err, TP_NOMEM, "%s: out of memory", w->name);
-        if (w->buf.len >= WRITE_CHUNK) {
-            int rc = write_all(w, err);
-            if (rc)
-                return rc;
-        }
+            rc = tp_error_set(err, TP_NOMEM, "%s: out of memory", w->name);
+        else if (w->buf.len >= WRITE_CHUNK)
+            rc = write_all(w, err);
     }
-    int rc = write_all(w, err);
+    if (rc == TP_NOMEM) /* nothing torn yet: what was written ends with whole records */
+        tp_buf_reset(&w->buf);
+    rc = rc ? rc : write_all(w, err);
+    if (rc && rc != TP_NOMEM)
+        cut_back(w, start);
+    pthread_mutex_unlock(&sink_lock);
     if (w->buf.cap > 4 * WRITE_CHUNK) /* do not keep a huge buffer after a huge message */
         tp_buf_free(&w->buf);
     return rc;
+}
+
+int tp_line_writer_cut_torn_tail(struct tp_line_writer *w, struct tp_error *err)
+{
+    if (!w->regular)
+        return TP_OK;
+    off_t end = lseek(w->fd, 0, SEEK_END), keep = end;
+    char buf[4096];
+    while (keep > 0) { /* back to just after the last '\n' */
+        off_t from = keep > (off_t)sizeof(buf) ? keep - (off_t)sizeof(buf) : 0;
+        ssize_t k = pread(w->fd, buf, (size_t)(keep - from), from);
+        if (k != keep - from)
+            return tp_error_set(err, TP_IO, "%s: read: %s", w->name,
+                                k < 0 ? strerror(errno) : "short read");
+        ssize_t i = k;
+        while (i > 0 && buf[i - 1] != '\n')
+            i--;
+        if (i > 0) {
+            keep = from + i;
+            break;
+        }
+        keep = from;
+    }
+    if (keep == end)
+        return TP_OK;
+    if (ftruncate(w->fd, keep) != 0)
+        return tp_error_set(err, TP_IO, "%s: cannot remove a partial last record: %s", w->name,
+                            strerror(errno));
+    tp_log(TP_LOG_WARN,
+           "%s: removed a partial last record (%lld bytes without a line end, left by an "
+           "interrupted earlier write) before appending",
+           w->name, (long long)(end - keep));
+    return TP_OK;
 }
 
 void tp_line_writer_close(struct tp_line_writer *w)

@@ -86,15 +86,21 @@ void tp_line_input_close(void *in);
 struct tp_line_writer {
     int fd;
     int own_fd;
+    int regular;      /* a regular file: a failed write is cut back (no torn record) */
     const char *name; /* for messages: "stdout" or the path */
     struct tp_buf buf;
 };
 
 void tp_line_writer_init(struct tp_line_writer *w, int fd, int own_fd, const char *name);
 /* Encodes msgs as envelope lines and writes them with as few write(2) calls as
- * possible (one per batch unless the batch is very large). */
+ * possible (one per batch unless the batch is very large), whole records only:
+ * writers never interleave (one lock for all), and on a regular file a failed
+ * write is truncated back to where the batch began. */
 int tp_line_writer_write(struct tp_line_writer *w, struct tp_msg *const *msgs, size_t n,
                          struct tp_error *err);
+/* On a regular file: removes a last line without its '\n' (left by a crash or
+ * a full disk of an earlier run), so that appending cannot glue onto it. */
+int tp_line_writer_cut_torn_tail(struct tp_line_writer *w, struct tp_error *err);
 void tp_line_writer_close(struct tp_line_writer *w);
 
 #endif
