@@ -2,7 +2,7 @@
 # (scripts/deps.sh installs missing packages and the pinned QuickJS).
 # `make install` honours PREFIX (default /usr/local) and DESTDIR; `make deb`
 # builds build/tagproc_VERSION_ARCH.deb (CPack, see packaging/install.cmake).
-.PHONY: all deps build build-asan run test unit format-check bench clean fuzz install deb opcua-server
+.PHONY: all deps build build-asan run test unit format-check bench bench-io clean fuzz install deb opcua-server
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # ccache, when installed, makes rebuilds in other clones and worktrees cheap.
@@ -49,6 +49,10 @@ test: build build-asan format-check
 
 bench: build
 	bash bench/run.sh
+
+# Connector paths against local brokers (bench/io/*.sh; docs/PERFORMANCE.md).
+bench-io: build
+	@for s in bench/io/*.sh; do bash "$$s" || exit 1; done
 
 clean:
 	rm -rf build build-asan

@@ -54,6 +54,7 @@ struct mqtt_in {
     size_t n_acks, cap_acks;
     uint64_t gen; /* connection generation acks must match */
     int woken;    /* a wake byte is in the pipe */
+    int waiting;  /* read() blocks in poll: an ack must wake it */
     int nomem;
 };
 
@@ -91,7 +92,8 @@ static void in_ack(void *p, void *token)
         /* Without memory the ack is lost: the broker redelivers after a reconnect. */
         if (st->n_acks < st->cap_acks)
             st->acks[st->n_acks++] = t;
-        if (!st->woken) {
+        /* A busy read() sends the acks on its next round anyway. */
+        if (st->waiting && !st->woken) {
             st->woken = 1;
             wake(st);
         }
@@ -189,6 +191,18 @@ static int handle_packets(struct mqtt_in *st, struct tp_batch *batch, size_t max
     return TP_OK;
 }
 
+/* Marks read() as blocking in poll (on = 1; refused, 0, while acks are
+ * queued) or as running again (on = 0). */
+static int set_waiting(struct mqtt_in *st, int on)
+{
+    pthread_mutex_lock(&st->lock);
+    int ok = !on || st->n_acks == 0;
+    if (ok)
+        st->waiting = on;
+    pthread_mutex_unlock(&st->lock);
+    return ok;
+}
+
 static int stopping(struct mqtt_in *st)
 {
     return __atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE);
@@ -199,6 +213,7 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
     (void)drops;
     struct mqtt_in *st = p;
     int rc = TP_OK;
+    st->cl.net.drained = 0; /* from an earlier call: the socket may hold more now */
     while (!stopping(st) && batch->len < max) {
         if (!st->cl.connected) {
             if (batch->len)
@@ -218,9 +233,17 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
         }
         if (batch->len >= max || !st->cl.connected)
             continue;
+        if (batch->len && st->cl.net.drained)
+            break; /* the last read() emptied the socket: hand over what we have */
+        int block = batch->len == 0;
+        if (block && !set_waiting(st, 1))
+            continue; /* acks arrived: send them first */
         int woken = 0;
         uint64_t before = st->cl.net.nread;
-        if (tp_mqtt_client_poll(&st->cl, batch->len ? 0 : 1000, st->wake_pipe[0], &woken))
+        int prc = tp_mqtt_client_poll(&st->cl, block ? 1000 : 0, st->wake_pipe[0], &woken);
+        if (block)
+            set_waiting(st, 0);
+        if (prc)
             continue;
         if (woken)
             drain_wake(st);

@@ -206,12 +206,12 @@ check "restart: nothing lost end to end (duplicates allowed)" \
 cat "$T/check.out"
 
 # ---- 3. and 4.: a subscriber stopped mid-stream, then resumed ----
-# interrupt_and_resume PHASE SIGNAL LABEL WHAT: stops the subscriber with
-# SIGNAL once a fifth of the stream arrived, starts a second one on the
+# interrupt_and_resume PHASE SIGNAL RATE LABEL WHAT: stops the subscriber
+# with SIGNAL once a fifth of the stream arrived, starts a second one on the
 # same persistent session; the union of both outputs must hold every message.
 interrupt_and_resume() {
-    local ph=$1 sig=$2 label=$3 what=$4 first
-    pub_config "$ph" "$RATE"
+    local ph=$1 sig=$2 rate=$3 label=$4 what=$5 first
+    pub_config "$ph" "$rate"
     sub_config "$ph" "s-$ph" "$T/out-$ph-a.jsonl"
     start_sub "s-$ph" || bad "$label: subscriber subscribed"
     first=$SUB_PID
@@ -238,10 +238,12 @@ interrupt_and_resume() {
     check "$label: $what" python3 "$T/check.py" "$T/out-$ph-a.jsonl,$T/out-$ph-b.jsonl" "$N" dups
     cat "$T/check.out"
 }
-interrupt_and_resume p3 TERM drain \
+interrupt_and_resume p3 TERM "$RATE" drain \
     "every acknowledged message is in the output (first run + session resume)"
-# kill -9 (QoS 1, MQTT 5): a PUBACK goes out only after the output wrote the message.
-interrupt_and_resume p5 KILL "kill -9" "nothing lost (duplicates counted)"
+# kill -9 (QoS 1, MQTT 5): a PUBACK goes out only after the output wrote the
+# message. The publisher is unpaced so that the subscriber's pipeline is full
+# when it dies (an input that acknowledged on receipt lost those messages).
+interrupt_and_resume p5 KILL 0 "kill -9" "nothing lost (duplicates counted)"
 
 # ---- 5. urls fail-over: broker list tried in order ----
 PORT_B=$(free_port)

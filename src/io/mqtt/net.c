@@ -248,12 +248,15 @@ int tp_mqtt_net_fill(struct tp_mqtt_net *n, char *why, size_t why_len)
             if (r > 0) {
                 n->rlen += (size_t)r;
                 n->nread += (uint64_t)r;
+                n->drained = (size_t)r < room;
                 return TP_OK;
             }
             if (r == 0)
                 return TP_EOF;
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                n->drained = 1;
                 return TP_OK;
+            }
             snprintf(why, why_len, "read: %s", strerror(errno));
             return TP_IO;
         }
@@ -264,8 +267,10 @@ int tp_mqtt_net_fill(struct tp_mqtt_net *n, char *why, size_t why_len)
             continue;
         }
         int e = SSL_get_error(n->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            n->drained = 1;
             return TP_OK;
+        }
         if (e == SSL_ERROR_ZERO_RETURN)
             return TP_EOF;
         if (e == SSL_ERROR_SYSCALL && errno == 0) {
@@ -275,6 +280,7 @@ int tp_mqtt_net_fill(struct tp_mqtt_net *n, char *why, size_t why_len)
         ssl_why(why, why_len, "TLS read");
         return TP_IO;
     } while (SSL_has_pending(n->ssl));
+    n->drained = 0; /* read-ahead may have left bytes in the kernel: ask again */
     return TP_OK;
 }
 

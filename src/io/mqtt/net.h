@@ -27,6 +27,7 @@ struct tp_mqtt_net {
     size_t wpos;
     uint64_t written; /* bytes written since the connection opened */
     uint64_t nread;   /* bytes read since the connection opened */
+    int drained;      /* the last fill left nothing in the socket (short read) */
 };
 
 void tp_mqtt_net_init(struct tp_mqtt_net *n);
