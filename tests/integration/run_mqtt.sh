@@ -111,10 +111,20 @@ input:
     reconnect_delay_max: 2
 pipeline:
   threads: 2
+${4:-}
 output:
   file: {path: $3}
 EOF
 }
+# A processor that spins ~0.2 ms per message: the subscriber's pipeline
+# stays full while it drains a backlog. (A generous timeout_ms: on a loaded
+# machine a js_timeout drop would be an accounted message missing here.)
+SLOW='  processors:
+    - nodered_js:
+        timeout_ms: 60000
+        code: |
+          for (let i = 0; i < 20000; i++) {}
+          return msg;'
 start_sub() { # name -> SUB_PID; waits for the subscription
     : >"$T/sub-$1.log"
     "$BIN" -c "$T/sub-$1.yaml" >"$T/sub-$1.out" 2>"$T/sub-$1.log" &
@@ -240,10 +250,40 @@ interrupt_and_resume() {
 }
 interrupt_and_resume p3 TERM "$RATE" drain \
     "every acknowledged message is in the output (first run + session resume)"
-# kill -9 (QoS 1, MQTT 5): a PUBACK goes out only after the output wrote the
-# message. The publisher is unpaced so that the subscriber's pipeline is full
-# when it dies (an input that acknowledged on receipt lost those messages).
-interrupt_and_resume p5 KILL 0 "kill -9" "nothing lost (duplicates counted)"
+# kill -9 (QoS 1, MQTT 5) with a full pipeline: the whole stream waits in
+# the broker for the session, then a deliberately slow subscriber drains it
+# and is killed mid-way. A PUBACK goes out only after the output wrote the
+# message, so the second subscriber gets everything the first had not written
+# (an input that acknowledged on receipt lost what its pipeline held).
+KN=$((N / 5))
+N_FULL=$N
+N=$KN
+pub_config p5 0
+sub_config p5 s-p5 "$T/out-p5-a.jsonl" "$SLOW"
+start_sub s-p5 || bad "kill -9: subscriber subscribed"
+kill -TERM "$SUB_PID"
+wait "$SUB_PID"
+timeout 120 "$BIN" -c "$T/pub-p5.yaml" 2>"$T/pub-p5.log"
+check "kill -9: $KN messages queued for the session" test $? = 0
+# (the queued messages may come before the SUBACK: no wait for "subscribed")
+"$BIN" -c "$T/sub-s-p5.yaml" 2>"$T/sub-s-p5-slow.log" &
+SUB_PID=$!
+TP_PIDS+=("$SUB_PID")
+wait_until "[ \$(lines '$T/out-p5-a.jsonl') -ge $((KN / 4)) ]" 120
+kill -9 "$SUB_PID"
+wait "$SUB_PID" 2>/dev/null
+A=$(lines "$T/out-p5-a.jsonl")
+check "kill -9: killed mid-stream ($A of $KN)" test "$A" -lt "$KN"
+sub_config p5 s-p5 "$T/out-p5-b.jsonl"
+start_sub s-p5 || bad "kill -9: second subscriber subscribed"
+wait_until "complete '$T/out-p5-a.jsonl,$T/out-p5-b.jsonl'" 120
+kill -TERM "$SUB_PID"
+wait "$SUB_PID"
+check "kill -9: second subscriber exit 0" test $? = 0
+check "kill -9: nothing lost (duplicates counted)" \
+    python3 "$T/check.py" "$T/out-p5-a.jsonl,$T/out-p5-b.jsonl" "$KN" dups
+cat "$T/check.out"
+N=$N_FULL
 
 # ---- 5. urls fail-over: broker list tried in order ----
 PORT_B=$(free_port)
