@@ -168,9 +168,13 @@ int tp_mqtt_client_connect(struct tp_mqtt_client *c, int wake_fd)
             c->backoff_ms = c->o.reconnect_delay_ms;
             c->last_send_ms = tp_mqtt_now_ms();
             c->ping_sent_ms = 0;
-            tp_log(TP_LOG_INFO, "%s: connected to %s (MQTT %s%s)", c->o.who, b->url,
+            char quota[48] = "";
+            if (c->o.version == TP_MQTT_V5 && c->send_quota < 65535)
+                snprintf(quota, sizeof(quota), ", broker Receive Maximum %u",
+                         (unsigned)c->send_quota);
+            tp_log(TP_LOG_INFO, "%s: connected to %s (MQTT %s%s%s)", c->o.who, b->url,
                    c->o.version == TP_MQTT_V5 ? "5" : "3.1.1",
-                   c->session_present ? ", session resumed" : "");
+                   c->session_present ? ", session resumed" : "", quota);
             return TP_OK;
         }
         tp_mqtt_net_close(&c->net);
