@@ -42,8 +42,9 @@ extern const struct tp_option tp__mqtt_tls_options[];
 extern const char *const tp__mqtt_protocols[];
 
 /* Option table rows for struct tp__mqtt_common embedded as member `common`
- * of config struct T; `clean` is the clean_session default ("true"/"false"). */
-#define TP__MQTT_COMMON_OPTIONS(T, clean)                                                          \
+ * of config struct T; `clean` is the clean_session default ("true"/"false"),
+ * `proto` the protocol default ("5" / "3.1.1"). */
+#define TP__MQTT_COMMON_OPTIONS(T, clean, proto)                                                   \
     {"url",                                                                                        \
      TP_OPT_STRING,                                                                                \
      offsetof(T, common.url),                                                                      \
@@ -66,7 +67,7 @@ extern const char *const tp__mqtt_protocols[];
         {"protocol",                                                                               \
          TP_OPT_STRING,                                                                            \
          offsetof(T, common.protocol),                                                             \
-         "5",                                                                                      \
+         proto,                                                                                    \
          "MQTT protocol version: 5 or 3.1.1",                                                      \
          0,                                                                                        \
          NULL,                                                                                     \

@@ -28,7 +28,10 @@ struct mqtt_out_config {
 };
 
 static const struct tp_option mqtt_out_options[] = {
-    TP__MQTT_COMMON_OPTIONS(struct mqtt_out_config, "true"),
+    /* MQTT 3.1.1 by default: with 5 mosquitto announces its
+     * max_inflight_messages (default 20) as Receive Maximum, which would cap
+     * the window at 20 (measured: twice the system calls per message). */
+    TP__MQTT_COMMON_OPTIONS(struct mqtt_out_config, "true", "3.1.1"),
     {"topic", TP_OPT_STRING, offsetof(struct mqtt_out_config, topic), NULL,
      "topic template with {{meta.KEY}} placeholders (default: umh_topic with '.' -> '/')", 0, NULL,
      0, NULL},
