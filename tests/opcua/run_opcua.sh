@@ -7,7 +7,8 @@
 #     metadata; properties, null-DataType variables skipped; bad status
 #     delivered; a 2-D array reported as unsupported;
 #  2. poll and subscribe deliver the counter's changes in order;
-#  3. username/password accepted and rejected; securityMode is refused;
+#  3. username/password accepted (with useHeartbeat) and rejected;
+#     securityMode is refused;
 #  4. server killed and restarted mid-stream: autoReconnect resumes, without
 #     it tagproc exits 1 with the reason;
 #  5. hostile servers (tests/opcua/fake_server.py) fail cleanly with exit 1;
@@ -88,9 +89,11 @@ check "subscribe: every change once, in order" \
     python3 tests/opcua/check_output.py counter-sub "$T/sub.out" "$T/sub.err"
 
 # ---- 3. identity and security options ----
-config "$T/user.yaml" 'nodeIDs: ["ns=2;s=Counter"], subscribeEnabled: true, username: user1, password: pass1'
-run_until user 5 "$T/user.yaml"
-check_sh "username/password accepted" "[ \$(cat $T/user.rc) = 0 ] && [ \$(wc -l <$T/user.out) -ge 5 ]"
+config "$T/user.yaml" 'nodeIDs: ["ns=2;s=Counter"], subscribeEnabled: true, username: user1, password: pass1, useHeartbeat: true'
+run_until user 12 "$T/user.yaml"
+check_sh "username/password accepted" "[ \$(cat $T/user.rc) = 0 ] && [ \$(wc -l <$T/user.out) -ge 12 ]"
+check_sh "useHeartbeat: the server's CurrentTime arrives, marked" \
+    "grep -c '\"opcua_tag_group\":\"heartbeat\",\"opcua_tag_name\":\"CurrentTime\",.*\"opcua_heartbeat_message\":\"true\"' $T/user.out"
 config "$T/baduser.yaml" 'nodeIDs: ["ns=2;s=Counter"], username: user1, password: nope'
 timeout 30 "$BIN" -c "$T/baduser.yaml" >"$T/baduser.out" 2>"$T/baduser.err"
 echo $? >"$T/baduser.rc"
