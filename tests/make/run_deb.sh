@@ -24,6 +24,9 @@ if [ "$(id -u)" != 0 ]; then
     echo "FAIL needs root: dpkg -i installs the package into this machine"
     exit 1
 fi
+# One package test per machine at a time (several clones may run make test).
+exec 9>/run/lock/tagproc-package-test.lock
+flock 9
 if dpkg-query -W -f='${Status}' tagproc 2>/dev/null | grep -q "install ok installed"; then
     echo "FAIL a tagproc package is already installed; remove it first (dpkg -P tagproc)"
     exit 1
