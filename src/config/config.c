@@ -11,6 +11,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "config/interpolate.h"
+
 #define MAX_DEPTH 200
 
 struct loader {
@@ -113,6 +115,8 @@ static void node_free(struct tp_node *n)
     free(n->key_nodes);
     free(n->items);
     free(n->value);
+    free(n->raw);
+    free(n->env_missing);
     free(n);
 }
 
@@ -175,6 +179,44 @@ static void block_content_pos(struct loader *ld, struct tp_node *n, const yaml_e
         n->content_col = (int)(sspaces - vspaces) + 1;
 }
 
+/* Where byte `off` of a scalar's value sits in the file (exact for plain
+ * and block scalars, close for quoted ones with escapes). */
+static void value_position(const struct tp_node *n, size_t off, int *line, int *col)
+{
+    *line = n->content_line;
+    size_t line_start = 0;
+    for (size_t i = 0; i < off && n->value[i]; i++)
+        if (n->value[i] == '\n') {
+            (*line)++;
+            line_start = i + 1;
+        }
+    *col = n->content_col + (int)(off - line_start);
+}
+
+/* Applies `${VAR:default}` to n->value; keeps the text as written in n->raw. */
+static int interpolate_scalar(struct tp_node *n, const yaml_event_t *ev)
+{
+    struct tp_env_result r;
+    if (tp_env_interpolate(n->value, n->value_len, &r))
+        return TP_NOMEM;
+    if (!r.changed)
+        return TP_OK;
+    if (r.missing) {
+        if (!(n->env_missing = strdup(r.missing_name))) {
+            free(r.text);
+            return TP_NOMEM;
+        }
+        value_position(n, r.missing_off, &n->env_line, &n->env_col);
+    }
+    n->raw = n->value;
+    n->value = r.text;
+    n->value_len = r.len;
+    /* `key: ${UNSET:}` reads as `key:` does in Benthos: null. */
+    if (!r.len && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !n->env_missing)
+        n->type = TP_NODE_NULL;
+    return TP_OK;
+}
+
 static int load_scalar(struct loader *ld, yaml_event_t *ev, struct tp_node **out)
 {
     int null = is_null_scalar(ev);
@@ -203,6 +245,10 @@ static int load_scalar(struct loader *ld, yaml_event_t *ev, struct tp_node **out
         break;
     default:
         break;
+    }
+    if (!null && interpolate_scalar(n, ev)) {
+        node_free(n);
+        return tp_error_set(ld->err, TP_NOMEM, "out of memory");
     }
     *out = n;
     return TP_OK;

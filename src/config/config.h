@@ -24,6 +24,12 @@ struct tp_node {
     int block;        /* literal (|) or folded (>) block scalar */
     int content_line; /* 1-based position of the first character of the content */
     int content_col;  /* (for a block scalar: first content line, its indentation + 1) */
+    /* Environment interpolation (`${VAR:default}`) is applied to value at
+     * load; raw keeps the text as written when it differed (JavaScript code
+     * uses it: `${x}` there is a JS template literal). */
+    char *raw;
+    char *env_missing;     /* name of an unset variable without default, or NULL */
+    int env_line, env_col; /* where that reference starts */
     /* maps (keys[i] -> items[i]) and sequences (items[i]) */
     size_t n;
     char **keys;
@@ -69,6 +75,8 @@ enum tp_opt_type {
 #define TP_OPT_RANGE 0x2u    /* INT: the value must lie in min..max */
 #define TP_OPT_READABLE 0x4u /* STRING: names a file that exists and can be read */
 #define TP_OPT_IN_DIR 0x8u   /* STRING: a file path whose directory exists */
+/* STRING: a template (core/template.h), checked when the config is parsed. */
+#define TP_OPT_TEMPLATE 0x10u
 
 struct tp_option {
     const char *name;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/template.h"
 
 struct pctx {
     struct tp_error *err;
@@ -136,6 +137,17 @@ static int error_at(struct pctx *c, const struct tp_node *n, const char *path, c
     return tp_error_set(c->err, TP_CONFIG, "%s: %s", p, msg);
 }
 
+/* An unset `${VAR}` without default in a value that is used: an error at the reference. */
+static int env_check(struct pctx *c, const struct tp_node *n, const char *path)
+{
+    if (!n->env_missing || c->in_default)
+        return TP_OK;
+    return tp_error_set_at(c->err, TP_CONFIG, n->file, n->env_line, n->env_col,
+                           "%s: environment variable %s is not set and has no default "
+                           "(write ${%s:default})",
+                           path && *path ? path : "(top level)", n->env_missing, n->env_missing);
+}
+
 static int wrong_type(struct pctx *c, const struct tp_node *n, const char *path,
                       const char *expected)
 {
@@ -198,10 +210,32 @@ static int check_path(struct pctx *c, const struct tp_option *o, const struct tp
     return rc;
 }
 
+/* A TP_OPT_TEMPLATE value must compile; the error points into the value. */
+static int check_template(struct pctx *c, const struct tp_node *n, const char *path)
+{
+    struct tp_template *t = NULL;
+    struct tp_template_error te;
+    int rc = tp_template_compile(n->value, &t, &te);
+    tp_template_free(t);
+    if (rc == TP_NOMEM)
+        return nomem(c);
+    if (rc == TP_OK)
+        return TP_OK;
+    if (c->in_default)
+        return error_at(c, n, path, "%s", te.why);
+    int line = n->content_line, col = n->content_col;
+    if (!n->raw && !strchr(n->value, '\n'))
+        col += (int)te.offset;
+    return tp_error_set_at(c->err, TP_CONFIG, n->file, line, col, "%s: %s",
+                           path && *path ? path : "(top level)", te.why);
+}
+
 static int set_string_list(struct pctx *c, const struct tp_node *n, const char *path,
                            struct tp_strlist *dst)
 {
     if (n->type == TP_NODE_SCALAR) {
+        if (env_check(c, n, path))
+            return TP_CONFIG;
         if (!(dst->v = calloc(1, sizeof(char *))) || !(dst->v[0] = strdup(n->value)))
             return nomem(c);
         dst->n = 1;
@@ -220,6 +254,8 @@ static int set_string_list(struct pctx *c, const struct tp_node *n, const char *
             free(ep);
             return rc;
         }
+        if (env_check(c, e, path))
+            return TP_CONFIG;
         if (!(dst->v[i] = strdup(e->value)))
             return nomem(c);
     }
@@ -243,6 +279,8 @@ static int set_string_map(struct pctx *c, const struct tp_node *n, const char *p
             free(vp);
             return rc;
         }
+        if (env_check(c, v, path))
+            return TP_CONFIG;
         if (!(dst->keys[i] = strdup(n->keys[i])) || !(dst->vals[i] = strdup(v->value)))
             return nomem(c);
     }
@@ -282,11 +320,15 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
 {
     char *dst = (char *)out + o->offset;
     int64_t iv;
+    if (o->type != TP_OPT_JS && n->type == TP_NODE_SCALAR && env_check(c, n, path))
+        return TP_CONFIG;
     switch (o->type) {
     case TP_OPT_STRING:
         if (n->type != TP_NODE_SCALAR)
             return wrong_type(c, n, path, "string");
         if (check_choices(c, o, n, path, n->value) || check_path(c, o, n, path, n->value))
+            return TP_CONFIG;
+        if ((o->flags & TP_OPT_TEMPLATE) && check_template(c, n, path))
             return TP_CONFIG;
         free(*(char **)dst);
         if (!(*(char **)dst = strdup(n->value)))
@@ -326,7 +368,8 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
         free(s->code);
         free((char *)s->path);
         s->path = NULL;
-        if (!(s->code = strdup(n->value)) || !(s->path = strdup(path ? path : "")))
+        if (!(s->code = strdup(n->raw ? n->raw : n->value)) ||
+            !(s->path = strdup(path ? path : "")))
             return nomem(c);
         if (!c->in_default) {
             s->file = n->file;

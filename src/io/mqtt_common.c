@@ -1,7 +1,6 @@
 /* MQTT helpers shared by the input and the output: broker URL parsing,
  * client set-up (broker list, client id, credentials, TLS, protocol
- * version) and the output topic template ({{meta.KEY}} placeholders,
- * default umh_topic with / for .). */
+ * version) and the output default topic (umh_topic with / for .). */
 #include "io/mqtt_internal.h"
 
 #include <stdio.h>
@@ -203,91 +202,7 @@ int tp__mqtt_conn_setup(const struct tp__mqtt_common *c, const char *path, const
     return TP_OK;
 }
 
-/* ---------- topic template ---------- */
-
-void tp__mqtt_template_free(struct tp__mqtt_template *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        free(t->parts[i].text);
-    free(t->parts);
-    t->parts = NULL;
-    t->n = 0;
-}
-
-static int tpl_add(struct tp__mqtt_template *t, int is_meta, const char *s, size_t len)
-{
-    if (len == 0)
-        return TP_OK;
-    struct tp__mqtt_tpl_part *p = realloc(t->parts, (t->n + 1) * sizeof(*p));
-    if (!p)
-        return TP_NOMEM;
-    t->parts = p;
-    char *text = strndup(s, len);
-    if (!text)
-        return TP_NOMEM;
-    t->parts[t->n++] = (struct tp__mqtt_tpl_part){is_meta, text, len};
-    return TP_OK;
-}
-
-int tp__mqtt_template_compile(const char *text, const char *path, struct tp__mqtt_template *t,
-                              struct tp_error *err)
-{
-    memset(t, 0, sizeof(*t));
-    const char *s = text;
-    int rc = TP_OK;
-    while (rc == TP_OK && *s) {
-        const char *open = strstr(s, "{{");
-        if (!open) {
-            rc = tpl_add(t, 0, s, strlen(s));
-            break;
-        }
-        rc = tpl_add(t, 0, s, (size_t)(open - s));
-        if (rc)
-            break;
-        const char *close = strstr(open + 2, "}}");
-        if (!close) {
-            rc = tp_error_set(err, TP_CONFIG, "%s: unclosed \"{{\" in \"%s\"", path, text);
-            break;
-        }
-        const char *a = open + 2, *b = close;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        if ((size_t)(b - a) <= 5 || strncmp(a, "meta.", 5) != 0 ||
-            memchr(a, ' ', (size_t)(b - a))) {
-            rc = tp_error_set(err, TP_CONFIG, "%s: expected {{meta.KEY}}, got \"%.*s\" in \"%s\"",
-                              path, (int)(close + 2 - open), open, text);
-            break;
-        }
-        rc = tpl_add(t, 1, a + 5, (size_t)(b - a - 5));
-        s = close + 2;
-    }
-    if (rc == TP_NOMEM)
-        tp_error_set(err, TP_NOMEM, "out of memory");
-    if (rc)
-        tp__mqtt_template_free(t);
-    return rc;
-}
-
-int tp__mqtt_template_render(const struct tp__mqtt_template *t, const struct tp_msg *m,
-                             struct tp_buf *out)
-{
-    tp_buf_reset(out);
-    for (size_t i = 0; i < t->n; i++) {
-        const struct tp__mqtt_tpl_part *p = &t->parts[i];
-        if (!p->is_meta) {
-            if (tp_buf_append(out, p->text, p->len))
-                return TP_NOMEM;
-            continue;
-        }
-        size_t vlen = 0;
-        const char *v = tp_msg_meta_get(m, p->text, &vlen);
-        if (v && tp_buf_append(out, v, vlen))
-            return TP_NOMEM;
-    }
-    return tp_buf_reserve(out, 0);
-}
+/* ---------- default topic ---------- */
 
 int tp__mqtt_default_topic(const struct tp_msg *m, struct tp_buf *out)
 {

@@ -169,26 +169,6 @@ int tp__mqtt_conn_setup(const struct tp__mqtt_common *c, const char *path, const
                         struct tp_mqtt_client *cl, struct tp_error *err);
 void tp__mqtt_conn_free(struct tp__mqtt_conn *conn, struct tp_mqtt_client *cl);
 
-/* An output topic template: literal text and {{meta.KEY}} placeholders. */
-struct tp__mqtt_tpl_part {
-    int is_meta;
-    char *text; /* literal text, or the metadata key */
-    size_t len;
-};
-struct tp__mqtt_template {
-    struct tp__mqtt_tpl_part *parts;
-    size_t n;
-};
-
-/* Compiles a template ("plant/{{meta.opcua_tag_name}}"; spaces inside the
- * braces allowed). TP_CONFIG on unclosed braces or an unknown expression. */
-int tp__mqtt_template_compile(const char *text, const char *path, struct tp__mqtt_template *t,
-                              struct tp_error *err);
-/* Renders for m into out (reset first); a missing key renders as "". */
-int tp__mqtt_template_render(const struct tp__mqtt_template *t, const struct tp_msg *m,
-                             struct tp_buf *out);
-void tp__mqtt_template_free(struct tp__mqtt_template *t);
-
 /* The default output topic: metadata umh_topic with '.' -> '/'. TP_INVAL
  * when the message has no (or an empty) umh_topic. */
 int tp__mqtt_default_topic(const struct tp_msg *m, struct tp_buf *out);

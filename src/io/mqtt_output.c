@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/plugin.h"
+#include "core/template.h"
 #include "io/mqtt_internal.h"
 
 struct mqtt_out_config {
@@ -33,8 +34,9 @@ static const struct tp_option mqtt_out_options[] = {
      * the window at 20 (measured: twice the system calls per message). */
     TP__MQTT_COMMON_OPTIONS(struct mqtt_out_config, "true", "3.1.1"),
     {"topic", TP_OPT_STRING, offsetof(struct mqtt_out_config, topic), NULL,
-     "topic template with {{meta.KEY}} placeholders (default: umh_topic with '.' -> '/')", 0, NULL,
-     0, NULL},
+     "topic template with {{meta.KEY}}, ${! meta(\"KEY\") } or ${! @KEY } placeholders (default: "
+     "umh_topic with '.' -> '/')",
+     TP_OPT_TEMPLATE, NULL, 0, NULL},
     {"retain", TP_OPT_BOOL, offsetof(struct mqtt_out_config, retain), "false",
      "publish with the retain flag", 0, NULL, 0, NULL},
     {"max_inflight", TP_OPT_INT, offsetof(struct mqtt_out_config, max_inflight), "1000",
@@ -65,8 +67,7 @@ struct mqtt_out {
     const struct mqtt_out_config *cfg;
     struct tp__mqtt_conn conn;
     struct tp_mqtt_client cl;
-    struct tp__mqtt_template tpl;
-    int has_tpl;
+    struct tp_template *tpl; /* NULL: the default topic */
     struct tp_buf topic;
     int qos;
 
@@ -356,8 +357,8 @@ static void *net_main(void *arg)
 static int build_topic(struct mqtt_out *st, struct tp_out_batch *ob, size_t i)
 {
     const struct tp_msg *m = ob->msgs[i];
-    int rc = st->has_tpl ? tp__mqtt_template_render(&st->tpl, m, &st->topic)
-                         : tp__mqtt_default_topic(m, &st->topic);
+    int rc = st->tpl ? tp_template_render(st->tpl, m, &st->topic, NULL)
+                     : tp__mqtt_default_topic(m, &st->topic);
     if (rc == TP_NOMEM)
         return rc;
     if (rc)
@@ -499,7 +500,7 @@ static void out_close(void *p)
     free_list(st->in_head);
     tp__mqtt_conn_free(&st->conn, &st->cl);
     free(st->pending);
-    tp__mqtt_template_free(&st->tpl);
+    tp_template_free(st->tpl);
     tp_buf_free(&st->topic);
     if (st->wake_pipe[0] >= 0) {
         close(st->wake_pipe[0]);
@@ -530,10 +531,13 @@ static int out_open(const void *config, void **out, struct tp_error *err)
         goto fail;
     }
     if (cfg->topic) {
-        rc = tp__mqtt_template_compile(cfg->topic, "output.mqtt.topic", &st->tpl, err);
-        if (rc)
+        struct tp_template_error te;
+        rc = tp_template_compile(cfg->topic, &st->tpl, &te);
+        if (rc) {
+            rc = rc == TP_NOMEM ? tp_error_set(err, rc, "out of memory")
+                                : tp_error_set(err, rc, "output.mqtt.topic: %s", te.why);
             goto fail;
-        st->has_tpl = 1;
+        }
     }
     st->pending = calloc(65536, sizeof(*st->pending));
     if (!st->pending) {

@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/msg.h"
+#include "core/template.h"
 
 /* Connection options, embedded as `conn` in the input and output configs. */
 struct tp__nats_conn_config {
@@ -60,24 +61,12 @@ const char *tp__nats_errtext(natsStatus s);
  * 0, or TP_CONFIG with err naming `what`. */
 int tp__nats_duration_ms(const char *text, const char *what, int64_t *ms, struct tp_error *err);
 
-/* A subject template: literal text with {{meta.KEY}} placeholders. */
-struct tp__nats_template {
-    size_t n;
-    struct tp__nats_tseg {
-        int is_meta; /* 1: text is a metadata key */
-        char *text;
-    } * segs;
-};
-
-/* Compiles `text`; errors name `what` (the option path). Free with tp__nats_template_free. */
-int tp__nats_template_parse(struct tp__nats_template *t, const char *text, const char *what,
-                            struct tp_error *err);
-void tp__nats_template_free(struct tp__nats_template *t);
-/* Renders t for m into out (reset first). Returns 0 when the result is a valid
- * publish subject; otherwise TP_INVAL with a reason in why[size] (a missing
- * metadata key, an empty token, white space or a wildcard). TP_NOMEM on allocation failure. */
-int tp__nats_template_render(const struct tp__nats_template *t, const struct tp_msg *m,
-                             struct tp_buf *out, char *why, size_t size);
+/* Renders the subject template t for m into out. Returns 0 when the result
+ * is a valid publish subject; otherwise TP_INVAL with a reason in why[size]
+ * (a missing metadata key, an empty token, white space or a wildcard).
+ * TP_NOMEM on allocation failure. */
+int tp__nats_subject_render(const struct tp_template *t, const struct tp_msg *m, struct tp_buf *out,
+                            char *why, size_t size);
 
 /* 1 when metadata entry key=val can be sent as a NATS header: the key is
  * printable ASCII without ':' or spaces and does not start with "nats_" or

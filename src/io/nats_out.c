@@ -33,7 +33,9 @@ static const char *const storages[] = {"file", "memory", NULL};
 static const struct tp_option out_options[] = {
     TP_NATS_CONN_OPTIONS(struct out_config),
     {"subject", TP_OPT_STRING, offsetof(struct out_config, subject), "{{meta.umh_topic}}",
-     "subject template; {{meta.KEY}} is replaced by the metadata value", 0, NULL, 0, NULL},
+     "subject template; {{meta.KEY}}, ${! meta(\"KEY\") } and ${! @KEY } are replaced by the "
+     "metadata value",
+     TP_OPT_TEMPLATE, NULL, 0, NULL},
     {"jetstream", TP_OPT_BOOL, offsetof(struct out_config, jetstream), "false",
      "publish to JetStream and wait for the stream's acknowledgement of every message", 0, NULL, 0,
      NULL},
@@ -62,7 +64,7 @@ static const struct tp_option out_options[] = {
 
 struct nats_out {
     const struct out_config *cfg;
-    struct tp__nats_template tmpl;
+    struct tp_template *tmpl;
     int64_t ack_timeout_ms;
     natsConnection *nc;
     jsCtx *js;
@@ -98,7 +100,13 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(o->id_prefix, sizeof(o->id_prefix), "tp-%lx-%lx-%x", (unsigned long)ts.tv_sec,
              (unsigned long)ts.tv_nsec, (unsigned)getpid());
-    int rc = tp__nats_template_parse(&o->tmpl, cfg->subject, "output.nats.subject", err);
+    struct tp_template_error te;
+    int rc = tp_template_compile(cfg->subject, &o->tmpl, &te);
+    if (rc)
+        rc = rc == TP_NOMEM ? tp_error_set(err, rc, "out of memory")
+                            : tp_error_set(err, rc, "output.nats.subject: %s", te.why);
+    if (!rc && !*cfg->subject)
+        rc = tp_error_set(err, TP_CONFIG, "output.nats.subject: expected a non-empty subject");
     if (!rc)
         rc = tp__nats_duration_ms(cfg->ack_timeout, "output.nats.ack_timeout", &o->ack_timeout_ms,
                                   err);
@@ -141,7 +149,7 @@ static natsMsg *build(struct nats_out *o, struct tp_out_batch *b, size_t i, int 
 {
     const struct tp_msg *m = b->msgs[i];
     char why[300];
-    int rc = tp__nats_template_render(&o->tmpl, m, &o->subject, why, sizeof(why));
+    int rc = tp__nats_subject_render(o->tmpl, m, &o->subject, why, sizeof(why));
     if (rc == TP_NOMEM) {
         *nomem = 1;
         return NULL;
@@ -287,7 +295,7 @@ static void nats_out_close(void *p)
         natsConnection_Close(o->nc);
         natsConnection_Destroy(o->nc);
     }
-    tp__nats_template_free(&o->tmpl);
+    tp_template_free(o->tmpl);
     tp_buf_free(&o->subject);
     free(o);
 }

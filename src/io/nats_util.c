@@ -1,6 +1,6 @@
 /* Helpers shared by the NATS input and output: connecting (reconnect forever,
  * log state changes), creating a JetStream stream on request, durations,
- * the {{meta.KEY}} subject template and the metadata -> header filter. */
+ * the subject checks and the metadata -> header filter. */
 #include "io/nats_internal.h"
 
 #include <ctype.h>
@@ -48,90 +48,17 @@ bad:
                         text ? text : "");
 }
 
-/* ---------- subject template ---------- */
+/* ---------- subject ---------- */
 
-static int add_seg(struct tp__nats_template *t, int is_meta, const char *s, size_t n)
+int tp__nats_subject_render(const struct tp_template *t, const struct tp_msg *m, struct tp_buf *out,
+                            char *why, size_t size)
 {
-    struct tp__nats_tseg *v = realloc(t->segs, (t->n + 1) * sizeof(*v));
-    if (!v)
+    const char *missing = NULL;
+    if (tp_template_render(t, m, out, &missing))
         return TP_NOMEM;
-    t->segs = v;
-    char *text = strndup(s, n);
-    if (!text)
-        return TP_NOMEM;
-    v[t->n].is_meta = is_meta;
-    v[t->n].text = text;
-    t->n++;
-    return TP_OK;
-}
-
-int tp__nats_template_parse(struct tp__nats_template *t, const char *text, const char *what,
-                            struct tp_error *err)
-{
-    memset(t, 0, sizeof(*t));
-    const char *p = text;
-    while (*p) {
-        const char *open = strstr(p, "{{");
-        if (!open) {
-            if (add_seg(t, 0, p, strlen(p)))
-                goto nomem;
-            break;
-        }
-        if (open > p && add_seg(t, 0, p, (size_t)(open - p)))
-            goto nomem;
-        const char *close = strstr(open + 2, "}}");
-        if (!close) {
-            tp__nats_template_free(t);
-            return tp_error_set(err, TP_CONFIG, "%s: unterminated \"{{\" in \"%s\"", what, text);
-        }
-        const char *a = open + 2, *b = close;
-        while (a < b && isspace((unsigned char)*a))
-            a++;
-        while (b > a && isspace((unsigned char)b[-1]))
-            b--;
-        if ((size_t)(b - a) <= 5 || strncmp(a, "meta.", 5) != 0) {
-            tp__nats_template_free(t);
-            return tp_error_set(err, TP_CONFIG,
-                                "%s: expected {{meta.KEY}} placeholders, got \"%.*s\" in \"%s\"",
-                                what, (int)(close + 2 - open), open, text);
-        }
-        if (add_seg(t, 1, a + 5, (size_t)(b - a - 5)))
-            goto nomem;
-        p = close + 2;
-    }
-    if (t->n == 0) {
-        return tp_error_set(err, TP_CONFIG, "%s: expected a non-empty subject", what);
-    }
-    return TP_OK;
-nomem:
-    tp__nats_template_free(t);
-    return tp_error_set(err, TP_NOMEM, "out of memory");
-}
-
-void tp__nats_template_free(struct tp__nats_template *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        free(t->segs[i].text);
-    free(t->segs);
-    memset(t, 0, sizeof(*t));
-}
-
-int tp__nats_template_render(const struct tp__nats_template *t, const struct tp_msg *m,
-                             struct tp_buf *out, char *why, size_t size)
-{
-    tp_buf_reset(out);
-    for (size_t i = 0; i < t->n; i++) {
-        const char *v = t->segs[i].text;
-        size_t vlen = strlen(v);
-        if (t->segs[i].is_meta) {
-            v = tp_msg_meta_get(m, t->segs[i].text, &vlen);
-            if (!v) {
-                snprintf(why, size, "metadata \"%s\" is missing", t->segs[i].text);
-                return TP_INVAL;
-            }
-        }
-        if (tp_buf_append(out, v, vlen))
-            return TP_NOMEM;
+    if (missing) {
+        snprintf(why, size, "metadata \"%s\" is missing", missing);
+        return TP_INVAL;
     }
     const char *s = out->data ? out->data : "";
     if (!*s) {

@@ -47,46 +47,6 @@ static void test_url_parse(void **state)
     assert_int_equal(tp__mqtt_url_parse(NULL, "x", &ep, &err), TP_CONFIG);
 }
 
-static void test_template(void **state)
-{
-    (void)state;
-    struct tp__mqtt_template t;
-    struct tp_error err = {0};
-    struct tp_buf out;
-    tp_buf_init(&out);
-    struct tp_msg *m = tp_msg_new();
-    assert_int_equal(tp_msg_meta_sets(m, "opcua_tag_name", "temp"), 0);
-    assert_int_equal(tp_msg_meta_sets(m, "area", "a1"), 0);
-
-    assert_int_equal(tp__mqtt_template_compile("plant/{{meta.area}}/{{ meta.opcua_tag_name }}",
-                                               "output.mqtt.topic", &t, &err),
-                     TP_OK);
-    assert_int_equal(tp__mqtt_template_render(&t, m, &out), TP_OK);
-    assert_string_equal(out.data, "plant/a1/temp");
-    tp__mqtt_template_free(&t);
-
-    /* a missing key renders empty; literal only */
-    assert_int_equal(tp__mqtt_template_compile("{{meta.nope}}x", "p", &t, &err), TP_OK);
-    assert_int_equal(tp__mqtt_template_render(&t, m, &out), TP_OK);
-    assert_string_equal(out.data, "x");
-    tp__mqtt_template_free(&t);
-    assert_int_equal(tp__mqtt_template_compile("fixed/topic", "p", &t, &err), TP_OK);
-    assert_int_equal(tp__mqtt_template_render(&t, m, &out), TP_OK);
-    assert_string_equal(out.data, "fixed/topic");
-    tp__mqtt_template_free(&t);
-
-    assert_int_equal(tp__mqtt_template_compile("a/{{meta.x", "output.mqtt.topic", &t, &err),
-                     TP_CONFIG);
-    assert_non_null(strstr(err.msg, "unclosed"));
-    assert_int_equal(tp__mqtt_template_compile("a/{{ topic }}", "output.mqtt.topic", &t, &err),
-                     TP_CONFIG);
-    assert_non_null(strstr(err.msg, "{{meta.KEY}}"));
-    assert_int_equal(tp__mqtt_template_compile("a/{{meta.}}", "p", &t, &err), TP_CONFIG);
-
-    tp_msg_free(m);
-    tp_buf_free(&out);
-}
-
 static void test_default_topic(void **state)
 {
     (void)state;
@@ -240,8 +200,9 @@ static void test_no_broker(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_parse),     cmocka_unit_test(test_template),
-        cmocka_unit_test(test_default_topic), cmocka_unit_test(test_option_errors),
+        cmocka_unit_test(test_url_parse),
+        cmocka_unit_test(test_default_topic),
+        cmocka_unit_test(test_option_errors),
         cmocka_unit_test(test_no_broker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

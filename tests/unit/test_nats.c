@@ -39,11 +39,11 @@ static void test_duration(void **state)
 
 static int render(const char *tmpl, struct tp_msg *m, struct tp_buf *out, char *why)
 {
-    struct tp__nats_template t;
-    struct tp_error err = {0};
-    assert_int_equal(tp__nats_template_parse(&t, tmpl, "output.nats.subject", &err), 0);
-    int rc = tp__nats_template_render(&t, m, out, why, 300);
-    tp__nats_template_free(&t);
+    struct tp_template *t = NULL;
+    struct tp_template_error te;
+    assert_int_equal(tp_template_compile(tmpl, &t, &te), 0);
+    int rc = tp__nats_subject_render(t, m, out, why, 300);
+    tp_template_free(t);
     return rc;
 }
 
@@ -65,6 +65,8 @@ static void test_template_render(void **state)
     assert_string_equal(out.data, "plant.l1.x");
     assert_int_equal(render("fixed.subject", m, &out, why), 0);
     assert_string_equal(out.data, "fixed.subject");
+    assert_int_equal(render("p.${! meta(\"line\") }.${! @line }", m, &out, why), 0);
+    assert_string_equal(out.data, "p.l1.l1");
 
     assert_int_equal(render("p.{{meta.nope}}", m, &out, why), TP_INVAL);
     assert_non_null(strstr(why, "\"nope\" is missing"));
@@ -81,20 +83,6 @@ static void test_template_render(void **state)
     assert_int_equal(render("a.b*c", m, &out, why), 0);
     tp_buf_free(&out);
     tp_msg_free(m);
-}
-
-static void test_template_parse_errors(void **state)
-{
-    (void)state;
-    struct tp__nats_template t;
-    struct tp_error err = {0};
-    assert_int_equal(tp__nats_template_parse(&t, "a.{{meta.x", "output.nats.subject", &err),
-                     TP_CONFIG);
-    assert_non_null(strstr(err.msg, "output.nats.subject: unterminated"));
-    assert_int_equal(tp__nats_template_parse(&t, "a.{{topic}}", "s", &err), TP_CONFIG);
-    assert_non_null(strstr(err.msg, "{{meta.KEY}}"));
-    assert_int_equal(tp__nats_template_parse(&t, "a.{{meta.}}", "s", &err), TP_CONFIG);
-    assert_int_equal(tp__nats_template_parse(&t, "", "s", &err), TP_CONFIG);
 }
 
 static void test_header_filter(void **state)
@@ -149,7 +137,7 @@ static void test_option_errors(void **state)
     assert_int_equal(open_with(out->options, out->config_size, out->open,
                                "urls: [nats://127.0.0.1:1]\nsubject: \"{{topic}}\"\n", &err),
                      TP_CONFIG);
-    assert_non_null(strstr(err.msg, "output.nats.subject"));
+    assert_non_null(strstr(err.msg, "subject: expected {{meta.KEY}}"));
     assert_int_equal(open_with(out->options, out->config_size, out->open,
                                "urls: [nats://127.0.0.1:1]\ncreate_stream: true\njetstream: true\n",
                                &err),
@@ -175,7 +163,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_template_render),
-        cmocka_unit_test(test_template_parse_errors),
         cmocka_unit_test(test_header_filter),
         cmocka_unit_test(test_option_errors),
     };
