@@ -63,20 +63,6 @@ static void handled_signals(sigset_t *set)
     sigaddset(set, SIGUSR2);
 }
 
-/* The config's own logger settings, before anything is printed, so that
- * the validation findings already come in the configured format. */
-static void apply_logger_settings(const struct tp_config *cfg)
-{
-    const struct tp_node *logger = tp_node_get(cfg->root, "logger");
-    const struct tp_node *format = tp_node_get(logger, "format");
-    const struct tp_node *level = tp_node_get(logger, "level");
-    if (format && format->type == TP_NODE_SCALAR)
-        tp_log_set_json(strcmp(format->value, "json") == 0);
-    if (level && level->type == TP_NODE_SCALAR && tp_log_get_level() == TP_LOG_INFO &&
-        tp_log_level_parse(level->value) >= 0)
-        tp_log_set_level((enum tp_log_level)tp_log_level_parse(level->value));
-}
-
 /* Loads CONFIG with the --set overrides and validates it, logging every
  * finding once (`prefix` before each). Returns the config when it can run.
  * At start, rule findings do not stop it: a config written for the
@@ -93,14 +79,14 @@ static struct tp_config *load_valid(const struct run_args *a, const char *prefix
         tp_log(TP_LOG_ERROR, "%s%s", prefix, text);
         return NULL;
     }
-    if (at_start)
-        apply_logger_settings(cfg);
+    if (at_start) /* findings already in the configured log format */
+        tp_pipeline_apply_logger(cfg);
     struct tp_lint_report rep = {0};
     tp_lint_config(cfg, TP_LINT_COMPILE, &rep);
     for (size_t i = 0; i < rep.n; i++)
         if (rep.v[i].blocks_run || (!at_start && rep.v[i].severity == TP_LINT_ERROR))
             tp_log(TP_LOG_ERROR, "%s%s", prefix, rep.v[i].text);
-        else if (rep.v[i].severity == TP_LINT_ERROR)
+        else if (at_start || rep.v[i].severity == TP_LINT_ERROR)
             tp_log(TP_LOG_WARN, "lint: %s", rep.v[i].text);
     int blocking = at_start ? rep.blocking : rep.errors;
     tp_lint_report_free(&rep);

@@ -197,7 +197,7 @@ static void value_position(const struct tp_node *n, size_t off, int *line, int *
 static int interpolate_scalar(struct tp_node *n, const yaml_event_t *ev)
 {
     struct tp_env_result r;
-    if (tp_env_interpolate(n->value, n->value_len, &r))
+    if (tp_env_interpolate(n->value, n->value_len, 0, &r))
         return TP_NOMEM;
     if (!r.changed)
         return TP_OK;

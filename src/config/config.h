@@ -77,6 +77,11 @@ enum tp_opt_type {
 #define TP_OPT_IN_DIR 0x8u   /* STRING: a file path whose directory exists */
 /* STRING: a template (core/template.h), checked when the config is parsed. */
 #define TP_OPT_TEMPLATE 0x10u
+/* STRING with choices: compared ignoring case (the value is kept as written). */
+#define TP_OPT_NOCASE 0x20u
+/* NODE: a key valid in Benthos configs but without meaning here; lint names
+ * every such key present in one warning. */
+#define TP_OPT_IGNORED 0x40u
 
 struct tp_option {
     const char *name;
@@ -125,6 +130,13 @@ struct tp_list {
  * required keys are errors at the offending node's position. */
 int tp_options_parse(const struct tp_option *table, const struct tp_node *map, const char *path,
                      void *out, struct tp_error *err);
+/* Same, but goes on after a config error: every one is passed to on_error
+ * (in file order), and the result is TP_CONFIG when there was any; out
+ * holds what could be read and is freed by the caller with tp_options_free
+ * either way. Used by lint, which reports every problem at once. */
+typedef void (*tp_options_error_fn)(void *ud, const struct tp_error *err);
+int tp_options_parse_all(const struct tp_option *table, const struct tp_node *map, const char *path,
+                         void *out, tp_options_error_fn on_error, void *ud);
 /* Frees what tp_options_parse allocated in out (not out itself). */
 void tp_options_free(const struct tp_option *table, void *out);
 

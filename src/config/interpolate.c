@@ -1,7 +1,9 @@
 /* Benthos-style environment interpolation of config scalars: `${VAR}` and
  * `${VAR:default}` are replaced by the variable (or the default), `$${` is a
  * literal `${`, and `${!...}` (a Bloblang interpolation, for templates) is
- * kept as written. Runs on every scalar when the YAML is loaded. */
+ * kept as written. Runs on every scalar when the YAML is loaded. In
+ * JavaScript code only `${VAR:default}` is replaced: `${x}` there is a JS
+ * template literal. */
 #include "config/interpolate.h"
 
 #include <stdlib.h>
@@ -15,7 +17,7 @@ static int is_name_char(char c)
            c == '.';
 }
 
-int tp_env_interpolate(const char *in, size_t len, struct tp_env_result *res)
+int tp_env_interpolate(const char *in, size_t len, int js, struct tp_env_result *res)
 {
     struct tp_buf b;
     tp_buf_init(&b);
@@ -26,7 +28,7 @@ int tp_env_interpolate(const char *in, size_t len, struct tp_env_result *res)
             i++;
             continue;
         }
-        if (i + 2 < len && in[i + 1] == '$' && in[i + 2] == '{') { /* $${ -> ${ */
+        if (!js && i + 2 < len && in[i + 1] == '$' && in[i + 2] == '{') { /* $${ -> ${ */
             if (tp_buf_append(&b, in + lit, i - lit))
                 goto nomem;
             res->changed = 1;
@@ -46,6 +48,10 @@ int tp_env_interpolate(const char *in, size_t len, struct tp_env_result *res)
             continue;
         }
         size_t def = 0, close = e;
+        if (js && in[e] != ':') {
+            i++; /* JavaScript's own template literal */
+            continue;
+        }
         if (in[e] == ':') {
             def = e + 1;
             close = def;

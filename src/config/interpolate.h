@@ -14,7 +14,8 @@ struct tp_env_result {
     char missing_name[256];
 };
 
-/* Interpolates in[0..len). 0, or -1 when out of memory. */
-int tp_env_interpolate(const char *in, size_t len, struct tp_env_result *res);
+/* Interpolates in[0..len). js: JavaScript code, where only references with
+ * a default are replaced and `$${` stays. 0, or -1 when out of memory. */
+int tp_env_interpolate(const char *in, size_t len, int js, struct tp_env_result *res);
 
 #endif

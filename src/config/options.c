@@ -12,16 +12,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config/interpolate.h"
 #include "core/buf.h"
 #include "core/template.h"
 
 struct pctx {
     struct tp_error *err;
     int in_default; /* converting a default: nodes are temporary, no positions */
+    /* tp_options_parse_all: every config error goes here and parsing goes on */
+    tp_options_error_fn on_error;
+    void *ud;
+    size_t reported;
 };
+
+/* In parse-all mode, reports a config error not reported yet (nested maps
+ * report their own) and lets the caller go on; otherwise returns rc. */
+static int go_on(struct pctx *c, int rc, size_t reported_before)
+{
+    if (rc != TP_CONFIG || !c->on_error || c->in_default)
+        return rc;
+    if (c->reported == reported_before) {
+        c->on_error(c->ud, c->err);
+        c->reported++;
+    }
+    return TP_OK;
+}
 
 static int parse_map(struct pctx *c, const struct tp_option *table, const struct tp_node *map,
                      const struct tp_node *pos, const char *path, void *out);
@@ -164,7 +183,7 @@ static int check_choices(struct pctx *c, const struct tp_option *o, const struct
     struct tp_buf b;
     tp_buf_init(&b);
     for (size_t i = 0; o->choices[i]; i++) {
-        if (!strcmp(o->choices[i], v)) {
+        if (!((o->flags & TP_OPT_NOCASE) ? strcasecmp : strcmp)(o->choices[i], v)) {
             tp_buf_free(&b);
             return TP_OK;
         }
@@ -368,8 +387,11 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
         free(s->code);
         free((char *)s->path);
         s->path = NULL;
-        if (!(s->code = strdup(n->raw ? n->raw : n->value)) ||
-            !(s->path = strdup(path ? path : "")))
+        struct tp_env_result r = {0};
+        if (n->raw && tp_env_interpolate(n->raw, strlen(n->raw), 1, &r))
+            return nomem(c);
+        s->code = r.text ? r.text : strdup(n->raw ? n->raw : n->value);
+        if (!s->code || !(s->path = strdup(path ? path : "")))
             return nomem(c);
         if (!c->in_default) {
             s->file = n->file;
@@ -465,12 +487,13 @@ static int parse_map(struct pctx *c, const struct tp_option *table, const struct
         char *kp = path_join(path, map->keys[i]);
         if (!kp)
             return nomem(c);
+        size_t before = c->reported;
         if (!o->name)
             rc = unknown_key(c, table, map->key_nodes[i], kp);
         else if (map->items[i]->type != TP_NODE_NULL || o->type == TP_OPT_JS)
             rc = convert(c, o, map->items[i], kp, out);
         free(kp);
-        if (rc)
+        if ((rc = go_on(c, rc, before)))
             return rc;
     }
     /* Absent (or null) keys: required check, then defaults. */
@@ -478,16 +501,20 @@ static int parse_map(struct pctx *c, const struct tp_option *table, const struct
         const struct tp_node *v = tp_node_get(map, o->name);
         if (v && (v->type != TP_NODE_NULL || o->type == TP_OPT_JS))
             continue;
+        size_t before = c->reported;
         if (o->flags & TP_OPT_REQUIRED) {
             const struct tp_node *at = map ? map : pos;
-            return error_at(c, at, path, "missing required key \"%s\"", o->name);
+            rc = error_at(c, at, path, "missing required key \"%s\"", o->name);
+            if ((rc = go_on(c, rc, before)))
+                return rc;
+            continue;
         }
         char *kp = path_join(path, o->name);
         if (!kp)
             return nomem(c);
         rc = apply_default(c, o, map ? map : pos, kp, out);
         free(kp);
-        if (rc)
+        if ((rc = go_on(c, rc, before)))
             return rc;
     }
     return TP_OK;
@@ -500,6 +527,19 @@ int tp_options_parse(const struct tp_option *table, const struct tp_node *map, c
     int rc = parse_map(&c, table, map, map, path, out);
     if (rc)
         tp_options_free(table, out);
+    return rc;
+}
+
+int tp_options_parse_all(const struct tp_option *table, const struct tp_node *map, const char *path,
+                         void *out, tp_options_error_fn on_error, void *ud)
+{
+    struct tp_error err = {0};
+    struct pctx c = {.err = &err, .on_error = on_error, .ud = ud};
+    int rc = parse_map(&c, table, map, map, path, out);
+    if (rc == TP_CONFIG) /* not reported: e.g. the map itself has the wrong type */
+        on_error(ud, &err);
+    if (rc == TP_OK && c.reported)
+        rc = TP_CONFIG;
     return rc;
 }
 

@@ -18,7 +18,9 @@
 #define LIMIT_WINDOW_S 10
 
 static enum tp_log_level current_level = TP_LOG_INFO;
-static int json_format;
+static enum tp_log_format log_format = TP_LOG_TEXT;
+static int log_timestamp = 1;
+static struct tp_buf static_text; /* static fields, pre-rendered for log_format */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -42,9 +44,58 @@ enum tp_log_level tp_log_get_level(void)
     return __atomic_load_n(&current_level, __ATOMIC_RELAXED);
 }
 
-void tp_log_set_json(int on)
+int tp_log_format_parse(const char *s)
 {
-    json_format = on;
+    static const char *const names[] = {"text", "json", "logfmt"};
+    for (int i = 0; i < 3; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* A logfmt value: bare when it has no space, quote or '=', else quoted. */
+static int logfmt_value(struct tp_buf *b, const char *v)
+{
+    if (*v && !strpbrk(v, " \"=\\\t\n"))
+        return tp_buf_puts(b, v);
+    int rc = tp_buf_putc(b, '"');
+    for (; *v && !rc; v++) {
+        if (*v == '"' || *v == '\\')
+            rc = tp_buf_putc(b, '\\');
+        if (!rc)
+            rc = *v == '\n' ? tp_buf_puts(b, "\\n") : tp_buf_putc(b, *v);
+    }
+    return rc ? rc : tp_buf_putc(b, '"');
+}
+
+int tp_log_configure(enum tp_log_format format, int add_timestamp, char *const *keys,
+                     char *const *vals, size_t n)
+{
+    struct tp_buf b;
+    tp_buf_init(&b);
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (format == TP_LOG_JSON) {
+            rc = tp_buf_putc(&b, ',');
+            rc = rc ? rc : tp_json_write_string(&b, keys[i], strlen(keys[i]));
+            rc = rc ? rc : tp_buf_putc(&b, ':');
+            rc = rc ? rc : tp_json_write_string(&b, vals[i], strlen(vals[i]));
+        } else {
+            rc = tp_buf_printf(&b, " %s=", keys[i]);
+            rc = rc ? rc : logfmt_value(&b, vals[i]);
+        }
+    }
+    if (rc) {
+        tp_buf_free(&b);
+        return rc;
+    }
+    pthread_mutex_lock(&log_lock);
+    log_format = format;
+    log_timestamp = add_timestamp;
+    tp_buf_free(&static_text);
+    static_text = b;
+    pthread_mutex_unlock(&log_lock);
+    return 0;
 }
 
 int tp_log_level_parse(const char *s)
@@ -54,6 +105,8 @@ int tp_log_level_parse(const char *s)
             return i;
     if (strcasecmp(s, "warning") == 0)
         return TP_LOG_WARN;
+    if (strcasecmp(s, "none") == 0)
+        return TP_LOG_OFF;
     return -1;
 }
 
@@ -67,18 +120,32 @@ static void emit(enum tp_log_level level, const char *text)
     snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (long)(ts.tv_nsec / 1000000) % 1000);
-    if (json_format) {
-        struct tp_buf b;
-        tp_buf_init(&b);
-        tp_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", when, level_names[level]);
-        tp_json_write_string(&b, text, strlen(text));
-        tp_buf_puts(&b, "}\n");
-        if (b.data)
-            fputs(b.data, stderr);
-        tp_buf_free(&b);
-    } else {
-        fprintf(stderr, "%s %-5s %s\n", when, level_names[level], text);
+    const char *fields = static_text.data ? static_text.data : "";
+    if (log_format == TP_LOG_TEXT) {
+        fprintf(stderr, "%s%s%-5s %s%s\n", log_timestamp ? when : "", log_timestamp ? " " : "",
+                level_names[level], text, fields);
+        return;
     }
+    struct tp_buf b;
+    tp_buf_init(&b);
+    if (log_format == TP_LOG_JSON) {
+        if (log_timestamp)
+            tp_buf_printf(&b, "{\"time\":\"%s\",", when);
+        else
+            tp_buf_putc(&b, '{');
+        tp_buf_printf(&b, "\"level\":\"%s\",\"msg\":", level_names[level]);
+        tp_json_write_string(&b, text, strlen(text));
+        tp_buf_printf(&b, "%s}\n", fields);
+    } else {
+        if (log_timestamp)
+            tp_buf_printf(&b, "time=%s ", when);
+        tp_buf_printf(&b, "level=%s msg=", level_names[level]);
+        logfmt_value(&b, text);
+        tp_buf_printf(&b, "%s\n", fields);
+    }
+    if (b.data)
+        fputs(b.data, stderr);
+    tp_buf_free(&b);
 }
 
 static void vlog(enum tp_log_level level, const char *fmt, va_list ap)

@@ -3,6 +3,8 @@
 #ifndef TP_LOG_H
 #define TP_LOG_H
 
+#include <stddef.h>
+
 enum tp_log_level {
     TP_LOG_TRACE,
     TP_LOG_DEBUG,
@@ -16,8 +18,17 @@ void tp_log_set_level(enum tp_log_level level);
 enum tp_log_level tp_log_get_level(void);
 /* Parses "trace|debug|info|warn|error|off"; -1 when unknown. */
 int tp_log_level_parse(const char *s);
-/* 1: one JSON object per line ({"time","level","msg"}); 0: text (default). */
-void tp_log_set_json(int on);
+enum tp_log_format {
+    TP_LOG_TEXT,   /* "TIME level message" (default) */
+    TP_LOG_JSON,   /* one JSON object per line: {"time","level","msg", static fields} */
+    TP_LOG_LOGFMT, /* time=... level=info msg="..." key=value (Benthos' logfmt) */
+};
+/* Parses "text|json|logfmt"; -1 when unknown. */
+int tp_log_format_parse(const char *s);
+/* Sets the line format, whether lines carry a timestamp (default 1), and
+ * fields added to every line (copied; keys[i]=vals[i], n may be 0). 0 or TP_NOMEM. */
+int tp_log_configure(enum tp_log_format format, int add_timestamp, char *const *keys,
+                     char *const *vals, size_t n);
 
 void tp_log(enum tp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -166,9 +166,10 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
         p->root.output = opts->output;
     if (opts && opts->threads > 0)
         p->root.pipeline.threads = opts->threads;
-    if (p->root.logger.level && tp_log_get_level() == TP_LOG_INFO)
-        tp_log_set_level((enum tp_log_level)tp_log_level_parse(p->root.logger.level));
-    tp_log_set_json(p->root.logger.format && strcmp(p->root.logger.format, "json") == 0);
+    if (tp__logger_apply(&p->root.logger, tp_log_get_level() == TP_LOG_INFO)) {
+        rc = tp_error_set(err, TP_NOMEM, "out of memory");
+        goto fail;
+    }
 
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     p->threads =
@@ -178,11 +179,13 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
         rc = tp_options_parse(tp__pipeline_http_options, p->root.http, "http", &p->http, err);
         if (rc)
             goto fail;
-        tp_metrics_rules_enable(1);
-        struct tp_ui_source src = {p, pipeline_status, pipeline_config_json};
-        if ((rc = tp_ui_config_check(&p->root.ui, cfg->root, err)) != TP_OK)
-            goto fail;
-        p->ui = tp_ui_new(&p->root.ui, &src);
+        if (p->http.enabled) { /* http.enabled: false is as if http were absent */
+            tp_metrics_rules_enable(1);
+            struct tp_ui_source src = {p, pipeline_status, pipeline_config_json};
+            if ((rc = tp_ui_config_check(&p->root.ui, cfg->root, err)) != TP_OK)
+                goto fail;
+            p->ui = tp_ui_new(&p->root.ui, &src);
+        }
     }
     p->gen = calloc(1, sizeof(*p->gen));
     if (!p->gen) {
@@ -732,7 +735,7 @@ static int http_healthy(void *ud)
 
 static int start_http(struct tp_pipeline *p, struct tp_error *err)
 {
-    if (!p->http.address)
+    if (!p->http.address || !p->http.enabled)
         return TP_OK;
     struct tp_http_handlers h = {p,          http_metrics,
                                  http_ready, http_healthy,

@@ -48,10 +48,17 @@ int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_e
 
 /* Checks every section but the processors (root keys, pipeline, logger,
  * input, output, dead_letter and http option tables) without opening
- * anything; each section on its own, calling found() for each problem (the
- * same problem may be found twice). Returns the number of calls. */
-int tp_pipeline_check(const struct tp_config *cfg,
-                      void (*found)(void *ctx, const struct tp_error *err), void *ctx);
+ * anything; every problem of every section, calling found() for each.
+ * Returns the number of calls. */
+int tp_pipeline_check(const struct tp_config *cfg, tp_options_error_fn found, void *ctx);
+/* Applies cfg's logger section (format, timestamp, static fields; the
+ * level unless the command line set one). A bad section is left to the
+ * validation. */
+void tp_pipeline_apply_logger(const struct tp_config *cfg);
+/* Appends to names the keys valid in Benthos but without meaning here that
+ * cfg uses ("metrics, http.cors"); *first: the first one's key node or NULL. */
+int tp_pipeline_ignored_keys(const struct tp_config *cfg, struct tp_buf *names,
+                             const struct tp_node **first);
 
 /* A TP_CONFIG error from a plugin names its key path ("output.nats.stream:
  * ...") but no position: give it the position of that key in cfg (or of the

@@ -10,20 +10,49 @@
 #include <sys/stat.h>
 
 #include "core/buf.h"
+#include "core/log.h"
 #include "core/pipeline.h"
 
-static const char *const log_levels[] = {"trace", "debug", "info", "warn", "error", "off", NULL};
-static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const log_levels[] = {"trace", "debug", "info", "warn", "warning",
+                                         "error", "off",   "none", NULL};
+static const char *const log_formats[] = {"text", "json", "logfmt", NULL};
+
+/* A Benthos option that has no meaning here: accepted, named in one warning. */
+#define IGNORED(name, type, field)                                                                 \
+    {                                                                                              \
+        name, TP_OPT_NODE, offsetof(type, field), NULL,                                            \
+            "Benthos option without meaning in tagproc: accepted and named in a warning",          \
+            TP_OPT_IGNORED, NULL, 0, NULL                                                          \
+    }
 
 static const struct tp_option logger_options[] = {
     {"level", TP_OPT_STRING, offsetof(struct tp_logger_config, level), "info",
-     "log level (overridden by --log-level)", 0, NULL, 0, log_levels},
+     "log level, any case (overridden by --log-level)", TP_OPT_NOCASE, NULL, 0, log_levels},
     {"format", TP_OPT_STRING, offsetof(struct tp_logger_config, format), "text", "log line format",
-     0, NULL, 0, log_formats},
+     TP_OPT_NOCASE, NULL, 0, log_formats},
     {"stats_interval", TP_OPT_INT, offsetof(struct tp_logger_config, stats_interval), "60",
      "seconds between the periodic `stats:` line at info level (0: none)", 0, NULL, 0, NULL},
+    {"add_timestamp", TP_OPT_BOOL, offsetof(struct tp_logger_config, add_timestamp), "true",
+     "start every line with its time", 0, NULL, 0, NULL},
+    {"static_fields", TP_OPT_STRMAP, offsetof(struct tp_logger_config, static_fields), NULL,
+     "fields added to every line (e.g. {\"@service\": gateway})", 0, NULL, 0, NULL},
+    IGNORED("file", struct tp_logger_config, file),
+    IGNORED("level_name", struct tp_logger_config, level_name),
+    IGNORED("timestamp_name", struct tp_logger_config, timestamp_name),
+    IGNORED("message_name", struct tp_logger_config, message_name),
     {0},
 };
+
+int tp__logger_apply(const struct tp_logger_config *lc, int set_level)
+{
+    int level = lc->level ? tp_log_level_parse(lc->level) : -1;
+    if (set_level && level >= 0)
+        tp_log_set_level((enum tp_log_level)level);
+    int format = lc->format ? tp_log_format_parse(lc->format) : -1;
+    return tp_log_configure(format < 0 ? TP_LOG_TEXT : (enum tp_log_format)format,
+                            lc->add_timestamp, lc->static_fields.keys, lc->static_fields.vals,
+                            lc->static_fields.n);
+}
 
 static const struct tp_option pipeline_options[] = {
     {"threads", TP_OPT_INT, offsetof(struct tp_pipeline_section, threads), "0",
@@ -47,6 +76,8 @@ static const struct tp_option basic_auth_options[] = {
 };
 
 const struct tp_option tp__pipeline_http_options[] = {
+    {"enabled", TP_OPT_BOOL, offsetof(struct tp_http_config, enabled), "true",
+     "false: no operations endpoint (as if the section were absent)", 0, NULL, 0, NULL},
     {"address", TP_OPT_STRING, offsetof(struct tp_http_config, address), "127.0.0.1:4195",
      "IPv4 HOST:PORT serving the Topic Browser (/), its API, /metrics, /ready and /health (port "
      "0: any free port, logged); a non-loopback address without basic_auth is warned about",
@@ -57,6 +88,11 @@ const struct tp_option tp__pipeline_http_options[] = {
      "seconds an idle connection is kept (live streams excepted)", 0, NULL, 0, NULL},
     {"basic_auth", TP_OPT_OBJECT, offsetof(struct tp_http_config, basic_auth), NULL,
      "HTTP basic authentication (off when absent).", 0, basic_auth_options, 0, NULL},
+    IGNORED("root_path", struct tp_http_config, root_path),
+    IGNORED("debug_endpoints", struct tp_http_config, debug_endpoints),
+    IGNORED("cert_file", struct tp_http_config, cert_file),
+    IGNORED("key_file", struct tp_http_config, key_file),
+    IGNORED("cors", struct tp_http_config, cors),
     {0},
 };
 
@@ -89,6 +125,17 @@ const struct tp_option tp__pipeline_root_options[] = {
      0, NULL, 0, NULL},
     {"ui", TP_OPT_OBJECT, offsetof(struct tp_root_config, ui), NULL,
      "the Topic Browser on the `http` address.", 0, ui_options, 0, NULL},
+    IGNORED("metrics", struct tp_root_config, metrics),
+    IGNORED("tracer", struct tp_root_config, tracer),
+    IGNORED("buffer", struct tp_root_config, buffer),
+    IGNORED("shutdown_delay", struct tp_root_config, shutdown_delay),
+    IGNORED("shutdown_timeout", struct tp_root_config, shutdown_timeout),
+    IGNORED("tests", struct tp_root_config, tests),
+    IGNORED("input_resources", struct tp_root_config, input_resources),
+    IGNORED("processor_resources", struct tp_root_config, processor_resources),
+    IGNORED("output_resources", struct tp_root_config, output_resources),
+    IGNORED("cache_resources", struct tp_root_config, cache_resources),
+    IGNORED("rate_limit_resources", struct tp_root_config, rate_limit_resources),
     {0},
 };
 
@@ -125,9 +172,11 @@ int tp__section_parse(const struct tp_node *node, const char *section, const cha
     return tp__section_parse_with(node, section, kind, dflt, NULL, s, err);
 }
 
-int tp__section_parse_with(const struct tp_node *node, const char *section, const char *kind,
-                           const char *dflt, const void *extra, struct tp_section *s,
-                           struct tp_error *err)
+/* Parses a section; with on_error, every option problem goes there (lint)
+ * and only a section that names no plugin returns an error unreported. */
+static int section_parse(const struct tp_node *node, const char *section, const char *kind,
+                         const char *dflt, const void *extra, struct tp_section *s,
+                         tp_options_error_fn on_error, void *ud, struct tp_error *err)
 {
     memset(s, 0, sizeof(*s));
     s->max_in_flight = MAX_IN_FLIGHT_DEFAULT;
@@ -184,7 +233,18 @@ int tp__section_parse_with(const struct tp_node *node, const char *section, cons
         return tp_error_set(err, TP_NOMEM, "out of memory");
     char path[64];
     snprintf(path, sizeof(path), "%s.%s", section, s->name);
-    return s->options ? tp_options_parse(s->options, body, path, s->config, err) : TP_OK;
+    if (!s->options)
+        return TP_OK;
+    if (on_error)
+        return tp_options_parse_all(s->options, body, path, s->config, on_error, ud);
+    return tp_options_parse(s->options, body, path, s->config, err);
+}
+
+int tp__section_parse_with(const struct tp_node *node, const char *section, const char *kind,
+                           const char *dflt, const void *extra, struct tp_section *s,
+                           struct tp_error *err)
+{
+    return section_parse(node, section, kind, dflt, extra, s, NULL, NULL, err);
 }
 
 void tp__section_free(struct tp_section *s)
@@ -197,55 +257,117 @@ void tp__section_free(struct tp_section *s)
 
 /* ---------- checks without side effects (lint) ---------- */
 
-static int check_section(const struct tp_node *node, const char *section, const char *kind,
-                         const char *dflt, struct tp_error *err)
+void tp_pipeline_apply_logger(const struct tp_config *cfg)
 {
-    struct tp_section s;
-    int rc = tp__section_parse(node, section, kind, dflt, &s, err);
-    tp__section_free(&s);
-    return rc;
+    struct tp_logger_config lc;
+    memset(&lc, 0, sizeof(lc));
+    if (tp_options_parse(logger_options, tp_node_get(cfg->root, "logger"), "logger", &lc, NULL) ==
+        TP_OK)
+        tp__logger_apply(&lc, tp_log_get_level() == TP_LOG_INFO);
+    tp_options_free(logger_options, &lc);
 }
 
-int tp_pipeline_check(const struct tp_config *cfg,
-                      void (*found)(void *ctx, const struct tp_error *err), void *ctx)
+/* ---------- checks without side effects (lint) ---------- */
+
+struct counted {
+    tp_options_error_fn found;
+    void *ctx;
+    int n;
+};
+
+static void count_error(void *ud, const struct tp_error *err)
 {
-    struct tp_root_config root;
+    struct counted *c = ud;
+    c->found(c->ctx, err);
+    c->n++;
+}
+
+static void check_section(const struct tp_node *node, const char *section, const char *kind,
+                          const char *dflt, struct counted *c)
+{
+    struct tp_section s;
     struct tp_error err = {0};
-    int n = 0;
+    int before = c->n;
+    if (section_parse(node, section, kind, dflt, NULL, &s, count_error, c, &err) && c->n == before)
+        count_error(c, &err);
+    tp__section_free(&s);
+}
+
+int tp_pipeline_check(const struct tp_config *cfg, tp_options_error_fn found, void *ctx)
+{
+    struct counted c = {found, ctx, 0};
+    struct tp_root_config root;
     memset(&root, 0, sizeof(root));
-    if (tp_options_parse(tp__pipeline_root_options, cfg->root, "", &root, &err) != TP_OK) {
-        found(ctx, &err), n++;
-        /* The parse stopped at its first problem: each nested table alone. */
-        for (const struct tp_option *o = tp__pipeline_root_options; o->name; o++) {
-            if (o->type != TP_OPT_OBJECT)
-                continue;
-            struct tp_root_config one;
-            memset(&one, 0, sizeof(one));
-            char *part = (char *)&one + o->offset;
-            if (tp_options_parse(o->sub, tp_node_get(cfg->root, o->name), o->name, part, &err))
-                found(ctx, &err), n++;
-            tp_options_free(o->sub, part);
-        }
-    }
-    tp_options_free(tp__pipeline_root_options, &root);
-    const struct tp_node *input = tp_node_get(cfg->root, "input"),
-                         *output = tp_node_get(cfg->root, "output"),
-                         *dead = tp_node_get(cfg->root, "dead_letter"),
-                         *http = tp_node_get(cfg->root, "http");
-    if (check_section(input, "input", "input", "stdin", &err))
-        found(ctx, &err), n++;
-    if (check_section(output, "output", "output", "stdout", &err))
-        found(ctx, &err), n++;
-    if (dead && dead->type != TP_NODE_NULL &&
-        check_section(dead, "dead_letter", "output", "stdout", &err))
-        found(ctx, &err), n++;
-    if (http && http->type != TP_NODE_NULL) {
+    tp_options_parse_all(tp__pipeline_root_options, cfg->root, "", &root, count_error, &c);
+    check_section(root.input, "input", "input", "stdin", &c);
+    check_section(root.output, "output", "output", "stdout", &c);
+    if (root.dead_letter && root.dead_letter->type != TP_NODE_NULL)
+        check_section(root.dead_letter, "dead_letter", "output", "stdout", &c);
+    if (root.http && root.http->type != TP_NODE_NULL) {
         struct tp_http_config h = {0};
-        if (tp_options_parse(tp__pipeline_http_options, http, "http", &h, &err))
-            found(ctx, &err), n++;
+        tp_options_parse_all(tp__pipeline_http_options, root.http, "http", &h, count_error, &c);
         tp_options_free(tp__pipeline_http_options, &h);
     }
-    return n;
+    tp_options_free(tp__pipeline_root_options, &root);
+    return c.n;
+}
+
+/* Appends the dotted paths of the TP_OPT_IGNORED keys of map (and of its
+ * nested maps) to names; *first is the key node of the first one. */
+static int collect_ignored(const struct tp_option *table, const struct tp_node *map,
+                           const char *path, struct tp_buf *names, const struct tp_node **first)
+{
+    if (!table || !map || map->type != TP_NODE_MAP)
+        return TP_OK;
+    for (size_t i = 0; i < map->n; i++) {
+        const struct tp_option *o = table;
+        while (o->name && strcmp(o->name, map->keys[i]))
+            o++;
+        if (!o->name)
+            continue;
+        char kp[256];
+        snprintf(kp, sizeof(kp), "%s%s%s", path, *path ? "." : "", map->keys[i]);
+        int rc = TP_OK;
+        if (o->flags & TP_OPT_IGNORED) {
+            rc = tp_buf_printf(names, "%s%s", names->len ? ", " : "", kp);
+            if (!*first)
+                *first = map->key_nodes[i];
+        } else if (o->type == TP_OPT_OBJECT) {
+            rc = collect_ignored(o->sub, map->items[i], kp, names, first);
+        }
+        if (rc)
+            return rc;
+    }
+    return TP_OK;
+}
+
+int tp_pipeline_ignored_keys(const struct tp_config *cfg, struct tp_buf *names,
+                             const struct tp_node **first)
+{
+    *first = NULL;
+    int rc = collect_ignored(tp__pipeline_root_options, cfg->root, "", names, first);
+    const struct tp_node *http = tp_node_get(cfg->root, "http");
+    if (!rc)
+        rc = collect_ignored(tp__pipeline_http_options, http, "http", names, first);
+    static const char *const sections[][2] = {
+        {"input", "input"}, {"output", "output"}, {"dead_letter", "output"}};
+    for (size_t i = 0; !rc && i < sizeof(sections) / sizeof(sections[0]); i++) {
+        const struct tp_node *n = tp_node_get(cfg->root, sections[i][0]);
+        if (!n || n->type != TP_NODE_MAP || n->n != 1)
+            continue;
+        const void *pl = strcmp(sections[i][1], "input") == 0
+                             ? (const void *)tp_input_find(n->keys[0])
+                             : (const void *)tp_output_find(n->keys[0]);
+        if (!pl)
+            continue;
+        const struct tp_option *table = strcmp(sections[i][1], "input") == 0
+                                            ? ((const struct tp_input_plugin *)pl)->options
+                                            : ((const struct tp_output_plugin *)pl)->options;
+        char path[128];
+        snprintf(path, sizeof(path), "%s.%s", sections[i][0], n->keys[0]);
+        rc = collect_ignored(table, n->items[0], path, names, first);
+    }
+    return rc;
 }
 
 /* ---------- positions for plugin errors ---------- */

@@ -16,6 +16,9 @@ struct tp_logger_config {
     char *level;
     char *format;
     int64_t stats_interval; /* seconds between stats lines, 0: none */
+    int add_timestamp;
+    struct tp_strmap static_fields;
+    const struct tp_node *file, *level_name, *timestamp_name, *message_name; /* ignored */
 };
 
 struct tp_pipeline_section {
@@ -29,7 +32,15 @@ struct tp_root_config {
     struct tp_pipeline_section pipeline;
     struct tp_logger_config logger;
     struct tp_ui_config ui;
+    /* Benthos sections without a meaning here: accepted, named in one warning */
+    const struct tp_node *metrics, *tracer, *buffer, *shutdown_delay, *shutdown_timeout, *tests,
+        *input_resources, *processor_resources, *output_resources, *cache_resources,
+        *rate_limit_resources;
 };
+
+/* Applies the logger section (level unless overridden on the command line,
+ * format, timestamp, static fields). 0 or TP_NOMEM. */
+int tp__logger_apply(const struct tp_logger_config *lc, int set_level);
 
 extern const struct tp_option tp__pipeline_root_options[];
 extern const struct tp_option tp__pipeline_http_options[];

@@ -573,6 +573,17 @@ static void sort_by_position(struct tp_lint_report *rep)
     }
 }
 
+static void lint_ignored_keys(const struct tp_config *cfg, struct tp_lint_report *rep)
+{
+    struct tp_buf names;
+    tp_buf_init(&names);
+    const struct tp_node *first = NULL;
+    if (tp_pipeline_ignored_keys(cfg, &names, &first) == TP_OK && first)
+        add(rep, TP_LINT_WARNING, first->file, first->line, first->col,
+            "Benthos keys without meaning in tagproc, accepted and ignored: %s", names.data);
+    tp_buf_free(&names);
+}
+
 int tp_lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_report *rep)
 {
     int rc = lint_config(cfg, flags, rep);
@@ -584,6 +595,7 @@ static int lint_config(const struct tp_config *cfg, unsigned flags, struct tp_li
 {
     struct tp_error err = {0};
     tp_pipeline_check(cfg, found_blocking, rep);
+    lint_ignored_keys(cfg, rep);
     const struct tp_node *pipe = tp_node_get(cfg->root, "pipeline");
     const struct tp_node *procs = pipe ? tp_node_get(pipe, "processors") : NULL;
     if (procs && procs->type != TP_NODE_SEQ && procs->type != TP_NODE_NULL) {
@@ -618,9 +630,8 @@ static int lint_config(const struct tp_config *cfg, unsigned flags, struct tp_li
         void *pc = calloc(1, pl->config_size ? pl->config_size : 1);
         if (!pc)
             return TP_NOMEM;
-        if (tp_options_parse(pl->options, item->items[0], label, pc, &err) != 0)
-            add_blocking(rep, &err);
-        else
+        if (tp_options_parse_all(pl->options, item->items[0], label, pc, found_blocking, rep) ==
+            TP_OK)
             lint_processor(rep, pl, pc, label, flags);
         tp_options_free(pl->options, pc);
         free(pc);

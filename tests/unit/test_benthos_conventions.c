@@ -64,7 +64,7 @@ static void test_env_values(void **state)
                            "  port: ${TP_T_PORT:1}\n"
                            "  enabled: ${TP_T_UNSET:true}\n"
                            "  urls: [\"${TP_T_UNSET:a}\", '$${TP_T_HOST}']\n"
-                           "  js: return `${msg.payload}`;\n",
+                           "  js: return `${msg.payload}` + '${TP_T_UNSET:d}' + `$${x}`;\n",
                            &o, msg, sizeof(msg)),
                      TP_OK);
     assert_string_equal(o.host, "tcp://broker.local:1883/x");
@@ -73,8 +73,9 @@ static void test_env_values(void **state)
     assert_int_equal(o.urls.n, 2);
     assert_string_equal(o.urls.v[0], "a");
     assert_string_equal(o.urls.v[1], "${TP_T_HOST}");
-    /* JavaScript keeps its own ${...} template literals */
-    assert_string_equal(o.js.code, "return `${msg.payload}`;");
+    /* JavaScript keeps its own ${...} template literals (and $${); only
+     * references with a default are environment variables there */
+    assert_string_equal(o.js.code, "return `${msg.payload}` + 'd' + `$${x}`;");
     tp_options_free(opts_table, &o);
 
     /* a Bloblang interpolation is not an environment reference */
