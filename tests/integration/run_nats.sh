@@ -4,7 +4,8 @@
 # durable pull consumers (threads: 2) -> file: exactly once and in order per key
 # in a clean run, nothing lost after kill -9 + restart (duplicates counted),
 # SIGTERM drain (everything acked is in the output), a server restart under a
-# consumer and under a JetStream producer, and a core NATS queue group.
+# consumer and under a JetStream producer, a core NATS queue group, and
+# per-message drops of unbuildable subjects (dead-lettered and counted once).
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
 BUILD=${2:-build}
@@ -296,5 +297,52 @@ wait "$PP"
 check "publish under restart: producer exits 0" test $? = 0
 check "publish under restart: OUT2 holds exactly $PN messages (got $(jsz OUT2 | cut -d' ' -f1))" \
     test "$(jsz OUT2 | cut -d' ' -f1)" = "$PN"
+
+# ---- per-message drop: a subject that cannot be built (missing key, wildcard) ----
+# is dead-lettered once and counted once; every other message is stored and
+# the run ends 0 with a window of batches in flight.
+python3 - "$T/bad-subjects.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(300):
+        meta = {"k": "ok%d" % (i % 7)}
+        if i % 50 == 3:
+            meta = {}  # no `k`: no subject
+        elif i % 50 == 4:
+            meta = {"k": "a.>"}  # a wildcard cannot be published to
+        f.write(json.dumps({"payload": i, "meta": meta}) + "\n")
+PY
+cat >"$T/bad-subjects.yaml" <<EOF
+input: {file: {path: "$T/bad-subjects.jsonl"}}
+pipeline: {threads: 2, batch_size: 16}
+output:
+  max_in_flight: 8
+  nats:
+    urls: [$URL]
+    subject: "bad.{{meta.k}}"
+    jetstream: true
+    stream: BAD
+    create_stream: true
+    stream_subjects: ["bad.>"]
+dead_letter: {file: {path: "$T/bad-dead.jsonl"}}
+EOF
+"$BIN" -c "$T/bad-subjects.yaml" --stats "$T/bad.stats" >"$T/bad.log" 2>&1
+check "invalid subjects: run exits 0" test $? = 0
+cat >"$T/bad-check.py" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+got = sorted(r["payload"] for r in recs)
+want = sorted(i for i in range(300) if i % 50 in (3, 4))
+assert got == want, (got, want)
+assert all(r["meta"]["tagproc_drop_reason"] == "invalid_topic" for r in recs)
+assert all(r["meta"]["tagproc_drop_stage"] == "output" for r in recs)
+s = json.load(open(sys.argv[2]))
+assert s["dropped"].get("invalid_topic") == 12, s
+assert s["processed"] == 288, s
+PY
+check "invalid subjects: 12 dead-letter records, each once, counted once as invalid_topic" \
+    python3 "$T/bad-check.py" "$T/bad-dead.jsonl" "$T/bad.stats"
+check "invalid subjects: stream BAD holds the other 288 (got $(jsz BAD | cut -d' ' -f1))" \
+    test "$(jsz BAD | cut -d' ' -f1)" = 288
 
 finish

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `make bench-io`, Kafka part (issue 17): stdin -> seed rules -> kafka output
+# into topics of 1, 4 and 8 partitions, without and with lz4, and Kafka (4
+# partitions) -> seed rules / passthrough -> Kafka (4 partitions), against
+# the librdkafka mock (build/kafka_mock), next to file -> seed -> file of the
+# same run. Helpers: bench/io_lib.sh.
+. "$(dirname "$0")/../io_lib.sh"
+
+# ---- Kafka (librdkafka mock, 1 broker) ----
+kafka_start() {
+    [ -n "${BOOT:-}" ] && return
+    "$MOCK" serve 1 in4:4 out1:1 out4:4 out8:8 >"$T/boot" 2>"$T/mock.err" < <(sleep 100000) &
+    PIDS+=($!)
+    wait_until '[ -s "$T/boot" ]' 20 || { echo "kafka_mock did not start" >&2; exit 1; }
+    BOOT=$(cat "$T/boot")
+}
+kout() { # TOPIC COMPRESSION
+    echo "  kafka: {brokers: [\"$BOOT\"], topic: $1, compression: $2}"
+}
+
+case_kafka_out() { # stdin -> rules -> kafka topic of 1, 4, 8 partitions
+    kafka_start
+    local topic comp
+    for comp in none lz4; do
+        for topic in out1 out4 out8; do
+            config seed "  stdin: {}" "$(kout $topic $comp)" >"$T/k.yaml"
+            measure "stdin->kafka:$topic:$comp" seed "$T/k.yaml" "$MESSAGES" false "$T/in.jsonl"
+        done
+    done
+    config seed "  stdin: {}" "$(kout out4 none)" >"$T/ks.yaml"
+    measure_syscalls "stdin->kafka:out4:none" "$T/ks.yaml" "$STRACE_MESSAGES" false "$T/in-small.jsonl"
+}
+
+# committed GROUP: offsets the group committed on in4, summed.
+committed() {
+    "$MOCK" committed "$BOOT" "$1" in4 2>/dev/null | awk '$2 > 0 {n += $2} END {print n + 0}'
+}
+
+case_kafka_kafka() { # kafka (4 partitions) -> rules -> kafka (4 partitions)
+    kafka_start
+    local group=0
+    config passthrough "  stdin: {}" "$(kout in4 none)" >"$T/fill.yaml"
+    "$BIN" -c "$T/fill.yaml" <"$T/in.jsonl" >/dev/null 2>&1
+    for rules in seed passthrough; do
+        group=$((group + 1))
+        local g=bench$group-$$
+        local input="  kafka: {brokers: [\"$BOOT\"], topics: [in4], consumer_group: $g, properties: {auto.commit.interval.ms: '100'}}"
+        config $rules "$input" "$(kout out4 none)" >"$T/kk.yaml"
+        # done: every input record acknowledged (so produced and confirmed)
+        measure "kafka:in4->kafka:out4" $rules "$T/kk.yaml" "$MESSAGES" \
+            "[ \$(committed $g) -ge $MESSAGES ]"
+    done
+}
+
+case_file
+case_kafka_out
+case_kafka_kafka
+echo "Kafka ($MESSAGES seed messages, librdkafka mock, 1 broker):"
+print_table

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `make bench-io`, NATS part: JetStream -> seed rules / passthrough ->
+# JetStream against a local nats-server -js, next to file -> seed -> file
+# of the same run. Helpers: bench/io_lib.sh.
+. "$(dirname "$0")/../io_lib.sh"
+
+# ---- NATS JetStream ----
+nats_start() {
+    [ -n "${NATS_URL:-}" ] && return
+    local port mport
+    port=$(free_port)
+    mport=$(free_port)
+    nats-server -js -a 127.0.0.1 -p "$port" -m "$mport" -sd "$T/js" >"$T/nats.log" 2>&1 &
+    PIDS+=($!)
+    NATS_URL="nats://127.0.0.1:$port"
+    NATS_MON="http://127.0.0.1:$mport"
+    wait_until "curl -sf $NATS_MON/healthz >/dev/null" 20 || { echo "nats-server did not start" >&2; exit 1; }
+}
+jsmsgs() { # STREAM: messages stored
+    curl -sf "$NATS_MON/jsz?streams=true" | python3 -c '
+import json, sys
+d = json.load(sys.stdin); n = 0
+for a in d.get("account_details", []):
+    for s in a.get("stream_detail", []):
+        if s["name"] == sys.argv[1]: n = s["state"]["messages"]
+print(n)' "$1" 2>/dev/null || echo 0
+}
+nats_out() { # STREAM SUBJECT_PREFIX
+    echo "  nats: {urls: [\"$NATS_URL\"], subject: \"$2.{{meta.opcua_node_id}}\", jetstream: true, stream: $1, create_stream: true, stream_subjects: [\"$2.>\"], dedup: false}"
+}
+
+case_nats() { # JetStream -> rules -> JetStream
+    nats_start
+    if [ "$(jsmsgs IN)" -lt "$MESSAGES" ]; then
+        config passthrough "  stdin: {}" "$(nats_out IN raw)" | sed 's/{{meta.opcua_node_id}}/n/' >"$T/nfill.yaml"
+        "$BIN" -c "$T/nfill.yaml" <"$T/in.jsonl" >/dev/null 2>"$T/nfill.err" || cat "$T/nfill.err" >&2
+    fi
+    local durable=0 base
+    for rules in seed passthrough; do
+        durable=$((durable + 1))
+        base=$(jsmsgs OUT)
+        local input="  nats: {urls: [\"$NATS_URL\"], subjects: [raw.>], jetstream: {stream: IN, durable: bench$durable}}"
+        config $rules "$input" "$(nats_out OUT uns)" | sed 's/{{meta.opcua_node_id}}/x/' >"$T/nn.yaml"
+        measure "nats:js->nats:js" $rules "$T/nn.yaml" "$MESSAGES" \
+            "[ \$(jsmsgs OUT) -ge $((base + MESSAGES)) ]"
+    done
+}
+
+case_file
+case_nats
+echo "NATS JetStream ($MESSAGES seed messages):"
+print_table
