@@ -80,7 +80,7 @@ wait "$CLIENT" || { cat "$T/client.err" >&2; exit 1; }
 python3 - "$c0" "$c1" "$v0" "$v1" "$s0" "$s1" "$WINDOW" "$T/client.json" <<'PY'
 import json, sys
 c0, c1, v0, v1, s0, s1, window = map(float, sys.argv[1:8])
-client = json.load(open(sys.argv[8]))
+client = [json.loads(l) for l in open(sys.argv[8]) if l.startswith('{"values"')][-1]
 tp_values, tp_cpu = v1 - v0, c1 - c0
 out = {"figure": "subscribed notifications", "window_s": window,
        "tagproc": {"values": int(tp_values), "values_per_s": round(tp_values / window),
