@@ -23,6 +23,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/plugin.h"
+#include "core/route.h"
 #include "core/stats.h"
 #include "ops/http.h"
 #include "ops/metrics.h"
@@ -32,9 +33,17 @@
 /* One batch travelling from the reader through a worker and the output. */
 struct slot {
     struct tp_batch in;  /* the input messages (for acks) */
-    struct tp_batch out; /* the processed messages */
-    int done;            /* processed by a worker */
-    int confirmed;       /* the output completed `ob` (status, err) */
+    struct tp_batch out; /* the processed messages, in input order */
+    int done;            /* processed by every worker */
+    /* With more than one worker, each processes the messages routed to it
+     * (route[i]) into its own wout batch; the last one to finish puts the
+     * outputs in input order into out. */
+    int remaining;         /* workers yet to process their share (atomic) */
+    uint32_t *route;       /* worker of each input message */
+    size_t *out_end;       /* end of message i's outputs in wout[route[i]] */
+    struct tp_batch *wout; /* per worker */
+    size_t *merge_pos;     /* per worker: merge cursor */
+    int confirmed;         /* the output completed `ob` (status, err) */
     int status;
     struct tp_error err;
     struct tp_out_batch ob; /* out, as handed to the output */
@@ -78,8 +87,9 @@ struct tp_pipeline {
     pthread_cond_t cond;
     struct slot *ring;
     size_t ring_size;
-    uint64_t next_read;  /* seq of the next batch the reader will fill */
-    uint64_t next_work;  /* seq of the next batch a worker will take */
+    uint64_t next_read; /* seq of the next batch the reader will fill */
+    uint64_t next_work; /* 1 + the highest seq a worker has started */
+    struct tp_router router;
     uint64_t next_write; /* seq of the next batch the writer submits to the output */
     uint64_t next_ack;   /* seq of the oldest batch not yet confirmed and acked */
     size_t max_in_flight;
@@ -218,10 +228,26 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
         rc = tp_error_set(err, TP_NOMEM, "out of memory");
         goto fail;
     }
+    rc = tp_router_init(&p->router, p->root.pipeline.key, (uint32_t)p->threads, err);
+    if (rc)
+        goto fail;
     for (size_t i = 0; i < p->ring_size; i++) {
-        tp_batch_init(&p->ring[i].in);
-        tp_batch_init(&p->ring[i].out);
-        p->ring[i].p = p;
+        struct slot *sl = &p->ring[i];
+        tp_batch_init(&sl->in);
+        tp_batch_init(&sl->out);
+        sl->p = p;
+        if (p->threads == 1)
+            continue;
+        sl->route = calloc(p->batch_size, sizeof(*sl->route));
+        sl->out_end = calloc(p->batch_size, sizeof(*sl->out_end));
+        sl->wout = calloc((size_t)p->threads, sizeof(*sl->wout));
+        sl->merge_pos = calloc((size_t)p->threads, sizeof(*sl->merge_pos));
+        if (!sl->route || !sl->out_end || !sl->wout || !sl->merge_pos) {
+            rc = tp_error_set(err, TP_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (int w = 0; w < p->threads; w++)
+            tp_batch_init(&sl->wout[w]);
     }
     *out = p;
     return TP_OK;
@@ -245,12 +271,20 @@ void tp_pipeline_free(struct tp_pipeline *p)
     tp_options_free(tp__pipeline_http_options, &p->http);
     if (p->ring) {
         for (size_t i = 0; i < p->ring_size; i++) {
-            tp_batch_free(&p->ring[i].in);
-            tp_batch_free(&p->ring[i].out);
+            struct slot *sl = &p->ring[i];
+            tp_batch_free(&sl->in);
+            tp_batch_free(&sl->out);
+            for (int w = 0; sl->wout && w < p->threads; w++)
+                tp_batch_free(&sl->wout[w]);
+            free(sl->wout);
+            free(sl->merge_pos);
+            free(sl->route);
+            free(sl->out_end);
             free(p->ring[i].ob.drops);
         }
         free(p->ring);
     }
+    tp_router_free(&p->router);
     tp_options_free(tp__pipeline_root_options, &p->root);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
@@ -435,6 +469,27 @@ static void worker_switch(struct tp_pipeline *p, struct tp_chain_worker *w, stru
     gen_free(f);
 }
 
+/* Puts the workers' outputs of slot s into s->out in input order (each
+ * message's outputs stay together, fan-out children in place of their
+ * parent). The messages move: the worker batches end up empty. */
+static int merge_outputs(struct slot *s, int threads)
+{
+    size_t *pos = s->merge_pos;
+    memset(pos, 0, (size_t)threads * sizeof(*pos));
+    for (size_t i = 0; i < s->in.len; i++) {
+        uint32_t w = s->route[i];
+        for (; pos[w] < s->out_end[i]; pos[w]++) {
+            struct tp_msg *m = s->wout[w].msgs[pos[w]];
+            s->wout[w].msgs[pos[w]] = NULL;
+            if (tp_batch_push(&s->out, m)) /* m freed */
+                return TP_NOMEM;
+        }
+    }
+    for (int w = 0; w < threads; w++)
+        s->wout[w].len = 0;
+    return TP_OK;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker_arg *wa = arg;
@@ -452,15 +507,18 @@ static void *worker_main(void *arg)
     struct drop_ctx dc = {p, &w};
     if (rc)
         goto out;
-    for (;;) {
+    /* Every worker goes through every batch in sequence order and processes
+     * the messages routed to it, so a key's messages keep their order. */
+    for (uint64_t seq = 0;; seq++) {
         pthread_mutex_lock(&p->lock);
-        while (!p->fatal && p->next_work == p->next_read && !p->input_done)
+        while (!p->fatal && seq == p->next_read && !p->input_done)
             pthread_cond_wait(&p->cond, &p->lock);
-        if (p->fatal || (p->next_work == p->next_read && p->input_done)) {
+        if (p->fatal || (seq == p->next_read && p->input_done)) {
             pthread_mutex_unlock(&p->lock);
             break;
         }
-        uint64_t seq = p->next_work++;
+        if (seq + 1 > p->next_work)
+            p->next_work = seq + 1;
         struct slot *s = &p->ring[seq % p->ring_size];
         /* The generation is fixed when the batch is taken, in seq order. */
         struct chain_gen *g = p->gen;
@@ -472,18 +530,29 @@ static void *worker_main(void *arg)
         if (g)
             worker_switch(p, &w, &mine, g, wa->index);
 
-        for (size_t i = 0; rc == TP_OK && i < s->in.len; i++)
-            rc = tp_chain_process(&w, s->in.msgs[i], &s->out, on_drop, &dc);
+        struct tp_batch *out = s->wout ? &s->wout[wa->index] : &s->out;
+        for (size_t i = 0; rc == TP_OK && i < s->in.len; i++) {
+            if (s->route && s->route[i] != (uint32_t)wa->index)
+                continue;
+            rc = tp_chain_process(&w, s->in.msgs[i], out, on_drop, &dc);
+            if (s->out_end)
+                s->out_end[i] = out->len;
+        }
+        int last = rc == TP_OK && __atomic_sub_fetch(&s->remaining, 1, __ATOMIC_ACQ_REL) == 0;
+        if (last && s->wout)
+            rc = merge_outputs(s, p->threads);
         if (rc) {
             struct tp_error e;
             tp_error_set(&e, rc, "processing failed: %s", tp_strerror(rc));
             set_fatal(p, &e);
             break;
         }
-        pthread_mutex_lock(&p->lock);
-        s->done = 1;
-        pthread_cond_broadcast(&p->cond);
-        pthread_mutex_unlock(&p->lock);
+        if (last) {
+            pthread_mutex_lock(&p->lock);
+            s->done = 1;
+            pthread_cond_broadcast(&p->cond);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
     tp_chain_worker_free(&w);
 out:
@@ -635,8 +704,12 @@ static int read_loop(struct tp_pipeline *p)
         rc = p->input->read(p->input_state, &s->in, p->batch_size, &drops);
         s->read_ns = mono_ns();
         report_input_drops(p, &drops);
-        for (size_t i = 0; i < s->in.len; i++)
+        for (size_t i = 0; i < s->in.len; i++) {
+            if (s->route)
+                s->route[i] = tp_route(&p->router, s->in.msgs[i], msg_seq);
             s->in.msgs[i]->seq = msg_seq++;
+        }
+        s->remaining = p->threads;
         TP_STAT_ADD(received, s->in.len);
         if (s->in.len) {
             pthread_mutex_lock(&p->lock);

@@ -59,6 +59,11 @@ static const struct tp_option pipeline_options[] = {
      "worker threads; 0 = one per CPU", TP_OPT_RANGE, NULL, 0, NULL, 0, 1024},
     {"batch_size", TP_OPT_INT, offsetof(struct tp_pipeline_section, batch_size), "256",
      "maximum messages per batch handed to a worker", TP_OPT_RANGE, NULL, 0, NULL, 1, 65536},
+    {"key", TP_OPT_STRING, offsetof(struct tp_pipeline_section, key), NULL,
+     "routing key template (e.g. ${! meta(\"machine\") }): one key's messages are processed "
+     "in order by one worker; default: the input's natural key (umh_topic, else opcua_node_id, "
+     "mqtt_topic, kafka_key, nats_subject)",
+     TP_OPT_TEMPLATE, NULL, 0, NULL},
     {"processors", TP_OPT_NODE, offsetof(struct tp_pipeline_section, processors), NULL,
      "list of processors run in order, each {tag_processor: {...}} or {nodered_js: {...}}.", 0,
      NULL, 0, NULL},

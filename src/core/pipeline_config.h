@@ -24,6 +24,7 @@ struct tp_logger_config {
 struct tp_pipeline_section {
     int64_t threads;
     int64_t batch_size;
+    char *key; /* routing key template; NULL: the natural key */
     const struct tp_node *processors;
 };
 
