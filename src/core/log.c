@@ -110,6 +110,28 @@ int tp_log_level_parse(const char *s)
     return -1;
 }
 
+/* Text format: one event is one line, whatever the text holds (console.log
+ * output, exception text, input metadata). Control characters (newline, ESC,
+ * ...; C0, DEL and the C1 range U+0080-U+009F) are written as escapes, so
+ * the text cannot forge log lines or drive the terminal. */
+static void put_escaped(struct tp_buf *b, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\n')
+            tp_buf_puts(b, "\\n");
+        else if (*p == '\r')
+            tp_buf_puts(b, "\\r");
+        else if (*p == '\t')
+            tp_buf_puts(b, "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            tp_buf_printf(b, "\\x%02x", *p);
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            tp_buf_printf(b, "\\u%04x", *++p);
+        else
+            tp_buf_putc(b, (char)*p);
+    }
+}
+
 static void emit(enum tp_log_level level, const char *text)
 {
     struct timespec ts;
@@ -121,14 +143,14 @@ static void emit(enum tp_log_level level, const char *text)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (long)(ts.tv_nsec / 1000000) % 1000);
     const char *fields = static_text.data ? static_text.data : "";
-    if (log_format == TP_LOG_TEXT) {
-        fprintf(stderr, "%s%s%-5s %s%s\n", log_timestamp ? when : "", log_timestamp ? " " : "",
-                level_names[level], text, fields);
-        return;
-    }
     struct tp_buf b;
     tp_buf_init(&b);
-    if (log_format == TP_LOG_JSON) {
+    if (log_format == TP_LOG_TEXT) {
+        tp_buf_printf(&b, "%s%s%-5s ", log_timestamp ? when : "", log_timestamp ? " " : "",
+                      level_names[level]);
+        put_escaped(&b, text);
+        tp_buf_printf(&b, "%s\n", fields);
+    } else if (log_format == TP_LOG_JSON) {
         if (log_timestamp)
             tp_buf_printf(&b, "{\"time\":\"%s\",", when);
         else

@@ -11,6 +11,7 @@
 #include "core/pipeline.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +97,7 @@ struct tp_pipeline {
     int input_done; /* the reader will add no more batches */
     int fatal;      /* a worker or the writer failed */
     struct tp_error fatal_err;
-    volatile int stop;
+    atomic_int stop; /* set by the signal thread, read by the reader */
 };
 
 static void pipeline_status(void *ud, struct tp_ui_status *st);
@@ -458,10 +459,11 @@ static void worker_switch(struct tp_pipeline *p, struct tp_chain_worker *w, stru
         *mine = g;
         tp_log(TP_LOG_DEBUG, "worker %d: now running configuration generation %llu", index,
                (unsigned long long)g->id);
-    } else {
-        tp_log(TP_LOG_ERROR,
-               "worker %d: cannot start configuration generation %llu (%s); keeping the old one",
-               index, (unsigned long long)g->id, err.msg);
+    } else { /* retried on the next batch: throttled (the reload itself probed it) */
+        tp_log_limited(TP_LOG_ERROR, "worker-switch",
+                       "worker %d: cannot start configuration generation %llu (%s); keeping the "
+                       "old one",
+                       index, (unsigned long long)g->id, err.msg);
     }
     pthread_mutex_lock(&p->lock);
     struct chain_gen *f = gen_unref_locked(drop);
@@ -685,8 +687,9 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Reads batches into free ring slots until the input ends, stop or fatal. */
-static int read_loop(struct tp_pipeline *p)
+/* Reads batches into free ring slots until the input ends, stop or fatal.
+ * An input failure is returned with err saying which input failed. */
+static int read_loop(struct tp_pipeline *p, struct tp_error *err)
 {
     struct tp_drops drops;
     tp_drops_init(&drops);
@@ -698,7 +701,7 @@ static int read_loop(struct tp_pipeline *p)
             pthread_cond_wait(&p->cond, &p->lock);
         int fatal = p->fatal;
         pthread_mutex_unlock(&p->lock);
-        if (fatal || p->stop)
+        if (fatal || atomic_load(&p->stop))
             break;
         struct slot *s = &p->ring[p->next_read % p->ring_size];
         rc = p->input->read(p->input_state, &s->in, p->batch_size, &drops);
@@ -722,7 +725,7 @@ static int read_loop(struct tp_pipeline *p)
             break;
         }
         if (rc != TP_OK && rc != TP_AGAIN) {
-            tp_log(TP_LOG_ERROR, "input failed: %s", tp_strerror(rc));
+            tp_error_set(err, rc, "input.%s: read failed: %s", p->input->name, tp_strerror(rc));
             break;
         }
         rc = TP_OK;
@@ -834,8 +837,18 @@ int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_e
     if (rc == TP_OK)
         rc = tp_chain_new(root.pipeline.processors, "pipeline.processors", p->threads, &g->chain,
                           err);
+    if (rc == TP_OK) { /* what a worker will do on switching: if it fails here, reject */
+        struct tp_chain_worker probe;
+        struct tp_error perr = {0};
+        if (tp_chain_worker_init(&probe, g->chain, 0, &perr) == TP_OK)
+            tp_chain_worker_free(&probe);
+        else
+            rc = tp_error_set(err, TP_CONFIG, "cannot start the new processors: %s", perr.msg);
+    }
     if (rc != TP_OK) {
         tp_options_free(tp__pipeline_root_options, &root);
+        if (g && g->chain)
+            tp_chain_free(g->chain);
         free(g);
         tp_config_free(cfg);
         tp_metrics_reload(0);
@@ -928,7 +941,7 @@ int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err)
             rc = tp_error_set(err, TP_NOMEM, "cannot start writer thread");
     }
     if (rc == TP_OK)
-        rc = read_loop(p);
+        rc = read_loop(p, err);
     else {
         pthread_mutex_lock(&p->lock);
         p->input_done = 1;

@@ -5,6 +5,7 @@
  * that is still in flight; auto commit writes the stored offsets. */
 #include <pthread.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,8 +171,8 @@ struct kafka_in {
     rd_kafka_t *rk;
     regex_t key_re;
     int has_re;
-    volatile int stop;
-    int closing; /* the pipeline is done: no ack will come any more */
+    atomic_int stop; /* set by the signal thread, read by the reader */
+    int closing;     /* the pipeline is done: no ack will come any more */
 
     pthread_mutex_t lock; /* parts, tokens */
     pthread_cond_t drained;

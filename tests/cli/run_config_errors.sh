@@ -2,7 +2,8 @@
 # Start-up refusals: every configuration problem (ranges, http.address, a
 # missing input or TLS file, input and output on one file) exits 2 and names
 # FILE:LINE:COL; the input file survives the refusal; a broker that cannot be
-# reached at start is not a configuration problem (exit 1).
+# reached at start is not a configuration problem (exit 1), and an input that
+# fails says which one failed (exit 1).
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
 cd "$(dirname "$0")/../.."
@@ -84,5 +85,12 @@ printf 'input:\n  nats: {urls: ["nats://127.0.0.1:%s"], subjects: [a]}\n' "$PORT
 timeout 60 "$BIN" -c "$T/nats.yaml" </dev/null >/dev/null 2>"$T/nats.err"
 rc=$?
 check_sh "unreachable broker at start: exit 1" "[ $rc = 1 ] && grep -q 'cannot connect' '$T/nats.err'"
+
+# An input whose read fails (stdin is a directory): exit 1, the message says
+# which input failed and how (it once was an empty "tagproc: ").
+"$BIN" -c examples/stdin-passthrough.yaml </ >/dev/null 2>"$T/read.err"
+rc=$?
+check_sh "failing input: exit 1, named" \
+    "[ $rc = 1 ] && grep -q 'error input.stdin: read failed: input/output error' '$T/read.err'"
 
 finish
