@@ -2,7 +2,7 @@
 # (scripts/deps.sh installs missing packages and the pinned QuickJS).
 # `make install` honours PREFIX (default /usr/local) and DESTDIR; `make deb`
 # builds build/tagproc_VERSION_ARCH.deb (CPack, see packaging/install.cmake).
-.PHONY: all deps build build-asan run test unit format-check bench bench-io clean fuzz install deb opcua-server
+.PHONY: all deps build build-asan tsan run test unit format-check bench bench-io clean fuzz install deb opcua-server
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # ccache, when installed, makes rebuilds in other clones and worktrees cheap.
@@ -47,6 +47,15 @@ test: build build-asan format-check
 	cd build && ctest --output-on-failure -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
+# ThreadSanitizer build (build-tsan/) running the unit and CLI tests: data
+# races between the reader, workers, writer, signal and HTTP threads.
+# tests/tsan.supp lists the reports from libraries built without TSan.
+tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTP_TSAN=ON $(LAUNCHER) >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+		ctest --output-on-failure -j $(JOBS) -R '^(unit|cli)\.' -E '^unit\.test_alloc_failure$$'
+
 bench: build
 	bash bench/run.sh
 
@@ -55,7 +64,7 @@ bench-io: build
 	@for s in bench/io/*.sh; do bash "$$s" || exit 1; done
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
 
 # libFuzzer targets (clang, ASan + UBSan) in build-fuzz/, each run FUZZ_SECONDS
 # seeded with tests/fuzz/corpus/<target>/ (docs/FUZZING.md).

@@ -26,6 +26,7 @@
 #include "core/plugin.h"
 #include "core/route.h"
 #include "core/stats.h"
+#include "core/tp_assert.h"
 #include "ops/http.h"
 #include "ops/metrics.h"
 #include "ops/report.h"
@@ -123,7 +124,24 @@ static void gen_free(struct chain_gen *g)
  * returns the generation to free (outside the lock) or NULL. */
 static struct chain_gen *gen_unref_locked(struct chain_gen *g)
 {
+    TP_ASSERT(g->refs > 0);
     return --g->refs == 0 ? g : NULL;
+}
+
+/* Takes a reference (p->lock held) on a generation that is still alive. */
+static void gen_ref_locked(struct chain_gen *g)
+{
+    TP_ASSERT(g->refs > 0);
+    g->refs++;
+}
+
+/* The ring's counters, with p->lock held: batches are acked, submitted,
+ * taken and read in this order, and no more than ring_size are in it. */
+static void ring_check_locked(const struct tp_pipeline *p)
+{
+    TP_ASSERT(p->next_ack <= p->next_write && p->next_write <= p->next_work &&
+              p->next_work <= p->next_read && p->next_read - p->next_ack <= p->ring_size);
+    (void)p;
 }
 
 /* ---------- config ---------- */
@@ -499,7 +517,7 @@ static void *worker_main(void *arg)
     struct tp_chain_worker w;
     pthread_mutex_lock(&p->lock);
     struct chain_gen *mine = p->gen;
-    mine->refs++;
+    gen_ref_locked(mine);
     pthread_mutex_unlock(&p->lock);
     int rc = tp_chain_worker_init(&w, mine->chain, wa->index, &wa->err);
     pthread_mutex_lock(&p->lock);
@@ -521,11 +539,12 @@ static void *worker_main(void *arg)
         }
         if (seq + 1 > p->next_work)
             p->next_work = seq + 1;
+        ring_check_locked(p);
         struct slot *s = &p->ring[seq % p->ring_size];
         /* The generation is fixed when the batch is taken, in seq order. */
         struct chain_gen *g = p->gen;
         if (g != mine && g->id > mine->id)
-            g->refs++;
+            gen_ref_locked(g);
         else
             g = NULL;
         pthread_mutex_unlock(&p->lock);
@@ -664,6 +683,7 @@ static void *writer_main(void *arg)
         if (p->next_write < p->next_read && next->done &&
             p->next_write - p->next_ack < p->max_in_flight) {
             uint64_t seq = p->next_write++;
+            ring_check_locked(p);
             pthread_mutex_unlock(&p->lock);
             submit_slot(p, next, seq);
             pthread_mutex_lock(&p->lock);
@@ -676,6 +696,7 @@ static void *writer_main(void *arg)
             head->done = 0;
             head->confirmed = 0;
             p->next_ack++;
+            ring_check_locked(p);
             pthread_cond_broadcast(&p->cond);
         } else if (p->input_done && p->next_ack == p->next_read) {
             break;
@@ -717,6 +738,7 @@ static int read_loop(struct tp_pipeline *p, struct tp_error *err)
         if (s->in.len) {
             pthread_mutex_lock(&p->lock);
             p->next_read++;
+            ring_check_locked(p);
             pthread_cond_broadcast(&p->cond);
             pthread_mutex_unlock(&p->lock);
         }
