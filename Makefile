@@ -50,11 +50,15 @@ test: build build-asan format-check
 # ThreadSanitizer build (build-tsan/) running the unit and CLI tests: data
 # races between the reader, workers, writer, signal and HTTP threads.
 # tests/tsan.supp lists the reports from libraries built without TSan.
+# Left out: test_alloc_failure (wraps malloc, as TSan does), test_kafka
+# (librdkafka's mock-cluster threads crash in TSan's allocator: threads TSan
+# did not see start) and run_random_meta (15 min under TSan; ASan runs it).
 tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTP_TSAN=ON $(LAUNCHER) >/dev/null
 	@cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
-		ctest --output-on-failure -j $(JOBS) -R '^(unit|cli)\.' -E '^unit\.test_alloc_failure$$'
+		ctest --output-on-failure -j $(JOBS) -R '^(unit|cli)\.' \
+		-E '^(unit\.test_alloc_failure|unit\.test_kafka|cli\.run_random_meta)$$'
 
 bench: build
 	bash bench/run.sh
