@@ -306,6 +306,8 @@ static int get_props(struct cur *c, struct tp_mqtt_props *pr)
 int tp_mqtt_user_prop_next(const struct tp_mqtt_props *props, size_t *pos, struct tp_mqtt_str *key,
                            struct tp_mqtt_str *val)
 {
+    if (!props->block) /* no property block: nothing to iterate (NULL + 0 is UB) */
+        return 0;
     struct cur c = {props->block + *pos, props->block + props->block_len, NULL, 0};
     while (c.p < c.end) {
         uint32_t id;
