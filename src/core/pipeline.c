@@ -51,6 +51,10 @@ struct slot {
     struct tp_out_batch ob; /* out, as handed to the output */
     struct tp_pipeline *p;
     int64_t read_ns; /* when the input handed the batch over (latency) */
+    /* The generation the batch runs on, pinned (a reference) by the first
+     * worker to take it, so that all workers sharing the batch use the same
+     * one; released when the last worker is done with it. */
+    struct chain_gen *gen;
 };
 
 /* A processor chain generation. refs: one for being current, one per worker
@@ -286,6 +290,12 @@ void tp_pipeline_free(struct tp_pipeline *p)
     tp__section_free(&p->input_section);
     close_output(&p->output);
     close_output(&p->dead_letter);
+    for (size_t i = 0; p->ring && i < p->ring_size; i++) { /* pins left by a failure */
+        struct chain_gen *g = p->ring[i].gen;
+        if (g && g != p->gen)
+            gen_free(gen_unref_locked(g));
+        p->ring[i].gen = NULL;
+    }
     gen_free(p->gen);
     tp_options_free(tp__pipeline_http_options, &p->http);
     if (p->ring) {
@@ -541,8 +551,13 @@ static void *worker_main(void *arg)
             p->next_work = seq + 1;
         ring_check_locked(p);
         struct slot *s = &p->ring[seq % p->ring_size];
-        /* The generation is fixed when the batch is taken, in seq order. */
-        struct chain_gen *g = p->gen;
+        /* The generation is fixed when the batch is first taken, in seq
+         * order, and is the same for every worker sharing the batch. */
+        if (!s->gen) {
+            s->gen = p->gen;
+            gen_ref_locked(s->gen);
+        }
+        struct chain_gen *g = s->gen;
         if (g != mine && g->id > mine->id)
             gen_ref_locked(g);
         else
@@ -570,9 +585,12 @@ static void *worker_main(void *arg)
         }
         if (last) {
             pthread_mutex_lock(&p->lock);
+            struct chain_gen *unpinned = gen_unref_locked(s->gen);
+            s->gen = NULL;
             s->done = 1;
             pthread_cond_broadcast(&p->cond);
             pthread_mutex_unlock(&p->lock);
+            gen_free(unpinned);
         }
     }
     tp_chain_worker_free(&w);
