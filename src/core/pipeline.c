@@ -789,6 +789,7 @@ static void pipeline_status(void *ud, struct tp_ui_status *st)
     pthread_mutex_lock(&p->lock);
     st->queue_waiting = p->next_read - p->next_work;
     st->queue_working = p->next_work - p->next_ack;
+    st->queue_in_flight = p->next_write - p->next_ack;
     st->queue_capacity = p->ring_size;
     st->generation = p->gen ? p->gen->id : 0;
     pthread_mutex_unlock(&p->lock);
@@ -806,20 +807,16 @@ static void pipeline_config_json(void *ud, struct tp_buf *out)
 static void http_metrics(void *ud, struct tp_buf *out)
 {
     struct tp_pipeline *p = ud;
-    tp_metrics_write(out, p->input ? p->input->name : NULL,
-                     p->output.plugin ? p->output.plugin->name : NULL);
-    pthread_mutex_lock(&p->lock);
-    uint64_t waiting = p->next_read - p->next_work, working = p->next_work - p->next_ack;
-    uint64_t in_flight = p->next_write - p->next_ack;
-    uint64_t gen = p->gen ? p->gen->id : 0;
-    pthread_mutex_unlock(&p->lock);
+    struct tp_ui_status st;
+    pipeline_status(p, &st);
+    tp_metrics_write(out, st.input, st.output);
     tp_buf_printf(out,
                   "# HELP tagproc_queue_batches batches in the pipeline ring, by state\n"
                   "# TYPE tagproc_queue_batches gauge\n"
                   "tagproc_queue_batches{queue=\"waiting\"} %llu\n"
                   "tagproc_queue_batches{queue=\"processing_or_output\"} %llu\n"
                   "tagproc_queue_batches{queue=\"output_in_flight\"} %llu\n"
-                  "tagproc_queue_batches{queue=\"capacity\"} %zu\n"
+                  "tagproc_queue_batches{queue=\"capacity\"} %llu\n"
                   "# HELP tagproc_config_generation configuration generation in use (0 = "
                   "start-up, +1 per reload)\n"
                   "# TYPE tagproc_config_generation gauge\n"
@@ -827,8 +824,9 @@ static void http_metrics(void *ud, struct tp_buf *out)
                   "# HELP tagproc_worker_threads worker threads\n"
                   "# TYPE tagproc_worker_threads gauge\n"
                   "tagproc_worker_threads %d\n",
-                  (unsigned long long)waiting, (unsigned long long)working,
-                  (unsigned long long)in_flight, p->ring_size, (unsigned long long)gen, p->threads);
+                  (unsigned long long)st.queue_waiting, (unsigned long long)st.queue_working,
+                  (unsigned long long)st.queue_in_flight, (unsigned long long)st.queue_capacity,
+                  (unsigned long long)st.generation, st.threads);
 }
 
 static int http_ready(void *ud)

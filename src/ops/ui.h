@@ -25,7 +25,8 @@ struct tp_ui_status {
     const char *input, *output; /* plugin names */
     int threads;
     uint64_t queue_waiting, queue_working, queue_capacity; /* batches */
-    uint64_t generation;                                   /* configuration generation */
+    uint64_t queue_in_flight; /* batches submitted, not yet confirmed by the output */
+    uint64_t generation;      /* configuration generation */
 };
 
 struct tp_ui_source {
