@@ -13,7 +13,7 @@
 
 #include "config/config.h"
 #include "core/plugin.h"
-#include "io/mqtt_internal.h"
+#include "io/mqtt/internal.h"
 
 static void test_url_parse(void **state)
 {

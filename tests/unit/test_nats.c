@@ -1,4 +1,4 @@
-/* Unit tests for the NATS plugin helpers (src/io/nats_util.c): durations,
+/* Unit tests for the NATS plugin helpers (src/io/nats/common.c): durations,
  * the {{meta.KEY}} subject template and its subject checks, the metadata ->
  * header filter, and option errors of the nats input/output that need no server. */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "core/plugin.h"
-#include "io/nats_internal.h"
+#include "io/nats/internal.h"
 
 static void test_duration(void **state)
 {

@@ -1,7 +1,7 @@
 /* MQTT helpers shared by the input and the output: broker URL parsing,
  * client set-up (broker list, client id, credentials, TLS, protocol
  * version) and the output default topic (umh_topic with / for .). */
-#include "io/mqtt_internal.h"
+#include "io/mqtt/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

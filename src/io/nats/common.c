@@ -1,7 +1,7 @@
 /* Helpers shared by the NATS input and output: connecting (reconnect forever,
  * log state changes), creating a JetStream stream on request, durations,
  * the subject checks and the metadata -> header filter. */
-#include "io/nats_internal.h"
+#include "io/nats/internal.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * feed a bounded queue; at-most-once. JetStream: a durable pull consumer
  * (created if missing, then bound so it is never deleted by us); every
  * message is acked only in ack(), after the output acknowledged everything
- * derived from it: at-least-once. The output lives in nats_out.c. */
+ * derived from it: at-least-once. The output lives in output.c. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +10,7 @@
 
 #include "core/log.h"
 #include "core/plugin.h"
-#include "io/nats_internal.h"
+#include "io/nats/internal.h"
 
 struct js_in_config {
     char *stream;

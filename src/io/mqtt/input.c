@@ -17,7 +17,7 @@
 
 #include "core/log.h"
 #include "core/plugin.h"
-#include "io/mqtt_internal.h"
+#include "io/mqtt/internal.h"
 
 /* MQTT 5 Receive Maximum: the broker may keep this many QoS 1/2 messages
  * in flight to us while the pipeline works on them. */

@@ -19,7 +19,7 @@
 #include "core/log.h"
 #include "core/plugin.h"
 #include "core/template.h"
-#include "io/mqtt_internal.h"
+#include "io/mqtt/internal.h"
 
 struct mqtt_out_config {
     struct tp__mqtt_common common;

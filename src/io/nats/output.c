@@ -11,7 +11,7 @@
 
 #include "core/log.h"
 #include "core/plugin.h"
-#include "io/nats_internal.h"
+#include "io/nats/internal.h"
 
 struct out_config {
     struct tp__nats_conn_config conn;

@@ -1,6 +1,6 @@
-/* Shared pieces of the NATS input (nats.c) and output (nats_out.c): the
+/* Shared pieces of the NATS input (input.c) and output (output.c): the
  * connection options every NATS plugin accepts, connecting, stream creation,
- * durations, the subject template and header checks (nats_util.c).
+ * durations, the subject template and header checks (common.c).
  * Only the src/io/nats*.c files (and their unit test) include this header. */
 #ifndef TP_NATS_INTERNAL_H
 #define TP_NATS_INTERNAL_H

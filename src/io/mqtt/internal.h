@@ -1,4 +1,4 @@
-/* Internals shared by the MQTT input (mqtt.c) and output (mqtt_output.c):
+/* Internals shared by the MQTT input (input.c) and output (output.c):
  * the connection options common to both, URL parsing, client set-up
  * (broker list, credentials, TLS, protocol version) and the output topic
  * template. The MQTT protocol itself is in src/io/mqtt/ (codec, socket,

@@ -14,7 +14,7 @@
 
 #include "core/log.h"
 #include "core/plugin.h"
-#include "io/kafka_internal.h"
+#include "io/kafka/internal.h"
 
 #define OUT_PATH "output.kafka"
 

@@ -1,4 +1,4 @@
-/* Helpers shared by the Kafka input (kafka.c) and output (kafka_output.c):
+/* Helpers shared by the Kafka input (input.c) and output (output.c):
  * building a librdkafka configuration from our options and routing
  * librdkafka's log and error callbacks into the tagproc logger.
  * Only src/io/kafka*.c include this header (it pulls in rdkafka.h). */

@@ -13,7 +13,7 @@
 
 #include "core/log.h"
 #include "core/plugin.h"
-#include "io/kafka_internal.h"
+#include "io/kafka/internal.h"
 
 /* ---------- shared helpers ---------- */
 
