@@ -69,6 +69,8 @@ enum tp_opt_type {
     TP_OPT_LIST,    /* struct tp_list of structs described by `sub` (elem_size bytes each) */
     TP_OPT_OBJECT,  /* a nested struct described by `sub`, stored inline at offset */
     TP_OPT_NODE,    /* const struct tp_node * (raw; for plugin maps like input: {kafka: {...}}) */
+    /* int64_t milliseconds, written as Benthos/Go durations: 500ms, 5s, 1h30m */
+    TP_OPT_DURATION,
 };
 
 #define TP_OPT_REQUIRED 0x1u
@@ -144,6 +146,11 @@ void tp_options_free(const struct tp_option *table, void *out);
  * per key: name, type, default, required, description), followed by one
  * section per LIST/OBJECT sub-table titled "title.key". 0 or TP_NOMEM. */
 int tp_options_markdown(const struct tp_option *table, const char *title, struct tp_buf *out);
+/* Parses a duration: one or more <number><unit> (ns, us, ms, s, m, h), as
+ * in Go/Benthos ("1h30m", "1.5s", "250ms"), or "0". Rounds to whole
+ * milliseconds. 0, or -1 when the text is not such a duration. */
+int tp_duration_parse_ms(const char *text, int64_t *ms);
+
 /* The documented type of an option: "integer", "string or list of strings", ... */
 const char *tp_option_type_doc(const struct tp_option *o);
 

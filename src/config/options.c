@@ -97,6 +97,44 @@ static int is_double_text(const char *s)
     return *end == '\0' && isfinite(d);
 }
 
+int tp_duration_parse_ms(const char *text, int64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"ms", 1},
+                 {"s", 1e3},   {"m", 6e4},   {"h", 3.6e6}};
+    if (!text || !*text)
+        return -1;
+    if (strcmp(text, "0") == 0) {
+        *ms = 0;
+        return 0;
+    }
+    double total = 0;
+    for (const char *p = text; *p;) {
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return -1;
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p)
+            return -1;
+        size_t best = 0, best_len = 0;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+            size_t n = strlen(units[i].unit);
+            if (n > best_len && strncmp(end, units[i].unit, n) == 0)
+                best = i, best_len = n;
+        }
+        if (!best_len)
+            return -1;
+        total += v * units[best].ms;
+        p = end + best_len;
+    }
+    if (!isfinite(total) || total > 9.0e15)
+        return -1;
+    *ms = (int64_t)(total + 0.5);
+    return 0;
+}
+
 static int parse_bool_text(const char *s, int *v)
 {
     if (!strcasecmp(s, "true"))
@@ -373,6 +411,11 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
         memcpy(dst, &d, sizeof(d));
         return TP_OK;
     }
+    case TP_OPT_DURATION:
+        if (n->type != TP_NODE_SCALAR || tp_duration_parse_ms(n->value, &iv))
+            return wrong_type(c, n, path, "duration (500ms, 5s, 2m, 1h30m)");
+        memcpy(dst, &iv, sizeof(iv));
+        return TP_OK;
     case TP_OPT_BOOL: {
         int b;
         if (n->type != TP_NODE_SCALAR || parse_bool_text(n->value, &b))
@@ -629,6 +672,8 @@ const char *tp_option_type_doc(const struct tp_option *o)
         return "integer";
     case TP_OPT_DOUBLE:
         return "number";
+    case TP_OPT_DURATION:
+        return "duration";
     case TP_OPT_BOOL:
         return "boolean";
     case TP_OPT_JS:

@@ -45,4 +45,11 @@ int tp_json_write_string(struct tp_buf *out, const char *s, size_t len);
  * numbers kept as written; TP_PARSE when the text is not valid JSON. */
 int tp_json_canonical(const char *s, size_t len, struct tp_buf *out);
 
+/* Finds member `key` of the JSON object text s[0..len) (top level only):
+ * points *val / *vlen at the member's value as written (a string with its
+ * quotes; the last one when repeated, as JSON.parse). 1: found; 0: absent, or s is not a valid JSON
+ * object. Keys written with escapes are not matched. Time linear in len, no allocation. */
+int tp_json_object_member(const char *s, size_t len, const char *key, const char **val,
+                          size_t *vlen);
+
 #endif

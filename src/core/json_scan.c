@@ -468,6 +468,54 @@ int tp__json_scan_valid(const char *text, size_t len)
     return s.unsure ? -1 : 0;
 }
 
+int tp_json_object_member(const char *text, size_t len, const char *key, const char **val,
+                          size_t *vlen)
+{
+    struct scan s = {(const unsigned char *)text, (const unsigned char *)text + len, 0, 0, 0, NULL};
+    size_t klen = strlen(key);
+    int found = 0;
+    ws(&s);
+    if (s.p >= s.end || *s.p != '{')
+        return 0;
+    s.p++;
+    ws(&s);
+    if (s.p < s.end && *s.p == '}')
+        return 0;
+    for (;;) {
+        const char *k = NULL;
+        size_t kl = 0;
+        ws(&s);
+        if (s.p >= s.end || *s.p != '"')
+            return 0;
+        int escaped = scan_string(&s, NULL, &k, &kl);
+        if (escaped < 0)
+            return 0;
+        ws(&s);
+        if (s.p >= s.end || *s.p != ':')
+            return 0;
+        s.p++;
+        ws(&s);
+        const unsigned char *start = s.p;
+        if (scan_value(&s, NULL, NULL))
+            return 0;
+        if (escaped == 0 && kl == klen && memcmp(k, key, klen) == 0) {
+            *val = (const char *)start;
+            *vlen = (size_t)(s.p - start);
+            found = 1;
+        }
+        ws(&s);
+        if (s.p >= s.end)
+            return 0;
+        unsigned char c = *s.p++;
+        if (c == '}')
+            break;
+        if (c != ',')
+            return 0;
+    }
+    ws(&s);
+    return s.p == s.end ? found : 0;
+}
+
 /* A payload that arrived as a JSON string is text: JavaScript sees a string
  * even when the text looks like JSON ("23.5" stays "23.5"; SPEC 3.6), and the
  * stdout envelope writes it back as the same JSON string. */

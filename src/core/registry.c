@@ -4,7 +4,8 @@
 #include <string.h>
 
 extern const struct tp_input_plugin tp_input_stdin, tp_input_file, tp_input_simulator;
-extern const struct tp_processor_plugin tp_processor_tag_processor, tp_processor_nodered_js;
+extern const struct tp_processor_plugin tp_processor_tag_processor, tp_processor_nodered_js,
+    tp_processor_downsampler;
 extern const struct tp_output_plugin tp_output_stdout, tp_output_file, tp_output_drop;
 extern const struct tp_input_plugin tp_input_kafka;
 extern const struct tp_output_plugin tp_output_kafka;
@@ -17,8 +18,8 @@ extern const struct tp_input_plugin tp_input_opcua;
 static const struct tp_input_plugin *const inputs[] = {
     &tp_input_stdin, &tp_input_file, &tp_input_simulator, &tp_input_kafka,
     &tp_input_nats,  &tp_input_mqtt, &tp_input_opcua,     NULL};
-static const struct tp_processor_plugin *const processors[] = {&tp_processor_tag_processor,
-                                                               &tp_processor_nodered_js, NULL};
+static const struct tp_processor_plugin *const processors[] = {
+    &tp_processor_tag_processor, &tp_processor_nodered_js, &tp_processor_downsampler, NULL};
 static const struct tp_output_plugin *const outputs[] = {&tp_output_stdout,
                                                          &tp_output_file,
                                                          &tp_output_drop,

@@ -19,30 +19,8 @@ const char *tp__nats_errtext(natsStatus s)
 
 int tp__nats_duration_ms(const char *text, const char *what, int64_t *ms, struct tp_error *err)
 {
-    char *end = NULL;
-    if (!text || !*text)
-        goto bad;
-    double v = strtod(text, &end);
-    if (end == text || v < 0)
-        goto bad;
-    double mult;
-    if (strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "s") == 0)
-        mult = 1000;
-    else if (strcmp(end, "m") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
-    else if (*end == '\0' && v == 0)
-        mult = 0;
-    else
-        goto bad;
-    if (v * mult > 9.0e15)
-        goto bad;
-    *ms = (int64_t)(v * mult + 0.5);
-    return TP_OK;
-bad:
+    if (tp_duration_parse_ms(text, ms) == 0)
+        return TP_OK;
     return tp_error_set(err, TP_CONFIG,
                         "%s: expected a duration like 500ms, 5s, 2m or 1h, got \"%s\"", what,
                         text ? text : "");
