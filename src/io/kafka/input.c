@@ -1,5 +1,5 @@
-/* Kafka input (librdkafka high-level consumer in a consumer group) and the
- * helpers shared with the Kafka output. At-least-once: offsets are stored
+/* Kafka input (librdkafka high-level consumer in a consumer group).
+ * At-least-once: offsets are stored
  * (enable.auto.offset.store=false) only when the pipeline acks a message,
  * and acks arrive in input order, so a stored offset never passes a message
  * that is still in flight; auto commit writes the stored offsets. */
@@ -15,127 +15,29 @@
 #include "core/plugin.h"
 #include "io/kafka/internal.h"
 
-/* ---------- shared helpers ---------- */
-
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    enum tp_log_level l = level <= 3 ? TP_LOG_ERROR : level <= 5 ? TP_LOG_WARN : TP_LOG_DEBUG;
-    char key[96];
-    snprintf(key, sizeof(key), "kafka|%s", fac);
-    tp_log_limited(l, key, "kafka: %s: %s", fac, buf);
-}
-
-static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-    (void)opaque;
-    char key[96];
-    snprintf(key, sizeof(key), "kafka-error|%d", err);
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char why[256];
-        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
-        tp_log(TP_LOG_ERROR, "kafka: fatal error %s: %s", rd_kafka_err2name(orig), why);
-        return;
-    }
-    tp_log_limited(TP_LOG_WARN, key, "kafka: %s: %s", rd_kafka_err2name(err), reason);
-}
-
-int tp__kafka_conf_set(rd_kafka_conf_t *conf, const char *path, const char *name, const char *value,
-                       struct tp_error *err)
-{
-    char why[256];
-    if (rd_kafka_conf_set(conf, name, value, why, sizeof(why)) != RD_KAFKA_CONF_OK)
-        return tp_error_set(err, TP_CONFIG, "%s: librdkafka property %s=%s: %s", path, name, value,
-                            why);
-    return TP_OK;
-}
-
-int tp__kafka_conf_new(const char *path, const struct tp_strlist *brokers, const char *client_id,
-                       rd_kafka_conf_t **out, struct tp_error *err)
-{
-    if (!brokers->n)
-        return tp_error_set(err, TP_CONFIG, "%s.brokers: expected at least one broker", path);
-    size_t len = 1;
-    for (size_t i = 0; i < brokers->n; i++)
-        len += strlen(brokers->v[i]) + 1;
-    char *list = malloc(len);
-    if (!list)
-        return tp_error_set(err, TP_NOMEM, "out of memory");
-    list[0] = '\0';
-    for (size_t i = 0; i < brokers->n; i++) {
-        if (i)
-            strcat(list, ",");
-        strcat(list, brokers->v[i]);
-    }
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    int rc = tp__kafka_conf_set(conf, path, "bootstrap.servers", list, err);
-    free(list);
-    if (rc == TP_OK && client_id)
-        rc = tp__kafka_conf_set(conf, path, "client.id", client_id, err);
-    /* write() waits for each batch's acknowledgements: with Nagle on, every
-     * batch could wait for the peer's delayed ACK (~40 ms). */
-    if (rc == TP_OK)
-        rc = tp__kafka_conf_set(conf, path, "socket.nagle.disable", "true", err);
-    if (rc) {
-        rd_kafka_conf_destroy(conf);
-        return rc;
-    }
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    *out = conf;
-    return TP_OK;
-}
-
-int tp__kafka_conf_apply(rd_kafka_conf_t *conf, const char *path, const struct tp_strmap *props,
-                         struct tp_error *err)
-{
-    char p[128];
-    snprintf(p, sizeof(p), "%s.properties", path);
-    for (size_t i = 0; i < props->n; i++) {
-        int rc = tp__kafka_conf_set(conf, p, props->keys[i], props->vals[i], err);
-        if (rc)
-            return rc;
-    }
-    return TP_OK;
-}
-
-/* ---------- input ---------- */
-
 #define IN_PATH "input.kafka"
-
-struct kafka_in_config {
-    struct tp_strlist brokers;
-    struct tp_strlist topics;
-    char *consumer_group;
-    char *client_id;
-    char *start_offset;
-    char *key_filter;
-    int64_t max_poll_records;
-    int64_t revoke_timeout_ms;
-    struct tp_strmap properties;
-};
 
 static const char *const start_offsets[] = {"earliest", "latest", NULL};
 
 static const struct tp_option in_options[] = {
-    {"brokers", TP_OPT_STRINGS, offsetof(struct kafka_in_config, brokers), NULL,
+    {"brokers", TP_OPT_STRINGS, offsetof(struct tp__kafka_in_config, brokers), NULL,
      "bootstrap brokers, host:port", TP_OPT_REQUIRED, NULL, 0, NULL},
-    {"topics", TP_OPT_STRINGS, offsetof(struct kafka_in_config, topics), NULL,
+    {"topics", TP_OPT_STRINGS, offsetof(struct tp__kafka_in_config, topics), NULL,
      "topics to subscribe to (a name starting with ^ is a regex)", TP_OPT_REQUIRED, NULL, 0, NULL},
-    {"consumer_group", TP_OPT_STRING, offsetof(struct kafka_in_config, consumer_group), NULL,
+    {"consumer_group", TP_OPT_STRING, offsetof(struct tp__kafka_in_config, consumer_group), NULL,
      "consumer group id (group.id)", TP_OPT_REQUIRED, NULL, 0, NULL},
-    {"client_id", TP_OPT_STRING, offsetof(struct kafka_in_config, client_id), "tagproc",
+    {"client_id", TP_OPT_STRING, offsetof(struct tp__kafka_in_config, client_id), "tagproc",
      "client.id", 0, NULL, 0, NULL},
-    {"start_offset", TP_OPT_STRING, offsetof(struct kafka_in_config, start_offset), "earliest",
+    {"start_offset", TP_OPT_STRING, offsetof(struct tp__kafka_in_config, start_offset), "earliest",
      "where to start in a partition without a committed offset", 0, NULL, 0, start_offsets},
-    {"key_filter", TP_OPT_STRING, offsetof(struct kafka_in_config, key_filter), NULL,
+    {"key_filter", TP_OPT_STRING, offsetof(struct tp__kafka_in_config, key_filter), NULL,
      "POSIX extended regex; records whose key does not match are skipped", 0, NULL, 0, NULL},
-    {"max_poll_records", TP_OPT_INT, offsetof(struct kafka_in_config, max_poll_records), "0",
+    {"max_poll_records", TP_OPT_INT, offsetof(struct tp__kafka_in_config, max_poll_records), "0",
      "most records per read (0: the pipeline batch size)", 0, NULL, 0, NULL},
-    {"revoke_timeout_ms", TP_OPT_INT, offsetof(struct kafka_in_config, revoke_timeout_ms), "10000",
-     "on a rebalance, how long to wait for in-flight messages of revoked partitions", 0, NULL, 0,
-     NULL},
-    {"properties", TP_OPT_STRMAP, offsetof(struct kafka_in_config, properties), NULL,
+    {"revoke_timeout_ms", TP_OPT_INT, offsetof(struct tp__kafka_in_config, revoke_timeout_ms),
+     "10000", "on a rebalance, how long to wait for in-flight messages of revoked partitions", 0,
+     NULL, 0, NULL},
+    {"properties", TP_OPT_STRMAP, offsetof(struct tp__kafka_in_config, properties), NULL,
      "extra librdkafka properties, passed as-is (e.g. security.protocol)", 0, NULL, 0, NULL},
     {0},
 };
@@ -167,7 +69,7 @@ struct token_slab {
 };
 
 struct kafka_in {
-    const struct kafka_in_config *cfg;
+    const struct tp__kafka_in_config *cfg;
     rd_kafka_t *rk;
     regex_t key_re;
     int has_re;
@@ -357,7 +259,7 @@ static void kafka_in_close(void *state);
 
 static int kafka_in_open(const void *config, void **out, struct tp_error *err)
 {
-    const struct kafka_in_config *cfg = config;
+    const struct tp__kafka_in_config *cfg = config;
     struct kafka_in *in = calloc(1, sizeof(*in));
     if (!in)
         return tp_error_set(err, TP_NOMEM, "out of memory");
@@ -604,7 +506,7 @@ static void kafka_in_close(void *state)
 const struct tp_input_plugin tp_input_kafka = {
     .name = "kafka",
     .options = in_options,
-    .config_size = sizeof(struct kafka_in_config),
+    .config_size = sizeof(struct tp__kafka_in_config),
     .open = kafka_in_open,
     .read = kafka_in_read,
     .ack = kafka_in_ack,

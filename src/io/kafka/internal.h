@@ -1,14 +1,18 @@
-/* Helpers shared by the Kafka input (input.c) and output (output.c):
- * building a librdkafka configuration from our options and routing
- * librdkafka's log and error callbacks into the tagproc logger.
- * Only src/io/kafka*.c include this header (it pulls in rdkafka.h). */
+/* Shared by the Kafka connectors: kafka/common.c's helpers (a librdkafka
+ * configuration from our options, librdkafka's log and error callbacks
+ * routed into the tagproc logger) and the config structs of the Kafka input
+ * and output, so that a connector built on them (uns) opens tp_input_kafka /
+ * tp_output_kafka with a config it fills itself. Only src/io/kafka/ and
+ * src/io/uns/ include this header (it pulls in rdkafka.h). */
 #ifndef TP_KAFKA_INTERNAL_H
 #define TP_KAFKA_INTERNAL_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdint.h>
 
 #include "config/config.h"
 #include "core/error.h"
+#include "core/plugin.h"
 
 /* Sets one librdkafka property; on failure fills err naming `path`.name. */
 int tp__kafka_conf_set(rd_kafka_conf_t *conf, const char *path, const char *name, const char *value,
@@ -23,5 +27,44 @@ int tp__kafka_conf_new(const char *path, const struct tp_strlist *brokers, const
 /* Applies the user's `properties` map as-is, after our defaults. */
 int tp__kafka_conf_apply(rd_kafka_conf_t *conf, const char *path, const struct tp_strmap *props,
                          struct tp_error *err);
+
+/* The Kafka input's options (kafka/input.c). */
+struct tp__kafka_in_config {
+    struct tp_strlist brokers;
+    struct tp_strlist topics;
+    char *consumer_group;
+    char *client_id;
+    char *start_offset;
+    char *key_filter;
+    int64_t max_poll_records;
+    int64_t revoke_timeout_ms;
+    struct tp_strmap properties;
+};
+
+/* Record key of message i of b for an output built on the Kafka output:
+ * sets *key / *len (valid until the next call) and returns 0, or declares
+ * message i dropped (tp_out_batch_drop) and returns -1: it is not produced. */
+typedef int (*tp__kafka_key_fn)(void *ctx, struct tp_out_batch *b, size_t i, const char **key,
+                                size_t *len);
+
+/* The Kafka output's options (kafka/output.c), then fields no option sets. */
+struct tp__kafka_out_config {
+    struct tp_strlist brokers;
+    char *topic;
+    char *key_meta;
+    char *client_id;
+    char *compression;
+    int64_t linger_ms;
+    int64_t batch_size;
+    int idempotent;
+    int64_t max_retries;
+    struct tp_strmap properties;
+    /* Set by a connector built on this output (uns), NULL otherwise: */
+    tp__kafka_key_fn key_fn; /* replaces key_meta */
+    void *key_ctx;
+    /* One more header on every record, in place of a metadata entry of the
+     * same name (uns: bridged_by). */
+    const char *extra_header, *extra_header_value;
+};
 
 #endif

@@ -13,49 +13,35 @@
 #include <time.h>
 
 #include "core/log.h"
-#include "core/plugin.h"
 #include "io/kafka/internal.h"
 
 #define OUT_PATH "output.kafka"
 
-struct kafka_out_config {
-    struct tp_strlist brokers;
-    char *topic;
-    char *key_meta;
-    char *client_id;
-    char *compression;
-    int64_t linger_ms;
-    int64_t batch_size;
-    int idempotent;
-    int64_t max_retries;
-    struct tp_strmap properties;
-};
-
 static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd", NULL};
 
 static const struct tp_option out_options[] = {
-    {"brokers", TP_OPT_STRINGS, offsetof(struct kafka_out_config, brokers), NULL,
+    {"brokers", TP_OPT_STRINGS, offsetof(struct tp__kafka_out_config, brokers), NULL,
      "bootstrap brokers, host:port", TP_OPT_REQUIRED, NULL, 0, NULL},
-    {"topic", TP_OPT_STRING, offsetof(struct kafka_out_config, topic), "umh.messages",
+    {"topic", TP_OPT_STRING, offsetof(struct tp__kafka_out_config, topic), "umh.messages",
      "topic to produce to", 0, NULL, 0, NULL},
-    {"key_meta", TP_OPT_STRING, offsetof(struct kafka_out_config, key_meta), "umh_topic",
+    {"key_meta", TP_OPT_STRING, offsetof(struct tp__kafka_out_config, key_meta), "umh_topic",
      "metadata entry used as the record key (absent: no key)", 0, NULL, 0, NULL},
-    {"client_id", TP_OPT_STRING, offsetof(struct kafka_out_config, client_id), "tagproc",
+    {"client_id", TP_OPT_STRING, offsetof(struct tp__kafka_out_config, client_id), "tagproc",
      "client.id", 0, NULL, 0, NULL},
-    {"compression", TP_OPT_STRING, offsetof(struct kafka_out_config, compression), "none",
+    {"compression", TP_OPT_STRING, offsetof(struct tp__kafka_out_config, compression), "none",
      "compression.codec", 0, NULL, 0, codecs},
-    {"linger_ms", TP_OPT_INT, offsetof(struct kafka_out_config, linger_ms), "5",
+    {"linger_ms", TP_OPT_INT, offsetof(struct tp__kafka_out_config, linger_ms), "5",
      "linger.ms: how long to wait to fill a batch", 0, NULL, 0, NULL},
-    {"batch_size", TP_OPT_INT, offsetof(struct kafka_out_config, batch_size), "10000",
+    {"batch_size", TP_OPT_INT, offsetof(struct tp__kafka_out_config, batch_size), "10000",
      "batch.num.messages: most messages per produce request", 0, NULL, 0, NULL},
-    {"idempotent", TP_OPT_BOOL, offsetof(struct kafka_out_config, idempotent), "true",
+    {"idempotent", TP_OPT_BOOL, offsetof(struct tp__kafka_out_config, idempotent), "true",
      "enable.idempotence (no duplicates or reordering from producer retries)", 0, NULL, 0, NULL},
-    {"max_retries", TP_OPT_INT, offsetof(struct kafka_out_config, max_retries), "-1",
+    {"max_retries", TP_OPT_INT, offsetof(struct tp__kafka_out_config, max_retries), "-1",
      "-1: deliveries never time out (librdkafka retries them, in order, until the broker is "
      "back; message.timeout.ms = 0); >= 0: a delivery that failed after message.timeout.ms "
      "(default 300 s) fails the output: tagproc exits 1 and the input is not acknowledged",
      0, NULL, 0, NULL},
-    {"properties", TP_OPT_STRMAP, offsetof(struct kafka_out_config, properties), NULL,
+    {"properties", TP_OPT_STRMAP, offsetof(struct tp__kafka_out_config, properties), NULL,
      "extra librdkafka properties, passed as-is", 0, NULL, 0, NULL},
     {0},
 };
@@ -70,7 +56,7 @@ struct tracker {
 };
 
 struct kafka_out {
-    const struct kafka_out_config *cfg;
+    const struct tp__kafka_out_config *cfg;
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
     pthread_t poller;
@@ -203,7 +189,7 @@ static void kafka_out_close(void *state);
 
 static int kafka_out_open(const void *config, void **outp, struct tp_error *err)
 {
-    const struct kafka_out_config *cfg = config;
+    const struct tp__kafka_out_config *cfg = config;
     struct kafka_out *out = calloc(1, sizeof(*out));
     if (!out)
         return tp_error_set(err, TP_NOMEM, "out of memory");
@@ -273,28 +259,30 @@ fail:
     return rc;
 }
 
-static rd_kafka_headers_t *make_headers(const struct tp_msg *m)
+static rd_kafka_headers_t *make_headers(const struct tp__kafka_out_config *cfg,
+                                        const struct tp_msg *m)
 {
-    rd_kafka_headers_t *h = rd_kafka_headers_new(m->n_meta ? m->n_meta : 1);
+    const char *extra = cfg->extra_header;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(m->n_meta + 1);
     for (uint32_t i = 0; i < m->n_meta; i++) {
         const char *k = tp_msg_meta_key(m, i);
-        if (strncmp(k, "kafka_", 6) == 0)
+        if (strncmp(k, "kafka_", 6) == 0 || (extra && strcmp(k, extra) == 0))
             continue;
         rd_kafka_header_add(h, k, (ssize_t)m->meta[i].key_len, tp_msg_meta_val(m, i),
                             (ssize_t)m->meta[i].val_len);
     }
+    if (extra)
+        rd_kafka_header_add(h, extra, -1, cfg->extra_header_value, -1);
     return h;
 }
 
-/* Produces message m for tracker t, waiting while the local queue is full
- * (the poller's delivery reports make room). */
+/* Produces message m under key (NULL: none) for tracker t, waiting while
+ * the local queue is full (the poller's delivery reports make room). */
 static rd_kafka_resp_err_t produce_one(struct kafka_out *out, const struct tp_msg *m,
-                                       struct tracker *t)
+                                       const char *key, size_t klen, struct tracker *t)
 {
-    size_t klen = 0;
-    const char *key = tp_msg_meta_get(m, out->cfg->key_meta, &klen);
     for (;;) {
-        rd_kafka_headers_t *h = make_headers(m);
+        rd_kafka_headers_t *h = make_headers(out->cfg, m);
         rd_kafka_resp_err_t e = rd_kafka_producev(
             out->rk, RD_KAFKA_V_RKT(out->rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -332,8 +320,14 @@ static int kafka_out_submit(void *state, struct tp_out_batch *b)
     out->trackers = t;
     pthread_mutex_unlock(&out->lock);
     for (size_t i = 0; i < b->n; i++) {
+        size_t klen = 0;
+        const char *key = NULL;
+        if (!out->cfg->key_fn)
+            key = tp_msg_meta_get(b->msgs[i], out->cfg->key_meta, &klen);
+        else if (out->cfg->key_fn(out->cfg->key_ctx, b, i, &key, &klen))
+            continue; /* dropped by the hook */
         __atomic_add_fetch(&t->remaining, 1, __ATOMIC_ACQ_REL);
-        rd_kafka_resp_err_t e = produce_one(out, b->msgs[i], t);
+        rd_kafka_resp_err_t e = produce_one(out, b->msgs[i], key, klen, t);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             continue;
         __atomic_sub_fetch(&t->remaining, 1, __ATOMIC_ACQ_REL); /* the hold stays */
@@ -390,7 +384,7 @@ static void kafka_out_close(void *state)
 const struct tp_output_plugin tp_output_kafka = {
     .name = "kafka",
     .options = out_options,
-    .config_size = sizeof(struct kafka_out_config),
+    .config_size = sizeof(struct tp__kafka_out_config),
     .open = kafka_out_open,
     .submit = kafka_out_submit,
     .close = kafka_out_close,
