@@ -640,6 +640,25 @@ static void submit_slot(struct tp_pipeline *p, struct slot *s, uint64_t seq)
     p->output.plugin->submit(p->output.state, b); /* a failure completed b already */
 }
 
+/* Frees the messages the output dropped and moves the delivered ones to
+ * the front of out, in order; returns how many were delivered. */
+static size_t remove_output_drops(struct tp_batch *out, const struct tp_out_batch *b)
+{
+    if (!b->n_drops)
+        return out->len;
+    for (size_t i = 0; i < b->n_drops; i++)
+        if (b->drops[i].index < out->len) {
+            tp_msg_free(out->msgs[b->drops[i].index]);
+            out->msgs[b->drops[i].index] = NULL;
+        }
+    size_t n = 0;
+    for (size_t i = 0; i < out->len; i++)
+        if (out->msgs[i])
+            out->msgs[n++] = out->msgs[i];
+    out->len = n;
+    return n;
+}
+
 /* The oldest batch in flight is confirmed: accounts the output's drops,
  * then acks the batch's input. Writer thread, without the lock. Non-zero
  * (and the pipeline fatal) when the output failed or a dead letter did. */
@@ -675,9 +694,10 @@ static int finish_slot(struct tp_pipeline *p, struct slot *s)
         }
     TP_STAT_ADD(processed, s->out.len - dropped);
     tp_report_batch(b->seq, s->in.len, s->out.msgs, s->out.len);
-    tp_ui_observe(p->ui, s->out.msgs, s->out.len);
-    if (s->out.len)
-        tp_metrics_latency((uint64_t)(mono_ns() - s->read_ns), s->out.len);
+    size_t delivered = remove_output_drops(&s->out, b);
+    tp_ui_observe(p->ui, s->out.msgs, delivered);
+    if (delivered)
+        tp_metrics_latency((uint64_t)(mono_ns() - s->read_ns), delivered);
     if (p->input->ack)
         for (size_t i = 0; i < s->in.len; i++)
             if (s->in.msgs[i]->ack)

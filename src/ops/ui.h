@@ -52,9 +52,11 @@ int tp_ui_start(struct tp_ui *ui);
 void tp_ui_close_streams(struct tp_ui *ui);
 void tp_ui_free(struct tp_ui *ui);
 
-/* The writer thread, after the output took a batch: records each message
- * (cheap: one lock per batch, no allocation for known topics) and feeds tap
- * streams. ui may be NULL. */
+/* The writer thread, after the output confirmed a batch: records each
+ * delivered message (cheap: one lock per batch, no copy: the latest
+ * message's payload and metadata buffers are swapped with the topic's older
+ * ones, which the messages then carry to the caller's free) and feeds tap
+ * streams. Pass only messages the output delivered. ui may be NULL. */
 void tp_ui_observe(struct tp_ui *ui, struct tp_msg *const *msgs, size_t n);
 /* A non-filtered drop of input message `in` in processor `proc` (any thread). */
 void tp_ui_drop(struct tp_ui *ui, const struct tp_msg *in, const char *proc,

@@ -12,11 +12,12 @@
 #define UI_DROPS_RECENT 20  /* dropped messages kept per reason */
 #define UI_DROP_KEYS 256    /* distinct (reason, processor, stage) counters */
 
-/* One history entry: when, the numeric value (NaN if none) and its text. */
+/* One history entry: when and the value's text (cut: longer than text);
+ * its number is parsed when the history is read. */
 struct ui_point {
     int64_t t_ms;
-    double v;
-    char text[UI_POINT_TEXT];
+    char text[UI_POINT_TEXT - 1];
+    uint8_t cut;
 };
 
 struct ui_topic {

@@ -53,12 +53,23 @@ void tp__ui_number(struct tp_buf *out, double v)
         tp_buf_puts(out, "null");
 }
 
+/* FNV-1a style over 8-byte words: topic names are long (~90 bytes) and
+ * hashed once per message on the writer thread. */
 static uint32_t hash_name(const char *s, size_t len)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
+    uint64_t h = 14695981039346656037ull ^ len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 1099511628211ull;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s + i, len - i);
+    h = (h ^ w) * 1099511628211ull;
+    h ^= h >> 32;
+    return (uint32_t)h;
 }
 
 /* ---------- recording ---------- */
@@ -140,21 +151,37 @@ static struct ui_topic *add_topic(struct tp_ui *ui, const char *name, size_t len
     return t;
 }
 
-/* Reads the value and timestamp of a UNS payload {"timestamp_ms":T,"value":V}
- * (or a bare number); *text gets the value's text (truncated). */
-static double parse_value(const char *p, size_t len, int64_t *ts, char *text, size_t text_size)
+/* Reads a decimal integer at p (as strtoll would, without its locale work). */
+static const char *read_int(const char *p, int64_t *v)
+{
+    int neg = *p == '-';
+    const char *q = p + neg;
+    int64_t n = 0;
+    for (; *q >= '0' && *q <= '9'; q++)
+        n = n * 10 + (*q - '0');
+    if (q == p + neg)
+        return p;
+    *v = neg ? -n : n;
+    return q;
+}
+
+/* Keeps the value's text and timestamp of a UNS payload
+ * {"timestamp_ms":T,"value":V} (or the payload itself) in pt; the number is
+ * parsed only when the history is read (point_value). */
+static void record_point(struct ui_point *pt, const char *p, size_t len)
 {
     const char *v = p;
     if (len && p[0] == '{') {
-        const char *t = strstr(p, "\"timestamp_ms\":");
+        static const char ts_key[] = "{\"timestamp_ms\":";
+        const char *t =
+            strncmp(p, ts_key, sizeof(ts_key) - 1) == 0 ? p + 1 : strstr(p, "\"timestamp_ms\":");
         if (t)
-            *ts = strtoll(t + 15, NULL, 10);
-        v = strstr(p, "\"value\":");
+            t = read_int(t + 15, &pt->t_ms);
+        v = t && strncmp(t, ",\"value\":", 9) == 0 ? t + 1 : strstr(p, "\"value\":");
         v = v ? v + 8 : p;
     }
     while (*v == ' ')
         v++;
-    size_t n = 0;
     const char *end = v;
     if (*v == '"') { /* string value: up to its closing quote */
         for (end = v + 1; *end && *end != '"'; end++)
@@ -162,47 +189,77 @@ static double parse_value(const char *p, size_t len, int64_t *ts, char *text, si
                 end++;
         if (*end)
             end++;
-    } else
+    } else if (v == p)
+        end = p + len;
+    else
         while (*end && *end != ',' && *end != '}')
             end++;
-    if (v == p && *v != '"')
-        end = p + len;
-    n = (size_t)(end - v) < text_size - 1 ? (size_t)(end - v) : text_size - 1;
-    memcpy(text, v, n);
-    text[n] = '\0';
-    if (strncmp(v, "true", 4) == 0)
-        return 1;
-    if (strncmp(v, "false", 5) == 0)
-        return 0;
-    char *e;
-    double d = strtod(v, &e);
-    return e != v && (e == end || *e == ',' || *e == '}' || *e == '\0') ? d : NAN;
+    size_t n = (size_t)(end - v);
+    pt->cut = n > sizeof(pt->text) - 1;
+    if (pt->cut)
+        n = sizeof(pt->text) - 1;
+    memcpy(pt->text, v, n);
+    pt->text[n] = '\0';
 }
 
-static void record(struct tp_ui *ui, struct ui_topic *t, const struct tp_msg *m, int64_t now)
+/* The numeric value of a history entry: the number, true 1, false 0, else NaN. */
+static double point_value(const struct ui_point *pt)
+{
+    if (strcmp(pt->text, "true") == 0)
+        return 1;
+    if (strcmp(pt->text, "false") == 0)
+        return 0;
+    char *e;
+    double d = strtod(pt->text, &e);
+    return e != pt->text && *e == '\0' && !pt->cut ? d : NAN;
+}
+
+#define SWAP(a, b)                                                                                 \
+    do {                                                                                           \
+        __typeof__(a) swap_tmp_ = (a);                                                             \
+        (a) = (b);                                                                                 \
+        (b) = swap_tmp_;                                                                           \
+    } while (0)
+
+/* Keeps m's payload and metadata as the topic's latest: by swapping buffers
+ * with m (whose caller frees it, with the topic's previous buffers), so a
+ * message costs no copy; a payload over UI_PAYLOAD_MAX is copied cut. */
+static void keep_latest(struct ui_topic *t, struct tp_msg *m)
+{
+    t->payload_full_len = (uint32_t)m->payload_len;
+    if (m->payload_len <= UI_PAYLOAD_MAX) {
+        uint32_t len = (uint32_t)m->payload_len;
+        char *old = t->payload;
+        t->payload = m->payload;
+        m->payload = old ? old : t->payload; /* never NULL for m's owner */
+        if (!old) {
+            t->payload = malloc(len + 1);
+            if (t->payload)
+                memcpy(t->payload, m->payload, len + 1);
+        }
+        m->payload_len = old ? t->payload_len : m->payload_len;
+        t->payload_len = t->payload ? len : 0;
+        t->payload_cap = t->payload ? len + 1 : 0;
+    } else if (grow((void **)&t->payload, &t->payload_cap, UI_PAYLOAD_MAX + 1, 1) == 0) {
+        memcpy(t->payload, m->payload, UI_PAYLOAD_MAX);
+        t->payload[UI_PAYLOAD_MAX] = '\0';
+        t->payload_len = UI_PAYLOAD_MAX;
+    }
+    SWAP(t->meta, m->meta);
+    SWAP(t->n_meta, m->n_meta);
+    SWAP(t->meta_cap, m->cap_meta);
+    SWAP(t->strs, m->strs);
+    SWAP(t->strs_len, m->strs_len);
+    SWAP(t->strs_cap, m->strs_cap);
+}
+
+static void record(struct tp_ui *ui, struct ui_topic *t, struct tp_msg *m, int64_t now)
 {
     t->count++;
     t->tick = ui->tick;
     t->last_ms = now;
-    uint32_t plen = m->payload_len < UI_PAYLOAD_MAX ? (uint32_t)m->payload_len : UI_PAYLOAD_MAX;
-    if (grow((void **)&t->payload, &t->payload_cap, plen + 1, 1) == 0) {
-        memcpy(t->payload, m->payload, plen);
-        t->payload[plen] = '\0';
-        t->payload_len = plen;
-        t->payload_full_len = (uint32_t)m->payload_len;
-    }
-    if (grow((void **)&t->meta, &t->meta_cap, m->n_meta, sizeof(*t->meta)) == 0 &&
-        grow((void **)&t->strs, &t->strs_cap, m->strs_len, 1) == 0) {
-        memcpy(t->meta, m->meta, m->n_meta * sizeof(*t->meta));
-        if (m->strs_len)
-            memcpy(t->strs, m->strs, m->strs_len);
-        t->n_meta = m->n_meta;
-        t->strs_len = m->strs_len;
-    } else
-        t->n_meta = 0;
-    if (ui->cfg.history <= 0)
-        return;
-    if (t->hist_len == t->hist_cap && t->hist_cap < (uint32_t)ui->cfg.history) {
+    if (ui->cfg.history > 0 && t->hist_len == t->hist_cap &&
+        t->hist_cap < (uint32_t)ui->cfg.history) {
         /* grow the ring (only while it is not wrapped yet) */
         uint32_t cap = t->hist_cap ? t->hist_cap * 2 : 8;
         if (cap > (uint32_t)ui->cfg.history)
@@ -214,20 +271,23 @@ static void record(struct tp_ui *ui, struct ui_topic *t, const struct tp_msg *m,
             t->hist_head = t->hist_len;
         }
     }
-    if (!t->hist_cap)
-        return;
-    struct ui_point *pt = &t->hist[t->hist_head];
-    pt->t_ms = now;
-    pt->v = parse_value(t->payload, plen, &pt->t_ms, pt->text, sizeof(pt->text));
-    t->hist_head = (t->hist_head + 1) % t->hist_cap;
-    if (t->hist_len < t->hist_cap)
-        t->hist_len++;
+    if (t->hist_cap) {
+        struct ui_point *pt = &t->hist[t->hist_head];
+        pt->t_ms = now;
+        record_point(pt, m->payload, m->payload_len);
+        t->hist_head = (t->hist_head + 1) % t->hist_cap;
+        if (t->hist_len < t->hist_cap)
+            t->hist_len++;
+    }
+    keep_latest(t, m);
 }
 
 void tp_ui_observe(struct tp_ui *ui, struct tp_msg *const *msgs, size_t n)
 {
     if (!ui || !n)
         return;
+    if (__atomic_load_n(&ui->n_tap, __ATOMIC_RELAXED)) /* before record() takes the buffers */
+        tp__ui_tap_messages(ui, msgs, n);
     int64_t now = tp__ui_now_ms();
     pthread_mutex_lock(&ui->lock);
     for (size_t i = 0; i < n; i++) {
@@ -243,8 +303,6 @@ void tp_ui_observe(struct tp_ui *ui, struct tp_msg *const *msgs, size_t n)
             ui->topics_over_limit++;
     }
     pthread_mutex_unlock(&ui->lock);
-    if (__atomic_load_n(&ui->n_tap, __ATOMIC_RELAXED))
-        tp__ui_tap_messages(ui, msgs, n);
 }
 
 static void copy_text(char *dst, size_t size, const char *src)
@@ -428,7 +486,7 @@ int tp__ui_topic_json(struct tp_ui *ui, const char *name, struct tp_buf *out)
             const struct ui_point *pt =
                 &t->hist[(t->hist_head + t->hist_cap - t->hist_len + k) % t->hist_cap];
             tp_buf_printf(out, "%s{\"t\":%lld,\"value\":", k ? "," : "", (long long)pt->t_ms);
-            tp__ui_number(out, pt->v);
+            tp__ui_number(out, point_value(pt));
             tp_buf_puts(out, ",\"text\":");
             tp_json_write_string(out, pt->text, strlen(pt->text));
             tp_buf_putc(out, '}');

@@ -4,8 +4,9 @@
 # bounded, drops are listed, the SSE stream delivers, `tagproc tap` prints
 # JSON lines (filtered, drops) and a slow tap reader loses lines without
 # slowing the pipeline, basic auth is enforced, ui.enabled: false turns it
-# off, /version and /config (redacted), the banner, stats line, suppressed
-# notice and exit summary, and trace lines.
+# off, messages the output dropped are not shown as delivered (a local
+# mosquitto), /version and /config (redacted), the banner, stats line,
+# suppressed notice and exit summary, and trace lines.
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
 cd "$(dirname "$0")/../.."
@@ -149,6 +150,36 @@ start off "$T/off.yaml"
 check_sh "ui.enabled: false: no page, API or tap" \
     "[ \$(code $URL/) = 404 ] && [ \$(code $URL/api/topics) = 404 ] && [ \$(code $URL/api/tap) = 404 ] && [ \$(code $URL/metrics) = 200 ]"
 stop off
+
+# Output-side drops are not shown as delivered: an MQTT output (a local
+# mosquitto) whose topic template renders empty for every message without
+# virtual_path drops those (invalid_topic, stage "output"); only the three
+# topics with virtual_path (axis.x and the two status tags) were delivered.
+if [ ! -x /usr/sbin/mosquitto ]; then
+    echo "installing Debian mosquitto"
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends mosquitto >/dev/null
+fi
+BPORT=$(free_port)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$BPORT" >"$T/mosquitto.conf"
+printf "user %s\n" "$(id -un)" >>"$T/mosquitto.conf" # as root: stay root (see run_mqtt.sh)
+/usr/sbin/mosquitto -c "$T/mosquitto.conf" >"$T/broker.log" 2>&1 &
+PIDS+=($!)
+BROKER=$!
+wait_until "(: >/dev/tcp/127.0.0.1/$BPORT) 2>/dev/null" 30
+sed "s|^  drop: {}|  mqtt: {url: \"tcp://127.0.0.1:$BPORT\", topic: \"{{meta.virtual_path}}\"}|" \
+    tests/ui/ui.yaml >"$T/outdrop.yaml"
+start outdrop "$T/outdrop.yaml"
+wait_until "get $URL/api/drops >'$T/od.json'; json '$T/od.json' \"d['by_reason']['invalid_topic'] > 20\"" 30
+get "$URL/api/topics" >"$T/od_topics.json"
+check "output drops: listed with stage output" json "$T/od.json" \
+    "d['recent']['invalid_topic'][0]['stage'] == 'output' and 'rendered empty' in d['recent']['invalid_topic'][0]['error']"
+check "output drops: not shown as delivered topics" json "$T/od_topics.json" \
+    "d['total'] == 3 and all(t['name'].split('.')[-2] in ('x', 'status') for t in d['topics'])"
+timeout 3 "$BIN" tap --url "$URL" >"$T/od_tap.jsonl"
+check_sh "output drops: not in the tap" \
+    "[ \$(wc -l <'$T/od_tap.jsonl') -ge 3 ] && python3 -c 'import json; assert all(json.loads(l)[\"topic\"].split(\".\")[-2] in (\"x\", \"status\") for l in open(\"$T/od_tap.jsonl\"))'"
+stop outdrop
+kill "$BROKER"
 
 # the talking process: banner, stats lines, suppressed notice, summary
 sleep 1.5
