@@ -18,6 +18,7 @@
 
 #include "config/interpolate.h"
 #include "core/buf.h"
+#include "core/number.h"
 #include "core/template.h"
 
 struct pctx {
@@ -68,33 +69,19 @@ static int nomem(struct pctx *c)
     return tp_error_set(c->err, TP_NOMEM, "out of memory");
 }
 
+/* YAML integers and floats: a sign, leading zeros and "5." / ".5" allowed. */
+#define YAML_NUMBER (TP_NUM_PLUS | TP_NUM_LEADING_ZEROS | TP_NUM_BARE_DOT)
+
 static int is_int_text(const char *s)
 {
-    if (*s == '+' || *s == '-')
-        s++;
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!isdigit((unsigned char)*s))
-            return 0;
-    return 1;
+    int integer = 0;
+    size_t n = strlen(s);
+    return n && tp_number_span(s, n, YAML_NUMBER, &integer) == n && integer;
 }
 
 static int is_double_text(const char *s)
 {
-    int digits = 0;
-    for (const char *p = s; *p; p++) {
-        if (isdigit((unsigned char)*p))
-            digits = 1;
-        else if (!strchr("+-.eE", *p))
-            return 0;
-    }
-    if (!digits)
-        return 0;
-    char *end;
-    errno = 0;
-    double d = strtod(s, &end);
-    return *end == '\0' && isfinite(d);
+    return tp_number_is(s, strlen(s), YAML_NUMBER) && isfinite(strtod(s, NULL));
 }
 
 int tp_duration_parse_ms(const char *text, int64_t *ms)

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "core/number.h"
 
 struct scan {
     const unsigned char *p, *end;
@@ -328,41 +329,12 @@ static int scan_string(struct scan *s, struct tp_buf *dec, const char **str, siz
     return 1;
 }
 
-static inline int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
 static int scan_number(struct scan *s)
 {
-    const unsigned char *p = s->p, *end = s->end;
-    if (p < end && *p == '-')
-        p++;
-    if (p >= end)
+    size_t n = tp_number_span((const char *)s->p, (size_t)(s->end - s->p), 0, NULL);
+    if (n == 0)
         return -1;
-    if (*p == '0')
-        p++;
-    else if (*p >= '1' && *p <= '9')
-        while (p < end && is_digit(*p))
-            p++;
-    else
-        return -1;
-    if (p < end && *p == '.') {
-        if (++p >= end || !is_digit(*p))
-            return -1;
-        while (p < end && is_digit(*p))
-            p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= end || !is_digit(*p))
-            return -1;
-        while (p < end && is_digit(*p))
-            p++;
-    }
-    s->p = p;
+    s->p += n;
     return 0;
 }
 

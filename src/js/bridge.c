@@ -19,41 +19,6 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* 1 when s[0..n) is exactly one JSON number. */
-static int json_number(const char *s, size_t n)
-{
-    size_t i = 0;
-    if (i < n && s[i] == '-')
-        i++;
-    if (i >= n)
-        return 0;
-    if (s[i] == '0') {
-        i++;
-    } else if (is_digit(s[i])) {
-        while (i < n && is_digit(s[i]))
-            i++;
-    } else {
-        return 0;
-    }
-    if (i < n && s[i] == '.') {
-        i++;
-        if (i >= n || !is_digit(s[i]))
-            return 0;
-        while (i < n && is_digit(s[i]))
-            i++;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        if (i >= n || !is_digit(s[i]))
-            return 0;
-        while (i < n && is_digit(s[i]))
-            i++;
-    }
-    return i == n;
-}
-
 static int word(const char *s, size_t n, const char *w)
 {
     return n == strlen(w) && memcmp(s, w, n) == 0;
@@ -78,7 +43,7 @@ JSValue tp__js_payload_new(struct tp_js_vm *vm, const char *p, size_t len, uint3
     size_t n = e - b;
     char c = s[0];
     if (c == '-' || is_digit(c)) {
-        if (!json_number(s, n))
+        if (!tp_number_is(s, n, 0))
             return JS_NewStringLen(ctx, p, len);
         char tmp[64];
         double d;

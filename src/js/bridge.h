@@ -7,7 +7,7 @@
 #include "core/msg.h"
 #include "js/engine.h"
 #include "js/js_internal.h"
-#include "processors/uns.h"
+#include "core/number.h"
 
 /* The payload bytes as JS: JSON when valid (bare numbers without a parse),
  * else a string. orig (may be NULL) gets the number when the payload is a

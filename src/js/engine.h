@@ -12,7 +12,7 @@
 #include "core/drop.h"
 #include "core/error.h"
 #include "core/msg.h"
-#include "processors/uns.h"
+#include "core/number.h"
 
 struct tp_js_limits {
     int64_t timeout_ms;        /* per message, all stages together */

@@ -35,11 +35,6 @@ static void set_why(char *why, size_t whylen, const char *fmt, ...)
     va_end(ap);
 }
 
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
 /* Copies at most 40 bytes of s for use in an error text, marking a cut with "...". */
 static const char *excerpt(const char *s, size_t len, char *out, size_t outlen)
 {
@@ -56,37 +51,6 @@ static const char *excerpt(const char *s, size_t len, char *out, size_t outlen)
 }
 
 /* ---- the value V ---- */
-
-/* Strict decimal number syntax: -?digits(.digits)?([eE][+-]?digits)? */
-static int is_decimal_number(const char *s, size_t len)
-{
-    size_t i = 0;
-    if (i < len && s[i] == '-')
-        i++;
-    size_t st = i;
-    while (i < len && is_digit(s[i]))
-        i++;
-    if (i == st)
-        return 0;
-    if (i < len && s[i] == '.') {
-        st = ++i;
-        while (i < len && is_digit(s[i]))
-            i++;
-        if (i == st)
-            return 0;
-    }
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < len && (s[i] == '+' || s[i] == '-'))
-            i++;
-        st = i;
-        while (i < len && is_digit(s[i]))
-            i++;
-        if (i == st)
-            return 0;
-    }
-    return i == len;
-}
 
 /* Writes a number's text (SPEC 3.7): the input's own digits when the value is
  * numerically the parsed input number, else JavaScript's text. */
@@ -193,7 +157,8 @@ static int value_number(const struct tp_value *v, const struct tp_orig_number *o
     }
     const char *s = v->str ? v->str : "";
     size_t len = v->str ? v->len : 0;
-    if (!is_decimal_number(s, len)) {
+    /* strict decimal: -?digits(.digits)?([eE][+-]?digits)? */
+    if (!tp_number_is(s, len, TP_NUM_LEADING_ZEROS)) {
         set_why(why, whylen, "datatype \"number\": string \"%s\" is not a decimal number",
                 excerpt(s, len, ex, sizeof ex));
         return -1;
@@ -693,7 +658,7 @@ int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp
     pl = 16;
     if (ts < 0)
         prefix[pl++] = '-';
-    pl += (size_t)tp__uns_u64_digits(ts < 0 ? 0 - (uint64_t)ts : (uint64_t)ts, prefix + pl);
+    pl += (size_t)tp_u64_digits(ts < 0 ? 0 - (uint64_t)ts : (uint64_t)ts, prefix + pl);
     memcpy(prefix + pl, ",\"value\":", 9);
     pl += 9;
     size_t vlen = payload.len, plen;

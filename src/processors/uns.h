@@ -1,5 +1,5 @@
 /* Unified Namespace output construction (SPEC 3.5-3.8): topic rules, the
- * value V with datatype rules, JavaScript number text and timestamps.
+ * value V with datatype rules and timestamps (number text: core/number.h).
  * Pure C (no JS engine): the tag_processor hands over the final metadata and
  * a tp_value describing the final JS payload. */
 #ifndef TP_UNS_H
@@ -11,42 +11,7 @@
 #include "core/buf.h"
 #include "core/drop.h"
 #include "core/msg.h"
-
-enum tp_value_type {
-    TP_VALUE_UNDEFINED,
-    TP_VALUE_NULL,
-    TP_VALUE_BOOL,
-    TP_VALUE_NUMBER,
-    TP_VALUE_STRING,
-    TP_VALUE_JSON, /* object or array: str holds its compact JSON (keys in any order) */
-};
-
-/* The final payload of a message as seen from JavaScript. */
-struct tp_value {
-    enum tp_value_type type;
-    int boolean;
-    double number;
-    const char *str; /* STRING: UTF-8 bytes; JSON: JSON text. Not owned. */
-    size_t len;
-};
-
-/* The number parsed from the input payload, whose text is kept when the final
- * value is numerically the same (SPEC 3.7). */
-struct tp_orig_number {
-    int present;
-    double number;
-    const char *text; /* the input payload's own digits, not owned */
-    size_t len;
-};
-
-/* Writes a double as JavaScript's Number.prototype.toString / JSON.stringify
- * does (shortest round-trip digits; exponent form only >= 1e21 or < 1e-6).
- * buf needs 32 bytes. Returns the length. NaN/Infinity give "NaN"/"Infinity"/"-Infinity". */
-size_t tp_number_text(double d, char *buf);
-
-/* Internal (uns.c, uns_text.c): writes the decimal digits of u without a NUL
- * into dig (room for 20) and returns their count. */
-int tp__uns_u64_digits(uint64_t u, char *dig);
+#include "core/number.h"
 
 /* Parses a SPEC 3.8 timestamp: integer milliseconds (optional sign, digits
  * only) or RFC 3339 with optional fraction and Z / +-HH:MM. 0 ok, -1 invalid. */
