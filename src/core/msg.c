@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 struct tp_msg *tp_msg_new(void)
 {
@@ -199,14 +200,6 @@ int tp_msg_meta_append(struct tp_msg *m, const char *key, size_t klen, const cha
     return TP_OK;
 }
 
-static uint64_t key_hash(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
 static int same_key(const struct tp_msg *m, const struct tp_meta *a, const struct tp_meta *b)
 {
     return a->key_len == b->key_len &&
@@ -236,7 +229,7 @@ int tp_msg_meta_dedupe(struct tp_msg *m)
     uint32_t out = 0;
     for (uint32_t i = 0; i < n; i++) {
         const struct tp_meta *e = &m->meta[i];
-        size_t h = (size_t)key_hash(m->strs + e->key_off, e->key_len) & (cap - 1);
+        size_t h = (size_t)tp_hash_bytes(m->strs + e->key_off, e->key_len) & (cap - 1);
         while (tab[h] && !same_key(m, &m->meta[tab[h] - 1], e))
             h = (h + 1) & (cap - 1);
         if (tab[h]) { /* a repeated key: the earlier entry takes the later value */

@@ -1,7 +1,9 @@
-/* Key routing (see route.h): FNV-1a of the key modulo the worker count. */
+/* Key routing (see route.h): the key's hash (core/hash.h) modulo the worker count. */
 #include "core/route.h"
 
 #include <string.h>
+
+#include "core/hash.h"
 
 static const char *const natural_keys[] = {"umh_topic", "opcua_node_id", "mqtt_topic",
                                            "kafka_key", "nats_subject",  NULL};
@@ -23,14 +25,6 @@ int tp_router_init(struct tp_router *r, const char *key_template, uint32_t worke
     return TP_OK;
 }
 
-static uint32_t hash(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
 uint32_t tp_route(struct tp_router *r, const struct tp_msg *m, uint64_t index)
 {
     if (r->workers == 1)
@@ -47,7 +41,7 @@ uint32_t tp_route(struct tp_router *r, const struct tp_msg *m, uint64_t index)
     }
     if (!k) /* no key: no order to keep, spread evenly */
         return (uint32_t)(index % r->workers);
-    return hash(k, klen) % r->workers;
+    return (uint32_t)(tp_hash_bytes(k, klen) % r->workers);
 }
 
 void tp_router_free(struct tp_router *r)

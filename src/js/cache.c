@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 struct entry {
     struct entry *hnext;       /* hash chain */
@@ -28,16 +29,6 @@ struct tp_js_cache {
     size_t bytes, max_bytes; /* keys + values */
     struct entry *head, *tail;
 };
-
-static uint64_t hash_key(const char *k, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)k[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 struct tp_js_cache *tp_js_cache_new(size_t max_entries, size_t max_bytes)
 {
@@ -143,7 +134,7 @@ int tp_js_cache_set(struct tp_js_cache *c, const char *key, size_t klen, const c
 {
     if (klen + jlen > c->max_bytes)
         return TP_INVAL;
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = tp_hash_bytes(key, klen);
     struct entry *e = malloc(sizeof(*e) + klen + jlen + 2);
     if (!e)
         return TP_NOMEM;
@@ -176,7 +167,7 @@ int tp_js_cache_set(struct tp_js_cache *c, const char *key, size_t klen, const c
 
 char *tp_js_cache_get(struct tp_js_cache *c, const char *key, size_t klen, size_t *jlen)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = tp_hash_bytes(key, klen);
     char *out = NULL;
     pthread_mutex_lock(&c->lock);
     struct entry *e = *find_slot(c, key, klen, h);
@@ -196,7 +187,7 @@ char *tp_js_cache_get(struct tp_js_cache *c, const char *key, size_t klen, size_
 
 int tp_js_cache_exists(struct tp_js_cache *c, const char *key, size_t klen)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = tp_hash_bytes(key, klen);
     pthread_mutex_lock(&c->lock);
     int found = *find_slot(c, key, klen, h) != NULL;
     pthread_mutex_unlock(&c->lock);
@@ -205,7 +196,7 @@ int tp_js_cache_exists(struct tp_js_cache *c, const char *key, size_t klen)
 
 int tp_js_cache_delete(struct tp_js_cache *c, const char *key, size_t klen)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = tp_hash_bytes(key, klen);
     pthread_mutex_lock(&c->lock);
     struct entry *e = *find_slot(c, key, klen, h);
     if (e)

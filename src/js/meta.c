@@ -21,9 +21,10 @@ static uint64_t load_tail(const char *s, size_t n)
     return w;
 }
 
-/* A cheap hash of s (its length and first and last 8 bytes): collisions
- * only cost a cache miss, every hit is confirmed by same_bytes. */
-static uint64_t hash_bytes(const char *s, size_t n)
+/* A sampling hash of s (its length and first and last 8 bytes), cheaper
+ * than tp_hash_bytes on this per-key path: collisions only cost a cache
+ * miss, every hit is confirmed by same_bytes. */
+static uint64_t sample_hash(const char *s, size_t n)
 {
     uint64_t a, b;
     if (n >= 8) {
@@ -117,7 +118,7 @@ JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n)
 {
     if (!vm->caches || n > sizeof(vm->caches->keys[0].bytes))
         return JS_NewAtomLen(vm->ctx, s, n);
-    uint64_t h = hash_bytes(s, n);
+    uint64_t h = sample_hash(s, n);
     struct tp_js_key_slot *sl = &vm->caches->keys[h % TP_JS_KEY_SLOTS];
     if (sl->atom != JS_ATOM_NULL && sl->len == n && same_bytes(sl->bytes, s, n))
         return JS_DupAtom(vm->ctx, sl->atom);
@@ -136,7 +137,7 @@ JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n)
 {
     if (!vm->caches || !vm->peek_ok || n > 64)
         return JS_NewStringLen(vm->ctx, s, n);
-    uint64_t h = hash_bytes(s, n);
+    uint64_t h = sample_hash(s, n);
     JSValue *sl = &vm->caches->vals[h % TP_JS_VAL_SLOTS];
     if (JS_VALUE_GET_TAG(*sl) == JS_TAG_STRING) {
         /* cached strings are ASCII: equal bytes mean an equal string */

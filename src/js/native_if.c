@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "js/peek.h"
 
 struct cursor {
@@ -255,18 +256,10 @@ int tp__js_native_if_eval(struct tp_js_vm *vm, JSValueConst msg, JSAtom key,
     return eq != ni->negated;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
-    return h;
-}
-
 static struct tp_js_native_slot *find_slot(const struct tp_js_native_run *r, const char *s,
                                            size_t n)
 {
-    size_t i = (size_t)hash_bytes(s, n) & r->mask;
+    size_t i = (size_t)tp_hash_bytes(s, n) & r->mask;
     for (;; i = (i + 1) & r->mask) {
         struct tp_js_native_slot *sl = &r->tab[i];
         if (!sl->lit || (sl->len == n && memcmp(sl->lit, s, n) == 0))

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 
 #define BROWSE_BATCH 500
@@ -45,14 +46,6 @@ struct seen {
     size_t cap, used;
 };
 
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
 /* 1 when added, 0 when present, -1 on allocation failure. p must outlive the set. */
 static int seen_add(struct seen *s, const uint8_t *p, size_t n)
 {
@@ -66,7 +59,7 @@ static int seen_add(struct seen *s, const uint8_t *p, size_t n)
         free(s->slot);
         *s = bigger;
     }
-    size_t i = hash_bytes(p, n) & (s->cap - 1);
+    size_t i = tp_hash_bytes(p, n) & (s->cap - 1);
     while (s->slot[i].p) {
         if (s->slot[i].n == n && memcmp(s->slot[i].p, p, n) == 0)
             return 0;
