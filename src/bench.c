@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/chain.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/pipeline.h"
 #include "core/stats.h"
@@ -104,9 +105,7 @@ static int workload_yaml(const char *name, struct tp_buf *y)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)tp_mono_ns() / 1e9;
 }
 
 static double cpu_s(void)

@@ -20,6 +20,7 @@
 
 #include "core/buf.h"
 #include "core/chain.h"
+#include "core/clock.h"
 #include "core/pipeline_config.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -107,13 +108,6 @@ struct tp_pipeline {
 
 static void pipeline_status(void *ud, struct tp_ui_status *st);
 static void pipeline_config_json(void *ud, struct tp_buf *out);
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void gen_free(struct chain_gen *g)
 {
@@ -697,7 +691,7 @@ static int finish_slot(struct tp_pipeline *p, struct slot *s)
     size_t delivered = remove_output_drops(&s->out, b);
     tp_ui_observe(p->ui, s->out.msgs, delivered);
     if (delivered)
-        tp_metrics_latency((uint64_t)(mono_ns() - s->read_ns), delivered);
+        tp_metrics_latency((uint64_t)(tp_mono_ns() - s->read_ns), delivered);
     if (p->input->ack)
         for (size_t i = 0; i < s->in.len; i++)
             if (s->in.msgs[i]->ack)
@@ -764,7 +758,7 @@ static int read_loop(struct tp_pipeline *p, struct tp_error *err)
             break;
         struct slot *s = &p->ring[p->next_read % p->ring_size];
         rc = p->input->read(p->input_state, &s->in, p->batch_size, &drops);
-        s->read_ns = mono_ns();
+        s->read_ns = tp_mono_ns();
         report_input_drops(p, &drops);
         for (size_t i = 0; i < s->in.len; i++) {
             if (s->route)

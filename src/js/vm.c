@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/stats.h"
 #include "js/bridge.h"
 #include "js/engine.h"
@@ -31,13 +32,6 @@ int tp_js_naive(void)
     return e && strcmp(e, "naive") == 0;
 }
 
-static int64_t coarse_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Called by QuickJS every few thousand operations (and, with our patch, from
  * regular-expression backtracking). Non-zero aborts the script. */
 static int interrupt_handler(JSRuntime *rt, void *opaque)
@@ -46,7 +40,7 @@ static int interrupt_handler(JSRuntime *rt, void *opaque)
     struct tp_js_vm *vm = opaque;
     if (vm->deadline_ns == 0)
         return 0;
-    if (vm->interrupted || coarse_now_ns() >= vm->deadline_ns) {
+    if (vm->interrupted || tp_mono_coarse_ns() >= vm->deadline_ns) {
         vm->interrupted = 1;
         return 1;
     }
@@ -121,7 +115,7 @@ void tp__js_vm_arm(struct tp_js_vm *vm)
     vm->interrupted = 0;
     vm->host_oom = 0;
     tp__js_pool_take_failures(vm->pool);
-    vm->deadline_ns = coarse_now_ns() + vm->timeout_ns;
+    vm->deadline_ns = tp_mono_coarse_ns() + vm->timeout_ns;
 }
 
 void tp__js_vm_disarm(struct tp_js_vm *vm)

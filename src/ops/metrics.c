@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/stats.h"
 
@@ -49,22 +50,15 @@ static uint64_t reloads_ok, reloads_failed, dead_letter_sent;
 static pthread_once_t calib_once = PTHREAD_ONCE_INIT;
 static double tick_ns = 1.0;
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Measures the tick rate against CLOCK_MONOTONIC over a few milliseconds. */
 static void calibrate(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-    int64_t n0 = mono_ns();
+    int64_t n0 = tp_mono_ns();
     uint64_t t0 = tp_metrics_ticks();
     int64_t n1;
     do
-        n1 = mono_ns();
+        n1 = tp_mono_ns();
     while (n1 - n0 < 5000000);
     uint64_t t1 = tp_metrics_ticks();
     if (t1 > t0)

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/drop.h"
 
 /* ---- ticks: a cheap monotonic clock for per-rule timing ---- */
@@ -19,9 +20,7 @@ static inline uint64_t tp_metrics_ticks(void)
 #if defined(__x86_64__) || defined(__i386__)
     return __builtin_ia32_rdtsc();
 #else
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return (uint64_t)tp_mono_ns();
 #endif
 }
 

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/stats.h"
@@ -27,13 +28,6 @@ struct tp_report {
     uint64_t last_received, last_processed;
     int64_t last_ns;
 };
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* "dropped 12 (js_error=10 filtered=2)" */
 static void put_drops(struct tp_buf *b)
@@ -57,7 +51,7 @@ static void put_drops(struct tp_buf *b)
 
 static void stats_line(struct tp_report *r)
 {
-    int64_t now = mono_ns();
+    int64_t now = tp_mono_ns();
     double dt = (double)(now - r->last_ns) / 1e9;
     uint64_t rec = TP_STAT_GET(received), proc = TP_STAT_GET(processed);
     struct tp_buf b;
@@ -89,9 +83,7 @@ static void *stats_main(void *arg)
     struct tp_report *r = arg;
     pthread_mutex_lock(&r->lock);
     while (!r->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += r->interval_s;
+        struct timespec until = tp_deadline_in_ms((int64_t)r->interval_s * 1000);
         while (!r->stop && pthread_cond_timedwait(&r->cond, &r->lock, &until) == 0)
             ;
         if (r->stop)
@@ -121,7 +113,7 @@ struct tp_report *tp_report_start(const struct tp_report_info *info, int64_t int
     struct tp_report *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    r->start_ns = r->last_ns = mono_ns();
+    r->start_ns = r->last_ns = tp_mono_ns();
     r->interval_s = interval_s;
     if (status)
         r->status = *status;
@@ -143,7 +135,7 @@ void tp_report_finish(struct tp_report *r)
     if (r->started)
         pthread_join(r->thread, NULL);
     tp_log_flush_suppressed();
-    double secs = (double)(mono_ns() - r->start_ns) / 1e9;
+    double secs = (double)(tp_mono_ns() - r->start_ns) / 1e9;
     uint64_t rec = TP_STAT_GET(received), proc = TP_STAT_GET(processed);
     struct tp_buf b;
     tp_buf_init(&b);

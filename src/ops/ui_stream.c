@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/json.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "ops/ui_internal.h"
 
@@ -288,12 +289,9 @@ void tp__ui_tap_drop(struct tp_ui *ui, const struct tp_msg *in, const char *proc
 static void *ticker_main(void *arg)
 {
     struct tp_ui *ui = arg;
-    struct timespec prev;
-    clock_gettime(CLOCK_MONOTONIC, &prev);
+    int64_t prev_ns = tp_mono_ns();
     for (;;) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += UI_TICK_MS / 1000;
+        struct timespec until = tp_deadline_in_ms(UI_TICK_MS);
         pthread_mutex_lock(&ui->stop_lock);
         while (!ui->stop && pthread_cond_timedwait(&ui->stop_cond, &ui->stop_lock, &until) == 0)
             ;
@@ -301,10 +299,9 @@ static void *ticker_main(void *arg)
         pthread_mutex_unlock(&ui->stop_lock);
         if (stop)
             break;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double dt = (double)(now.tv_sec - prev.tv_sec) + (double)(now.tv_nsec - prev.tv_nsec) / 1e9;
-        prev = now;
+        int64_t now_ns = tp_mono_ns();
+        double dt = (double)(now_ns - prev_ns) / 1e9;
+        prev_ns = now_ns;
         tp__ui_stats_tick(ui, dt);
         pthread_mutex_lock(&ui->lock);
         tp__ui_tick_locked(ui, dt);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/clock.h"
 #include "core/plugin.h"
 #include "io/kafka/internal.h"
 
@@ -168,15 +169,7 @@ static void kafka_in_ack(void *state, void *token)
  * that their offsets can be committed before another member takes them. */
 static void wait_drained(struct kafka_in *in, const rd_kafka_topic_partition_list_t *parts)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    int64_t ms = in->cfg->revoke_timeout_ms > 0 ? in->cfg->revoke_timeout_ms : 0;
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    struct timespec deadline = tp_deadline_in_ms(in->cfg->revoke_timeout_ms);
     pthread_mutex_lock(&in->lock);
     for (;;) {
         int64_t busy = 0;

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/clock.h"
 #include "io/kafka/internal.h"
 
 #define OUT_PATH "output.kafka"
@@ -70,13 +71,6 @@ struct kafka_out {
 /* After a stop, deliveries still pending this long are given up on: the
  * broker is unreachable, and the unacknowledged input comes back later. */
 #define STOP_GRACE_MS 10000
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void tracker_done(struct kafka_out *out, struct tracker *t)
 {
@@ -177,7 +171,7 @@ static void *poller_main(void *arg)
     while (!__atomic_load_n(&out->closing, __ATOMIC_ACQUIRE)) {
         rd_kafka_poll(out->rk, 100);
         int64_t at = __atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED);
-        if (!purged && at && mono_ms() - at > STOP_GRACE_MS && rd_kafka_outq_len(out->rk) > 0) {
+        if (!purged && at && tp_mono_ms() - at > STOP_GRACE_MS && rd_kafka_outq_len(out->rk) > 0) {
             rd_kafka_purge(out->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             purged = 1;
         }
@@ -295,7 +289,7 @@ static rd_kafka_resp_err_t produce_one(struct kafka_out *out, const struct tp_ms
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return e;
         if (__atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED) &&
-            mono_ms() - __atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED) > STOP_GRACE_MS)
+            tp_mono_ms() - __atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED) > STOP_GRACE_MS)
             return e;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
@@ -349,7 +343,7 @@ static int kafka_out_submit(void *state, struct tp_out_batch *b)
 static void kafka_out_stop(void *state)
 {
     struct kafka_out *out = state;
-    __atomic_store_n(&out->stop_at_ms, mono_ms(), __ATOMIC_RELAXED);
+    __atomic_store_n(&out->stop_at_ms, tp_mono_ms(), __ATOMIC_RELAXED);
 }
 
 static void kafka_out_close(void *state)
@@ -359,8 +353,8 @@ static void kafka_out_close(void *state)
         return;
     if (out->rk && out->poller_started) {
         /* the poller serves the last delivery reports */
-        for (int64_t until = mono_ms() + 10000;
-             rd_kafka_outq_len(out->rk) > 0 && mono_ms() < until;) {
+        for (int64_t until = tp_mono_ms() + 10000;
+             rd_kafka_outq_len(out->rk) > 0 && tp_mono_ms() < until;) {
             struct timespec ts = {0, 5000000};
             nanosleep(&ts, NULL);
         }

@@ -9,17 +9,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 
 #define CONNECT_TIMEOUT_MS 10000
-
-uint64_t tp_mqtt_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 void tp_mqtt_client_init(struct tp_mqtt_client *c, const struct tp_mqtt_client_opts *o)
 {
@@ -37,7 +31,7 @@ void tp_mqtt_client_free(struct tp_mqtt_client *c)
 
 static void schedule(struct tp_mqtt_client *c)
 {
-    c->next_attempt_ms = tp_mqtt_now_ms() + c->backoff_ms;
+    c->next_attempt_ms = tp_mono_ms() + c->backoff_ms;
     c->backoff_ms = c->backoff_ms * 2 > c->o.reconnect_delay_max_ms ? c->o.reconnect_delay_max_ms
                                                                     : c->backoff_ms * 2;
 }
@@ -64,7 +58,7 @@ static int do_flush(struct tp_mqtt_client *c)
         return TP_IO;
     }
     if (c->net.written != before)
-        c->last_send_ms = tp_mqtt_now_ms();
+        c->last_send_ms = tp_mono_ms();
     return TP_OK;
 }
 
@@ -98,7 +92,7 @@ static int handshake(struct tp_mqtt_client *c, int wake_fd)
         snprintf(c->why, sizeof(c->why), "cannot send CONNECT");
         return TP_IO;
     }
-    uint64_t deadline = tp_mqtt_now_ms() + CONNECT_TIMEOUT_MS;
+    uint64_t deadline = tp_mono_ms() + CONNECT_TIMEOUT_MS;
     for (;;) {
         struct tp_mqtt_packet pkt;
         size_t used = 0;
@@ -123,7 +117,7 @@ static int handshake(struct tp_mqtt_client *c, int wake_fd)
                 c->o.keepalive_s = pkt.props.server_keep_alive;
             return TP_OK;
         }
-        uint64_t now = tp_mqtt_now_ms();
+        uint64_t now = tp_mono_ms();
         struct pollfd p[2] = {{c->net.fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
         int r = now >= deadline ? 0 : poll(p, wake_fd >= 0 ? 2 : 1, (int)(deadline - now));
         if (r > 0 && wake_fd >= 0 && p[1].revents)
@@ -144,12 +138,12 @@ int tp_mqtt_client_connect(struct tp_mqtt_client *c, int wake_fd)
 {
     if (c->connected)
         return TP_OK;
-    uint64_t now = tp_mqtt_now_ms();
+    uint64_t now = tp_mono_ms();
     if (now < c->next_attempt_ms) {
         struct pollfd p = {wake_fd, POLLIN, 0};
         if (poll(&p, wake_fd >= 0 ? 1 : 0, (int)(c->next_attempt_ms - now)) > 0)
             return TP_EOF;
-        if (tp_mqtt_now_ms() < c->next_attempt_ms)
+        if ((uint64_t)tp_mono_ms() < c->next_attempt_ms)
             return TP_AGAIN;
     }
     for (size_t k = 0; k < c->o.n_brokers; k++) {
@@ -166,7 +160,7 @@ int tp_mqtt_client_connect(struct tp_mqtt_client *c, int wake_fd)
             c->connected = 1;
             c->generation++;
             c->backoff_ms = c->o.reconnect_delay_ms;
-            c->last_send_ms = tp_mqtt_now_ms();
+            c->last_send_ms = tp_mono_ms();
             c->ping_sent_ms = 0;
             char quota[48] = "";
             if (c->o.version == TP_MQTT_V5 && c->send_quota < 65535)
@@ -193,7 +187,7 @@ int tp_mqtt_client_poll(struct tp_mqtt_client *c, int timeout_ms, int wake_fd, i
     *woken = 0;
     if (!c->connected)
         return TP_IO;
-    uint64_t now = tp_mqtt_now_ms(), ka = (uint64_t)c->o.keepalive_s * 1000u;
+    uint64_t now = tp_mono_ms(), ka = (uint64_t)c->o.keepalive_s * 1000u;
     if (c->ping_sent_ms && now - c->ping_sent_ms > ka) {
         tp_mqtt_client_lost(c, "no PINGRESP within the keepalive interval");
         return TP_IO;

@@ -78,6 +78,4 @@ void tp_mqtt_client_lost(struct tp_mqtt_client *c, const char *why);
 /* Sends DISCONNECT (after what is queued, waiting up to timeout_ms) and closes. */
 void tp_mqtt_client_disconnect(struct tp_mqtt_client *c, int timeout_ms);
 
-uint64_t tp_mqtt_now_ms(void);
-
 #endif

@@ -22,17 +22,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "io/mqtt/codec.h"
 
 #define READ_CHUNK (256u * 1024u)
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void ssl_why(char *why, size_t why_len, const char *what)
 {
@@ -115,7 +109,7 @@ static int tcp_connect(struct tp_mqtt_net *n, const char *host, int port, uint64
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS) {
-            int w = wait_fd(fd, POLLOUT, wake_fd, (int)(deadline - now_ms()));
+            int w = wait_fd(fd, POLLOUT, wake_fd, (int)(deadline - tp_mono_ms()));
             int soerr = 0;
             socklen_t sl = sizeof(soerr);
             if (w < 0 && wake_fd >= 0) {
@@ -178,7 +172,7 @@ static int tls_handshake(struct tp_mqtt_net *n, const char *host, int insecure, 
             ERR_clear_error();
             return TP_IO;
         }
-        int w = wait_fd(n->fd, ev, wake_fd, (int)(deadline - now_ms()));
+        int w = wait_fd(n->fd, ev, wake_fd, (int)(deadline - tp_mono_ms()));
         if (w < 0)
             return TP_EOF;
         if (w == 0) {
@@ -192,7 +186,7 @@ int tp_mqtt_net_connect(struct tp_mqtt_net *n, const char *host, int port, int t
                         int timeout_ms, int wake_fd, char *why, size_t why_len)
 {
     tp_mqtt_net_close(n);
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = tp_mono_ms() + (uint64_t)timeout_ms;
     int rc = tcp_connect(n, host, port, deadline, wake_fd, why, why_len);
     if (rc == TP_OK && tls) {
         if (!n->ctx) {
@@ -322,13 +316,13 @@ int tp_mqtt_net_flush(struct tp_mqtt_net *n, char *why, size_t why_len)
 int tp_mqtt_net_flush_wait(struct tp_mqtt_net *n, int timeout_ms)
 {
     char why[64];
-    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = tp_mono_ms() + (uint64_t)timeout_ms;
     while (n->fd >= 0 && tp_mqtt_net_want_write(n)) {
         if (tp_mqtt_net_flush(n, why, sizeof(why)))
             return TP_IO;
         if (!tp_mqtt_net_want_write(n))
             break;
-        uint64_t now = now_ms();
+        uint64_t now = tp_mono_ms();
         if (now >= deadline || wait_fd(n->fd, POLLOUT, -1, (int)(deadline - now)) <= 0)
             return TP_IO;
     }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/clock.h"
 #include "core/plugin.h"
 #include "io/nats/internal.h"
 
@@ -379,14 +380,7 @@ static int nats_in_open(const void *config, void **out, struct tp_error *err)
 /* Waits up to ms for a stop; returns the stop flag. */
 static int wait_stop(struct nats_in *in, int64_t ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = tp_deadline_in_ms(ms);
     pthread_mutex_lock(&in->lock);
     while (!in->stop && pthread_cond_timedwait(&in->cond, &in->lock, &ts) == 0)
         ;

@@ -1,6 +1,7 @@
 /* OPC UA session services over the secure channel (see client.h): request
  * headers, synchronous calls, CreateSession with the choice of a None
  * endpoint's user token policy, ActivateSession, CloseSession. */
+#include "core/clock.h"
 #include "io/opcua/client.h"
 
 #include <stdio.h>
@@ -68,9 +69,9 @@ int ua_call(struct ua_client *cl, uint32_t resp_type, struct ua_dec *d, struct t
     int rc = ua_conn_send(&cl->conn, &cl->req, &want, err);
     if (rc)
         return rc;
-    int64_t deadline = ua_mono_ms() + cl->timeout_ms;
+    int64_t deadline = tp_mono_ms() + cl->timeout_ms;
     for (;;) {
-        int64_t left = deadline - ua_mono_ms();
+        int64_t left = deadline - tp_mono_ms();
         rc = ua_conn_recv(&cl->conn, left > 0 ? (int)left : 0, &got, &cl->resp, err);
         if (rc == TP_AGAIN)
             return tp_error_set(err, TP_IO, "opcua: no response within %d ms", cl->timeout_ms);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/clock.h"
 #include "core/plugin.h"
 #include "io/opcua/browse.h"
 #include "io/opcua/subscription.h"
@@ -219,14 +220,14 @@ static int connect_all(struct opcua_in *in, struct tp_error *err)
     }
     if (!rc) {
         in->connected = 1;
-        in->next_poll_ms = ua_mono_ms();
+        in->next_poll_ms = tp_mono_ms();
         tp_log(TP_LOG_INFO, "opcua: connected to %s (%zu variables, %s)", in->c->endpoint,
                in->vars.n, in->c->subscribe_enabled ? "subscribed" : "polling");
         if (in->lost_at_ms) {
             tp_log(TP_LOG_WARN,
                    "opcua: reconnected after %.1f s without a connection: changes during that "
                    "time are missed (the current values follow)",
-                   (double)(ua_mono_ms() - in->lost_at_ms) / 1000.0);
+                   (double)(tp_mono_ms() - in->lost_at_ms) / 1000.0);
             in->lost_at_ms = 0;
         }
     }
@@ -301,15 +302,15 @@ static int opcua_read(void *state, struct tp_batch *batch, size_t max, struct tp
         } else if (in->c->subscribe_enabled) {
             rc = ua_sub_step(&in->sub, &in->cl, 500, &err);
         } else {
-            int64_t wait = in->next_poll_ms - ua_mono_ms();
+            int64_t wait = in->next_poll_ms - tp_mono_ms();
             if (wait > 0) {
                 if (sleep_or_stop(in, wait))
                     return TP_EOF;
                 continue;
             }
             in->next_poll_ms += in->c->poll_rate;
-            if (in->next_poll_ms < ua_mono_ms())
-                in->next_poll_ms = ua_mono_ms() + in->c->poll_rate;
+            if (in->next_poll_ms < tp_mono_ms())
+                in->next_poll_ms = tp_mono_ms() + in->c->poll_rate;
             rc = poll_once(in, &err);
         }
         if (rc == TP_EOF)
@@ -325,7 +326,7 @@ static int opcua_read(void *state, struct tp_batch *batch, size_t max, struct tp
         ua_session_close(&in->cl);
         if (in->connected) {
             ua_sub_lost(&in->sub);
-            in->lost_at_ms = ua_mono_ms();
+            in->lost_at_ms = tp_mono_ms();
         }
         in->connected = 0;
         in->reconnects++;

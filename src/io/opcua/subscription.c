@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 #define PUBLISH_IN_FLIGHT 3
@@ -29,7 +30,7 @@ int ua_sub_create(struct ua_subscription *s, struct ua_client *cl, const struct 
     s->on_value = on_value;
     s->ud = ud;
     s->heartbeat = p->heartbeat;
-    s->last_data_ms = ua_mono_ms();
+    s->last_data_ms = tp_mono_ms();
     cl->on_other = on_other;
     cl->other_ud = s;
     struct tp_buf *b = &cl->req;
@@ -129,7 +130,7 @@ static int handle_notification(struct ua_subscription *s, struct ua_dec *d, int 
             s->last_seq = seq;
     }
     add_ack(s, seq);
-    s->last_data_ms = ua_mono_ms();
+    s->last_data_ms = tp_mono_ms();
     for (int32_t i = 0; i < n; i++) {
         struct ua_nodeid type;
         const uint8_t *body;
@@ -241,7 +242,7 @@ int ua_sub_step(struct ua_subscription *s, struct ua_client *cl, int timeout_ms,
     uint32_t req;
     int rc = ua_conn_recv(&cl->conn, timeout_ms, &req, &cl->resp, err);
     if (rc == TP_AGAIN) {
-        if (s->heartbeat && ua_mono_ms() - s->last_data_ms > HEARTBEAT_TIMEOUT_MS)
+        if (s->heartbeat && tp_mono_ms() - s->last_data_ms > HEARTBEAT_TIMEOUT_MS)
             return tp_error_set(err, TP_IO, "opcua: no heartbeat for %d s",
                                 HEARTBEAT_TIMEOUT_MS / 1000);
         return TP_AGAIN;

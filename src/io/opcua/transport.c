@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "io/opcua/codec.h"
 
 #define OUR_BUFFER 65536u
@@ -27,13 +28,6 @@
 #define OPN_RESPONSE 449
 #define CLO_REQUEST 452
 #define TOKEN_LIFETIME_MS 600000u
-
-int64_t ua_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void ua_conn_init(struct ua_conn *c, int wake_fd, uint32_t max_msg_size, uint32_t max_chunks)
 {
@@ -130,7 +124,7 @@ static void consume(struct ua_conn *c, size_t n)
 
 static int read_more(struct ua_conn *c, int64_t deadline, struct tp_error *err)
 {
-    int64_t left = deadline - ua_mono_ms();
+    int64_t left = deadline - tp_mono_ms();
     if (left < 0)
         left = 0;
     int rc = wait_fd(c, POLLIN, (int)left);
@@ -194,7 +188,7 @@ static int opn_response(struct ua_conn *c, struct ua_dec *d, struct tp_error *er
     c->channel_id = channel;
     c->token_id = token;
     c->lifetime_ms = lifetime ? lifetime : TOKEN_LIFETIME_MS;
-    c->renew_at_ms = ua_mono_ms() + c->lifetime_ms * 3 / 4;
+    c->renew_at_ms = tp_mono_ms() + c->lifetime_ms * 3 / 4;
     return 0;
 }
 
@@ -270,7 +264,7 @@ static int process_frame(struct ua_conn *c, const char *type, char chunk, uint32
 int ua_conn_recv(struct ua_conn *c, int timeout_ms, uint32_t *req_id, struct tp_buf *body,
                  struct tp_error *err)
 {
-    int64_t deadline = ua_mono_ms() + timeout_ms;
+    int64_t deadline = tp_mono_ms() + timeout_ms;
     for (;;) {
         char type[4], chunk;
         uint32_t len = 0;
@@ -414,7 +408,7 @@ static int tcp_connect(struct ua_conn *c, const char *endpoint, int64_t deadline
         if (c->fd < 0)
             continue;
         if (connect(c->fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS) {
-            int64_t left = deadline - ua_mono_ms();
+            int64_t left = deadline - tp_mono_ms();
             int w = wait_fd(c, POLLOUT, left > 0 ? (int)left : 0);
             int soerr = 0;
             socklen_t sl = sizeof(soerr);
@@ -442,7 +436,7 @@ static int tcp_connect(struct ua_conn *c, const char *endpoint, int64_t deadline
 
 int ua_conn_open(struct ua_conn *c, const char *endpoint, int timeout_ms, struct tp_error *err)
 {
-    int64_t deadline = ua_mono_ms() + timeout_ms;
+    int64_t deadline = tp_mono_ms() + timeout_ms;
     tp_buf_reset(&c->rx);
     tp_buf_reset(&c->assembly);
     c->assembly_chunks = 0;
@@ -492,8 +486,8 @@ int ua_conn_send(struct ua_conn *c, const struct tp_buf *body, uint32_t *req_id,
 {
     if (c->fd < 0)
         return tp_error_set(err, TP_IO, "opcua: not connected");
-    if (ua_mono_ms() >= c->renew_at_ms) { /* the response is handled by ua_conn_recv */
-        c->renew_at_ms = ua_mono_ms() + c->lifetime_ms / 8;
+    if (tp_mono_ms() >= c->renew_at_ms) { /* the response is handled by ua_conn_recv */
+        c->renew_at_ms = tp_mono_ms() + c->lifetime_ms / 8;
         int rc = send_opn(c, 1, err);
         if (rc)
             return rc;

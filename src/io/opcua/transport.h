@@ -43,7 +43,6 @@ int ua_conn_recv(struct ua_conn *c, int timeout_ms, uint32_t *req_id, struct tp_
 /* Says CloseSecureChannel (best effort) and closes the socket. */
 void ua_conn_close(struct ua_conn *c);
 void ua_conn_free(struct ua_conn *c);
-int64_t ua_mono_ms(void);
 
 /* Splits the frames in buf[0..len) as a server would send them; used by the
  * fuzz target to drive the frame parser without a socket: returns what

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/plugin.h"
 
 #define FIXED_EPOCH_MS 1700000000000LL
@@ -309,7 +310,7 @@ static int sleep_until(struct sim *s, int64_t due_ns)
     for (;;) {
         if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
             return 1;
-        int64_t rem = due_ns - clock_ns(CLOCK_MONOTONIC);
+        int64_t rem = due_ns - tp_mono_ns();
         if (rem <= 0)
             return 0;
         if (rem > 2000000) { /* long waits: a poll that a stop request interrupts */
@@ -327,7 +328,7 @@ static int sim_read(void *in, struct tp_batch *batch, size_t max, struct tp_drop
     struct sim *s = in;
     (void)drops;
     if (!s->started) {
-        s->start_ns = clock_ns(CLOCK_MONOTONIC);
+        s->start_ns = tp_mono_ns();
         s->started = 1;
     }
     int64_t now_ms = 0;
@@ -337,7 +338,7 @@ static int sim_read(void *in, struct tp_batch *batch, size_t max, struct tp_drop
         uint64_t k = s->next;
         if (s->rate > 0) {
             int64_t due = s->start_ns + (int64_t)((double)k * 1e9 / s->rate);
-            if (due > clock_ns(CLOCK_MONOTONIC)) {
+            if (due > tp_mono_ns()) {
                 if (got > 0)
                     return TP_OK; /* hand over what is due now */
                 if (sleep_until(s, due))

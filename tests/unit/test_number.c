@@ -1,0 +1,103 @@
+/* Unit tests for the one number grammar (src/core/number.c): JSON's exact
+ * grammar and the looser forms used for UNS datatype strings and YAML option
+ * values, plus the clock deadline helper (src/core/clock.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "core/number.h"
+
+#define YAML (TP_NUM_PLUS | TP_NUM_LEADING_ZEROS | TP_NUM_BARE_DOT)
+
+static int is(const char *s, unsigned flags)
+{
+    return tp_number_is(s, strlen(s), flags);
+}
+
+static void test_json_grammar(void **state)
+{
+    (void)state;
+    const char *good[] = {"0",   "-0",   "12",     "-12.5",
+                          "1e5", "1E+5", "0.5e-3", "123456789012345678901"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+        assert_true(is(good[i], 0));
+    const char *bad[] = {"", "-", "+1", "01", "1.", ".5", "1e", "1e+", "--1", "1x", " 1", "0x10"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_false(is(bad[i], 0));
+}
+
+static void test_span_stops_at_the_number(void **state)
+{
+    (void)state;
+    int integer = -1;
+    assert_int_equal(tp_number_span("12,3", 4, 0, &integer), 2);
+    assert_int_equal(integer, 1);
+    assert_int_equal(tp_number_span("1.5]", 4, 0, &integer), 3);
+    assert_int_equal(integer, 0);
+    assert_int_equal(tp_number_span("01", 2, 0, NULL), 1); /* JSON: "0", then "1" is left */
+    assert_int_equal(tp_number_span("1.x", 3, 0, NULL), 0);
+    assert_int_equal(tp_number_span("2e}", 3, 0, NULL), 0);
+}
+
+static void test_loose_grammars(void **state)
+{
+    (void)state;
+    /* UNS datatype "number" strings: leading zeros, nothing else */
+    assert_true(is("007", TP_NUM_LEADING_ZEROS));
+    assert_true(is("-00.50e2", TP_NUM_LEADING_ZEROS));
+    assert_false(is("+1", TP_NUM_LEADING_ZEROS));
+    assert_false(is("5.", TP_NUM_LEADING_ZEROS));
+    /* YAML scalars: a sign and a bare dot too */
+    assert_true(is("+1", YAML));
+    assert_true(is("5.", YAML));
+    assert_true(is("-.5e3", YAML));
+    assert_false(is(".", YAML));
+    assert_false(is("+", YAML));
+    assert_false(is(".e5", YAML));
+    int integer = -1;
+    assert_int_equal(tp_number_span("+0042", 5, YAML, &integer), 5);
+    assert_int_equal(integer, 1);
+    assert_int_equal(tp_number_span("42.", 3, YAML, &integer), 3);
+    assert_int_equal(integer, 0);
+}
+
+static void test_number_text(void **state)
+{
+    (void)state;
+    char buf[32];
+    tp_number_text(0.1 + 0.2, buf);
+    assert_string_equal(buf, "0.30000000000000004");
+    tp_number_text(1e21, buf);
+    assert_string_equal(buf, "1e+21");
+    tp_number_text(-42, buf);
+    assert_string_equal(buf, "-42");
+}
+
+static void test_deadline(void **state)
+{
+    (void)state;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct timespec d = tp_deadline_in_ms(1500);
+    assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000);
+    int64_t diff_ms = ((int64_t)d.tv_sec - now.tv_sec) * 1000 + (d.tv_nsec - now.tv_nsec) / 1000000;
+    assert_true(diff_ms >= 1500);
+    struct timespec z = tp_deadline_in_ms(-5); /* negative: now */
+    assert_true(z.tv_nsec >= 0 && z.tv_nsec < 1000000000);
+    assert_true(tp_mono_ms() <= tp_mono_ns() / 1000000 + 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_grammar),   cmocka_unit_test(test_span_stops_at_the_number),
+        cmocka_unit_test(test_loose_grammars), cmocka_unit_test(test_number_text),
+        cmocka_unit_test(test_deadline),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
