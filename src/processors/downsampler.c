@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/plugin.h"
 
@@ -275,14 +276,6 @@ static const struct ds_params *params_for(const struct ds_proc *pr, const char *
 
 /* ---------- the hash table ---------- */
 
-static uint64_t hash_str(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
 static struct ds_entry *table_find(struct ds_table *t, const char *key, size_t klen, uint64_t h)
 {
     if (!t->cap)
@@ -462,7 +455,7 @@ static void note_owner(struct ds_worker *w, const char *topic, size_t tlen, uint
 
 static struct series *series_get(struct ds_worker *w, const char *topic, size_t tlen)
 {
-    uint64_t h = hash_str(topic, tlen);
+    uint64_t h = tp_hash_bytes(topic, tlen);
     struct ds_entry *e = table_find(&w->series, topic, tlen, h);
     if (e)
         return e->val;
