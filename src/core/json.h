@@ -41,6 +41,9 @@ int tp_json_is_valid(const char *s, size_t len);
 /* Appends s as a JSON string literal (quotes, escapes; invalid UTF-8 bytes as U+FFFD). */
 int tp_json_write_string(struct tp_buf *out, const char *s, size_t len);
 
+/* Appends the metadata of m as one JSON object {"key":"value",...} in order
+ * (for log lines). */
+int tp_json_write_meta(struct tp_buf *out, const struct tp_msg *m);
 /* Compact re-encoding of a JSON text with object keys sorted (byte order) and
  * numbers kept as written; TP_PARSE when the text is not valid JSON. */
 int tp_json_canonical(const char *s, size_t len, struct tp_buf *out);

@@ -488,6 +488,22 @@ int tp_json_object_member(const char *text, size_t len, const char *key, const c
     return s.p == s.end ? found : 0;
 }
 
+int tp_json_write_meta(struct tp_buf *out, const struct tp_msg *m)
+{
+    int rc = tp_buf_putc(out, '{');
+    for (uint32_t i = 0; rc == 0 && i < m->n_meta; i++) {
+        if (i)
+            rc = tp_buf_putc(out, ',');
+        if (rc == 0)
+            rc = tp_json_write_string(out, tp_msg_meta_key(m, i), m->meta[i].key_len);
+        if (rc == 0)
+            rc = tp_buf_putc(out, ':');
+        if (rc == 0)
+            rc = tp_json_write_string(out, tp_msg_meta_val(m, i), m->meta[i].val_len);
+    }
+    return rc ? rc : tp_buf_putc(out, '}');
+}
+
 /* A payload that arrived as a JSON string is text: JavaScript sees a string
  * even when the text looks like JSON ("23.5" stays "23.5"; SPEC 3.6), and the
  * stdout envelope writes it back as the same JSON string. */

@@ -321,15 +321,7 @@ static void log_drop(const struct tp_msg *in, const char *proc, const struct tp_
 {
     struct tp_buf meta;
     tp_buf_init(&meta);
-    tp_buf_putc(&meta, '{');
-    for (uint32_t i = 0; i < in->n_meta; i++) {
-        if (i)
-            tp_buf_putc(&meta, ',');
-        tp_json_write_string(&meta, tp_msg_meta_key(in, i), in->meta[i].key_len);
-        tp_buf_putc(&meta, ':');
-        tp_json_write_string(&meta, tp_msg_meta_val(in, i), in->meta[i].val_len);
-    }
-    tp_buf_putc(&meta, '}');
+    tp_json_write_meta(&meta, in);
     char key[800], rule[64], where[320];
     snprintf(key, sizeof(key), "%d|%s|%s|%s", (int)d->reason, proc, d->stage, d->error);
     tp_metrics_rule_of_stage(d->stage, rule, sizeof(rule));

@@ -702,6 +702,7 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
     struct abort_state ab = {0};
     struct tp_orig_number orig = {0};
     tp__js_vm_arm(vm);
+    vm->in = in;
     w->cur.n = w->next.n = 0;
     JSValue msg = tp__js_msg_new(vm, in, &orig);
     if (JS_IsException(msg)) {
@@ -747,6 +748,7 @@ done:
     }
     tp__js_vm_disarm(vm);
     vm->stage = "";
+    vm->in = NULL;
     if (s->naive)
         tp__js_vm_fini(vm);
     return status;

@@ -1,5 +1,8 @@
-/* `console` and `cache` for scripts. No require, process, timers or modules:
- * the context only has the ECMAScript built-ins plus these two objects (the
+/* `console` and `cache` for scripts, and for Node-RED function code `node`
+ * (log/warn/error to the tagproc log with the message's metadata) and the
+ * `context` / `flow` / `global` stores (get/set, kept in the processor's
+ * cache under their own key spaces). No require, process, timers or modules:
+ * the context only has the ECMAScript built-ins plus these objects (the
  * QuickJS std/os modules are not linked). */
 #include "js/env.h"
 
@@ -7,6 +10,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "ops/metrics.h"
 
@@ -72,70 +76,153 @@ static JSValue js_console(JSContext *ctx, JSValueConst this_val, int argc, JSVal
     return JS_UNDEFINED;
 }
 
-/* The key argument as a non-empty string (TypeError otherwise). */
-static const char *cache_key(JSContext *ctx, int argc, JSValueConst *argv, size_t *len)
-{
-    if (argc < 1 || JS_IsUndefined(argv[0]) || JS_IsNull(argv[0])) {
-        JS_ThrowTypeError(ctx, "cache key must be a non-empty string");
-        return NULL;
-    }
-    const char *k = JS_ToCStringLen(ctx, len, argv[0]);
-    if (k && *len == 0) {
-        JS_FreeCString(ctx, k);
-        JS_ThrowTypeError(ctx, "cache key must be a non-empty string");
-        return NULL;
-    }
-    return k;
-}
+static const enum tp_log_level node_levels[] = {TP_LOG_INFO, TP_LOG_WARN, TP_LOG_ERROR};
 
-static JSValue js_cache_set(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+/* node.log / node.warn / node.error: as console, plus the metadata of the
+ * message being processed (the input's, as it reached the processor). */
+static JSValue js_node(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
+                       int magic)
 {
     (void)this_val;
     struct tp_js_vm *vm = JS_GetContextOpaque(ctx);
-    size_t klen, jlen;
-    const char *k = cache_key(ctx, argc, argv, &klen);
-    if (!k)
+    enum tp_log_level level = node_levels[magic];
+    if (!tp_log_enabled(level))
+        return JS_UNDEFINED;
+    char *text = tp__js_env_format_args(ctx, argc, argv);
+    struct tp_buf meta;
+    tp_buf_init(&meta);
+    if (!text || (vm->in ? tp_json_write_meta(&meta, vm->in) : tp_buf_puts(&meta, "{}"))) {
+        free(text);
+        tp_buf_free(&meta);
+        return JS_ThrowOutOfMemory(ctx);
+    }
+    char rule[64];
+    tp_metrics_rule_of_stage(vm->stage ? vm->stage : "", rule, sizeof(rule));
+    tp_log(level, "[processor=%s stage=%s rule=%s] %s; meta=%s", vm->label, vm->stage, rule, text,
+           meta.data);
+    free(text);
+    tp_buf_free(&meta);
+    return JS_UNDEFINED;
+}
+
+/* The key spaces of the processor's store: `cache` keys as they are; the
+ * Node-RED stores behind a prefix of their own (magic of the functions). */
+enum { SPACE_CACHE, SPACE_CONTEXT, SPACE_FLOW, SPACE_GLOBAL };
+static const char *const space_names[] = {"cache", "context", "flow", "global"};
+static const char *const space_prefixes[] = {"",
+                                             "\x1f"
+                                             "context\x1f",
+                                             "\x1f"
+                                             "flow\x1f",
+                                             "\x1f"
+                                             "global\x1f"};
+
+/* A store key: the script's key (a non-empty string, TypeError otherwise)
+ * with its space's prefix. */
+struct store_key {
+    const char *js; /* the script's key (JS_FreeCString) */
+    char *own;      /* prefixed copy, or NULL */
+    const char *k;
+    size_t len;
+};
+
+static int store_key(JSContext *ctx, int space, int argc, JSValueConst *argv, struct store_key *sk)
+{
+    memset(sk, 0, sizeof(*sk));
+    size_t jl = 0;
+    if (argc >= 1 && !JS_IsUndefined(argv[0]) && !JS_IsNull(argv[0]))
+        sk->js = JS_ToCStringLen(ctx, &jl, argv[0]);
+    if (!sk->js || jl == 0) {
+        if (sk->js)
+            JS_FreeCString(ctx, sk->js);
+        sk->js = NULL;
+        JS_ThrowTypeError(ctx, "%s key must be a non-empty string", space_names[space]);
+        return -1;
+    }
+    size_t pl = strlen(space_prefixes[space]);
+    sk->k = sk->js;
+    sk->len = jl;
+    if (pl) {
+        if (!(sk->own = malloc(pl + jl))) {
+            JS_FreeCString(ctx, sk->js);
+            sk->js = NULL;
+            tp__js_throw_host_oom(JS_GetContextOpaque(ctx));
+            return -1;
+        }
+        memcpy(sk->own, space_prefixes[space], pl);
+        memcpy(sk->own + pl, sk->js, jl);
+        sk->k = sk->own;
+        sk->len = pl + jl;
+    }
+    return 0;
+}
+
+static void store_key_free(JSContext *ctx, struct store_key *sk)
+{
+    if (sk->js)
+        JS_FreeCString(ctx, sk->js);
+    free(sk->own);
+}
+
+/* cache.set(key, value); context/flow/global.set(key, value), where an
+ * undefined value deletes the key as in Node-RED. */
+static JSValue js_store_set(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
+                            int space)
+{
+    (void)this_val;
+    struct tp_js_vm *vm = JS_GetContextOpaque(ctx);
+    struct store_key sk;
+    size_t jlen;
+    if (store_key(ctx, space, argc, argv, &sk))
         return JS_EXCEPTION;
-    JSValue json =
-        JS_JSONStringify(ctx, argc > 1 ? argv[1] : JS_UNDEFINED, JS_UNDEFINED, JS_UNDEFINED);
+    JSValueConst v = argc > 1 ? argv[1] : JS_UNDEFINED;
+    if (space != SPACE_CACHE && JS_IsUndefined(v)) {
+        tp_js_cache_delete(vm->cache, sk.k, sk.len);
+        store_key_free(ctx, &sk);
+        return JS_UNDEFINED;
+    }
+    JSValue json = JS_JSONStringify(ctx, v, JS_UNDEFINED, JS_UNDEFINED);
     if (JS_IsException(json)) {
-        JS_FreeCString(ctx, k);
+        store_key_free(ctx, &sk);
         return JS_EXCEPTION;
     }
     if (!JS_IsString(json)) {
         JS_FreeValue(ctx, json);
-        JS_FreeCString(ctx, k);
-        return JS_ThrowTypeError(ctx, "cache.set: the value is not JSON-serialisable");
+        store_key_free(ctx, &sk);
+        return JS_ThrowTypeError(ctx, "%s.set: the value is not JSON-serialisable",
+                                 space_names[space]);
     }
     const char *j = JS_ToCStringLen(ctx, &jlen, json);
     JS_FreeValue(ctx, json);
     if (!j) {
-        JS_FreeCString(ctx, k);
+        store_key_free(ctx, &sk);
         return JS_EXCEPTION;
     }
-    int rc = tp_js_cache_set(vm->cache, k, klen, j, jlen);
+    int rc = tp_js_cache_set(vm->cache, sk.k, sk.len, j, jlen);
+    size_t klen = sk.len;
     JS_FreeCString(ctx, j);
-    JS_FreeCString(ctx, k);
+    store_key_free(ctx, &sk);
     if (rc == TP_INVAL)
         return JS_ThrowRangeError(ctx,
-                                  "cache.set: the entry (%zu bytes) is larger than "
+                                  "%s.set: the entry (%zu bytes) is larger than "
                                   "cache_max_bytes (%zu)",
-                                  klen + jlen, vm->cache_max_bytes);
+                                  space_names[space], klen + jlen, vm->cache_max_bytes);
     if (rc != 0)
         return tp__js_throw_host_oom(vm);
     return JS_UNDEFINED;
 }
 
-static JSValue js_cache_get(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+static JSValue js_store_get(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv,
+                            int space)
 {
     (void)this_val;
     struct tp_js_vm *vm = JS_GetContextOpaque(ctx);
-    size_t klen, jlen = 0;
-    const char *k = cache_key(ctx, argc, argv, &klen);
-    if (!k)
+    struct store_key sk;
+    size_t jlen = 0;
+    if (store_key(ctx, space, argc, argv, &sk))
         return JS_EXCEPTION;
-    char *j = tp_js_cache_get(vm->cache, k, klen, &jlen);
-    JS_FreeCString(ctx, k);
+    char *j = tp_js_cache_get(vm->cache, sk.k, sk.len, &jlen);
+    store_key_free(ctx, &sk);
     if (!j)
         return JS_UNDEFINED;
     JSValue v = JS_ParseJSON(ctx, j, jlen, "<cache>");
@@ -147,12 +234,11 @@ static JSValue js_cache_exists(JSContext *ctx, JSValueConst this_val, int argc, 
 {
     (void)this_val;
     struct tp_js_vm *vm = JS_GetContextOpaque(ctx);
-    size_t klen;
-    const char *k = cache_key(ctx, argc, argv, &klen);
-    if (!k)
+    struct store_key sk;
+    if (store_key(ctx, SPACE_CACHE, argc, argv, &sk))
         return JS_EXCEPTION;
-    int found = tp_js_cache_exists(vm->cache, k, klen);
-    JS_FreeCString(ctx, k);
+    int found = tp_js_cache_exists(vm->cache, sk.k, sk.len);
+    store_key_free(ctx, &sk);
     return JS_NewBool(ctx, found);
 }
 
@@ -160,12 +246,11 @@ static JSValue js_cache_delete(JSContext *ctx, JSValueConst this_val, int argc, 
 {
     (void)this_val;
     struct tp_js_vm *vm = JS_GetContextOpaque(ctx);
-    size_t klen;
-    const char *k = cache_key(ctx, argc, argv, &klen);
-    if (!k)
+    struct store_key sk;
+    if (store_key(ctx, SPACE_CACHE, argc, argv, &sk))
         return JS_EXCEPTION;
-    int removed = tp_js_cache_delete(vm->cache, k, klen);
-    JS_FreeCString(ctx, k);
+    int removed = tp_js_cache_delete(vm->cache, sk.k, sk.len);
+    store_key_free(ctx, &sk);
     return JS_NewBool(ctx, removed);
 }
 
@@ -175,36 +260,54 @@ static const JSCFunctionListEntry console_funcs[] = {
     JS_CFUNC_MAGIC_DEF("error", 1, js_console, 4),
 };
 
+static const JSCFunctionListEntry node_funcs[] = {
+    JS_CFUNC_MAGIC_DEF("log", 1, js_node, 0),
+    JS_CFUNC_MAGIC_DEF("warn", 1, js_node, 1),
+    JS_CFUNC_MAGIC_DEF("error", 1, js_node, 2),
+};
+
 static const JSCFunctionListEntry cache_funcs[] = {
-    JS_CFUNC_DEF("set", 2, js_cache_set),
-    JS_CFUNC_DEF("get", 1, js_cache_get),
+    JS_CFUNC_MAGIC_DEF("set", 2, js_store_set, SPACE_CACHE),
+    JS_CFUNC_MAGIC_DEF("get", 1, js_store_get, SPACE_CACHE),
     JS_CFUNC_DEF("exists", 1, js_cache_exists),
     JS_CFUNC_DEF("delete", 1, js_cache_delete),
 };
+
+#define STORE_FUNCS(space)                                                                         \
+    {                                                                                              \
+        JS_CFUNC_MAGIC_DEF("get", 1, js_store_get, space),                                         \
+            JS_CFUNC_MAGIC_DEF("set", 2, js_store_set, space)                                      \
+    }
+static const JSCFunctionListEntry context_funcs[] = STORE_FUNCS(SPACE_CONTEXT);
+static const JSCFunctionListEntry flow_funcs[] = STORE_FUNCS(SPACE_FLOW);
+static const JSCFunctionListEntry global_funcs[] = STORE_FUNCS(SPACE_GLOBAL);
+
+/* Sets globalThis[name] to a new object with funcs; -1 on failure. */
+static int install_object(JSContext *ctx, JSValueConst global, const char *name,
+                          const JSCFunctionListEntry *funcs, int n)
+{
+    JSValue o = JS_NewObject(ctx);
+    if (JS_IsException(o))
+        return -1;
+    JS_SetPropertyFunctionList(ctx, o, funcs, n);
+    return JS_SetPropertyStr(ctx, global, name, o) < 0 ? -1 : 0; /* takes o */
+}
+
+#define N_FUNCS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 int tp__js_env_install(struct tp_js_vm *vm)
 {
     JSContext *ctx = vm->ctx;
     JSValue global = JS_GetGlobalObject(ctx);
-    JSValue console = JS_NewObject(ctx);
-    JSValue cache = JS_NewObject(ctx);
-    int rc = 0;
-    if (JS_IsException(console) || JS_IsException(cache)) {
-        rc = -1;
-    } else {
-        JS_SetPropertyFunctionList(ctx, console, console_funcs,
-                                   sizeof(console_funcs) / sizeof(console_funcs[0]));
-        JS_SetPropertyFunctionList(ctx, cache, cache_funcs,
-                                   sizeof(cache_funcs) / sizeof(cache_funcs[0]));
-        if (JS_SetPropertyStr(ctx, global, "console", console) < 0)
-            rc = -1;
-        console = JS_UNDEFINED;
-        if (JS_SetPropertyStr(ctx, global, "cache", cache) < 0)
-            rc = -1;
-        cache = JS_UNDEFINED;
-    }
-    JS_FreeValue(ctx, console);
-    JS_FreeValue(ctx, cache);
+    int rc =
+        install_object(ctx, global, "console", console_funcs, N_FUNCS(console_funcs)) ||
+                install_object(ctx, global, "cache", cache_funcs, N_FUNCS(cache_funcs)) ||
+                install_object(ctx, global, "node", node_funcs, N_FUNCS(node_funcs)) ||
+                install_object(ctx, global, "context", context_funcs, N_FUNCS(context_funcs)) ||
+                install_object(ctx, global, "flow", flow_funcs, N_FUNCS(flow_funcs)) ||
+                install_object(ctx, global, "global", global_funcs, N_FUNCS(global_funcs))
+            ? -1
+            : 0;
     JS_FreeValue(ctx, global);
     return rc;
 }

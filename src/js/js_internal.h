@@ -11,6 +11,7 @@
 
 #include "core/drop.h"
 #include "core/error.h"
+#include "core/msg.h"
 #include "js/cache.h"
 
 struct tp_js_limits;
@@ -71,6 +72,7 @@ struct tp_js_vm {
     size_t cache_max_bytes;    /* for error texts */
     const char *label;         /* processor label, for console lines */
     const char *stage;         /* stage being run, for console lines */
+    const struct tp_msg *in;   /* message being processed, for node.* lines; NULL between */
     struct tp_js_cache *cache; /* shared, not owned */
     struct tp_js_shape_slot shapes[TP_JS_SHAPE_SLOTS];
     uint64_t shape_tick;

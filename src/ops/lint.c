@@ -381,9 +381,48 @@ static void check_meta_literals(struct tp_lint_report *rep, const struct snip *s
     }
 }
 
+/* Node-RED habits without meaning here: msg.topic (the topic is metadata),
+ * `return [[...]]` (one array per output: tagproc has one output) and the
+ * asynchronous node API. One warning each, at the first place. */
+static void check_node_red(struct tp_lint_report *rep, const struct snip *s, const struct toks *ts)
+{
+    int topic = 0, outputs = 0, async = 0, line, col;
+    for (size_t i = 0; i + 2 < ts->n; i++) {
+        const struct tok *v = &ts->v[i];
+        if (i > 0 && (tok_is(&v[-1], ".") || tok_is(&v[-1], "?.")))
+            continue;
+        if (!topic && tok_is(v, "msg") && (tok_is(&v[1], ".") || tok_is(&v[1], "?.")) &&
+            tok_is(&v[2], "topic")) {
+            topic = 1;
+            at(s, v, &line, &col);
+            add(rep, TP_LINT_WARNING, s->js->file, line, col,
+                "%s: msg.topic has no meaning in tagproc (a Node-RED habit): it is neither set "
+                "from the input nor used by an output; use metadata (msg.meta.KEY, and "
+                "${! meta(\"KEY\") } in the output's topic)",
+                s->path);
+        } else if (!outputs && tok_is(v, "return") && tok_is(&v[1], "[") && tok_is(&v[2], "[")) {
+            outputs = 1;
+            at(s, v, &line, &col);
+            add(rep, TP_LINT_WARNING, s->js->file, line, col,
+                "%s: `return [[...]]` is Node-RED's multiple outputs; tagproc has one output "
+                "and takes an array of messages as a fan-out: return msg or [msg1, msg2]",
+                s->path);
+        } else if (!async && tok_is(v, "node") && tok_is(&v[1], ".") &&
+                   (tok_is(&v[2], "send") || tok_is(&v[2], "done") || tok_is(&v[2], "status"))) {
+            async = 1;
+            at(s, v, &line, &col);
+            add(rep, TP_LINT_WARNING, s->js->file, line, col,
+                "%s: node.%.*s is not available (only node.log, node.warn and node.error): "
+                "return the message(s) instead",
+                s->path, (int)v[2].len, v[2].s);
+        }
+    }
+}
+
 static void check_body(struct tp_lint_report *rep, const struct snip *s, const struct toks *ts)
 {
     check_meta_literals(rep, s, ts);
+    check_node_red(rep, s, ts);
     for (size_t i = 0; i < ts->n; i++)
         if (ts->v[i].t == T_IDENT && tok_is(&ts->v[i], "return"))
             return;
