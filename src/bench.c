@@ -163,7 +163,7 @@ static int run_once(const struct bench_args *a, struct bench_result *r)
     else
         tp_buf_printf(&io,
                       "input:\n  simulator:\n    nodes: %d\n    count: %ld\n"
-                      "    timestamps: fixed\n",
+                      "    timestamps: fixed\n    metadata: short\n",
                       r->nodes, a->messages);
     tp_buf_puts(&io, "output:\n  drop: {}\n");
     if (load_yaml("<bench io>", io.data, &io_cfg))

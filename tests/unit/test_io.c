@@ -485,6 +485,13 @@ static void free_lines(char **v, size_t n)
     free(v);
 }
 
+static const char *want_node(size_t i)
+{
+    static char id[32];
+    snprintf(id, sizeof(id), "ns=1;i=%zu", 2200 + i % 5);
+    return id;
+}
+
 static void test_simulator(void **state)
 {
     (void)state;
@@ -514,10 +521,33 @@ static void test_simulator(void **state)
         assert_non_null(type);
         if (strcmp(type, "number") == 0 || strcmp(type, "bool") == 0)
             assert_true(tp_json_is_valid(m->payload, m->payload_len));
+        /* the opcua input's keys, in its order, then timestamp_ms */
+        static const char *const keys[] = {
+            "opcua_source_timestamp", "opcua_server_timestamp", "opcua_attr_nodeid",
+            "opcua_attr_nodeclass",   "opcua_attr_browsename",  "opcua_attr_description",
+            "opcua_attr_accesslevel", "opcua_attr_datatype",    "opcua_attr_statuscode",
+            "opcua_tag_group",        "opcua_tag_name",         "opcua_tag_path",
+            "opcua_tag_type",         "opcua_node_id",          "timestamp_ms"};
+        assert_int_equal(m->n_meta, sizeof(keys) / sizeof(keys[0]));
+        for (uint32_t k = 0; k < m->n_meta; k++)
+            assert_string_equal(tp_msg_meta_key(m, k), keys[k]);
+        assert_string_equal(tp_msg_meta_get(m, "opcua_attr_nodeid", NULL), want_node(i));
+        assert_string_equal(tp_msg_meta_get(m, "opcua_attr_statuscode", NULL), "Good");
+        assert_string_equal(tp_msg_meta_get(m, "opcua_attr_datatype", NULL),
+                            strcmp(type, "number") == 0 ? "Double"
+                            : strcmp(type, "bool") == 0 ? "Boolean"
+                                                        : "String");
+        assert_string_equal(tp_msg_meta_get(m, "opcua_tag_path", NULL),
+                            tp_msg_meta_get(m, "opcua_tag_group", NULL));
+        assert_string_equal(tp_msg_meta_get(m, "opcua_server_timestamp", NULL),
+                            tp_msg_meta_get(m, "opcua_source_timestamp", NULL));
         if (i == 0) {
             assert_string_equal(tp_msg_meta_get(m, "opcua_source_timestamp", NULL),
                                 "2023-11-14T22:13:20.000Z");
             assert_string_equal(tp_msg_meta_get(m, "opcua_tag_name", NULL), "Temperature");
+            assert_string_equal(tp_msg_meta_get(m, "opcua_attr_browsename", NULL), "Temperature");
+            assert_string_equal(tp_msg_meta_get(m, "opcua_attr_nodeclass", NULL),
+                                "NodeClassVariable");
             assert_string_equal(type, "number");
         }
         tp_msg_free(m);
@@ -526,6 +556,15 @@ static void test_simulator(void **state)
     free_lines(a, n1);
     free_lines(b, n2);
     free_lines(c, n3);
+
+    /* metadata: short, the six keys benchmarks use */
+    a = sim_lines("timestamps: fixed\nnodes: 2\nmetadata: short\n", 1, &n1, &eof);
+    assert_non_null(strstr(a[0],
+                           "\"meta\":{\"opcua_node_id\":\"ns=1;i=2200\",\"opcua_tag_name\":"
+                           "\"Temperature\",\"opcua_tag_group\":\"Line1.Machine1\","
+                           "\"opcua_tag_type\":\"number\",\"opcua_source_timestamp\":"
+                           "\"2023-11-14T22:13:20.000Z\",\"timestamp_ms\":\"1700000000000\"}"));
+    free_lines(a, n1);
 
     /* count is honoured, then end of input */
     a = sim_lines("count: 10\nnodes: 3\n", 1000, &n1, &eof);

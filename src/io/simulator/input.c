@@ -1,6 +1,7 @@
 /* The simulator input: OPC UA-like tags (numbers that drift smoothly, booleans
- * that toggle now and then, mode strings) with the metadata an OPC UA input
- * would attach. Deterministic for a seed; with `timestamps: fixed` the output
+ * that toggle now and then, mode strings) with the metadata the opcua input
+ * attaches (opcua_attr_*, opcua_tag_*, ...; `metadata: short` for the six
+ * keys benchmarks use). Deterministic for a seed; with `timestamps: fixed` the output
  * is reproducible byte for byte. Built for benchmarks: per-node strings are
  * precomputed and a message costs a few small allocations. */
 #include <math.h>
@@ -25,9 +26,11 @@ struct sim_config {
     int64_t count;
     int64_t seed;
     char *timestamps;
+    char *metadata;
 };
 
 static const char *const timestamp_modes[] = {"now", "fixed", NULL};
+static const char *const metadata_modes[] = {"opcua", "short", NULL};
 
 static const struct tp_option sim_options[] = {
     {.name = "nodes",
@@ -56,6 +59,14 @@ static const struct tp_option sim_options[] = {
      .def = "now",
      .desc = "now: the current time; fixed: 1700000000000 ms + message index (reproducible)",
      .choices = timestamp_modes},
+    {.name = "metadata",
+     .type = TP_OPT_STRING,
+     .offset = offsetof(struct sim_config, metadata),
+     .def = "opcua",
+     .desc = "opcua: every key of the opcua input (opcua_attr_nodeid, opcua_attr_datatype, "
+             "opcua_tag_path, ...) plus timestamp_ms; short: opcua_node_id, opcua_tag_name, "
+             "opcua_tag_group, opcua_tag_type, opcua_source_timestamp, timestamp_ms",
+     .choices = metadata_modes},
     {.name = NULL},
 };
 
@@ -100,6 +111,7 @@ struct sim {
     uint64_t n_nodes, count, next;
     double rate;
     int fixed;
+    int short_meta; /* metadata: short */
     uint64_t rng;
     int64_t start_ns; /* monotonic time of the first read (rate limiting) */
     int started;
@@ -132,6 +144,51 @@ static int64_t clock_ns(clockid_t id)
 
 static void sim_close(void *in);
 
+static int meta(struct tp_msg *m, const char *key, const char *val)
+{
+    return tp_msg_meta_append(m, key, strlen(key), val, strlen(val));
+}
+
+#define TS_PLACEHOLDER "2023-11-14T22:13:20.000Z"
+
+/* The metadata of node n in final order, with same-length placeholder
+ * timestamps (overwritten per message). The full set is the opcua input's,
+ * in its order (docs/opcua.md); NULL on allocation failure. */
+static struct tp_msg *make_template(const struct node *n, int short_meta)
+{
+    static const char *const type_names[] = {"number", "bool", "string", "string"};
+    static const char *const datatypes[] = {"Double", "Boolean", "String", "String"};
+    struct tp_msg *m = tp_msg_new();
+    if (!m)
+        return NULL;
+    const char *type = type_names[n->kind->type];
+    int rc;
+    if (short_meta)
+        rc = meta(m, "opcua_node_id", n->node_id) || meta(m, "opcua_tag_name", n->tag_name) ||
+             meta(m, "opcua_tag_group", n->group) || meta(m, "opcua_tag_type", type) ||
+             meta(m, "opcua_source_timestamp", TS_PLACEHOLDER);
+    else {
+        char desc[96];
+        snprintf(desc, sizeof(desc), "Simulated %s", n->kind->name);
+        rc = meta(m, "opcua_source_timestamp", TS_PLACEHOLDER) ||
+             meta(m, "opcua_server_timestamp", TS_PLACEHOLDER) ||
+             meta(m, "opcua_attr_nodeid", n->node_id) ||
+             meta(m, "opcua_attr_nodeclass", "NodeClassVariable") ||
+             meta(m, "opcua_attr_browsename", n->kind->name) ||
+             meta(m, "opcua_attr_description", desc) ||
+             meta(m, "opcua_attr_accesslevel", "AccessLevelTypeCurrentRead") ||
+             meta(m, "opcua_attr_datatype", datatypes[n->kind->type]) ||
+             meta(m, "opcua_attr_statuscode", "Good") || meta(m, "opcua_tag_group", n->group) ||
+             meta(m, "opcua_tag_name", n->tag_name) || meta(m, "opcua_tag_path", n->group) ||
+             meta(m, "opcua_tag_type", type) || meta(m, "opcua_node_id", n->node_id);
+    }
+    if (rc || meta(m, "timestamp_ms", "1700000000000")) {
+        tp_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static int sim_open(const void *config, void **out, struct tp_error *err)
 {
     const struct sim_config *c = config;
@@ -159,6 +216,7 @@ static int sim_open(const void *config, void **out, struct tp_error *err)
     s->fixed = c->timestamps && strcmp(c->timestamps, "fixed") == 0;
     s->rng = (uint64_t)c->seed;
     s->ts_sec = -1;
+    int short_meta = s->short_meta = c->metadata && strcmp(c->metadata, "short") == 0;
     for (uint64_t i = 0; i < s->n_nodes; i++) {
         struct node *n = &s->nodes[i];
         uint64_t cycle = i / N_KINDS, machine = cycle + 1;
@@ -176,14 +234,8 @@ static int sim_open(const void *config, void **out, struct tp_error *err)
                  (unsigned long long)(rng_next(&s->rng) & 0xffffff));
         n->phase = rng_unit(&s->rng) * 2 * M_PI;
         n->state = (int)(rng_next(&s->rng) % (n->kind->type == K_MODE ? N_MODES : 2));
-        static const char *const type_names[] = {"number", "bool", "string", "string"};
-        n->tmpl = tp_msg_new();
-        if (!n->tmpl || tp_msg_meta_sets(n->tmpl, "opcua_node_id", n->node_id) ||
-            tp_msg_meta_sets(n->tmpl, "opcua_tag_name", n->tag_name) ||
-            tp_msg_meta_sets(n->tmpl, "opcua_tag_group", n->group) ||
-            tp_msg_meta_sets(n->tmpl, "opcua_tag_type", type_names[n->kind->type]) ||
-            tp_msg_meta_sets(n->tmpl, "opcua_source_timestamp", "2023-11-14T22:13:20.000Z") ||
-            tp_msg_meta_sets(n->tmpl, "timestamp_ms", "1700000000000")) {
+        n->tmpl = make_template(n, short_meta);
+        if (!n->tmpl) {
             s->n_nodes = i + 1;
             sim_close(s);
             return tp_error_set(err, TP_NOMEM, "out of memory");
@@ -296,6 +348,7 @@ static struct tp_msg *make_msg(struct sim *s, uint64_t k, int64_t t_ms)
         goto fail;
     m->flags |= json ? TP_MSG_PAYLOAD_JSON : TP_MSG_PAYLOAD_NOTJSON;
     if (tp_msg_meta_set(m, "opcua_source_timestamp", 22, ts, tslen) ||
+        (!s->short_meta && tp_msg_meta_set(m, "opcua_server_timestamp", 22, ts, tslen)) ||
         tp_msg_meta_set(m, "timestamp_ms", 12, ms, mslen))
         goto fail;
     return m;
