@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "js/qjs_internals.h"
 
 static int is_ws(char c)
 {
@@ -111,67 +112,6 @@ JSValue tp__js_msg_make(struct tp_js_vm *vm, JSValue payload, JSValue meta)
     return obj;
 }
 
-void tp__js_free_shapes(struct tp_js_vm *vm)
-{
-    for (int i = 0; i < TP_JS_SHAPE_SLOTS; i++) {
-        struct tp_js_shape_slot *sl = &vm->shapes[i];
-        for (uint32_t k = 0; sl->objs && k < sl->n; k++)
-            JS_FreeValue(vm->ctx, sl->objs[k]);
-        free(sl->objs);
-        memset(sl, 0, sizeof(*sl));
-    }
-}
-
-const JSValue *tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n)
-{
-    if (n == 0 || n > TP_JS_SHAPE_MAX_KEYS)
-        return NULL;
-    uint64_t sig = 1469598103934665603ull ^ n;
-    for (uint32_t i = 0; i < n; i++)
-        sig = (sig ^ atoms[i]) * 1099511628211ull;
-    struct tp_js_shape_slot *victim = &vm->shapes[0];
-    for (int i = 0; i < TP_JS_SHAPE_SLOTS; i++) {
-        struct tp_js_shape_slot *sl = &vm->shapes[i];
-        if (sl->objs && sl->sig == sig && sl->n == n) {
-            sl->used = ++vm->shape_tick;
-            return &sl->objs[n - 1];
-        }
-        if (!sl->objs || sl->used < victim->used)
-            victim = sl;
-        if (!sl->objs)
-            break;
-    }
-    JSContext *ctx = vm->ctx;
-    for (uint32_t k = 0; victim->objs && k < victim->n; k++)
-        JS_FreeValue(ctx, victim->objs[k]);
-    free(victim->objs);
-    memset(victim, 0, sizeof(*victim));
-    JSValue *objs = malloc(n * sizeof(*objs));
-    if (!objs)
-        return NULL;
-    for (uint32_t k = 0; k < n; k++) {
-        objs[k] = JS_NewObject(ctx);
-        for (uint32_t j = 0; j <= k && !JS_IsException(objs[k]); j++) {
-            if (JS_DefinePropertyValue(ctx, objs[k], atoms[j], JS_UNDEFINED, JS_PROP_C_W_E) < 0) {
-                JS_FreeValue(ctx, objs[k]);
-                objs[k] = JS_EXCEPTION;
-            }
-        }
-        if (JS_IsException(objs[k])) { /* out of memory: keep nothing */
-            JS_FreeValue(ctx, JS_GetException(ctx));
-            for (uint32_t j = 0; j < k; j++)
-                JS_FreeValue(ctx, objs[j]);
-            free(objs);
-            return NULL;
-        }
-    }
-    victim->objs = objs;
-    victim->n = n;
-    victim->sig = sig;
-    victim->used = ++vm->shape_tick;
-    return &objs[n - 1];
-}
-
 /* meta for the entries of in, built key by key. */
 static JSValue meta_build(struct tp_js_vm *vm, const struct tp_msg *in)
 {
@@ -221,7 +161,7 @@ static JSValue meta_fast(struct tp_js_vm *vm, const struct tp_msg *in)
             goto out;
     }
     const JSValue *kept = tp__js_keep_shapes(vm, atoms, n);
-    meta = tp__js_meta_take(vm, kept, atoms, n, vals);
+    meta = tp__js_meta_reuse(vm, kept, atoms, n, vals);
     if (!JS_IsUndefined(meta)) {
         nv = 0; /* consumed */
         goto out;
@@ -253,7 +193,34 @@ JSValue tp__js_msg_new(struct tp_js_vm *vm, const struct tp_msg *in, struct tp_o
     if (JS_IsException(meta))
         return meta;
     JSValue payload = tp__js_payload_new(vm, in->payload, in->payload_len, in->flags, orig);
-    return tp__js_msg_take(vm, payload, meta);
+    if (!JS_IsException(payload)) {
+        JSValue msg = tp__js_msg_reuse(vm, payload, meta);
+        if (!JS_IsUndefined(msg))
+            return msg;
+    }
+    return tp__js_msg_make(vm, payload, meta);
+}
+
+/* The msg object's own properties when it has exactly the {payload, meta}
+ * shape (read in place), else 0. */
+static int std_msg_slot(struct tp_js_vm *vm, JSValueConst msg, JSAtom which, JSValueConst *out)
+{
+    return vm->msg_shape && (which == vm->a_payload || which == vm->a_meta) &&
+           tp__qjs_shaped_slot(msg, vm->msg_shape, which == vm->a_meta, out);
+}
+
+JSValue tp__js_msg_get(struct tp_js_vm *vm, JSValueConst msg, JSAtom which)
+{
+    JSValueConst v;
+    if (std_msg_slot(vm, msg, which, &v))
+        return JS_DupValue(vm->ctx, v);
+    return JS_GetProperty(vm->ctx, msg, which);
+}
+
+int tp__js_msg_is_plain(struct tp_js_vm *vm, JSValueConst msg)
+{
+    JSValueConst meta;
+    return std_msg_slot(vm, msg, vm->a_meta, &meta) && JS_IsObject(meta);
 }
 
 /* The metadata string for a JS value: a string value, JS_UNDEFINED when the
@@ -344,7 +311,7 @@ static int meta_walk(struct tp_js_vm *vm, JSValueConst meta, enum walk_mode mode
 
 int tp__js_meta_normalize(struct tp_js_vm *vm, JSValueConst meta)
 {
-    if (tp__js_meta_strings_only(vm, meta))
+    if (vm->peek_ok && tp__qjs_string_values(meta)) /* nothing to normalise */
         return 0;
     return meta_walk(vm, meta, WALK_NORMALIZE, JS_UNDEFINED, NULL);
 }
@@ -361,11 +328,139 @@ JSValue tp__js_meta_copy(struct tp_js_vm *vm, JSValueConst meta)
     return dst;
 }
 
+/* Bytes of a Latin-1 JS string as UTF-8: one more per character >= 0x80. */
+static size_t utf8_len(const uint8_t *b, uint32_t n)
+{
+    size_t extra = 0;
+    if (tp__js_all_ascii((const char *)b, n))
+        return n;
+    for (uint32_t i = 0; i < n; i++)
+        extra += b[i] >> 7;
+    return n + extra;
+}
+
+/* Writes the n Latin-1 characters at b as UTF-8 (utf8_len bytes) to o. */
+static void put_latin1(char *o, const uint8_t *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (b[i] < 0x80) {
+            *o++ = (char)b[i];
+        } else {
+            *o++ = (char)(0xc0 | (b[i] >> 6));
+            *o++ = (char)(0x80 | (b[i] & 0x3f));
+        }
+    }
+}
+
+/* Appends one metadata entry of the fast path (a plain value whose text needs
+ * no JavaScript). 0 or TP_NOMEM. */
+static int export_entry(struct tp_msg *m, const struct tp_js_atom_slot *k,
+                        const struct tp_qjs_prop *pr, size_t vlen)
+{
+    char num[32];
+    JSValueConst v = pr->value;
+    switch (JS_VALUE_GET_TAG(v)) {
+    case JS_TAG_STRING: {
+        uint32_t n = pr->len;
+        const uint8_t *b = pr->latin1;
+        if (vlen == n)
+            return tp_msg_meta_append(m, k->bytes, k->len, (const char *)b, n);
+        char *utf8 = malloc(vlen);
+        if (!utf8)
+            return TP_NOMEM;
+        put_latin1(utf8, b, n);
+        int rc = tp_msg_meta_append(m, k->bytes, k->len, utf8, vlen);
+        free(utf8);
+        return rc;
+    }
+    case JS_TAG_INT:
+    case JS_TAG_FLOAT64: {
+        double d =
+            JS_VALUE_GET_TAG(v) == JS_TAG_INT ? JS_VALUE_GET_INT(v) : JS_VALUE_GET_FLOAT64(v);
+        size_t len = tp_number_text(d, num);
+        return tp_msg_meta_append(m, k->bytes, k->len, num, len);
+    }
+    default: /* bool */
+        return JS_VALUE_GET_BOOL(v) ? tp_msg_meta_append(m, k->bytes, k->len, "true", 4)
+                                    : tp_msg_meta_append(m, k->bytes, k->len, "false", 5);
+    }
+}
+
+/* Appends meta's entries to m straight from the object's own properties
+ * (qjs_internals.c) instead of JS_GetOwnPropertyNames + JS_GetProperty +
+ * JS_ToCString per entry: 0 done, 1 not handled (anything unusual: the
+ * public-API walk is the reference behaviour), TP_NOMEM. Never runs
+ * JavaScript. */
+static int meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m)
+{
+    struct tp_qjs_prop props[TP_JS_SHAPE_MAX_KEYS];
+    if (!vm->peek_ok || !vm->caches)
+        return 1;
+    int np = tp__qjs_plain_props(meta, props, TP_JS_SHAPE_MAX_KEYS);
+    if (np < 0)
+        return 1;
+    const struct tp_js_atom_slot *keys[TP_JS_SHAPE_MAX_KEYS];
+    size_t vlen[TP_JS_SHAPE_MAX_KEYS];
+    JSAtom seq[TP_JS_SHAPE_MAX_KEYS];
+    uint32_t n = 0;
+    size_t bytes = 0;
+    /* Pass 1: everything must be plain data whose text needs no JavaScript. */
+    for (int i = 0; i < np; i++) {
+        const struct tp_qjs_prop *pr = &props[i];
+        keys[i] = NULL;
+        if (pr->atom == JS_ATOM_NULL)
+            continue;
+        if ((pr->flags & JS_PROP_TMASK) != JS_PROP_NORMAL)
+            return 1;
+        if (!(pr->flags & JS_PROP_ENUMERABLE))
+            continue;
+        const struct tp_js_atom_slot *k = tp__js_atom_key(vm, pr->atom);
+        if (k->kind == TP_JS_KEY_SLOW)
+            return 1;
+        if (k->kind == TP_JS_KEY_SKIP)
+            continue;
+        switch (JS_VALUE_GET_TAG(pr->value)) {
+        case JS_TAG_STRING:
+            if (!pr->latin1)
+                return 1; /* a wide string */
+            vlen[i] = utf8_len(pr->latin1, pr->len);
+            break;
+        case JS_TAG_INT:
+        case JS_TAG_FLOAT64:
+            vlen[i] = 32; /* room; written below */
+            break;
+        case JS_TAG_BOOL:
+            vlen[i] = JS_VALUE_GET_BOOL(pr->value) ? 4 : 5;
+            break;
+        case JS_TAG_NULL:
+        case JS_TAG_UNDEFINED:
+            continue; /* removed */
+        default:
+            return 1;
+        }
+        keys[i] = k;
+        seq[n++] = pr->atom;
+        bytes += k->len + vlen[i] + 2;
+    }
+    /* A later miss may have reused the slot of an earlier key. */
+    for (int i = 0; i < np; i++)
+        if (keys[i] && keys[i]->atom != props[i].atom)
+            return 1;
+    /* 2 more entries and room for umh_topic/topic, added by the output. */
+    if (tp_msg_meta_reserve(m, n + 2, bytes + 256) != 0)
+        return TP_NOMEM;
+    for (int i = 0; i < np; i++)
+        if (keys[i] && export_entry(m, keys[i], &props[i], vlen[i]) != 0)
+            return TP_NOMEM;
+    tp__js_keep_shapes(vm, seq, n);
+    return 0;
+}
+
 int tp__js_meta_export(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m)
 {
     if (!JS_IsObject(meta))
         return 0;
-    int rc = tp__js_meta_export_fast(vm, meta, m);
+    int rc = meta_export_fast(vm, meta, m);
     if (rc != 1)
         return rc;
     return meta_walk(vm, meta, WALK_EXPORT, JS_UNDEFINED, m);

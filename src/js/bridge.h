@@ -1,6 +1,8 @@
 /* Marshalling between tagproc messages and JavaScript values (SPEC 2, 3.3):
- * msg = {payload, meta} in, metadata strings and a tp_value out. Internal to
- * src/js. Functions returning -1 leave a JS exception pending in vm->ctx. */
+ * msg = {payload, meta} in, metadata strings and a tp_value out, through the
+ * public QuickJS API, the VM's caches (vm.c) and, when usable on the VM, the
+ * allocation-free reads of qjs_internals.c. Internal to src/js. Functions
+ * returning -1 leave a JS exception pending in vm->ctx. */
 #ifndef TP_JS_BRIDGE_H
 #define TP_JS_BRIDGE_H
 
@@ -28,32 +30,6 @@ JSValue tp__js_meta_copy(struct tp_js_vm *vm, JSValueConst meta);
 /* Appends the converted entries of meta to m. 0, -1 or TP_NOMEM. */
 int tp__js_meta_export(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m);
 
-/* Fast paths and caches (meta.c). */
-int tp__js_caches_init(struct tp_js_vm *vm); /* 0 or TP_NOMEM; also runs the peek check */
-void tp__js_caches_free(struct tp_js_vm *vm);
-/* The atom of a metadata key: a reference of the caller's own (JS_FreeAtom
- * it), also on a cache hit, so no later miss evicting the slot can free an
- * atom the caller still uses. JS_ATOM_NULL when out of memory. */
-JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n);
-/* A JS string for a metadata value (shared with recent equal values). */
-JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n);
-/* 1 when meta certainly holds string values only (nothing to normalise). */
-int tp__js_meta_strings_only(struct tp_js_vm *vm, JSValueConst meta);
-/* Appends meta's entries to m straight from the object's shape: 0 done,
- * 1 not handled (use the public-API walk), TP_NOMEM. Never runs JavaScript. */
-int tp__js_meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m);
-
-/* Frees a finished msg object, or keeps it and its meta as spares when
- * nothing else references them. */
-void tp__js_msg_release(struct tp_js_vm *vm, JSValue msg);
-/* tp__js_msg_make on the spare msg object when there is one. */
-JSValue tp__js_msg_take(struct tp_js_vm *vm, JSValue payload, JSValue meta);
-/* The spare meta object holding exactly atoms[i] = vals[i] (vals consumed),
- * where *kept is the object tp__js_keep_shapes returned for atoms; or
- * JS_UNDEFINED (nothing consumed) when there is no usable spare. */
-JSValue tp__js_meta_take(struct tp_js_vm *vm, const JSValue *kept, const JSAtom *atoms, uint32_t n,
-                         JSValue *vals);
-void tp__js_spares_free(struct tp_js_vm *vm);
 /* msg.payload or msg.meta (which: vm->a_payload / vm->a_meta), read in
  * place when msg has the usual {payload, meta} shape. New reference. */
 JSValue tp__js_msg_get(struct tp_js_vm *vm, JSValueConst msg, JSAtom which);

@@ -1,11 +1,14 @@
-/* Internals of the JavaScript layer shared by the files of src/js/ only (the
- * one place that includes quickjs.h): the per-worker VM, its limits and the
- * exception classification used by the bridge, the environment and the engine. */
+/* Internals of the JavaScript layer shared by the files of src/js/ only (with
+ * qjs_internals.h, the only headers that include quickjs.h): the per-worker
+ * VM of vm.c (runtime, limits, exception classification, per-VM caches and
+ * recycled objects) and its allocator (pool.c), used by the bridge, the
+ * environment and the engine. */
 #ifndef TP_JS_INTERNAL_H
 #define TP_JS_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "quickjs.h"
 
@@ -27,13 +30,19 @@ struct tp_js_shape_slot {
     JSValue *objs; /* n objects: the prefixes of the key sequence */
 };
 
-/* Per-VM caches of the bridge (meta.c), direct-mapped. */
+/* Per-VM caches of the bridge, direct-mapped. */
 #define TP_JS_KEY_SLOTS 256
 #define TP_JS_VAL_SLOTS 1024
 struct tp_js_key_slot { /* key bytes -> atom (one reference held) */
     JSAtom atom;
     uint32_t len;
     char bytes[56];
+};
+/* What a property atom is as a metadata key. */
+enum tp_js_key_kind {
+    TP_JS_KEY_STRING = 1, /* a string key, its UTF-8 bytes cached */
+    TP_JS_KEY_SKIP,       /* a symbol: not metadata */
+    TP_JS_KEY_SLOW,       /* anything else (index-like, long, out of memory): public API */
 };
 struct tp_js_atom_slot { /* atom (one reference held) -> key kind and UTF-8 bytes */
     JSAtom atom;
@@ -43,7 +52,11 @@ struct tp_js_atom_slot { /* atom (one reference held) -> key kind and UTF-8 byte
 struct tp_js_caches {
     struct tp_js_key_slot keys[TP_JS_KEY_SLOTS];
     struct tp_js_atom_slot atoms[TP_JS_KEY_SLOTS];
-    JSValue vals[TP_JS_VAL_SLOTS]; /* recent metadata value strings */
+    struct tp_js_val_slot {   /* a recent metadata value string (one reference held) */
+        JSValue str;          /* JS_UNDEFINED when empty */
+        const uint8_t *bytes; /* its characters (ASCII), valid while str is held */
+        uint32_t len;
+    } vals[TP_JS_VAL_SLOTS];
 };
 
 /* The allocator of a VM's runtime (pool.c): create the pool, then the
@@ -78,20 +91,12 @@ struct tp_js_vm {
     uint64_t shape_tick;
     struct tp_js_pool *pool;       /* the runtime's allocator */
     struct tp_js_caches *caches;   /* NULL: no caching */
-    int peek_ok;                   /* peek.h layouts verified on this runtime */
-    void *obj_proto;               /* Object.prototype (as a pointer, for comparisons) */
-    JSValue spare_msg, spare_meta; /* recycled objects (meta.c), JS_UNDEFINED when none */
+    int peek_ok;                   /* qjs_internals.c usable on this runtime */
+    const void *obj_proto;         /* Object.prototype (identity, for comparisons) */
+    JSValue spare_msg, spare_meta; /* recycled objects, JS_UNDEFINED when none */
     JSValue msg_tmpl;              /* keeps the {payload, meta} shape alive */
-    void *msg_shape;               /* that shape (NULL without peek) */
+    const void *msg_shape;         /* that shape (NULL without peek_ok) */
 };
-
-/* Makes sure the shapes of objects with keys atoms[0..n) (in that order) stay
- * alive (bridge.c). Cheap when the sequence is already kept. Returns the kept
- * object with exactly those keys (borrowed, valid until the next call), or
- * NULL (no keys, too many, out of memory). */
-const JSValue *tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n);
-/* Frees the kept objects. */
-void tp__js_free_shapes(struct tp_js_vm *vm);
 
 /* Creates the runtime and context with limits and the environment (console,
  * cache). label and cache must outlive the VM. Counts vms_created. */
@@ -120,12 +125,69 @@ void tp__js_describe(JSContext *ctx, JSValueConst ex, const char *filename, char
                      int *js_line);
 
 /* Throws out-of-memory for a failed host allocation (sets vm->host_oom). */
-JSValue tp__js_throw_host_oom(struct tp_js_vm *vm);
+static inline JSValue tp__js_throw_host_oom(struct tp_js_vm *vm)
+{
+    vm->host_oom = 1;
+    return JS_ThrowOutOfMemory(vm->ctx);
+}
 
 /* Installs console and cache into vm->ctx (env.c). 0 or TP_NOMEM. */
 int tp__js_env_install(struct tp_js_vm *vm);
 
 /* Frees a JS_GetOwnPropertyNames table. */
 void tp__js_free_props(JSContext *ctx, JSPropertyEnum *tab, uint32_t len);
+
+/* ---- per-VM caches (vm.c) ---- */
+
+/* The atom of a metadata key: a reference of the caller's own (JS_FreeAtom
+ * it), also on a cache hit, so no later miss evicting the slot can free an
+ * atom the caller still uses. JS_ATOM_NULL when out of memory. */
+JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n);
+/* What atom a is as a metadata key (kind, and the UTF-8 bytes of a string
+ * key); valid until the next call. Only with vm->caches. The cache hit is
+ * inline (a per-key cost of the metadata export), the miss in vm.c. */
+const struct tp_js_atom_slot *tp__js_atom_key_miss(struct tp_js_vm *vm, JSAtom a);
+static inline const struct tp_js_atom_slot *tp__js_atom_key(struct tp_js_vm *vm, JSAtom a)
+{
+    const struct tp_js_atom_slot *sl = &vm->caches->atoms[(a * 2654435761u) % TP_JS_KEY_SLOTS];
+    return sl->atom == a ? sl : tp__js_atom_key_miss(vm, a);
+}
+/* A JS string for a metadata value (shared with recent equal values). */
+JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n);
+
+/* Makes sure the shapes of objects with keys atoms[0..n) (in that order) stay
+ * alive. Cheap when the sequence is already kept. Returns the kept object
+ * with exactly those keys (borrowed, valid until the next call), or NULL (no
+ * keys, too many, out of memory). */
+const JSValue *tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n);
+
+/* Recycling msg and meta objects: tp__js_msg_release frees a finished msg
+ * object, or keeps it and its meta as spares when nothing else references
+ * them. tp__js_msg_reuse gives the spare msg holding payload and meta (both
+ * consumed), or JS_UNDEFINED (nothing consumed) when there is none.
+ * tp__js_meta_reuse gives the spare meta holding exactly atoms[i] = vals[i]
+ * (vals consumed), where *kept is the object tp__js_keep_shapes returned for
+ * atoms; or JS_UNDEFINED (nothing consumed) when there is no usable spare. */
+void tp__js_msg_release(struct tp_js_vm *vm, JSValue msg);
+JSValue tp__js_msg_reuse(struct tp_js_vm *vm, JSValue payload, JSValue meta);
+JSValue tp__js_meta_reuse(struct tp_js_vm *vm, const JSValue *kept, const JSAtom *atoms, uint32_t n,
+                          JSValue *vals);
+
+/* 1 when the n bytes at s are all ASCII. */
+static inline int tp__js_all_ascii(const char *s, size_t n)
+{
+    uint64_t hi = 0, w = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        hi |= w;
+    }
+    if (i < n) {
+        w = 0;
+        memcpy(&w, s + i, n - i);
+        hi |= w;
+    }
+    return (hi & 0x8080808080808080ull) == 0;
+}
 
 #endif

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/hash.h"
-#include "js/peek.h"
+#include "js/qjs_internals.h"
 
 struct cursor {
     const char *p;
@@ -196,48 +196,25 @@ void tp__js_native_if_fini(struct tp_js_native_if *ni)
     memset(ni, 0, sizeof(*ni));
 }
 
-/* Index of atom among p's own properties, -1 when absent, -2 when it is not
- * a plain data property. */
-static int own_prop(const struct tpq_object *p, JSAtom atom)
-{
-    const struct tpq_shape *sh = p->shape;
-    for (int i = 0; i < sh->prop_count; i++) {
-        if (sh->prop[i].atom != atom)
-            continue;
-        return (sh->prop[i].flags & JS_PROP_TMASK) == JS_PROP_NORMAL ? i : -2;
-    }
-    return -1;
-}
-
 enum tp_js_native_read tp__js_native_read(struct tp_js_vm *vm, JSValueConst msg, JSAtom key,
                                           const char **s, size_t *n)
 {
-    if (!vm->peek_ok || !vm->msg_shape || JS_VALUE_GET_TAG(msg) != JS_TAG_OBJECT)
-        return TP_JS_NATIVE_UNKNOWN;
-    const struct tpq_object *mp = JS_VALUE_GET_PTR(msg);
-    if ((void *)mp->shape != vm->msg_shape)
-        return TP_JS_NATIVE_UNKNOWN;
-    const struct tpq_object *m = tpq_plain_object(mp->prop[1].u.value); /* msg.meta */
-    if (!m)
-        return TP_JS_NATIVE_UNKNOWN;
-    int i = own_prop(m, key);
-    if (i >= 0) {
-        JSValueConst v = m->prop[i].u.value;
-        if (JS_VALUE_GET_TAG(v) != JS_TAG_STRING)
-            return TP_JS_NATIVE_UNKNOWN;
-        const struct tpq_string *str = tpq_string(v);
-        if (str->is_wide_char)
-            return TP_JS_NATIVE_UNKNOWN;
-        *s = (const char *)str->u.str8;
-        *n = str->len;
+    JSValueConst meta, v;
+    if (!vm->peek_ok || !tp__qjs_shaped_slot(msg, vm->msg_shape, 1, &meta))
+        return TP_JS_NATIVE_UNKNOWN; /* not the usual {payload, meta} msg */
+    int own = tp__qjs_own_data(meta, key, &v);
+    if (own > 0) {
+        uint32_t len = 0;
+        const uint8_t *b = tp__qjs_latin1(v, &len);
+        if (!b)
+            return TP_JS_NATIVE_UNKNOWN; /* not a string, or a wide one */
+        *s = (const char *)b;
+        *n = len;
         return TP_JS_NATIVE_STRING;
     }
-    if (i == -2 || m->shape->proto != vm->obj_proto || !vm->obj_proto)
-        return TP_JS_NATIVE_UNKNOWN;
     /* Absent: undefined unless Object.prototype (whose prototype is null) has it. */
-    JSValue proto = JS_MKPTR(JS_TAG_OBJECT, vm->obj_proto);
-    const struct tpq_object *op = tpq_plain_object(proto);
-    if (!op || op->shape->proto != NULL || own_prop(op, key) != -1)
+    if (own < 0 || !vm->obj_proto || tp__qjs_proto(meta) != vm->obj_proto ||
+        !tp__qjs_proto_lacks(meta, key))
         return TP_JS_NATIVE_UNKNOWN;
     return TP_JS_NATIVE_ABSENT;
 }

@@ -30,7 +30,7 @@ enum tp_js_native_read {
     TP_JS_NATIVE_STRING,  /* msg.meta[key] is the Latin-1 string *s (*n bytes) */
 };
 
-/* Reads msg.meta[key] without running JavaScript (peek.h layouts): only when
+/* Reads msg.meta[key] without running JavaScript (qjs_internals.c): only when
  * msg has the usual {payload, meta} shape, meta is a plain object and the key
  * is an own plain data property holding an 8-bit string, or is absent from
  * meta and Object.prototype (meta's prototype). */

@@ -1,6 +1,8 @@
 /* The per-worker QuickJS VM: runtime + context with a memory limit, a stack
- * limit and an interrupt handler enforcing the per-message deadline, and the
- * classification of exceptions into drop reasons (SPEC 3.10, 4.2). */
+ * limit and an interrupt handler enforcing the per-message deadline, the
+ * classification of exceptions into drop reasons (SPEC 3.10, 4.2), and every
+ * per-VM cache: key atoms, key texts, value strings, kept shapes and the
+ * recycled msg/meta objects (through qjs_internals.c when it is usable). */
 #include "js/vm.h"
 
 #include <stdio.h>
@@ -9,10 +11,11 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/stats.h"
-#include "js/bridge.h"
 #include "js/engine.h"
 #include "js/js_internal.h"
+#include "js/qjs_internals.h"
 
 #define TP_JS_STACK_SIZE (1024 * 1024)
 
@@ -47,6 +50,10 @@ static int interrupt_handler(JSRuntime *rt, void *opaque)
     return 0;
 }
 
+static int caches_init(struct tp_js_vm *vm);
+static void caches_free(struct tp_js_vm *vm);
+static void free_shapes(struct tp_js_vm *vm);
+
 int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const char *label,
                    struct tp_js_cache *cache, struct tp_error *err)
 {
@@ -80,7 +87,7 @@ int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const ch
     vm->a_length = JS_NewAtom(vm->ctx, "length");
     JSAtom msg_keys[2] = {vm->a_payload, vm->a_meta};
     tp__js_keep_shapes(vm, msg_keys, 2);
-    if (tp__js_env_install(vm) != 0 || tp__js_caches_init(vm) != 0) {
+    if (tp__js_env_install(vm) != 0 || caches_init(vm) != 0) {
         tp__js_vm_fini(vm);
         return tp_error_set(err, TP_NOMEM, "cannot install the JavaScript environment");
     }
@@ -93,8 +100,8 @@ int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const ch
 void tp__js_vm_fini(struct tp_js_vm *vm)
 {
     if (vm->ctx) {
-        tp__js_free_shapes(vm);
-        tp__js_caches_free(vm);
+        free_shapes(vm);
+        caches_free(vm);
         JS_FreeAtom(vm->ctx, vm->a_payload);
         JS_FreeAtom(vm->ctx, vm->a_meta);
         JS_FreeAtom(vm->ctx, vm->a_length);
@@ -171,12 +178,6 @@ void tp__js_describe(JSContext *ctx, JSValueConst ex, const char *filename, char
     }
 }
 
-JSValue tp__js_throw_host_oom(struct tp_js_vm *vm)
-{
-    vm->host_oom = 1;
-    return JS_ThrowOutOfMemory(vm->ctx);
-}
-
 enum tp_drop_reason tp__js_vm_exception(struct tp_js_vm *vm, const char *filename, char *buf,
                                         size_t n)
 {
@@ -217,4 +218,300 @@ enum tp_drop_reason tp__js_vm_exception(struct tp_js_vm *vm, const char *filenam
     JS_SetMemoryLimit(vm->rt, vm->mem_limit);
     /* Only one interrupt per message: later stages fail fast on their own. */
     return reason;
+}
+
+/* ---- per-VM caches ---- */
+
+/* A sampling hash of s (its length and first and last 8 bytes), cheaper
+ * than tp_hash_bytes on this per-key path: collisions only cost a cache
+ * miss, every hit is confirmed by same_bytes. */
+static uint64_t sample_hash(const char *s, size_t n)
+{
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+    } else {
+        memcpy(&a, s, n);
+    }
+    /* products move entropy up: the slot index is taken from the top bits */
+    uint64_t h = (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full) ^ n;
+    h ^= h >> 31;
+    return (h * 0xD6E8FEB86659FD93ull) >> 40;
+}
+
+static int same_bytes(const void *x, const void *y, size_t n)
+{
+    const char *a = x, *b = y;
+    uint64_t u, v;
+    if (n < 8)
+        return memcmp(a, b, n) == 0;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&u, a + i, 8);
+        memcpy(&v, b + i, 8);
+        if (u != v)
+            return 0;
+    }
+    memcpy(&u, a + n - 8, 8);
+    memcpy(&v, b + n - 8, 8);
+    return u == v;
+}
+
+/* The caches, the spares and (when qjs_internals.c is usable) the
+ * {payload, meta} template whose shape identifies msg objects. */
+static int caches_init(struct tp_js_vm *vm)
+{
+    vm->caches = calloc(1, sizeof(*vm->caches));
+    if (!vm->caches)
+        return TP_NOMEM;
+    for (int i = 0; i < TP_JS_VAL_SLOTS; i++)
+        vm->caches->vals[i].str = JS_UNDEFINED;
+    vm->spare_msg = vm->spare_meta = vm->msg_tmpl = JS_UNDEFINED;
+    vm->peek_ok = tp__qjs_check(vm->ctx);
+    static int told; /* once per process */
+    if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+        tp_log(TP_LOG_DEBUG, "JavaScript fast paths: %s",
+               vm->peek_ok          ? "QuickJS internals in use"
+               : tp__qjs_built_in() ? "off (QuickJS internals do not match this QuickJS)"
+                                    : "off (built with TP_QJS_INTERNALS=OFF: public API only)");
+    if (vm->peek_ok) {
+        JSContext *ctx = vm->ctx;
+        JSValue o = JS_NewObject(ctx);
+        if (JS_IsException(o) ||
+            JS_DefinePropertyValue(ctx, o, vm->a_payload, JS_UNDEFINED, JS_PROP_C_W_E) < 0 ||
+            JS_DefinePropertyValue(ctx, o, vm->a_meta, JS_UNDEFINED, JS_PROP_C_W_E) < 0) {
+            JS_FreeValue(ctx, o);
+            return TP_NOMEM;
+        }
+        vm->obj_proto = tp__qjs_proto(o);
+        vm->msg_shape = tp__qjs_shape(o);
+        vm->msg_tmpl = o;
+    }
+    return 0;
+}
+
+static void caches_free(struct tp_js_vm *vm)
+{
+    struct tp_js_caches *c = vm->caches;
+    if (!c)
+        return;
+    JS_FreeValue(vm->ctx, vm->spare_msg);
+    JS_FreeValue(vm->ctx, vm->spare_meta);
+    JS_FreeValue(vm->ctx, vm->msg_tmpl);
+    vm->spare_msg = vm->spare_meta = vm->msg_tmpl = JS_UNDEFINED;
+    vm->msg_shape = NULL;
+    for (int i = 0; i < TP_JS_KEY_SLOTS; i++) {
+        if (c->keys[i].atom != JS_ATOM_NULL)
+            JS_FreeAtom(vm->ctx, c->keys[i].atom);
+        if (c->atoms[i].atom != JS_ATOM_NULL)
+            JS_FreeAtom(vm->ctx, c->atoms[i].atom);
+    }
+    for (int i = 0; i < TP_JS_VAL_SLOTS; i++)
+        JS_FreeValue(vm->ctx, c->vals[i].str);
+    free(c);
+    vm->caches = NULL;
+}
+
+JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n)
+{
+    if (!vm->caches || n > sizeof(vm->caches->keys[0].bytes))
+        return JS_NewAtomLen(vm->ctx, s, n);
+    uint64_t h = sample_hash(s, n);
+    struct tp_js_key_slot *sl = &vm->caches->keys[h % TP_JS_KEY_SLOTS];
+    if (sl->atom != JS_ATOM_NULL && sl->len == n && same_bytes(sl->bytes, s, n))
+        return JS_DupAtom(vm->ctx, sl->atom);
+    JSAtom a = JS_NewAtomLen(vm->ctx, s, n);
+    if (a == JS_ATOM_NULL)
+        return a;
+    if (sl->atom != JS_ATOM_NULL)
+        JS_FreeAtom(vm->ctx, sl->atom);
+    sl->atom = JS_DupAtom(vm->ctx, a);
+    sl->len = (uint32_t)n;
+    memcpy(sl->bytes, s, n);
+    return a;
+}
+
+JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n)
+{
+    if (!vm->caches || !vm->peek_ok || n > 64)
+        return JS_NewStringLen(vm->ctx, s, n);
+    uint64_t h = sample_hash(s, n);
+    struct tp_js_val_slot *sl = &vm->caches->vals[h % TP_JS_VAL_SLOTS];
+    /* cached strings are ASCII: equal bytes mean an equal string */
+    if (sl->bytes && sl->len == n && same_bytes(sl->bytes, s, n))
+        return JS_DupValue(vm->ctx, sl->str);
+    if (!tp__js_all_ascii(s, n))
+        return JS_NewStringLen(vm->ctx, s, n);
+    JSValue v = JS_NewStringLen(vm->ctx, s, n);
+    if (JS_IsException(v))
+        return v;
+    JS_FreeValue(vm->ctx, sl->str);
+    sl->str = JS_DupValue(vm->ctx, v);
+    sl->bytes = tp__qjs_latin1(v, &sl->len); /* an 8-bit string: ASCII */
+    return v;
+}
+
+/* 1 when s is a canonical array index above the tagged-int range: such keys
+ * are listed first by JS_GetOwnPropertyNames, so the shape order is not the
+ * enumeration order. */
+static int index_like(const char *s, size_t n)
+{
+    if (n == 0 || n > 10 || (s[0] == '0' && n > 1))
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return v <= 4294967294ull;
+}
+
+const struct tp_js_atom_slot *tp__js_atom_key_miss(struct tp_js_vm *vm, JSAtom a)
+{
+    static const struct tp_js_atom_slot slow = {.kind = TP_JS_KEY_SLOW};
+    struct tp_js_atom_slot *sl = &vm->caches->atoms[(a * 2654435761u) % TP_JS_KEY_SLOTS];
+    JSContext *ctx = vm->ctx;
+    JSValue v = JS_AtomToValue(ctx, a);
+    int kind = TP_JS_KEY_SLOW;
+    size_t len = 0;
+    const char *s = NULL;
+    if (JS_VALUE_GET_TAG(v) == JS_TAG_SYMBOL) {
+        kind = TP_JS_KEY_SKIP;
+    } else if (JS_IsString(v)) {
+        s = JS_ToCStringLen(ctx, &len, v);
+        if (s && len <= sizeof(sl->bytes) && !index_like(s, len))
+            kind = TP_JS_KEY_STRING;
+    }
+    JS_FreeValue(ctx, v);
+    if (!s && kind != TP_JS_KEY_SKIP) {
+        JS_FreeValue(ctx, JS_GetException(ctx)); /* out of memory: the slow path reports it */
+        return &slow;
+    }
+    if (sl->atom != JS_ATOM_NULL)
+        JS_FreeAtom(ctx, sl->atom);
+    sl->atom = JS_DupAtom(ctx, a);
+    sl->kind = (uint16_t)kind;
+    sl->len = (uint16_t)(kind == TP_JS_KEY_STRING ? len : 0);
+    if (kind == TP_JS_KEY_STRING)
+        memcpy(sl->bytes, s, len);
+    if (s)
+        JS_FreeCString(ctx, s);
+    return sl;
+}
+
+static void free_shapes(struct tp_js_vm *vm)
+{
+    for (int i = 0; i < TP_JS_SHAPE_SLOTS; i++) {
+        struct tp_js_shape_slot *sl = &vm->shapes[i];
+        for (uint32_t k = 0; sl->objs && k < sl->n; k++)
+            JS_FreeValue(vm->ctx, sl->objs[k]);
+        free(sl->objs);
+        memset(sl, 0, sizeof(*sl));
+    }
+}
+
+const JSValue *tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n)
+{
+    if (n == 0 || n > TP_JS_SHAPE_MAX_KEYS)
+        return NULL;
+    uint64_t sig = 1469598103934665603ull ^ n;
+    for (uint32_t i = 0; i < n; i++)
+        sig = (sig ^ atoms[i]) * 1099511628211ull;
+    struct tp_js_shape_slot *victim = &vm->shapes[0];
+    for (int i = 0; i < TP_JS_SHAPE_SLOTS; i++) {
+        struct tp_js_shape_slot *sl = &vm->shapes[i];
+        if (sl->objs && sl->sig == sig && sl->n == n) {
+            sl->used = ++vm->shape_tick;
+            return &sl->objs[n - 1];
+        }
+        if (!sl->objs || sl->used < victim->used)
+            victim = sl;
+        if (!sl->objs)
+            break;
+    }
+    JSContext *ctx = vm->ctx;
+    for (uint32_t k = 0; victim->objs && k < victim->n; k++)
+        JS_FreeValue(ctx, victim->objs[k]);
+    free(victim->objs);
+    memset(victim, 0, sizeof(*victim));
+    JSValue *objs = malloc(n * sizeof(*objs));
+    if (!objs)
+        return NULL;
+    for (uint32_t k = 0; k < n; k++) {
+        objs[k] = JS_NewObject(ctx);
+        for (uint32_t j = 0; j <= k && !JS_IsException(objs[k]); j++) {
+            if (JS_DefinePropertyValue(ctx, objs[k], atoms[j], JS_UNDEFINED, JS_PROP_C_W_E) < 0) {
+                JS_FreeValue(ctx, objs[k]);
+                objs[k] = JS_EXCEPTION;
+            }
+        }
+        if (JS_IsException(objs[k])) { /* out of memory: keep nothing */
+            JS_FreeValue(ctx, JS_GetException(ctx));
+            for (uint32_t j = 0; j < k; j++)
+                JS_FreeValue(ctx, objs[j]);
+            free(objs);
+            return NULL;
+        }
+    }
+    victim->objs = objs;
+    victim->n = n;
+    victim->sig = sig;
+    victim->used = ++vm->shape_tick;
+    return &objs[n - 1];
+}
+
+/* ---- recycled msg and meta objects ----
+ * A finished message's objects that nothing else references (reference count
+ * 1: ours) are kept as spares. The next msg object takes the spare msg (same
+ * {payload, meta} shape, values written in place) and the next meta object
+ * takes the spare meta, switched to the shape of the new key sequence (a
+ * shape kept alive by tp__js_keep_shapes, so only reference counts change).
+ * This replaces two object allocations and a property definition per key,
+ * the largest per-message cost of building msg. */
+
+void tp__js_msg_release(struct tp_js_vm *vm, JSValue msg)
+{
+    JSContext *ctx = vm->ctx;
+    if (!vm->peek_ok || !JS_IsUndefined(vm->spare_msg) ||
+        !tp__qjs_reusable(msg, vm->msg_shape, vm->obj_proto)) {
+        JS_FreeValue(ctx, msg);
+        return;
+    }
+    JSValue payload = tp__qjs_slot_swap(msg, 0, JS_UNDEFINED);
+    JSValue meta = tp__qjs_slot_swap(msg, 1, JS_UNDEFINED);
+    vm->spare_msg = msg;
+    JS_FreeValue(ctx, payload);
+    if (JS_IsUndefined(vm->spare_meta) && tp__qjs_reusable(meta, NULL, vm->obj_proto))
+        vm->spare_meta = meta;
+    else
+        JS_FreeValue(ctx, meta);
+}
+
+JSValue tp__js_msg_reuse(struct tp_js_vm *vm, JSValue payload, JSValue meta)
+{
+    JSValue msg = vm->spare_msg;
+    if (JS_IsUndefined(msg))
+        return JS_UNDEFINED;
+    vm->spare_msg = JS_UNDEFINED;
+    tp__qjs_slot_swap(msg, 0, payload); /* the spare holds undefined: nothing to free */
+    tp__qjs_slot_swap(msg, 1, meta);
+    return msg;
+}
+
+JSValue tp__js_meta_reuse(struct tp_js_vm *vm, const JSValue *kept, const JSAtom *atoms, uint32_t n,
+                          JSValue *vals)
+{
+    JSValue meta = vm->spare_meta;
+    if (JS_IsUndefined(meta) || !kept || n == 0)
+        return JS_UNDEFINED;
+    int rc = tp__qjs_reshape(vm->ctx, meta, *kept, atoms, n, vals, vm->obj_proto);
+    if (rc == 1)
+        return JS_UNDEFINED;
+    vm->spare_meta = JS_UNDEFINED;
+    if (rc < 0) {
+        JS_FreeValue(vm->ctx, meta);
+        return JS_UNDEFINED;
+    }
+    return meta;
 }
