@@ -9,7 +9,7 @@
 # calls per message. Environment: N (default 200000), WINDOW (1000).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=$(realpath build/tagproc)
+BIN=$(realpath "${BIN:-build/tagproc}") # BIN=...: another build, for a same-run comparison
 LOAD=$(realpath build/mqtt_load)
 N=${N:-200000}
 WINDOW=${WINDOW:-1000}
