@@ -14,7 +14,10 @@
 #     message (PUBACK only after the output wrote it; duplicates counted);
 #  5. urls fail-over: with the first broker of `urls` down both tagprocs use
 #     the second; when it stops and the first comes up they move back;
-#  6. TLS (ca_file verification, reconnect over TLS, insecure mode).
+#  6. QoS 2 both ways (publisher and MQTT 5 subscriber): every message
+#     exactly once, in order per topic; and MQTT 5 user properties of an
+#     incoming message (mosquitto_pub) become its metadata (mqtt_* win);
+#  7. TLS (ca_file verification, reconnect over TLS, insecure mode).
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
 BUILD=${2:-build}
@@ -91,7 +94,7 @@ output:
   mqtt:
     url: $URL
     client_id: tp-pub-$1
-    qos: 1
+    qos: ${QOS:-1}
     reconnect_delay: 1
     reconnect_delay_max: 2
 EOF
@@ -103,7 +106,7 @@ input:
   mqtt:
     url: $URL
     topics: ["umh/v1/enterprise/$1/#"]
-    qos: 1
+    qos: ${QOS:-1}
     client_id: tp-sub-$2
     clean_session: false
     protocol: "5"
@@ -133,11 +136,13 @@ start_sub() { # name -> SUB_PID; waits for the subscription
     wait_until "grep -q 'subscribed to' '$T/sub-$1.log'" 30
 }
 
-# check.py FILES(comma-separated) N MODE: MODE strict = exactly once and in
-# order; dups = nothing missing, duplicates counted, first deliveries in order.
+# check.py FILES(comma-separated) N MODE [QOS]: MODE strict = exactly once and
+# in order; dups = nothing missing, duplicates counted, first deliveries in
+# order. Every message must say it arrived with QOS (default 1).
 cat >"$T/check.py" <<'EOF'
 import json, sys
 files, n, mode = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3]
+qos = sys.argv[4] if len(sys.argv) > 4 else "1"
 seen, last, total, dups, disorder, bad = set(), {}, 0, 0, 0, 0
 for f in files:
     for line in open(f):
@@ -145,7 +150,7 @@ for f in files:
         total += 1
         i = o["payload"]["timestamp_ms"] - 1700000000000
         topic = o["meta"]["mqtt_topic"]
-        if o["meta"].get("mqtt_qos") != "1" or not 0 <= i < n:
+        if o["meta"].get("mqtt_qos") != qos or not 0 <= i < n:
             bad += 1
         if i in seen:
             dups += 1
@@ -325,7 +330,35 @@ check "failover: subscriber exit 0" test $? = 0
 N=$N_FULL
 PORT=$PORT_A
 
-# ---- 6. TLS: a CA-signed broker certificate; the subscriber verifies it
+# ---- 6. QoS 2 end to end, then MQTT 5 user properties -> metadata ----
+if ! command -v mosquitto_pub >/dev/null; then
+    echo "installing Debian mosquitto-clients"
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends mosquitto-clients >/dev/null
+fi
+N_FULL=$N
+N=$((N / 5))
+QOS=2
+pub_config p7 0
+sub_config p7 s7 "$T/out7.jsonl"
+start_sub s7 || bad "qos 2: subscriber subscribed"
+timeout 120 "$BIN" -c "$T/pub-p7.yaml" 2>"$T/pub-p7.log"
+check "qos 2: publisher exit 0" test $? = 0
+wait_until "[ \$(lines '$T/out7.jsonl') -ge $N ]" 60
+check "qos 2: $N messages exactly once, in order per topic" \
+    python3 "$T/check.py" "$T/out7.jsonl" "$N" strict 2
+mosquitto_pub -p "$PORT" -h 127.0.0.1 -V mqttv5 -q 2 -t umh/v1/enterprise/p7/props -m '{"v":1}' \
+    -D publish user-property unit degC -D publish user-property line "L 1" \
+    -D publish user-property unit degF -D publish user-property mqtt_topic spoofed
+wait_until "[ \$(lines '$T/out7.jsonl') -gt $N ]" 30
+kill -TERM "$SUB_PID"
+wait "$SUB_PID"
+check "qos 2: subscriber exit 0" test $? = 0
+check "user properties: metadata (last value of a repeated name; mqtt_* not overridden)" \
+    python3 -c "import json,sys; m=json.loads(open('$T/out7.jsonl').readlines()[-1])['meta']; print(m); sys.exit(0 if m['unit'] == 'degF' and m['line'] == 'L 1' and m['mqtt_topic'] == 'umh/v1/enterprise/p7/props' and m['mqtt_qos'] == '2' else 1)"
+QOS=1
+N=$N_FULL
+
+# ---- 7. TLS: a CA-signed broker certificate; the subscriber verifies it
 # (ca_file) and reconnects over TLS after a broker restart; the publisher
 # connects with `insecure: true` ----
 stop_broker

@@ -149,16 +149,32 @@ static void on_suback(struct mqtt_in *st, const struct tp_mqtt_packet *pkt)
     }
 }
 
+/* MQTT 5 User Properties become metadata, in packet order; a repeated name
+ * keeps its last value; the mqtt_* keys appended after them win. */
+static int append_user_props(struct tp_msg *m, const struct tp_mqtt_props *props)
+{
+    struct tp_mqtt_str k, v;
+    size_t pos = 0;
+    while (tp_mqtt_user_prop_next(props, &pos, &k, &v))
+        if (tp_msg_meta_append(m, k.p, k.len, v.p, v.len))
+            return TP_NOMEM;
+    return TP_OK;
+}
+
 static int on_publish(struct mqtt_in *st, const struct tp_mqtt_packet *pkt, struct tp_batch *batch)
 {
     static const char *const qos_text[] = {"0", "1", "2"};
     struct tp_msg *m = tp_msg_new();
+    size_t n_user = pkt->props.n_user;
     if (!m || tp_msg_set_payload(m, (const char *)pkt->payload, pkt->payload_len) ||
-        tp_msg_meta_reserve(m, 3, pkt->topic.len + 40) ||
+        tp_msg_meta_reserve(m, 3 + (uint32_t)n_user,
+                            pkt->topic.len + 40 + (n_user ? pkt->props.block_len : 0)) ||
+        append_user_props(m, &pkt->props) ||
         tp_msg_meta_append(m, "mqtt_topic", 10, pkt->topic.p, pkt->topic.len) ||
         tp_msg_meta_append(m, "mqtt_qos", 8, qos_text[pkt->qos], 1) ||
         tp_msg_meta_append(m, "mqtt_retain", 11, pkt->retain ? "true" : "false",
-                           pkt->retain ? 4 : 5)) {
+                           pkt->retain ? 4 : 5) ||
+        (n_user && tp_msg_meta_dedupe(m))) {
         tp_msg_free(m);
         return TP_NOMEM;
     }
