@@ -72,6 +72,11 @@ int tp_cli_config_doc_main(int argc, char **argv)
                     "when this file is stale).\nBehaviour is specified in the SPEC; "
                     "operations (metrics, lint, rule tests, reload) in\n"
                     "[OPERATIONS.md](OPERATIONS.md).\n\n");
+    tp_buf_puts(&b, "A *duration* is a number with a unit, `500ms`, `5s`, `2m`, `1h`, or "
+                    "several (`1m30s`);\nwhere a key also takes a bare integer, its row says "
+                    "the unit (MQTT's bare seconds are\ndeprecated: lint warns). A range is "
+                    "checked when the configuration is read, with the\nposition of the "
+                    "value (`FILE:LINE:COL`), by `tagproc run` and `tagproc lint` alike.\n\n");
     static const struct doc_writer md = {md_heading, tp_options_markdown};
     return print_and_free(walk_option_tables(&md, &b), &b);
 }

@@ -69,12 +69,19 @@ enum tp_opt_type {
     TP_OPT_LIST,    /* struct tp_list of structs described by `sub` (elem_size bytes each) */
     TP_OPT_OBJECT,  /* a nested struct described by `sub`, stored inline at offset */
     TP_OPT_NODE,    /* const struct tp_node * (raw; for plugin maps like input: {kafka: {...}}) */
-    /* int64_t milliseconds, written as Benthos/Go durations: 500ms, 5s, 1h30m */
+    /* int64_t milliseconds, written as Benthos/Go durations: 500ms, 5s, 1h30m,
+     * 1.5s, "0" (tp_duration_parse_ms); a bare integer counts int_ms
+     * milliseconds (rejected when int_ms is 0). */
     TP_OPT_DURATION,
+    /* An optional nested object: a pointer to a malloc'd struct of elem_size
+     * bytes described by `sub`, NULL when the key is absent or null. */
+    TP_OPT_OPTIONAL,
 };
 
 #define TP_OPT_REQUIRED 0x1u
-#define TP_OPT_RANGE 0x2u    /* INT: the value must lie in min..max */
+/* DURATION: a bare integer is the old form whose unit the key did not say
+ * (MQTT's seconds): accepted, and lint warns that it is deprecated. */
+#define TP_OPT_INT_DEPRECATED 0x2u
 #define TP_OPT_READABLE 0x4u /* STRING: names a file that exists and can be read */
 #define TP_OPT_IN_DIR 0x8u   /* STRING: a file path whose directory exists */
 /* STRING: a template (core/template.h), checked when the config is parsed. */
@@ -92,11 +99,25 @@ struct tp_option {
     const char *def; /* default as YAML text ("100", "true", "umh.messages"), or NULL */
     const char *desc;
     unsigned flags;
-    const struct tp_option *sub; /* LIST / OBJECT: the element's table, NULL-name terminated */
-    size_t elem_size;            /* LIST: sizeof element struct */
+    const struct tp_option *sub; /* LIST / OBJECT / OPTIONAL: the element's table */
+    size_t elem_size;            /* LIST / OPTIONAL: sizeof element struct */
     const char *const *choices;  /* STRING: allowed values (NULL-terminated), or NULL */
-    int64_t min, max;            /* INT with TP_OPT_RANGE: the accepted values */
+    /* INT, DOUBLE, DURATION (in ms): the accepted values min..max, checked
+     * when min < max (both 0: any value). INT64_MAX as max: "at least min". */
+    int64_t min, max;
+    int64_t int_ms; /* DURATION: milliseconds of a bare integer (1000: seconds), 0: none */
 };
+
+/* One option-table row, the one way tables are written: key `key` of type
+ * `type_` kept in `field` of config struct T, with its default as YAML text
+ * (or NULL) and description; further fields follow designated
+ * (.flags = ..., .min = 1, .max = 64, .choices = ..., .sub = ..., .int_ms = ...).
+ * A table ends with {0}. */
+#define TP_OPTION(T, field, key, type_, def_, desc_, ...)                                          \
+    {                                                                                              \
+        .name = (key), .type = (type_), .offset = offsetof(T, field), .def = (def_),               \
+        .desc = (desc_), __VA_ARGS__                                                               \
+    }
 
 /* A JavaScript snippet with where it sits in the config file. */
 struct tp_js_snippet {
@@ -141,6 +162,13 @@ int tp_options_parse_all(const struct tp_option *table, const struct tp_node *ma
                          void *out, tp_options_error_fn on_error, void *ud);
 /* Frees what tp_options_parse allocated in out (not out itself). */
 void tp_options_free(const struct tp_option *table, void *out);
+
+/* Calls found() once for every value under map that `table` accepts only in a
+ * deprecated form (a bare integer for a TP_OPT_INT_DEPRECATED duration),
+ * with a positioned message saying what to write instead; nested objects
+ * and lists included. Returns the number of calls. For lint. */
+int tp_options_deprecated(const struct tp_option *table, const struct tp_node *map,
+                          const char *path, tp_options_error_fn found, void *ud);
 
 /* Appends a Markdown reference of `table` (a "### title" heading, then one row
  * per key: name, type, default, required, description), followed by one

@@ -5,7 +5,6 @@
  * Markdown for the generated configuration reference. */
 #include "config/config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -99,12 +98,12 @@ int tp_duration_parse_ms(const char *text, int64_t *ms)
     }
     double total = 0;
     for (const char *p = text; *p;) {
-        if (!isdigit((unsigned char)*p) && *p != '.')
+        /* digits with an optional fraction ("1.5", ".5", "5."), no sign */
+        size_t len = tp_number_span(p, strlen(p), TP_NUM_LEADING_ZEROS | TP_NUM_BARE_DOT, NULL);
+        if (len == 0 || *p == '-')
             return -1;
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p)
-            return -1;
+        double v = strtod(p, NULL);
+        const char *end = p + len;
         size_t best = 0, best_len = 0;
         for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
             size_t n = strlen(units[i].unit);
@@ -131,6 +130,41 @@ static int parse_bool_text(const char *s, int *v)
     else
         return -1;
     return 0;
+}
+
+/* "1h", "90s", "1500ms": the largest unit that divides ms exactly. */
+static void duration_text(int64_t ms, char *buf, size_t size)
+{
+    if (ms != 0 && ms % 3600000 == 0)
+        snprintf(buf, size, "%lldh", (long long)(ms / 3600000));
+    else if (ms != 0 && ms % 60000 == 0)
+        snprintf(buf, size, "%lldm", (long long)(ms / 60000));
+    else if (ms % 1000 == 0)
+        snprintf(buf, size, "%llds", (long long)(ms / 1000));
+    else
+        snprintf(buf, size, "%lldms", (long long)ms);
+}
+
+static int has_range(const struct tp_option *o)
+{
+    return o->min < o->max;
+}
+
+/* "1..64", "at least 1", "5s..18h" for messages and the reference. */
+static void range_text(const struct tp_option *o, char *buf, size_t size)
+{
+    char lo[32], hi[32];
+    if (o->type == TP_OPT_DURATION) {
+        duration_text(o->min, lo, sizeof(lo));
+        duration_text(o->max, hi, sizeof(hi));
+    } else {
+        snprintf(lo, sizeof(lo), "%lld", (long long)o->min);
+        snprintf(hi, sizeof(hi), "%lld", (long long)o->max);
+    }
+    if (o->max == INT64_MAX)
+        snprintf(buf, size, "at least %s", lo);
+    else
+        snprintf(buf, size, "%s..%s", lo, hi);
 }
 
 /* "string \"abc\"", "integer 5", "map", ... for "got ..." messages. */
@@ -198,6 +232,21 @@ static int wrong_type(struct pctx *c, const struct tp_node *n, const char *path,
     char got[96];
     describe(n, got, sizeof(got));
     return error_at(c, n, path, "expected %s, got %s", expected, got);
+}
+
+/* The value v of an INT, DOUBLE or DURATION option against its range. */
+static int check_range(struct pctx *c, const struct tp_option *o, const struct tp_node *n,
+                       const char *path, double v)
+{
+    if (!has_range(o) || (v >= (double)o->min && v <= (double)o->max))
+        return TP_OK;
+    char range[80];
+    range_text(o, range, sizeof(range));
+    const char *what = o->type == TP_OPT_INT        ? "an integer"
+                       : o->type == TP_OPT_DURATION ? "a duration"
+                                                    : "a number";
+    return error_at(c, n, path, "expected %s %s %s, got %s", what,
+                    o->max == INT64_MAX ? "of" : "in", range, n->value);
 }
 
 static int check_choices(struct pctx *c, const struct tp_option *o, const struct tp_node *n,
@@ -385,9 +434,8 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
         iv = strtoll(n->value, NULL, 10);
         if (errno == ERANGE)
             return error_at(c, n, path, "integer out of range: %s", n->value);
-        if ((o->flags & TP_OPT_RANGE) && (iv < o->min || iv > o->max))
-            return error_at(c, n, path, "expected an integer in %lld..%lld, got %lld",
-                            (long long)o->min, (long long)o->max, (long long)iv);
+        if (check_range(c, o, n, path, (double)iv))
+            return TP_CONFIG;
         memcpy(dst, &iv, sizeof(iv));
         return TP_OK;
     }
@@ -395,14 +443,27 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
         if (n->type != TP_NODE_SCALAR || !is_double_text(n->value))
             return wrong_type(c, n, path, "number");
         double d = strtod(n->value, NULL);
+        if (check_range(c, o, n, path, d))
+            return TP_CONFIG;
         memcpy(dst, &d, sizeof(d));
         return TP_OK;
     }
-    case TP_OPT_DURATION:
-        if (n->type != TP_NODE_SCALAR || tp_duration_parse_ms(n->value, &iv))
+    case TP_OPT_DURATION: {
+        int bare = n->type == TP_NODE_SCALAR && !n->quoted && is_int_text(n->value);
+        if (bare && o->int_ms > 0) {
+            errno = 0;
+            iv = strtoll(n->value, NULL, 10);
+            if (errno == ERANGE || iv < 0 || iv > INT64_MAX / o->int_ms)
+                return error_at(c, n, path, "duration out of range: %s", n->value);
+            iv *= o->int_ms;
+        } else if (n->type != TP_NODE_SCALAR || tp_duration_parse_ms(n->value, &iv)) {
             return wrong_type(c, n, path, "duration (500ms, 5s, 2m, 1h30m)");
+        }
+        if (check_range(c, o, n, path, (double)iv))
+            return TP_CONFIG;
         memcpy(dst, &iv, sizeof(iv));
         return TP_OK;
+    }
     case TP_OPT_BOOL: {
         int b;
         if (n->type != TP_NODE_SCALAR || parse_bool_text(n->value, &b))
@@ -441,6 +502,14 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
         if (n->type != TP_NODE_MAP)
             return wrong_type(c, n, path, "map");
         return parse_map(c, o->sub, n, n, path, dst);
+    case TP_OPT_OPTIONAL: {
+        if (n->type != TP_NODE_MAP)
+            return wrong_type(c, n, path, "map");
+        void **obj = (void **)dst;
+        if (!*obj && !(*obj = calloc(1, o->elem_size)))
+            return nomem(c);
+        return parse_map(c, o->sub, n, n, path, *obj);
+    }
     case TP_OPT_NODE:
         if (!c->in_default)
             *(const struct tp_node **)dst = n;
@@ -625,6 +694,11 @@ void tp_options_free(const struct tp_option *table, void *out)
         case TP_OPT_OBJECT:
             tp_options_free(o->sub, dst);
             break;
+        case TP_OPT_OPTIONAL:
+            tp_options_free(o->sub, *(void **)dst);
+            free(*(void **)dst);
+            *(void **)dst = NULL;
+            break;
         case TP_OPT_NODE:
             *(const struct tp_node **)dst = NULL;
             break;
@@ -646,6 +720,48 @@ void tp_js_snippet_position(const struct tp_js_snippet *s, int js_line, int js_c
     /* Block: every JS line sits at the block's indentation. A folded flow
      * scalar's later lines cannot be mapped exactly: best effort. */
     *col = (js_line == 1 || s->block) ? s->col + js_col - 1 : js_col;
+}
+
+/* ---- deprecated forms ---- */
+
+int tp_options_deprecated(const struct tp_option *table, const struct tp_node *map,
+                          const char *path, tp_options_error_fn found, void *ud)
+{
+    int count = 0;
+    if (!table || !map || map->type != TP_NODE_MAP)
+        return 0;
+    for (size_t i = 0; i < map->n; i++) {
+        const struct tp_option *o = table;
+        while (o->name && strcmp(o->name, map->keys[i]))
+            o++;
+        const struct tp_node *v = map->items[i];
+        char *kp = o->name ? path_join(path, map->keys[i]) : NULL;
+        if (!kp)
+            continue;
+        if (o->type == TP_OPT_DURATION && (o->flags & TP_OPT_INT_DEPRECATED) &&
+            v->type == TP_NODE_SCALAR && !v->quoted && is_int_text(v->value)) {
+            struct tp_error e = {0};
+            char unit[32];
+            duration_text(o->int_ms, unit, sizeof(unit));
+            tp_error_set_at(&e, TP_CONFIG, v->file, v->line, v->col,
+                            "%s: a bare integer (counted in units of %s) is deprecated; write the "
+                            "unit, e.g. %s%s",
+                            kp, unit, v->value, o->int_ms == 1000 ? "s" : "ms");
+            found(ud, &e);
+            count++;
+        } else if (o->type == TP_OPT_OBJECT || o->type == TP_OPT_OPTIONAL) {
+            count += tp_options_deprecated(o->sub, v, kp, found, ud);
+        } else if (o->type == TP_OPT_LIST && v->type == TP_NODE_SEQ) {
+            for (size_t k = 0; k < v->n; k++) {
+                char *ep = path_index(kp, k);
+                if (ep)
+                    count += tp_options_deprecated(o->sub, v->items[k], ep, found, ud);
+                free(ep);
+            }
+        }
+        free(kp);
+    }
+    return count;
 }
 
 /* ---- Markdown reference ---- */
@@ -675,6 +791,8 @@ const char *tp_option_type_doc(const struct tp_option *o)
         return "object";
     case TP_OPT_NODE:
         return "YAML node";
+    case TP_OPT_OPTIONAL:
+        return "object (optional)";
     }
     return "?";
 }
@@ -711,8 +829,16 @@ int tp_options_markdown(const struct tp_option *table, const char *title, struct
         rc = rc ? rc : put_cell(out, o->desc);
         for (size_t i = 0; !rc && o->choices && o->choices[i]; i++)
             rc = tp_buf_printf(out, "%s`%s`", i ? ", " : " One of: ", o->choices[i]);
-        if (!rc && (o->flags & TP_OPT_RANGE))
-            rc = tp_buf_printf(out, " Range: %lld..%lld.", (long long)o->min, (long long)o->max);
+        if (!rc && has_range(o)) {
+            char range[80];
+            range_text(o, range, sizeof(range));
+            rc = tp_buf_printf(out, " Range: %s.", range);
+        }
+        if (!rc && o->type == TP_OPT_DURATION && o->int_ms > 0)
+            rc = tp_buf_printf(
+                out, " A bare integer counts %s%s.", o->int_ms == 1000 ? "seconds" : "milliseconds",
+                (o->flags & TP_OPT_INT_DEPRECATED) ? " (deprecated: write the unit, e.g. `30s`)"
+                                                   : "");
         if (!rc && (o->flags & TP_OPT_READABLE))
             rc = tp_buf_puts(out, " Must name a readable file (checked at start-up).");
         if (!rc && (o->flags & TP_OPT_IN_DIR))
@@ -723,7 +849,8 @@ int tp_options_markdown(const struct tp_option *table, const char *title, struct
     }
     rc = rc ? rc : tp_buf_putc(out, '\n');
     for (const struct tp_option *o = table; o->name && !rc; o++) {
-        if (!o->sub || (o->type != TP_OPT_LIST && o->type != TP_OPT_OBJECT))
+        if (!o->sub ||
+            (o->type != TP_OPT_LIST && o->type != TP_OPT_OBJECT && o->type != TP_OPT_OPTIONAL))
             continue;
         char *sub = path_join(title ? title : "options", o->name);
         if (!sub)

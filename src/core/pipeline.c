@@ -217,8 +217,6 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
         if (p->http.enabled) { /* http.enabled: false is as if http were absent */
             tp_metrics_rules_enable(1);
             struct tp_ui_source src = {p, pipeline_status, pipeline_config_json};
-            if ((rc = tp_ui_config_check(&p->root.ui, cfg->root, err)) != TP_OK)
-                goto fail;
             p->ui = tp_ui_new(&p->root.ui, &src);
         }
     }

@@ -55,6 +55,10 @@ int tp_pipeline_check(const struct tp_config *cfg, tp_options_error_fn found, vo
  * level unless the command line set one). A bad section is left to the
  * validation. */
 void tp_pipeline_apply_logger(const struct tp_config *cfg);
+/* Calls found() for every value of the root, http, input, output and
+ * dead_letter sections written in a deprecated form (tp_options_deprecated).
+ * Returns the number of calls. */
+int tp_pipeline_deprecated(const struct tp_config *cfg, tp_options_error_fn found, void *ud);
 /* Appends to names the keys valid in Benthos but without meaning here that
  * cfg uses ("metrics, http.cors"); *first: the first one's key node or NULL. */
 int tp_pipeline_ignored_keys(const struct tp_config *cfg, struct tp_buf *names,

@@ -18,28 +18,27 @@ static const char *const log_levels[] = {"trace", "debug", "info", "warn", "warn
 static const char *const log_formats[] = {"text", "json", "logfmt", NULL};
 
 /* A Benthos option that has no meaning here: accepted, named in one warning. */
-#define IGNORED(name, type, field)                                                                 \
-    {                                                                                              \
-        name, TP_OPT_NODE, offsetof(type, field), NULL,                                            \
-            "Benthos option without meaning in tagproc: accepted and named in a warning",          \
-            TP_OPT_IGNORED, NULL, 0, NULL                                                          \
-    }
+#define IGNORED(T, field, key)                                                                     \
+    TP_OPTION(T, field, key, TP_OPT_NODE, NULL,                                                    \
+              "Benthos option without meaning in tagproc: accepted and named in a warning",        \
+              .flags = TP_OPT_IGNORED)
 
 static const struct tp_option logger_options[] = {
-    {"level", TP_OPT_STRING, offsetof(struct tp_logger_config, level), "info",
-     "log level, any case (overridden by --log-level)", TP_OPT_NOCASE, NULL, 0, log_levels},
-    {"format", TP_OPT_STRING, offsetof(struct tp_logger_config, format), "text", "log line format",
-     TP_OPT_NOCASE, NULL, 0, log_formats},
-    {"stats_interval", TP_OPT_INT, offsetof(struct tp_logger_config, stats_interval), "60",
-     "seconds between the periodic `stats:` line at info level (0: none)", 0, NULL, 0, NULL},
-    {"add_timestamp", TP_OPT_BOOL, offsetof(struct tp_logger_config, add_timestamp), "true",
-     "start every line with its time", 0, NULL, 0, NULL},
-    {"static_fields", TP_OPT_STRMAP, offsetof(struct tp_logger_config, static_fields), NULL,
-     "fields added to every line (e.g. {\"@service\": gateway})", 0, NULL, 0, NULL},
-    IGNORED("file", struct tp_logger_config, file),
-    IGNORED("level_name", struct tp_logger_config, level_name),
-    IGNORED("timestamp_name", struct tp_logger_config, timestamp_name),
-    IGNORED("message_name", struct tp_logger_config, message_name),
+    TP_OPTION(struct tp_logger_config, level, "level", TP_OPT_STRING, "info",
+              "log level, any case (overridden by --log-level)", .flags = TP_OPT_NOCASE,
+              .choices = log_levels),
+    TP_OPTION(struct tp_logger_config, format, "format", TP_OPT_STRING, "text", "log line format",
+              .flags = TP_OPT_NOCASE, .choices = log_formats),
+    TP_OPTION(struct tp_logger_config, stats_interval, "stats_interval", TP_OPT_INT, "60",
+              "seconds between the periodic `stats:` line at info level (0: none)"),
+    TP_OPTION(struct tp_logger_config, add_timestamp, "add_timestamp", TP_OPT_BOOL, "true",
+              "start every line with its time"),
+    TP_OPTION(struct tp_logger_config, static_fields, "static_fields", TP_OPT_STRMAP, NULL,
+              "fields added to every line (e.g. {\"@service\": gateway})"),
+    IGNORED(struct tp_logger_config, file, "file"),
+    IGNORED(struct tp_logger_config, level_name, "level_name"),
+    IGNORED(struct tp_logger_config, timestamp_name, "timestamp_name"),
+    IGNORED(struct tp_logger_config, message_name, "message_name"),
     {0},
 };
 
@@ -55,92 +54,95 @@ int tp__logger_apply(const struct tp_logger_config *lc, int set_level)
 }
 
 static const struct tp_option pipeline_options[] = {
-    {"threads", TP_OPT_INT, offsetof(struct tp_pipeline_section, threads), "0",
-     "worker threads; 0 = one per CPU", TP_OPT_RANGE, NULL, 0, NULL, 0, 1024},
-    {"batch_size", TP_OPT_INT, offsetof(struct tp_pipeline_section, batch_size), "256",
-     "maximum messages per batch handed to a worker", TP_OPT_RANGE, NULL, 0, NULL, 1, 65536},
-    {"key", TP_OPT_STRING, offsetof(struct tp_pipeline_section, key), NULL,
-     "routing key template (e.g. ${! meta(\"machine\") }): one key's messages are processed "
-     "in order by one worker; default: the input's natural key (umh_topic, else opcua_node_id, "
-     "mqtt_topic, kafka_key, nats_subject)",
-     TP_OPT_TEMPLATE, NULL, 0, NULL},
-    {"processors", TP_OPT_NODE, offsetof(struct tp_pipeline_section, processors), NULL,
-     "list of processors run in order, each {tag_processor: {...}} or {nodered_js: {...}}.", 0,
-     NULL, 0, NULL},
+    TP_OPTION(struct tp_pipeline_section, threads, "threads", TP_OPT_INT, "0",
+              "worker threads; 0 = one per CPU", .min = 0, .max = 1024),
+    TP_OPTION(struct tp_pipeline_section, batch_size, "batch_size", TP_OPT_INT, "256",
+              "maximum messages per batch handed to a worker", .min = 1, .max = 65536),
+    TP_OPTION(
+        struct tp_pipeline_section, key, "key", TP_OPT_STRING, NULL,
+        "routing key template (e.g. ${! meta(\"machine\") }): one key's messages are processed "
+        "in order by one worker; default: the input's natural key (umh_topic, else opcua_node_id, "
+        "mqtt_topic, kafka_key, nats_subject)",
+        .flags = TP_OPT_TEMPLATE),
+    TP_OPTION(
+        struct tp_pipeline_section, processors, "processors", TP_OPT_NODE, NULL,
+        "list of processors run in order, each {tag_processor: {...}} or {nodered_js: {...}}."),
     {0},
 };
 
 static const struct tp_option basic_auth_options[] = {
-    {"username", TP_OPT_STRING, offsetof(struct tp_http_basic_auth, username), NULL,
-     "user name; when set, every URL but /health and /ready needs it", 0, NULL, 0, NULL},
-    {"password_hash", TP_OPT_STRING, offsetof(struct tp_http_basic_auth, password_hash), NULL,
-     "crypt(3) hash of the password: bcrypt `$2b$` (`mkpasswd -m bcrypt`), sha-256 `$5$` "
-     "(`openssl passwd -5`), sha-512 `$6$` or yescrypt `$y$`",
-     0, NULL, 0, NULL},
+    TP_OPTION(struct tp_http_basic_auth, username, "username", TP_OPT_STRING, NULL,
+              "user name; when set, every URL but /health and /ready needs it"),
+    TP_OPTION(struct tp_http_basic_auth, password_hash, "password_hash", TP_OPT_STRING, NULL,
+              "crypt(3) hash of the password: bcrypt `$2b$` (`mkpasswd -m bcrypt`), sha-256 `$5$` "
+              "(`openssl passwd -5`), sha-512 `$6$` or yescrypt `$y$`"),
     {0},
 };
 
 const struct tp_option tp__pipeline_http_options[] = {
-    {"enabled", TP_OPT_BOOL, offsetof(struct tp_http_config, enabled), "true",
-     "false: no operations endpoint (as if the section were absent)", 0, NULL, 0, NULL},
-    {"address", TP_OPT_STRING, offsetof(struct tp_http_config, address), "127.0.0.1:4195",
-     "IPv4 HOST:PORT serving the Topic Browser (/), its API, /metrics, /ready and /health (port "
-     "0: any free port, logged); a non-loopback address without basic_auth is warned about",
-     0, NULL, 0, NULL},
-    {"max_connections", TP_OPT_INT, offsetof(struct tp_http_config, max_connections), "2000",
-     "open connections at most; more are refused", 0, NULL, 0, NULL},
-    {"timeout_s", TP_OPT_INT, offsetof(struct tp_http_config, timeout_s), "10",
-     "seconds an idle connection is kept (live streams excepted)", 0, NULL, 0, NULL},
-    {"basic_auth", TP_OPT_OBJECT, offsetof(struct tp_http_config, basic_auth), NULL,
-     "HTTP basic authentication (off when absent).", 0, basic_auth_options, 0, NULL},
-    IGNORED("root_path", struct tp_http_config, root_path),
-    IGNORED("debug_endpoints", struct tp_http_config, debug_endpoints),
-    IGNORED("cert_file", struct tp_http_config, cert_file),
-    IGNORED("key_file", struct tp_http_config, key_file),
-    IGNORED("cors", struct tp_http_config, cors),
+    TP_OPTION(struct tp_http_config, enabled, "enabled", TP_OPT_BOOL, "true",
+              "false: no operations endpoint (as if the section were absent)"),
+    TP_OPTION(
+        struct tp_http_config, address, "address", TP_OPT_STRING, "127.0.0.1:4195",
+        "IPv4 HOST:PORT serving the Topic Browser (/), its API, /metrics, /ready and /health (port "
+        "0: any free port, logged); a non-loopback address without basic_auth is warned about"),
+    TP_OPTION(struct tp_http_config, max_connections, "max_connections", TP_OPT_INT, "2000",
+              "open connections at most; more are refused", .min = 1, .max = 1000000),
+    TP_OPTION(struct tp_http_config, timeout_ms, "timeout_s", TP_OPT_DURATION, "10",
+              "how long an idle connection is kept (live streams excepted; whole seconds)",
+              .int_ms = 1000, .min = 1000, .max = 86400000),
+    TP_OPTION(struct tp_http_config, basic_auth, "basic_auth", TP_OPT_OBJECT, NULL,
+              "HTTP basic authentication (off when absent).", .sub = basic_auth_options),
+    IGNORED(struct tp_http_config, root_path, "root_path"),
+    IGNORED(struct tp_http_config, debug_endpoints, "debug_endpoints"),
+    IGNORED(struct tp_http_config, cert_file, "cert_file"),
+    IGNORED(struct tp_http_config, key_file, "key_file"),
+    IGNORED(struct tp_http_config, cors, "cors"),
     {0},
 };
 
 static const struct tp_option ui_options[] = {
-    {"enabled", TP_OPT_BOOL, offsetof(struct tp_ui_config, enabled), "true",
-     "serve the Topic Browser, its API and `tagproc tap` (needs `http`)", 0, NULL, 0, NULL},
-    {"max_topics", TP_OPT_INT, offsetof(struct tp_ui_config, max_topics), "100000",
-     "topics kept; messages of further topics are counted only", 0, NULL, 0, NULL},
-    {"history", TP_OPT_INT, offsetof(struct tp_ui_config, history), "100",
-     "recent values kept per topic (sparkline and history table)", 0, NULL, 0, NULL},
+    TP_OPTION(struct tp_ui_config, enabled, "enabled", TP_OPT_BOOL, "true",
+              "serve the Topic Browser, its API and `tagproc tap` (needs `http`)"),
+    TP_OPTION(struct tp_ui_config, max_topics, "max_topics", TP_OPT_INT, "100000",
+              "topics kept; messages of further topics are counted only", .min = 1,
+              .max = 100000000),
+    TP_OPTION(struct tp_ui_config, history, "history", TP_OPT_INT, "100",
+              "recent values kept per topic (sparkline and history table)", .min = 0,
+              .max = 100000),
     {0},
 };
 
 const struct tp_option tp__pipeline_root_options[] = {
-    {"input", TP_OPT_NODE, offsetof(struct tp_root_config, input), NULL,
-     "one input plugin, e.g. {stdin: {}} (default stdin).", 0, NULL, 0, NULL},
-    {"pipeline", TP_OPT_OBJECT, offsetof(struct tp_root_config, pipeline), NULL,
-     "the processing section.", 0, pipeline_options, 0, NULL},
-    {"output", TP_OPT_NODE, offsetof(struct tp_root_config, output), NULL,
-     "one output plugin, e.g. {stdout: {}} (default stdout), and optionally `max_in_flight`: "
-     "batches handed to the output and not yet confirmed by it (1..1024, default 16).",
-     0, NULL, 0, NULL},
-    {"dead_letter", TP_OPT_NODE, offsetof(struct tp_root_config, dead_letter), NULL,
-     "optional output plugin receiving every non-filtered drop.", 0, NULL, 0, NULL},
-    {"logger", TP_OPT_OBJECT, offsetof(struct tp_root_config, logger), NULL, "logging.", 0,
-     logger_options, 0, NULL},
-    {"http", TP_OPT_NODE, offsetof(struct tp_root_config, http), NULL,
-     "operations endpoint (Topic Browser, API, metrics, readiness, health); off when absent. "
-     "See `http`.",
-     0, NULL, 0, NULL},
-    {"ui", TP_OPT_OBJECT, offsetof(struct tp_root_config, ui), NULL,
-     "the Topic Browser on the `http` address.", 0, ui_options, 0, NULL},
-    IGNORED("metrics", struct tp_root_config, metrics),
-    IGNORED("tracer", struct tp_root_config, tracer),
-    IGNORED("buffer", struct tp_root_config, buffer),
-    IGNORED("shutdown_delay", struct tp_root_config, shutdown_delay),
-    IGNORED("shutdown_timeout", struct tp_root_config, shutdown_timeout),
-    IGNORED("tests", struct tp_root_config, tests),
-    IGNORED("input_resources", struct tp_root_config, input_resources),
-    IGNORED("processor_resources", struct tp_root_config, processor_resources),
-    IGNORED("output_resources", struct tp_root_config, output_resources),
-    IGNORED("cache_resources", struct tp_root_config, cache_resources),
-    IGNORED("rate_limit_resources", struct tp_root_config, rate_limit_resources),
+    TP_OPTION(struct tp_root_config, input, "input", TP_OPT_NODE, NULL,
+              "one input plugin, e.g. {stdin: {}} (default stdin)."),
+    TP_OPTION(struct tp_root_config, pipeline, "pipeline", TP_OPT_OBJECT, NULL,
+              "the processing section.", .sub = pipeline_options),
+    TP_OPTION(
+        struct tp_root_config, output, "output", TP_OPT_NODE, NULL,
+        "one output plugin, e.g. {stdout: {}} (default stdout), and optionally `max_in_flight`: "
+        "batches handed to the output and not yet confirmed by it (1..1024, default 16)."),
+    TP_OPTION(struct tp_root_config, dead_letter, "dead_letter", TP_OPT_NODE, NULL,
+              "optional output plugin receiving every non-filtered drop."),
+    TP_OPTION(struct tp_root_config, logger, "logger", TP_OPT_OBJECT, NULL, "logging.",
+              .sub = logger_options),
+    TP_OPTION(
+        struct tp_root_config, http, "http", TP_OPT_NODE, NULL,
+        "operations endpoint (Topic Browser, API, metrics, readiness, health); off when absent. "
+        "See `http`."),
+    TP_OPTION(struct tp_root_config, ui, "ui", TP_OPT_OBJECT, NULL,
+              "the Topic Browser on the `http` address.", .sub = ui_options),
+    IGNORED(struct tp_root_config, metrics, "metrics"),
+    IGNORED(struct tp_root_config, tracer, "tracer"),
+    IGNORED(struct tp_root_config, buffer, "buffer"),
+    IGNORED(struct tp_root_config, shutdown_delay, "shutdown_delay"),
+    IGNORED(struct tp_root_config, shutdown_timeout, "shutdown_timeout"),
+    IGNORED(struct tp_root_config, tests, "tests"),
+    IGNORED(struct tp_root_config, input_resources, "input_resources"),
+    IGNORED(struct tp_root_config, processor_resources, "processor_resources"),
+    IGNORED(struct tp_root_config, output_resources, "output_resources"),
+    IGNORED(struct tp_root_config, cache_resources, "cache_resources"),
+    IGNORED(struct tp_root_config, rate_limit_resources, "rate_limit_resources"),
     {0},
 };
 
@@ -337,7 +339,7 @@ static int collect_ignored(const struct tp_option *table, const struct tp_node *
             rc = tp_buf_printf(names, "%s%s", names->len ? ", " : "", kp);
             if (!*first)
                 *first = map->key_nodes[i];
-        } else if (o->type == TP_OPT_OBJECT) {
+        } else if (o->type == TP_OPT_OBJECT || o->type == TP_OPT_OPTIONAL) {
             rc = collect_ignored(o->sub, map->items[i], kp, names, first);
         }
         if (rc)
@@ -345,6 +347,34 @@ static int collect_ignored(const struct tp_option *table, const struct tp_node *
     }
     return TP_OK;
 }
+
+/* The option table of the plugin a section ({kafka: {...}}, beside an
+ * output's max_in_flight) names, its body and key path; NULL when none. */
+static const struct tp_option *section_table(const struct tp_config *cfg, const char *section,
+                                             const char *kind, const struct tp_node **body,
+                                             char *path, size_t size)
+{
+    const struct tp_node *n = tp_node_get(cfg->root, section);
+    for (size_t i = 0; n && n->type == TP_NODE_MAP && i < n->n; i++) {
+        if (strcmp(n->keys[i], MAX_IN_FLIGHT_KEY) == 0)
+            continue;
+        const struct tp_option *table = NULL;
+        if (strcmp(kind, "input") == 0) {
+            const struct tp_input_plugin *pl = tp_input_find(n->keys[i]);
+            table = pl ? pl->options : NULL;
+        } else {
+            const struct tp_output_plugin *pl = tp_output_find(n->keys[i]);
+            table = pl ? pl->options : NULL;
+        }
+        *body = n->items[i];
+        snprintf(path, size, "%s.%s", section, n->keys[i]);
+        return table;
+    }
+    return NULL;
+}
+
+static const char *const sections[][2] = {
+    {"input", "input"}, {"output", "output"}, {"dead_letter", "output"}};
 
 int tp_pipeline_ignored_keys(const struct tp_config *cfg, struct tp_buf *names,
                              const struct tp_node **first)
@@ -354,25 +384,31 @@ int tp_pipeline_ignored_keys(const struct tp_config *cfg, struct tp_buf *names,
     const struct tp_node *http = tp_node_get(cfg->root, "http");
     if (!rc)
         rc = collect_ignored(tp__pipeline_http_options, http, "http", names, first);
-    static const char *const sections[][2] = {
-        {"input", "input"}, {"output", "output"}, {"dead_letter", "output"}};
     for (size_t i = 0; !rc && i < sizeof(sections) / sizeof(sections[0]); i++) {
-        const struct tp_node *n = tp_node_get(cfg->root, sections[i][0]);
-        if (!n || n->type != TP_NODE_MAP || n->n != 1)
-            continue;
-        const void *pl = strcmp(sections[i][1], "input") == 0
-                             ? (const void *)tp_input_find(n->keys[0])
-                             : (const void *)tp_output_find(n->keys[0]);
-        if (!pl)
-            continue;
-        const struct tp_option *table = strcmp(sections[i][1], "input") == 0
-                                            ? ((const struct tp_input_plugin *)pl)->options
-                                            : ((const struct tp_output_plugin *)pl)->options;
+        const struct tp_node *body = NULL;
         char path[128];
-        snprintf(path, sizeof(path), "%s.%s", sections[i][0], n->keys[0]);
-        rc = collect_ignored(table, n->items[0], path, names, first);
+        const struct tp_option *table =
+            section_table(cfg, sections[i][0], sections[i][1], &body, path, sizeof(path));
+        if (table)
+            rc = collect_ignored(table, body, path, names, first);
     }
     return rc;
+}
+
+int tp_pipeline_deprecated(const struct tp_config *cfg, tp_options_error_fn found, void *ud)
+{
+    int n = tp_options_deprecated(tp__pipeline_root_options, cfg->root, "", found, ud);
+    n += tp_options_deprecated(tp__pipeline_http_options, tp_node_get(cfg->root, "http"), "http",
+                               found, ud);
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+        const struct tp_node *body = NULL;
+        char path[128];
+        const struct tp_option *table =
+            section_table(cfg, sections[i][0], sections[i][1], &body, path, sizeof(path));
+        if (table)
+            n += tp_options_deprecated(table, body, path, found, ud);
+    }
+    return n;
 }
 
 /* ---------- positions for plugin errors ---------- */

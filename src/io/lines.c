@@ -193,12 +193,6 @@ int tp_line_input_open(int fd, int own_fd, const char *codec, int64_t max_line,
     else if (codec && strcmp(codec, "json_lines") != 0)
         return tp_error_set(err, TP_CONFIG, "unknown codec \"%s\" (valid: json_lines, lines)",
                             codec);
-    if (max_line <= 0)
-        return tp_error_set(err, TP_CONFIG, "max_line_bytes must be positive, got %lld",
-                            (long long)max_line);
-    if (max_meta_keys <= 0 || max_meta_keys > UINT32_MAX)
-        return tp_error_set(err, TP_CONFIG, "max_meta_keys must be 1..%u, got %lld", UINT32_MAX,
-                            (long long)max_meta_keys);
     struct line_input *in = calloc(1, sizeof(*in));
     if (!in)
         return tp_error_set(err, TP_NOMEM, "out of memory");

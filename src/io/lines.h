@@ -17,26 +17,20 @@
 #define TP_LINES_DEFAULT_MAX "16777216"
 
 /* The options every line-based input shares, for a config struct with
- * `char *codec`, `int64_t max_line_bytes` and `int64_t max_meta_keys` members. */
-#define TP_LINE_FORMAT_OPTIONS(cfg_struct)                                                         \
-    {.name = "codec",                                                                              \
-     .type = TP_OPT_STRING,                                                                        \
-     .offset = offsetof(cfg_struct, codec),                                                        \
-     .def = "json_lines",                                                                          \
-     .desc = "json_lines: one {\"payload\": ..., \"meta\": {...}} object per line; "               \
-             "lines: each line is a raw payload without metadata",                                 \
-     .choices = tp_line_codecs},                                                                   \
-        {.name = "max_line_bytes",                                                                 \
-         .type = TP_OPT_INT,                                                                       \
-         .offset = offsetof(cfg_struct, max_line_bytes),                                           \
-         .def = TP_LINES_DEFAULT_MAX,                                                              \
-         .desc = "longest accepted line in bytes; longer lines are dropped as invalid_input"},     \
-    {                                                                                              \
-        .name = "max_meta_keys", .type = TP_OPT_INT,                                               \
-        .offset = offsetof(cfg_struct, max_meta_keys), .def = TP_JSON_MAX_META_KEYS_TEXT,          \
-        .desc = "most metadata entries accepted in one json_lines envelope; a line with more "     \
-                "is dropped as invalid_input"                                                      \
-    }
+ * `char *codec`, `int64_t max_line_bytes` and `int64_t max_meta_keys` members
+ * (their ranges are checked by the table). */
+#define TP_LINE_FORMAT_OPTIONS(T)                                                                  \
+    TP_OPTION(T, codec, "codec", TP_OPT_STRING, "json_lines",                                      \
+              "json_lines: one {\"payload\": ..., \"meta\": {...}} object per line; "              \
+              "lines: each line is a raw payload without metadata",                                \
+              .choices = tp_line_codecs),                                                          \
+        TP_OPTION(T, max_line_bytes, "max_line_bytes", TP_OPT_INT, TP_LINES_DEFAULT_MAX,           \
+                  "longest accepted line in bytes; longer lines are dropped as invalid_input",     \
+                  .min = 1, .max = INT64_MAX),                                                     \
+        TP_OPTION(T, max_meta_keys, "max_meta_keys", TP_OPT_INT, TP_JSON_MAX_META_KEYS_TEXT,       \
+                  "most metadata entries accepted in one json_lines envelope; a line with more "   \
+                  "is dropped as invalid_input",                                                   \
+                  .min = 1, .max = UINT32_MAX)
 
 struct tp_line_reader {
     int fd;

@@ -28,58 +28,23 @@ struct tp_js_limits {
 /* Option-table rows for the limits (SPEC 3.10), for a config struct `type`
  * holding a struct tp_js_limits named `field`. */
 #define TP_JS_LIMIT_OPTIONS(type, field)                                                           \
-    {"timeout_ms",                                                                                 \
-     TP_OPT_INT,                                                                                   \
-     offsetof(type, field.timeout_ms),                                                             \
-     "100",                                                                                        \
-     "per-message JavaScript time limit in milliseconds (js_timeout)",                             \
-     TP_OPT_RANGE,                                                                                 \
-     NULL,                                                                                         \
-     0,                                                                                            \
-     NULL,                                                                                         \
-     1,                                                                                            \
-     86400000},                                                                                    \
-        {"memory_limit_mb",                                                                        \
-         TP_OPT_INT,                                                                               \
-         offsetof(type, field.memory_limit_mb),                                                    \
-         "64",                                                                                     \
-         "JavaScript heap limit per worker thread in MiB (js_memory)",                             \
-         TP_OPT_RANGE,                                                                             \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         1,                                                                                        \
-         1048576},                                                                                 \
-        {"cache_max_entries",                                                                      \
-         TP_OPT_INT,                                                                               \
-         offsetof(type, field.cache_max_entries),                                                  \
-         "10000",                                                                                  \
-         "entries of the processor's cache store (least recently used evicted)",                   \
-         TP_OPT_RANGE,                                                                             \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         1,                                                                                        \
-         100000000},                                                                               \
-        {"cache_max_bytes",                                                                        \
-         TP_OPT_INT,                                                                               \
-         offsetof(type, field.cache_max_bytes),                                                    \
-         "67108864",                                                                               \
-         "bytes of keys and values in the processor's cache store (least recently used "           \
-         "evicted; a single entry larger than this is a js_error)",                                \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         NULL},                                                                                    \
-    {                                                                                              \
-        "max_fan_out", TP_OPT_INT, offsetof(type, field.max_fan_out), "1000",                      \
-            "most messages one input message may become through fan-out; beyond it the input "     \
-            "and all its messages are dropped as invalid_value",                                   \
-            0, NULL, 0, NULL                                                                       \
-    }
-
-/* Checks that every limit is positive; TP_CONFIG naming "<label>.<key>". */
-int tp_js_limits_check(const struct tp_js_limits *lim, const char *label, struct tp_error *err);
+    TP_OPTION(type, field.timeout_ms, "timeout_ms", TP_OPT_INT, "100",                             \
+              "per-message JavaScript time limit in milliseconds (js_timeout)", .min = 1,          \
+              .max = 86400000),                                                                    \
+        TP_OPTION(type, field.memory_limit_mb, "memory_limit_mb", TP_OPT_INT, "64",                \
+                  "JavaScript heap limit per worker thread in MiB (js_memory)", .min = 1,          \
+                  .max = 1048576),                                                                 \
+        TP_OPTION(type, field.cache_max_entries, "cache_max_entries", TP_OPT_INT, "10000",         \
+                  "entries of the processor's cache store (least recently used evicted)",          \
+                  .min = 1, .max = 100000000),                                                     \
+        TP_OPTION(type, field.cache_max_bytes, "cache_max_bytes", TP_OPT_INT, "67108864",          \
+                  "bytes of keys and values in the processor's cache store (least recently used "  \
+                  "evicted; a single entry larger than this is a js_error)",                       \
+                  .min = 1, .max = INT64_MAX),                                                     \
+        TP_OPTION(type, field.max_fan_out, "max_fan_out", TP_OPT_INT, "1000",                      \
+                  "most messages one input message may become through fan-out; beyond it the "     \
+                  "input and all its messages are dropped as invalid_value",                       \
+                  .min = 1, .max = INT64_MAX)
 
 struct tp_js_script;
 struct tp_js_worker;

@@ -1,4 +1,4 @@
-/* Building a script (engine.h): the limits check, the script with its cache
+/* Building a script (engine.h): the script with its cache
  * store, and its steps compiled once from the config's snippets (bodies, and
  * conditions with their native form when the `if` has one). */
 #include <stdio.h>
@@ -8,22 +8,6 @@
 #include "js/cache.h"
 #include "js/script.h"
 #include "js/vm.h"
-
-int tp_js_limits_check(const struct tp_js_limits *lim, const char *label, struct tp_error *err)
-{
-    const char *bad = lim->timeout_ms <= 0          ? "timeout_ms"
-                      : lim->memory_limit_mb <= 0   ? "memory_limit_mb"
-                      : lim->cache_max_entries <= 0 ? "cache_max_entries"
-                      : lim->cache_max_bytes <= 0   ? "cache_max_bytes"
-                      : lim->max_fan_out <= 0       ? "max_fan_out"
-                                                    : NULL;
-    if (bad)
-        return tp_error_set(err, TP_CONFIG, "%s.%s: expected a positive integer", label, bad);
-    if (lim->timeout_ms > 86400000 || lim->memory_limit_mb > 1048576)
-        return tp_error_set(err, TP_CONFIG, "%s.%s: value too large", label,
-                            lim->timeout_ms > 86400000 ? "timeout_ms" : "memory_limit_mb");
-    return 0;
-}
 
 int tp_js_script_new(const char *label, const struct tp_js_limits *lim, struct tp_js_script **out,
                      struct tp_error *err)

@@ -173,11 +173,6 @@ int tp_http_start(const struct tp_http_config *cfg, const struct tp_http_handler
         return tp_error_set(
             err, TP_CONFIG,
             "http.address: expected IPv4 HOST:PORT (e.g. 127.0.0.1:4195), got \"%s\"", address);
-    if (cfg->max_connections < 1 || cfg->timeout_s < 1)
-        return tp_error_set(err, TP_CONFIG,
-                            "http.max_connections and http.timeout_s: expected >= 1, got %lld "
-                            "and %lld",
-                            (long long)cfg->max_connections, (long long)cfg->timeout_s);
     if (cfg->basic_auth.username &&
         (!cfg->basic_auth.password_hash || cfg->basic_auth.password_hash[0] != '$'))
         return tp_error_set(err, TP_CONFIG,
@@ -197,7 +192,7 @@ int tp_http_start(const struct tp_http_config *cfg, const struct tp_http_handler
         MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
                          (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)cfg->timeout_s, MHD_OPTION_END);
+                         (unsigned)(cfg->timeout_ms / 1000), MHD_OPTION_END);
     if (!s->d) {
         free(s);
         return tp_error_set(err, TP_IO, "http: cannot listen on %s", address);

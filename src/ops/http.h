@@ -21,7 +21,7 @@ struct tp_http_config {
     int enabled; /* false: as if the http section were absent */
     char *address;
     int64_t max_connections;
-    int64_t timeout_s;
+    int64_t timeout_ms; /* the timeout_s key: idle connections */
     struct tp_http_basic_auth basic_auth;
     /* Benthos keys without meaning here (accepted, named in a lint warning) */
     const struct tp_node *root_path, *debug_endpoints, *cert_file, *key_file, *cors;

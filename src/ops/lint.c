@@ -623,6 +623,11 @@ static void lint_ignored_keys(const struct tp_config *cfg, struct tp_lint_report
     tp_buf_free(&names);
 }
 
+static void found_deprecated(void *ud, const struct tp_error *err)
+{
+    add(ud, TP_LINT_WARNING, tp_error_file(err), err->line, err->col, "%s", err->msg);
+}
+
 int tp_lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_report *rep)
 {
     int rc = lint_config(cfg, flags, rep);
@@ -635,6 +640,7 @@ static int lint_config(const struct tp_config *cfg, unsigned flags, struct tp_li
     struct tp_error err = {0};
     tp_pipeline_check(cfg, found_blocking, rep);
     lint_ignored_keys(cfg, rep);
+    tp_pipeline_deprecated(cfg, found_deprecated, rep);
     const struct tp_node *pipe = tp_node_get(cfg->root, "pipeline");
     const struct tp_node *procs = pipe ? tp_node_get(pipe, "processors") : NULL;
     if (procs && procs->type != TP_NODE_SEQ && procs->type != TP_NODE_NULL) {

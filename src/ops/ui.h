@@ -39,10 +39,6 @@ struct tp_ui_source {
 struct tp_ui;
 struct tp_node;
 
-/* Range checks of the `ui` section; errors name its position in root. */
-int tp_ui_config_check(const struct tp_ui_config *cfg, const struct tp_node *root,
-                       struct tp_error *err);
-
 /* NULL when cfg->enabled is 0 or on allocation failure (then: no UI). */
 struct tp_ui *tp_ui_new(const struct tp_ui_config *cfg, const struct tp_ui_source *src);
 /* Starts the 1 s ticker (rates, live updates). */

@@ -158,24 +158,6 @@ void tp_ui_config_json(const struct tp_node *root, struct tp_buf *out)
     node_json(root, 0, out);
 }
 
-int tp_ui_config_check(const struct tp_ui_config *cfg, const struct tp_node *root,
-                       struct tp_error *err)
-{
-    const struct tp_node *ui = tp_node_get(root, "ui");
-    const char *key = cfg->max_topics < 1 || cfg->max_topics > 100000000 ? "max_topics"
-                      : cfg->history < 0 || cfg->history > 100000        ? "history"
-                                                                         : NULL;
-    if (!key)
-        return TP_OK;
-    const struct tp_node *n = tp_node_get(ui, key);
-    const char *range = key[0] == 'm' ? "1..100000000" : "0..100000";
-    long long v = key[0] == 'm' ? (long long)cfg->max_topics : (long long)cfg->history;
-    if (n)
-        return tp_error_set_at(err, TP_CONFIG, n->file, n->line, n->col,
-                               "ui.%s: expected %s, got %lld", key, range, v);
-    return tp_error_set(err, TP_CONFIG, "ui.%s: expected %s, got %lld", key, range, v);
-}
-
 /* ---------- routing ---------- */
 
 static int serve_asset(struct MHD_Connection *c, const char *url)

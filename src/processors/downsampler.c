@@ -47,91 +47,76 @@ struct ds_config {
 };
 
 static const struct tp_option deadband_options[] = {
-    {"threshold", TP_OPT_DOUBLE, offsetof(struct ds_algo, threshold), "0",
-     "a number is kept when it differs from the last kept one by at least this much (0: by "
-     "anything)",
-     0, NULL, 0, NULL, 0, 0},
-    {"threshold_percent", TP_OPT_DOUBLE, offsetof(struct ds_algo, threshold_percent), "0",
-     "instead of threshold: at least this percentage of the last kept value's magnitude", 0, NULL,
-     0, NULL, 0, 0},
-    {"max_time", TP_OPT_DURATION, offsetof(struct ds_algo, max_time), "0",
-     "a point this long (by timestamp_ms) after the last kept one is always kept; 0: never", 0,
-     NULL, 0, NULL, 0, 0},
-    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL, 0, 0},
+    TP_OPTION(
+        struct ds_algo, threshold, "threshold", TP_OPT_DOUBLE, "0",
+        "a number is kept when it differs from the last kept one by at least this much (0: by "
+        "anything)",
+        .min = 0, .max = INT64_MAX),
+    TP_OPTION(struct ds_algo, threshold_percent, "threshold_percent", TP_OPT_DOUBLE, "0",
+              "instead of threshold: at least this percentage of the last kept value's magnitude",
+              .min = 0, .max = INT64_MAX),
+    TP_OPTION(
+        struct ds_algo, max_time, "max_time", TP_OPT_DURATION, "0",
+        "a point this long (by timestamp_ms) after the last kept one is always kept; 0: never"),
+    {0},
 };
 
 static const struct tp_option swinging_door_options[] = {
-    {"threshold", TP_OPT_DOUBLE, offsetof(struct ds_algo, threshold), "0",
-     "half-width of the door: the largest vertical deviation from the trend line (0: keep every "
-     "point)",
-     0, NULL, 0, NULL, 0, 0},
-    {"max_time", TP_OPT_DURATION, offsetof(struct ds_algo, max_time), "0",
-     "a point this long (by timestamp_ms) after the last kept one is always kept; 0: never", 0,
-     NULL, 0, NULL, 0, 0},
-    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL, 0, 0},
+    TP_OPTION(
+        struct ds_algo, threshold, "threshold", TP_OPT_DOUBLE, "0",
+        "half-width of the door: the largest vertical deviation from the trend line (0: keep every "
+        "point)",
+        .min = 0, .max = INT64_MAX),
+    TP_OPTION(
+        struct ds_algo, max_time, "max_time", TP_OPT_DURATION, "0",
+        "a point this long (by timestamp_ms) after the last kept one is always kept; 0: never"),
+    {0},
 };
 
 static const char *const late_policies[] = {"passthrough", "drop", NULL};
 
 static const struct tp_option late_options[] = {
-    {"late_policy", TP_OPT_STRING, offsetof(struct ds_late, late_policy), NULL,
-     "a point older than the last one of its topic: passthrough (kept, metadata late_oos=true; "
-     "the default) or drop (filtered).",
-     0, NULL, 0, late_policies, 0, 0},
-    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL, 0, 0},
+    TP_OPTION(
+        struct ds_late, late_policy, "late_policy", TP_OPT_STRING, NULL,
+        "a point older than the last one of its topic: passthrough (kept, metadata late_oos=true; "
+        "the default) or drop (filtered).",
+        .choices = late_policies),
+    {0},
 };
 
-#define ALGO_SECTIONS(type)                                                                        \
-    {"deadband",                                                                                   \
-     TP_OPT_OBJECT,                                                                                \
-     offsetof(type, deadband),                                                                     \
-     NULL,                                                                                         \
-     "deadband parameters (chosen when any is non-zero).",                                         \
-     0,                                                                                            \
-     deadband_options,                                                                             \
-     0,                                                                                            \
-     NULL,                                                                                         \
-     0,                                                                                            \
-     0},                                                                                           \
-        {"swinging_door",                                                                          \
-         TP_OPT_OBJECT,                                                                            \
-         offsetof(type, swinging_door),                                                            \
-         NULL,                                                                                     \
-         "swinging-door parameters (chosen when any is non-zero and deadband's are not).",         \
-         0,                                                                                        \
-         swinging_door_options,                                                                    \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         0},                                                                                       \
-    {                                                                                              \
-        "late_policy", TP_OPT_OBJECT, offsetof(type, late), NULL, "out-of-order points.", 0,       \
-            late_options, 0, NULL, 0, 0                                                            \
-    }
+#define ALGO_SECTIONS(T)                                                                           \
+    TP_OPTION(T, deadband, "deadband", TP_OPT_OBJECT, NULL,                                        \
+              "deadband parameters (chosen when any is non-zero).", .sub = deadband_options),      \
+        TP_OPTION(T, swinging_door, "swinging_door", TP_OPT_OBJECT, NULL,                          \
+                  "swinging-door parameters (chosen when any is non-zero and deadband's are "      \
+                  "not).",                                                                         \
+                  .sub = swinging_door_options),                                                   \
+        TP_OPTION(T, late, "late_policy", TP_OPT_OBJECT, NULL, "out-of-order points.",             \
+                  .sub = late_options)
 
 static const struct tp_option default_options[] = {
     ALGO_SECTIONS(struct ds_default),
-    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL, 0, 0},
+    {0},
 };
 
 static const struct tp_option override_options[] = {
-    {"pattern", TP_OPT_STRING, offsetof(struct ds_override, pattern), NULL,
-     "shell pattern (*, ?, [...]) matched against the whole umh_topic, then against its last "
-     "segment",
-     0, NULL, 0, NULL, 0, 0},
-    {"topic", TP_OPT_STRING, offsetof(struct ds_override, topic), NULL,
-     "exact umh_topic (instead of pattern)", 0, NULL, 0, NULL, 0, 0},
+    TP_OPTION(
+        struct ds_override, pattern, "pattern", TP_OPT_STRING, NULL,
+        "shell pattern (*, ?, [...]) matched against the whole umh_topic, then against its last "
+        "segment"),
+    TP_OPTION(struct ds_override, topic, "topic", TP_OPT_STRING, NULL,
+              "exact umh_topic (instead of pattern)"),
     ALGO_SECTIONS(struct ds_override),
-    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL, 0, 0},
+    {0},
 };
 
 static const struct tp_option ds_options[] = {
-    {"default", TP_OPT_OBJECT, offsetof(struct ds_config, def), NULL,
-     "parameters of every topic no override matches.", 0, default_options, 0, NULL, 0, 0},
-    {"overrides", TP_OPT_LIST, offsetof(struct ds_config, overrides), NULL,
-     "per-topic parameters; the first matching override applies over the defaults.", 0,
-     override_options, sizeof(struct ds_override), NULL, 0, 0},
-    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL, 0, 0},
+    TP_OPTION(struct ds_config, def, "default", TP_OPT_OBJECT, NULL,
+              "parameters of every topic no override matches.", .sub = default_options),
+    TP_OPTION(struct ds_config, overrides, "overrides", TP_OPT_LIST, NULL,
+              "per-topic parameters; the first matching override applies over the defaults.",
+              .sub = override_options, .elem_size = sizeof(struct ds_override)),
+    {0},
 };
 
 /* ---------- effective parameters (default, then one per override) ---------- */
@@ -217,11 +202,7 @@ static void describe(struct ds_params *p)
 static int check_algo(const struct ds_algo *a, const char *label, const char *where,
                       struct tp_error *err)
 {
-    if (a->threshold < 0 || a->threshold_percent < 0 || a->max_time < 0)
-        return tp_error_set(err, TP_CONFIG,
-                            "%s.%s: threshold, threshold_percent and max_time "
-                            "must not be negative",
-                            label, where);
+    /* not negative: the option table */
     if (a->threshold != 0 && a->threshold_percent != 0)
         return tp_error_set(err, TP_CONFIG,
                             "%s.%s: threshold and threshold_percent exclude each other", label,

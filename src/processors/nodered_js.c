@@ -12,11 +12,11 @@ struct nodered_config {
 };
 
 static const struct tp_option nodered_options[] = {
-    {"code", TP_OPT_JS, offsetof(struct nodered_config, code), NULL,
-     "JavaScript function body; returns msg, an array of messages or null", TP_OPT_REQUIRED, NULL,
-     0, NULL},
+    TP_OPTION(struct nodered_config, code, "code", TP_OPT_JS, NULL,
+              "JavaScript function body; returns msg, an array of messages or null",
+              .flags = TP_OPT_REQUIRED),
     TP_JS_LIMIT_OPTIONS(struct nodered_config, lim),
-    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL},
+    {0},
 };
 
 static int nodered_create(const void *config, const struct tp_proc_info *info, void **proc,
@@ -25,10 +25,8 @@ static int nodered_create(const void *config, const struct tp_proc_info *info, v
     const struct nodered_config *cfg = config;
     const char *label = info && info->label ? info->label : "nodered_js";
     struct tp_js_script *s;
-    int rc = tp_js_limits_check(&cfg->lim, label, err);
+    int rc = tp_js_script_new(label, &cfg->lim, &s, err); /* limits: checked by the table */
     if (rc != 0)
-        return rc;
-    if ((rc = tp_js_script_new(label, &cfg->lim, &s, err)) != 0)
         return rc;
     if ((rc = tp_js_script_add_body(s, &cfg->code, "code", err)) != 0) {
         tp_js_script_free(s);

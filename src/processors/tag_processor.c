@@ -23,24 +23,24 @@ struct tag_config {
 };
 
 static const struct tp_option condition_options[] = {
-    {"if", TP_OPT_JS, offsetof(struct tag_condition, cond), NULL,
-     "JavaScript expression; when truthy, `then` runs", TP_OPT_REQUIRED, NULL, 0, NULL},
-    {"then", TP_OPT_JS, offsetof(struct tag_condition, then), NULL,
-     "JavaScript function body run on matching messages; returns msg, an array or null",
-     TP_OPT_REQUIRED, NULL, 0, NULL},
-    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL},
+    TP_OPTION(struct tag_condition, cond, "if", TP_OPT_JS, NULL,
+              "JavaScript expression; when truthy, `then` runs", .flags = TP_OPT_REQUIRED),
+    TP_OPTION(struct tag_condition, then, "then", TP_OPT_JS, NULL,
+              "JavaScript function body run on matching messages; returns msg, an array or null",
+              .flags = TP_OPT_REQUIRED),
+    {0},
 };
 
 static const struct tp_option tag_options[] = {
-    {"defaults", TP_OPT_JS, offsetof(struct tag_config, defaults), NULL,
-     "JavaScript function body run first on every message", 0, NULL, 0, NULL},
-    {"conditions", TP_OPT_LIST, offsetof(struct tag_config, conditions), NULL,
-     "list of {if, then}; every matching condition applies, in order", 0, condition_options,
-     sizeof(struct tag_condition), NULL},
-    {"advancedProcessing", TP_OPT_JS, offsetof(struct tag_config, advanced), NULL,
-     "JavaScript function body run last on every message", 0, NULL, 0, NULL},
+    TP_OPTION(struct tag_config, defaults, "defaults", TP_OPT_JS, NULL,
+              "JavaScript function body run first on every message"),
+    TP_OPTION(struct tag_config, conditions, "conditions", TP_OPT_LIST, NULL,
+              "list of {if, then}; every matching condition applies, in order",
+              .sub = condition_options, .elem_size = sizeof(struct tag_condition)),
+    TP_OPTION(struct tag_config, advanced, "advancedProcessing", TP_OPT_JS, NULL,
+              "JavaScript function body run last on every message"),
     TP_JS_LIMIT_OPTIONS(struct tag_config, lim),
-    {NULL, 0, 0, NULL, NULL, 0, NULL, 0, NULL},
+    {0},
 };
 
 static int tag_create(const void *config, const struct tp_proc_info *info, void **proc,
@@ -49,10 +49,8 @@ static int tag_create(const void *config, const struct tp_proc_info *info, void 
     const struct tag_config *cfg = config;
     const char *label = info && info->label ? info->label : "tag_processor";
     struct tp_js_script *s;
-    int rc = tp_js_limits_check(&cfg->lim, label, err);
+    int rc = tp_js_script_new(label, &cfg->lim, &s, err); /* limits: checked by the table */
     if (rc != 0)
-        return rc;
-    if ((rc = tp_js_script_new(label, &cfg->lim, &s, err)) != 0)
         return rc;
     rc = tp_js_script_add_body(s, &cfg->defaults, "defaults", err);
     const struct tag_condition *conds = cfg->conditions.items;

@@ -79,6 +79,34 @@ dead_letter:
   file:
     path: data.jsonl'
 
+# Ranges and durations live in the option tables: positioned, found before
+# anything connects (they were checked at open, without position, once).
+expect_config_error "mqtt keepalive out of range" "3:21: input.mqtt.keepalive: expected a duration in 5s..65535s, got 2s" \
+    'input:
+  mqtt: {url: "tcp://127.0.0.1:1", topics: [a],
+         keepalive: 2s}'
+expect_config_error "mqtt output max_inflight" "2:50: output.mqtt.max_inflight: expected an integer in 1..60000, got 0" \
+    'output:
+  mqtt: {url: "tcp://127.0.0.1:1", max_inflight: 0}'
+expect_config_error "http.max_connections" "2:20: http.max_connections: expected an integer in 1..1000000, got 0" \
+    'http:
+  max_connections: 0'
+expect_config_error "nats jetstream without durable" "2:66: input.nats.jetstream: missing required key \"durable\"" \
+    'input:
+  nats: {urls: ["nats://127.0.0.1:1"], subjects: [a], jetstream: {stream: S}}'
+expect_config_error "kafka linger_ms" "2:58: output.kafka.linger_ms: expected duration" \
+    'output:
+  kafka: {brokers: ["127.0.0.1:1"], topic: t, linger_ms: soon}'
+# The old integer form with an implicit unit: accepted, and lint warns.
+printf 'input:\n  mqtt: {url: "tcp://127.0.0.1:1", topics: [a],\n         keepalive: 30, reconnect_delay: 2s}\n' >"$T/dep.yaml"
+"$BIN" lint "$T/dep.yaml" >"$T/dep.out" 2>&1
+rc=$?
+check_sh "bare MQTT seconds: lint warns (exit 0), positioned" \
+    "[ $rc = 0 ] && grep -q 'dep.yaml:3:21: warning: input.mqtt.keepalive: a bare integer (counted in units of 1s) is deprecated; write the unit, e.g. 30s' '$T/dep.out' && ! grep -q reconnect_delay '$T/dep.out'"
+"$BIN" lint --strict "$T/dep.yaml" >/dev/null 2>&1
+rc=$?
+check_sh "bare MQTT seconds: lint --strict exits 1" "[ $rc = 1 ]"
+
 # A broker that is down at start: exit 1, not 2.
 PORT=$(free_port)
 printf 'input:\n  nats: {urls: ["nats://127.0.0.1:%s"], subjects: [a]}\n' "$PORT" >"$T/nats.yaml"

@@ -32,26 +32,23 @@ struct fz_root {
 static const char *const fz_levels[] = {"trace", "debug", "info", "warn", "error", "off", NULL};
 
 static const struct tp_option fz_pipeline_opts[] = {
-    {"threads", TP_OPT_INT, offsetof(struct fz_pipeline, threads), "0", "", 0, NULL, 0, NULL},
-    {"batch_size", TP_OPT_INT, offsetof(struct fz_pipeline, batch_size), "256", "", 0, NULL, 0,
-     NULL},
-    {"processors", TP_OPT_NODE, offsetof(struct fz_pipeline, processors), NULL, "", 0, NULL, 0,
-     NULL},
+    TP_OPTION(struct fz_pipeline, threads, "threads", TP_OPT_INT, "0", ""),
+    TP_OPTION(struct fz_pipeline, batch_size, "batch_size", TP_OPT_INT, "256", ""),
+    TP_OPTION(struct fz_pipeline, processors, "processors", TP_OPT_NODE, NULL, ""),
     {0},
 };
 static const struct tp_option fz_logger_opts[] = {
-    {"level", TP_OPT_STRING, offsetof(struct fz_logger, level), "info", "", 0, NULL, 0, fz_levels},
-    {"format", TP_OPT_STRING, offsetof(struct fz_logger, format), "text", "", 0, NULL, 0, NULL},
+    TP_OPTION(struct fz_logger, level, "level", TP_OPT_STRING, "info", "", .choices = fz_levels),
+    TP_OPTION(struct fz_logger, format, "format", TP_OPT_STRING, "text", ""),
     {0},
 };
 static const struct tp_option fz_root_opts[] = {
-    {"input", TP_OPT_NODE, offsetof(struct fz_root, input), NULL, "", 0, NULL, 0, NULL},
-    {"pipeline", TP_OPT_OBJECT, offsetof(struct fz_root, pipeline), NULL, "", 0, fz_pipeline_opts,
-     0, NULL},
-    {"output", TP_OPT_NODE, offsetof(struct fz_root, output), NULL, "", 0, NULL, 0, NULL},
-    {"dead_letter", TP_OPT_NODE, offsetof(struct fz_root, dead_letter), NULL, "", 0, NULL, 0, NULL},
-    {"logger", TP_OPT_OBJECT, offsetof(struct fz_root, logger), NULL, "", 0, fz_logger_opts, 0,
-     NULL},
+    TP_OPTION(struct fz_root, input, "input", TP_OPT_NODE, NULL, ""),
+    TP_OPTION(struct fz_root, pipeline, "pipeline", TP_OPT_OBJECT, NULL, "",
+              .sub = fz_pipeline_opts),
+    TP_OPTION(struct fz_root, output, "output", TP_OPT_NODE, NULL, ""),
+    TP_OPTION(struct fz_root, dead_letter, "dead_letter", TP_OPT_NODE, NULL, ""),
+    TP_OPTION(struct fz_root, logger, "logger", TP_OPT_OBJECT, NULL, "", .sub = fz_logger_opts),
     {0},
 };
 
@@ -82,31 +79,30 @@ struct fz_all {
 static const char *const fz_choices[] = {"a", "b", "umh.messages", NULL};
 
 static const struct tp_option fz_item_opts[] = {
-    {"name", TP_OPT_STRING, offsetof(struct fz_item, name), NULL, "", TP_OPT_REQUIRED, NULL, 0,
-     NULL},
-    {"n", TP_OPT_INT, offsetof(struct fz_item, n), "3", "", 0, NULL, 0, NULL},
-    {"code", TP_OPT_JS, offsetof(struct fz_item, code), NULL, "", 0, NULL, 0, NULL},
+    TP_OPTION(struct fz_item, name, "name", TP_OPT_STRING, NULL, "", .flags = TP_OPT_REQUIRED),
+    TP_OPTION(struct fz_item, n, "n", TP_OPT_INT, "3", ""),
+    TP_OPTION(struct fz_item, code, "code", TP_OPT_JS, NULL, ""),
     {0},
 };
 static const struct tp_option fz_obj_opts[] = {
-    {"d", TP_OPT_DOUBLE, offsetof(struct fz_obj, d), "1.5", "", 0, NULL, 0, NULL},
-    {"b", TP_OPT_BOOL, offsetof(struct fz_obj, b), "true", "", 0, NULL, 0, NULL},
-    {"m", TP_OPT_STRMAP, offsetof(struct fz_obj, m), NULL, "", 0, NULL, 0, NULL},
+    TP_OPTION(struct fz_obj, d, "d", TP_OPT_DOUBLE, "1.5", ""),
+    TP_OPTION(struct fz_obj, b, "b", TP_OPT_BOOL, "true", ""),
+    TP_OPTION(struct fz_obj, m, "m", TP_OPT_STRMAP, NULL, ""),
     {0},
 };
 static const struct tp_option fz_all_opts[] = {
-    {"s", TP_OPT_STRING, offsetof(struct fz_all, s), "x", "", 0, NULL, 0, NULL},
-    {"choice", TP_OPT_STRING, offsetof(struct fz_all, choice), "a", "", 0, NULL, 0, fz_choices},
-    {"i", TP_OPT_INT, offsetof(struct fz_all, i), "-7", "", 0, NULL, 0, NULL},
-    {"d", TP_OPT_DOUBLE, offsetof(struct fz_all, d), NULL, "", 0, NULL, 0, NULL},
-    {"b", TP_OPT_BOOL, offsetof(struct fz_all, b), "false", "", 0, NULL, 0, NULL},
-    {"js", TP_OPT_JS, offsetof(struct fz_all, js), NULL, "", 0, NULL, 0, NULL},
-    {"l", TP_OPT_STRINGS, offsetof(struct fz_all, l), NULL, "", 0, NULL, 0, NULL},
-    {"m", TP_OPT_STRMAP, offsetof(struct fz_all, m), NULL, "", 0, NULL, 0, NULL},
-    {"list", TP_OPT_LIST, offsetof(struct fz_all, list), NULL, "", 0, fz_item_opts,
-     sizeof(struct fz_item), NULL},
-    {"obj", TP_OPT_OBJECT, offsetof(struct fz_all, obj), NULL, "", 0, fz_obj_opts, 0, NULL},
-    {"node", TP_OPT_NODE, offsetof(struct fz_all, node), NULL, "", 0, NULL, 0, NULL},
+    TP_OPTION(struct fz_all, s, "s", TP_OPT_STRING, "x", ""),
+    TP_OPTION(struct fz_all, choice, "choice", TP_OPT_STRING, "a", "", .choices = fz_choices),
+    TP_OPTION(struct fz_all, i, "i", TP_OPT_INT, "-7", ""),
+    TP_OPTION(struct fz_all, d, "d", TP_OPT_DOUBLE, NULL, ""),
+    TP_OPTION(struct fz_all, b, "b", TP_OPT_BOOL, "false", ""),
+    TP_OPTION(struct fz_all, js, "js", TP_OPT_JS, NULL, ""),
+    TP_OPTION(struct fz_all, l, "l", TP_OPT_STRINGS, NULL, ""),
+    TP_OPTION(struct fz_all, m, "m", TP_OPT_STRMAP, NULL, ""),
+    TP_OPTION(struct fz_all, list, "list", TP_OPT_LIST, NULL, "", .sub = fz_item_opts,
+              .elem_size = sizeof(struct fz_item)),
+    TP_OPTION(struct fz_all, obj, "obj", TP_OPT_OBJECT, NULL, "", .sub = fz_obj_opts),
+    TP_OPTION(struct fz_all, node, "node", TP_OPT_NODE, NULL, ""),
     {0},
 };
 

@@ -618,6 +618,141 @@ static void test_markdown(void **state)
     tp_buf_free(&b);
 }
 
+/* ---- durations, ranges, optional objects, deprecated forms ---- */
+
+struct timing {
+    int64_t wait_ms, legacy_ms, keep_ms, count;
+    double ratio;
+    struct broker *extra; /* optional object */
+};
+
+static const struct tp_option timing_opts[] = {
+    TP_OPTION(struct timing, wait_ms, "wait", TP_OPT_DURATION, "500ms", "a duration", .min = 1,
+              .max = 3600000),
+    TP_OPTION(struct timing, legacy_ms, "legacy", TP_OPT_DURATION, "30s",
+              "bare integers are seconds, deprecated", .int_ms = 1000,
+              .flags = TP_OPT_INT_DEPRECATED),
+    TP_OPTION(struct timing, keep_ms, "keep_ms", TP_OPT_DURATION, "100", "bare integers are ms",
+              .int_ms = 1),
+    TP_OPTION(struct timing, count, "count", TP_OPT_INT, "1", "at least 1", .min = 1,
+              .max = INT64_MAX),
+    TP_OPTION(struct timing, ratio, "ratio", TP_OPT_DOUBLE, "0.5", "0..1", .min = 0, .max = 1),
+    TP_OPTION(struct timing, extra, "extra", TP_OPT_OPTIONAL, NULL, "optional broker",
+              .sub = broker_opts, .elem_size = sizeof(struct broker)),
+    {0},
+};
+
+static int parse_timing(const char *yaml, struct timing *t, char *msg, size_t size)
+{
+    struct tp_config *cfg = load(yaml);
+    memset(t, 0, sizeof(*t));
+    int rc = parse_at(cfg, "t", timing_opts, t, msg, size);
+    tp_config_free(cfg);
+    return rc;
+}
+
+static void test_durations(void **state)
+{
+    (void)state;
+    struct timing t;
+    char msg[600];
+    assert_int_equal(parse_timing("t: {}\n", &t, msg, sizeof(msg)), TP_OK);
+    assert_int_equal(t.wait_ms, 500);
+    assert_int_equal(t.legacy_ms, 30000);
+    assert_int_equal(t.keep_ms, 100);
+    assert_null(t.extra);
+    static const struct {
+        const char *text;
+        int64_t ms;
+    } good[] = {{"250ms", 250},  {"5s", 5000},     {"1.5s", 1500},  {"2m", 120000},
+                {"1h", 3600000}, {"1m30s", 90000}, {"\"2s\"", 2000}};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char yaml[64];
+        snprintf(yaml, sizeof(yaml), "t: {wait: %s}\n", good[i].text);
+        assert_int_equal(parse_timing(yaml, &t, msg, sizeof(msg)), TP_OK);
+        assert_int_equal(t.wait_ms, good[i].ms);
+    }
+    /* old integer forms: the key's unit */
+    assert_int_equal(parse_timing("t: {legacy: 7, keep_ms: 250}\n", &t, msg, sizeof(msg)), TP_OK);
+    assert_int_equal(t.legacy_ms, 7000);
+    assert_int_equal(t.keep_ms, 250);
+    assert_int_equal(parse_timing("t: {keep_ms: 2s}\n", &t, msg, sizeof(msg)), TP_OK);
+    assert_int_equal(t.keep_ms, 2000);
+    /* errors: positioned, with the expected form or range */
+    const char *bad[][2] = {
+        {"t: {wait: 5}\n",
+         "t.yaml:1:11: t.wait: expected duration (500ms, 5s, 2m, 1h30m), got integer 5"},
+        {"t: {wait: -1s}\n",
+         "t.yaml:1:11: t.wait: expected duration (500ms, 5s, 2m, 1h30m), got string \"-1s\""},
+        {"t: {wait: 5 s}\n",
+         "t.yaml:1:11: t.wait: expected duration (500ms, 5s, 2m, 1h30m), got string \"5 s\""},
+        {"t: {wait: 2h}\n", "t.yaml:1:11: t.wait: expected a duration in 1ms..1h, got 2h"},
+        {"t: {wait: 0}\n", "t.yaml:1:11: t.wait: expected a duration in 1ms..1h, got 0"},
+        {"t: {count: 0}\n", "t.yaml:1:12: t.count: expected an integer of at least 1, got 0"},
+        {"t: {ratio: 1.5}\n", "t.yaml:1:12: t.ratio: expected a number in 0..1, got 1.5"},
+        {"t: {extra: 5}\n", "t.yaml:1:12: t.extra: expected map, got integer 5"},
+        {"t: {extra: {port: x}}\n", "t.yaml:1:19: t.extra.port: expected integer, got string "
+                                    "\"x\""},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(parse_timing(bad[i][0], &t, msg, sizeof(msg)), TP_CONFIG);
+        assert_string_equal(msg, bad[i][1]);
+    }
+    /* an optional object present: allocated, defaults applied, freed with the rest */
+    assert_int_equal(parse_timing("t: {extra: {port: 8883}}\n", &t, msg, sizeof(msg)), TP_OK);
+    assert_non_null(t.extra);
+    assert_string_equal(t.extra->host, "localhost");
+    assert_int_equal(t.extra->port, 8883);
+    tp_options_free(timing_opts, &t);
+    assert_null(t.extra);
+}
+
+struct found {
+    int n;
+    char last[600];
+};
+
+static void on_found(void *ud, const struct tp_error *err)
+{
+    struct found *f = ud;
+    f->n++;
+    tp_error_format(err, f->last, sizeof(f->last));
+}
+
+static void test_deprecated_forms(void **state)
+{
+    (void)state;
+    struct tp_config *cfg = load("t:\n  legacy: 30\n  keep_ms: 5\n  wait: 1s\n");
+    struct found f = {0};
+    assert_int_equal(
+        tp_options_deprecated(timing_opts, tp_node_get(cfg->root, "t"), "t", on_found, &f), 1);
+    assert_int_equal(f.n, 1);
+    assert_string_equal(f.last, "t.yaml:2:11: t.legacy: a bare integer (counted in units of 1s) "
+                                "is deprecated; write the unit, e.g. 30s");
+    tp_config_free(cfg);
+    cfg = load("t:\n  legacy: 30s\n");
+    f.n = 0;
+    assert_int_equal(
+        tp_options_deprecated(timing_opts, tp_node_get(cfg->root, "t"), "t", on_found, &f), 0);
+    tp_config_free(cfg);
+}
+
+static void test_markdown_ranges_and_durations(void **state)
+{
+    (void)state;
+    struct tp_buf b;
+    tp_buf_init(&b);
+    assert_int_equal(tp_options_markdown(timing_opts, "t", &b), 0);
+    assert_non_null(strstr(b.data, "| `wait` | duration | `500ms` | no | a duration Range: "
+                                   "1ms..1h. |"));
+    assert_non_null(strstr(b.data, "A bare integer counts seconds (deprecated: write the unit"));
+    assert_non_null(strstr(b.data, "| `count` | integer | `1` | no | at least 1 Range: at least "
+                                   "1. |"));
+    assert_non_null(strstr(b.data, "| `extra` | object (optional) |"));
+    assert_non_null(strstr(b.data, "### t.extra"));
+    tp_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +769,9 @@ int main(void)
         cmocka_unit_test(test_js_positions),
         cmocka_unit_test(test_free_after_error),
         cmocka_unit_test(test_markdown),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_deprecated_forms),
+        cmocka_unit_test(test_markdown_ranges_and_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -252,7 +252,8 @@ static void test_config_errors(void **state)
     expect_error("default:\n  deadband: {max_time: h}\n", "expected duration", 2);
     expect_error("default:\n  swinging_door: {treshold: 1}\n", "unknown key", 2);
     expect_error("default:\n  late_policy: {late_policy: keep}\n", "expected one of", 2);
-    expect_error("default: {deadband: {threshold: -1}}\n", "must not be negative", 0);
+    expect_error("default: {deadband: {threshold: -1}}\n",
+                 "threshold: expected a number of at least 0, got -1", 1); /* the table's range */
     expect_error("default: {deadband: {threshold: 1, threshold_percent: 2}}\n",
                  "exclude each other", 0);
     expect_error("overrides:\n  - deadband: {threshold: 1}\n",

@@ -1,5 +1,5 @@
-/* Unit tests for the NATS plugin helpers (src/io/nats/common.c): durations,
- * the {{meta.KEY}} subject template and its subject checks, the metadata ->
+/* Unit tests for the NATS plugin helpers (src/io/nats/common.c): the
+ * {{meta.KEY}} subject template and its subject checks, the metadata ->
  * header filter, and option errors of the nats input/output that need no server. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,30 +12,6 @@
 
 #include "core/plugin.h"
 #include "io/nats/internal.h"
-
-static void test_duration(void **state)
-{
-    (void)state;
-    struct tp_error err = {0};
-    int64_t ms = -1;
-    assert_int_equal(tp__nats_duration_ms("250ms", "x", &ms, &err), 0);
-    assert_int_equal(ms, 250);
-    assert_int_equal(tp__nats_duration_ms("5s", "x", &ms, &err), 0);
-    assert_int_equal(ms, 5000);
-    assert_int_equal(tp__nats_duration_ms("1.5s", "x", &ms, &err), 0);
-    assert_int_equal(ms, 1500);
-    assert_int_equal(tp__nats_duration_ms("2m", "x", &ms, &err), 0);
-    assert_int_equal(ms, 120000);
-    assert_int_equal(tp__nats_duration_ms("1h", "x", &ms, &err), 0);
-    assert_int_equal(ms, 3600000);
-    assert_int_equal(tp__nats_duration_ms("0", "x", &ms, &err), 0);
-    assert_int_equal(ms, 0);
-    assert_int_equal(tp__nats_duration_ms("5", "a.b", &ms, &err), TP_CONFIG);
-    assert_non_null(strstr(err.msg, "a.b: expected a duration"));
-    assert_int_equal(tp__nats_duration_ms("-1s", "x", &ms, &err), TP_CONFIG);
-    assert_int_equal(tp__nats_duration_ms("5 s", "x", &ms, &err), TP_CONFIG);
-    assert_int_equal(tp__nats_duration_ms("", "x", &ms, &err), TP_CONFIG);
-}
 
 static int render(const char *tmpl, struct tp_msg *m, struct tp_buf *out, char *why)
 {
@@ -104,15 +80,15 @@ static void test_header_filter(void **state)
 /* Parses YAML options for a plugin and opens it; returns open's status (no server needed
  * for the errors tested here: they are found before connecting). */
 static int open_with(const struct tp_option *table, size_t size,
-                     int (*open_fn)(const void *, void **, struct tp_error *), const char *yaml,
-                     struct tp_error *err)
+                     int (*open_fn)(const void *, void **, struct tp_error *), const char *path,
+                     const char *yaml, struct tp_error *err)
 {
     struct tp_config *cfg = NULL;
     assert_int_equal(tp_config_load_string("t.yaml", yaml, strlen(yaml), &cfg, err), 0);
     char conf[1024];
     assert_true(size <= sizeof(conf));
     memset(conf, 0, sizeof(conf));
-    int rc = tp_options_parse(table, cfg->root, "x", conf, err);
+    int rc = tp_options_parse(table, cfg->root, path, conf, err);
     void *state = NULL;
     if (rc == 0)
         rc = open_fn(conf, &state, err);
@@ -131,28 +107,43 @@ static void test_option_errors(void **state)
     assert_non_null(out);
     struct tp_error err = {0};
 
-    assert_int_equal(open_with(in->options, in->config_size, in->open, "subjects: [a]\n", &err),
-                     TP_CONFIG);
+    assert_int_equal(
+        open_with(in->options, in->config_size, in->open, "input.nats", "subjects: [a]\n", &err),
+        TP_CONFIG);
     assert_non_null(strstr(err.msg, "urls"));
-    assert_int_equal(open_with(out->options, out->config_size, out->open,
+    assert_int_equal(open_with(out->options, out->config_size, out->open, "output.nats",
                                "urls: [nats://127.0.0.1:1]\nsubject: \"{{topic}}\"\n", &err),
                      TP_CONFIG);
     assert_non_null(strstr(err.msg, "subject: expected {{meta.KEY}}"));
-    assert_int_equal(open_with(out->options, out->config_size, out->open,
+    assert_int_equal(open_with(out->options, out->config_size, out->open, "output.nats",
                                "urls: [nats://127.0.0.1:1]\ncreate_stream: true\njetstream: true\n",
                                &err),
                      TP_CONFIG);
     assert_non_null(strstr(err.msg, "needs output.nats.stream"));
-    assert_int_equal(open_with(out->options, out->config_size, out->open,
+    assert_int_equal(open_with(out->options, out->config_size, out->open, "output.nats",
                                "urls: [nats://127.0.0.1:1]\nack_timeout: 5\n", &err),
                      TP_CONFIG);
-    assert_non_null(strstr(err.msg, "output.nats.ack_timeout"));
-    assert_int_equal(open_with(in->options, in->config_size, in->open,
+    assert_string_equal(
+        err.msg,
+        "output.nats.ack_timeout: expected duration (500ms, 5s, 2m, 1h30m), got integer 5");
+    assert_int_equal(err.line, 2); /* positioned: the table checks it */
+    assert_int_equal(open_with(in->options, in->config_size, in->open, "input.nats",
                                "urls: [nats://127.0.0.1:1]\nreconnect_wait: soon\n", &err),
                      TP_CONFIG);
-    assert_non_null(strstr(err.msg, "input.nats.reconnect_wait"));
+    assert_non_null(strstr(err.msg, "input.nats.reconnect_wait: expected duration"));
+    assert_int_equal(open_with(out->options, out->config_size, out->open, "output.nats",
+                               "urls: [nats://127.0.0.1:1]\nmax_pending: 0\n", &err),
+                     TP_CONFIG);
+    assert_string_equal(err.msg,
+                        "output.nats.max_pending: expected an integer of at least 1, got 0");
+    /* jetstream: an optional nested object, its keys checked with positions */
+    assert_int_equal(open_with(in->options, in->config_size, in->open, "input.nats",
+                               "urls: [nats://127.0.0.1:1]\njetstream: {stream: S}\n", &err),
+                     TP_CONFIG);
+    assert_string_equal(err.msg, "input.nats.jetstream: missing required key \"durable\"");
+    assert_int_equal(err.line, 2);
     /* nothing listens on port 1: a clear connection error at start-up */
-    assert_int_equal(open_with(in->options, in->config_size, in->open,
+    assert_int_equal(open_with(in->options, in->config_size, in->open, "input.nats",
                                "urls: [nats://127.0.0.1:1]\nsubjects: [a]\n", &err),
                      TP_IO);
     assert_non_null(strstr(err.msg, "input.nats: cannot connect to nats://127.0.0.1:1"));
@@ -161,7 +152,6 @@ static void test_option_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration),
         cmocka_unit_test(test_template_render),
         cmocka_unit_test(test_header_filter),
         cmocka_unit_test(test_option_errors),

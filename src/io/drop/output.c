@@ -7,7 +7,7 @@ struct drop_config {
 };
 
 static const struct tp_option drop_options[] = {
-    {.name = NULL},
+    {0},
 };
 
 static int drop_instance; /* drop has no state; open hands out this address */

@@ -18,13 +18,10 @@ struct file_in_config {
 };
 
 static const struct tp_option file_in_options[] = {
-    {.name = "path",
-     .type = TP_OPT_STRING,
-     .offset = offsetof(struct file_in_config, path),
-     .desc = "file to read",
-     .flags = TP_OPT_REQUIRED | TP_OPT_READABLE},
+    TP_OPTION(struct file_in_config, path, "path", TP_OPT_STRING, NULL, "file to read",
+              .flags = TP_OPT_REQUIRED | TP_OPT_READABLE),
     TP_LINE_FORMAT_OPTIONS(struct file_in_config),
-    {.name = NULL},
+    {0},
 };
 
 static int file_in_open(const void *config, void **in, struct tp_error *err)

@@ -19,18 +19,11 @@ struct file_out_config {
 static const char *const file_modes[] = {"truncate", "append", NULL};
 
 static const struct tp_option file_out_options[] = {
-    {.name = "path",
-     .type = TP_OPT_STRING,
-     .offset = offsetof(struct file_out_config, path),
-     .desc = "file to write (created when missing)",
-     .flags = TP_OPT_REQUIRED | TP_OPT_IN_DIR},
-    {.name = "mode",
-     .type = TP_OPT_STRING,
-     .offset = offsetof(struct file_out_config, mode),
-     .def = "truncate",
-     .desc = "truncate: start the file empty; append: add to its end",
-     .choices = file_modes},
-    {.name = NULL},
+    TP_OPTION(struct file_out_config, path, "path", TP_OPT_STRING, NULL,
+              "file to write (created when missing)", .flags = TP_OPT_REQUIRED | TP_OPT_IN_DIR),
+    TP_OPTION(struct file_out_config, mode, "mode", TP_OPT_STRING, "truncate",
+              "truncate: start the file empty; append: add to its end", .choices = file_modes),
+    {0},
 };
 
 struct file_out {

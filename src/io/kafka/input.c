@@ -21,25 +21,27 @@
 static const char *const start_offsets[] = {"earliest", "latest", NULL};
 
 static const struct tp_option in_options[] = {
-    {"brokers", TP_OPT_STRINGS, offsetof(struct tp__kafka_in_config, brokers), NULL,
-     "bootstrap brokers, host:port", TP_OPT_REQUIRED, NULL, 0, NULL},
-    {"topics", TP_OPT_STRINGS, offsetof(struct tp__kafka_in_config, topics), NULL,
-     "topics to subscribe to (a name starting with ^ is a regex)", TP_OPT_REQUIRED, NULL, 0, NULL},
-    {"consumer_group", TP_OPT_STRING, offsetof(struct tp__kafka_in_config, consumer_group), NULL,
-     "consumer group id (group.id)", TP_OPT_REQUIRED, NULL, 0, NULL},
-    {"client_id", TP_OPT_STRING, offsetof(struct tp__kafka_in_config, client_id), "tagproc",
-     "client.id", 0, NULL, 0, NULL},
-    {"start_offset", TP_OPT_STRING, offsetof(struct tp__kafka_in_config, start_offset), "earliest",
-     "where to start in a partition without a committed offset", 0, NULL, 0, start_offsets},
-    {"key_filter", TP_OPT_STRING, offsetof(struct tp__kafka_in_config, key_filter), NULL,
-     "POSIX extended regex; records whose key does not match are skipped", 0, NULL, 0, NULL},
-    {"max_poll_records", TP_OPT_INT, offsetof(struct tp__kafka_in_config, max_poll_records), "0",
-     "most records per read (0: the pipeline batch size)", 0, NULL, 0, NULL},
-    {"revoke_timeout_ms", TP_OPT_INT, offsetof(struct tp__kafka_in_config, revoke_timeout_ms),
-     "10000", "on a rebalance, how long to wait for in-flight messages of revoked partitions", 0,
-     NULL, 0, NULL},
-    {"properties", TP_OPT_STRMAP, offsetof(struct tp__kafka_in_config, properties), NULL,
-     "extra librdkafka properties, passed as-is (e.g. security.protocol)", 0, NULL, 0, NULL},
+    TP_OPTION(struct tp__kafka_in_config, brokers, "brokers", TP_OPT_STRINGS, NULL,
+              "bootstrap brokers, host:port", .flags = TP_OPT_REQUIRED),
+    TP_OPTION(struct tp__kafka_in_config, topics, "topics", TP_OPT_STRINGS, NULL,
+              "topics to subscribe to (a name starting with ^ is a regex)",
+              .flags = TP_OPT_REQUIRED),
+    TP_OPTION(struct tp__kafka_in_config, consumer_group, "consumer_group", TP_OPT_STRING, NULL,
+              "consumer group id (group.id)", .flags = TP_OPT_REQUIRED),
+    TP_OPTION(struct tp__kafka_in_config, client_id, "client_id", TP_OPT_STRING, "tagproc",
+              "client.id"),
+    TP_OPTION(struct tp__kafka_in_config, start_offset, "start_offset", TP_OPT_STRING, "earliest",
+              "where to start in a partition without a committed offset", .choices = start_offsets),
+    TP_OPTION(struct tp__kafka_in_config, key_filter, "key_filter", TP_OPT_STRING, NULL,
+              "POSIX extended regex; records whose key does not match are skipped"),
+    TP_OPTION(struct tp__kafka_in_config, max_poll_records, "max_poll_records", TP_OPT_INT, "0",
+              "most records per read (0: the pipeline batch size)", .min = 0, .max = INT64_MAX),
+    TP_OPTION(struct tp__kafka_in_config, revoke_timeout_ms, "revoke_timeout_ms", TP_OPT_DURATION,
+              "10000",
+              "on a rebalance, how long to wait for in-flight messages of revoked partitions",
+              .int_ms = 1, .min = 0, .max = INT64_MAX),
+    TP_OPTION(struct tp__kafka_in_config, properties, "properties", TP_OPT_STRMAP, NULL,
+              "extra librdkafka properties, passed as-is (e.g. security.protocol)"),
     {0},
 };
 
@@ -274,11 +276,6 @@ static int kafka_in_open(const void *config, void **out, struct tp_error *err)
     }
     if (!cfg->topics.n) {
         rc = tp_error_set(err, TP_CONFIG, IN_PATH ".topics: expected at least one topic");
-        goto fail;
-    }
-    if (cfg->max_poll_records < 0 || cfg->revoke_timeout_ms < 0) {
-        rc = tp_error_set(err, TP_CONFIG,
-                          IN_PATH ": max_poll_records and revoke_timeout_ms must be >= 0");
         goto fail;
     }
     rc = tp__kafka_conf_new(IN_PATH, &cfg->brokers, cfg->client_id, &conf, err);

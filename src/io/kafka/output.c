@@ -21,29 +21,30 @@
 static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd", NULL};
 
 static const struct tp_option out_options[] = {
-    {"brokers", TP_OPT_STRINGS, offsetof(struct tp__kafka_out_config, brokers), NULL,
-     "bootstrap brokers, host:port", TP_OPT_REQUIRED, NULL, 0, NULL},
-    {"topic", TP_OPT_STRING, offsetof(struct tp__kafka_out_config, topic), "umh.messages",
-     "topic to produce to", 0, NULL, 0, NULL},
-    {"key_meta", TP_OPT_STRING, offsetof(struct tp__kafka_out_config, key_meta), "umh_topic",
-     "metadata entry used as the record key (absent: no key)", 0, NULL, 0, NULL},
-    {"client_id", TP_OPT_STRING, offsetof(struct tp__kafka_out_config, client_id), "tagproc",
-     "client.id", 0, NULL, 0, NULL},
-    {"compression", TP_OPT_STRING, offsetof(struct tp__kafka_out_config, compression), "none",
-     "compression.codec", 0, NULL, 0, codecs},
-    {"linger_ms", TP_OPT_INT, offsetof(struct tp__kafka_out_config, linger_ms), "5",
-     "linger.ms: how long to wait to fill a batch", 0, NULL, 0, NULL},
-    {"batch_size", TP_OPT_INT, offsetof(struct tp__kafka_out_config, batch_size), "10000",
-     "batch.num.messages: most messages per produce request", 0, NULL, 0, NULL},
-    {"idempotent", TP_OPT_BOOL, offsetof(struct tp__kafka_out_config, idempotent), "true",
-     "enable.idempotence (no duplicates or reordering from producer retries)", 0, NULL, 0, NULL},
-    {"max_retries", TP_OPT_INT, offsetof(struct tp__kafka_out_config, max_retries), "-1",
-     "-1: deliveries never time out (librdkafka retries them, in order, until the broker is "
-     "back; message.timeout.ms = 0); >= 0: a delivery that failed after message.timeout.ms "
-     "(default 300 s) fails the output: tagproc exits 1 and the input is not acknowledged",
-     0, NULL, 0, NULL},
-    {"properties", TP_OPT_STRMAP, offsetof(struct tp__kafka_out_config, properties), NULL,
-     "extra librdkafka properties, passed as-is", 0, NULL, 0, NULL},
+    TP_OPTION(struct tp__kafka_out_config, brokers, "brokers", TP_OPT_STRINGS, NULL,
+              "bootstrap brokers, host:port", .flags = TP_OPT_REQUIRED),
+    TP_OPTION(struct tp__kafka_out_config, topic, "topic", TP_OPT_STRING, "umh.messages",
+              "topic to produce to"),
+    TP_OPTION(struct tp__kafka_out_config, key_meta, "key_meta", TP_OPT_STRING, "umh_topic",
+              "metadata entry used as the record key (absent: no key)"),
+    TP_OPTION(struct tp__kafka_out_config, client_id, "client_id", TP_OPT_STRING, "tagproc",
+              "client.id"),
+    TP_OPTION(struct tp__kafka_out_config, compression, "compression", TP_OPT_STRING, "none",
+              "compression.codec", .choices = codecs),
+    TP_OPTION(struct tp__kafka_out_config, linger_ms, "linger_ms", TP_OPT_DURATION, "5",
+              "linger.ms: how long to wait to fill a batch", .int_ms = 1, .min = 0,
+              .max = INT64_MAX),
+    TP_OPTION(struct tp__kafka_out_config, batch_size, "batch_size", TP_OPT_INT, "10000",
+              "batch.num.messages: most messages per produce request", .min = 1, .max = INT64_MAX),
+    TP_OPTION(struct tp__kafka_out_config, idempotent, "idempotent", TP_OPT_BOOL, "true",
+              "enable.idempotence (no duplicates or reordering from producer retries)"),
+    TP_OPTION(
+        struct tp__kafka_out_config, max_retries, "max_retries", TP_OPT_INT, "-1",
+        "-1: deliveries never time out (librdkafka retries them, in order, until the broker is "
+        "back; message.timeout.ms = 0); >= 0: a delivery that failed after message.timeout.ms "
+        "(default 300 s) fails the output: tagproc exits 1 and the input is not acknowledged"),
+    TP_OPTION(struct tp__kafka_out_config, properties, "properties", TP_OPT_STRMAP, NULL,
+              "extra librdkafka properties, passed as-is"),
     {0},
 };
 
@@ -192,10 +193,6 @@ static int kafka_out_open(const void *config, void **outp, struct tp_error *err)
     rd_kafka_conf_t *conf = NULL;
     char num[32];
     int rc = TP_OK;
-    if (cfg->linger_ms < 0 || cfg->batch_size < 1) {
-        rc = tp_error_set(err, TP_CONFIG, OUT_PATH ": linger_ms must be >= 0, batch_size >= 1");
-        goto fail;
-    }
     if (!cfg->topic || !cfg->topic[0]) {
         rc = tp_error_set(err, TP_CONFIG, OUT_PATH ".topic: expected a topic name");
         goto fail;

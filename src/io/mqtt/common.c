@@ -9,14 +9,15 @@
 #include <unistd.h>
 
 const struct tp_option tp__mqtt_tls_options[] = {
-    {"ca_file", TP_OPT_STRING, offsetof(struct tp__mqtt_tls, ca_file), NULL,
-     "PEM file of trusted CA certificates (default: the system's)", TP_OPT_READABLE, NULL, 0, NULL},
-    {"cert_file", TP_OPT_STRING, offsetof(struct tp__mqtt_tls, cert_file), NULL,
-     "PEM client certificate (needs key_file)", TP_OPT_READABLE, NULL, 0, NULL},
-    {"key_file", TP_OPT_STRING, offsetof(struct tp__mqtt_tls, key_file), NULL,
-     "PEM private key of cert_file", TP_OPT_READABLE, NULL, 0, NULL},
-    {"insecure", TP_OPT_BOOL, offsetof(struct tp__mqtt_tls, insecure), "false",
-     "skip certificate and host name verification (testing only)", 0, NULL, 0, NULL},
+    TP_OPTION(struct tp__mqtt_tls, ca_file, "ca_file", TP_OPT_STRING, NULL,
+              "PEM file of trusted CA certificates (default: the system's)",
+              .flags = TP_OPT_READABLE),
+    TP_OPTION(struct tp__mqtt_tls, cert_file, "cert_file", TP_OPT_STRING, NULL,
+              "PEM client certificate (needs key_file)", .flags = TP_OPT_READABLE),
+    TP_OPTION(struct tp__mqtt_tls, key_file, "key_file", TP_OPT_STRING, NULL,
+              "PEM private key of cert_file", .flags = TP_OPT_READABLE),
+    TP_OPTION(struct tp__mqtt_tls, insecure, "insecure", TP_OPT_BOOL, "false",
+              "skip certificate and host name verification (testing only)"),
     {0},
 };
 
@@ -89,19 +90,12 @@ int tp__mqtt_url_parse(const char *url, const char *path, struct tp__mqtt_endpoi
 static int check_common(const struct tp__mqtt_common *c, const char *path,
                         const struct tp__mqtt_endpoint *ep, struct tp_error *err)
 {
-    if (c->qos < 0 || c->qos > 2)
-        return tp_error_set(err, TP_CONFIG, "%s.qos: expected 0, 1 or 2, got %lld", path,
-                            (long long)c->qos);
-    if (c->keepalive < 5 || c->keepalive > 65535)
-        return tp_error_set(err, TP_CONFIG, "%s.keepalive: expected 5..65535 seconds, got %lld",
-                            path, (long long)c->keepalive);
-    if (c->reconnect_delay < 1 || c->reconnect_delay > 3600)
-        return tp_error_set(err, TP_CONFIG, "%s.reconnect_delay: expected 1..3600, got %lld", path,
-                            (long long)c->reconnect_delay);
-    if (c->reconnect_delay_max < c->reconnect_delay || c->reconnect_delay_max > 3600)
+    /* qos, keepalive and the delays' ranges are in the option table */
+    if (c->reconnect_delay_max < c->reconnect_delay)
         return tp_error_set(err, TP_CONFIG,
-                            "%s.reconnect_delay_max: expected reconnect_delay..3600, got %lld",
-                            path, (long long)c->reconnect_delay_max);
+                            "%s.reconnect_delay_max: expected at least reconnect_delay (%lld ms), "
+                            "got %lld ms",
+                            path, (long long)c->reconnect_delay, (long long)c->reconnect_delay_max);
     if (c->password && !c->username)
         return tp_error_set(err, TP_CONFIG, "%s.password: needs username", path);
     const struct tp__mqtt_tls *t = &c->tls;
@@ -184,9 +178,9 @@ int tp__mqtt_conn_setup(const struct tp__mqtt_common *c, const char *path, const
         .username = c->username,
         .password = c->password,
         .clean_session = c->clean_session,
-        .keepalive_s = (int)c->keepalive,
-        .reconnect_delay_ms = (uint64_t)c->reconnect_delay * 1000u,
-        .reconnect_delay_max_ms = (uint64_t)c->reconnect_delay_max * 1000u,
+        .keepalive_s = (int)(c->keepalive / 1000),
+        .reconnect_delay_ms = (uint64_t)c->reconnect_delay,
+        .reconnect_delay_max_ms = (uint64_t)c->reconnect_delay_max,
         .receive_maximum = receive_maximum,
     };
     tp_mqtt_client_init(cl, &o);

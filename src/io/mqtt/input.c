@@ -32,8 +32,9 @@ static const struct tp_option mqtt_in_options[] = {
     /* MQTT 5 by default: Receive Maximum 65535 lets the broker keep many
      * messages in flight to us while their PUBACKs wait for the output. */
     TP__MQTT_COMMON_OPTIONS(struct mqtt_in_config, "false", "5"),
-    {"topics", TP_OPT_STRINGS, offsetof(struct mqtt_in_config, topics), NULL,
-     "topic filters to subscribe to (wildcards + and # allowed)", TP_OPT_REQUIRED, NULL, 0, NULL},
+    TP_OPTION(struct mqtt_in_config, topics, "topics", TP_OPT_STRINGS, NULL,
+              "topic filters to subscribe to (wildcards + and # allowed)",
+              .flags = TP_OPT_REQUIRED),
     {0},
 };
 

@@ -32,9 +32,9 @@ struct tp__mqtt_common {
     char *password;
     int clean_session;
     int64_t qos;
-    int64_t keepalive;           /* seconds */
-    int64_t reconnect_delay;     /* seconds, first retry */
-    int64_t reconnect_delay_max; /* seconds, cap of the exponential back-off */
+    int64_t keepalive;           /* ms */
+    int64_t reconnect_delay;     /* ms, first retry */
+    int64_t reconnect_delay_max; /* ms, cap of the exponential back-off */
     struct tp__mqtt_tls tls;
 };
 
@@ -45,98 +45,37 @@ extern const char *const tp__mqtt_protocols[];
  * of config struct T; `clean` is the clean_session default ("true"/"false"),
  * `proto` the protocol default ("5" / "3.1.1"). */
 #define TP__MQTT_COMMON_OPTIONS(T, clean, proto)                                                   \
-    {"url",                                                                                        \
-     TP_OPT_STRING,                                                                                \
-     offsetof(T, common.url),                                                                      \
-     NULL,                                                                                         \
-     "broker address: tcp://host:port or mqtt:// (1883), ssl://, tls:// or mqtts:// (8883); "      \
-     "this or urls is required",                                                                   \
-     0,                                                                                            \
-     NULL,                                                                                         \
-     0,                                                                                            \
-     NULL},                                                                                        \
-        {"urls",                                                                                   \
-         TP_OPT_STRINGS,                                                                           \
-         offsetof(T, common.urls),                                                                 \
-         NULL,                                                                                     \
-         "broker addresses (as url), tried in order on every (re)connect; instead of url",         \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         NULL},                                                                                    \
-        {"protocol",                                                                               \
-         TP_OPT_STRING,                                                                            \
-         offsetof(T, common.protocol),                                                             \
-         proto,                                                                                    \
-         "MQTT protocol version: 5 or 3.1.1",                                                      \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         tp__mqtt_protocols},                                                                      \
-        {"client_id",                                                                              \
-         TP_OPT_STRING,                                                                            \
-         offsetof(T, common.client_id),                                                            \
-         NULL,                                                                                     \
-         "MQTT client id (default tagproc-<pid>, -out suffix for the output); set it for a "       \
-         "persistent session that survives a restart",                                             \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         NULL},                                                                                    \
-        {"username", TP_OPT_STRING, offsetof(T, common.username), NULL, "user name", 0, NULL,      \
-         0,          NULL},                                                                        \
-        {"password",                                                                               \
-         TP_OPT_STRING,                                                                            \
-         offsetof(T, common.password),                                                             \
-         NULL,                                                                                     \
-         "password (needs username)",                                                              \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         NULL},                                                                                    \
-        {"clean_session",                                                                          \
-         TP_OPT_BOOL,                                                                              \
-         offsetof(T, common.clean_session),                                                        \
-         clean,                                                                                    \
-         "false: persistent session (the broker keeps subscriptions and queued QoS>0 messages)",   \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         NULL},                                                                                    \
-        {"qos", TP_OPT_INT, offsetof(T, common.qos), "1", "quality of service 0, 1 or 2", 0, NULL, \
-         0,     NULL},                                                                             \
-        {"keepalive",                                                                              \
-         TP_OPT_INT,                                                                               \
-         offsetof(T, common.keepalive),                                                            \
-         "30",                                                                                     \
-         "keepalive interval in seconds (5..65535)",                                               \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         NULL},                                                                                    \
-        {"reconnect_delay",                                                                        \
-         TP_OPT_INT,                                                                               \
-         offsetof(T, common.reconnect_delay),                                                      \
-         "1",                                                                                      \
-         "seconds before the first reconnect attempt; doubles per failure",                        \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         NULL},                                                                                    \
-        {"reconnect_delay_max",                                                                    \
-         TP_OPT_INT,                                                                               \
-         offsetof(T, common.reconnect_delay_max),                                                  \
-         "30",                                                                                     \
-         "maximum seconds between reconnect attempts",                                             \
-         0,                                                                                        \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         NULL},                                                                                    \
-    {                                                                                              \
-        "tls", TP_OPT_OBJECT, offsetof(T, common.tls), NULL,                                       \
-            "TLS settings (used with ssl://, tls:// or mqtts:// urls)", 0, tp__mqtt_tls_options,   \
-            0, NULL                                                                                \
-    }
+    TP_OPTION(T, common.url, "url", TP_OPT_STRING, NULL,                                           \
+              "broker address: tcp://host:port or mqtt:// (1883), ssl://, tls:// or mqtts:// "     \
+              "(8883); this or urls is required"),                                                 \
+        TP_OPTION(T, common.urls, "urls", TP_OPT_STRINGS, NULL,                                    \
+                  "broker addresses (as url), tried in order on every (re)connect; instead of "    \
+                  "url"),                                                                          \
+        TP_OPTION(T, common.protocol, "protocol", TP_OPT_STRING, proto,                            \
+                  "MQTT protocol version: 5 or 3.1.1", .choices = tp__mqtt_protocols),             \
+        TP_OPTION(T, common.client_id, "client_id", TP_OPT_STRING, NULL,                           \
+                  "MQTT client id (default tagproc-<pid>, -out suffix for the output); set it "    \
+                  "for a persistent session that survives a restart"),                             \
+        TP_OPTION(T, common.username, "username", TP_OPT_STRING, NULL, "user name"),               \
+        TP_OPTION(T, common.password, "password", TP_OPT_STRING, NULL,                             \
+                  "password (needs username)"),                                                    \
+        TP_OPTION(T, common.clean_session, "clean_session", TP_OPT_BOOL, clean,                    \
+                  "false: persistent session (the broker keeps subscriptions and queued QoS>0 "    \
+                  "messages)"),                                                                    \
+        TP_OPTION(T, common.qos, "qos", TP_OPT_INT, "1", "quality of service 0, 1 or 2", .min = 0, \
+                  .max = 2),                                                                       \
+        TP_OPTION(T, common.keepalive, "keepalive", TP_OPT_DURATION, "30s",                        \
+                  "keepalive interval (whole seconds on the wire)", .min = 5000, .max = 65535000,  \
+                  .int_ms = 1000, .flags = TP_OPT_INT_DEPRECATED),                                 \
+        TP_OPTION(T, common.reconnect_delay, "reconnect_delay", TP_OPT_DURATION, "1s",             \
+                  "wait before the first reconnect attempt; doubles per failure", .min = 1000,     \
+                  .max = 3600000, .int_ms = 1000, .flags = TP_OPT_INT_DEPRECATED),                 \
+        TP_OPTION(T, common.reconnect_delay_max, "reconnect_delay_max", TP_OPT_DURATION, "30s",    \
+                  "longest wait between reconnect attempts (at least reconnect_delay)",            \
+                  .min = 1000, .max = 3600000, .int_ms = 1000, .flags = TP_OPT_INT_DEPRECATED),    \
+        TP_OPTION(T, common.tls, "tls", TP_OPT_OBJECT, NULL,                                       \
+                  "TLS settings (used with ssl://, tls:// or mqtts:// urls)",                      \
+                  .sub = tp__mqtt_tls_options)
 
 /* A parsed broker address. */
 struct tp__mqtt_endpoint {

@@ -33,15 +33,16 @@ static const struct tp_option mqtt_out_options[] = {
      * max_inflight_messages (default 20) as Receive Maximum, which would cap
      * the window at 20 (measured: twice the system calls per message). */
     TP__MQTT_COMMON_OPTIONS(struct mqtt_out_config, "true", "3.1.1"),
-    {"topic", TP_OPT_STRING, offsetof(struct mqtt_out_config, topic), NULL,
-     "topic template with {{meta.KEY}}, ${! meta(\"KEY\") } or ${! @KEY } placeholders (default: "
-     "umh_topic with '.' -> '/')",
-     TP_OPT_TEMPLATE, NULL, 0, NULL},
-    {"retain", TP_OPT_BOOL, offsetof(struct mqtt_out_config, retain), "false",
-     "publish with the retain flag", 0, NULL, 0, NULL},
-    {"max_inflight", TP_OPT_INT, offsetof(struct mqtt_out_config, max_inflight), "1000",
-     "maximum unacknowledged messages (1..60000; MQTT 5: also the broker's Receive Maximum)", 0,
-     NULL, 0, NULL},
+    TP_OPTION(struct mqtt_out_config, topic, "topic", TP_OPT_STRING, NULL,
+              "topic template with {{meta.KEY}}, ${! meta(\"KEY\") } or ${! @KEY } placeholders "
+              "(default: "
+              "umh_topic with '.' -> '/')",
+              .flags = TP_OPT_TEMPLATE),
+    TP_OPTION(struct mqtt_out_config, retain, "retain", TP_OPT_BOOL, "false",
+              "publish with the retain flag"),
+    TP_OPTION(struct mqtt_out_config, max_inflight, "max_inflight", TP_OPT_INT, "1000",
+              "maximum unacknowledged messages (MQTT 5: also the broker's Receive Maximum)",
+              .min = 1, .max = 60000),
     {0},
 };
 
@@ -525,11 +526,6 @@ static int out_open(const void *config, void **out, struct tp_error *err)
     tp_buf_init(&st->topic);
     tp_mqtt_net_init(&st->cl.net);
     int rc = TP_OK;
-    if (cfg->max_inflight < 1 || cfg->max_inflight > 60000) {
-        rc = tp_error_set(err, TP_CONFIG, "output.mqtt.max_inflight: expected 1..60000, got %lld",
-                          (long long)cfg->max_inflight);
-        goto fail;
-    }
     if (cfg->topic) {
         struct tp_template_error te;
         rc = tp_template_compile(cfg->topic, &st->tpl, &te);

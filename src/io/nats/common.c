@@ -17,15 +17,6 @@ const char *tp__nats_errtext(natsStatus s)
     return t && *t ? t : natsStatus_GetText(s);
 }
 
-int tp__nats_duration_ms(const char *text, const char *what, int64_t *ms, struct tp_error *err)
-{
-    if (tp_duration_parse_ms(text, ms) == 0)
-        return TP_OK;
-    return tp_error_set(err, TP_CONFIG,
-                        "%s: expected a duration like 500ms, 5s, 2m or 1h, got \"%s\"", what,
-                        text ? text : "");
-}
-
 /* ---------- subject ---------- */
 
 int tp__nats_subject_render(const struct tp_template *t, const struct tp_msg *m, struct tp_buf *out,
@@ -110,15 +101,7 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
 int tp__nats_connect(const struct tp__nats_conn_config *cfg, const char *label, natsConnection **nc,
                      struct tp_error *err)
 {
-    int64_t wait_ms = 0, timeout_ms = 0;
-    char what[96];
-    snprintf(what, sizeof(what), "%s.reconnect_wait", label);
-    int rc = tp__nats_duration_ms(cfg->reconnect_wait, what, &wait_ms, err);
-    snprintf(what, sizeof(what), "%s.connect_timeout", label);
-    if (!rc)
-        rc = tp__nats_duration_ms(cfg->connect_timeout, what, &timeout_ms, err);
-    if (rc)
-        return rc;
+    int64_t wait_ms = cfg->reconnect_wait_ms, timeout_ms = cfg->connect_timeout_ms;
     if (cfg->urls.n == 0)
         return tp_error_set(err, TP_CONFIG, "%s.urls: expected at least one URL", label);
 
@@ -148,8 +131,8 @@ int tp__nats_connect(const struct tp__nats_conn_config *cfg, const char *label, 
     if (s == NATS_OK)
         s = natsOptions_SetErrorHandler(opts, on_async_error, (void *)label);
     if (s != NATS_OK) {
-        rc = tp_error_set(err, TP_CONFIG, "%s: invalid connection options: %s", label,
-                          tp__nats_errtext(s));
+        int rc = tp_error_set(err, TP_CONFIG, "%s: invalid connection options: %s", label,
+                              tp__nats_errtext(s));
         natsOptions_Destroy(opts);
         return rc;
     }

@@ -18,9 +18,9 @@ struct js_in_config {
     char *durable;
     char *filter_subject;
     char *deliver_policy;
-    char *ack_wait;
+    int64_t ack_wait_ms;
     int64_t max_ack_pending;
-    char *fetch_wait;
+    int64_t fetch_wait_ms;
     int create_stream;
     char *storage;
 };
@@ -30,46 +30,47 @@ struct in_config {
     struct tp_strlist subjects;
     char *queue_group;
     int64_t max_queued;
-    const struct tp_node *jetstream;
+    struct js_in_config *jetstream; /* NULL: core NATS */
 };
 
 static const char *const deliver_policies[] = {"all", "last", "new", "last_per_subject", NULL};
 static const char *const storages[] = {"file", "memory", NULL};
 
 static const struct tp_option js_in_options[] = {
-    {"stream", TP_OPT_STRING, offsetof(struct js_in_config, stream), NULL, "stream name",
-     TP_OPT_REQUIRED, NULL, 0, NULL},
-    {"durable", TP_OPT_STRING, offsetof(struct js_in_config, durable), NULL,
-     "durable consumer name (created when missing; no '.')", TP_OPT_REQUIRED, NULL, 0, NULL},
-    {"filter_subject", TP_OPT_STRING, offsetof(struct js_in_config, filter_subject), NULL,
-     "consumer filter subject (default: the single entry of subjects)", 0, NULL, 0, NULL},
-    {"deliver_policy", TP_OPT_STRING, offsetof(struct js_in_config, deliver_policy), "all",
-     "where a new consumer starts", 0, NULL, 0, deliver_policies},
-    {"ack_wait", TP_OPT_STRING, offsetof(struct js_in_config, ack_wait), "30s",
-     "redelivery delay of an unacknowledged message (new consumers)", 0, NULL, 0, NULL},
-    {"max_ack_pending", TP_OPT_INT, offsetof(struct js_in_config, max_ack_pending), "1000",
-     "most messages delivered but not yet acknowledged (new consumers)", 0, NULL, 0, NULL},
-    {"fetch_wait", TP_OPT_STRING, offsetof(struct js_in_config, fetch_wait), "500ms",
-     "longest wait of one pull request (bounds the reaction time to a stop)", 0, NULL, 0, NULL},
-    {"create_stream", TP_OPT_BOOL, offsetof(struct js_in_config, create_stream), "false",
-     "create the stream (subjects = subjects or filter_subject) when missing", 0, NULL, 0, NULL},
-    {"storage", TP_OPT_STRING, offsetof(struct js_in_config, storage), "file",
-     "storage of a created stream", 0, NULL, 0, storages},
+    TP_OPTION(struct js_in_config, stream, "stream", TP_OPT_STRING, NULL, "stream name",
+              .flags = TP_OPT_REQUIRED),
+    TP_OPTION(struct js_in_config, durable, "durable", TP_OPT_STRING, NULL,
+              "durable consumer name (created when missing; no '.')", .flags = TP_OPT_REQUIRED),
+    TP_OPTION(struct js_in_config, filter_subject, "filter_subject", TP_OPT_STRING, NULL,
+              "consumer filter subject (default: the single entry of subjects)"),
+    TP_OPTION(struct js_in_config, deliver_policy, "deliver_policy", TP_OPT_STRING, "all",
+              "where a new consumer starts", .choices = deliver_policies),
+    TP_OPTION(struct js_in_config, ack_wait_ms, "ack_wait", TP_OPT_DURATION, "30s",
+              "redelivery delay of an unacknowledged message (new consumers; 0: the server's)"),
+    TP_OPTION(struct js_in_config, max_ack_pending, "max_ack_pending", TP_OPT_INT, "1000",
+              "most messages delivered but not yet acknowledged (new consumers)", .min = 1,
+              .max = INT64_MAX),
+    TP_OPTION(struct js_in_config, fetch_wait_ms, "fetch_wait", TP_OPT_DURATION, "500ms",
+              "longest wait of one pull request (bounds the reaction time to a stop; at least 10ms "
+              "is used)"),
+    TP_OPTION(struct js_in_config, create_stream, "create_stream", TP_OPT_BOOL, "false",
+              "create the stream (subjects = subjects or filter_subject) when missing"),
+    TP_OPTION(struct js_in_config, storage, "storage", TP_OPT_STRING, "file",
+              "storage of a created stream", .choices = storages),
     {0},
 };
 
 static const struct tp_option in_options[] = {
     TP_NATS_CONN_OPTIONS(struct in_config),
-    {"subjects", TP_OPT_STRINGS, offsetof(struct in_config, subjects), NULL,
-     "subjects to subscribe to (wildcards allowed)", 0, NULL, 0, NULL},
-    {"queue_group", TP_OPT_STRING, offsetof(struct in_config, queue_group), NULL,
-     "core NATS queue group: members share the messages", 0, NULL, 0, NULL},
-    {"max_queued", TP_OPT_INT, offsetof(struct in_config, max_queued), "10000",
-     "core NATS: messages buffered before delivery pauses", 0, NULL, 0, NULL},
-    {"jetstream", TP_OPT_NODE, offsetof(struct in_config, jetstream), NULL,
-     "read a JetStream durable pull consumer (map: stream, durable, filter_subject, "
-     "deliver_policy, ack_wait, max_ack_pending, fetch_wait, create_stream, storage)",
-     0, NULL, 0, NULL},
+    TP_OPTION(struct in_config, subjects, "subjects", TP_OPT_STRINGS, NULL,
+              "subjects to subscribe to (wildcards allowed)"),
+    TP_OPTION(struct in_config, queue_group, "queue_group", TP_OPT_STRING, NULL,
+              "core NATS queue group: members share the messages"),
+    TP_OPTION(struct in_config, max_queued, "max_queued", TP_OPT_INT, "10000",
+              "core NATS: messages buffered before delivery pauses", .min = 1, .max = INT64_MAX),
+    TP_OPTION(struct in_config, jetstream, "jetstream", TP_OPT_OPTIONAL, NULL,
+              "read a JetStream durable pull consumer instead of core NATS subscriptions",
+              .sub = js_in_options, .elem_size = sizeof(struct js_in_config)),
     {0},
 };
 
@@ -129,9 +130,7 @@ static int fifo_remove(struct fifo *f, natsMsg *m)
 
 struct nats_in {
     const struct in_config *cfg;
-    struct js_in_config js_cfg;
     int use_js;
-    int64_t fetch_wait_ms;
     natsConnection *nc;
     jsCtx *js;
     natsSubscription *pull;
@@ -251,7 +250,7 @@ static int deliver_policy(const char *name)
 /* Creates the durable pull consumer unless it exists (an existing one keeps its config). */
 static int ensure_consumer(struct nats_in *in, const char *filter, struct tp_error *err)
 {
-    const struct js_in_config *c = &in->js_cfg;
+    const struct js_in_config *c = in->cfg->jetstream;
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_GetConsumerInfo(&ci, in->js, c->stream, c->durable, NULL, &jerr);
@@ -262,17 +261,13 @@ static int ensure_consumer(struct nats_in *in, const char *filter, struct tp_err
     if (s != NATS_NOT_FOUND)
         return tp_error_set(err, TP_IO, "input.nats.jetstream: consumer %s on stream %s: %s",
                             c->durable, c->stream, tp__nats_errtext(s));
-    int64_t ack_wait_ms = 0;
-    int rc = tp__nats_duration_ms(c->ack_wait, "input.nats.jetstream.ack_wait", &ack_wait_ms, err);
-    if (rc)
-        return rc;
     jsConsumerConfig cc;
     jsConsumerConfig_Init(&cc);
     cc.Durable = c->durable;
     cc.AckPolicy = js_AckExplicit;
     cc.DeliverPolicy = (jsDeliverPolicy)deliver_policy(c->deliver_policy);
     cc.FilterSubject = filter;
-    cc.AckWait = ack_wait_ms * 1000000;
+    cc.AckWait = c->ack_wait_ms * 1000000;
     cc.MaxAckPending = c->max_ack_pending;
     s = js_AddConsumer(&ci, in->js, c->stream, &cc, NULL, &jerr);
     if (s != NATS_OK) {
@@ -294,20 +289,8 @@ static int ensure_consumer(struct nats_in *in, const char *filter, struct tp_err
 static int open_js(struct nats_in *in, struct tp_error *err)
 {
     const struct in_config *cfg = in->cfg;
-    struct js_in_config *c = &in->js_cfg;
-    int rc = tp_options_parse(js_in_options, cfg->jetstream, "input.nats.jetstream", c, err);
-    if (rc)
-        return rc;
-    rc = tp__nats_duration_ms(c->fetch_wait, "input.nats.jetstream.fetch_wait", &in->fetch_wait_ms,
-                              err);
-    if (rc)
-        return rc;
-    if (in->fetch_wait_ms < 10)
-        in->fetch_wait_ms = 10;
-    if (c->max_ack_pending < 1)
-        return tp_error_set(err, TP_CONFIG,
-                            "input.nats.jetstream.max_ack_pending: expected >= 1, got %lld",
-                            (long long)c->max_ack_pending);
+    const struct js_in_config *c = cfg->jetstream;
+    int rc;
     if (strchr(c->durable, '.'))
         return tp_error_set(err, TP_CONFIG,
                             "input.nats.jetstream.durable: must not contain '.', got \"%s\"",
@@ -358,13 +341,8 @@ static int nats_in_open(const void *config, void **out, struct tp_error *err)
     in->cfg = config;
     pthread_mutex_init(&in->lock, NULL);
     pthread_cond_init(&in->cond, NULL);
-    in->use_js = in->cfg->jetstream && in->cfg->jetstream->type != TP_NODE_NULL;
-    int rc = TP_OK;
-    if (in->cfg->max_queued < 1)
-        rc = tp_error_set(err, TP_CONFIG, "input.nats.max_queued: expected >= 1, got %lld",
-                          (long long)in->cfg->max_queued);
-    if (!rc)
-        rc = tp__nats_connect(&in->cfg->conn, "input.nats", &in->nc, err);
+    in->use_js = in->cfg->jetstream != NULL;
+    int rc = tp__nats_connect(&in->cfg->conn, "input.nats", &in->nc, err);
     if (!rc)
         rc = in->use_js ? open_js(in, err) : open_core(in, err);
     if (rc) {
@@ -389,6 +367,12 @@ static int wait_stop(struct nats_in *in, int64_t ms)
     return stop;
 }
 
+static int64_t fetch_wait_ms(const struct nats_in *in)
+{
+    int64_t ms = in->cfg->jetstream->fetch_wait_ms;
+    return ms < 10 ? 10 : ms;
+}
+
 static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max)
 {
     int64_t backoff = 100;
@@ -398,9 +382,9 @@ static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max)
         pthread_mutex_unlock(&in->lock);
         if (stop)
             return TP_EOF;
-        int want =
-            (int)(max < (size_t)in->js_cfg.max_ack_pending ? max
-                                                           : (size_t)in->js_cfg.max_ack_pending);
+        int want = (int)(max < (size_t)in->cfg->jetstream->max_ack_pending
+                             ? max
+                             : (size_t)in->cfg->jetstream->max_ack_pending);
         /* libnats 3.4.1 overflows the fetch array when a fetch starts with more
          * than half a batch already queued (late deliveries for an earlier,
          * expired pull request, typically after a reconnect): its loop waits for
@@ -413,7 +397,7 @@ static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max)
             want = queued;
         natsMsgList list = {0};
         jsErrCode jerr = 0;
-        natsStatus s = natsSubscription_Fetch(&list, in->pull, want, in->fetch_wait_ms, &jerr);
+        natsStatus s = natsSubscription_Fetch(&list, in->pull, want, fetch_wait_ms(in), &jerr);
         if (s == NATS_TIMEOUT && list.Count == 0)
             continue;
         if (s != NATS_OK && list.Count == 0) {
@@ -555,7 +539,6 @@ static void nats_in_close(void *p)
         natsConnection_Close(in->nc);
         natsConnection_Destroy(in->nc);
     }
-    tp_options_free(js_in_options, &in->js_cfg);
     pthread_mutex_destroy(&in->lock);
     pthread_cond_destroy(&in->cond);
     free(in);

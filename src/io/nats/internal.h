@@ -1,6 +1,6 @@
 /* Shared pieces of the NATS input (input.c) and output (output.c): the
  * connection options every NATS plugin accepts, connecting, stream creation,
- * durations, the subject template and header checks (common.c).
+ * the subject template and header checks (common.c).
  * Only the src/io/nats*.c files (and their unit test) include this header. */
 #ifndef TP_NATS_INTERNAL_H
 #define TP_NATS_INTERNAL_H
@@ -22,27 +22,24 @@ struct tp__nats_conn_config {
     char *user;
     char *password;
     char *token;
-    char *reconnect_wait;
-    char *connect_timeout;
+    int64_t reconnect_wait_ms;
+    int64_t connect_timeout_ms; /* 0: the library's */
 };
 
-/* Option table rows for struct tp__nats_conn_config embedded at member `conn` of `type`. */
-// clang-format off
-#define TP_NATS_CONN_OPT(type, key, t, field, def, desc, flags)                                   \
-    {key, t, offsetof(type, conn.field), def, desc, flags, NULL, 0, NULL}
-#define TP_NATS_CONN_OPTIONS(type)                                                                 \
-    TP_NATS_CONN_OPT(type, "urls", TP_OPT_STRINGS, urls, NULL,                                     \
-        "server URLs (nats://host:port); reconnects try them forever", TP_OPT_REQUIRED),           \
-    TP_NATS_CONN_OPT(type, "name", TP_OPT_STRING, name, "tagproc",                                 \
-        "connection name shown by the server", 0),                                                 \
-    TP_NATS_CONN_OPT(type, "user", TP_OPT_STRING, user, NULL, "user name", 0),                     \
-    TP_NATS_CONN_OPT(type, "password", TP_OPT_STRING, password, NULL, "password", 0),             \
-    TP_NATS_CONN_OPT(type, "token", TP_OPT_STRING, token, NULL, "authentication token", 0),       \
-    TP_NATS_CONN_OPT(type, "reconnect_wait", TP_OPT_STRING, reconnect_wait, "1s",                  \
-        "wait between reconnect attempts to one server (reconnects never give up)", 0),            \
-    TP_NATS_CONN_OPT(type, "connect_timeout", TP_OPT_STRING, connect_timeout, "5s",                \
-        "timeout of one connection attempt", 0)
-// clang-format on
+/* Option table rows for struct tp__nats_conn_config embedded at member `conn` of `T`. */
+#define TP_NATS_CONN_OPTIONS(T)                                                                    \
+    TP_OPTION(T, conn.urls, "urls", TP_OPT_STRINGS, NULL,                                          \
+              "server URLs (nats://host:port); reconnects try them forever",                       \
+              .flags = TP_OPT_REQUIRED),                                                           \
+        TP_OPTION(T, conn.name, "name", TP_OPT_STRING, "tagproc",                                  \
+                  "connection name shown by the server"),                                          \
+        TP_OPTION(T, conn.user, "user", TP_OPT_STRING, NULL, "user name"),                         \
+        TP_OPTION(T, conn.password, "password", TP_OPT_STRING, NULL, "password"),                  \
+        TP_OPTION(T, conn.token, "token", TP_OPT_STRING, NULL, "authentication token"),            \
+        TP_OPTION(T, conn.reconnect_wait_ms, "reconnect_wait", TP_OPT_DURATION, "1s",              \
+                  "wait between reconnect attempts to one server (reconnects never give up)"),     \
+        TP_OPTION(T, conn.connect_timeout_ms, "connect_timeout", TP_OPT_DURATION, "5s",            \
+                  "timeout of one connection attempt (0: the library's)")
 
 /* Connects with cfg (reconnecting forever, logging disconnects/reconnects
  * under `label`). 0 or TP_IO / TP_CONFIG with err. Caller destroys *nc. */
@@ -56,10 +53,6 @@ int tp__nats_ensure_stream(jsCtx *js, const char *name, const struct tp_strlist 
 
 /* The text of the last libnats error (never NULL). */
 const char *tp__nats_errtext(natsStatus s);
-
-/* Parses a duration "250ms", "5s", "2m", "1h" (or "0") into milliseconds.
- * 0, or TP_CONFIG with err naming `what`. */
-int tp__nats_duration_ms(const char *text, const char *what, int64_t *ms, struct tp_error *err);
 
 /* Renders the subject template t for m into out. Returns 0 when the result
  * is a valid publish subject; otherwise TP_INVAL with a reason in why[size]

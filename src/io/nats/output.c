@@ -23,7 +23,7 @@ struct out_config {
     char *storage;
     int headers;
     int dedup;
-    char *ack_timeout;
+    int64_t ack_timeout_ms;
     int64_t max_pending;
     int64_t max_retries;
 };
@@ -32,40 +32,38 @@ static const char *const storages[] = {"file", "memory", NULL};
 
 static const struct tp_option out_options[] = {
     TP_NATS_CONN_OPTIONS(struct out_config),
-    {"subject", TP_OPT_STRING, offsetof(struct out_config, subject), "{{meta.umh_topic}}",
-     "subject template; {{meta.KEY}}, ${! meta(\"KEY\") } and ${! @KEY } are replaced by the "
-     "metadata value",
-     TP_OPT_TEMPLATE, NULL, 0, NULL},
-    {"jetstream", TP_OPT_BOOL, offsetof(struct out_config, jetstream), "false",
-     "publish to JetStream and wait for the stream's acknowledgement of every message", 0, NULL, 0,
-     NULL},
-    {"stream", TP_OPT_STRING, offsetof(struct out_config, stream), NULL,
-     "JetStream: expected stream (the server rejects messages stored elsewhere)", 0, NULL, 0, NULL},
-    {"create_stream", TP_OPT_BOOL, offsetof(struct out_config, create_stream), "false",
-     "JetStream: create `stream` with stream_subjects when missing", 0, NULL, 0, NULL},
-    {"stream_subjects", TP_OPT_STRINGS, offsetof(struct out_config, stream_subjects), "[\"umh.>\"]",
-     "subjects of a created stream", 0, NULL, 0, NULL},
-    {"storage", TP_OPT_STRING, offsetof(struct out_config, storage), "file",
-     "storage of a created stream", 0, NULL, 0, storages},
-    {"headers", TP_OPT_BOOL, offsetof(struct out_config, headers), "true",
-     "send metadata as headers (except nats_* keys, Nats-* keys and values with line breaks)", 0,
-     NULL, 0, NULL},
-    {"dedup", TP_OPT_BOOL, offsetof(struct out_config, dedup), "true",
-     "JetStream: give each message a Nats-Msg-Id so retried publishes are stored once", 0, NULL, 0,
-     NULL},
-    {"ack_timeout", TP_OPT_STRING, offsetof(struct out_config, ack_timeout), "5s",
-     "wait for acknowledgements before a batch is retried", 0, NULL, 0, NULL},
-    {"max_pending", TP_OPT_INT, offsetof(struct out_config, max_pending), "4096",
-     "JetStream: most unacknowledged asynchronous publishes", 0, NULL, 0, NULL},
-    {"max_retries", TP_OPT_INT, offsetof(struct out_config, max_retries), "-1",
-     "retries of a failed batch before write fails (-1: retry forever)", 0, NULL, 0, NULL},
+    TP_OPTION(
+        struct out_config, subject, "subject", TP_OPT_STRING, "{{meta.umh_topic}}",
+        "subject template; {{meta.KEY}}, ${! meta(\"KEY\") } and ${! @KEY } are replaced by the "
+        "metadata value",
+        .flags = TP_OPT_TEMPLATE),
+    TP_OPTION(struct out_config, jetstream, "jetstream", TP_OPT_BOOL, "false",
+              "publish to JetStream and wait for the stream's acknowledgement of every message"),
+    TP_OPTION(struct out_config, stream, "stream", TP_OPT_STRING, NULL,
+              "JetStream: expected stream (the server rejects messages stored elsewhere)"),
+    TP_OPTION(struct out_config, create_stream, "create_stream", TP_OPT_BOOL, "false",
+              "JetStream: create `stream` with stream_subjects when missing"),
+    TP_OPTION(struct out_config, stream_subjects, "stream_subjects", TP_OPT_STRINGS, "[\"umh.>\"]",
+              "subjects of a created stream"),
+    TP_OPTION(struct out_config, storage, "storage", TP_OPT_STRING, "file",
+              "storage of a created stream", .choices = storages),
+    TP_OPTION(
+        struct out_config, headers, "headers", TP_OPT_BOOL, "true",
+        "send metadata as headers (except nats_* keys, Nats-* keys and values with line breaks)"),
+    TP_OPTION(struct out_config, dedup, "dedup", TP_OPT_BOOL, "true",
+              "JetStream: give each message a Nats-Msg-Id so retried publishes are stored once"),
+    TP_OPTION(struct out_config, ack_timeout_ms, "ack_timeout", TP_OPT_DURATION, "5s",
+              "wait for acknowledgements before a batch is retried", .min = 1, .max = INT64_MAX),
+    TP_OPTION(struct out_config, max_pending, "max_pending", TP_OPT_INT, "4096",
+              "JetStream: most unacknowledged asynchronous publishes", .min = 1, .max = INT64_MAX),
+    TP_OPTION(struct out_config, max_retries, "max_retries", TP_OPT_INT, "-1",
+              "retries of a failed batch before write fails (-1: retry forever)"),
     {0},
 };
 
 struct nats_out {
     const struct out_config *cfg;
     struct tp_template *tmpl;
-    int64_t ack_timeout_ms;
     natsConnection *nc;
     jsCtx *js;
     struct tp_buf subject;
@@ -107,13 +105,6 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
                             : tp_error_set(err, rc, "output.nats.subject: %s", te.why);
     if (!rc && !*cfg->subject)
         rc = tp_error_set(err, TP_CONFIG, "output.nats.subject: expected a non-empty subject");
-    if (!rc)
-        rc = tp__nats_duration_ms(cfg->ack_timeout, "output.nats.ack_timeout", &o->ack_timeout_ms,
-                                  err);
-    if (!rc && o->ack_timeout_ms < 1)
-        rc = tp_error_set(err, TP_CONFIG, "output.nats.ack_timeout: expected > 0");
-    if (!rc && cfg->max_pending < 1)
-        rc = tp_error_set(err, TP_CONFIG, "output.nats.max_pending: expected >= 1");
     if (!rc && cfg->create_stream && !cfg->stream)
         rc = tp_error_set(err, TP_CONFIG, "output.nats.create_stream: needs output.nats.stream");
     if (!rc && (cfg->stream || cfg->create_stream) && !cfg->jetstream)
@@ -126,7 +117,7 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
         jo.PublishAsync.MaxPending = cfg->max_pending;
         jo.PublishAsync.ErrHandler = on_pub_error;
         jo.PublishAsync.ErrHandlerClosure = o;
-        jo.PublishAsync.StallWait = o->ack_timeout_ms;
+        jo.PublishAsync.StallWait = o->cfg->ack_timeout_ms;
         natsStatus s = natsConnection_JetStream(&o->js, o->nc, &jo);
         if (s != NATS_OK)
             rc =
@@ -181,7 +172,7 @@ static int js_attempt(struct nats_out *o, struct tp_out_batch *b, int first, uin
     __atomic_store_n(&o->failed, 0, __ATOMIC_SEQ_CST);
     jsPubOptions po;
     jsPubOptions_Init(&po);
-    po.MaxWait = o->ack_timeout_ms;
+    po.MaxWait = o->cfg->ack_timeout_ms;
     po.ExpectStream = o->cfg->stream;
     char id[96];
     natsStatus s = NATS_OK;
@@ -207,14 +198,15 @@ static int js_attempt(struct nats_out *o, struct tp_out_batch *b, int first, uin
     }
     jsPubOptions wait;
     jsPubOptions_Init(&wait);
-    wait.MaxWait = o->ack_timeout_ms + 1000;
+    wait.MaxWait = o->cfg->ack_timeout_ms + 1000;
     natsStatus cs = js_PublishAsyncComplete(o->js, &wait);
     if (cs != NATS_OK) {
         natsMsgList pend = {0};
         if (js_PublishAsyncGetPendingList(&pend, o->js) == NATS_OK)
             natsMsgList_Destroy(&pend);
         if (s == NATS_OK)
-            snprintf(why, size, "no acknowledgement within %lld ms", (long long)o->ack_timeout_ms);
+            snprintf(why, size, "no acknowledgement within %lld ms",
+                     (long long)o->cfg->ack_timeout_ms);
         return TP_IO;
     }
     if (s != NATS_OK)
@@ -247,7 +239,7 @@ static int core_attempt(struct nats_out *o, struct tp_out_batch *b, int first, c
             return TP_IO;
         }
     }
-    natsStatus s = natsConnection_FlushTimeout(o->nc, o->ack_timeout_ms);
+    natsStatus s = natsConnection_FlushTimeout(o->nc, o->cfg->ack_timeout_ms);
     if (s != NATS_OK) {
         snprintf(why, size, "flush: %s", tp__nats_errtext(s));
         return TP_IO;

@@ -36,46 +36,43 @@ struct opcua_config {
     int64_t max_message_size, max_chunk_count;
 };
 
-#define OPT(n, t, f, d, text)                                                                      \
-    {                                                                                              \
-        .name = n, .type = t, .offset = offsetof(struct opcua_config, f), .def = d, .desc = text   \
-    }
 static const struct tp_option opcua_options[] = {
-    {.name = "endpoint",
-     .type = TP_OPT_STRING,
-     .offset = offsetof(struct opcua_config, endpoint),
-     .flags = TP_OPT_REQUIRED,
-     .desc = "server address, opc.tcp://host:port[/path]"},
-    {.name = "nodeIDs",
-     .type = TP_OPT_STRINGS,
-     .offset = offsetof(struct opcua_config, node_ids),
-     .flags = TP_OPT_REQUIRED,
-     .desc = "start NodeIds (ns=2;s=Folder, ns=1;i=1001, g=..., b=...); folders and objects are "
-             "browsed recursively (depth <= 10)"},
-    OPT("username", TP_OPT_STRING, username, NULL, "user name; unset: anonymous"),
-    OPT("password", TP_OPT_STRING, password, NULL, "password for username"),
-    OPT("subscribeEnabled", TP_OPT_BOOL, subscribe_enabled, "false",
-        "true: subscribe (a message per change); false: poll every variable at pollRate"),
-    OPT("pollRate", TP_OPT_INT, poll_rate, "1000", "poll period in milliseconds"),
-    OPT("autoReconnect", TP_OPT_BOOL, auto_reconnect, "false",
-        "reconnect after a connection loss (else the input fails, exit 1)"),
-    OPT("reconnectIntervalInSeconds", TP_OPT_INT, reconnect_interval, "5",
-        "seconds between reconnection attempts"),
-    OPT("useHeartbeat", TP_OPT_BOOL, use_heartbeat, "false",
-        "also read the server's CurrentTime (opcua_heartbeat_message=true); subscribe mode "
-        "reconnects when nothing arrives for 10 s"),
-    OPT("queueSize", TP_OPT_INT, queue_size, "10", "server-side queue size per monitored item"),
-    OPT("samplingInterval", TP_OPT_DOUBLE, sampling_interval, "0.0",
-        "sampling interval per monitored item in milliseconds (0: fastest)"),
-    OPT("securityMode", TP_OPT_STRING, security_mode, NULL,
-        "None (Sign and SignAndEncrypt are not yet supported)"),
-    OPT("securityPolicy", TP_OPT_STRING, security_policy, NULL,
-        "None (other policies are not yet supported)"),
-    OPT("max_message_size", TP_OPT_INT, max_message_size, "16777216",
-        "largest response accepted, bytes (a bigger one is a connection error)"),
-    OPT("max_chunk_count", TP_OPT_INT, max_chunk_count, "512",
-        "most chunks of one response accepted"),
-    {.name = NULL},
+    TP_OPTION(struct opcua_config, endpoint, "endpoint", TP_OPT_STRING, NULL,
+              "server address, opc.tcp://host:port[/path]", .flags = TP_OPT_REQUIRED),
+    TP_OPTION(struct opcua_config, node_ids, "nodeIDs", TP_OPT_STRINGS, NULL,
+              "start NodeIds (ns=2;s=Folder, ns=1;i=1001, g=..., b=...); folders and objects are "
+              "browsed recursively (depth <= 10)",
+              .flags = TP_OPT_REQUIRED),
+    TP_OPTION(struct opcua_config, username, "username", TP_OPT_STRING, NULL,
+              "user name; unset: anonymous"),
+    TP_OPTION(struct opcua_config, password, "password", TP_OPT_STRING, NULL,
+              "password for username"),
+    TP_OPTION(struct opcua_config, subscribe_enabled, "subscribeEnabled", TP_OPT_BOOL, "false",
+              "true: subscribe (a message per change); false: poll every variable at pollRate"),
+    TP_OPTION(struct opcua_config, poll_rate, "pollRate", TP_OPT_INT, "1000",
+              "poll period in milliseconds", .min = 1, .max = 86400000),
+    TP_OPTION(struct opcua_config, auto_reconnect, "autoReconnect", TP_OPT_BOOL, "false",
+              "reconnect after a connection loss (else the input fails, exit 1)"),
+    TP_OPTION(struct opcua_config, reconnect_interval, "reconnectIntervalInSeconds", TP_OPT_INT,
+              "5", "seconds between reconnection attempts", .min = 0, .max = 86400),
+    TP_OPTION(struct opcua_config, use_heartbeat, "useHeartbeat", TP_OPT_BOOL, "false",
+              "also read the server's CurrentTime (opcua_heartbeat_message=true); subscribe mode "
+              "reconnects when nothing arrives for 10 s"),
+    TP_OPTION(struct opcua_config, queue_size, "queueSize", TP_OPT_INT, "10",
+              "server-side queue size per monitored item", .min = 1, .max = 1000000),
+    TP_OPTION(struct opcua_config, sampling_interval, "samplingInterval", TP_OPT_DOUBLE, "0.0",
+              "sampling interval per monitored item in milliseconds (0: fastest)", .min = 0,
+              .max = INT64_MAX),
+    TP_OPTION(struct opcua_config, security_mode, "securityMode", TP_OPT_STRING, NULL,
+              "None (Sign and SignAndEncrypt are not yet supported)"),
+    TP_OPTION(struct opcua_config, security_policy, "securityPolicy", TP_OPT_STRING, NULL,
+              "None (other policies are not yet supported)"),
+    TP_OPTION(struct opcua_config, max_message_size, "max_message_size", TP_OPT_INT, "16777216",
+              "largest response accepted, bytes (a bigger one is a connection error)", .min = 65536,
+              .max = 1073741824),
+    TP_OPTION(struct opcua_config, max_chunk_count, "max_chunk_count", TP_OPT_INT, "512",
+              "most chunks of one response accepted", .min = 1, .max = 65536),
+    {0},
 };
 
 struct opcua_in {
@@ -109,18 +106,6 @@ static int opcua_open(const void *config, void **out, struct tp_error *err)
                             c->endpoint);
     if (c->node_ids.n == 0)
         return tp_error_set(err, TP_CONFIG, "opcua: nodeIDs must list at least one NodeId");
-    if (c->poll_rate < 1 || c->poll_rate > 86400000)
-        return tp_error_set(err, TP_CONFIG, "opcua: pollRate must be 1..86400000 ms");
-    if (c->reconnect_interval < 0 || c->reconnect_interval > 86400)
-        return tp_error_set(err, TP_CONFIG, "opcua: reconnectIntervalInSeconds must be 0..86400");
-    if (c->queue_size < 1 || c->queue_size > 1000000)
-        return tp_error_set(err, TP_CONFIG, "opcua: queueSize must be 1..1000000");
-    if (c->sampling_interval < 0 || !isfinite(c->sampling_interval))
-        return tp_error_set(err, TP_CONFIG, "opcua: samplingInterval must be >= 0");
-    if (c->max_message_size < 65536 || c->max_message_size > 1073741824)
-        return tp_error_set(err, TP_CONFIG, "opcua: max_message_size must be 65536..1073741824");
-    if (c->max_chunk_count < 1 || c->max_chunk_count > 65536)
-        return tp_error_set(err, TP_CONFIG, "opcua: max_chunk_count must be 1..65536");
     if (c->password && !c->username)
         return tp_error_set(err, TP_CONFIG, "opcua: password given without username");
     struct opcua_in *in = calloc(1, sizeof(*in));

@@ -33,41 +33,25 @@ static const char *const timestamp_modes[] = {"now", "fixed", NULL};
 static const char *const metadata_modes[] = {"opcua", "short", NULL};
 
 static const struct tp_option sim_options[] = {
-    {.name = "nodes",
-     .type = TP_OPT_INT,
-     .offset = offsetof(struct sim_config, nodes),
-     .def = "42",
-     .desc = "number of simulated tags; message k is for node k % nodes"},
-    {.name = "rate",
-     .type = TP_OPT_DOUBLE,
-     .offset = offsetof(struct sim_config, rate),
-     .def = "0",
-     .desc = "messages per second over all nodes; 0: as fast as possible"},
-    {.name = "count",
-     .type = TP_OPT_INT,
-     .offset = offsetof(struct sim_config, count),
-     .def = "0",
-     .desc = "total messages, then end of input; 0: endless"},
-    {.name = "seed",
-     .type = TP_OPT_INT,
-     .offset = offsetof(struct sim_config, seed),
-     .def = "1",
-     .desc = "random seed; the same seed gives the same values"},
-    {.name = "timestamps",
-     .type = TP_OPT_STRING,
-     .offset = offsetof(struct sim_config, timestamps),
-     .def = "now",
-     .desc = "now: the current time; fixed: 1700000000000 ms + message index (reproducible)",
-     .choices = timestamp_modes},
-    {.name = "metadata",
-     .type = TP_OPT_STRING,
-     .offset = offsetof(struct sim_config, metadata),
-     .def = "opcua",
-     .desc = "opcua: every key of the opcua input (opcua_attr_nodeid, opcua_attr_datatype, "
-             "opcua_tag_path, ...) plus timestamp_ms; short: opcua_node_id, opcua_tag_name, "
-             "opcua_tag_group, opcua_tag_type, opcua_source_timestamp, timestamp_ms",
-     .choices = metadata_modes},
-    {.name = NULL},
+    TP_OPTION(struct sim_config, nodes, "nodes", TP_OPT_INT, "42",
+              "number of simulated tags; message k is for node k % nodes", .min = 1,
+              .max = 1000000),
+    TP_OPTION(struct sim_config, rate, "rate", TP_OPT_DOUBLE, "0",
+              "messages per second over all nodes; 0: as fast as possible", .min = 0,
+              .max = INT64_MAX),
+    TP_OPTION(struct sim_config, count, "count", TP_OPT_INT, "0",
+              "total messages, then end of input; 0: endless", .min = 0, .max = INT64_MAX),
+    TP_OPTION(struct sim_config, seed, "seed", TP_OPT_INT, "1",
+              "random seed; the same seed gives the same values"),
+    TP_OPTION(struct sim_config, timestamps, "timestamps", TP_OPT_STRING, "now",
+              "now: the current time; fixed: 1700000000000 ms + message index (reproducible)",
+              .choices = timestamp_modes),
+    TP_OPTION(struct sim_config, metadata, "metadata", TP_OPT_STRING, "opcua",
+              "opcua: every key of the opcua input (opcua_attr_nodeid, opcua_attr_datatype, "
+              "opcua_tag_path, ...) plus timestamp_ms; short: opcua_node_id, opcua_tag_name, "
+              "opcua_tag_group, opcua_tag_type, opcua_source_timestamp, timestamp_ms",
+              .choices = metadata_modes),
+    {0},
 };
 
 enum kind_type { K_NUMBER, K_BOOL, K_MODE, K_SERIAL };
@@ -192,13 +176,6 @@ static struct tp_msg *make_template(const struct node *n, int short_meta)
 static int sim_open(const void *config, void **out, struct tp_error *err)
 {
     const struct sim_config *c = config;
-    if (c->nodes <= 0 || c->nodes > 1000000)
-        return tp_error_set(err, TP_CONFIG, "simulator: nodes must be 1..1000000, got %lld",
-                            (long long)c->nodes);
-    if (c->rate < 0 || !isfinite(c->rate))
-        return tp_error_set(err, TP_CONFIG, "simulator: rate must be >= 0");
-    if (c->count < 0)
-        return tp_error_set(err, TP_CONFIG, "simulator: count must be >= 0");
     struct sim *s = calloc(1, sizeof(*s));
     if (!s || !(s->nodes = calloc((size_t)c->nodes, sizeof(*s->nodes)))) {
         free(s);

@@ -16,7 +16,7 @@ struct stdin_config {
 
 static const struct tp_option stdin_options[] = {
     TP_LINE_FORMAT_OPTIONS(struct stdin_config),
-    {.name = NULL},
+    {0},
 };
 
 static int stdin_open(const void *config, void **in, struct tp_error *err)

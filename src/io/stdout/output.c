@@ -11,7 +11,7 @@ struct stdout_config {
 };
 
 static const struct tp_option stdout_options[] = {
-    {.name = NULL},
+    {0},
 };
 
 static int stdout_open(const void *config, void **out, struct tp_error *err)
