@@ -74,6 +74,8 @@ struct fz_all {
     struct tp_list list;
     struct fz_obj obj;
     const struct tp_node *node;
+    int64_t dur, legacy;
+    struct fz_obj *opt; /* optional object */
 };
 
 static const char *const fz_choices[] = {"a", "b", "umh.messages", NULL};
@@ -103,8 +105,22 @@ static const struct tp_option fz_all_opts[] = {
               .elem_size = sizeof(struct fz_item)),
     TP_OPTION(struct fz_all, obj, "obj", TP_OPT_OBJECT, NULL, "", .sub = fz_obj_opts),
     TP_OPTION(struct fz_all, node, "node", TP_OPT_NODE, NULL, ""),
+    TP_OPTION(struct fz_all, dur, "dur", TP_OPT_DURATION, "1s", "", .min = 0, .max = 86400000),
+    TP_OPTION(struct fz_all, legacy, "legacy", TP_OPT_DURATION, "30", "", .int_ms = 1000,
+              .flags = TP_OPT_INT_DEPRECATED),
+    TP_OPTION(struct fz_all, opt, "opt", TP_OPT_OPTIONAL, NULL, "", .sub = fz_obj_opts,
+              .elem_size = sizeof(struct fz_obj)),
     {0},
 };
+
+static void check(int ok, const char *what);
+
+/* tp_options_deprecated's findings carry a message and a position. */
+static void fz_found(void *ud, const struct tp_error *err)
+{
+    (void)ud;
+    check(err->msg[0] != '\0' && err->line > 0, "deprecation positioned");
+}
 
 static void check(int ok, const char *what)
 {
@@ -205,6 +221,8 @@ static void parse_all_maps(const struct tp_node *n, int *budget, int depth)
             check_error(&err);
         } else {
             check(all.s != NULL && all.choice != NULL, "defaults applied");
+            check(all.dur >= 0 && all.dur <= 86400000 && all.legacy >= 0, "duration in range");
+            check(!all.opt || all.opt->d == all.opt->d, "optional object parsed");
             for (size_t i = 0; i < all.list.n; i++)
                 check(((struct fz_item *)all.list.items)[i].name != NULL, "required key set");
             if (all.js.code) {
@@ -214,6 +232,8 @@ static void parse_all_maps(const struct tp_node *n, int *budget, int depth)
             }
         }
         tp_options_free(fz_all_opts, &all);
+        check(all.opt == NULL, "optional object freed");
+        tp_options_deprecated(fz_all_opts, n, "x", fz_found, NULL);
     }
     if (n->type == TP_NODE_MAP || n->type == TP_NODE_SEQ)
         for (size_t i = 0; i < n->n; i++)
