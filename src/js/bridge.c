@@ -201,26 +201,10 @@ JSValue tp__js_msg_new(struct tp_js_vm *vm, const struct tp_msg *in, struct tp_o
     return tp__js_msg_make(vm, payload, meta);
 }
 
-/* The msg object's own properties when it has exactly the {payload, meta}
- * shape (read in place), else 0. */
-static int std_msg_slot(struct tp_js_vm *vm, JSValueConst msg, JSAtom which, JSValueConst *out)
-{
-    return vm->msg_shape && (which == vm->a_payload || which == vm->a_meta) &&
-           tp__qjs_shaped_slot(msg, vm->msg_shape, which == vm->a_meta, out);
-}
-
-JSValue tp__js_msg_get(struct tp_js_vm *vm, JSValueConst msg, JSAtom which)
-{
-    JSValueConst v;
-    if (std_msg_slot(vm, msg, which, &v))
-        return JS_DupValue(vm->ctx, v);
-    return JS_GetProperty(vm->ctx, msg, which);
-}
-
 int tp__js_msg_is_plain(struct tp_js_vm *vm, JSValueConst msg)
 {
     JSValueConst meta;
-    return std_msg_slot(vm, msg, vm->a_meta, &meta) && JS_IsObject(meta);
+    return tp__qjs_shaped_slot(msg, vm->msg_shape, 1, &meta) && JS_IsObject(meta);
 }
 
 /* The metadata string for a JS value: a string value, JS_UNDEFINED when the

@@ -9,6 +9,7 @@
 #include "core/msg.h"
 #include "js/engine.h"
 #include "js/js_internal.h"
+#include "js/qjs_internals.h"
 #include "core/number.h"
 
 /* The payload bytes as JS: JSON when valid (bare numbers without a parse),
@@ -31,8 +32,16 @@ JSValue tp__js_meta_copy(struct tp_js_vm *vm, JSValueConst meta);
 int tp__js_meta_export(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m);
 
 /* msg.payload or msg.meta (which: vm->a_payload / vm->a_meta), read in
- * place when msg has the usual {payload, meta} shape. New reference. */
-JSValue tp__js_msg_get(struct tp_js_vm *vm, JSValueConst msg, JSAtom which);
+ * place when msg has the usual {payload, meta} shape. New reference.
+ * Inline: the stage loop reads them several times per message. */
+static inline JSValue tp__js_msg_get(struct tp_js_vm *vm, JSValueConst msg, JSAtom which)
+{
+    JSValueConst v;
+    if ((which == vm->a_payload || which == vm->a_meta) &&
+        tp__qjs_shaped_slot(msg, vm->msg_shape, which == vm->a_meta, &v))
+        return JS_DupValue(vm->ctx, v);
+    return JS_GetProperty(vm->ctx, msg, which);
+}
 /* 1 when msg is exactly {payload, meta} with meta an object (nothing to
  * adopt when a stage returns it). */
 int tp__js_msg_is_plain(struct tp_js_vm *vm, JSValueConst msg);
