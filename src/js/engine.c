@@ -555,36 +555,16 @@ static int emit_entry(struct tp_js_worker *w, const struct tp_msg *in, struct en
     return rc;
 }
 
-/* Runs the Promise jobs the message's stages queued, still under its
- * deadline. QuickJS turns an interrupt or an out-of-memory error inside a job
- * into a rejection of its promise, so the limits are read from the VM: a job
- * cut by the time or memory limit is one drop of the input (stage "promise
- * job"); errors a job throws otherwise only reject its promise, as in any
- * JavaScript engine. */
+/* Runs the Promise jobs the message's stages queued (vm.c): a job cut by the
+ * time or memory limit is one drop of the input (stage "promise job"). */
 static void run_pending_jobs(struct tp_js_worker *w, struct tp_drops *drops)
 {
-    struct tp_js_vm *vm = &w->vm;
-    if (!JS_IsJobPending(vm->rt))
-        return;
-    int was_interrupted = vm->interrupted;
-    tp__js_pool_take_failures(vm->pool); /* from the stages: already accounted */
-    JSContext *jctx;
-    while (JS_IsJobPending(vm->rt))
-        if (JS_ExecutePendingJob(vm->rt, &jctx) < 0)
-            JS_FreeValue(vm->ctx, JS_GetException(vm->ctx));
-    unsigned failures = tp__js_pool_take_failures(vm->pool);
-    if (vm->host_oom || (failures & TP_JS_POOL_HOST))
+    enum tp_drop_reason reason;
+    int rc = tp__js_vm_run_jobs(&w->vm, &reason, w->text, sizeof(w->text));
+    if (rc < 0)
         w->nomem = 1;
-    else if (vm->interrupted && !was_interrupted)
-        tp_drops_add(drops, TP_DROP_JS_TIMEOUT, "promise job",
-                     "JavaScript timeout: a Promise job ran past the message's %lld ms",
-                     (long long)(vm->timeout_ns / 1000000));
-    else if (failures & TP_JS_POOL_LIMIT)
-        tp_drops_add(drops, TP_DROP_JS_MEMORY, "promise job",
-                     "InternalError: out of memory in a Promise job (memory_limit_mb %zu)",
-                     vm->mem_limit >> 20);
-    if (failures & (TP_JS_POOL_LIMIT | TP_JS_POOL_HOST))
-        JS_RunGC(vm->rt);
+    else if (rc > 0)
+        tp_drops_add(drops, reason, "promise job", "%s", w->text);
 }
 
 /* Per-rule metrics of one message. */
@@ -743,7 +723,6 @@ done:
     run_pending_jobs(w, drops);
     if (w->nomem) {
         w->nomem = 0;
-        vm->host_oom = 0;
         status = TP_NOMEM;
     }
     tp__js_vm_disarm(vm);

@@ -104,7 +104,8 @@ int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const ch
                    struct tp_js_cache *cache, struct tp_error *err);
 void tp__js_vm_fini(struct tp_js_vm *vm);
 
-/* Starts the per-message deadline (now + timeout) / stops it. */
+/* Starts the per-message deadline (now + timeout) / ends the message (no
+ * deadline, interrupt and host out-of-memory flags cleared). */
 void tp__js_vm_arm(struct tp_js_vm *vm);
 void tp__js_vm_disarm(struct tp_js_vm *vm);
 
@@ -118,6 +119,14 @@ void tp__js_vm_disarm(struct tp_js_vm *vm);
  * ready for the next message. */
 enum tp_drop_reason tp__js_vm_exception(struct tp_js_vm *vm, const char *filename, char *buf,
                                         size_t n);
+
+/* Runs the Promise jobs the message's stages queued, still under its
+ * deadline. QuickJS turns an interrupt or an out-of-memory error inside a
+ * job into a rejection of its promise, so the limits are read from the VM:
+ * returns 1 with *reason (js_timeout or js_memory) and buf describing it when
+ * a job was cut by a limit, -1 when the host allocator failed, else 0 (errors a job throws only
+ * reject its promise, as in any JavaScript engine). */
+int tp__js_vm_run_jobs(struct tp_js_vm *vm, enum tp_drop_reason *reason, char *buf, size_t n);
 
 /* Formats an exception value as "Name: message" and finds the JS line of the
  * first frame in filename (0 when none). Used by the compiler as well. */

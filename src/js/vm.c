@@ -129,6 +129,36 @@ void tp__js_vm_disarm(struct tp_js_vm *vm)
 {
     vm->deadline_ns = 0;
     vm->interrupted = 0;
+    vm->host_oom = 0;
+}
+
+int tp__js_vm_run_jobs(struct tp_js_vm *vm, enum tp_drop_reason *reason, char *buf, size_t n)
+{
+    if (!JS_IsJobPending(vm->rt))
+        return 0;
+    int was_interrupted = vm->interrupted, rc = 0;
+    tp__js_pool_take_failures(vm->pool); /* from the stages: already accounted */
+    JSContext *jctx;
+    while (JS_IsJobPending(vm->rt))
+        if (JS_ExecutePendingJob(vm->rt, &jctx) < 0)
+            JS_FreeValue(vm->ctx, JS_GetException(vm->ctx));
+    unsigned failures = tp__js_pool_take_failures(vm->pool);
+    if (vm->host_oom || (failures & TP_JS_POOL_HOST)) {
+        rc = -1;
+    } else if (vm->interrupted && !was_interrupted) {
+        *reason = TP_DROP_JS_TIMEOUT;
+        snprintf(buf, n, "JavaScript timeout: a Promise job ran past the message's %lld ms",
+                 (long long)(vm->timeout_ns / 1000000));
+        rc = 1;
+    } else if (failures & TP_JS_POOL_LIMIT) {
+        *reason = TP_DROP_JS_MEMORY;
+        snprintf(buf, n, "InternalError: out of memory in a Promise job (memory_limit_mb %zu)",
+                 vm->mem_limit >> 20);
+        rc = 1;
+    }
+    if (failures & (TP_JS_POOL_LIMIT | TP_JS_POOL_HOST))
+        JS_RunGC(vm->rt);
+    return rc;
 }
 
 void tp__js_free_props(JSContext *ctx, JSPropertyEnum *tab, uint32_t len)
