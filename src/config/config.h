@@ -91,6 +91,9 @@ enum tp_opt_type {
 /* NODE: a key valid in Benthos configs but without meaning here; lint names
  * every such key present in one warning. */
 #define TP_OPT_IGNORED 0x40u
+/* STRING / STRINGS: POSIX extended regular expression(s), checked when the
+ * config is parsed (an invalid one is an error at its position). */
+#define TP_OPT_REGEX 0x80u
 
 struct tp_option {
     const char *name;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,11 +324,28 @@ static int check_template(struct pctx *c, const struct tp_node *n, const char *p
                            path && *path ? path : "(top level)", te.why);
 }
 
-static int set_string_list(struct pctx *c, const struct tp_node *n, const char *path,
-                           struct tp_strlist *dst)
+/* A TP_OPT_REGEX value must compile as a POSIX extended regular expression. */
+static int check_regex(struct pctx *c, const struct tp_option *o, const struct tp_node *n,
+                       const char *path)
+{
+    if (!(o->flags & TP_OPT_REGEX))
+        return TP_OK;
+    regex_t re;
+    int e = regcomp(&re, n->value, REG_EXTENDED | REG_NOSUB);
+    if (e == 0) {
+        regfree(&re);
+        return TP_OK;
+    }
+    char why[160];
+    regerror(e, &re, why, sizeof(why));
+    return error_at(c, n, path, "invalid regular expression \"%s\": %s", n->value, why);
+}
+
+static int set_string_list(struct pctx *c, const struct tp_option *o, const struct tp_node *n,
+                           const char *path, struct tp_strlist *dst)
 {
     if (n->type == TP_NODE_SCALAR) {
-        if (env_check(c, n, path))
+        if (env_check(c, n, path) || check_regex(c, o, n, path))
             return TP_CONFIG;
         if (!(dst->v = calloc(1, sizeof(char *))) || !(dst->v[0] = strdup(n->value)))
             return nomem(c);
@@ -349,6 +367,13 @@ static int set_string_list(struct pctx *c, const struct tp_node *n, const char *
         }
         if (env_check(c, e, path))
             return TP_CONFIG;
+        if (o->flags & TP_OPT_REGEX) {
+            char *ep = path_index(path, i);
+            int rc = ep ? check_regex(c, o, e, ep) : nomem(c);
+            free(ep);
+            if (rc)
+                return rc;
+        }
         if (!(dst->v[i] = strdup(e->value)))
             return nomem(c);
     }
@@ -423,6 +448,8 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
             return TP_CONFIG;
         if ((o->flags & TP_OPT_TEMPLATE) && check_template(c, n, path))
             return TP_CONFIG;
+        if (check_regex(c, o, n, path))
+            return TP_CONFIG;
         free(*(char **)dst);
         if (!(*(char **)dst = strdup(n->value)))
             return nomem(c);
@@ -493,7 +520,7 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
         return TP_OK;
     }
     case TP_OPT_STRINGS:
-        return set_string_list(c, n, path, (struct tp_strlist *)dst);
+        return set_string_list(c, o, n, path, (struct tp_strlist *)dst);
     case TP_OPT_STRMAP:
         return set_string_map(c, n, path, (struct tp_strmap *)dst);
     case TP_OPT_LIST:

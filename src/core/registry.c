@@ -14,19 +14,18 @@ extern const struct tp_output_plugin tp_output_nats;
 extern const struct tp_input_plugin tp_input_mqtt;
 extern const struct tp_output_plugin tp_output_mqtt;
 extern const struct tp_input_plugin tp_input_opcua;
+extern const struct tp_input_plugin tp_input_uns;
+extern const struct tp_output_plugin tp_output_uns;
 
 static const struct tp_input_plugin *const inputs[] = {
-    &tp_input_stdin, &tp_input_file, &tp_input_simulator, &tp_input_kafka,
-    &tp_input_nats,  &tp_input_mqtt, &tp_input_opcua,     NULL};
+    &tp_input_stdin, &tp_input_file, &tp_input_simulator,
+    &tp_input_kafka, &tp_input_nats, &tp_input_mqtt,
+    &tp_input_opcua, &tp_input_uns,  NULL};
 static const struct tp_processor_plugin *const processors[] = {
     &tp_processor_tag_processor, &tp_processor_nodered_js, &tp_processor_downsampler, NULL};
-static const struct tp_output_plugin *const outputs[] = {&tp_output_stdout,
-                                                         &tp_output_file,
-                                                         &tp_output_drop,
-                                                         &tp_output_kafka,
-                                                         &tp_output_nats,
-                                                         &tp_output_mqtt,
-                                                         NULL};
+static const struct tp_output_plugin *const outputs[] = {
+    &tp_output_stdout, &tp_output_file, &tp_output_drop, &tp_output_kafka,
+    &tp_output_nats,   &tp_output_mqtt, &tp_output_uns,  NULL};
 
 const struct tp_input_plugin *tp_input_find(const char *name)
 {

@@ -14,6 +14,9 @@
 #include "core/error.h"
 #include "core/plugin.h"
 
+extern const struct tp_input_plugin tp_input_kafka;
+extern const struct tp_output_plugin tp_output_kafka;
+
 /* Sets one librdkafka property; on failure fills err naming `path`.name. */
 int tp__kafka_conf_set(rd_kafka_conf_t *conf, const char *path, const char *name, const char *value,
                        struct tp_error *err);
