@@ -10,7 +10,10 @@
 #     selected record comes out once with umh_topic, headers and kafka_*
 #     metadata, and the group commits everything it read;
 #  3. a message without umh_topic is counted and dead-lettered (invalid_topic);
-#  4. `output: uns: {}` / `input: uns: {}` pass lint as written.
+#  4. `output: uns: {}` / `input: uns: {}` pass lint as written;
+#  5. a missing umh.messages is created with 1 partition and
+#     cleanup.policy=compact,delete, an existing one is left alone (against
+#     tests/tools/kafka_admin_fake.py: the mock cluster has no CreateTopics).
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
 BUILD=$(realpath "${2:-build}")
@@ -184,4 +187,18 @@ printf 'input:\n  uns:\n    umh_topics: ["umh\\\\.v1", "a(b"]\noutput:\n  uns: {
 "$BIN" lint "$T/badre.yaml" >"$T/badre.out" 2>&1
 check_sh "invalid umh_topics regex: lint error at FILE:LINE:COL" \
     "grep -q 'badre.yaml:3:[0-9]*: .*umh_topics\[1\]: invalid regular expression' '$T/badre.out'"
+
+# ---- 5. topic creation ----
+python3 tests/tools/kafka_admin_fake.py >"$T/fake.out" 2>"$T/fake.err" &
+PIDS+=($!)
+wait_until '[ -s "$T/fake.out" ]' 20 || cat "$T/fake.err"
+printf 'input:\n  stdin: {}\noutput:\n  uns: {broker_address: "127.0.0.1:%s"}\n' \
+    "$(head -1 "$T/fake.out")" >"$T/create.yaml"
+"$BIN" -c "$T/create.yaml" </dev/null >"$T/create1.out" 2>"$T/create1.err"
+check "missing umh.messages: created with 1 partition, cleanup.policy=compact,delete" \
+    grep -qx "create umh.messages partitions=1 replication=-1 cleanup.policy=compact,delete" \
+    "$T/fake.out"
+check "topic creation logged" grep -q "created topic umh.messages" "$T/create1.err"
+"$BIN" -c "$T/create.yaml" </dev/null >"$T/create2.out" 2>"$T/create2.err"
+check "existing umh.messages: not created again" test "$(grep -c '^create ' "$T/fake.out")" = 1
 finish
