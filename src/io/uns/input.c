@@ -19,18 +19,18 @@ struct uns_in_config {
 };
 
 static const struct tp_option uns_in_options[] = {
-    {"broker_address", TP_OPT_STRING, offsetof(struct uns_in_config, broker_address),
-     TP_UNS_BROKER_DEFAULT, "Kafka bootstrap brokers, host:port, comma-separated", 0, NULL, 0,
-     NULL},
-    {"umh_topics", TP_OPT_STRINGS, offsetof(struct uns_in_config, umh_topics), NULL,
-     "regular expressions (POSIX extended, unanchored) on the record key, the UMH topic: a record "
-     "matching any of them is read (default: every record)",
-     TP_OPT_REGEX, NULL, 0, NULL},
-    {"umh_topic", TP_OPT_STRING, offsetof(struct uns_in_config, umh_topic), NULL,
-     "one such regular expression (benthos-umh's single-pattern form; not with umh_topics)",
-     TP_OPT_REGEX, NULL, 0, NULL},
-    {"consumer_group", TP_OPT_STRING, offsetof(struct uns_in_config, consumer_group), "uns_plugin",
-     "consumer group id (offsets are committed for it)", 0, NULL, 0, NULL},
+    TP_OPTION(struct uns_in_config, broker_address, "broker_address", TP_OPT_STRING,
+              TP_UNS_BROKER_DEFAULT, "Kafka bootstrap brokers, host:port, comma-separated"),
+    TP_OPTION(struct uns_in_config, umh_topics, "umh_topics", TP_OPT_STRINGS, NULL,
+              "regular expressions (POSIX extended, unanchored) on the record key, the UMH "
+              "topic: a record matching any of them is read (default: every record)",
+              .flags = TP_OPT_REGEX),
+    TP_OPTION(struct uns_in_config, umh_topic, "umh_topic", TP_OPT_STRING, NULL,
+              "one such regular expression (benthos-umh's single-pattern form; not with "
+              "umh_topics)",
+              .flags = TP_OPT_REGEX),
+    TP_OPTION(struct uns_in_config, consumer_group, "consumer_group", TP_OPT_STRING, "uns_plugin",
+              "consumer group id (offsets are committed for it)"),
     {0},
 };
 

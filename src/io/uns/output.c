@@ -24,16 +24,16 @@ struct uns_out_config {
 };
 
 static const struct tp_option uns_out_options[] = {
-    {"broker_address", TP_OPT_STRING, offsetof(struct uns_out_config, broker_address),
-     TP_UNS_BROKER_DEFAULT, "Kafka bootstrap brokers, host:port, comma-separated", 0, NULL, 0,
-     NULL},
-    {"umh_topic", TP_OPT_STRING, offsetof(struct uns_out_config, umh_topic),
-     "${! meta(\"umh_topic\") }",
-     "template of the record key (the UMH topic); characters outside [A-Za-z0-9._-] become '_'; "
-     "a message for which it names missing metadata or renders empty is dropped as invalid_topic",
-     TP_OPT_TEMPLATE, NULL, 0, NULL},
-    {"bridged_by", TP_OPT_STRING, offsetof(struct uns_out_config, bridged_by), "umh-core",
-     "value of the bridged_by header added to every record", 0, NULL, 0, NULL},
+    TP_OPTION(struct uns_out_config, broker_address, "broker_address", TP_OPT_STRING,
+              TP_UNS_BROKER_DEFAULT, "Kafka bootstrap brokers, host:port, comma-separated"),
+    TP_OPTION(struct uns_out_config, umh_topic, "umh_topic", TP_OPT_STRING,
+              "${! meta(\"umh_topic\") }",
+              "template of the record key (the UMH topic); characters outside [A-Za-z0-9._-] "
+              "become '_'; a message for which it names missing metadata or renders empty is "
+              "dropped as invalid_topic",
+              .flags = TP_OPT_TEMPLATE),
+    TP_OPTION(struct uns_out_config, bridged_by, "bridged_by", TP_OPT_STRING, "umh-core",
+              "value of the bridged_by header added to every record"),
     {0},
 };
 
