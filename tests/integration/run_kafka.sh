@@ -9,7 +9,18 @@
 #  3. SIGTERM drain mid-stream: exit 0, and every input record whose offset was
 #     committed (acknowledged) has its output in the UNS topic;
 #  4. every broker goes down mid-stream and comes back: the same tagproc
-#     reconnects, continues and loses nothing (duplicates counted).
+#     reconnects, continues and loses nothing (duplicates counted), and the
+#     records of each key stay in order (8 partitions);
+#  5. a second member joins while the first is mid-stream, with a revoke
+#     timeout far longer than the test: the revoke does not wait for the
+#     first member's own unfinished batch (issue 9); nothing is lost and each
+#     key stays in order (the in-flight records are drained before the
+#     hand-over; the mock refuses the commit on revoke while the group
+#     rebalances, so the new owner re-reads from the last periodic commit:
+#     duplicates counted);
+#  6. a record with more headers than max_meta_keys is dropped as
+#     invalid_input, dead-lettered with its coordinates, and its offset is
+#     committed like every other.
 # The simulator's `timestamps: fixed` gives message i the timestamp
 # 1700000000000 + i: it travels as metadata/header and becomes the payload's
 # timestamp_ms, so every output names its input.
@@ -48,14 +59,16 @@ dump() {
 }
 count() { "$MOCK" count "$BOOT" "$1" 2>/dev/null || echo 0; }
 # 0 when GROUP has committed every record of TOPIC.
-all_committed() { "$MOCK" committed "$BOOT" "$1" raw 2>/dev/null | awk '$2 != $3 {b=1} END {exit b}'; }
+all_committed() { # GROUP [TOPIC]
+    "$MOCK" committed "$BOOT" "$1" "${2:-raw}" 2>/dev/null | awk '$2 != $3 {b=1} END {exit b}'
+}
 
 [ -x "$MOCK" ] || {
     bad "kafka_mock helper built ($MOCK)"
     finish
 }
 mkfifo "$T/ctl"
-"$MOCK" serve 3 raw:8 out_split:8 out_clean:8 out_drain:8 out_outage:8 <"$T/ctl" >"$T/boot" \
+"$MOCK" serve 3 raw:8 out_split:8 out_clean:8 out_drain:8 out_outage:8 raw2:8 out_join:8 hdr:2 <"$T/ctl" >"$T/boot" \
     2>"$T/mock.err" &
 MOCK_PID=$!
 exec 3>"$T/ctl" # commands to the mock: "down 0" / "up 0"
@@ -75,6 +88,10 @@ echo "mock cluster: $BOOT"
 # Short reconnect back-off: the outage phase should not wait up to 10 s.
 OUT_PROPS="{max.in.flight.requests.per.connection: '1', reconnect.backoff.max.ms: '500'}"
 GROUP_PROPS="{session.timeout.ms: '3000', heartbeat.interval.ms: '500', auto.commit.interval.ms: '500', reconnect.backoff.max.ms: '500'}"
+# Groups whose members never die: a long session, so that a heartbeat late on
+# a loaded machine does not evict the member (a rebalance mid-stream gives
+# duplicates, which the exact checks would count).
+STABLE_PROPS="{session.timeout.ms: '30000', heartbeat.interval.ms: '1000', auto.commit.interval.ms: '500', reconnect.backoff.max.ms: '500'}"
 cat >"$T/produce.yaml" <<EOF
 input:
   simulator: {nodes: 42, count: $N, rate: $RATE, seed: 7, timestamps: fixed}
@@ -82,14 +99,15 @@ pipeline: {threads: 2}
 output:
   kafka: {brokers: "$BOOT", topic: raw, key_meta: opcua_node_id, compression: lz4, properties: $OUT_PROPS}
 EOF
-consumer_config() { # group, output topic, file
+consumer_config() { # group, output topic, file[, input properties[, more input options]]
     cat >"$3" <<EOF
 input:
   kafka:
     brokers: ["$BOOT"]
     topics: [raw]
     consumer_group: $1
-    properties: $GROUP_PROPS
+    properties: ${4:-$GROUP_PROPS}
+${5:-}
 pipeline:
   threads: 2
   processors:
@@ -108,6 +126,7 @@ cat >"$T/verify.py" <<'EOF'
 # verify.py DUMP N MODE [RAW_DUMP COMMITTED]: checks a dump of a UNS topic.
 #   exact: every id 0..N-1 exactly once, keys in one partition, ids rising per key
 #   atleast: every id at least once (duplicates counted)
+#   ordered: atleast, keys in one partition, and each key's first occurrences rising
 #   drain: no duplicates; every raw record below the committed offset is present
 import json, sys
 dump, n, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -122,12 +141,24 @@ for line in open(dump):
         errors.append("bad key/headers: %s %s" % (key, hdrs))
 uniq = set(ids)
 dups = len(ids) - len(uniq)
-if mode in ("exact", "atleast"):
+if mode in ("exact", "atleast", "ordered"):
     missing = set(range(n)) - uniq
     if missing:
         errors.append("%d missing, e.g. %s" % (len(missing), sorted(missing)[:5]))
 if mode in ("exact", "drain") and dups:
     errors.append("%d duplicates" % dups)
+if mode == "ordered":  # redelivered duplicates repeat a run; new ids always rise
+    for key, recs in per_key.items():
+        if len({p for p, _, _ in recs}) != 1:
+            errors.append("key %s in several partitions" % key)
+        recs.sort()
+        seen, top = set(), -1
+        for _, _, i in recs:
+            if i not in seen and i < top:
+                errors.append("key %s: %d after %d" % (key, i, top))
+                break
+            seen.add(i)
+            top = max(top, i)
 if mode == "exact":
     for key, recs in per_key.items():
         if len({p for p, _, _ in recs}) != 1:
@@ -194,8 +225,8 @@ dump out_split "$T/split.tsv"
 check "kill -9: nothing lost (duplicates allowed)" python3 "$T/verify.py" "$T/split.tsv" "$N" atleast
 
 # ---- 2 and 3 side by side: clean run, and SIGTERM drain mid-stream ----
-consumer_config clean out_clean "$T/clean.yaml"
-consumer_config drain out_drain "$T/drain.yaml"
+consumer_config clean out_clean "$T/clean.yaml" "$STABLE_PROPS"
+consumer_config drain out_drain "$T/drain.yaml" "$STABLE_PROPS"
 "$BIN" -c "$T/clean.yaml" >"$T/p3.out" 2>"$T/p3.err" &
 P3=$!
 TP_PIDS+=($P3)
@@ -220,7 +251,7 @@ check "drain: every acknowledged input is in the output" \
     python3 "$T/verify.py" "$T/drain.tsv" "$N" drain "$T/raw.tsv" "$T/committed"
 
 # ---- 4. all brokers down mid-stream, then back ----
-consumer_config outage out_outage "$T/outage.yaml"
+consumer_config outage out_outage "$T/outage.yaml" "$STABLE_PROPS"
 "$BIN" -c "$T/outage.yaml" >"$T/p5.out" 2>"$T/p5.err" &
 P5=$!
 TP_PIDS+=($P5)
@@ -243,6 +274,80 @@ kill -TERM $P5
 wait $P5
 check "outage SIGTERM exit 0" test $? = 0
 dump out_outage "$T/outage.tsv"
-check "broker outage: nothing lost (duplicates allowed)" \
-    python3 "$T/verify.py" "$T/outage.tsv" "$N" atleast
+check "broker outage: nothing lost (duplicates allowed), each key in order" \
+    python3 "$T/verify.py" "$T/outage.tsv" "$N" ordered
+
+# ---- 5. a second member joins while the first is mid-stream: the revoke does ----
+# not wait for the first member's unfinished batch (revoke_timeout_ms far
+# beyond the test); a backlog, and one output batch in flight at a time to
+# keep the first member busy when the second joins.
+sed -e 's/topic: raw,/topic: raw2,/' -e 's/rate: [0-9]*/rate: 0/' "$T/produce.yaml" >"$T/produce2.yaml"
+"$BIN" -c "$T/produce2.yaml" >"$T/prod2.out" 2>"$T/prod2.err"
+check "join mid-stream: raw2 holds $N records" test "$(count raw2)" = "$N"
+consumer_config join out_join "$T/join.yaml" "$GROUP_PROPS" "    revoke_timeout_ms: 600000"
+sed -i -e 's/topics: \[raw\]/topics: [raw2]/' -e 's/^output:/output:\n  max_in_flight: 1/' "$T/join.yaml"
+"$BIN" -c "$T/join.yaml" >"$T/j1.out" 2>"$T/j1.err" &
+J1=$!
+TP_PIDS+=($J1)
+wait_until '[ "$(count out_join)" -ge $((N / 4)) ]' 60
+"$BIN" -c "$T/join.yaml" >"$T/j2.out" 2>"$T/j2.err" &
+J2=$!
+TP_PIDS+=($J2)
+if wait_until 'grep -q "assigned 4 partition" "$T/j2.err"' 60; then
+    ok "join mid-stream: the partitions were split 4/4 (revoke_timeout_ms not waited out)"
+else
+    bad "join mid-stream: the partitions were split 4/4 (revoke_timeout_ms not waited out)"
+    grep -h "revok\|assign\|rebalance" "$T/j1.err" "$T/j2.err" | tail -5
+fi
+echo "second member joined with $(count out_join) outputs written"
+wait_until 'all_committed join raw2' 90 || echo "join group did not commit everything in time"
+kill -TERM $J1 $J2
+wait $J1
+r1=$?
+wait $J2
+check "join mid-stream: both members exit 0 on SIGTERM" test "$r1$?" = 00
+dump out_join "$T/join.tsv"
+check "join mid-stream: nothing lost, each key in order (duplicates counted)" \
+    python3 "$T/verify.py" "$T/join.tsv" "$N" ordered
+
+# ---- 6. more headers than max_meta_keys: dropped as invalid_input ----
+python3 - "$T/hdr.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(20):
+        n = 40 if i == 7 else 2  # record 7: 40 headers (+ 4-5 kafka_* fields) > 30
+        f.write(json.dumps({"payload": i, "meta": {"h%d" % k: "v" for k in range(n)}}) + "\n")
+PY
+printf 'input: {stdin: {}}\noutput:\n  kafka: {brokers: "%s", topic: hdr, key_meta: h0}\n' "$BOOT" \
+    >"$T/hdr-produce.yaml"
+"$BIN" -c "$T/hdr-produce.yaml" <"$T/hdr.jsonl" >/dev/null 2>"$T/hdr-produce.err"
+check "max_meta_keys: 20 records produced (got $(count hdr))" test "$(count hdr)" = 20
+cat >"$T/hdr.yaml" <<EOF
+input:
+  kafka: {brokers: ["$BOOT"], topics: [hdr], consumer_group: hdr, max_meta_keys: 30,
+          properties: $STABLE_PROPS}
+output: {file: {path: "$T/hdr-out.jsonl"}}
+dead_letter: {file: {path: "$T/hdr-dead.jsonl"}}
+EOF
+"$BIN" -c "$T/hdr.yaml" --stats "$T/hdr.stats" >"$T/hdr.out" 2>"$T/hdr.err" &
+HP=$!
+TP_PIDS+=($HP)
+wait_until 'all_committed hdr hdr' 60 || echo "hdr group did not commit everything in time"
+kill -TERM $HP
+wait $HP
+check "max_meta_keys: SIGTERM exit 0" test $? = 0
+cat >"$T/hdr-check.py" <<'PY'
+import json, sys
+out = sorted(json.loads(l)["payload"] for l in open(sys.argv[1]))
+assert out == [i for i in range(20) if i != 7], out
+dead = [json.loads(l) for l in open(sys.argv[2])]
+assert len(dead) == 1 and dead[0]["payload"] == 7, dead
+m = dead[0]["meta"]
+assert m["tagproc_drop_reason"] == "invalid_input", m
+assert "kafka topic hdr partition" in m["tagproc_error"], m
+assert "more than max_meta_keys (30)" in m["tagproc_error"], m
+assert json.load(open(sys.argv[3]))["dropped"]["invalid_input"] == 1
+PY
+check "max_meta_keys: 19 records out, record 7 dead-lettered as invalid_input with its offset" \
+    python3 "$T/hdr-check.py" "$T/hdr-out.jsonl" "$T/hdr-dead.jsonl" "$T/hdr.stats"
 finish

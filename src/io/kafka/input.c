@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "core/clock.h"
 #include "core/plugin.h"
@@ -43,6 +44,12 @@ static const struct tp_option in_options[] = {
               .int_ms = 1, .min = 0, .max = INT64_MAX),
     TP_OPTION(struct tp__kafka_in_config, properties, "properties", TP_OPT_STRMAP, NULL,
               "extra librdkafka properties, passed as-is (e.g. security.protocol)"),
+    TP_OPTION(struct tp__kafka_in_config, max_meta_keys, "max_meta_keys", TP_OPT_INT,
+              TP_JSON_MAX_META_KEYS_TEXT,
+              "most metadata entries (record fields + headers) of one record; a record with "
+              "more is dropped as invalid_input (dead-lettered with its payload) and its offset "
+              "committed",
+              .min = 1, .max = UINT32_MAX),
     {0},
 };
 
@@ -77,8 +84,15 @@ struct kafka_in {
     rd_kafka_t *rk;
     regex_t key_re;
     int has_re;
-    atomic_int stop; /* set by the signal thread, read by the reader */
-    int closing;     /* the pipeline is done: no ack will come any more */
+    uint32_t max_meta_keys;
+    atomic_int stop;         /* set by the signal thread, read by the reader */
+    atomic_int closing;      /* the pipeline is done: no ack will come any more */
+    rd_kafka_queue_t *queue; /* the consumer queue, read in batches */
+    /* The batch the reader is filling (inside read, NULL outside) and where
+     * this read started in it: a revoke (served inside read, on the reader's
+     * thread) takes the revoked partitions' records back out of it. */
+    struct tp_batch *reading;
+    size_t reading_from;
 
     pthread_mutex_t lock; /* parts, tokens */
     pthread_cond_t drained;
@@ -181,8 +195,9 @@ static void wait_drained(struct kafka_in *in, const rd_kafka_topic_partition_lis
             if (p && p->gen && p->assigned)
                 busy += p->inflight;
         }
-        if (!busy || in->closing || pthread_cond_timedwait(&in->drained, &in->lock, &deadline)) {
-            if (busy && !in->closing)
+        int closing = atomic_load(&in->closing);
+        if (!busy || closing || pthread_cond_timedwait(&in->drained, &in->lock, &deadline)) {
+            if (busy && !closing)
                 tp_log(TP_LOG_WARN,
                        "kafka: rebalance: %lld message(s) of revoked partitions still in "
                        "flight; they may be delivered again by the new owner",
@@ -198,6 +213,43 @@ static void wait_drained(struct kafka_in *in, const rd_kafka_topic_partition_lis
         }
     }
     pthread_mutex_unlock(&in->lock);
+}
+
+/* A revoke served inside read (on the reader's thread): the records of the
+ * revoked partitions that this read already put into the batch never reached
+ * the pipeline, so no ack will ever come for them. Take them back out (not
+ * processed, offsets not stored): the next owner reads them again from the
+ * committed offset, and the revoke waits only for records really in flight. */
+static void unread_revoked(struct kafka_in *in, const rd_kafka_topic_partition_list_t *parts)
+{
+    struct tp_batch *b = in->reading;
+    if (!b)
+        return;
+    size_t kept = in->reading_from, taken = 0;
+    pthread_mutex_lock(&in->lock);
+    for (size_t i = in->reading_from; i < b->len; i++) {
+        struct tp_msg *m = b->msgs[i];
+        struct kafka_token *t = m->ack;
+        struct kafka_part *p = t->part;
+        if (!rd_kafka_topic_partition_list_find(parts, p->topic, p->partition)) {
+            b->msgs[kept++] = m;
+            continue;
+        }
+        if (t->gen == p->gen)
+            p->inflight--;
+        t->next = in->free_tokens;
+        in->free_tokens = t;
+        m->ack = NULL;
+        tp_msg_free(m);
+        taken++;
+    }
+    b->len = kept;
+    pthread_mutex_unlock(&in->lock);
+    if (taken)
+        tp_log(TP_LOG_DEBUG,
+               "kafka: rebalance: %zu record(s) of revoked partitions not handed over (read "
+               "again by the next owner)",
+               taken);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -231,6 +283,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         tp_log(TP_LOG_INFO, "kafka: revoking %d partition(s)", parts->cnt);
+        unread_revoked(in, parts);
         wait_drained(in, parts);
         /* Commit what is stored for the partitions we still own, before they go. */
         if (!rd_kafka_assignment_lost(rk)) {
@@ -279,6 +332,8 @@ static int kafka_in_open(const void *config, void **out, struct tp_error *err)
         rc = tp_error_set(err, TP_CONFIG, IN_PATH ".topics: expected at least one topic");
         goto fail;
     }
+    /* 0: a config filled by a connector built on this input (uns) */
+    in->max_meta_keys = cfg->max_meta_keys ? (uint32_t)cfg->max_meta_keys : TP_JSON_MAX_META_KEYS;
     rc = tp__kafka_conf_new(IN_PATH, &cfg->brokers, cfg->client_id, &conf, err);
     if (rc)
         goto fail;
@@ -376,11 +431,37 @@ static int key_matches(struct kafka_in *in, const rd_kafka_message_t *rkm)
     return ok;
 }
 
-/* Handles one record: appended to batch (1), skipped (0) or error (<0). */
-static int take_record(struct kafka_in *in, rd_kafka_message_t *rkm, struct tp_batch *batch)
+/* The number of metadata entries record_to_msg makes of rkm, at most. */
+static size_t meta_count(const rd_kafka_message_t *rkm)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    size_t n = 3 + (rkm->key != NULL); /* kafka_key, _topic, _partition, _offset */
+    rd_kafka_timestamp_type_t tstype;
+    rd_kafka_message_timestamp(rkm, &tstype);
+    n += tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        n += rd_kafka_header_cnt(hdrs);
+    return n;
+}
+
+/* Handles one record: appended to batch (1), skipped or dropped (0) or
+ * error (<0). A record with more than max_meta_keys metadata entries is
+ * reported in drops (invalid_input, with its coordinates and payload) and
+ * then done like a skipped one. */
+static int take_record(struct kafka_in *in, rd_kafka_message_t *rkm, struct tp_batch *batch,
+                       struct tp_drops *drops)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     int skip = in->has_re && !key_matches(in, rkm);
+    size_t n_meta = skip ? 0 : meta_count(rkm);
+    if (n_meta > in->max_meta_keys) {
+        tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input",
+                     "kafka topic %s partition %d offset %lld: %zu metadata entries (record "
+                     "fields and headers), more than max_meta_keys (%u)",
+                     topic, (int)rkm->partition, (long long)rkm->offset, n_meta, in->max_meta_keys);
+        tp_drops_set_raw(drops, rkm->payload ? rkm->payload : "", rkm->len);
+        skip = 1;
+    }
     struct tp_msg *m = skip ? NULL : record_to_msg(rkm, topic);
     if (!skip && !m)
         return -1;
@@ -416,23 +497,28 @@ static int take_record(struct kafka_in *in, rd_kafka_message_t *rkm, struct tp_b
 
 static int kafka_in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops)
 {
-    (void)drops;
     struct kafka_in *in = state;
     if (in->cfg->max_poll_records > 0 && (size_t)in->cfg->max_poll_records < max)
         max = (size_t)in->cfg->max_poll_records;
-    size_t got = 0;
-    while (got < max) {
-        if (in->stop)
-            return TP_EOF;
-        /* Block (in short slices, to notice stop) only until the first record. */
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(in->rk, got ? 0 : 100);
+    int rc = TP_OK;
+    in->reading = batch;
+    in->reading_from = batch->len;
+    for (size_t got = 0; (got = batch->len - in->reading_from) < max;) {
+        if (atomic_load(&in->stop)) {
+            rc = TP_EOF;
+            break;
+        }
+        /* Block (in short slices, to notice stop) only until the first
+         * record; records dropped by max_meta_keys go out at once. */
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(in->rk, got || drops->n ? 0 : 100);
         if (!rkm) {
-            if (got)
+            if (got || drops->n)
                 break;
             char why[256];
             if (rd_kafka_fatal_error(in->rk, why, sizeof(why))) {
                 tp_log(TP_LOG_ERROR, "kafka input: fatal: %s", why);
-                return TP_IO;
+                rc = TP_IO;
+                break;
             }
             continue;
         }
@@ -443,19 +529,21 @@ static int kafka_in_read(void *state, struct tp_batch *batch, size_t max, struct
             rd_kafka_message_destroy(rkm);
             continue;
         }
-        int r = take_record(in, rkm, batch);
+        int r = take_record(in, rkm, batch, drops);
         rd_kafka_message_destroy(rkm);
-        if (r < 0)
-            return TP_NOMEM;
-        got += (size_t)r;
+        if (r < 0) {
+            rc = TP_NOMEM;
+            break;
+        }
     }
-    return TP_OK;
+    in->reading = NULL;
+    return rc;
 }
 
 static void kafka_in_stop(void *state)
 {
     struct kafka_in *in = state;
-    in->stop = 1;
+    atomic_store(&in->stop, 1);
 }
 
 static void kafka_in_close(void *state)
@@ -463,7 +551,7 @@ static void kafka_in_close(void *state)
     struct kafka_in *in = state;
     if (!in)
         return;
-    in->closing = 1;
+    atomic_store(&in->closing, 1);
     if (in->rk) {
         /* Every acked offset is stored: commit it now, then leave the group. */
         rd_kafka_resp_err_t e = rd_kafka_commit(in->rk, NULL, 0);

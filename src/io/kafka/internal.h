@@ -42,6 +42,7 @@ struct tp__kafka_in_config {
     int64_t max_poll_records;
     int64_t revoke_timeout_ms;
     struct tp_strmap properties;
+    int64_t max_meta_keys; /* 0 (a config filled by another connector): the default */
 };
 
 /* Record key of message i of b for an output built on the Kafka output:
