@@ -5,7 +5,9 @@
 # in a clean run, nothing lost after kill -9 + restart (duplicates counted),
 # SIGTERM drain (everything acked is in the output), a server restart under a
 # consumer and under a JetStream producer, a core NATS queue group, and
-# per-message drops of unbuildable subjects (dead-lettered and counted once).
+# per-message drops of unbuildable subjects (dead-lettered and counted once),
+# messages with more headers than max_meta_keys (dead-lettered, acked), and
+# SIGTERM with the server gone under a JetStream output that retries forever.
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
 BUILD=${2:-build}
@@ -345,4 +347,82 @@ check "invalid subjects: 12 dead-letter records, each once, counted once as inva
 check "invalid subjects: stream BAD holds the other 288 (got $(jsz BAD | cut -d' ' -f1))" \
     test "$(jsz BAD | cut -d' ' -f1)" = 288
 
+# ---- more headers than max_meta_keys: dropped as invalid_input, then acked ----
+python3 - "$T/hdr.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(20):
+        n = 40 if i == 7 else 2  # message 7: 40 headers (+ nats_* fields) > 30
+        f.write(json.dumps({"payload": i, "meta": {"h%d" % k: "v" for k in range(n)}}) + "\n")
+PY
+cat >"$T/hdr-produce.yaml" <<EOF
+input: {stdin: {}}
+output:
+  nats: {urls: [$URL], subject: "hdr.{{meta.h0}}", jetstream: true, stream: HDR,
+         create_stream: true, stream_subjects: ["hdr.>"]}
+EOF
+"$BIN" -c "$T/hdr-produce.yaml" <"$T/hdr.jsonl" >"$T/hdr-produce.log" 2>&1
+check "max_meta_keys: stream HDR holds 20 messages" test "$(jsz HDR | cut -d' ' -f1)" = 20
+cat >"$T/hdr.yaml" <<EOF
+input:
+  nats:
+    urls: [$URL]
+    subjects: ["hdr.>"]
+    max_meta_keys: 30
+    jetstream: {stream: HDR, durable: H}
+output: {file: {path: "$T/hdr-out.jsonl"}}
+dead_letter: {file: {path: "$T/hdr-dead.jsonl"}}
+EOF
+"$BIN" -c "$T/hdr.yaml" --stats "$T/hdr.stats" >"$T/hdr.log" 2>&1 &
+HP=$!
+TP_PIDS+=("$HP")
+wait_until '[ "$(jsz HDR H | cut -d" " -f2)" = 20 ]' 60 || echo "H did not ack everything in time"
+kill -TERM "$HP"
+wait "$HP"
+check "max_meta_keys: SIGTERM exit 0" test $? = 0
+cat >"$T/hdr-check.py" <<'PY'
+import json, sys
+out = sorted(json.loads(l)["payload"] for l in open(sys.argv[1]))
+assert out == [i for i in range(20) if i != 7], out
+dead = [json.loads(l) for l in open(sys.argv[2])]
+assert len(dead) == 1 and dead[0]["payload"] == 7, dead
+m = dead[0]["meta"]
+assert m["tagproc_drop_reason"] == "invalid_input", m
+assert "nats subject hdr.v (stream HDR sequence 8)" in m["tagproc_error"], m
+assert "more than max_meta_keys (30)" in m["tagproc_error"], m
+assert json.load(open(sys.argv[3]))["dropped"]["invalid_input"] == 1
+PY
+check "max_meta_keys: 19 messages out, message 7 dead-lettered as invalid_input (and acked)" \
+    python3 "$T/hdr-check.py" "$T/hdr-out.jsonl" "$T/hdr-dead.jsonl" "$T/hdr.stats"
+
+# ---- SIGTERM with the server gone and max_retries -1: the output gives up ----
+# (issue 9: submit retried forever and SIGTERM never ended the run)
+mkfifo "$T/stop.fifo"
+cat >"$T/stop.yaml" <<EOF
+input: {stdin: {}}
+pipeline: {batch_size: 8}
+output:
+  nats: {urls: [$URL], subject: "stop.x", jetstream: true, stream: STOP, create_stream: true,
+         stream_subjects: ["stop.>"], ack_timeout: 1s, reconnect_wait: 100ms}
+EOF
+"$BIN" -c "$T/stop.yaml" <"$T/stop.fifo" >"$T/stop.log" 2>&1 &
+SP=$!
+TP_PIDS+=("$SP")
+exec 5>"$T/stop.fifo"
+head -5 "$T/hdr.jsonl" >&5
+wait_until '[ "$(jsz STOP | cut -d" " -f1)" = 5 ]' 30
+kill -9 "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null
+head -20 "$T/hdr.jsonl" >&5
+wait_until 'grep -q "not delivered" "$T/stop.log"' 30 || echo "the output never retried"
+kill -TERM "$SP"
+if wait_until '! kill -0 '"$SP" 60; then
+    ok "server down, max_retries -1: SIGTERM ends the run"
+else
+    bad "server down, max_retries -1: SIGTERM ends the run"
+fi
+exec 5>&-
+wait "$SP"
+check "server down: exit 1 (the undelivered input stays unacknowledged)" test $? = 1
+check "server down: the failure names the stop" grep -q "stopping while a batch" "$T/stop.log"
 finish

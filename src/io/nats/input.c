@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "core/clock.h"
 #include "core/plugin.h"
@@ -31,6 +32,7 @@ struct in_config {
     char *queue_group;
     int64_t max_queued;
     struct js_in_config *jetstream; /* NULL: core NATS */
+    int64_t max_meta_keys;
 };
 
 static const char *const deliver_policies[] = {"all", "last", "new", "last_per_subject", NULL};
@@ -71,6 +73,12 @@ static const struct tp_option in_options[] = {
     TP_OPTION(struct in_config, jetstream, "jetstream", TP_OPT_OPTIONAL, NULL,
               "read a JetStream durable pull consumer instead of core NATS subscriptions",
               .sub = js_in_options, .elem_size = sizeof(struct js_in_config)),
+    TP_OPTION(struct in_config, max_meta_keys, "max_meta_keys", TP_OPT_INT,
+              TP_JSON_MAX_META_KEYS_TEXT,
+              "most metadata entries (nats_* fields + headers) of one message; a message with "
+              "more is dropped as invalid_input (dead-lettered with its payload; JetStream: then "
+              "acked)",
+              .min = 1, .max = INT64_MAX),
     {0},
 };
 
@@ -146,6 +154,33 @@ struct nats_in {
 };
 
 /* ---------- message conversion ---------- */
+
+/* 1 when m has more metadata entries than max_meta_keys: then reported in
+ * drops as invalid_input (subject, stream sequence and payload kept). */
+static int too_many_keys(struct nats_in *in, natsMsg *m, struct tp_drops *drops)
+{
+    const char **keys = NULL;
+    int n = 0;
+    if (natsMsgHeader_Keys(m, &keys, &n) != NATS_OK)
+        return 0;
+    free((void *)keys);
+    size_t total = (size_t)n + (in->use_js ? 4 : 2); /* nats_subject, _stream, ... */
+    if (total <= (size_t)in->cfg->max_meta_keys)
+        return 0;
+    char where[64] = "";
+    jsMsgMetaData *md = NULL;
+    if (in->use_js && natsMsg_GetMetaData(&md, m) == NATS_OK) {
+        snprintf(where, sizeof(where), " (stream %.30s sequence %llu)", md->Stream,
+                 (unsigned long long)md->Sequence.Stream);
+        jsMsgMetaData_Destroy(md);
+    }
+    tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input",
+                 "nats subject %s%s: %zu metadata entries (nats_* fields and headers), more than "
+                 "max_meta_keys (%lld)",
+                 natsMsg_GetSubject(m), where, total, (long long)in->cfg->max_meta_keys);
+    tp_drops_set_raw(drops, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+    return 1;
+}
 
 static int add_headers(struct tp_msg *t, natsMsg *m)
 {
@@ -373,7 +408,7 @@ static int64_t fetch_wait_ms(const struct nats_in *in)
     return ms < 10 ? 10 : ms;
 }
 
-static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max)
+static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max, struct tp_drops *drops)
 {
     int64_t backoff = 100;
     for (;;) {
@@ -412,6 +447,15 @@ static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max)
         for (int i = 0; i < list.Count; i++) {
             natsMsg *m = list.Msgs[i];
             list.Msgs[i] = NULL;
+            if (too_many_keys(in, m, drops)) {
+                /* Accounted (dead-lettered): done with it. */
+                if (natsMsg_Ack(m, NULL) != NATS_OK)
+                    tp_log_limited(TP_LOG_WARN, "nats-ack",
+                                   "nats input: ack of a dropped message failed; it will be "
+                                   "redelivered");
+                natsMsg_Destroy(m);
+                continue;
+            }
             struct tp_msg *t = convert(in, m);
             pthread_mutex_lock(&in->lock);
             int prc = t ? fifo_push(&in->pending, m) : TP_NOMEM;
@@ -433,12 +477,12 @@ static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max)
             }
         }
         natsMsgList_Destroy(&list);
-        if (batch->len)
+        if (batch->len || drops->n)
             return TP_OK;
     }
 }
 
-static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max)
+static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max, struct tp_drops *drops)
 {
     pthread_mutex_lock(&in->lock);
     while (!in->stop && in->queue.len == 0)
@@ -458,6 +502,10 @@ static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max)
     pthread_mutex_lock(&in->lock);
     while (batch->len < max && in->queue.len) {
         natsMsg *m = fifo_pop(&in->queue);
+        if (too_many_keys(in, m, drops)) {
+            natsMsg_Destroy(m);
+            continue;
+        }
         struct tp_msg *t = convert(in, m);
         natsMsg_Destroy(m);
         if (!t || tp_batch_push(batch, t))
@@ -472,9 +520,8 @@ static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max)
 
 static int nats_in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops *drops)
 {
-    (void)drops;
     struct nats_in *in = p;
-    return in->use_js ? read_js(in, batch, max) : read_core(in, batch, max);
+    return in->use_js ? read_js(in, batch, max, drops) : read_core(in, batch, max, drops);
 }
 
 static void nats_in_ack(void *p, void *token)

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/plugin.h"
 #include "io/nats/internal.h"
@@ -71,7 +72,22 @@ struct nats_out {
     uint64_t next_id;
     int failed; /* publish errors reported by the PubAck handler in this attempt */
     char fail_text[256];
+    int stopping; /* atomic: stop() was called; a batch not delivered now fails */
 };
+
+static int stopping(struct nats_out *o)
+{
+    return __atomic_load_n(&o->stopping, __ATOMIC_ACQUIRE);
+}
+
+/* Sleeps ms, in short slices so that a stop ends it early. */
+static void sleep_unless_stopped(struct nats_out *o, int64_t ms)
+{
+    for (int64_t until = tp_mono_ms() + ms; !stopping(o) && tp_mono_ms() < until;) {
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+}
 
 static void on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
 {
@@ -196,10 +212,16 @@ static int js_attempt(struct nats_out *o, struct tp_out_batch *b, int first, uin
             break;
         }
     }
+    /* Waits for the PubAcks in slices, so that a stop ends the wait. */
     jsPubOptions wait;
     jsPubOptions_Init(&wait);
-    wait.MaxWait = o->cfg->ack_timeout_ms + 1000;
-    natsStatus cs = js_PublishAsyncComplete(o->js, &wait);
+    wait.MaxWait = 100;
+    natsStatus cs;
+    for (int64_t until = tp_mono_ms() + o->cfg->ack_timeout_ms + 1000;;) {
+        cs = js_PublishAsyncComplete(o->js, &wait);
+        if (cs != NATS_TIMEOUT || stopping(o) || tp_mono_ms() >= until)
+            break;
+    }
     if (cs != NATS_OK) {
         natsMsgList pend = {0};
         if (js_PublishAsyncGetPendingList(&pend, o->js) == NATS_OK)
@@ -270,13 +292,27 @@ static int nats_out_submit(void *p, struct tp_out_batch *b)
             tp_error_set(&err, TP_IO, "nats output: batch of %zu not delivered: %s", b->n, why);
             return tp_out_batch_fail(b, TP_IO, &err);
         }
+        if (stopping(o)) {
+            tp_error_set(&err, TP_IO,
+                         "nats output: stopping while a batch of %zu is not delivered (%s); its "
+                         "input will be delivered again",
+                         b->n, why);
+            return tp_out_batch_fail(b, TP_IO, &err);
+        }
         tp_log_limited(TP_LOG_WARN, "nats-out-retry",
                        "nats output: batch of %zu not delivered (%s); retrying in %lld ms", b->n,
                        why, (long long)backoff_ms);
-        struct timespec ts = {backoff_ms / 1000, (backoff_ms % 1000) * 1000000};
-        nanosleep(&ts, NULL);
+        sleep_unless_stopped(o, backoff_ms);
         backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
     }
+}
+
+/* The signal thread: a batch retried forever (max_retries -1, the server
+ * away) fails at its next attempt instead, so SIGTERM ends the run. */
+static void nats_out_stop(void *p)
+{
+    struct nats_out *o = p;
+    __atomic_store_n(&o->stopping, 1, __ATOMIC_RELEASE);
 }
 
 static void nats_out_close(void *p)
@@ -298,5 +334,6 @@ const struct tp_output_plugin tp_output_nats = {
     .config_size = sizeof(struct out_config),
     .open = nats_out_open,
     .submit = nats_out_submit,
+    .stop = nats_out_stop,
     .close = nats_out_close,
 };
