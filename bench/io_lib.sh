@@ -46,15 +46,22 @@ config() {
     fi
 }
 
-# measure NAME RULES CONFIG N DONE_CMD [STDIN_FILE]: runs tagproc (under
-# /usr/bin/time) until it exits or DONE_CMD (a bash string) is true, then
-# SIGTERM (it drains and exits). Records msg/s and CPU µs/msg.
+# measure NAME RULES CONFIG N DONE_CMD [STDIN_FILE] [START_CMD]: runs tagproc
+# (under /usr/bin/time) until it exits or DONE_CMD (a bash string) is true,
+# then SIGTERM (it drains and exits). Records msg/s and CPU µs/msg. With
+# START_CMD the clock starts when it is true (e.g. a consumer group joined;
+# the time before is recorded as setup_s), else at the start of tagproc.
 measure() {
-    local name=$1 rules=$2 cfg=$3 n=$4 done_cmd=$5 stdin=${6:-/dev/null}
-    local start end
-    start=$(date +%s.%N)
+    local name=$1 rules=$2 cfg=$3 n=$4 done_cmd=$5 stdin=${6:-/dev/null} start_cmd=${7:-true}
+    local start end launch
+    launch=$(date +%s.%N)
+    : >"$T/tp.err"
     /usr/bin/time -o "$T/time" -f '%U %S' "$BIN" -c "$cfg" <"$stdin" >"$T/tp.out" 2>"$T/tp.err" &
     local pid=$!
+    while kill -0 $pid 2>/dev/null && ! eval "$start_cmd"; do
+        sleep 0.01
+    done
+    start=$(date +%s.%N)
     while kill -0 $pid 2>/dev/null && ! eval "$done_cmd"; do
         sleep 0.02
     done
@@ -63,13 +70,14 @@ measure() {
     wait $pid
     python3 -c '
 import json, sys
-name, rules, n, start, end, tfile = sys.argv[1:7]
+name, rules, n, launch, start, end, tfile = sys.argv[1:8]
 n = int(n); wall = float(end) - float(start)
 user, sys_ = open(tfile).read().split()[-2:]
 print(json.dumps({"case": name, "rules": rules, "messages": n, "wall_s": round(wall, 3),
+                  "setup_s": round(float(start) - float(launch), 2),
                   "msgs_per_sec": round(n / wall),
                   "cpu_us_per_msg": round((float(user) + float(sys_)) * 1e6 / n, 2)}))
-' "$name" "$rules" "$n" "$start" "$end" "$T/time" >>"$RESULTS"
+' "$name" "$rules" "$n" "$launch" "$start" "$end" "$T/time" >>"$RESULTS"
 }
 
 # measure_syscalls NAME CONFIG N DONE_CMD [STDIN_FILE]: the same run under
