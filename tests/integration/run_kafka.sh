@@ -68,7 +68,7 @@ all_committed() { # GROUP [TOPIC]
     finish
 }
 mkfifo "$T/ctl"
-"$MOCK" serve 3 raw:8 out_split:8 out_clean:8 out_drain:8 out_outage:8 raw2:8 out_join:8 hdr:2 <"$T/ctl" >"$T/boot" \
+"$MOCK" serve 3 raw:8 out_split:8 out_clean:8 out_drain:8 out_outage:8 raw2:8 out_join:8 hdr:1 <"$T/ctl" >"$T/boot" \
     2>"$T/mock.err" &
 MOCK_PID=$!
 exec 3>"$T/ctl" # commands to the mock: "down 0" / "up 0"
