@@ -80,6 +80,9 @@ struct mqtt_out {
     struct out_batch *in_head, *in_tail; /* handed over by submit() (lock) */
     size_t n_open;                       /* batches not yet confirmed (lock) */
     int connected, stopping, quit;       /* lock */
+    /* The network thread blocks in poll (polling); submit() writes a wake
+     * byte only then, once (wake_sent), instead of once per batch. (lock) */
+    int polling, wake_sent;
 
     /* network thread only */
     struct out_batch *fl_head, *fl_tail;
@@ -338,8 +341,16 @@ static void *net_main(void *arg)
         send_window(st);
         tp_mqtt_client_send(&st->cl);
         complete(st);
-        int woken = 0;
-        if (tp_mqtt_client_poll(&st->cl, 1000, st->wake_pipe[0], &woken))
+        pthread_mutex_lock(&st->lock); /* a batch handed over meanwhile: do not block */
+        int more = st->in_head != NULL;
+        st->polling = !more;
+        pthread_mutex_unlock(&st->lock);
+        int woken = 0, rc = tp_mqtt_client_poll(&st->cl, more ? 0 : 1000, st->wake_pipe[0], &woken);
+        pthread_mutex_lock(&st->lock);
+        st->polling = 0;
+        st->wake_sent = 0;
+        pthread_mutex_unlock(&st->lock);
+        if (rc)
             continue;
         if (woken)
             drain_wake(st);
@@ -457,9 +468,14 @@ static int out_submit(void *p, struct tp_out_batch *ob)
         st->in_head = b;
     st->in_tail = b;
     st->n_open++;
+    int wake = st->polling && !st->wake_sent;
+    if (wake)
+        st->wake_sent = 1;
     pthread_mutex_unlock(&st->lock);
-    ssize_t w = write(st->wake_pipe[1], "x", 1);
-    (void)w;
+    if (wake) {
+        ssize_t w = write(st->wake_pipe[1], "x", 1);
+        (void)w;
+    }
     return TP_OK;
 }
 
