@@ -8,7 +8,8 @@
 #     delivered; a 2-D array reported as unsupported;
 #  2. poll and subscribe deliver the counter's changes in order;
 #  3. username/password accepted (with useHeartbeat) and rejected;
-#     securityMode is refused;
+#     SignAndEncrypt refused by a None-only server (tests/opcua/
+#     run_opcua_security.sh tests security);
 #  4. server killed and restarted mid-stream: autoReconnect resumes, without
 #     it tagproc exits 1 with the reason;
 #  5. hostile servers (tests/opcua/fake_server.py) fail cleanly with exit 1;
@@ -102,8 +103,8 @@ check_sh "wrong password: exit 1, reason logged, nothing delivered" \
 config "$T/sec.yaml" 'nodeIDs: ["ns=2;s=Counter"], securityMode: SignAndEncrypt, securityPolicy: Basic256Sha256'
 "$BIN" -c "$T/sec.yaml" >/dev/null 2>"$T/sec.err"
 echo $? >"$T/sec.rc"
-check_sh "securityMode other than None: config error, not yet supported" \
-    "[ \$(cat $T/sec.rc) = 2 ] && grep -q 'not yet supported' $T/sec.err"
+check_sh "SignAndEncrypt asked of a None-only server: config error naming what it offers" \
+    "[ \$(cat $T/sec.rc) = 2 ] && grep -q 'offers no endpoint with securityMode SignAndEncrypt, securityPolicy Basic256Sha256 and anonymous login; it offers: None/None' $T/sec.err"
 config "$T/badid.yaml" 'nodeIDs: ["ns=2;x=Counter"]'
 timeout 30 "$BIN" -c "$T/badid.yaml" >/dev/null 2>"$T/badid.err"
 check_sh "a malformed NodeId is named" "grep -q \"'ns=2;x=Counter' is not a NodeId\" $T/badid.err"

@@ -1,19 +1,24 @@
 /* OPC UA client session over a secure channel: request/response headers,
  * ServiceFault handling, synchronous calls (responses to other requests, e.g.
- * Publish, are handed to a callback meanwhile), CreateSession and
- * ActivateSession (anonymous or username/password on a None endpoint) and
- * CloseSession. */
+ * Publish, are handed to a callback meanwhile), endpoint choice (GetEndpoints,
+ * server certificate pinning and checks), CreateSession and ActivateSession
+ * (client signature; anonymous, username/password, plain or encrypted, or
+ * user certificate identity) and CloseSession. */
 #ifndef TP_OPCUA_CLIENT_H
 #define TP_OPCUA_CLIENT_H
 
 #include <stdint.h>
 
+#include "io/opcua/cert.h"
 #include "io/opcua/codec.h"
+#include "io/opcua/secure.h"
 #include "io/opcua/transport.h"
 
 /* Numeric binary encoding ids of the services used (namespace 0). */
 enum {
     UA_SERVICE_FAULT = 397,
+    UA_GET_ENDPOINTS_REQ = 428,
+    UA_GET_ENDPOINTS_RESP = 431,
     UA_CREATE_SESSION_REQ = 461,
     UA_CREATE_SESSION_RESP = 464,
     UA_ACTIVATE_SESSION_REQ = 467,
@@ -43,6 +48,20 @@ struct ua_client;
 typedef int (*ua_other_fn)(void *ud, uint32_t req_id, const struct tp_buf *body,
                            struct tp_error *err);
 
+/* Who we are and how to secure the session (all borrowed). */
+struct ua_session_opts {
+    int mode;                       /* enum ua_sec_mode; 0: pick the most secure */
+    const struct ua_policy *policy; /* NULL: pick the most secure */
+    const char *server_fingerprint; /* SHA3-512 hex to pin, or NULL */
+    int insecure;                   /* skip server certificate checks */
+    const char *username, *password;
+    const struct ua_cert *user_cert; /* user certificate identity (with its key) */
+    /* Fills the client certificate when a secure endpoint needs one and
+     * own->x509 is NULL (generated or loaded by the caller). */
+    int (*need_cert)(void *ud, struct ua_cert *own, struct tp_error *err);
+    void *need_cert_ud;
+};
+
 struct ua_client {
     struct ua_conn conn;
     struct tp_buf auth; /* encoded authentication token NodeId */
@@ -53,15 +72,20 @@ struct ua_client {
     double session_timeout_ms; /* requested in CreateSession (default 60 s) */
     ua_other_fn on_other;
     void *other_ud;
+    const struct ua_session_opts *opts; /* NULL: anonymous, security None */
+    struct ua_sec sec;                  /* the channel's security (conn.sec points here) */
+    struct ua_cert own;                 /* client certificate and key */
+    struct ua_cert server;              /* the chosen endpoint's certificate */
+    char server_fp[UA_FINGERPRINT_HEX]; /* its SHA3-512, logged once */
+    int logged_choice;
 };
 
 void ua_client_init(struct ua_client *cl, int wake_fd, uint32_t max_msg_size, uint32_t max_chunks,
                     int timeout_ms);
 void ua_client_free(struct ua_client *cl);
 
-/* Connects, creates and activates a session. username NULL: anonymous. */
-int ua_session_open(struct ua_client *cl, const char *endpoint, const char *username,
-                    const char *password, struct tp_error *err);
+/* Connects, creates and activates a session as cl->opts says. */
+int ua_session_open(struct ua_client *cl, const char *endpoint, struct tp_error *err);
 /* CloseSession (best effort) and closes the channel. */
 void ua_session_close(struct ua_client *cl);
 

@@ -1,11 +1,15 @@
-/* The `opcua` input: benthos-umh compatible options; connects (security mode
- * None, anonymous or username/password), browses the configured nodes once,
+/* The `opcua` input: benthos-umh compatible options; connects (security
+ * mode, policy and identity as configured or the most secure offered; the
+ * client certificate loaded, or generated and logged once), browses the configured nodes once,
  * then polls every variable at pollRate or subscribes to all of them, and
  * turns each value into one message (payload: the value as JSON; metadata as
  * browse.c prepares it). Connection loss: reconnect after
  * reconnectIntervalInSeconds with autoReconnect, else the input fails. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +37,16 @@ struct opcua_config {
     int64_t queue_size;
     double sampling_interval;
     char *security_mode, *security_policy;
+    char *client_certificate, *certificate_dir, *server_fingerprint;
+    int insecure;
+    char *user_certificate, *user_private_key;
     int64_t max_message_size, max_chunk_count;
 };
+
+static const char *const security_modes[] = {"None", "Sign", "SignAndEncrypt", NULL};
+static const char *const security_policies[] = {
+    "None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss", "Basic256",
+    "Basic128Rsa15", NULL};
 
 static const struct tp_option opcua_options[] = {
     TP_OPTION(struct opcua_config, endpoint, "endpoint", TP_OPT_STRING, NULL,
@@ -64,9 +76,27 @@ static const struct tp_option opcua_options[] = {
               "sampling interval per monitored item in milliseconds (0: fastest)", .min = 0,
               .max = INT64_MAX),
     TP_OPTION(struct opcua_config, security_mode, "securityMode", TP_OPT_STRING, NULL,
-              "None (Sign and SignAndEncrypt are not yet supported)"),
+              "None, Sign or SignAndEncrypt; unset: the most secure the server offers",
+              .choices = security_modes),
     TP_OPTION(struct opcua_config, security_policy, "securityPolicy", TP_OPT_STRING, NULL,
-              "None (other policies are not yet supported)"),
+              "None, Basic256Sha256 (recommended), Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss "
+              "(Basic256, Basic128Rsa15: deprecated); unset: the most secure the server offers",
+              .choices = security_policies),
+    TP_OPTION(struct opcua_config, client_certificate, "clientCertificate", TP_OPT_STRING, NULL,
+              "client certificate and private key: base64 of a PEM bundle (cert + key); unset: "
+              "generated at start-up (logged once) or taken from certificate_dir"),
+    TP_OPTION(struct opcua_config, certificate_dir, "certificate_dir", TP_OPT_STRING, NULL,
+              "directory that keeps the generated client certificate "
+              "(tagproc-opcua-client.pem) across restarts"),
+    TP_OPTION(struct opcua_config, server_fingerprint, "serverCertificateFingerprint",
+              TP_OPT_STRING, NULL,
+              "SHA3-512 fingerprint (hex) of the server certificate to pin; unset: logged"),
+    TP_OPTION(struct opcua_config, insecure, "insecure", TP_OPT_BOOL, "false",
+              "skip the server certificate checks (validity, application URI): testing only"),
+    TP_OPTION(struct opcua_config, user_certificate, "userCertificate", TP_OPT_STRING, NULL,
+              "user certificate identity: base64 of PEM (with userPrivateKey)"),
+    TP_OPTION(struct opcua_config, user_private_key, "userPrivateKey", TP_OPT_STRING, NULL,
+              "private key of userCertificate: base64 of PEM"),
     TP_OPTION(struct opcua_config, max_message_size, "max_message_size", TP_OPT_INT, "16777216",
               "largest response accepted, bytes (a bigger one is a connection error)", .min = 65536,
               .max = 1073741824),
@@ -78,6 +108,8 @@ static const struct tp_option opcua_options[] = {
 struct opcua_in {
     const struct opcua_config *c;
     struct ua_client cl;
+    struct ua_session_opts opts;
+    struct ua_cert user_cert;
     struct ua_var_list vars;
     struct ua_subscription sub;
     int wake_fd;
@@ -91,16 +123,109 @@ struct opcua_in {
     int64_t lost_at_ms; /* when the connection was lost (0: never / reconnected) */
 };
 
+static void opcua_close(void *state);
+
+#define CERT_FILE "tagproc-opcua-client.pem"
+
+/* The client certificate when a secure endpoint needs one and none is
+ * configured: from certificate_dir, else generated (and kept there). The
+ * generated bundle is logged once so it can be pasted into clientCertificate. */
+static int need_cert(void *ud, struct ua_cert *own, struct tp_error *err)
+{
+    struct opcua_in *in = ud;
+    const char *dir = in->c->certificate_dir;
+    char path[4096];
+    if (dir) {
+        snprintf(path, sizeof(path), "%s/%s", dir, CERT_FILE);
+        struct tp_buf text;
+        tp_buf_init(&text);
+        FILE *f = fopen(path, "r");
+        char chunk[4096];
+        size_t n;
+        while (f && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            if (tp_buf_append(&text, chunk, n)) {
+                tp_buf_free(&text);
+                fclose(f);
+                return tp_error_set(err, TP_NOMEM, "out of memory");
+            }
+        int rc = 0;
+        if (f) {
+            fclose(f);
+            rc = tp_buf_putc(&text, 0) ? TP_NOMEM : ua_cert_load(text.data, 1, path, own, err);
+            tp_log(rc ? TP_LOG_ERROR : TP_LOG_INFO, "opcua: client certificate from %s%s", path,
+                   rc ? ": unreadable" : "");
+        }
+        if (text.data)
+            memset(text.data, 0, text.len);
+        tp_buf_free(&text);
+        if (f)
+            return rc;
+    }
+    struct tp_buf pem, b64;
+    tp_buf_init(&pem);
+    tp_buf_init(&b64);
+    int rc = ua_cert_generate("urn:tagproc:client", own, &pem, err);
+    if (!rc && dir) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, pem.data, pem.len) != (ssize_t)pem.len)
+            tp_log(TP_LOG_WARN, "opcua: cannot keep the client certificate in %s: %s", path,
+                   strerror(errno));
+        else
+            tp_log(TP_LOG_INFO, "opcua: generated a client certificate, kept in %s", path);
+        if (fd >= 0)
+            close(fd);
+    }
+    if (!rc && !ua_base64(&b64, (const uint8_t *)pem.data, pem.len))
+        tp_log(TP_LOG_INFO,
+               "opcua: generated a client certificate (RSA 2048, urn:tagproc:client); to keep "
+               "it, set clientCertificate to this base64 PEM bundle (it holds the private key): "
+               "%.*s",
+               (int)b64.len, b64.data);
+    if (pem.data)
+        memset(pem.data, 0, pem.len);
+    tp_buf_free(&pem);
+    tp_buf_free(&b64);
+    return rc;
+}
+
+/* The session options from the config; user certificate loaded. */
+static int security_options(struct opcua_in *in, struct tp_error *err)
+{
+    const struct opcua_config *c = in->c;
+    struct ua_session_opts *o = &in->opts;
+    o->mode = !c->security_mode                              ? 0
+              : strcmp(c->security_mode, "Sign") == 0           ? UA_MODE_SIGN
+              : strcmp(c->security_mode, "SignAndEncrypt") == 0 ? UA_MODE_SIGN_ENCRYPT
+                                                                : UA_MODE_NONE;
+    o->policy = c->security_policy ? ua_policy_by_name(c->security_policy) : NULL;
+    if (o->policy && o->policy->deprecated)
+        tp_log(TP_LOG_WARN,
+               "opcua: securityPolicy %s is deprecated (broken algorithms); use Basic256Sha256",
+               o->policy->name);
+    if ((o->mode == UA_MODE_NONE) != (o->policy == &ua_policy_none) && o->mode && o->policy)
+        return tp_error_set(err, TP_CONFIG,
+                            "opcua: securityMode %s does not go with securityPolicy %s",
+                            c->security_mode, c->security_policy);
+    o->server_fingerprint = c->server_fingerprint;
+    o->insecure = c->insecure;
+    o->username = c->username;
+    o->password = c->password;
+    o->need_cert = need_cert;
+    o->need_cert_ud = in;
+    if (c->user_certificate) {
+        int rc = ua_cert_load(c->user_certificate, 0, "userCertificate", &in->user_cert, err);
+        if (!rc)
+            rc = ua_cert_load_key(c->user_private_key, "userPrivateKey", &in->user_cert, err);
+        if (rc)
+            return rc;
+        o->user_cert = &in->user_cert;
+    }
+    return 0;
+}
+
 static int opcua_open(const void *config, void **out, struct tp_error *err)
 {
     const struct opcua_config *c = config;
-    if ((c->security_mode && strcmp(c->security_mode, "None") != 0) ||
-        (c->security_policy && strcmp(c->security_policy, "None") != 0))
-        return tp_error_set(err, TP_CONFIG,
-                            "opcua: securityMode %s / securityPolicy %s: not yet supported (only "
-                            "None; signing and encryption come in a later release)",
-                            c->security_mode ? c->security_mode : "(unset)",
-                            c->security_policy ? c->security_policy : "(unset)");
     if (strncmp(c->endpoint, "opc.tcp://", 10) != 0)
         return tp_error_set(err, TP_CONFIG, "opcua: endpoint must start with opc.tcp://, got '%s'",
                             c->endpoint);
@@ -108,22 +233,40 @@ static int opcua_open(const void *config, void **out, struct tp_error *err)
         return tp_error_set(err, TP_CONFIG, "opcua: nodeIDs must list at least one NodeId");
     if (c->password && !c->username)
         return tp_error_set(err, TP_CONFIG, "opcua: password given without username");
+    if (!c->user_certificate != !c->user_private_key)
+        return tp_error_set(err, TP_CONFIG, "opcua: userCertificate and userPrivateKey go together");
+    if (c->user_certificate && c->username)
+        return tp_error_set(err, TP_CONFIG,
+                            "opcua: username and userCertificate are two identities: set one");
     struct opcua_in *in = calloc(1, sizeof(*in));
     if (!in)
         return tp_error_set(err, TP_NOMEM, "out of memory");
     in->c = c;
+    int rc = security_options(in, err);
+    if (rc) {
+        ua_cert_free(&in->user_cert);
+        free(in);
+        return rc;
+    }
     in->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (in->wake_fd < 0) {
+        ua_cert_free(&in->user_cert);
         free(in);
         return tp_error_set(err, TP_IO, "opcua: eventfd failed");
     }
     ua_client_init(&in->cl, in->wake_fd, (uint32_t)c->max_message_size,
                    (uint32_t)c->max_chunk_count, REQUEST_TIMEOUT_MS);
+    in->cl.opts = &in->opts;
+    tp_batch_init(&in->queue);
+    tp_buf_init(&in->json);
+    if (c->client_certificate &&
+        (rc = ua_cert_load(c->client_certificate, 1, "clientCertificate", &in->cl.own, err))) {
+        opcua_close(in);
+        return rc;
+    }
     /* a poll must come before the server drops the session for inactivity */
     if (c->poll_rate * 3.0 > in->cl.session_timeout_ms)
         in->cl.session_timeout_ms = (double)c->poll_rate * 3.0;
-    tp_batch_init(&in->queue);
-    tp_buf_init(&in->json);
     *out = in;
     return TP_OK;
 }
@@ -187,7 +330,7 @@ static int sleep_or_stop(struct opcua_in *in, int64_t ms)
 
 static int connect_all(struct opcua_in *in, struct tp_error *err)
 {
-    int rc = ua_session_open(&in->cl, in->c->endpoint, in->c->username, in->c->password, err);
+    int rc = ua_session_open(&in->cl, in->c->endpoint, err);
     if (!rc && !in->browsed) {
         rc = ua_browse(&in->cl, in->c->node_ids.v, in->c->node_ids.n, &in->vars, err);
         if (!rc && in->c->use_heartbeat)
@@ -336,12 +479,14 @@ static void opcua_close(void *state)
     in->cl.conn.wake_fd = -1;
     ua_session_close(&in->cl);
     ua_sub_free(&in->sub);
-    if (in->unsupported || in->reconnects || in->sub.missed)
+    if (in->unsupported || in->reconnects || in->sub.missed || in->cl.conn.renewals)
         tp_log(TP_LOG_INFO,
-               "opcua: %llu unsupported values, %llu reconnects, %llu notifications missed",
+               "opcua: %llu unsupported values, %llu reconnects, %llu notifications missed, "
+               "%llu secure channel renewals",
                (unsigned long long)in->unsupported, (unsigned long long)in->reconnects,
-               (unsigned long long)in->sub.missed);
+               (unsigned long long)in->sub.missed, (unsigned long long)in->cl.conn.renewals);
     ua_client_free(&in->cl);
+    ua_cert_free(&in->user_cert);
     ua_var_list_free(&in->vars);
     for (size_t i = in->qpos; i < in->queue.len; i++)
         tp_msg_free(in->queue.msgs[i]);

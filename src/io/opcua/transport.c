@@ -1,6 +1,6 @@
-/* OPC UA TCP transport and secure channel with security mode None (see
- * transport.h): framing, chunk assembly with limits, Hello/Acknowledge,
- * OpenSecureChannel issue/renew and CloseSecureChannel. */
+/* OPC UA TCP transport and secure channel (see transport.h): framing, chunk
+ * assembly with limits, Hello/Acknowledge, OpenSecureChannel issue/renew and
+ * CloseSecureChannel; secured chunks are sealed/opened by secure.c. */
 #include "io/opcua/transport.h"
 
 #include <errno.h>
@@ -23,7 +23,6 @@
 #define HEADER 8u             /* message type (3), chunk type (1), size (4) */
 #define SYM_HEADER 16u        /* channel id, token id, sequence number, request id */
 #define MIN_PEER_BUFFER 8192u /* the spec's minimum buffer size */
-#define POLICY_NONE "http://opcfoundation.org/UA/SecurityPolicy#None"
 #define OPN_REQUEST 446
 #define OPN_RESPONSE 449
 #define CLO_REQUEST 452
@@ -38,6 +37,7 @@ void ua_conn_init(struct ua_conn *c, int wake_fd, uint32_t max_msg_size, uint32_
     c->max_chunks = max_chunks;
     tp_buf_init(&c->rx);
     tp_buf_init(&c->assembly);
+    tp_buf_init(&c->plain);
 }
 
 /* Waits until fd is ready for `events`: 0, TP_AGAIN (timeout) or TP_EOF (wake). */
@@ -146,12 +146,42 @@ static int read_more(struct ua_conn *c, int64_t deadline, struct tp_error *err)
     return 0;
 }
 
+/* Some servers (node-opcua) answer a refused OpenSecureChannel with an ERR
+ * frame shaped like an unsecured OPN carrying a ServiceFault: its status and
+ * first string-table entry. 0 when the frame is not of that shape. */
+static uint32_t fault_in_err(const uint8_t *p, size_t len, struct ua_str *reason)
+{
+    struct ua_dec d;
+    ua_dec_init(&d, p, len);
+    ua_dec_u32(&d);    /* channel */
+    ua_dec_string(&d); /* policy */
+    ua_dec_string(&d); /* certificate */
+    ua_dec_string(&d); /* thumbprint */
+    ua_dec_u32(&d);    /* sequence number */
+    ua_dec_u32(&d);    /* request id */
+    struct ua_nodeid type;
+    ua_dec_nodeid(&d, &type);
+    ua_dec_i64(&d);
+    ua_dec_u32(&d);
+    uint32_t code = ua_dec_u32(&d);
+    ua_dec_skip_diagnostic_info(&d);
+    int32_t n = ua_dec_len(&d, 1024);
+    *reason = n > 0 ? ua_dec_string(&d) : (struct ua_str){NULL, -1};
+    return !d.err && type.num == 397 && (code & 0x80000000u) ? code : 0;
+}
+
 static int error_frame(const uint8_t *p, size_t len, struct tp_error *err)
 {
     struct ua_dec d;
     ua_dec_init(&d, p, len);
     uint32_t code = ua_dec_u32(&d);
     struct ua_str reason = ua_dec_string(&d);
+    struct ua_str fault_reason;
+    uint32_t fault = (code & 0x80000000u) ? 0 : fault_in_err(p, len, &fault_reason);
+    if (fault) {
+        code = fault;
+        reason = fault_reason;
+    }
     char tmp[16], text[200];
     size_t n = 0;
     for (int32_t i = 0; i < reason.len && n + 1 < sizeof(text); i++) { /* printable only */
@@ -179,12 +209,21 @@ static int opn_response(struct ua_conn *c, struct ua_dec *d, struct tp_error *er
     uint32_t channel = ua_dec_u32(d), token = ua_dec_u32(d);
     ua_dec_i64(d);
     uint32_t lifetime = ua_dec_u32(d);
+    struct ua_str nonce = ua_dec_string(d);
     if (d->err)
         return tp_error_set(err, TP_PARSE, "opcua: truncated OpenSecureChannel response");
     char tmp[16];
     if (result & 0x80000000u)
         return tp_error_set(err, TP_IO, "opcua: OpenSecureChannel failed: %s",
                             ua_status_name(result, tmp));
+    if (ua_sec_on(c->sec)) {
+        int rc = ua_sec_derive(c->sec, token, (const uint8_t *)nonce.s,
+                               nonce.len > 0 ? (size_t)nonce.len : 0, err);
+        if (rc)
+            return rc;
+    }
+    if (c->token_id && token != c->token_id)
+        c->renewals++;
     c->channel_id = channel;
     c->token_id = token;
     c->lifetime_ms = lifetime ? lifetime : TOKEN_LIFETIME_MS;
@@ -199,9 +238,20 @@ static int process_frame(struct ua_conn *c, const char *type, char chunk, uint32
 {
     const uint8_t *p = (const uint8_t *)c->rx.data + HEADER;
     size_t n = len - HEADER;
+    int rc = 0;
+    if (ua_sec_on(c->sec) && (strcmp(type, "OPN") == 0 || strcmp(type, "MSG") == 0)) {
+        const uint8_t *f = (const uint8_t *)c->rx.data;
+        rc = strcmp(type, "OPN") == 0 ? ua_sec_asym_open(c->sec, f, len, &c->plain, err)
+                                      : ua_sec_sym_open(c->sec, f, len, &c->plain, err);
+        if (rc) {
+            consume(c, len);
+            return rc;
+        }
+        p = (const uint8_t *)c->plain.data;
+        n = c->plain.len;
+    }
     struct ua_dec d;
     ua_dec_init(&d, p, n);
-    int rc = 0;
     if (strcmp(type, "ERR") == 0) {
         rc = error_frame(p, n, err);
     } else if (strcmp(type, "OPN") == 0) {
@@ -261,11 +311,26 @@ static int process_frame(struct ua_conn *c, const char *type, char chunk, uint32
     return rc;
 }
 
+static int send_opn(struct ua_conn *c, uint32_t request_type, struct tp_error *err);
+
+/* Renews the channel token when 3/4 of its lifetime have passed; the
+ * response is handled by ua_conn_recv (until then the old token is used). */
+static int maybe_renew(struct ua_conn *c, struct tp_error *err)
+{
+    if (c->fd < 0 || !c->channel_id || tp_mono_ms() < c->renew_at_ms)
+        return 0;
+    c->renew_at_ms = tp_mono_ms() + c->lifetime_ms / 8;
+    return send_opn(c, 1, err);
+}
+
 int ua_conn_recv(struct ua_conn *c, int timeout_ms, uint32_t *req_id, struct tp_buf *body,
                  struct tp_error *err)
 {
     int64_t deadline = tp_mono_ms() + timeout_ms;
     for (;;) {
+        int rc0 = maybe_renew(c, err);
+        if (rc0)
+            return rc0;
         char type[4], chunk;
         uint32_t len = 0;
         int rc = frame_ready(c, type, &chunk, &len, err);
@@ -279,7 +344,8 @@ int ua_conn_recv(struct ua_conn *c, int timeout_ms, uint32_t *req_id, struct tp_
                 return rc;
             continue;
         }
-        if ((rc = read_more(c, deadline, err)) != 0)
+        int64_t until = c->channel_id && c->renew_at_ms < deadline ? c->renew_at_ms : deadline;
+        if ((rc = read_more(c, until, err)) != 0 && !(rc == TP_AGAIN && until < deadline))
             return rc;
     }
 }
@@ -316,22 +382,42 @@ static int send_opn(struct ua_conn *c, uint32_t request_type, struct tp_error *e
     struct tp_buf b;
     tp_buf_init(&b);
     uint32_t rid = ++c->next_req;
+    struct ua_sec *sec = ua_sec_on(c->sec) ? c->sec : NULL;
+    uint8_t thumb[UA_THUMBPRINT_LEN];
+    if (sec) {
+        ua_cert_thumbprint(sec->peer, thumb);
+        if (ua_sec_new_nonce(sec))
+            return tp_error_set(err, TP_IO, "opcua: no random bytes for the channel nonce");
+    }
+    const char *own = sec ? (const char *)sec->own->der : NULL;
+    int32_t own_len = sec ? (int32_t)sec->own->der_len : -1;
     int rc = tp_buf_append(&b, "OPNF\0\0\0\0", 8) || ua_enc_u32(&b, c->channel_id) ||
-             ua_enc_cstring(&b, POLICY_NONE) || ua_enc_string(&b, NULL, -1) ||
-             ua_enc_string(&b, NULL, -1) || ua_enc_u32(&b, ++c->seq) || ua_enc_u32(&b, rid) ||
-             ua_enc_numeric_nodeid(&b, 0, OPN_REQUEST) ||
+             ua_enc_cstring(&b, sec ? sec->policy->uri : ua_policy_none.uri) ||
+             ua_enc_string(&b, own, own_len) ||
+             ua_enc_string(&b, sec ? (const char *)thumb : NULL, sec ? UA_THUMBPRINT_LEN : -1);
+    size_t seq_off = b.len;
+    rc = rc || ua_enc_u32(&b, ++c->seq) || ua_enc_u32(&b, rid) ||
+         ua_enc_numeric_nodeid(&b, 0, OPN_REQUEST) ||
              /* request header */
              ua_enc_numeric_nodeid(&b, 0, 0) || ua_enc_u64(&b, (uint64_t)ua_datetime_now()) ||
              ua_enc_u32(&b, rid) || ua_enc_u32(&b, 0) || ua_enc_string(&b, NULL, -1) ||
              ua_enc_u32(&b, 10000) || ua_enc_numeric_nodeid(&b, 0, 0) || ua_enc_u8(&b, 0) ||
              /* OpenSecureChannel */
-             ua_enc_u32(&b, 0) || ua_enc_u32(&b, request_type) || ua_enc_u32(&b, 1) ||
-             ua_enc_string(&b, "", 0) || ua_enc_u32(&b, TOKEN_LIFETIME_MS);
+             ua_enc_u32(&b, 0) || ua_enc_u32(&b, request_type) ||
+             ua_enc_u32(&b, sec ? (uint32_t)sec->mode : UA_MODE_NONE) ||
+             ua_enc_string(&b, sec ? (const char *)sec->client_nonce : "",
+                           sec ? sec->policy->nonce_len : 0) ||
+             ua_enc_u32(&b, c->requested_lifetime_ms ? c->requested_lifetime_ms
+                                                     : TOKEN_LIFETIME_MS);
     if (rc) {
         tp_buf_free(&b);
         return tp_error_set(err, TP_NOMEM, "out of memory");
     }
     put_header(&b, 0, "OPN", 'F');
+    if (sec && (rc = ua_sec_asym_seal(sec, &b, seq_off, err)) != 0) {
+        tp_buf_free(&b);
+        return rc;
+    }
     rc = send_all(c, b.data, b.len, err);
     tp_buf_free(&b);
     return rc;
@@ -486,15 +572,15 @@ int ua_conn_send(struct ua_conn *c, const struct tp_buf *body, uint32_t *req_id,
 {
     if (c->fd < 0)
         return tp_error_set(err, TP_IO, "opcua: not connected");
-    if (tp_mono_ms() >= c->renew_at_ms) { /* the response is handled by ua_conn_recv */
-        c->renew_at_ms = tp_mono_ms() + c->lifetime_ms / 8;
-        int rc = send_opn(c, 1, err);
-        if (rc)
-            return rc;
-    }
+    int rc0 = maybe_renew(c, err);
+    if (rc0)
+        return rc0;
     uint32_t rid = ++c->next_req;
     *req_id = rid;
-    size_t max_body = c->send_chunk - HEADER - SYM_HEADER, off = 0;
+    struct ua_sec *sec = ua_sec_on(c->sec) ? c->sec : NULL;
+    size_t max_body = sec ? ua_sec_sym_max_body(sec, c->send_chunk)
+                          : c->send_chunk - HEADER - SYM_HEADER,
+           off = 0;
     struct tp_buf b;
     tp_buf_init(&b);
     int rc = 0;
@@ -509,6 +595,8 @@ int ua_conn_send(struct ua_conn *c, const struct tp_buf *body, uint32_t *req_id,
             break;
         }
         put_header(&b, 0, "MSG", last ? 'F' : 'C');
+        if (sec && (rc = ua_sec_sym_seal(sec, &b, err)) != 0)
+            break;
         rc = send_all(c, b.data, b.len, err);
         off += n;
     } while (!rc && off < body->len);
@@ -529,7 +617,9 @@ void ua_conn_close(struct ua_conn *c)
         !ua_enc_u32(&b, c->next_req) && !ua_enc_u32(&b, 0) && !ua_enc_string(&b, NULL, -1) &&
         !ua_enc_u32(&b, 1000) && !ua_enc_numeric_nodeid(&b, 0, 0) && !ua_enc_u8(&b, 0)) {
         put_header(&b, 0, "CLO", 'F');
-        (void)!send(c->fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        struct tp_error err;
+        if (!ua_sec_on(c->sec) || !ua_sec_sym_seal(c->sec, &b, &err))
+            (void)!send(c->fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     tp_buf_free(&b);
     close(c->fd);
@@ -541,6 +631,7 @@ void ua_conn_free(struct ua_conn *c)
     ua_conn_close(c);
     tp_buf_free(&c->rx);
     tp_buf_free(&c->assembly);
+    tp_buf_free(&c->plain);
     free(c->endpoint);
     c->endpoint = NULL;
 }

@@ -1,8 +1,9 @@
-/* OPC UA TCP transport and secure channel (security mode None): the TCP
- * connection, Hello/Acknowledge, OpenSecureChannel (issue and renew), message
- * chunking in both directions with size and chunk-count limits, ERR frames,
- * CloseSecureChannel. Every wait also watches a wake fd so a stop request
- * interrupts it. */
+/* OPC UA TCP transport and secure channel: the TCP connection,
+ * Hello/Acknowledge, OpenSecureChannel (issue and renew before the token's
+ * lifetime runs out), message chunking in both directions with size and
+ * chunk-count limits, ERR frames, CloseSecureChannel. Chunks are signed /
+ * encrypted through secure.h when a security mode is set. Every wait also
+ * watches a wake fd so a stop request interrupts it. */
 #ifndef TP_OPCUA_TRANSPORT_H
 #define TP_OPCUA_TRANSPORT_H
 
@@ -10,6 +11,7 @@
 
 #include "core/buf.h"
 #include "core/error.h"
+#include "io/opcua/secure.h"
 
 struct ua_conn {
     int fd;
@@ -19,17 +21,21 @@ struct ua_conn {
     uint32_t max_msg_size; /* ours; 0 = unlimited is never used */
     uint32_t max_chunks;
     int64_t renew_at_ms; /* monotonic time to renew the channel token */
-    uint32_t lifetime_ms;
+    uint32_t lifetime_ms;          /* revised by the server */
+    uint32_t requested_lifetime_ms; /* 0: 10 minutes */
     struct tp_buf rx;       /* bytes read, not yet consumed */
     struct tp_buf assembly; /* chunks of the message being received */
     uint32_t assembly_req;
     uint32_t assembly_chunks;
     char *endpoint;
+    struct ua_sec *sec;   /* borrowed; NULL or mode None: no security */
+    struct tp_buf plain;  /* a secured frame, opened */
+    uint64_t renewals;    /* channel tokens renewed */
 };
 
 void ua_conn_init(struct ua_conn *c, int wake_fd, uint32_t max_msg_size, uint32_t max_chunks);
 /* Connects to "opc.tcp://host:port[/path]", says Hello and opens a secure
- * channel with security mode None. TP_OK, TP_EOF (stop), TP_IO / TP_PARSE. */
+ * channel with c->sec's policy and mode (None without c->sec). TP_OK, TP_EOF (stop), TP_IO / TP_PARSE. */
 int ua_conn_open(struct ua_conn *c, const char *endpoint, int timeout_ms, struct tp_error *err);
 /* Sends one service request: body starts with the request's type NodeId.
  * Chunks it to the peer's buffer size. *req_id gets the request id. */
