@@ -43,9 +43,9 @@ static char *pem_text(const char *text, size_t *len)
     for (size_t i = 0; i < n; i++)
         if (!isspace((unsigned char)text[i]))
             clean[k++] = text[i];
-    int got = k % 4 == 0 && k ? EVP_DecodeBlock((unsigned char *)out, (unsigned char *)clean,
-                                                (int)k)
-                              : -1;
+    int got = k % 4 == 0 && k
+                  ? EVP_DecodeBlock((unsigned char *)out, (unsigned char *)clean, (int)k)
+                  : -1;
     for (size_t i = k; got > 0 && i > 0 && clean[i - 1] == '='; i--)
         got--; /* EVP_DecodeBlock counts the padding as bytes */
     free(clean);
@@ -175,8 +175,8 @@ int ua_cert_generate(const char *app_uri, struct ua_cert *out, struct tp_buf *bu
         serial[0] &= 0x7f;
         bn = BN_bin2bn(serial, sizeof(serial), NULL);
         X509_NAME *name = X509_get_subject_name(x);
-        ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) &&
-             X509_set_version(x, 2) && X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
+        ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) && X509_set_version(x, 2) &&
+             X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
              X509_gmtime_adj(X509_getm_notAfter(x), TEN_YEARS_S) && X509_set_pubkey(x, key) &&
              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"tagproc",
                                         -1, -1, 0) &&
@@ -188,8 +188,7 @@ int ua_cert_generate(const char *app_uri, struct ua_cert *out, struct tp_buf *bu
                       "critical,digitalSignature,nonRepudiation,keyEncipherment,"
                       "dataEncipherment") &&
              !add_ext(x, NID_ext_key_usage, "serverAuth,clientAuth") &&
-             !add_ext(x, NID_subject_key_identifier, "hash") &&
-             X509_sign(x, key, EVP_sha256()) > 0;
+             !add_ext(x, NID_subject_key_identifier, "hash") && X509_sign(x, key, EVP_sha256()) > 0;
     }
     BN_free(bn);
     if (!ok) {

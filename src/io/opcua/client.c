@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-
 void ua_client_init(struct ua_client *cl, int wake_fd, uint32_t max_msg_size, uint32_t max_chunks,
                     int timeout_ms)
 {

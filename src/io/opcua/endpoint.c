@@ -92,9 +92,9 @@ int ua_get_endpoints(struct ua_client *cl, const char *url, struct ua_endpoint_l
     cl->conn.sec = NULL;
     tp_buf_reset(&cl->auth);
     int rc = ua_conn_open(&cl->conn, url, cl->timeout_ms, err);
-    if (!rc && (ua_req_begin(cl, UA_GET_ENDPOINTS_REQ, (uint32_t)cl->timeout_ms) ||
-                ua_enc_cstring(&cl->req, url) || ua_enc_u32(&cl->req, 0) ||
-                ua_enc_u32(&cl->req, 0)))
+    if (!rc &&
+        (ua_req_begin(cl, UA_GET_ENDPOINTS_REQ, (uint32_t)cl->timeout_ms) ||
+         ua_enc_cstring(&cl->req, url) || ua_enc_u32(&cl->req, 0) || ua_enc_u32(&cl->req, 0)))
         rc = tp_error_set(err, TP_NOMEM, "out of memory");
     struct ua_dec d;
     if (!rc)

@@ -44,9 +44,13 @@ struct opcua_config {
 };
 
 static const char *const security_modes[] = {"None", "Sign", "SignAndEncrypt", NULL};
-static const char *const security_policies[] = {
-    "None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss", "Basic256",
-    "Basic128Rsa15", NULL};
+static const char *const security_policies[] = {"None",
+                                                "Basic256Sha256",
+                                                "Aes128_Sha256_RsaOaep",
+                                                "Aes256_Sha256_RsaPss",
+                                                "Basic256",
+                                                "Basic128Rsa15",
+                                                NULL};
 
 static const struct tp_option opcua_options[] = {
     TP_OPTION(struct opcua_config, endpoint, "endpoint", TP_OPT_STRING, NULL,
@@ -193,7 +197,7 @@ static int security_options(struct opcua_in *in, struct tp_error *err)
 {
     const struct opcua_config *c = in->c;
     struct ua_session_opts *o = &in->opts;
-    o->mode = !c->security_mode                              ? 0
+    o->mode = !c->security_mode                                 ? 0
               : strcmp(c->security_mode, "Sign") == 0           ? UA_MODE_SIGN
               : strcmp(c->security_mode, "SignAndEncrypt") == 0 ? UA_MODE_SIGN_ENCRYPT
                                                                 : UA_MODE_NONE;
@@ -234,7 +238,8 @@ static int opcua_open(const void *config, void **out, struct tp_error *err)
     if (c->password && !c->username)
         return tp_error_set(err, TP_CONFIG, "opcua: password given without username");
     if (!c->user_certificate != !c->user_private_key)
-        return tp_error_set(err, TP_CONFIG, "opcua: userCertificate and userPrivateKey go together");
+        return tp_error_set(err, TP_CONFIG,
+                            "opcua: userCertificate and userPrivateKey go together");
     if (c->user_certificate && c->username)
         return tp_error_set(err, TP_CONFIG,
                             "opcua: username and userCertificate are two identities: set one");

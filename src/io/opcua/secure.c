@@ -179,11 +179,12 @@ int ua_rsa_sign(const struct ua_policy *p, void *key, const uint8_t *data, size_
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     size_t len = (size_t)EVP_PKEY_get_size(key);
-    int ok = md && !tp_buf_reserve(sig, len) &&
-             EVP_DigestSignInit(md, &pctx, p->sign == UA_SIGN_PKCS1_SHA1 ? EVP_sha1() : EVP_sha256(),
-                                NULL, key) == 1 &&
-             set_pss_or_pkcs1(pctx, p->sign) &&
-             EVP_DigestSign(md, (unsigned char *)sig->data + sig->len, &len, data, n) == 1;
+    int ok =
+        md && !tp_buf_reserve(sig, len) &&
+        EVP_DigestSignInit(md, &pctx, p->sign == UA_SIGN_PKCS1_SHA1 ? EVP_sha1() : EVP_sha256(),
+                           NULL, key) == 1 &&
+        set_pss_or_pkcs1(pctx, p->sign) &&
+        EVP_DigestSign(md, (unsigned char *)sig->data + sig->len, &len, data, n) == 1;
     EVP_MD_CTX_free(md);
     if (!ok)
         return TP_IO;
@@ -196,11 +197,11 @@ int ua_rsa_verify(const struct ua_policy *p, void *key, const uint8_t *data, siz
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
-    int ok = md &&
-             EVP_DigestVerifyInit(md, &pctx,
-                                  p->sign == UA_SIGN_PKCS1_SHA1 ? EVP_sha1() : EVP_sha256(), NULL,
-                                  key) == 1 &&
-             set_pss_or_pkcs1(pctx, p->sign) && EVP_DigestVerify(md, sig, sig_len, data, n) == 1;
+    int ok =
+        md &&
+        EVP_DigestVerifyInit(md, &pctx, p->sign == UA_SIGN_PKCS1_SHA1 ? EVP_sha1() : EVP_sha256(),
+                             NULL, key) == 1 &&
+        set_pss_or_pkcs1(pctx, p->sign) && EVP_DigestVerify(md, sig, sig_len, data, n) == 1;
     EVP_MD_CTX_free(md);
     return ok ? 0 : TP_IO;
 }
@@ -218,9 +219,8 @@ static EVP_PKEY_CTX *rsa_ctx(const struct ua_policy *p, void *key, int decrypt)
         ok = EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) > 0;
     else if (ok)
         ok = EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_OAEP_PADDING) > 0 &&
-             (p->enc != UA_ENC_OAEP_SHA256 ||
-              (EVP_PKEY_CTX_set_rsa_oaep_md(c, EVP_sha256()) > 0 &&
-               EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) > 0));
+             (p->enc != UA_ENC_OAEP_SHA256 || (EVP_PKEY_CTX_set_rsa_oaep_md(c, EVP_sha256()) > 0 &&
+                                               EVP_PKEY_CTX_set_rsa_mgf1_md(c, EVP_sha256()) > 0));
     if (!ok) {
         EVP_PKEY_CTX_free(c);
         return NULL;
@@ -383,9 +383,8 @@ int ua_sec_sym_seal(struct ua_sec *s, struct tp_buf *b, struct tp_error *err)
     }
     put_size(b, (uint32_t)(b->len + sig));
     uint8_t mac[32];
-    if (tp_buf_reserve(b, sig) ||
-        hmac(p, s->send.sig, (size_t)p->sig_key_len, (const uint8_t *)b->data, b->len, NULL, 0,
-             mac))
+    if (tp_buf_reserve(b, sig) || hmac(p, s->send.sig, (size_t)p->sig_key_len,
+                                       (const uint8_t *)b->data, b->len, NULL, 0, mac))
         return tp_error_set(err, TP_IO, "opcua: signing a message failed");
     memcpy(b->data + b->len, mac, sig);
     b->len += sig;
@@ -393,8 +392,8 @@ int ua_sec_sym_seal(struct ua_sec *s, struct tp_buf *b, struct tp_error *err)
         return 0;
     uint8_t *q = (uint8_t *)b->data + 16;
     tp_buf_reset(&s->tmp);
-    if (tp_buf_reserve(&s->tmp, b->len) || aes(p, &s->send, 1, q, b->len - 16,
-                                                (uint8_t *)s->tmp.data))
+    if (tp_buf_reserve(&s->tmp, b->len) ||
+        aes(p, &s->send, 1, q, b->len - 16, (uint8_t *)s->tmp.data))
         return tp_error_set(err, TP_IO, "opcua: encrypting a message failed");
     memcpy(q, s->tmp.data, b->len - 16);
     return 0;
@@ -407,8 +406,8 @@ int ua_sec_sym_open(struct ua_sec *s, const uint8_t *f, size_t len, struct tp_bu
     size_t sig = mac_len(p);
     if (len < 16 + 8 + sig)
         return tp_error_set(err, TP_PARSE, "opcua: secured MSG frame of %zu bytes too short", len);
-    uint32_t token = (uint32_t)f[12] | (uint32_t)f[13] << 8 | (uint32_t)f[14] << 16 |
-                     (uint32_t)f[15] << 24;
+    uint32_t token =
+        (uint32_t)f[12] | (uint32_t)f[13] << 8 | (uint32_t)f[14] << 16 | (uint32_t)f[15] << 24;
     const struct ua_keyset *k = NULL;
     for (int i = 0; i < 2 && !k; i++)
         if (s->recv[i].valid && s->recv[i].token == token)

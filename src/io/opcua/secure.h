@@ -23,12 +23,12 @@ struct ua_policy {
     const char *uri;
     enum ua_asym_sign sign;
     enum ua_asym_enc enc;
-    int sha256;       /* symmetric HMAC and key derivation: SHA256 (else SHA1) */
-    int sig_key_len;  /* symmetric signing key */
-    int enc_key_len;  /* AES key: 16 or 32 */
-    int nonce_len;    /* secure channel nonce */
-    int rank;         /* preference when picking an endpoint (higher first) */
-    int deprecated;   /* used only when asked for by name */
+    int sha256;                     /* symmetric HMAC and key derivation: SHA256 (else SHA1) */
+    int sig_key_len;                /* symmetric signing key */
+    int enc_key_len;                /* AES key: 16 or 32 */
+    int nonce_len;                  /* secure channel nonce */
+    int rank;                       /* preference when picking an endpoint (higher first) */
+    int deprecated;                 /* used only when asked for by name */
     const char *sign_uri, *enc_uri; /* algorithm URIs (SignatureData, user tokens) */
 };
 

@@ -60,10 +60,11 @@ static int use_endpoint(struct ua_client *cl, const struct ua_endpoint *e, struc
                             "serverCertificateFingerprint is %s, the server presents %s",
                             o->server_fingerprint, fp);
     if (!o->server_fingerprint && strcmp(fp, cl->server_fp) != 0)
-        tp_log(TP_LOG_INFO,
-               "opcua: server certificate SHA3-512 fingerprint %s (set serverCertificateFingerprint "
-               "to pin it)",
-               fp);
+        tp_log(
+            TP_LOG_INFO,
+            "opcua: server certificate SHA3-512 fingerprint %s (set serverCertificateFingerprint "
+            "to pin it)",
+            fp);
     if (o->insecure && strcmp(fp, cl->server_fp) != 0)
         tp_log(TP_LOG_WARN, "opcua: INSECURE: insecure is set, the server certificate is NOT "
                             "checked (validity, application URI): anyone can pose as this server");
@@ -92,8 +93,8 @@ static int choose(struct ua_client *cl, const char *url, struct tp_error *err)
     const struct ua_session_opts *o = cl->opts;
     static const struct ua_endpoint none = {.policy = &ua_policy_none, .mode = UA_MODE_NONE};
     if (!o || o->mode == UA_MODE_NONE || o->policy == &ua_policy_none) {
-        if (o && ((o->mode && o->mode != UA_MODE_NONE) ||
-                  (o->policy && o->policy != &ua_policy_none)))
+        if (o &&
+            ((o->mode && o->mode != UA_MODE_NONE) || (o->policy && o->policy != &ua_policy_none)))
             return tp_error_set(err, TP_CONFIG,
                                 "opcua: securityMode None goes only with securityPolicy None");
         return use_endpoint(cl, &none, err);
@@ -254,8 +255,8 @@ static int username_token(struct ua_client *cl, const struct session_info *si, s
                    ? tp_error_set(err, TP_NOMEM, "out of memory")
                    : 0;
     struct ua_cert server;
-    int rc = ua_cert_from_der((const uint8_t *)si->server_cert.data, si->server_cert.len, &server,
-                              err);
+    int rc =
+        ua_cert_from_der((const uint8_t *)si->server_cert.data, si->server_cert.len, &server, err);
     if (rc)
         return tp_error_set(err, rc, "opcua: cannot encrypt the password: %s", err->msg);
     struct tp_buf plain, secret;

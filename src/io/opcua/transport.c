@@ -314,12 +314,15 @@ static int process_frame(struct ua_conn *c, const char *type, char chunk, uint32
 static int send_opn(struct ua_conn *c, uint32_t request_type, struct tp_error *err);
 
 /* Renews the channel token when 3/4 of its lifetime have passed; the
- * response is handled by ua_conn_recv (until then the old token is used). */
+ * response is handled by ua_conn_recv (until then the old token is used).
+ * One renewal at a time: its keys derive from the nonce it sent, so no second
+ * request (with another nonce) goes out before the response, which sets the
+ * next renewal time. */
 static int maybe_renew(struct ua_conn *c, struct tp_error *err)
 {
     if (c->fd < 0 || !c->channel_id || tp_mono_ms() < c->renew_at_ms)
         return 0;
-    c->renew_at_ms = tp_mono_ms() + c->lifetime_ms / 8;
+    c->renew_at_ms = INT64_MAX;
     return send_opn(c, 1, err);
 }
 
@@ -398,17 +401,16 @@ static int send_opn(struct ua_conn *c, uint32_t request_type, struct tp_error *e
     size_t seq_off = b.len;
     rc = rc || ua_enc_u32(&b, ++c->seq) || ua_enc_u32(&b, rid) ||
          ua_enc_numeric_nodeid(&b, 0, OPN_REQUEST) ||
-             /* request header */
-             ua_enc_numeric_nodeid(&b, 0, 0) || ua_enc_u64(&b, (uint64_t)ua_datetime_now()) ||
-             ua_enc_u32(&b, rid) || ua_enc_u32(&b, 0) || ua_enc_string(&b, NULL, -1) ||
-             ua_enc_u32(&b, 10000) || ua_enc_numeric_nodeid(&b, 0, 0) || ua_enc_u8(&b, 0) ||
-             /* OpenSecureChannel */
-             ua_enc_u32(&b, 0) || ua_enc_u32(&b, request_type) ||
-             ua_enc_u32(&b, sec ? (uint32_t)sec->mode : UA_MODE_NONE) ||
-             ua_enc_string(&b, sec ? (const char *)sec->client_nonce : "",
-                           sec ? sec->policy->nonce_len : 0) ||
-             ua_enc_u32(&b, c->requested_lifetime_ms ? c->requested_lifetime_ms
-                                                     : TOKEN_LIFETIME_MS);
+         /* request header */
+         ua_enc_numeric_nodeid(&b, 0, 0) || ua_enc_u64(&b, (uint64_t)ua_datetime_now()) ||
+         ua_enc_u32(&b, rid) || ua_enc_u32(&b, 0) || ua_enc_string(&b, NULL, -1) ||
+         ua_enc_u32(&b, 10000) || ua_enc_numeric_nodeid(&b, 0, 0) || ua_enc_u8(&b, 0) ||
+         /* OpenSecureChannel */
+         ua_enc_u32(&b, 0) || ua_enc_u32(&b, request_type) ||
+         ua_enc_u32(&b, sec ? (uint32_t)sec->mode : UA_MODE_NONE) ||
+         ua_enc_string(&b, sec ? (const char *)sec->client_nonce : "",
+                       sec ? sec->policy->nonce_len : 0) ||
+         ua_enc_u32(&b, c->requested_lifetime_ms ? c->requested_lifetime_ms : TOKEN_LIFETIME_MS);
     if (rc) {
         tp_buf_free(&b);
         return tp_error_set(err, TP_NOMEM, "out of memory");
@@ -578,8 +580,8 @@ int ua_conn_send(struct ua_conn *c, const struct tp_buf *body, uint32_t *req_id,
     uint32_t rid = ++c->next_req;
     *req_id = rid;
     struct ua_sec *sec = ua_sec_on(c->sec) ? c->sec : NULL;
-    size_t max_body = sec ? ua_sec_sym_max_body(sec, c->send_chunk)
-                          : c->send_chunk - HEADER - SYM_HEADER,
+    size_t max_body =
+               sec ? ua_sec_sym_max_body(sec, c->send_chunk) : c->send_chunk - HEADER - SYM_HEADER,
            off = 0;
     struct tp_buf b;
     tp_buf_init(&b);

@@ -20,22 +20,23 @@ struct ua_conn {
     uint32_t send_chunk;   /* peer's receive buffer size */
     uint32_t max_msg_size; /* ours; 0 = unlimited is never used */
     uint32_t max_chunks;
-    int64_t renew_at_ms; /* monotonic time to renew the channel token */
-    uint32_t lifetime_ms;          /* revised by the server */
+    int64_t renew_at_ms;            /* monotonic time to renew the channel token */
+    uint32_t lifetime_ms;           /* revised by the server */
     uint32_t requested_lifetime_ms; /* 0: 10 minutes */
-    struct tp_buf rx;       /* bytes read, not yet consumed */
-    struct tp_buf assembly; /* chunks of the message being received */
+    struct tp_buf rx;               /* bytes read, not yet consumed */
+    struct tp_buf assembly;         /* chunks of the message being received */
     uint32_t assembly_req;
     uint32_t assembly_chunks;
     char *endpoint;
-    struct ua_sec *sec;   /* borrowed; NULL or mode None: no security */
-    struct tp_buf plain;  /* a secured frame, opened */
-    uint64_t renewals;    /* channel tokens renewed */
+    struct ua_sec *sec;  /* borrowed; NULL or mode None: no security */
+    struct tp_buf plain; /* a secured frame, opened */
+    uint64_t renewals;   /* channel tokens renewed */
 };
 
 void ua_conn_init(struct ua_conn *c, int wake_fd, uint32_t max_msg_size, uint32_t max_chunks);
 /* Connects to "opc.tcp://host:port[/path]", says Hello and opens a secure
- * channel with c->sec's policy and mode (None without c->sec). TP_OK, TP_EOF (stop), TP_IO / TP_PARSE. */
+ * channel with c->sec's policy and mode (None without c->sec). TP_OK, TP_EOF (stop), TP_IO /
+ * TP_PARSE. */
 int ua_conn_open(struct ua_conn *c, const char *endpoint, int timeout_ms, struct tp_error *err);
 /* Sends one service request: body starts with the request's type NodeId.
  * Chunks it to the peer's buffer size. *req_id gets the request id. */
