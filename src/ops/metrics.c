@@ -280,6 +280,29 @@ static void counter1(struct tp_buf *out, const char *name, const char *help, uin
     tp_buf_printf(out, "%s %llu\n", name, (unsigned long long)v);
 }
 
+static struct {
+    const char *name, *help;
+    uint64_t value;
+} named[TP_METRICS_NAMED];
+static size_t n_named;
+
+void tp_metrics_count(const char *name, const char *help, uint64_t n)
+{
+    pthread_mutex_lock(&reg_lock);
+    size_t i = 0;
+    while (i < n_named && strcmp(named[i].name, name) != 0)
+        i++;
+    if (i == n_named && n_named < TP_METRICS_NAMED) {
+        named[i].name = name;
+        named[i].help = help;
+        named[i].value = 0;
+        n_named++;
+    }
+    if (i < n_named)
+        named[i].value += n;
+    pthread_mutex_unlock(&reg_lock);
+}
+
 long tp_metrics_rss_bytes(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -502,6 +525,8 @@ int tp_metrics_write(struct tp_buf *out, const char *input_plugin, const char *o
              "rejected configuration reloads (the running config stays)",
              __atomic_load_n(&reloads_failed, __ATOMIC_RELAXED));
     pthread_mutex_lock(&reg_lock);
+    for (size_t i = 0; i < n_named; i++)
+        counter1(out, named[i].name, named[i].help, named[i].value);
     write_rules(out);
     pthread_mutex_unlock(&reg_lock);
     return out->data ? 0 : -1;
@@ -521,5 +546,6 @@ void tp_metrics_reset(void)
     memset(drops, 0, sizeof(drops));
     memset(lat_hist, 0, sizeof(lat_hist));
     lat_sum_ns = lat_count = reloads_ok = reloads_failed = dead_letter_sent = 0;
+    n_named = 0;
     pthread_mutex_unlock(&reg_lock);
 }

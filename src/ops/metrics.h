@@ -102,6 +102,12 @@ void tp_metrics_latency(uint64_t ns, uint64_t n);
 void tp_metrics_reload(int ok);
 void tp_metrics_dead_letter_sent(uint64_t n);
 
+/* Connector counters: a few process-wide named counters a connector adds to
+ * (name and help are string literals, kept by pointer), written with the other
+ * series; n = 0 makes the series appear. At most TP_METRICS_NAMED names. */
+#define TP_METRICS_NAMED 32
+void tp_metrics_count(const char *name, const char *help, uint64_t n);
+
 /* Writes every process-wide series in Prometheus text format: input /
  * output / processor message counts (plugin names given by the caller, may be
  * NULL), drops, JS counters, latency, RSS, reloads and per-rule series. */

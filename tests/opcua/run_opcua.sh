@@ -111,6 +111,8 @@ check_sh "a malformed NodeId is named" "grep -q \"'ns=2;x=Counter' is not a Node
 
 # ---- 4. server killed and restarted mid-stream ----
 config "$T/re.yaml" 'nodeIDs: ["ns=2;s=Counter"], subscribeEnabled: true, autoReconnect: true, reconnectIntervalInSeconds: 1'
+RE_HTTP=$(free_port)
+echo "http: {address: \"127.0.0.1:$RE_HTTP\"}" >>"$T/re.yaml"
 "$BIN" -c "$T/re.yaml" >"$T/re.out" 2>"$T/re.err" &
 RE_PID=$!
 PIDS+=("$RE_PID")
@@ -130,11 +132,14 @@ check_sh "without autoReconnect: exit 1 with the reason" \
 sleep 2
 start_server
 wait_until "[ \$(lines $T/re.out) -ge $((before + 10)) ]" 60
+curl -s "http://127.0.0.1:$RE_HTTP/metrics" >"$T/re.metrics"
 kill -TERM "$RE_PID"
 wait "$RE_PID"
 echo $? >"$T/re.rc"
 check_sh "with autoReconnect: reconnects, resumes, exits 0" \
     "[ \$(cat $T/re.rc) = 0 ] && grep -q 'reconnecting in 1 s' $T/re.err && [ \$(grep -c 'opcua: connected' $T/re.err) -ge 2 ]"
+check_sh "/metrics counts the reconnect (tagproc_opcua_reconnects_total)" \
+    "grep '^tagproc_opcua' $T/re.metrics; grep -q '^tagproc_opcua_reconnects_total 1$' $T/re.metrics && grep -q '^tagproc_opcua_notifications_missed_total 0$' $T/re.metrics"
 check "after the restart the new counter arrives in order" \
     python3 tests/opcua/check_output.py counter-restart "$T/re.out" "$T/re.err"
 

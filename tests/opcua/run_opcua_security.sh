@@ -13,7 +13,7 @@
 #     None endpoint); user certificate identity accepted once trusted,
 #     rejected before; clientCertificate from the config;
 #  5. a subscription across several secure channel renewals (3 s token
-#     lifetime on the server) loses no value;
+#     lifetime on the server) loses no value; /metrics counts the renewals;
 #  secrets (passwords, the configured key) never appear in the logs.
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
@@ -144,10 +144,20 @@ run cfgcert 3
 delivered cfgcert "clientCertificate from the config"
 
 # ---- 5. renewals ----
+HTTP=$(free_port)
 config "$T/renew.yaml" "securityMode: SignAndEncrypt, securityPolicy: Basic256Sha256, certificate_dir: \"$T/certs\""
-run renew 90
+echo "http: {address: \"127.0.0.1:$HTTP\"}" >>"$T/renew.yaml"
+"$BIN" -c "$T/renew.yaml" >"$T/renew.out" 2>"$T/renew.err" &
+pid=$!
+wait_until "[ \$(lines $T/renew.out) -ge 90 ] || ! kill -0 $pid 2>/dev/null" 60
+curl -s "http://127.0.0.1:$HTTP/metrics" >"$T/renew.metrics"
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+echo $? >"$T/renew.rc"
 check_sh "subscription across secure channel renewals (3 s tokens): no value lost" \
     "grep -a 'renewals' $T/renew.err; [ \$(cat $T/renew.rc) = 0 ] && consecutive $T/renew.out 90 && grep -q 'notifications missed, [1-9][0-9]* secure channel renewals' $T/renew.err"
+check_sh "/metrics: renewals counted, no notification missed or reconnect" \
+    "grep '^tagproc_opcua' $T/renew.metrics; grep -q '^tagproc_opcua_channel_renewals_total [1-9]' $T/renew.metrics && grep -q '^tagproc_opcua_notifications_missed_total 0$' $T/renew.metrics && grep -q '^tagproc_opcua_notifications_republished_total 0$' $T/renew.metrics && grep -q '^tagproc_opcua_reconnects_total 0$' $T/renew.metrics"
 
 # (untrusted.err and gen2.err log the certificates generated there, as they must)
 check_sh "secrets never logged (passwords, configured certificates and keys)" \

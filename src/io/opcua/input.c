@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/clock.h"
 #include "core/plugin.h"
+#include "ops/metrics.h"
 #include "io/opcua/browse.h"
 #include "io/opcua/subscription.h"
 
@@ -122,8 +123,11 @@ struct opcua_in {
     struct tp_batch queue; /* messages made, not yet handed out */
     size_t qpos;
     struct tp_buf json;
-    struct tp_drops *drops; /* the current read()'s */
-    uint64_t unsupported, reconnects;
+    struct tp_drops *drops;           /* the current read()'s */
+    uint64_t unsupported, reconnects; /* reconnects: attempts */
+    uint64_t reconnected;             /* connections re-established after a loss */
+    uint64_t counted[4];              /* the metrics below, as last added to /metrics */
+    int metrics_shown;
     int64_t lost_at_ms; /* when the connection was lost (0: never / reconnected) */
 };
 
@@ -326,6 +330,31 @@ static int emit(void *ud, size_t index, const struct ua_datavalue *dv)
     return tp_batch_push(&in->queue, m);
 }
 
+#define MISSED_HELP                                                                                \
+    "opcua: notification messages lost (Publish sequence gaps that Republish could not fill)"
+#define REPUBLISHED_HELP "opcua: notification messages recovered by Republish"
+#define RECONNECTS_HELP "opcua: reconnections after a connection loss"
+#define RENEWALS_HELP "opcua: secure channel tokens renewed"
+
+/* Adds what the counters grew by since the last call to /metrics. */
+static void count_metrics(struct opcua_in *in)
+{
+    static const char *const names[4] = {
+        "tagproc_opcua_notifications_missed_total", "tagproc_opcua_notifications_republished_total",
+        "tagproc_opcua_reconnects_total", "tagproc_opcua_channel_renewals_total"};
+    static const char *const help[4] = {MISSED_HELP, REPUBLISHED_HELP, RECONNECTS_HELP,
+                                        RENEWALS_HELP};
+    uint64_t now[4] = {in->sub.missed, in->sub.republished, in->reconnected, in->cl.conn.renewals};
+    for (int i = 0; i < 4; i++) {
+        if (now[i] < in->counted[i]) /* a counter started over */
+            in->counted[i] = now[i];
+        if (now[i] != in->counted[i] || !in->metrics_shown)
+            tp_metrics_count(names[i], help[i], now[i] - in->counted[i]);
+        in->counted[i] = now[i];
+    }
+    in->metrics_shown = 1;
+}
+
 /* Waits up to ms for a stop request: 1 when stopping. */
 static int sleep_or_stop(struct opcua_in *in, int64_t ms)
 {
@@ -362,6 +391,7 @@ static int connect_all(struct opcua_in *in, struct tp_error *err)
                    "time are missed (the current values follow)",
                    (double)(tp_mono_ms() - in->lost_at_ms) / 1000.0);
             in->lost_at_ms = 0;
+            in->reconnected++;
         }
     }
     return rc;
@@ -430,6 +460,7 @@ static int opcua_read(void *state, struct tp_batch *batch, size_t max, struct tp
             return TP_EOF;
         struct tp_error err = {.msg = ""};
         int rc;
+        count_metrics(in);
         if (!in->connected) {
             rc = connect_all(in, &err);
         } else if (in->c->subscribe_enabled) {
