@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <openssl/core_names.h>
 #include <openssl/kdf.h>
+#include <openssl/params.h>
 
 #include "io/opcua/cert.h"
 #include "io/opcua/codec.h"
