@@ -28,7 +28,7 @@ RESULTS=$T/results.jsonl
 
 # ---- inputs: N seed envelopes (42 nodes) as JSONL ----
 gen() { # N FILE
-    printf 'input:\n  simulator: {nodes: 42, count: %s, timestamps: fixed}\noutput:\n  file: {path: "%s"}\n' \
+    printf 'input:\n  simulator: {nodes: 42, count: %s, timestamps: fixed, metadata: short}\noutput:\n  file: {path: "%s"}\n' \
         "$1" "$2" >"$T/gen.yaml"
     "$BIN" -c "$T/gen.yaml"
 }

@@ -37,7 +37,7 @@ bench minimal --workload minimal --messages "$MESSAGES"
 echo "end-to-end: $E2E_MESSAGES seed messages, JSONL file -> tagproc -c -> JSONL file..." >&2
 cat >"$OUT/gen.yaml" <<YAML
 input:
-  simulator: {nodes: 42, count: $E2E_MESSAGES, timestamps: fixed}
+  simulator: {nodes: 42, count: $E2E_MESSAGES, timestamps: fixed, metadata: short}
 output:
   file: {path: "$OUT/in.jsonl"}
 YAML

@@ -18,7 +18,7 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 cat >"$OUT/gen.yaml" <<YAML
 input:
-  simulator: {nodes: 42, count: $MESSAGES, timestamps: fixed}
+  simulator: {nodes: 42, count: $MESSAGES, timestamps: fixed, metadata: short}
 output:
   file: {path: "$OUT/in.jsonl"}
 YAML

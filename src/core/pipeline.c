@@ -33,20 +33,28 @@
 #include "ops/report.h"
 #include "ops/ui.h"
 
+/* One worker's share of a batch under key routing. Written by that worker
+ * only and aligned to a cache line of its own, so the workers sharing a
+ * batch never write to the same line (no false sharing per message). */
+struct lane {
+    struct tp_batch out; /* outputs of the messages routed to this worker */
+    size_t *ends;        /* ends[j]: end in out of its j-th message's outputs */
+    size_t n;            /* messages processed */
+    size_t next, pos;    /* merge cursors: next entry of ends, next of out */
+} __attribute__((aligned(64)));
+
 /* One batch travelling from the reader through a worker and the output. */
 struct slot {
     struct tp_batch in;  /* the input messages (for acks) */
     struct tp_batch out; /* the processed messages, in input order */
     int done;            /* processed by every worker */
     /* With more than one worker, each processes the messages routed to it
-     * (route[i]) into its own wout batch; the last one to finish puts the
-     * outputs in input order into out. */
-    int remaining;         /* workers yet to process their share (atomic) */
-    uint32_t *route;       /* worker of each input message */
-    size_t *out_end;       /* end of message i's outputs in wout[route[i]] */
-    struct tp_batch *wout; /* per worker */
-    size_t *merge_pos;     /* per worker: merge cursor */
-    int confirmed;         /* the output completed `ob` (status, err) */
+     * (route[i]) into its own lane; the last one to finish puts the outputs
+     * in input order into out. */
+    int remaining;      /* workers yet to process their share (atomic) */
+    uint32_t *route;    /* worker of each input message */
+    struct lane *lanes; /* per worker */
+    int confirmed;      /* the output completed `ob` (status, err) */
     int status;
     struct tp_error err;
     struct tp_out_batch ob; /* out, as handed to the output */
@@ -262,15 +270,16 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
         if (p->threads == 1)
             continue;
         sl->route = calloc(p->batch_size, sizeof(*sl->route));
-        sl->out_end = calloc(p->batch_size, sizeof(*sl->out_end));
-        sl->wout = calloc((size_t)p->threads, sizeof(*sl->wout));
-        sl->merge_pos = calloc((size_t)p->threads, sizeof(*sl->merge_pos));
-        if (!sl->route || !sl->out_end || !sl->wout || !sl->merge_pos) {
+        sl->lanes = aligned_alloc(64, (size_t)p->threads * sizeof(*sl->lanes));
+        if (sl->lanes)
+            memset(sl->lanes, 0, (size_t)p->threads * sizeof(*sl->lanes));
+        for (int w = 0; sl->lanes && w < p->threads; w++)
+            if (!(sl->lanes[w].ends = calloc(p->batch_size, sizeof(size_t))))
+                break;
+        if (!sl->route || !sl->lanes || !sl->lanes[p->threads - 1].ends) {
             rc = tp_error_set(err, TP_NOMEM, "out of memory");
             goto fail;
         }
-        for (int w = 0; w < p->threads; w++)
-            tp_batch_init(&sl->wout[w]);
     }
     *out = p;
     return TP_OK;
@@ -303,12 +312,12 @@ void tp_pipeline_free(struct tp_pipeline *p)
             struct slot *sl = &p->ring[i];
             tp_batch_free(&sl->in);
             tp_batch_free(&sl->out);
-            for (int w = 0; sl->wout && w < p->threads; w++)
-                tp_batch_free(&sl->wout[w]);
-            free(sl->wout);
-            free(sl->merge_pos);
+            for (int w = 0; sl->lanes && w < p->threads; w++) {
+                tp_batch_free(&sl->lanes[w].out);
+                free(sl->lanes[w].ends);
+            }
+            free(sl->lanes);
             free(sl->route);
-            free(sl->out_end);
             free(p->ring[i].ob.drops);
         }
         free(p->ring);
@@ -501,24 +510,22 @@ static void worker_switch(struct tp_pipeline *p, struct tp_chain_worker *w, stru
     gen_free(f);
 }
 
-/* Puts the workers' outputs of slot s into s->out in input order (each
+/* Puts the lanes' outputs of slot s into s->out in input order (each
  * message's outputs stay together, fan-out children in place of their
- * parent). The messages move: the worker batches end up empty. */
+ * parent). The messages move: the lanes end up empty. */
 static int merge_outputs(struct slot *s, int threads)
 {
-    size_t *pos = s->merge_pos;
-    memset(pos, 0, (size_t)threads * sizeof(*pos));
     for (size_t i = 0; i < s->in.len; i++) {
-        uint32_t w = s->route[i];
-        for (; pos[w] < s->out_end[i]; pos[w]++) {
-            struct tp_msg *m = s->wout[w].msgs[pos[w]];
-            s->wout[w].msgs[pos[w]] = NULL;
+        struct lane *l = &s->lanes[s->route[i]];
+        for (size_t end = l->ends[l->next++]; l->pos < end; l->pos++) {
+            struct tp_msg *m = l->out.msgs[l->pos];
+            l->out.msgs[l->pos] = NULL;
             if (tp_batch_push(&s->out, m)) /* m freed */
                 return TP_NOMEM;
         }
     }
     for (int w = 0; w < threads; w++)
-        s->wout[w].len = 0;
+        s->lanes[w].out.len = s->lanes[w].n = s->lanes[w].next = s->lanes[w].pos = 0;
     return TP_OK;
 }
 
@@ -568,16 +575,20 @@ static void *worker_main(void *arg)
         if (g)
             worker_switch(p, &w, &mine, g, wa->index);
 
-        struct tp_batch *out = s->wout ? &s->wout[wa->index] : &s->out;
-        for (size_t i = 0; rc == TP_OK && i < s->in.len; i++) {
-            if (s->route && s->route[i] != (uint32_t)wa->index)
-                continue;
-            rc = tp_chain_process(&w, s->in.msgs[i], out, on_drop, &dc);
-            if (s->out_end)
-                s->out_end[i] = out->len;
+        if (s->lanes) {
+            struct lane *l = &s->lanes[wa->index];
+            for (size_t i = 0; rc == TP_OK && i < s->in.len; i++) {
+                if (s->route[i] != (uint32_t)wa->index)
+                    continue;
+                rc = tp_chain_process(&w, s->in.msgs[i], &l->out, on_drop, &dc);
+                l->ends[l->n++] = l->out.len;
+            }
+        } else {
+            for (size_t i = 0; rc == TP_OK && i < s->in.len; i++)
+                rc = tp_chain_process(&w, s->in.msgs[i], &s->out, on_drop, &dc);
         }
         int last = rc == TP_OK && __atomic_sub_fetch(&s->remaining, 1, __ATOMIC_ACQ_REL) == 0;
-        if (last && s->wout)
+        if (last && s->lanes)
             rc = merge_outputs(s, p->threads);
         if (rc) {
             struct tp_error e;

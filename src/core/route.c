@@ -5,8 +5,35 @@
 
 #include "core/hash.h"
 
-static const char *const natural_keys[] = {"umh_topic", "opcua_node_id", "mqtt_topic",
-                                           "kafka_key", "nats_subject",  NULL};
+#define KEY(s)                                                                                     \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+static const struct {
+    const char *name;
+    size_t len;
+} natural_keys[] = {KEY("umh_topic"), KEY("opcua_node_id"), KEY("mqtt_topic"), KEY("kafka_key"),
+                    KEY("nats_subject")};
+#define N_NATURAL (sizeof(natural_keys) / sizeof(natural_keys[0]))
+
+/* The value of the first natural key m has, in one pass over its metadata. */
+static const char *natural_key(const struct tp_msg *m, size_t *len)
+{
+    const char *best = NULL;
+    size_t rank = N_NATURAL;
+    for (uint32_t i = 0; i < m->n_meta && rank > 0; i++) {
+        const struct tp_meta *e = &m->meta[i];
+        for (size_t r = 0; r < rank; r++)
+            if (e->key_len == natural_keys[r].len &&
+                memcmp(m->strs + e->key_off, natural_keys[r].name, e->key_len) == 0) {
+                best = m->strs + e->val_off;
+                *len = e->val_len;
+                rank = r;
+                break;
+            }
+    }
+    return best;
+}
 
 int tp_router_init(struct tp_router *r, const char *key_template, uint32_t workers,
                    struct tp_error *err)
@@ -36,8 +63,7 @@ uint32_t tp_route(struct tp_router *r, const struct tp_msg *m, uint64_t index)
         if (tp_template_render(r->key, m, &r->scratch, &missing) == TP_OK && r->scratch.len)
             k = r->scratch.data, klen = r->scratch.len;
     } else {
-        for (size_t i = 0; natural_keys[i] && !k; i++)
-            k = tp_msg_meta_get(m, natural_keys[i], &klen);
+        k = natural_key(m, &klen);
     }
     if (!k) /* no key: no order to keep, spread evenly */
         return (uint32_t)(index % r->workers);
