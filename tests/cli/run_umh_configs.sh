@@ -4,12 +4,19 @@
 # flow context and node.warn, the downsampler example of the benthos-umh
 # docs, a protocol converter's rules on the simulator's OPC UA metadata with
 # Benthos logger/http settings and ${VAR:default}, a stateful rule on 4
-# threads, and Benthos-only sections.
+# threads, Benthos-only sections, and a protocol converter writing to the
+# UNS plus a data flow reading it back (against tests/tools/kafka_mock).
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
+BUILD=$(realpath "${2:-build}")
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+MOCK_PID=
+cleanup() {
+    [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
 . tests/lib.sh
 D=tests/cli/umh
 
@@ -83,4 +90,25 @@ check_sh "benthos-sections: ignored sections named once" \
     "[ \$(grep -c 'Benthos keys without meaning in tagproc, accepted and ignored: metrics, shutdown_timeout' '$T/bs.err') = 1 ]"
 check_sh "benthos-sections: output written where the environment says" \
     "grep -qx '{\"payload\":1,\"meta\":{\"line\":\"line1\"}}' '$T/out.jsonl' && grep -qx '{\"payload\":2,\"meta\":{\"line\":\"l2\"}}' '$T/out.jsonl'"
+# protocol-converter-uns -> umh.messages -> uns-dataflow -> umh.messages
+"$BUILD/kafka_mock" serve 1 umh.messages:1 </dev/null >"$T/boot" 2>"$T/mock.err" &
+MOCK_PID=$!
+wait_until "[ -s '$T/boot' ]" 20 || cat "$T/mock.err"
+export UMH_BROKER
+UMH_BROKER=$(head -1 "$T/boot")
+"$BIN" -c "$D/protocol-converter-uns.yaml" 2>"$T/pc.err"
+check_sh "protocol-converter-uns: exit 0" "[ $? = 0 ]"
+"$BUILD/kafka_mock" dump "$UMH_BROKER" umh.messages >"$T/pc.tsv" 2>/dev/null
+n=$(lines "$T/pc.tsv")
+check_sh "protocol-converter-uns: downsampled records keyed by UMH topic ($n of 1200)" \
+    "[ $n -gt 12 ] && [ $n -lt 1200 ] && awk -F'\t' '\$3 !~ /^umh\.v1\.enterprise\.plant1\.line4\._historian\./ {exit 1}' '$T/pc.tsv' && grep -q 'downsampled_by=deadband(threshold=1)' '$T/pc.tsv' && grep -q 'bridged_by=umh-core' '$T/pc.tsv'"
+temps=$(awk -F'\t' '$3 ~ /\._historian\.Temperature$/' "$T/pc.tsv" | wc -l)
+"$BIN" -c "$D/uns-dataflow.yaml" >/dev/null 2>"$T/flow.err" &
+FLOW_PID=$!
+wait_until "[ \$('$BUILD/kafka_mock' count '$UMH_BROKER' umh.messages 2>/dev/null || echo 0) -ge $((n + temps)) ]" 60
+kill -TERM $FLOW_PID 2>/dev/null
+wait $FLOW_PID
+"$BUILD/kafka_mock" dump "$UMH_BROKER" umh.messages >"$T/flow.tsv" 2>/dev/null
+check_sh "uns-dataflow: one Fahrenheit record per Temperature record ($temps)" \
+    "[ $temps -gt 0 ] && [ \$(awk -F'\t' '\$3 ~ /_historian\.Temperature_fahrenheit$/' '$T/flow.tsv' | wc -l) = $temps ] && awk -F'\t' '\$3 ~ /_fahrenheit$/' '$T/flow.tsv' | grep -q 'bridged_by=fahrenheit'"
 finish
