@@ -154,7 +154,7 @@ print("%d records selected of umh.messages, %d read" % (len(want), len(got)))
 assert want and len(got) == len(want)
 for (part, off, key, hdrs, value), m in zip(want, got):
     meta = m["meta"]
-    assert meta["umh_topic"] == key and meta["kafka_key"] == key, meta
+    assert meta["umh_topic"] == key == meta["kafka_key"] == meta["kafka_msg_key"], meta
     assert meta["kafka_topic"] == "umh.messages" and meta["kafka_offset"] == off, meta
     assert ";".join("%s=%s" % kv for kv in meta.items() if not kv[0].startswith("kafka_")) == hdrs
     assert json.loads(value) == m["payload"], (value, m["payload"])

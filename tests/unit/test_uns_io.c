@@ -201,6 +201,7 @@ static void test_output_records_and_invalid_topic(void **state)
     assert_string_equal(m->payload, "1");
     /* one '_' per illegal character, multi-byte ones included */
     assert_meta(m, "kafka_key", "umh.v1.acme.plant_1._historian.temp_C");
+    assert_meta(m, "kafka_msg_key", "umh.v1.acme.plant_1._historian.temp_C");
     assert_meta(m, "umh_topic", "umh.v1.acme.plant_1._historian.temp_C");
     assert_meta(m, "kafka_topic", "umh.messages");
     assert_meta(m, "kafka_offset", "0");

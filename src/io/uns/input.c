@@ -1,8 +1,9 @@
 /* uns input (benthos-umh semantics): reads the Kafka topic umh.messages in a
  * consumer group, keeps the records whose key (the UMH topic) matches one
  * of `umh_topics` (all by default), and gives each message the record's
- * headers, `umh_topic` (the key) and the kafka_* metadata. Runs the Kafka
- * input underneath: at-least-once (offsets committed only once acked). */
+ * headers, `umh_topic` (the key) and the kafka_* metadata (kafka_msg_key
+ * too, benthos-umh's name of the key). Runs the Kafka input underneath:
+ * at-least-once (offsets committed only once acked). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,7 +110,8 @@ fail:
 }
 
 /* Reads like the Kafka input, then names each new message's UMH topic
- * (the record key) in `umh_topic`, over a header of that name. */
+ * (the record key) in `umh_topic`, over a header of that name, and in
+ * `kafka_msg_key` (benthos-umh's name for kafka_key). */
 static int uns_in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops)
 {
     struct uns_in *in = state;
@@ -118,8 +120,18 @@ static int uns_in_read(void *state, struct tp_batch *batch, size_t max, struct t
     for (size_t i = first; i < batch->len; i++) {
         struct tp_msg *m = batch->msgs[i];
         size_t len = 0;
-        const char *key = tp_msg_meta_get(m, "kafka_key", &len);
-        if (key && tp_msg_meta_set(m, "umh_topic", 9, key, len))
+        const char *v = tp_msg_meta_get(m, "kafka_key", &len);
+        if (!v)
+            continue;
+        /* a copy: setting metadata may move the message's metadata storage */
+        char *key = malloc(len + 1);
+        if (!key)
+            return TP_NOMEM;
+        memcpy(key, v, len + 1);
+        int bad = tp_msg_meta_set(m, "kafka_msg_key", 13, key, len) ||
+                  tp_msg_meta_set(m, "umh_topic", 9, key, len);
+        free(key);
+        if (bad)
             return TP_NOMEM;
     }
     return rc;
