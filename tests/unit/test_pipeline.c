@@ -1,0 +1,361 @@
+/* The pipeline in-process with a fake input (numbered messages, a read
+ * error or a hook on request) and a fake output (records what it gets, may
+ * fail a batch), around a nodered_js processor that tags, refuses, fans out
+ * and delays messages: input order kept with several workers, a reload
+ * between batches switching every later batch to the new processors, the
+ * fatal paths (input read error, output failure) and drop accounting. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "core/log.h"
+#include "core/plugin.h"
+#include "core/stats.h"
+#include "core/pipeline.h"
+
+#define MAX_MSGS 5000
+
+/* ---------- fake input: payload "i", a failure or a hook ---------- */
+
+static struct {
+    pthread_mutex_t lock;
+    int total;   /* messages to read */
+    int next;    /* messages read so far */
+    int fail_at; /* read fails (TP_IO) once this many were read; -1: never */
+    int hook_at; /* before reading message hook_at, hook() runs; -1: never */
+    void (*hook)(void);
+    int acks[MAX_MSGS];
+    int n_acks;
+} in;
+
+static int in_open(const void *config, void **state, struct tp_error *err)
+{
+    (void)config, (void)err;
+    *state = &in;
+    return TP_OK;
+}
+
+static int in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+{
+    (void)state, (void)drops;
+    if (in.hook && in.next == in.hook_at) {
+        in.hook();
+        in.hook = NULL;
+    }
+    pthread_mutex_lock(&in.lock);
+    int rc = TP_OK;
+    for (size_t k = 0; k < max && in.next < in.total; k++) {
+        if (in.next == in.fail_at) {
+            rc = TP_IO;
+            break;
+        }
+        struct tp_msg *m = tp_msg_new();
+        char p[16];
+        snprintf(p, sizeof(p), "%d", in.next);
+        assert_int_equal(tp_msg_set_payload(m, p, strlen(p)), TP_OK);
+        m->ack = (void *)(uintptr_t)(in.next + 1);
+        in.next++;
+        assert_int_equal(tp_batch_push(batch, m), TP_OK);
+        if (in.next == in.hook_at)
+            break; /* the hook runs between two batches */
+    }
+    if (rc == TP_OK && in.next >= in.total)
+        rc = TP_EOF;
+    pthread_mutex_unlock(&in.lock);
+    return rc;
+}
+
+static void in_ack(void *state, void *token)
+{
+    (void)state;
+    pthread_mutex_lock(&in.lock);
+    in.acks[in.n_acks++] = (int)(uintptr_t)token - 1;
+    pthread_mutex_unlock(&in.lock);
+}
+
+static void in_close(void *state)
+{
+    (void)state;
+}
+
+static const struct tp_input_plugin fake_input = {
+    .name = "fake", .open = in_open, .read = in_read, .ack = in_ack, .close = in_close};
+
+/* ---------- the processor: tags, refuses, fans out, delays ---------- */
+
+/* A pipeline of `threads` workers whose nodered_js processor tags every
+ * message with gen, refuses (js_error) i % drop_mod == 1, fans out
+ * i % fan_mod == 2 into two copies and is slow on i % 5 == 0, so that
+ * workers finish out of order. */
+static char *yaml(int threads, char gen, int drop_mod, int fan_mod)
+{
+    char *text = NULL;
+    int n = asprintf(
+        &text,
+        "input: {fake: {}}\n"
+        "pipeline:\n"
+        "  threads: %d\n"
+        "  batch_size: 8\n"
+        "  processors:\n"
+        "    - nodered_js:\n"
+        "        code: |\n"
+        "          const i = Number(msg.payload);\n"
+        "          if (i %% 5 === 0) { let x = 0; for (let k = 0; k < 2000; k++) x += k; }\n"
+        "          if (%d > 0 && i %% %d === 1) throw new Error('message ' + i + ' refused');\n"
+        "          msg.meta.gen = '%c';\n"
+        "          if (%d > 0 && i %% %d === 2) return [msg, {payload: msg.payload, meta: "
+        "msg.meta}];\n"
+        "          return msg;\n"
+        "output: {fake: {}}\n",
+        threads, drop_mod, drop_mod ? drop_mod : 1, gen, fan_mod, fan_mod ? fan_mod : 1);
+    assert_true(n > 0);
+    return text;
+}
+
+/* ---------- fake output: records payload and gen ---------- */
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int got[MAX_MSGS * 2];
+    char gen[MAX_MSGS * 2];
+    int n;
+    int fail_seq; /* this batch fails (TP_IO); -1: none */
+} out;
+
+static int out_open(const void *config, void **state, struct tp_error *err)
+{
+    (void)config, (void)err;
+    *state = &out;
+    return TP_OK;
+}
+
+static int out_submit(void *state, struct tp_out_batch *b)
+{
+    (void)state;
+    if ((int)b->seq == out.fail_seq) {
+        struct tp_error err;
+        tp_error_set(&err, TP_IO, "fake output: batch %d refused", (int)b->seq);
+        return tp_out_batch_fail(b, TP_IO, &err);
+    }
+    pthread_mutex_lock(&out.lock);
+    for (size_t i = 0; i < b->n; i++) {
+        const char *g = tp_msg_meta_get(b->msgs[i], "gen", NULL);
+        out.got[out.n] = atoi(b->msgs[i]->payload);
+        out.gen[out.n++] = g ? g[0] : '?';
+    }
+    pthread_cond_broadcast(&out.cond);
+    pthread_mutex_unlock(&out.lock);
+    tp_out_batch_complete(b, TP_OK, NULL);
+    return TP_OK;
+}
+
+static void out_close(void *state)
+{
+    (void)state;
+}
+
+static const struct tp_output_plugin fake_output = {
+    .name = "fake", .open = out_open, .submit = out_submit, .close = out_close};
+
+/* ---------- harness ---------- */
+
+static void reset(int total)
+{
+    in.total = total;
+    in.next = in.n_acks = 0;
+    in.fail_at = in.hook_at = -1;
+    in.hook = NULL;
+    out.n = 0;
+    out.fail_seq = -1;
+    memset(&tp_stats, 0, sizeof(tp_stats));
+}
+
+static struct tp_config *config(const char *yaml)
+{
+    struct tp_config *cfg = NULL;
+    struct tp_error err = {0};
+    if (tp_config_load_string("t.yaml", yaml, strlen(yaml), &cfg, &err))
+        fail_msg("config: %s", err.msg);
+    return cfg;
+}
+
+static struct tp_pipeline *pipeline;
+
+/* Runs the pipeline of text (freed) to its end. */
+static int run(char *text, struct tp_error *err)
+{
+    struct tp_config *cfg = config(text);
+    free(text);
+    struct tp_pipeline_opts opts = {.input_plugin = &fake_input, .output_plugin = &fake_output};
+    if (tp_pipeline_new(cfg, &opts, &pipeline, err))
+        fail_msg("pipeline: %s", err->msg);
+    int rc = tp_pipeline_run(pipeline, err);
+    tp_pipeline_free(pipeline);
+    pipeline = NULL;
+    tp_config_free(cfg);
+    return rc;
+}
+
+/* ---------- tests ---------- */
+
+/* Four workers finishing out of order: every message once, in input order,
+ * fan-out copies next to their input; every input acknowledged in order. */
+static void test_order_kept_with_threads(void **state)
+{
+    (void)state;
+    reset(3000);
+    struct tp_error err = {0};
+    assert_int_equal(run(yaml(4, 'a', 0, 7), &err), TP_OK);
+    int k = 0;
+    for (int i = 0; i < 3000; i++)
+        for (int copies = i % 7 == 2 ? 2 : 1; copies > 0; copies--, k++) {
+            assert_true(k < out.n);
+            assert_int_equal(out.got[k], i);
+        }
+    assert_int_equal(out.n, k);
+    assert_int_equal(in.n_acks, 3000);
+    for (int i = 0; i < 3000; i++)
+        assert_int_equal(in.acks[i], i);
+    assert_int_equal(TP_STAT_GET(received), 3000);
+    assert_int_equal(TP_STAT_GET(processed), k);
+}
+
+/* The reload hook runs in the input's read, between two batches, once the
+ * output has every message read so far: those ran on generation a, all
+ * later ones must run on generation b. */
+#define RELOAD_AT 400
+
+static void reload_now(void)
+{
+    pthread_mutex_lock(&out.lock);
+    while (out.n < RELOAD_AT)
+        pthread_cond_wait(&out.cond, &out.lock);
+    pthread_mutex_unlock(&out.lock);
+    struct tp_error err = {0};
+    char *text = yaml(3, 'b', 0, 0);
+    struct tp_config *cfg = config(text);
+    free(text);
+    assert_int_equal(tp_pipeline_reload(pipeline, cfg, &err), TP_OK); /* takes cfg */
+}
+
+static void test_reload_between_batches(void **state)
+{
+    (void)state;
+    reset(1200);
+    in.hook_at = RELOAD_AT;
+    in.hook = reload_now;
+    struct tp_error err = {0};
+    assert_int_equal(run(yaml(3, 'a', 0, 0), &err), TP_OK);
+    assert_int_equal(out.n, 1200);
+    for (int i = 0; i < 1200; i++) {
+        assert_int_equal(out.got[i], i);
+        assert_int_equal(out.gen[i], i < RELOAD_AT ? 'a' : 'b');
+    }
+    assert_int_equal(in.n_acks, 1200);
+}
+
+/* A reload the new processors cannot take is refused; the running ones stay. */
+static void reload_bad(void)
+{
+    struct tp_error err = {0};
+    struct tp_config *cfg =
+        config("pipeline: {threads: 2, processors: [{nodered_js: {code: \"return (\"}}]}\n");
+    assert_int_not_equal(tp_pipeline_reload(pipeline, cfg, &err), TP_OK); /* takes cfg */
+    assert_non_null(strstr(err.msg, "pipeline.processors[0].nodered_js"));
+}
+
+static void test_bad_reload_keeps_running_chain(void **state)
+{
+    (void)state;
+    reset(600);
+    in.hook_at = 200;
+    in.hook = reload_bad;
+    struct tp_error err = {0};
+    assert_int_equal(run(yaml(2, 'a', 0, 0), &err), TP_OK);
+    assert_int_equal(out.n, 600);
+    for (int i = 0; i < 600; i++)
+        assert_int_equal(out.gen[i], 'a');
+}
+
+/* The input's read fails: the run fails naming the input; what was read
+ * before is still delivered and acknowledged. */
+static void test_input_read_error_is_fatal(void **state)
+{
+    (void)state;
+    reset(1000);
+    in.fail_at = 300;
+    struct tp_error err = {0};
+    assert_int_equal(run(yaml(2, 'a', 0, 0), &err), TP_IO);
+    assert_non_null(strstr(err.msg, "input.fake"));
+    assert_int_equal(in.next, 300);
+    assert_int_equal(out.n, 300); /* what was read is drained */
+    for (int i = 0; i < out.n; i++)
+        assert_int_equal(out.got[i], i);
+    assert_int_equal(in.n_acks, 300);
+}
+
+/* The output fails batch 10: the run fails with its error, no input of
+ * that batch or later is acknowledged. */
+static void test_output_failure_is_fatal(void **state)
+{
+    (void)state;
+    reset(1000);
+    out.fail_seq = 10;
+    struct tp_error err = {0};
+    assert_int_equal(run(yaml(2, 'a', 0, 0), &err), TP_IO);
+    assert_non_null(strstr(err.msg, "fake output: batch 10 refused"));
+    assert_true(in.n_acks <= 10 * 8);
+    for (int i = 0; i < in.n_acks; i++)
+        assert_int_equal(in.acks[i], i);
+}
+
+/* Drops are counted once each by reason, never sent, and their input is
+ * still acknowledged (accounted, not lost). */
+static void test_drop_accounting(void **state)
+{
+    (void)state;
+    reset(2000);
+    struct tp_error err = {0};
+    assert_int_equal(run(yaml(3, 'z', 4, 0), &err), TP_OK);
+    int dropped = 0, k = 0;
+    for (int i = 0; i < 2000; i++) {
+        if (i % 4 == 1) {
+            dropped++;
+            continue;
+        }
+        assert_int_equal(out.got[k], i);
+        assert_int_equal(out.gen[k], 'z');
+        k++;
+    }
+    assert_int_equal(out.n, k);
+    assert_int_equal(TP_STAT_GET(dropped[TP_DROP_JS_ERROR]), dropped);
+    assert_int_equal(TP_STAT_GET(processed), k);
+    assert_int_equal(in.n_acks, 2000);
+}
+
+int main(void)
+{
+    pthread_mutex_init(&in.lock, NULL);
+    pthread_mutex_init(&out.lock, NULL);
+    pthread_cond_init(&out.cond, NULL);
+    tp_log_set_level(TP_LOG_ERROR); /* drops are logged as warnings */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_order_kept_with_threads),
+        cmocka_unit_test(test_reload_between_batches),
+        cmocka_unit_test(test_bad_reload_keeps_running_chain),
+        cmocka_unit_test(test_input_read_error_is_fatal),
+        cmocka_unit_test(test_output_failure_is_fatal),
+        cmocka_unit_test(test_drop_accounting),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
