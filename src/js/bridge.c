@@ -521,7 +521,7 @@ static int export_json_mode(JSContext *ctx, JSValueConst v, const struct tp_orig
     }
 }
 
-int tp__js_value_export(struct tp_js_vm *vm, JSValueConst v, enum tp_js_output mode,
+int tp__js_value_export(struct tp_js_vm *vm, JSValueConst v, int json,
                         const struct tp_orig_number *orig, struct tp_value *out,
                         struct tp_js_hold *hold)
 {
@@ -529,7 +529,7 @@ int tp__js_value_export(struct tp_js_vm *vm, JSValueConst v, enum tp_js_output m
     memset(out, 0, sizeof(*out));
     hold->ctx = ctx;
     hold->cstr = NULL;
-    if (mode == TP_JS_OUT_JSON)
+    if (json)
         return export_json_mode(ctx, v, orig, out, hold);
     switch (JS_VALUE_GET_TAG(v)) {
     case JS_TAG_UNDEFINED:

@@ -7,7 +7,6 @@
 #define TP_JS_BRIDGE_H
 
 #include "core/msg.h"
-#include "js/engine.h"
 #include "js/js_internal.h"
 #include "js/qjs_internals.h"
 #include "core/number.h"
@@ -52,9 +51,11 @@ struct tp_js_hold {
     const char *cstr;
     char num[32];
 };
-/* Describes v as a tp_value for the given mode. In JSON mode a number that
- * equals orig (may be NULL) is written with the input's own text. 0 or -1. */
-int tp__js_value_export(struct tp_js_vm *vm, JSValueConst v, enum tp_js_output mode,
+/* Describes v as a tp_value: json 0 by type (strings as text, objects as
+ * JSON), json 1 always as JSON text (TP_VALUE_UNDEFINED when JSON has none),
+ * where a number that equals orig (may be NULL) is written with the input's
+ * own text. 0 or -1. */
+int tp__js_value_export(struct tp_js_vm *vm, JSValueConst v, int json,
                         const struct tp_orig_number *orig, struct tp_value *out,
                         struct tp_js_hold *hold);
 void tp__js_hold_release(struct tp_js_hold *hold);

@@ -1,5 +1,5 @@
 /* The stage runner (SPEC 3.1-3.4, 4.1): a script of compiled stages (built by
- * script.c), workers that own a VM with the stages loaded, and the per-message
+ * engine_script.c), workers that own a VM with the stages loaded, and the per-message
  * loop that keeps every in-flight message as a JS object from `defaults` to the
  * output, with fan-out children standing in place of their parent. */
 #include "js/engine.h"
@@ -12,7 +12,7 @@
 #include "js/js_internal.h"
 #include "js/native_if.h"
 #include "js/program.h"
-#include "js/script.h"
+#include "js/engine_script.h"
 #include "js/vm.h"
 #include "ops/metrics.h"
 
@@ -541,8 +541,9 @@ static int emit_entry(struct tp_js_worker *w, const struct tp_msg *in, struct en
     struct tp_js_hold hold = {.ctx = ctx};
     if (rc == 0) {
         JSValue payload = tp__js_msg_get(vm, e->msg, vm->a_payload);
-        rc = JS_IsException(payload) ? -1
-                                     : tp__js_value_export(vm, payload, mode, orig, &value, &hold);
+        rc = JS_IsException(payload)
+                 ? -1
+                 : tp__js_value_export(vm, payload, mode == TP_JS_OUT_JSON, orig, &value, &hold);
         JS_FreeValue(ctx, payload);
     }
     if (rc != 0) {

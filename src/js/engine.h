@@ -13,17 +13,7 @@
 #include "core/error.h"
 #include "core/msg.h"
 #include "core/number.h"
-
-struct tp_js_limits {
-    int64_t timeout_ms;        /* per message, all stages together */
-    int64_t memory_limit_mb;   /* per VM */
-    int64_t cache_max_entries; /* the processor's cache store */
-    int64_t max_fan_out;       /* messages one input may become (invalid_value beyond) */
-    int64_t cache_max_bytes;   /* keys + values of the cache store */
-};
-
-#define TP_JS_DEFAULT_MAX_FAN_OUT 1000
-#define TP_JS_DEFAULT_CACHE_MAX_BYTES (64 * 1024 * 1024)
+#include "js/vm.h"
 
 /* Option-table rows for the limits (SPEC 3.10), for a config struct `type`
  * holding a struct tp_js_limits named `field`. */

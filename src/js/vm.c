@@ -13,7 +13,6 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/stats.h"
-#include "js/engine.h"
 #include "js/js_internal.h"
 #include "js/qjs_internals.h"
 

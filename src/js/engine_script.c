@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "js/cache.h"
-#include "js/script.h"
+#include "js/engine_script.h"
 #include "js/vm.h"
 
 int tp_js_script_new(const char *label, const struct tp_js_limits *lim, struct tp_js_script **out,

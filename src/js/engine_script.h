@@ -1,8 +1,8 @@
-/* Internal to src/js: a script as engine.c (the stage runner) and script.c
+/* Internal to src/js: a script as engine.c (the stage runner) and engine_script.c
  * (building it from the config's snippets) both see it: its limits, its
  * processor-wide cache and its ordered steps. */
-#ifndef TP_JS_SCRIPT_H
-#define TP_JS_SCRIPT_H
+#ifndef TP_JS_ENGINE_SCRIPT_H
+#define TP_JS_ENGINE_SCRIPT_H
 
 #include <stddef.h>
 
