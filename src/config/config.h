@@ -56,6 +56,20 @@ const struct tp_node *tp_node_get(const struct tp_node *map, const char *key);
 /* Short name of a node type for messages: "null", "string", "map", "list". */
 const char *tp_node_type_name(const struct tp_node *n);
 
+/* ---- a tree as JSON text (node_json.c) ---- */
+
+enum tp_node_json_flags {
+    TP_NODE_JSON_LITERALS = 1,       /* unquoted numbers, true, false, null as JSON literals
+                                        (otherwise every scalar is a JSON string) */
+    TP_NODE_JSON_REDACT_SECRETS = 2, /* scalars under a secret-looking key become "***" */
+};
+/* Appends node n (NULL: null) as compact JSON to out, keys in file order. */
+void tp_node_json(const struct tp_node *n, unsigned flags, struct tp_buf *out);
+/* 1 when scalar n is unquoted true/false/null or a JSON number. */
+int tp_node_is_json_literal(const struct tp_node *n);
+/* 1 when a key names a secret (password, token, key_file, auth, ...). */
+int tp_config_key_is_secret(const char *key);
+
 /* ---- typed option tables ---- */
 
 enum tp_opt_type {

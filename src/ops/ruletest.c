@@ -27,43 +27,6 @@
 
 #define DEFAULT_NOW_MS "1700000000000"
 
-/* ---------- YAML node -> JSON text ---------- */
-
-static int is_json_literal(const struct tp_node *n)
-{
-    if (n->quoted || n->block)
-        return 0;
-    const char *v = n->value;
-    if (!strcmp(v, "true") || !strcmp(v, "false") || !strcmp(v, "null"))
-        return 1;
-    return *v && tp_json_is_valid(v, n->value_len) && (*v == '-' || (*v >= '0' && *v <= '9'));
-}
-
-static void node_json(const struct tp_node *n, struct tp_buf *out)
-{
-    if (!n || n->type == TP_NODE_NULL) {
-        tp_buf_puts(out, "null");
-    } else if (n->type == TP_NODE_SCALAR) {
-        if (is_json_literal(n))
-            tp_buf_append(out, n->value, n->value_len);
-        else
-            tp_json_write_string(out, n->value, n->value_len);
-    } else {
-        int map = n->type == TP_NODE_MAP;
-        tp_buf_putc(out, map ? '{' : '[');
-        for (size_t i = 0; i < n->n; i++) {
-            if (i)
-                tp_buf_putc(out, ',');
-            if (map) {
-                tp_json_write_string(out, n->keys[i], strlen(n->keys[i]));
-                tp_buf_putc(out, ':');
-            }
-            node_json(n->items[i], out);
-        }
-        tp_buf_putc(out, map ? '}' : ']');
-    }
-}
-
 /* Rewrites the numbers of a compact JSON text by value: a fraction or an
  * exponent that is an integer below 2^53 becomes that integer (1.0 -> 1,
  * 1e2 -> 100), other non-integers the shortest text of their double
@@ -156,13 +119,13 @@ static struct tp_msg *make_input(const struct tp_node *input, struct tp_buf *why
         return NULL;
     const struct tp_node *payload = tp_node_get(input, "payload");
     const struct tp_node *meta = tp_node_get(input, "meta");
-    if (payload && payload->type == TP_NODE_SCALAR && !is_json_literal(payload)) {
+    if (payload && payload->type == TP_NODE_SCALAR && !tp_node_is_json_literal(payload)) {
         tp_msg_set_payload(m, payload->value, payload->value_len);
         m->flags |= TP_MSG_PAYLOAD_NOTJSON;
     } else if (payload) {
         struct tp_buf b;
         tp_buf_init(&b);
-        node_json(payload, &b);
+        tp_node_json(payload, TP_NODE_JSON_LITERALS, &b);
         tp_msg_set_payload(m, b.data, b.len);
         m->flags |= TP_MSG_PAYLOAD_JSON;
         tp_buf_free(&b);
@@ -220,7 +183,7 @@ static int compare_output(const struct tp_node *exp, const struct tp_msg *m, siz
             size_t ts_len, val_len;
             val = payload_value(m, &val_len, &ts, &ts_len);
             tp_buf_reset(&a);
-            node_json(v, &a);
+            tp_node_json(v, TP_NODE_JSON_LITERALS, &a);
             struct tp_buf ca;
             tp_buf_init(&ca);
             canonical(a.data, a.len, &ca);
@@ -240,7 +203,7 @@ static int compare_output(const struct tp_node *exp, const struct tp_msg *m, siz
             tp_buf_free(&ca);
         } else if (strcmp(key, "payload") == 0) {
             tp_buf_reset(&a);
-            node_json(v, &a);
+            tp_node_json(v, TP_NODE_JSON_LITERALS, &a);
             struct tp_buf ca;
             tp_buf_init(&ca);
             canonical(a.data, a.len, &ca);
@@ -298,7 +261,7 @@ static int compare_drops(const struct tp_node *drop, const struct outcome *o, st
     if (!ok) {
         struct tp_buf e;
         tp_buf_init(&e);
-        node_json(drop, &e);
+        tp_node_json(drop, TP_NODE_JSON_LITERALS, &e);
         tp_buf_printf(diff, "      drops\n        - %s\n        + %zu drop(s):\n%s", e.data,
                       o->n_drops, o->drops.data ? o->drops.data : "");
         tp_buf_free(&e);

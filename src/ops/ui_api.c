@@ -5,7 +5,6 @@
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "config/config.h"
 #include "core/json.h"
@@ -115,47 +114,9 @@ void tp__ui_stats_json(struct tp_ui *ui, const struct tp_ui_source *src, struct 
 
 /* ---------- /config ---------- */
 
-static int secret_key(const char *k)
-{
-    static const char *const words[] = {"password", "passwd",  "secret", "token",      "credential",
-                                        "key_file", "private", "hash",   "passphrase", "apikey",
-                                        "api_key",  "auth",    NULL};
-    for (int i = 0; words[i]; i++)
-        if (strcasestr(k, words[i]))
-            return 1;
-    return 0;
-}
-
-static void node_json(const struct tp_node *n, int redact, struct tp_buf *out)
-{
-    if (!n || n->type == TP_NODE_NULL) {
-        tp_buf_puts(out, "null");
-        return;
-    }
-    if (n->type == TP_NODE_SCALAR) {
-        if (redact)
-            tp_buf_puts(out, "\"***\"");
-        else
-            tp_json_write_string(out, n->value, n->value_len);
-        return;
-    }
-    int map = n->type == TP_NODE_MAP;
-    tp_buf_putc(out, map ? '{' : '[');
-    for (size_t i = 0; i < n->n; i++) {
-        if (i)
-            tp_buf_putc(out, ',');
-        if (map) {
-            tp_json_write_string(out, n->keys[i], strlen(n->keys[i]));
-            tp_buf_putc(out, ':');
-        }
-        node_json(n->items[i], redact || (map && secret_key(n->keys[i])), out);
-    }
-    tp_buf_putc(out, map ? '}' : ']');
-}
-
 void tp_ui_config_json(const struct tp_node *root, struct tp_buf *out)
 {
-    node_json(root, 0, out);
+    tp_node_json(root, TP_NODE_JSON_REDACT_SECRETS, out);
 }
 
 /* ---------- routing ---------- */
