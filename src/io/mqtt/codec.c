@@ -209,6 +209,66 @@ static enum prop_kind prop_kind(uint32_t id)
     }
 }
 
+/* One property as read from a block. */
+struct prop {
+    uint32_t id;
+    enum prop_kind kind;
+    uint32_t num;             /* P_BYTE, P_U16, P_U32, P_VARINT */
+    struct tp_mqtt_str s, s2; /* P_STR, P_BIN; P_PAIR: name and value */
+};
+
+/* Reads the property at c: the one property walker behind get_props and
+ * tp_mqtt_user_prop_next. With `seen` (the identifiers met so far in this
+ * block) it also checks: no single-valued property twice, strings UTF-8. */
+static int get_prop(struct cur *c, struct prop *p, uint64_t *seen)
+{
+    memset(p, 0, sizeof *p);
+    if (get_varint(c, &p->id, "property identifier", 0))
+        return TP_PARSE;
+    p->kind = prop_kind(p->id);
+    if (p->kind == P_NONE)
+        return bad(c, "unknown property identifier 0x%02x", (unsigned)p->id);
+    if (seen && p->id != 0x26 && p->id != 0x0B) {
+        if (*seen & ((uint64_t)1 << p->id))
+            return bad(c, "%s", "property given twice");
+        *seen |= (uint64_t)1 << p->id;
+    }
+    int (*get_text)(struct cur *, struct tp_mqtt_str *, const char *) = seen ? get_str : get_bin;
+    uint8_t b;
+    uint16_t h;
+    int rc = TP_OK;
+    switch (p->kind) {
+    case P_BYTE:
+        rc = get_u8(c, &b, "property");
+        p->num = b;
+        break;
+    case P_U16:
+        rc = get_u16(c, &h, "property");
+        p->num = h;
+        break;
+    case P_U32:
+        rc = get_u32(c, &p->num, "property");
+        break;
+    case P_VARINT:
+        rc = get_varint(c, &p->num, "property", 0);
+        break;
+    case P_STR:
+        rc = get_text(c, &p->s, "property");
+        break;
+    case P_BIN:
+        rc = get_bin(c, &p->s, "property");
+        break;
+    case P_PAIR:
+        rc = get_text(c, &p->s, "user property name");
+        if (!rc)
+            rc = get_text(c, &p->s2, "user property value");
+        break;
+    case P_NONE:
+        break;
+    }
+    return rc;
+}
+
 static int get_props(struct cur *c, struct tp_mqtt_props *pr)
 {
     uint32_t len;
@@ -222,83 +282,58 @@ static int get_props(struct cur *c, struct tp_mqtt_props *pr)
     c->p += len;
     uint64_t seen = 0;
     while (pc.p < pc.end) {
-        uint32_t id;
-        if (get_varint(&pc, &id, "property identifier", 0))
+        struct prop p;
+        if (get_prop(&pc, &p, &seen))
             return TP_PARSE;
-        enum prop_kind k = prop_kind(id);
-        if (k == P_NONE) {
-            return bad(c, "unknown property identifier 0x%02x", (unsigned)id);
-        }
-        if (id != 0x26 && id != 0x0B) {
-            if (seen & ((uint64_t)1 << id))
-                return bad(c, "%s", "property given twice");
-            seen |= (uint64_t)1 << id;
-        }
-        uint8_t b = 0;
-        uint16_t h = 0;
-        uint32_t w = 0;
-        struct tp_mqtt_str s, s2;
-        int rc = TP_OK;
-        switch (k) {
+        uint32_t id = p.id, v = p.num;
+        switch (p.kind) {
         case P_BYTE:
-            rc = get_u8(&pc, &b, "property");
-            if (!rc && b > 1 && id != 0x24)
-                rc = bad(c, "%s", "property byte value not 0 or 1");
-            if (!rc && id == 0x24 && b > 1)
-                rc = bad(c, "%s", "Maximum QoS not 0 or 1");
+            if (v > 1)
+                return bad(c, "%s",
+                           id == 0x24 ? "Maximum QoS not 0 or 1"
+                                      : "property byte value not 0 or 1");
             if (id == 0x24)
-                pr->maximum_qos = b;
+                pr->maximum_qos = (int)v;
             if (id == 0x25)
-                pr->retain_available = b;
+                pr->retain_available = (int)v;
             break;
         case P_U16:
-            rc = get_u16(&pc, &h, "property");
-            if (!rc && id == 0x21 && h == 0)
-                rc = bad(c, "%s", "Receive Maximum of 0");
+            if (id == 0x21 && v == 0)
+                return bad(c, "%s", "Receive Maximum of 0");
             if (id == 0x13)
-                pr->server_keep_alive = h;
+                pr->server_keep_alive = (int)v;
             else if (id == 0x21)
-                pr->receive_maximum = h;
+                pr->receive_maximum = (uint16_t)v;
             else if (id == 0x22)
-                pr->topic_alias_maximum = h;
+                pr->topic_alias_maximum = (uint16_t)v;
             else
-                pr->topic_alias = h;
+                pr->topic_alias = (uint16_t)v;
             break;
         case P_U32:
-            rc = get_u32(&pc, &w, "property");
-            if (!rc && id == 0x27 && w == 0)
-                rc = bad(c, "%s", "Maximum Packet Size of 0");
+            if (id == 0x27 && v == 0)
+                return bad(c, "%s", "Maximum Packet Size of 0");
             if (id == 0x11)
-                pr->session_expiry = w;
+                pr->session_expiry = v;
             else if (id == 0x27)
-                pr->maximum_packet_size = w;
+                pr->maximum_packet_size = v;
             break;
         case P_VARINT:
-            rc = get_varint(&pc, &w, "property", 0);
-            if (!rc && w == 0)
-                rc = bad(c, "%s", "Subscription Identifier of 0");
+            if (v == 0)
+                return bad(c, "%s", "Subscription Identifier of 0");
             break;
         case P_STR:
-            rc = get_str(&pc, &s, "property");
             if (id == 0x12)
-                pr->assigned_client_id = s;
+                pr->assigned_client_id = p.s;
             else if (id == 0x1F)
-                pr->reason_string = s;
-            break;
-        case P_BIN:
-            rc = get_bin(&pc, &s, "property");
+                pr->reason_string = p.s;
             break;
         case P_PAIR:
-            rc = get_str(&pc, &s, "user property name");
-            if (!rc)
-                rc = get_str(&pc, &s2, "user property value");
             pr->n_user++;
             break;
+        case P_BIN:
         case P_NONE:
             break;
         }
-        if (rc)
-            return TP_PARSE;
     }
     return TP_OK;
 }
@@ -310,42 +345,15 @@ int tp_mqtt_user_prop_next(const struct tp_mqtt_props *props, size_t *pos, struc
         return 0;
     struct cur c = {props->block + *pos, props->block + props->block_len, NULL, 0};
     while (c.p < c.end) {
-        uint32_t id;
-        if (get_varint(&c, &id, "", 0))
+        struct prop p;
+        if (get_prop(&c, &p, NULL))
             return 0;
-        enum prop_kind k = prop_kind(id);
-        uint8_t b;
-        uint16_t h;
-        uint32_t w;
-        struct tp_mqtt_str s;
-        int rc = 0;
-        switch (k) {
-        case P_BYTE:
-            rc = get_u8(&c, &b, "");
-            break;
-        case P_U16:
-            rc = get_u16(&c, &h, "");
-            break;
-        case P_U32:
-            rc = get_u32(&c, &w, "");
-            break;
-        case P_VARINT:
-            rc = get_varint(&c, &w, "", 0);
-            break;
-        case P_STR:
-        case P_BIN:
-            rc = get_bin(&c, &s, "");
-            break;
-        case P_PAIR:
-            if (get_bin(&c, key, "") || get_bin(&c, val, ""))
-                return 0;
+        if (p.kind == P_PAIR) {
+            *key = p.s;
+            *val = p.s2;
             *pos = (size_t)(c.p - props->block);
             return 1;
-        case P_NONE:
-            return 0;
         }
-        if (rc)
-            return 0;
     }
     *pos = props->block_len;
     return 0;
