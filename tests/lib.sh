@@ -1,6 +1,7 @@
 # Shared helpers for the test scripts (source it after setting T to the
 # script's temporary directory): checks that count and report, the closing
-# "N passed, M failed" line, bounded polling and free loopback ports.
+# "N passed, M failed" line, bounded polling, free loopback ports and the
+# background processes a script starts (killed by PID at exit).
 # shellcheck shell=bash
 
 pass=0
@@ -70,3 +71,58 @@ free_port() {
 
 # Line count of a file, 0 when it does not exist yet.
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+
+# ---- processes a script starts (brokers, servers, the tagprocs under test) ----
+# start_bg COMMAND...: runs the command in the background (redirect its output
+# at the call: start_bg "$BIN" -c x.yaml 2>"$T/err") and sets BG_PID.
+# stop_bg PID: SIGTERM, waits; returns the process's exit status.
+# cleanup_on_exit: when the script exits, kill -9 (by PID) what start_bg
+# started and is still running, and remove $T (kept when KEEP_T is set).
+BG_PIDS=()
+start_bg() {
+    "$@" &
+    BG_PID=$!
+    BG_PIDS+=("$BG_PID")
+}
+# start_bg_stdin FILE COMMAND...: start_bg with standard input from FILE, opened
+# by the background process (a script's own `<FIFO` would wait for a writer; and
+# a background command's standard input is otherwise /dev/null).
+start_bg_stdin() {
+    local in=$1
+    shift
+    "$@" <"$in" &
+    BG_PID=$!
+    BG_PIDS+=("$BG_PID")
+}
+forget_bg() {
+    local p kept=()
+    for p in "${BG_PIDS[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+    BG_PIDS=("${kept[@]}")
+}
+stop_bg() {
+    kill -TERM "$1"
+    wait "$1"
+    local rc=$?
+    forget_bg "$1"
+    return $rc
+}
+kill_bg() {
+    local p
+    for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    BG_PIDS=()
+}
+cleanup_on_exit() {
+    trap 'exec 2>/dev/null; kill_bg; [ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT
+}
+
+# port_open PORT: something listens on 127.0.0.1:PORT.
+port_open() { (: >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# wait_port PORT SECONDS: waits until something listens there.
+wait_port() { wait_until "port_open $1" "$2"; }
+# http_port LOG: waits (60 s) until a tagproc logged its HTTP endpoint's
+# "on port N" to LOG (started with http.address 127.0.0.1:0), prints N.
+http_port() {
+    wait_until "grep -qs 'on port' '$1'" 60 || return 1
+    grep -o 'on port [0-9]*' "$1" | head -1 | awk '{print $3}'
+}

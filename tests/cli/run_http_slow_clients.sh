@@ -7,9 +7,8 @@ set -u
 BIN=$(realpath "${1:-build/tagproc}")
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-PID=
-trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$T"' EXIT
 . tests/lib.sh
+cleanup_on_exit
 
 # slow_clients PORT N HOLD_S: opens N connections with half a request each,
 # checks /health and /metrics meanwhile, then reports how many the server closed.
@@ -53,19 +52,16 @@ input:
 output:
   drop: {}
 YAML
-"$BIN" -c "$T/config.yaml" 2>"$T/err" &
-PID=$!
-wait_until "grep -qs 'on port' '$T/err'" 60
-PORT=$(grep -o 'on port [0-9]*' "$T/err" | head -1 | awk '{print $3}')
+start_bg "$BIN" -c "$T/config.yaml" 2>"$T/err"
+PID=$BG_PID
+PORT=$(http_port "$T/err")
 slow_clients "$PORT" 1200 0 >"$T/out" 2>&1
 check_sh "/health and /metrics answer with 1,200 slow clients open" \
     "cat '$T/out'; grep -q '^/health 200' '$T/out' && grep -q '^/metrics 200' '$T/out'"
 check_sh "still serving afterwards" "[ \$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/ready) = 200 ]"
 check_sh "stderr has log lines only" "log_lines_only '$T/err'"
-kill -TERM $PID
-wait $PID
+stop_bg "$PID"
 rc=$?
-PID=
 check_sh "exit 0" "[ $rc = 0 ]"
 
 # a connection limit and an idle timeout
@@ -79,10 +75,9 @@ input:
 output:
   drop: {}
 YAML
-"$BIN" -c "$T/limits.yaml" 2>"$T/err2" &
-PID=$!
-wait_until "grep -qs 'on port' '$T/err2'" 60
-PORT=$(grep -o 'on port [0-9]*' "$T/err2" | head -1 | awk '{print $3}')
+start_bg "$BIN" -c "$T/limits.yaml" 2>"$T/err2"
+PID=$BG_PID
+PORT=$(http_port "$T/err2")
 python3 - "$PORT" >"$T/out2" 2>&1 <<'PY'
 import socket, sys, time
 port = int(sys.argv[1])
@@ -112,9 +107,7 @@ check_sh "max_connections and timeout_s: every idle connection is closed" \
     "cat '$T/out2'; grep -q 'closed at once: 0' '$T/out2' && grep -q 'closed after the timeout: 80' '$T/out2'"
 check_sh "libmicrohttpd's messages go through the logger" \
     "grep -q 'oversized request: HTTP/1.1 431' '$T/out2' && grep -q 'warn  http: Error processing request (HTTP response code is 431' '$T/err2' && log_lines_only '$T/err2'"
-kill -TERM $PID
-wait $PID
+stop_bg "$PID"
 rc=$?
-PID=
 check_sh "exit 0 (limits)" "[ $rc = 0 ]"
 finish

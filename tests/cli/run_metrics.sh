@@ -7,9 +7,8 @@ set -u
 BIN=$(realpath "${1:-build/tagproc}")
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-PID=
-trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$T"' EXIT
 . tests/lib.sh
+cleanup_on_exit
 cat >"$T/config.yaml" <<'YAML'
 http:
   address: 127.0.0.1:0
@@ -47,10 +46,9 @@ pipeline:
 output:
   drop: {}
 YAML
-"$BIN" -c "$T/config.yaml" 2>"$T/err" &
-PID=$!
-wait_until "grep -qs 'on port' '$T/err'" 60
-PORT=$(grep -o 'on port [0-9]*' "$T/err" | head -1 | awk '{print $3}')
+start_bg "$BIN" -c "$T/config.yaml" 2>"$T/err"
+PID=$BG_PID
+PORT=$(http_port "$T/err")
 URL=http://127.0.0.1:$PORT
 P='processor="pipeline.processors\[0\].tag_processor"'
 scrape() { curl -s "$URL/metrics" >"$T/m"; }
@@ -77,10 +75,8 @@ check_sh "js counters" "[ \$(val tagproc_js_programs_compiled_total) -gt 0 ] && 
 check_sh "latency histogram" "[ \$(val tagproc_latency_seconds_count) -gt 0 ] && grep -q '^tagproc_latency_seconds_bucket{le=\"+Inf\"}' '$T/m'"
 check_sh "rss and queues" "[ \$(val tagproc_process_resident_memory_bytes) -gt 1000000 ] && grep -q '^tagproc_queue_batches{queue=\"waiting\"}' '$T/m'"
 check_sh "every sample line is well formed" "grep -v '^#' '$T/m' | grep -Evq '^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$' && exit 1 || exit 0"
-kill -TERM $PID
-wait $PID
+stop_bg "$PID"
 rc=$?
-PID=
 check_sh "exit 0" "[ $rc = 0 ]"
 check_sh "log lines are JSON" "python3 -c 'import json,sys; [json.loads(l) for l in open(\"$T/err\")]'"
 check_sh "rule log lines name processor, stage and rule" "grep -q 'processor=pipeline.processors\[0\].tag_processor stage=conditions\[2\].then rule=conditions\[2\]' '$T/err'"

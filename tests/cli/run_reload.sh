@@ -10,9 +10,8 @@ set -u
 BIN=$(realpath "${1:-build/tagproc}")
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-PID=
-trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$T"' EXIT
 . tests/lib.sh
+cleanup_on_exit
 
 write_config() { # generation-name, data_contract[, advancedProcessing's last line]
     cat >"$T/new.yaml" <<YAML
@@ -41,10 +40,9 @@ YAML
 }
 
 write_config gen0 _historian
-"$BIN" -c "$T/config.yaml" --stats "$T/stats.json" 2>"$T/err" &
-PID=$!
-wait_until "grep -qs 'on port' '$T/err'" 60
-PORT=$(grep -o 'on port [0-9]*' "$T/err" | head -1 | awk '{print $3}')
+start_bg "$BIN" -c "$T/config.yaml" --stats "$T/stats.json" 2>"$T/err"
+PID=$BG_PID
+PORT=$(http_port "$T/err")
 wait_until "[ \$(lines '$T/out.jsonl') -ge 300 ]" 60
 published=0
 for g in 1 2 3 4 5; do
@@ -69,10 +67,8 @@ for g in 1 2 3 4 5; do
     wait_until "[ \$(lines '$T/out.jsonl') -ge $((n + 300)) ]" 60
 done
 curl -s "http://127.0.0.1:$PORT/metrics" >"$T/metrics"
-kill -TERM $PID
-wait $PID
+stop_bg "$PID"
 rc=$?
-PID=
 check_sh "exit 0 after SIGTERM" "[ $rc = 0 ]"
 check_sh "metrics: 3 reloads" "grep -qx 'tagproc_reloads_total 3' '$T/metrics'"
 check_sh "metrics: 2 failed reloads" "grep -qx 'tagproc_reload_failures_total 2' '$T/metrics'"
@@ -101,16 +97,14 @@ check_sh "every message once, in order, generations in order" "python3 '$T/check
 # --watch: rewriting the file is enough
 rm -f "$T/out.jsonl"
 write_config w0 _historian
-"$BIN" -c "$T/config.yaml" --watch 2>"$T/err2" &
-PID=$!
+start_bg "$BIN" -c "$T/config.yaml" --watch 2>"$T/err2"
+PID=$BG_PID
 wait_until "[ \$(lines '$T/out.jsonl') -ge 100 ]" 60
 write_config w1 _historian
 wait_until "grep -qs 'generation 1 from' '$T/err2'" 60
 wait_until "grep -qs '\"virtual_path\":\"w1\"' '$T/out.jsonl'" 60
-kill -TERM $PID
-wait $PID
+stop_bg "$PID"
 rc=$?
-PID=
 check_sh "--watch reloads on change" "grep -q 'reload (config file changed)' '$T/err2' && [ $rc = 0 ]"
 
 finish

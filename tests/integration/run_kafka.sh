@@ -30,16 +30,8 @@ BUILD=$(realpath "${2:-build}")
 MOCK=$BUILD/kafka_mock
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-MOCK_PID=
-TP_PIDS=()
-cleanup() {
-    for p in "${TP_PIDS[@]}" $MOCK_PID; do
-        kill -9 "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
+. tests/lib.sh
+cleanup_on_exit
 
 N=100000
 RATE=20000 # producer messages/s while the group is split (so the kill is mid-stream)
@@ -49,7 +41,6 @@ case "$BUILD" in *asan*)
     ;;
 esac
 SHOW_TIMES=1
-. tests/lib.sh
 # dump TOPIC FILE: every record of TOPIC into FILE; complains when it fails.
 dump() {
     "$MOCK" dump "$BOOT" "$1" >"$2" 2>"$T/dump.err" || {
@@ -68,9 +59,8 @@ all_committed() { # GROUP [TOPIC]
     finish
 }
 mkfifo "$T/ctl"
-"$MOCK" serve 3 raw:8 out_split:8 out_clean:8 out_drain:8 out_outage:8 raw2:8 out_join:8 hdr:1 <"$T/ctl" >"$T/boot" \
-    2>"$T/mock.err" &
-MOCK_PID=$!
+start_bg_stdin "$T/ctl" "$MOCK" serve 3 raw:8 out_split:8 out_clean:8 out_drain:8 out_outage:8 raw2:8 out_join:8 hdr:1 \
+    >"$T/boot" 2>"$T/mock.err"
 exec 3>"$T/ctl" # commands to the mock: "down 0" / "up 0"
 wait_until '[ -s "$T/boot" ]' 20 || {
     bad "mock cluster started"
@@ -187,21 +177,18 @@ EOF
 
 # ---- 1. two members split the partitions; kill -9 one mid-stream ----
 consumer_config split out_split "$T/split.yaml"
-"$BIN" -c "$T/split.yaml" >"$T/p1.out" 2>"$T/p1.err" &
-P1=$!
-TP_PIDS+=($P1)
-"$BIN" -c "$T/split.yaml" >"$T/p2.out" 2>"$T/p2.err" &
-P2=$!
-TP_PIDS+=($P2)
+start_bg "$BIN" -c "$T/split.yaml" >"$T/p1.out" 2>"$T/p1.err"
+P1=$BG_PID
+start_bg "$BIN" -c "$T/split.yaml" >"$T/p2.out" 2>"$T/p2.err"
+P2=$BG_PID
 if wait_until 'grep -q "assigned 4 partition" "$T/p1.err" && grep -q "assigned 4 partition" "$T/p2.err"' 40; then
     ok "two members split the 8 partitions 4/4"
 else
     bad "two members split the 8 partitions 4/4"
     tail -5 "$T/p1.err" "$T/p2.err"
 fi
-"$BIN" -c "$T/produce.yaml" >"$T/prod.out" 2>"$T/prod.err" &
-PROD=$!
-TP_PIDS+=($PROD)
+start_bg "$BIN" -c "$T/produce.yaml" >"$T/prod.out" 2>"$T/prod.err"
+PROD=$BG_PID
 wait_until '[ "$(count out_split)" -ge $((N / 4)) ]' 60
 {
     kill -9 $P2
@@ -218,8 +205,7 @@ else
     "$MOCK" committed "$BOOT" split raw
 fi
 check "survivor was assigned all 8 partitions" grep -q "assigned 8 partition" "$T/p1.err"
-kill -TERM $P1
-wait $P1
+stop_bg "$P1"
 check "survivor SIGTERM exit 0" test $? = 0
 dump out_split "$T/split.tsv"
 check "kill -9: nothing lost (duplicates allowed)" python3 "$T/verify.py" "$T/split.tsv" "$N" atleast
@@ -227,19 +213,15 @@ check "kill -9: nothing lost (duplicates allowed)" python3 "$T/verify.py" "$T/sp
 # ---- 2 and 3 side by side: clean run, and SIGTERM drain mid-stream ----
 consumer_config clean out_clean "$T/clean.yaml" "$STABLE_PROPS"
 consumer_config drain out_drain "$T/drain.yaml" "$STABLE_PROPS"
-"$BIN" -c "$T/clean.yaml" >"$T/p3.out" 2>"$T/p3.err" &
-P3=$!
-TP_PIDS+=($P3)
-"$BIN" -c "$T/drain.yaml" >"$T/p4.out" 2>"$T/p4.err" &
-P4=$!
-TP_PIDS+=($P4)
+start_bg "$BIN" -c "$T/clean.yaml" >"$T/p3.out" 2>"$T/p3.err"
+P3=$BG_PID
+start_bg "$BIN" -c "$T/drain.yaml" >"$T/p4.out" 2>"$T/p4.err"
+P4=$BG_PID
 wait_until '[ "$(count out_drain)" -ge $((N / 3)) ]' 60
-kill -TERM $P4
-wait $P4
+stop_bg "$P4"
 check "drain SIGTERM exit 0" test $? = 0
 wait_until 'all_committed clean' 90 || echo "clean group did not commit everything in time"
-kill -TERM $P3
-wait $P3
+stop_bg "$P3"
 check "clean run SIGTERM exit 0" test $? = 0
 dump out_clean "$T/clean.tsv"
 check "clean run (threads: 2): every message exactly once, in order per key" \
@@ -252,9 +234,8 @@ check "drain: every acknowledged input is in the output" \
 
 # ---- 4. all brokers down mid-stream, then back ----
 consumer_config outage out_outage "$T/outage.yaml" "$STABLE_PROPS"
-"$BIN" -c "$T/outage.yaml" >"$T/p5.out" 2>"$T/p5.err" &
-P5=$!
-TP_PIDS+=($P5)
+start_bg "$BIN" -c "$T/outage.yaml" >"$T/p5.out" 2>"$T/p5.err"
+P5=$BG_PID
 wait_until '[ "$(count out_outage)" -ge $((N / 4)) ]' 60
 echo "brokers go down with $(count out_outage) outputs written"
 echo "down 0" >&3
@@ -270,8 +251,7 @@ else
     bad "reconnected and committed everything without a restart"
     "$MOCK" committed "$BOOT" outage raw
 fi
-kill -TERM $P5
-wait $P5
+stop_bg "$P5"
 check "outage SIGTERM exit 0" test $? = 0
 dump out_outage "$T/outage.tsv"
 check "broker outage: nothing lost (duplicates allowed), each key in order" \
@@ -286,13 +266,11 @@ sed -e 's/topic: raw,/topic: raw2,/' -e 's/rate: [0-9]*/rate: 0/' "$T/produce.ya
 check "join mid-stream: raw2 holds $N records" test "$(count raw2)" = "$N"
 consumer_config join out_join "$T/join.yaml" "$GROUP_PROPS" "    revoke_timeout_ms: 600000"
 sed -i -e 's/topics: \[raw\]/topics: [raw2]/' -e 's/^output:/output:\n  max_in_flight: 1/' "$T/join.yaml"
-"$BIN" -c "$T/join.yaml" >"$T/j1.out" 2>"$T/j1.err" &
-J1=$!
-TP_PIDS+=($J1)
+start_bg "$BIN" -c "$T/join.yaml" >"$T/j1.out" 2>"$T/j1.err"
+J1=$BG_PID
 wait_until '[ "$(count out_join)" -ge $((N / 4)) ]' 60
-"$BIN" -c "$T/join.yaml" >"$T/j2.out" 2>"$T/j2.err" &
-J2=$!
-TP_PIDS+=($J2)
+start_bg "$BIN" -c "$T/join.yaml" >"$T/j2.out" 2>"$T/j2.err"
+J2=$BG_PID
 if wait_until 'grep -q "assigned 4 partition" "$T/j2.err"' 60; then
     ok "join mid-stream: the partitions were split 4/4 (revoke_timeout_ms not waited out)"
 else
@@ -329,12 +307,10 @@ input:
 output: {file: {path: "$T/hdr-out.jsonl"}}
 dead_letter: {file: {path: "$T/hdr-dead.jsonl"}}
 EOF
-"$BIN" -c "$T/hdr.yaml" --stats "$T/hdr.stats" >"$T/hdr.out" 2>"$T/hdr.err" &
-HP=$!
-TP_PIDS+=($HP)
+start_bg "$BIN" -c "$T/hdr.yaml" --stats "$T/hdr.stats" >"$T/hdr.out" 2>"$T/hdr.err"
+HP=$BG_PID
 wait_until 'all_committed hdr hdr' 60 || echo "hdr group did not commit everything in time"
-kill -TERM $HP
-wait $HP
+stop_bg "$HP"
 check "max_meta_keys: SIGTERM exit 0" test $? = 0
 cat >"$T/hdr-check.py" <<'PY'
 import json, sys

@@ -23,16 +23,8 @@ BIN=$(realpath "${1:-build/tagproc}")
 BUILD=${2:-build}
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-BROKER_PID=
-TP_PIDS=()
-cleanup() {
-    for p in "${TP_PIDS[@]}" $BROKER_PID; do
-        kill -9 "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
+. tests/lib.sh
+cleanup_on_exit
 
 N=100000
 RATE=20000 # publisher messages/s in the restart and drain phases (mid-stream events)
@@ -42,8 +34,6 @@ case "$BUILD" in *asan*)
     ;;
 esac
 NODES=50
-. tests/lib.sh
-port_open() { (: >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 PORT=$(free_port)
 URL=tcp://127.0.0.1:$PORT
 
@@ -66,14 +56,12 @@ max_inflight_messages 0
 set_tcp_nodelay true
 EOF
 start_broker() {
-    /usr/sbin/mosquitto -c "$T/mosquitto.conf" >>"$T/broker.log" 2>&1 &
-    BROKER_PID=$!
-    wait_until port_open 30
+    start_bg /usr/sbin/mosquitto -c "$T/mosquitto.conf" >>"$T/broker.log" 2>&1
+    BROKER_PID=$BG_PID
+    wait_port "$PORT" 30
 }
 stop_broker() { # SIGTERM: mosquitto saves its persistence file, then exits
-    kill -TERM "$BROKER_PID"
-    wait "$BROKER_PID" 2>/dev/null
-    BROKER_PID=
+    stop_bg "$BROKER_PID" 2>/dev/null
 }
 
 # publisher config: phase name, rate
@@ -130,9 +118,8 @@ SLOW='  processors:
           return msg;'
 start_sub() { # name -> SUB_PID; waits for the subscription
     : >"$T/sub-$1.log"
-    "$BIN" -c "$T/sub-$1.yaml" >"$T/sub-$1.out" 2>"$T/sub-$1.log" &
-    SUB_PID=$!
-    TP_PIDS+=("$SUB_PID")
+    start_bg "$BIN" -c "$T/sub-$1.yaml" >"$T/sub-$1.out" 2>"$T/sub-$1.log"
+    SUB_PID=$BG_PID
     wait_until "grep -q 'subscribed to' '$T/sub-$1.log'" 30
 }
 
@@ -186,8 +173,7 @@ start_sub s1 || bad "subscriber 1 subscribed"
 timeout 120 "$BIN" -c "$T/pub-p1.yaml" 2>"$T/pub-p1.log"
 check "clean run: publisher exit 0" test $? = 0
 wait_until "[ \$(lines '$T/out1.jsonl') -ge $N ]" 60
-kill -TERM "$SUB_PID"
-wait "$SUB_PID"
+stop_bg "$SUB_PID"
 check "clean run: subscriber drained on SIGTERM, exit 0" test $? = 0
 check "clean run: $N messages exactly once, in order per topic" \
     python3 "$T/check.py" "$T/out1.jsonl" "$N" strict
@@ -198,9 +184,8 @@ pub_config p2 "$RATE"
 sub_config p2 s2 "$T/out2.jsonl"
 start_sub s2 || bad "subscriber 2 subscribed"
 S2=$SUB_PID
-"$BIN" -c "$T/pub-p2.yaml" 2>"$T/pub-p2.log" &
-PUB=$!
-TP_PIDS+=("$PUB")
+start_bg "$BIN" -c "$T/pub-p2.yaml" 2>"$T/pub-p2.log"
+PUB=$BG_PID
 wait_until "[ \$(lines '$T/out2.jsonl') -ge $((N / 10)) ]" 60
 stop_broker
 check "restart: publisher still running when the broker stopped" kill -0 "$PUB"
@@ -213,8 +198,7 @@ check "restart: publisher reconnected" \
 wait_until "complete '$T/out2.jsonl'" 60
 check "restart: subscriber reconnected" \
     test "$(grep -c 'mqtt input: connected' "$T/sub-s2.log")" -ge 2
-kill -TERM "$S2"
-wait "$S2"
+stop_bg "$S2"
 check "restart: subscriber exit 0" test $? = 0
 check "restart: nothing lost end to end (duplicates allowed)" \
     python3 "$T/check.py" "$T/out2.jsonl" "$N" dups
@@ -230,9 +214,8 @@ interrupt_and_resume() {
     sub_config "$ph" "s-$ph" "$T/out-$ph-a.jsonl"
     start_sub "s-$ph" || bad "$label: subscriber subscribed"
     first=$SUB_PID
-    "$BIN" -c "$T/pub-$ph.yaml" 2>"$T/pub-$ph.log" &
-    PUB=$!
-    TP_PIDS+=("$PUB")
+    start_bg "$BIN" -c "$T/pub-$ph.yaml" 2>"$T/pub-$ph.log"
+    PUB=$BG_PID
     wait_until "[ \$(lines '$T/out-$ph-a.jsonl') -ge $((N / 5)) ]" 60
     kill -"$sig" "$first"
     wait "$first" 2>/dev/null
@@ -247,8 +230,7 @@ interrupt_and_resume() {
     wait "$PUB"
     check "$label: publisher exit 0" test $? = 0
     wait_until "complete '$T/out-$ph-a.jsonl,$T/out-$ph-b.jsonl'" 60
-    kill -TERM "$SUB_PID"
-    wait "$SUB_PID"
+    stop_bg "$SUB_PID"
     check "$label: second subscriber exit 0" test $? = 0
     check "$label: $what" python3 "$T/check.py" "$T/out-$ph-a.jsonl,$T/out-$ph-b.jsonl" "$N" dups
     cat "$T/check.out"
@@ -266,14 +248,12 @@ N=$KN
 pub_config p5 0
 sub_config p5 s-p5 "$T/out-p5-a.jsonl" "$SLOW"
 start_sub s-p5 || bad "kill -9: subscriber subscribed"
-kill -TERM "$SUB_PID"
-wait "$SUB_PID"
+stop_bg "$SUB_PID"
 timeout 120 "$BIN" -c "$T/pub-p5.yaml" 2>"$T/pub-p5.log"
 check "kill -9: $KN messages queued for the session" test $? = 0
 # (the queued messages may come before the SUBACK: no wait for "subscribed")
-"$BIN" -c "$T/sub-s-p5.yaml" 2>"$T/sub-s-p5-slow.log" &
-SUB_PID=$!
-TP_PIDS+=("$SUB_PID")
+start_bg "$BIN" -c "$T/sub-s-p5.yaml" 2>"$T/sub-s-p5-slow.log"
+SUB_PID=$BG_PID
 wait_until "[ \$(lines '$T/out-p5-a.jsonl') -ge $((KN / 4)) ]" 120
 kill -9 "$SUB_PID"
 wait "$SUB_PID" 2>/dev/null
@@ -282,8 +262,7 @@ check "kill -9: killed mid-stream ($A of $KN)" test "$A" -lt "$KN"
 sub_config p5 s-p5 "$T/out-p5-b.jsonl"
 start_sub s-p5 || bad "kill -9: second subscriber subscribed"
 wait_until "complete '$T/out-p5-a.jsonl,$T/out-p5-b.jsonl'" 120
-kill -TERM "$SUB_PID"
-wait "$SUB_PID"
+stop_bg "$SUB_PID"
 check "kill -9: second subscriber exit 0" test $? = 0
 check "kill -9: nothing lost (duplicates counted)" \
     python3 "$T/check.py" "$T/out-p5-a.jsonl,$T/out-p5-b.jsonl" "$KN" dups
@@ -294,9 +273,8 @@ N=$N_FULL
 PORT_B=$(free_port)
 sed -e "s/^listener $PORT /listener $PORT_B /" -e "s/^persistence true/persistence false/" \
     "$T/mosquitto.conf" >"$T/mosquitto-b.conf"
-/usr/sbin/mosquitto -c "$T/mosquitto-b.conf" >>"$T/broker-b.log" 2>&1 &
-BROKER_B=$!
-TP_PIDS+=("$BROKER_B")
+start_bg /usr/sbin/mosquitto -c "$T/mosquitto-b.conf" >>"$T/broker-b.log" 2>&1
+BROKER_B=$BG_PID
 PORT_A=$PORT
 stop_broker # the first broker of the list is down
 N_FULL=$N
@@ -309,7 +287,7 @@ failover_configs() { # phase
 }
 failover_configs p6
 SUB_LOG=$T/sub-s-p6.log
-PORT=$PORT_B wait_until port_open 30
+wait_port "$PORT_B" 30
 start_sub s-p6 || bad "failover: subscriber subscribed"
 timeout 60 "$BIN" -c "$T/pub-p6.yaml" 2>"$T/pub-p6.log"
 check "failover: publisher exit 0" test $? = 0
@@ -319,13 +297,11 @@ wait_until "[ \$(lines '$T/out-p6.jsonl') -ge $N ]" 30
 check "failover: $N messages through the second broker, exactly once" \
     python3 "$T/check.py" "$T/out-p6.jsonl" "$N" strict
 start_broker || bad "failover: first broker started"
-kill -TERM "$BROKER_B"
-wait "$BROKER_B" 2>/dev/null
+stop_bg "$BROKER_B" 2>/dev/null
 check "failover: subscriber moved back to the first url" \
     wait_until "grep -q 'connected to tcp://127.0.0.1:$PORT_A' '$SUB_LOG'" 30
 wait_until "[ \$(grep -c 'subscribed to' '$SUB_LOG') -ge 2 ]" 30
-kill -TERM "$SUB_PID"
-wait "$SUB_PID"
+stop_bg "$SUB_PID"
 check "failover: subscriber exit 0" test $? = 0
 N=$N_FULL
 PORT=$PORT_A
@@ -350,8 +326,7 @@ mosquitto_pub -p "$PORT" -h 127.0.0.1 -V mqttv5 -q 2 -t umh/v1/enterprise/p7/pro
     -D publish user-property unit degC -D publish user-property line "L 1" \
     -D publish user-property unit degF -D publish user-property mqtt_topic spoofed
 wait_until "[ \$(lines '$T/out7.jsonl') -gt $N ]" 30
-kill -TERM "$SUB_PID"
-wait "$SUB_PID"
+stop_bg "$SUB_PID"
 check "qos 2: subscriber exit 0" test $? = 0
 check "user properties: metadata (last value of a repeated name; mqtt_* not overridden)" \
     python3 -c "import json,sys; m=json.loads(open('$T/out7.jsonl').readlines()[-1])['meta']; print(m); sys.exit(0 if m['unit'] == 'degF' and m['line'] == 'L 1' and m['mqtt_topic'] == 'umh/v1/enterprise/p7/props' and m['mqtt_qos'] == '2' else 1)"
@@ -388,8 +363,7 @@ if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/ca.key" -out "$T/ca.pem
     timeout 60 "$BIN" -c "$T/pub-p4.yaml" 2>"$T/pub-p4.log"
     check "tls: publisher (insecure) exit 0" test $? = 0
     wait_until "[ \$(lines '$T/out4.jsonl') -ge $N ]" 30
-    kill -TERM "$SUB_PID"
-    wait "$SUB_PID"
+    stop_bg "$SUB_PID"
     check "tls: subscriber exit 0" test $? = 0
     check "tls: $N messages exactly once, in order per topic" \
         python3 "$T/check.py" "$T/out4.jsonl" "$N" strict

@@ -14,29 +14,19 @@ BUILD=${2:-build}
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
 [ -n "${KEEP_T:-}" ] && echo "temp dir $T"
-SERVER_PID=
-TP_PIDS=()
-cleanup() {
-    exec 2>/dev/null # no "Killed" job notices after the summary line
-    for p in "${TP_PIDS[@]}" $SERVER_PID; do
-        kill -9 "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    [ -n "${KEEP_T:-}" ] || rm -rf "$T"
-}
-trap cleanup EXIT
+. tests/lib.sh
+cleanup_on_exit # (its exec 2>/dev/null: no "Killed" job notices after the summary line)
 
 N=100000
 case "$BUILD" in *asan*) N=20000 ;; esac
 NODES=50
-. tests/lib.sh
 PORT=$(free_port)
 MPORT=$(free_port)
 URL=nats://127.0.0.1:$PORT
 
 start_server() {
-    nats-server -js -a 127.0.0.1 -p "$PORT" -m "$MPORT" -sd "$T/store" >>"$T/server.log" 2>&1 &
-    SERVER_PID=$!
+    start_bg nats-server -js -a 127.0.0.1 -p "$PORT" -m "$MPORT" -sd "$T/store" >>"$T/server.log" 2>&1
+    SERVER_PID=$BG_PID
     wait_until "curl -sf http://127.0.0.1:$MPORT/healthz?js-enabled-only=true >/dev/null" 30
 }
 # jsz STREAM [CONSUMER]: "messages ack_floor_stream_seq num_ack_pending num_pending redelivered"
@@ -76,9 +66,8 @@ output:
 EOF
 }
 start_consumer() { # durable, log name
-    "$BIN" -c "$T/c_$1.yaml" >>"$T/$2.log" 2>&1 &
-    TP_PID=$!
-    TP_PIDS+=("$TP_PID")
+    start_bg "$BIN" -c "$T/c_$1.yaml" >>"$T/$2.log" 2>&1
+    TP_PID=$BG_PID
 }
 
 # ---- the analysis of an output file (JSON Lines envelopes with meta) ----
@@ -168,8 +157,7 @@ consumer_config A "$T/a.jsonl" 60s
 start_consumer A a
 wait_until '[ "$(jsz OUT A | cut -d" " -f2)" = "$N" ]' 120
 check "clean: consumer acks all $N" test "$(jsz OUT A | cut -d' ' -f2)" = "$N"
-kill -TERM "$TP_PID"
-wait "$TP_PID"
+stop_bg "$TP_PID"
 rc=$?
 check "clean: SIGTERM exit 0" test "$rc" = 0
 check "clean: every message exactly once, order kept per opcua_node_id" \
@@ -186,8 +174,7 @@ before=$(lines "$T/b.jsonl")
 check "kill -9: killed mid-stream ($before of $N written)" test "$before" -lt "$N"
 start_consumer B b2
 wait_until '[ "$(jsz OUT B | cut -d" " -f2)" = "$N" ]' 120
-kill -TERM "$TP_PID"
-wait "$TP_PID"
+stop_bg "$TP_PID"
 check "kill -9: restarted consumer drains with exit 0" test $? = 0
 check "kill -9: nothing lost after restart" python3 "$T/analyse.py" "$T/b.jsonl" "$N" complete
 echo "    $(head -1 "$T/check.out") (duplicates are redeliveries of unacked messages)"
@@ -196,8 +183,7 @@ echo "    $(head -1 "$T/check.out") (duplicates are redeliveries of unacked mess
 consumer_config C "$T/c.jsonl" 60s
 start_consumer C c
 wait_until '[ "$(lines "$T/c.jsonl")" -ge $((N / 4)) ]' 120
-kill -TERM "$TP_PID"
-wait "$TP_PID"
+stop_bg "$TP_PID"
 check "drain: SIGTERM mid-stream exits 0" test $? = 0
 floor=$(jsz OUT C | cut -d' ' -f2)
 check "drain: stopped mid-stream (ack floor $floor of $N)" test "$floor" -lt "$N"
@@ -206,8 +192,7 @@ check "drain: every acked message is in the output" \
 echo "    $(tail -1 "$T/check.out")"
 start_consumer C c2
 wait_until '[ "$(jsz OUT C | cut -d" " -f2)" = "$N" ]' 120
-kill -TERM "$TP_PID"
-wait "$TP_PID"
+stop_bg "$TP_PID"
 check "drain: the restarted consumer completes the stream exactly once" \
     python3 "$T/analyse.py" "$T/c.jsonl" "$N" clean
 
@@ -226,8 +211,7 @@ if start_server; then
 else
     bad "server restart: nats-server starts again"
 fi
-kill -TERM "$TP_PID"
-wait "$TP_PID"
+stop_bg "$TP_PID"
 check "server restart: SIGTERM exit 0" test $? = 0
 
 # ---- 6. core NATS: subject template, headers, a queue group of two consumers ----
@@ -243,11 +227,10 @@ output:
   file:
     path: $T/$q.jsonl
 EOF
-    "$BIN" -c "$T/$q.yaml" >"$T/$q.log" 2>&1 &
-    TP_PIDS+=($!)
+    start_bg "$BIN" -c "$T/$q.yaml" >"$T/$q.log" 2>&1
 done
-Q1=${TP_PIDS[-2]}
-Q2=${TP_PIDS[-1]}
+Q1=${BG_PIDS[-2]}
+Q2=${BG_PIDS[-1]}
 # both queue subscriptions registered with the server
 subs() { curl -sf "http://127.0.0.1:$MPORT/connz?subs=true" | grep -c '"core\.'; }
 check "core: both queue subscriptions registered" wait_until '[ "$(subs)" -ge 2 ]' 30
@@ -287,9 +270,8 @@ sed -e "s/count: $N/count: $PN/" -e "s/rate: 0/rate: $((PN / 5))/" -e "s/stream:
 # OUT already binds umh.>: give OUT2 its own subjects
 sed -i -e 's/stream_subjects: \["umh.>"\]/stream_subjects: ["p2.>"]/' \
     -e 's/    jetstream: true/    subject: "p2.{{meta.umh_topic}}"\n    jetstream: true/' "$T/producer2.yaml"
-"$BIN" -c "$T/producer2.yaml" >"$T/producer2.log" 2>&1 &
-PP=$!
-TP_PIDS+=("$PP")
+start_bg "$BIN" -c "$T/producer2.yaml" >"$T/producer2.log" 2>&1
+PP=$BG_PID
 wait_until '[ "$(jsz OUT2 | cut -d" " -f1)" -ge $((PN / 4)) ]' 60
 check "publish under restart: producer still running at the kill" kill -0 "$PP"
 kill -9 "$SERVER_PID"
@@ -373,12 +355,10 @@ input:
 output: {file: {path: "$T/hdr-out.jsonl"}}
 dead_letter: {file: {path: "$T/hdr-dead.jsonl"}}
 EOF
-"$BIN" -c "$T/hdr.yaml" --stats "$T/hdr.stats" >"$T/hdr.log" 2>&1 &
-HP=$!
-TP_PIDS+=("$HP")
+start_bg "$BIN" -c "$T/hdr.yaml" --stats "$T/hdr.stats" >"$T/hdr.log" 2>&1
+HP=$BG_PID
 wait_until '[ "$(jsz HDR H | cut -d" " -f2)" = 20 ]' 60 || echo "H did not ack everything in time"
-kill -TERM "$HP"
-wait "$HP"
+stop_bg "$HP"
 check "max_meta_keys: SIGTERM exit 0" test $? = 0
 cat >"$T/hdr-check.py" <<'PY'
 import json, sys
@@ -405,9 +385,8 @@ output:
   nats: {urls: [$URL], subject: "stop.x", jetstream: true, stream: STOP, create_stream: true,
          stream_subjects: ["stop.>"], ack_timeout: 1s, reconnect_wait: 100ms}
 EOF
-"$BIN" -c "$T/stop.yaml" <"$T/stop.fifo" >"$T/stop.log" 2>&1 &
-SP=$!
-TP_PIDS+=("$SP")
+start_bg_stdin "$T/stop.fifo" "$BIN" -c "$T/stop.yaml" >"$T/stop.log" 2>&1
+SP=$BG_PID
 exec 5>"$T/stop.fifo"
 head -5 "$T/hdr.jsonl" >&5
 wait_until '[ "$(jsz STOP | cut -d" " -f1)" = 5 ]' 30

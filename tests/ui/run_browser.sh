@@ -10,9 +10,8 @@ BIN=$(realpath "${1:-build/tagproc}")
 BUILD=$(realpath "${2:-build}")
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-PID=
-trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$T"' EXIT
 . tests/lib.sh
+cleanup_on_exit
 PUPPETEER_VERSION=23.11.1
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/tagproc/puppeteer-core-$PUPPETEER_VERSION
 ART=$BUILD/test-artefacts/ui
@@ -34,10 +33,9 @@ check "chromium is installed" command -v chromium
 check "puppeteer-core $PUPPETEER_VERSION is installed" \
     grep -q "\"version\": \"$PUPPETEER_VERSION\"" "$CACHE/node_modules/puppeteer-core/package.json"
 
-"$BIN" -c tests/ui/ui.yaml 2>"$T/err" &
-PID=$!
-wait_until "grep -qs 'on port' '$T/err'" 60
-PORT=$(grep -o 'on port [0-9]*' "$T/err" | head -1 | awk '{print $3}')
+start_bg "$BIN" -c tests/ui/ui.yaml 2>"$T/err"
+PID=$BG_PID
+PORT=$(http_port "$T/err")
 # a few seconds of history and some drops before the browser looks
 wait_until "curl -s http://127.0.0.1:$PORT/api/drops | grep -q forced" 30
 
@@ -53,9 +51,7 @@ while read -r line; do
 done <"$T/browser.out"
 check_sh "browser run exit 0" "[ $rc = 0 ]"
 check_sh "screenshots saved" "for f in tree topic search drops; do [ -s '$ART/'\$f.png ] || exit 1; done"
-kill -TERM $PID
-wait $PID
+stop_bg "$PID"
 rc=$?
-PID=
 check_sh "tagproc exit 0" "[ $rc = 0 ]"
 finish

@@ -11,24 +11,20 @@ set -u
 BIN=$(realpath "${1:-build/tagproc}")
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 $p 2>/dev/null; done; rm -rf "$T"' EXIT
 . tests/lib.sh
+cleanup_on_exit
 
 # start NAME CONFIG: runs tagproc in the background, sets PORT and URL.
 start() {
-    "$BIN" -c "$2" >/dev/null 2>"$T/$1.err" &
-    PIDS+=($!)
-    eval "PID_$1=$!"
-    wait_until "grep -qs 'on port' '$T/$1.err'" 60
-    PORT=$(grep -o 'on port [0-9]*' "$T/$1.err" | head -1 | awk '{print $3}')
+    start_bg "$BIN" -c "$2" >/dev/null 2>"$T/$1.err"
+    eval "PID_$1=$BG_PID"
+    PORT=$(http_port "$T/$1.err")
     URL=http://127.0.0.1:$PORT
 }
 # stop NAME: SIGTERM and wait; sets RC.
 stop() {
     local pid_var=PID_$1
-    kill -TERM "${!pid_var}"
-    wait "${!pid_var}"
+    stop_bg "${!pid_var}"
     RC=$?
 }
 get() { curl -s --max-time 10 "$@"; }
@@ -162,10 +158,9 @@ fi
 BPORT=$(free_port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$BPORT" >"$T/mosquitto.conf"
 printf "user %s\n" "$(id -un)" >>"$T/mosquitto.conf" # as root: stay root (see run_mqtt.sh)
-/usr/sbin/mosquitto -c "$T/mosquitto.conf" >"$T/broker.log" 2>&1 &
-PIDS+=($!)
-BROKER=$!
-wait_until "(: >/dev/tcp/127.0.0.1/$BPORT) 2>/dev/null" 30
+start_bg /usr/sbin/mosquitto -c "$T/mosquitto.conf" >"$T/broker.log" 2>&1
+BROKER=$BG_PID
+wait_port "$BPORT" 30
 sed "s|^  drop: {}|  mqtt: {url: \"tcp://127.0.0.1:$BPORT\", topic: \"{{meta.virtual_path}}\"}|" \
     tests/ui/ui.yaml >"$T/outdrop.yaml"
 start outdrop "$T/outdrop.yaml"
