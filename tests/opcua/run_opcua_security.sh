@@ -45,10 +45,13 @@ wait_until "grep -q READY '$T/server.log'" 120 || {
 }
 FP=$(sed -n 's/^FINGERPRINT //p' "$T/server.log")
 
+# queueSize 1000: under machine load the server's publish cycle can lag more
+# than queueSize changes of the 100 ms counter, and it discards the oldest;
+# the checks are about what tagproc receives, so the server keeps them all.
 config() { # file, extra input options (YAML flow map entries)
     cat >"$1" <<EOF
 input:
-  opcua: {endpoint: "$EP", nodeIDs: ["ns=2;s=Counter"], subscribeEnabled: true, $2}
+  opcua: {endpoint: "$EP", nodeIDs: ["ns=2;s=Counter"], subscribeEnabled: true, queueSize: 1000, $2}
 output:
   stdout: {}
 EOF

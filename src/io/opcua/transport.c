@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "io/opcua/codec.h"
 
 #define OUR_BUFFER 65536u
@@ -222,8 +223,11 @@ static int opn_response(struct ua_conn *c, struct ua_dec *d, struct tp_error *er
         if (rc)
             return rc;
     }
-    if (c->token_id && token != c->token_id)
+    if (c->token_id && token != c->token_id) {
         c->renewals++;
+        tp_log(TP_LOG_DEBUG, "opcua: secure channel token %u replaces %u (lifetime %u ms)", token,
+               c->token_id, lifetime);
+    }
     c->channel_id = channel;
     c->token_id = token;
     c->lifetime_ms = lifetime ? lifetime : TOKEN_LIFETIME_MS;
