@@ -20,7 +20,9 @@ BIN=$(realpath "${1:-build/tagproc}")
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
 SERVER_PID=
-cleanup() {
+MAIN_SHELL=$BASHPID
+cleanup() { # only in the script's own shell: under ctest a subshell ran it mid-test
+    [ "$BASHPID" = "$MAIN_SHELL" ] || return 0
     [ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null
     wait 2>/dev/null
     rm -rf "$T"

@@ -156,7 +156,7 @@ int ua_sec_derive(struct ua_sec *s, uint32_t token, const uint8_t *server_nonce,
         return tp_error_set(err, TP_IO, "opcua: key derivation failed");
     s->send = send;
     if (s->recv[0].valid && s->recv[0].token != token)
-        s->recv[1] = s->recv[0];
+        memmove(&s->recv[1], &s->recv[0], sizeof(s->recv) - sizeof(s->recv[0]));
     s->recv[0] = recv;
     OPENSSL_cleanse(&send, sizeof(send));
     OPENSSL_cleanse(&recv, sizeof(recv));
@@ -409,7 +409,7 @@ int ua_sec_sym_open(struct ua_sec *s, const uint8_t *f, size_t len, struct tp_bu
     uint32_t token =
         (uint32_t)f[12] | (uint32_t)f[13] << 8 | (uint32_t)f[14] << 16 | (uint32_t)f[15] << 24;
     const struct ua_keyset *k = NULL;
-    for (int i = 0; i < 2 && !k; i++)
+    for (int i = 0; i < UA_RECV_TOKENS && !k; i++)
         if (s->recv[i].valid && s->recv[i].token == token)
             k = &s->recv[i];
     if (!k)
@@ -425,7 +425,10 @@ int ua_sec_sym_open(struct ua_sec *s, const uint8_t *f, size_t len, struct tp_bu
     size_t n = len - sig;
     if (hmac(p, k->sig, (size_t)p->sig_key_len, t, n, NULL, 0, mac) ||
         CRYPTO_memcmp(mac, t + n, sig) != 0)
-        return tp_error_set(err, TP_PARSE, "opcua: a MSG frame's signature does not verify");
+        return tp_error_set(err, TP_PARSE,
+                            "opcua: a MSG frame's signature does not verify (%zu bytes, token %u, "
+                            "%s keys)",
+                            len, token, k == &s->recv[0] ? "current" : "an older token's");
     if (s->mode == UA_MODE_SIGN_ENCRYPT && strip_padding(t, &n, 24, 0))
         return tp_error_set(err, TP_PARSE, "opcua: bad padding in a MSG frame");
     tp_buf_reset(out);

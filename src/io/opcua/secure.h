@@ -1,7 +1,7 @@
 /* OPC UA message security (Part 6 §6.7) with OpenSSL 3: the security
  * policies, asymmetric framing of OpenSecureChannel (RSA encrypt + sign),
  * symmetric framing of MSG/CLO chunks (AES-CBC + HMAC, keys derived with
- * P_SHA256/P_SHA1 per token, the previous token's keys kept for renewals),
+ * P_SHA256/P_SHA1 per token, the keys of 3 older tokens kept for renewals),
  * padding, and the RSA signatures / encryption sessions use. */
 #ifndef TP_OPCUA_SECURE_H
 #define TP_OPCUA_SECURE_H
@@ -39,6 +39,7 @@ const struct ua_policy *ua_policy_by_uri(const char *uri, size_t n);
 const char *ua_mode_name(int mode);
 
 #define UA_MAX_KEY 32
+#define UA_RECV_TOKENS 4
 
 struct ua_keyset {
     uint32_t token;
@@ -53,7 +54,9 @@ struct ua_sec {
     const struct ua_cert *peer;     /* borrowed: the server's certificate */
     uint8_t client_nonce[32];       /* of the last OpenSecureChannel request */
     struct ua_keyset send;          /* client keys of the current token */
-    struct ua_keyset recv[2];       /* server keys: current and previous token */
+    /* server keys: current token first, then older ones (a server may answer a
+     * request with the token the request came with, after renewals) */
+    struct ua_keyset recv[UA_RECV_TOKENS];
     struct tp_buf tmp;
 };
 
