@@ -61,6 +61,7 @@ EOF
 # run NAME LINES: runs $T/NAME.yaml until LINES messages (at most 30 s) or
 # exit; SIGTERM; exit code in NAME.rc, messages in NAME.out, log in NAME.err.
 run() {
+    : >"$T/$1.out" # emptied here: the last run's lines must not count (the child truncates late)
     "$BIN" -c "$T/$1.yaml" >"$T/$1.out" 2>"$T/$1.err" &
     local pid=$!
     wait_until "[ \$(lines $T/$1.out) -ge $2 ] || ! kill -0 $pid 2>/dev/null" 30
