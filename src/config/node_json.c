@@ -19,9 +19,9 @@ int tp_node_is_json_literal(const struct tp_node *n)
 
 int tp_config_key_is_secret(const char *key)
 {
-    static const char *const words[] = {"password", "passwd",  "secret", "token",      "credential",
-                                        "key_file", "private", "hash",   "passphrase", "apikey",
-                                        "api_key",  "auth",    NULL};
+    static const char *const words[] = {
+        "password", "passwd",     "secret", "token",   "credential", "key_file",          "private",
+        "hash",     "passphrase", "apikey", "api_key", "auth",       "clientcertificate", NULL};
     for (int i = 0; words[i]; i++)
         if (strcasestr(key, words[i]))
             return 1;
