@@ -5,10 +5,11 @@
 # -f on a smaller run) and the table, with each case's ratio to the file ->
 # seed -> file reference of the same run (case_file). A connector script
 # defines case functions calling these and ends with print_table.
-# Environment: MESSAGES (default 200000), STRACE_MESSAGES (20000).
+# Environment: MESSAGES (default 200000), STRACE_MESSAGES (20000), BIN
+# (default build/tagproc).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-BIN=$(realpath build/tagproc)
+BIN=$(realpath "${BIN:-build/tagproc}") # BIN=path: another binary (before/after)
 MOCK=$(realpath build/kafka_mock)
 MESSAGES=${MESSAGES:-200000}
 STRACE_MESSAGES=${STRACE_MESSAGES:-20000}

@@ -283,8 +283,8 @@ static void js_publish(struct nats_out *o, struct js_batch *jb, struct tp_buf *s
             char why[300];
             snprintf(why, sizeof(why), "publish: %s", tp__nats_errtext(s));
             pthread_mutex_lock(&o->lock);
-            map_take(o, sent);
-            jb->pending--;
+            if (map_take(o, sent))
+                jb->pending--;
             js_note_failure(jb, why);
             pthread_mutex_unlock(&o->lock);
             natsMsg_Destroy(nm);
