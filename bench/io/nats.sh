@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench-io`, NATS part: JetStream -> seed rules / passthrough ->
-# JetStream against a local nats-server -js, next to file -> seed -> file
-# of the same run. Helpers: bench/io_lib.sh.
+# JetStream and stdin -> JetStream (the output alone) against a local
+# nats-server -js, next to file -> seed -> file of the same run. Helpers: bench/io_lib.sh.
 . "$(dirname "$0")/../io_lib.sh"
 
 # ---- NATS JetStream ----
@@ -46,7 +46,17 @@ case_nats() { # JetStream -> rules -> JetStream
     done
 }
 
+case_nats_out() { # stdin -> passthrough -> JetStream: the output alone
+    nats_start
+    local base
+    base=$(jsmsgs PROD)
+    config passthrough "  stdin: {}" "$(nats_out PROD prod)" | sed 's/{{meta.opcua_node_id}}/n/' >"$T/np.yaml"
+    measure "stdin->nats:js" passthrough "$T/np.yaml" "$MESSAGES" \
+        "[ \$(jsmsgs PROD) -ge $((base + MESSAGES)) ]" "$T/in.jsonl"
+}
+
 case_file
 case_nats
+case_nats_out
 echo "NATS JetStream ($MESSAGES seed messages):"
 print_table
