@@ -24,6 +24,11 @@ int64_t tp_mono_coarse_ns(void)
     return read_ns(CLOCK_MONOTONIC_COARSE);
 }
 
+int64_t tp_thread_cpu_ns(void)
+{
+    return read_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
 struct timespec tp_deadline_in_ms(int64_t ms)
 {
     struct timespec ts;

@@ -19,8 +19,9 @@
  * holding a struct tp_js_limits named `field`. */
 #define TP_JS_LIMIT_OPTIONS(type, field)                                                           \
     TP_OPTION(type, field.timeout_ms, "timeout_ms", TP_OPT_INT, "100",                             \
-              "per-message JavaScript time limit in milliseconds (js_timeout)", .min = 1,          \
-              .max = 86400000),                                                                    \
+              "per-message limit in milliseconds on the CPU time its JavaScript runs "             \
+              "(js_timeout; time the thread waits for a CPU does not count)",                      \
+              .min = 1, .max = 86400000),                                                          \
         TP_OPTION(type, field.memory_limit_mb, "memory_limit_mb", TP_OPT_INT, "64",                \
                   "JavaScript heap limit per worker thread in MiB (js_memory)", .min = 1,          \
                   .max = 1048576),                                                                 \

@@ -80,6 +80,7 @@ struct tp_js_vm {
     size_t mem_limit;          /* bytes */
     int64_t timeout_ns;        /* per message */
     int64_t deadline_ns;       /* CLOCK_MONOTONIC_COARSE; 0 = not armed */
+    int64_t cpu_base_ns;       /* thread CPU time at the first interrupt check; 0 = none yet */
     int interrupted;           /* the interrupt handler fired since arming */
     int host_oom;              /* the host allocator failed (not the script's fault) */
     size_t cache_max_bytes;    /* for error texts */

@@ -35,17 +35,30 @@ int tp_js_naive(void)
 }
 
 /* Called by QuickJS every few thousand operations (and, with our patch, from
- * regular-expression backtracking). Non-zero aborts the script. */
+ * regular-expression backtracking). Non-zero aborts the script.
+ * The limit is on the time the message's JavaScript ran, not on the time
+ * that passed: the cheap wall-clock deadline only triggers a look at the
+ * thread's CPU time (sampled first at the first check, so only messages
+ * that run long pay the system calls). A thread the machine did not run
+ * for a while (load, SIGSTOP) gets the rest of its budget. */
 static int interrupt_handler(JSRuntime *rt, void *opaque)
 {
     (void)rt;
     struct tp_js_vm *vm = opaque;
     if (vm->deadline_ns == 0)
         return 0;
-    if (vm->interrupted || tp_mono_coarse_ns() >= vm->deadline_ns) {
+    if (vm->interrupted)
+        return 1;
+    if (vm->cpu_base_ns == 0)
+        vm->cpu_base_ns = tp_thread_cpu_ns();
+    if (tp_mono_coarse_ns() < vm->deadline_ns)
+        return 0;
+    int64_t ran = tp_thread_cpu_ns() - vm->cpu_base_ns;
+    if (ran >= vm->timeout_ns) {
         vm->interrupted = 1;
         return 1;
     }
+    vm->deadline_ns = tp_mono_coarse_ns() + (vm->timeout_ns - ran);
     return 0;
 }
 
@@ -122,6 +135,7 @@ void tp__js_vm_arm(struct tp_js_vm *vm)
     vm->host_oom = 0;
     tp__js_pool_take_failures(vm->pool);
     vm->deadline_ns = tp_mono_coarse_ns() + vm->timeout_ns;
+    vm->cpu_base_ns = 0;
 }
 
 void tp__js_vm_disarm(struct tp_js_vm *vm)
