@@ -16,10 +16,10 @@
 #include "cli.h"
 #include "config/config.h"
 #include "core/buf.h"
-#include "core/chain.h"
 #include "core/clock.h"
+#include "pipeline/chain.h"
 #include "core/log.h"
-#include "core/pipeline.h"
+#include "pipeline/pipeline.h"
 #include "core/stats.h"
 #include "js/vm.h"
 
@@ -239,7 +239,7 @@ static long memory_per_worker_kb(const struct bench_args *a)
         goto done;
     tp_js_set_naive(0);
     const struct tp_node *pl = tp_node_get(cfg->root, "pipeline");
-    if (tp_chain_new(tp_node_get(pl, "processors"), "pipeline.processors", N, &chain, &err))
+    if (tp_chain_new(tp_node_get(pl, "processors"), "pipeline.processors", N, NULL, &chain, &err))
         goto done;
     long kb0 = resident_kb();
     for (; made < N; made++)

@@ -4,10 +4,39 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "builtin_plugins.h"
+#include "js/vm.h"
+#include "processors/uns.h"
+
+static int rule_metrics; /* TAGPROC_RULE_METRICS as tp_pipeline_opts.rule_metrics */
+
+int tp_cli_rule_metrics(void)
+{
+    return rule_metrics;
+}
+
+/* Reads the environment switches once (see cli.h); a bad value is named. */
+static void read_switches(void)
+{
+    const char *e = getenv("TAGPROC_ENGINE");
+    tp_js_set_naive(e && strcmp(e, "naive") == 0);
+    e = getenv("TAGPROC_NATIVE_IF");
+    tp_js_set_native_if(!(e && strcmp(e, "0") == 0));
+    e = getenv("TAGPROC_FIXED_NOW_MS");
+    if (e && *e && tp_now_fix(e) != 0)
+        fprintf(stderr, "tagproc: TAGPROC_FIXED_NOW_MS=%s is not integer milliseconds: ignored\n",
+                e);
+    e = getenv("TAGPROC_RULE_METRICS");
+    rule_metrics = !e || !*e ? 0 : strcmp(e, "0") == 0 ? -1 : strcmp(e, "1") == 0 ? 1 : 0;
+}
 
 int tp_cli_main(int argc, char **argv)
 {
+    tp_plugins_use(&tp_builtin_plugins);
+    read_switches();
     if (argc < 2) {
         fprintf(stderr, "tagproc: missing -c CONFIG\n");
         tp_cli_print_overview(stderr);

@@ -43,4 +43,11 @@ int tp_cli_config_doc_main(int argc, char **argv);
 /* Runs the command line; returns the process exit code. */
 int tp_cli_main(int argc, char **argv);
 
+/* The environment switches, read once by tp_cli_main and handed to the
+ * layers below (docs/OPERATIONS.md): TAGPROC_ENGINE=naive, TAGPROC_NATIVE_IF=0,
+ * TAGPROC_FIXED_NOW_MS=MS, and TAGPROC_RULE_METRICS (1 on, 0 off, else as
+ * the config says), which the pipeline gets from tp_cli_rule_metrics as its
+ * tp_pipeline_opts.rule_metrics. */
+int tp_cli_rule_metrics(void);
+
 #endif

@@ -12,6 +12,33 @@
 
 static int help_main(int argc, char **argv);
 
+/* The commands implemented in the operations layer print their help from
+ * this table through these. */
+static void lint_usage(FILE *out)
+{
+    tp_cli_print_help(out, tp_cli_find("lint"));
+}
+static int lint_main(int argc, char **argv)
+{
+    return tp_lint_main(argc, argv, lint_usage);
+}
+static void test_usage(FILE *out)
+{
+    tp_cli_print_help(out, tp_cli_find("test"));
+}
+static int test_main(int argc, char **argv)
+{
+    return tp_ruletest_main(argc, argv, test_usage);
+}
+static void tap_usage(FILE *out)
+{
+    tp_cli_print_help(out, tp_cli_find("tap"));
+}
+static int tap_main(int argc, char **argv)
+{
+    return tp_tap_main(argc, argv, tap_usage);
+}
+
 static const struct tp_cli_option run_options[] = {
     {"-c, --config FILE", "pipeline configuration (YAML); - reads it from standard input"},
     {"--set KEY.PATH=VALUE",
@@ -89,14 +116,14 @@ const struct tp_cli_command tp_cli_commands[] = {
      "checked against the rule test schema (see `tagproc help test`). Findings are "
      "FILE:LINE:COL lines, all of them at once.\n\n"
      "Exit status: 0 clean (warnings allowed), 1 warnings with --strict, 2 errors.",
-     lint_options, tp_lint_main, 0},
+     lint_options, lint_main, 0},
     {"test", "test [-v] FILE.test.yaml...", "run rule unit tests (FILE.test.yaml)",
      "Runs rule unit tests: each case's input through the processors of the test's config, "
      "compared with the expected outputs or drops. JSON values are compared by value: numbers "
      "numerically (1 equals 1.0), objects without regard to key order. The clock is fixed at "
      "TAGPROC_FIXED_NOW_MS (default 1700000000000). See docs/OPERATIONS.md.\n\n"
      "Exit status: 0 all passed, 1 a case failed, 2 a file could not be used.",
-     test_options, tp_ruletest_main, 0},
+     test_options, test_main, 0},
     {"bench",
      "bench [--workload W] [--mode pooled|naive] [--messages N] [--threads N] [--json]\n"
      "bench -c CONFIG.yaml [--input FILE.jsonl] [--messages N] [--json]",
@@ -115,7 +142,7 @@ const struct tp_cli_command tp_cli_commands[] = {
      "waits for it. Ends when the instance stops, or with Ctrl-C.\n\n"
      "Exit status: 0 when the instance ended the stream; 1 when it cannot be reached or "
      "refused; 2 on a usage error.",
-     tap_options, tp_tap_main, 0},
+     tap_options, tap_main, 0},
     {"help", "help [COMMAND]", "show the help of tagproc or of one command",
      "Without COMMAND, lists the commands; with COMMAND, prints its help (the same as "
      "`tagproc COMMAND --help`).",

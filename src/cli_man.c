@@ -10,8 +10,8 @@
 
 #include "config/config.h"
 #include "core/buf.h"
-#include "core/pipeline.h"
-#include "core/pipeline_config.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/pipeline_config.h"
 #include "core/plugin.h"
 
 /* ---------- the option tables, in reference order ---------- */

@@ -25,11 +25,12 @@
 #include "config/config.h"
 #include "config/override.h"
 #include "core/log.h"
-#include "core/pipeline.h"
+#include "pipeline/pipeline.h"
 #include "core/stats.h"
 #include "ops/lint.h"
-#include "ops/metrics.h"
+#include "core/metrics.h"
 #include "ops/sdnotify.h"
+#include "ops/serve.h"
 
 #define MAX_SETS 64
 
@@ -109,7 +110,7 @@ static void reload_config(struct signal_ctx *sc, const char *why)
     else
         cfg = load_valid(sc->args, "reload rejected, keeping the running configuration: ", 0);
     if (!cfg) {
-        tp_metrics_reload(0);
+        tp_metrics_reload(tp_pipeline_metrics(sc->pipeline), 0);
     } else {
         struct tp_error err = {0};
         if (tp_pipeline_reload(sc->pipeline, cfg, &err) != 0) { /* cfg taken */
@@ -228,8 +229,12 @@ static int run_pipeline(const struct run_args *a)
         goto out_fds;
     }
     pthread_mutex_init(&sc.reload_lock, NULL);
-    if ((rc = tp_pipeline_new(cfg, NULL, &p, &err)) != TP_OK) {
+    struct tp_pipeline_opts opts = {.rule_metrics = tp_cli_rule_metrics()};
+    struct tp_serve *serve = NULL;
+    if ((rc = tp_pipeline_new(cfg, &opts, &p, &err)) != TP_OK ||
+        (rc = tp_serve_attach(p, cfg, &serve, &err)) != TP_OK) {
         code = run_failed(cfg, &err, rc);
+        tp_pipeline_free(p);
         goto out_lock;
     }
     sc.pipeline = p;
@@ -249,6 +254,7 @@ static int run_pipeline(const struct run_args *a)
         pthread_join(watch_thread, NULL);
     if (sig_started)
         pthread_join(sig_thread, NULL);
+    tp_serve_free(serve);
     tp_pipeline_free(p);
     if (a->stats && tp_stats_write_file(a->stats)) {
         tp_log(TP_LOG_ERROR, "cannot write stats file %s", a->stats);

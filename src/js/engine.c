@@ -14,7 +14,7 @@
 #include "js/program.h"
 #include "js/engine_script.h"
 #include "js/vm.h"
-#include "ops/metrics.h"
+#include "core/metrics.h"
 
 /* A message in flight. */
 struct entry {
@@ -99,7 +99,7 @@ static int native_init(struct tp_js_worker *w, struct tp_error *err)
  * "conditions[3]", "advancedProcessing"); NULL when metrics are off. */
 static struct tp_rule_block *metrics_block(const struct tp_js_script *s)
 {
-    if (!tp_metrics_rules_enabled())
+    if (!tp_metrics_rules_enabled(s->metrics))
         return NULL;
     char(*names)[64] = calloc(s->n ? s->n : 1, sizeof(*names));
     const char **ptrs = calloc(s->n ? s->n : 1, sizeof(*ptrs));
@@ -112,7 +112,7 @@ static struct tp_rule_block *metrics_block(const struct tp_js_script *s)
             ptrs[i] = names[i];
         }
         const char *dot = strrchr(s->label, '.');
-        b = tp_metrics_block_new(s->label, dot ? dot + 1 : s->label, s->n, ptrs);
+        b = tp_metrics_block_new(s->metrics, s->label, dot ? dot + 1 : s->label, s->n, ptrs);
     }
     free(names);
     free(ptrs);
@@ -137,6 +137,11 @@ static void metrics_step(struct tp_rule_block *b, const struct tp_js_script *s, 
         else if (drops->v[i].reason == TP_DROP_JS_ERROR || drops->v[i].reason == TP_DROP_JS_MEMORY)
             TP_MET_ADD(c->errors, 1);
     }
+}
+
+void tp_js_script_set_metrics(struct tp_js_script *s, struct tp_metrics *m)
+{
+    s->metrics = m;
 }
 
 int tp_js_worker_new(struct tp_js_script *s, struct tp_js_worker **out, struct tp_error *err)

@@ -39,12 +39,16 @@
 
 struct tp_js_script;
 struct tp_js_worker;
+struct tp_metrics;
 
 /* An empty script. label ("pipeline.processors[0].tag_processor") is copied;
  * it prefixes console lines. Free with tp_js_script_free after its workers. */
 int tp_js_script_new(const char *label, const struct tp_js_limits *lim, struct tp_js_script **out,
                      struct tp_error *err);
 void tp_js_script_free(struct tp_js_script *s);
+/* Per-rule counters of s's workers go to m (the pipeline's registry; NULL,
+ * the default: none). Set before the first tp_js_worker_new. */
+void tp_js_script_set_metrics(struct tp_js_script *s, struct tp_metrics *m);
 
 /* Appends a stage that runs the function body `body` on every message
  * (defaults, advancedProcessing, nodered_js code). `stage` names it in drops.

@@ -29,8 +29,7 @@ int tp_js_script_new(const char *label, const struct tp_js_limits *lim, struct t
         s->lim.max_fan_out = TP_JS_DEFAULT_MAX_FAN_OUT;
     s->cache = tp_js_cache_new((size_t)s->lim.cache_max_entries, (size_t)s->lim.cache_max_bytes);
     s->naive = tp_js_naive();
-    const char *nat = getenv("TAGPROC_NATIVE_IF");
-    s->native = !s->naive && !(nat && strcmp(nat, "0") == 0);
+    s->native = !s->naive && tp_js_native_if();
     if (!s->label || !s->cache) {
         tp_js_script_free(s);
         return tp_error_set(err, TP_NOMEM, "out of memory");

@@ -24,7 +24,8 @@ struct tp_js_script {
     struct step *steps;
     size_t n, cap;
     int naive;
-    int native; /* recognise native ifs (TAGPROC_NATIVE_IF=0 turns it off) */
+    int native;                 /* recognise native ifs (TAGPROC_NATIVE_IF=0 turns it off) */
+    struct tp_metrics *metrics; /* per-rule counters, or NULL */
 };
 
 #endif

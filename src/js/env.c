@@ -12,7 +12,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "ops/metrics.h"
+#include "core/metrics.h"
 
 static const enum tp_log_level console_levels[] = {TP_LOG_DEBUG, TP_LOG_INFO, TP_LOG_INFO,
                                                    TP_LOG_WARN, TP_LOG_ERROR};

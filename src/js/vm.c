@@ -18,20 +18,26 @@
 
 #define TP_JS_STACK_SIZE (1024 * 1024)
 
-static int naive_forced = -1; /* -1: follow the environment */
+static int naive_on = 0, native_if_on = 1;
 
 void tp_js_set_naive(int on)
 {
-    __atomic_store_n(&naive_forced, on ? 1 : 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&naive_on, on ? 1 : 0, __ATOMIC_RELAXED);
 }
 
 int tp_js_naive(void)
 {
-    int forced = __atomic_load_n(&naive_forced, __ATOMIC_RELAXED);
-    if (forced >= 0)
-        return forced;
-    const char *e = getenv("TAGPROC_ENGINE");
-    return e && strcmp(e, "naive") == 0;
+    return __atomic_load_n(&naive_on, __ATOMIC_RELAXED);
+}
+
+void tp_js_set_native_if(int on)
+{
+    __atomic_store_n(&native_if_on, on ? 1 : 0, __ATOMIC_RELAXED);
+}
+
+int tp_js_native_if(void)
+{
+    return __atomic_load_n(&native_if_on, __ATOMIC_RELAXED);
 }
 
 /* Called by QuickJS every few thousand operations (and, with our patch, from

@@ -19,11 +19,15 @@ struct tp_js_limits {
 #define TP_JS_DEFAULT_MAX_FAN_OUT 1000
 #define TP_JS_DEFAULT_CACHE_MAX_BYTES (64 * 1024 * 1024)
 
-/* Forces the naive engine on (1) or off (0) for processors created afterwards.
- * Without a call, the environment variable TAGPROC_ENGINE=naive turns it on. */
+/* Engine switches for processors created afterwards, set by the program
+ * (the CLI maps TAGPROC_ENGINE=naive and TAGPROC_NATIVE_IF=0 onto them):
+ * the naive engine on (1) or off (0, the default), and the native form of
+ * simple conditions on (1, the default) or off (0). */
 void tp_js_set_naive(int on);
+void tp_js_set_native_if(int on);
 
-/* 1 when processors created now use the naive engine. */
+/* 1 when processors created now use the naive engine / native conditions. */
 int tp_js_naive(void);
+int tp_js_native_if(void);
 
 #endif

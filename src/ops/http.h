@@ -11,22 +11,6 @@
 #include "core/error.h"
 #include "ops/ui.h"
 
-/* The `http` config section. */
-struct tp_http_basic_auth {
-    char *username;
-    char *password_hash; /* crypt(3) hash: bcrypt $2b$, sha-256 $5$, sha-512 $6$, yescrypt $y$ */
-};
-
-struct tp_http_config {
-    int enabled; /* false: as if the http section were absent */
-    char *address;
-    int64_t max_connections;
-    int64_t timeout_ms; /* the timeout_s key: idle connections */
-    struct tp_http_basic_auth basic_auth;
-    /* Benthos keys without meaning here (accepted, named in a lint warning) */
-    const struct tp_node *root_path, *debug_endpoints, *cert_file, *key_file, *cors;
-};
-
 struct tp_http_handlers {
     void *ud;
     /* Appends the metrics text to out. */

@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "core/buf.h"
-#include "core/pipeline.h"
+#include "pipeline/pipeline.h"
 #include "core/plugin.h"
 #include "core/stats.h"
 #include "config/override.h"
@@ -694,7 +693,7 @@ static int is_rule_test(const char *path, const struct tp_config *cfg)
            (n > 9 && strcmp(path + n - 9, ".test.yml") == 0) || tp_node_get(cfg->root, "cases");
 }
 
-int tp_lint_main(int argc, char **argv)
+int tp_lint_main(int argc, char **argv, void (*usage)(FILE *out))
 {
     static const struct option longopts[] = {
         {"strict", no_argument, NULL, 's'},
@@ -712,7 +711,7 @@ int tp_lint_main(int argc, char **argv)
         } else if (c == 'S' && nsets < 64) {
             sets[nsets++] = optarg;
         } else {
-            tp_cli_print_help(c == 'h' ? stdout : stderr, tp_cli_find("lint"));
+            usage(c == 'h' ? stdout : stderr);
             return c == 'h' ? 0 : 2;
         }
     }

@@ -5,6 +5,8 @@
 #ifndef TP_LINT_H
 #define TP_LINT_H
 
+#include <stdio.h>
+
 #include <stddef.h>
 
 #include "config/config.h"
@@ -37,6 +39,6 @@ void tp_lint_report_free(struct tp_lint_report *rep);
 
 /* `tagproc lint [--strict] CONFIG...` (argv[0] is "lint"). Exit code: 0
  * clean, 1 warnings with --strict, 2 errors. */
-int tp_lint_main(int argc, char **argv);
+int tp_lint_main(int argc, char **argv, void (*usage)(FILE *out));
 
 #endif

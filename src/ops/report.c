@@ -61,14 +61,14 @@ static void stats_line(struct tp_report *r)
                   (unsigned long long)proc, dt > 0 ? (double)(proc - r->last_processed) / dt : 0.0);
     put_drops(&b);
     if (r->status.status) {
-        struct tp_ui_status st = {0};
+        struct tp_pipeline_status st = {0};
         r->status.status(r->status.ud, &st);
         tp_buf_printf(&b, " queue=%llu/%llu",
                       (unsigned long long)(st.queue_waiting + st.queue_working),
                       (unsigned long long)st.queue_capacity);
     }
     uint64_t lsum, ln;
-    tp_metrics_latency_totals(&lsum, &ln);
+    tp_metrics_latency_totals(r->status.metrics, &lsum, &ln);
     tp_buf_printf(&b, " latency_avg=%.2fms rss=%.1fMB", ln ? (double)lsum / (double)ln / 1e6 : 0.0,
                   (double)tp_metrics_rss_bytes() / 1048576.0);
     tp_log(TP_LOG_INFO, "%s", b.data ? b.data : "stats");

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "config/config.h"
 #include "core/buf.h"
-#include "core/chain.h"
+#include "pipeline/chain.h"
+#include "processors/uns.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/msg.h"
@@ -407,7 +407,7 @@ static int run_file(const char *path, int verbose, int *passed, int *failed)
     char text[1024];
     if (load_test(path, &tcfg, &cfg, &procs, &cases, &err) != 0)
         goto error;
-    if (tp_chain_new(procs, "pipeline.processors", 1, &chain, &err) != 0 ||
+    if (tp_chain_new(procs, "pipeline.processors", 1, NULL, &chain, &err) != 0 ||
         tp_chain_worker_init(&w, chain, 0, &err) != 0)
         goto error;
     have_worker = 1;
@@ -503,7 +503,7 @@ int tp_ruletest_check(const char *path, void (*found)(void *ctx, const struct tp
     struct tp_error err = {0};
     int n = 0;
     if (load_test(path, &tcfg, &cfg, &procs, &cases, &err) != 0 ||
-        tp_chain_new(procs, "pipeline.processors", 1, &chain, &err) != 0) {
+        tp_chain_new(procs, "pipeline.processors", 1, NULL, &chain, &err) != 0) {
         found(ctx, &err), n++;
     } else {
         for (size_t i = 0; i < cases->n; i++)
@@ -515,11 +515,11 @@ int tp_ruletest_check(const char *path, void (*found)(void *ctx, const struct tp
     return n;
 }
 
-int tp_ruletest_main(int argc, char **argv)
+int tp_ruletest_main(int argc, char **argv, void (*usage)(FILE *out))
 {
     int verbose = 0, first = 1;
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        tp_cli_print_help(stdout, tp_cli_find("test"));
+        usage(stdout);
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "-v"))
@@ -528,7 +528,8 @@ int tp_ruletest_main(int argc, char **argv)
         fprintf(stderr, "tagproc test: missing FILE\n");
         return 2;
     }
-    setenv("TAGPROC_FIXED_NOW_MS", DEFAULT_NOW_MS, 0);
+    if (!tp_now_fixed()) /* TAGPROC_FIXED_NOW_MS, read by the CLI, wins */
+        tp_now_fix(DEFAULT_NOW_MS);
     if (tp_log_get_level() == TP_LOG_INFO)
         tp_log_set_level(TP_LOG_ERROR); /* drops are part of the report */
     int passed = 0, failed = 0, errors = 0;

@@ -5,10 +5,12 @@
 #ifndef TP_RULETEST_H
 #define TP_RULETEST_H
 
+#include <stdio.h>
+
 /* argv[0] is "test". Prints a diff per failed case and "N passed, M
  * failed". Exit code: 0 all passed, 1 a case failed, 2 a file could not be
  * used (YAML, config or compile error). */
-int tp_ruletest_main(int argc, char **argv);
+int tp_ruletest_main(int argc, char **argv, void (*usage)(FILE *out));
 
 struct tp_error;
 

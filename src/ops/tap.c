@@ -13,14 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "core/buf.h"
-
-/* The command's help, from the command table (cli_commands.c). */
-static void usage(FILE *f)
-{
-    tp_cli_print_help(f, tp_cli_find("tap"));
-}
 
 static void url_encode(struct tp_buf *b, const char *s)
 {
@@ -164,7 +157,7 @@ static int read_stream(int fd)
     return rc;
 }
 
-int tp_tap_main(int argc, char **argv)
+int tp_tap_main(int argc, char **argv, void (*usage)(FILE *out))
 {
     static const struct option longopts[] = {
         {"url", required_argument, NULL, 'u'},

@@ -3,6 +3,8 @@
 #ifndef TP_TAP_H
 #define TP_TAP_H
 
-int tp_tap_main(int argc, char **argv);
+#include <stdio.h>
+
+int tp_tap_main(int argc, char **argv, void (*usage)(FILE *out));
 
 #endif

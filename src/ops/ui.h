@@ -12,28 +12,16 @@
 #include "core/drop.h"
 #include "core/error.h"
 #include "core/msg.h"
+#include "pipeline/pipeline.h"
 
-/* The `ui` config section. */
-struct tp_ui_config {
-    int enabled;
-    int64_t max_topics; /* topics kept; messages of further topics are only counted */
-    int64_t history;    /* history entries per topic (sparkline and table) */
-};
-
-/* What the pipeline reports for /api/stats and the stats lines. */
-struct tp_ui_status {
-    const char *input, *output; /* plugin names */
-    int threads;
-    uint64_t queue_waiting, queue_working, queue_capacity; /* batches */
-    uint64_t queue_in_flight; /* batches submitted, not yet confirmed by the output */
-    uint64_t generation;      /* configuration generation */
-};
-
+/* Where /api/stats, /config and the stats lines read from (the pipeline's
+ * accessors, or a test's fakes). */
 struct tp_ui_source {
     void *ud;
-    void (*status)(void *ud, struct tp_ui_status *st);
+    void (*status)(void *ud, struct tp_pipeline_status *st);
     /* Appends the effective configuration as JSON, secrets redacted. */
     void (*config_json)(void *ud, struct tp_buf *out);
+    struct tp_metrics *metrics; /* latency totals, per-rule counters (may be NULL) */
 };
 
 struct tp_ui;

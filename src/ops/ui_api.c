@@ -55,7 +55,7 @@ static const char *arg(struct MHD_Connection *c, const char *name)
 void tp__ui_stats_tick(struct tp_ui *ui, double dt_s)
 {
     uint64_t rec = TP_STAT_GET(received), proc = TP_STAT_GET(processed), lsum, ln;
-    tp_metrics_latency_totals(&lsum, &ln);
+    tp_metrics_latency_totals(ui->src.metrics, &lsum, &ln);
     pthread_mutex_lock(&ui->lock);
     if (dt_s > 0) {
         ui->rate_in = (double)(rec - ui->last_received) / dt_s;
@@ -72,7 +72,7 @@ void tp__ui_stats_tick(struct tp_ui *ui, double dt_s)
 
 void tp__ui_stats_json(struct tp_ui *ui, const struct tp_ui_source *src, struct tp_buf *out)
 {
-    struct tp_ui_status st = {0};
+    struct tp_pipeline_status st = {0};
     if (src && src->status)
         src->status(src->ud, &st);
     uint64_t dropped = 0;
@@ -185,7 +185,7 @@ int tp_ui_http(struct tp_ui *ui, const struct tp_ui_source *src, void *conn, con
         return answer_json(c, MHD_HTTP_OK, &b);
     }
     if (strcmp(url, "/api/rules") == 0) {
-        tp_metrics_rules_json(&b);
+        tp_metrics_rules_json(src ? src->metrics : NULL, &b);
         return answer_json(c, MHD_HTTP_OK, &b);
     }
     if (strcmp(url, "/api/stats") == 0) {

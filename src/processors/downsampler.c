@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "core/json.h"
 #include "core/hash.h"
 #include "core/log.h"

@@ -3,6 +3,7 @@
  * compact JSON of msg.payload, metadata written back, no UNS wrapping. */
 #include <stddef.h>
 
+#include "config/config.h"
 #include "core/plugin.h"
 #include "js/engine.h"
 
@@ -28,6 +29,7 @@ static int nodered_create(const void *config, const struct tp_proc_info *info, v
     int rc = tp_js_script_new(label, &cfg->lim, &s, err); /* limits: checked by the table */
     if (rc != 0)
         return rc;
+    tp_js_script_set_metrics(s, info ? info->metrics : NULL);
     if ((rc = tp_js_script_add_body(s, &cfg->code, "code", err)) != 0) {
         tp_js_script_free(s);
         return rc;

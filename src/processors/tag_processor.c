@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "config/config.h"
 #include "core/plugin.h"
 #include "js/engine.h"
 #include "processors/uns.h"
@@ -52,6 +53,7 @@ static int tag_create(const void *config, const struct tp_proc_info *info, void 
     int rc = tp_js_script_new(label, &cfg->lim, &s, err); /* limits: checked by the table */
     if (rc != 0)
         return rc;
+    tp_js_script_set_metrics(s, info ? info->metrics : NULL);
     rc = tp_js_script_add_body(s, &cfg->defaults, "defaults", err);
     const struct tag_condition *conds = cfg->conditions.items;
     for (size_t i = 0; rc == 0 && i < cfg->conditions.n; i++)

@@ -17,9 +17,13 @@
  * only) or RFC 3339 with optional fraction and Z / +-HH:MM. 0 ok, -1 invalid. */
 int tp_timestamp_parse(const char *s, size_t len, int64_t *ms);
 
-/* Current wall-clock time in ms (overridable for tests with the environment
- * variable TAGPROC_FIXED_NOW_MS, read once). */
+/* Current wall-clock time in ms, or the time fixed with tp_now_fix (tests:
+ * the CLI maps the environment variable TAGPROC_FIXED_NOW_MS onto it). */
 int64_t tp_now_ms(void);
+/* Fixes tp_now_ms to ms_text (integer milliseconds); -1 when it is not one. */
+int tp_now_fix(const char *ms_text);
+/* 1 once tp_now_fix succeeded. */
+int tp_now_fixed(void);
 
 /* Writes the JSON text of V for value under datatype (NULL, "string",
  * "number", "bool"). Returns 0, -1 with `why` filled (reason invalid_value), or

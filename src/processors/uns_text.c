@@ -162,20 +162,26 @@ int tp_timestamp_parse(const char *s, size_t len, int64_t *ms)
     return parse_int_ms(s, len, ms);
 }
 
-static pthread_once_t fixed_now_once = PTHREAD_ONCE_INIT;
 static int fixed_now_set;
 static int64_t fixed_now_ms;
 
-static void read_fixed_now(void)
+int tp_now_fix(const char *ms_text)
 {
-    const char *v = getenv("TAGPROC_FIXED_NOW_MS");
-    if (v && *v && parse_int_ms(v, strlen(v), &fixed_now_ms) == 0)
-        fixed_now_set = 1;
+    int64_t ms;
+    if (parse_int_ms(ms_text, strlen(ms_text), &ms) != 0)
+        return -1;
+    fixed_now_ms = ms;
+    fixed_now_set = 1;
+    return 0;
+}
+
+int tp_now_fixed(void)
+{
+    return fixed_now_set;
 }
 
 int64_t tp_now_ms(void)
 {
-    pthread_once(&fixed_now_once, read_fixed_now);
     if (fixed_now_set)
         return fixed_now_ms;
     struct timespec ts;

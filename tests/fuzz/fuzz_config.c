@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "builtin_plugins.h"
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/plugin.h"
@@ -242,6 +243,7 @@ static void parse_all_maps(const struct tp_node *n, int *budget, int depth)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    tp_plugins_use(&tp_builtin_plugins);
     struct tp_config *cfg = NULL;
     struct tp_error err;
     memset(&err, 0, sizeof(err));

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "builtin_plugins.h"
 #include "config/config.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -125,6 +126,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct tp_error err;
     memset(&err, 0, sizeof(err));
     char text[1024];
+    tp_plugins_use(&tp_builtin_plugins);
     fz.plugin = tp_processor_find("tag_processor");
     if (!fz.plugin)
         die("no tag_processor plugin");

@@ -18,6 +18,9 @@
 #include "core/plugin.h"
 #include "msg_test_util.h"
 
+/* The metrics registry processors opened by fx_open count into (NULL: none). */
+static struct tp_metrics *fx_metrics;
+
 struct proc_fx {
     const struct tp_processor_plugin *pl;
     struct tp_config *cfg;
@@ -44,7 +47,7 @@ static int fx_open(struct proc_fx *f, const struct tp_processor_plugin *pl, cons
     rc = tp_options_parse(pl->options, f->cfg->root, path, f->conf, err);
     if (rc != 0)
         return rc;
-    struct tp_proc_info info = {0, path, workers};
+    struct tp_proc_info info = {0, path, workers, fx_metrics};
     rc = pl->create(f->conf, &info, &f->proc, err);
     if (rc != 0) {
         f->proc = NULL;

@@ -17,8 +17,9 @@
 
 #include <cmocka.h>
 
+#include "builtin_plugins.h"
 #include "config/config.h"
-#include "core/chain.h"
+#include "pipeline/chain.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/msg.h"
@@ -189,7 +190,7 @@ static int load_config(void *ctx, int injected)
     if (rc == 0) {
         const struct tp_node *procs = tp_node_get(tp_node_get(cfg->root, "pipeline"), "processors");
         struct tp_chain *c = NULL;
-        rc = tp_chain_new(procs, "pipeline.processors", 1, &c, &err);
+        rc = tp_chain_new(procs, "pipeline.processors", 1, NULL, &c, &err);
         tp_chain_free(c);
     }
     tp_config_free(cfg);
@@ -336,7 +337,7 @@ static void test_processor_chain(void **state)
     assert_int_equal(
         tp_config_load_string("t.yaml", config_text, strlen(config_text), &fx.cfg, &err), 0);
     const struct tp_node *procs = tp_node_get(tp_node_get(fx.cfg->root, "pipeline"), "processors");
-    assert_int_equal(tp_chain_new(procs, "pipeline.processors", 1, &fx.chain, &err), 0);
+    assert_int_equal(tp_chain_new(procs, "pipeline.processors", 1, NULL, &fx.chain, &err), 0);
     assert_int_equal(tp_chain_worker_init(&fx.w, fx.chain, 0, &err), 0);
     const char *const in[3] = {lines[0], "{\"payload\":1,\"meta\":{\"opcua_tag_name\":\"t\"}}",
                                "{\"payload\":2}"};
@@ -358,6 +359,7 @@ static void test_processor_chain(void **state)
 
 int main(void)
 {
+    tp_plugins_use(&tp_builtin_plugins);
     tp_log_set_level(TP_LOG_OFF);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_loading),

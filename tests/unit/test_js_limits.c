@@ -3,9 +3,10 @@
  * and "out of memory" texts are js_error, only a memory_limit_mb breach is
  * js_memory, Promise jobs cut by the deadline are js_timeout; item 9) and the
  * byte bound of the cache store (cache_max_bytes, item 12). */
+#include "builtin_plugins.h"
 #include "js_test_util.h"
 
-#include "core/chain.h"
+#include "pipeline/chain.h"
 #include "core/log.h"
 #include "js/cache.h"
 
@@ -83,7 +84,7 @@ static void test_fan_out_per_input(void **state)
     assert_int_equal(tp_config_load_string("t.yaml", yaml, strlen(yaml), &cfg, &err), 0);
     const struct tp_node *procs = tp_node_get(tp_node_get(cfg->root, "pipeline"), "processors");
     struct tp_chain *c;
-    if (tp_chain_new(procs, "pipeline.processors", 1, &c, &err) != 0)
+    if (tp_chain_new(procs, "pipeline.processors", 1, NULL, &c, &err) != 0)
         fail_msg("%s", err.msg);
     struct tp_chain_worker w;
     assert_int_equal(tp_chain_worker_init(&w, c, 0, &err), 0);
@@ -208,6 +209,7 @@ static void test_cache_bytes_js(void **state)
 
 int main(void)
 {
+    tp_plugins_use(&tp_builtin_plugins);
     tp_log_set_level(TP_LOG_OFF);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_max_fan_out),         cmocka_unit_test(test_fan_out_per_input),

@@ -7,6 +7,7 @@
 
 #include "core/buf.h"
 #include "js/native_if.h"
+#include "js/vm.h"
 #include "ops/metrics.h"
 
 extern const struct tp_processor_plugin tp_processor_tag_processor;
@@ -90,7 +91,7 @@ static void rule_lines(struct tp_buf *b)
 {
     struct tp_buf s;
     tp_buf_init(&s);
-    assert_int_equal(tp_metrics_write(&s, NULL, NULL), 0);
+    assert_int_equal(tp_metrics_write(fx_metrics, &s, NULL, NULL), 0);
     const char *p = s.data;
     while (p && *p) {
         const char *e = strchr(p, '\n');
@@ -107,9 +108,8 @@ static void rule_lines(struct tp_buf *b)
 /* Runs every message through the processor built from yaml; returns the text. */
 static char *run_all(const char *yaml, int native, struct tp_msg *(*make)(int), int count)
 {
-    setenv("TAGPROC_NATIVE_IF", native ? "1" : "0", 1);
-    tp_metrics_reset();
-    tp_metrics_rules_enable(1);
+    tp_js_set_native_if(native);
+    fx_metrics = tp_metrics_new(1);
     struct proc_fx f;
     fx_must_open(&f, &tp_processor_tag_processor, TP_PATH, yaml, 1);
     struct tp_buf b;
@@ -121,8 +121,9 @@ static char *run_all(const char *yaml, int native, struct tp_msg *(*make)(int), 
     }
     fx_close(&f);
     rule_lines(&b);
-    tp_metrics_rules_enable(0);
-    unsetenv("TAGPROC_NATIVE_IF");
+    tp_metrics_free(fx_metrics);
+    fx_metrics = NULL;
+    tp_js_set_native_if(1);
     return b.data;
 }
 

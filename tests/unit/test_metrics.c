@@ -16,11 +16,20 @@
 
 static const char *const rules[] = {"defaults", "conditions[0]", "advancedProcessing"};
 
+static struct tp_metrics *m; /* a fresh registry per test */
+
 static int setup(void **state)
 {
     (void)state;
-    tp_metrics_reset();
-    tp_metrics_rules_enable(1);
+    m = tp_metrics_new(1);
+    return m ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tp_metrics_free(m);
+    m = NULL;
     return 0;
 }
 
@@ -28,7 +37,7 @@ static char *scrape(void)
 {
     struct tp_buf b;
     tp_buf_init(&b);
-    assert_int_equal(tp_metrics_write(&b, "stdin", "stdout"), 0);
+    assert_int_equal(tp_metrics_write(m, &b, "stdin", "stdout"), 0);
     size_t len;
     return tp_buf_take(&b, &len);
 }
@@ -50,8 +59,10 @@ static void test_rule_of_stage(void **state)
 static void test_blocks_merge_and_survive(void **state)
 {
     (void)state;
-    struct tp_rule_block *a = tp_metrics_block_new("p0.tag_processor", "tag_processor", 3, rules);
-    struct tp_rule_block *b = tp_metrics_block_new("p0.tag_processor", "tag_processor", 3, rules);
+    struct tp_rule_block *a =
+        tp_metrics_block_new(m, "p0.tag_processor", "tag_processor", 3, rules);
+    struct tp_rule_block *b =
+        tp_metrics_block_new(m, "p0.tag_processor", "tag_processor", 3, rules);
     assert_non_null(a);
     assert_non_null(b);
     TP_MET_ADD(a->rules[1].evals, 5);
@@ -84,7 +95,8 @@ static void test_blocks_merge_and_survive(void **state)
     /* A reload frees the blocks: the series keep their counts. */
     tp_metrics_block_free(a);
     tp_metrics_block_free(b);
-    struct tp_rule_block *c = tp_metrics_block_new("p0.tag_processor", "tag_processor", 3, rules);
+    struct tp_rule_block *c =
+        tp_metrics_block_new(m, "p0.tag_processor", "tag_processor", 3, rules);
     TP_MET_ADD(c->rules[1].evals, 1);
     t = scrape();
     assert_non_null(strstr(t, "tagproc_rule_evaluations_total{processor=\"p0.tag_processor\","
@@ -96,12 +108,12 @@ static void test_blocks_merge_and_survive(void **state)
 static void test_drops_and_reloads(void **state)
 {
     (void)state;
-    tp_metrics_drop(TP_DROP_JS_ERROR, "conditions[2].then");
-    tp_metrics_drop(TP_DROP_JS_ERROR, "conditions[2].then");
-    tp_metrics_drop(TP_DROP_FILTERED, "defaults");
-    tp_metrics_reload(1);
-    tp_metrics_reload(0);
-    tp_metrics_reload(1);
+    tp_metrics_drop(m, TP_DROP_JS_ERROR, "conditions[2].then");
+    tp_metrics_drop(m, TP_DROP_JS_ERROR, "conditions[2].then");
+    tp_metrics_drop(m, TP_DROP_FILTERED, "defaults");
+    tp_metrics_reload(m, 1);
+    tp_metrics_reload(m, 0);
+    tp_metrics_reload(m, 1);
     char *t = scrape();
     assert_non_null(
         strstr(t, "tagproc_dropped_total{reason=\"js_error\",stage=\"conditions[2].then\"} 2\n"));
@@ -115,19 +127,41 @@ static void test_drops_and_reloads(void **state)
 static void test_off(void **state)
 {
     (void)state;
-    tp_metrics_rules_enable(0);
-    assert_null(tp_metrics_block_new("p", "tag_processor", 3, rules));
-    tp_metrics_rules_enable(1);
+    struct tp_metrics *off = tp_metrics_new(0);
+    assert_non_null(off);
+    assert_null(tp_metrics_block_new(off, "p", "tag_processor", 3, rules));
+    assert_null(tp_metrics_block_new(NULL, "p", "tag_processor", 3, rules));
+    tp_metrics_free(off);
+}
+
+/* Two registries (two pipelines in one process) count apart. */
+static void test_registries_apart(void **state)
+{
+    (void)state;
+    struct tp_metrics *other = tp_metrics_new(1);
+    assert_non_null(other);
+    tp_metrics_drop(other, TP_DROP_JS_ERROR, "defaults");
+    tp_metrics_reload(other, 1);
+    struct tp_rule_block *b =
+        tp_metrics_block_new(other, "p1.tag_processor", "tag_processor", 3, rules);
+    TP_MET_ADD(b->rules[0].evals, 9);
+    char *t = scrape();
+    assert_null(strstr(t, "tagproc_dropped_total{reason=\"js_error\""));
+    assert_non_null(strstr(t, "tagproc_reloads_total 0\n"));
+    assert_null(strstr(t, "p1.tag_processor"));
+    free(t);
+    tp_metrics_block_free(b);
+    tp_metrics_free(other);
 }
 
 int main(void)
 {
-    unsetenv("TAGPROC_RULE_METRICS"); /* it overrides tp_metrics_rules_enable */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_rule_of_stage, setup),
-        cmocka_unit_test_setup(test_blocks_merge_and_survive, setup),
-        cmocka_unit_test_setup(test_drops_and_reloads, setup),
-        cmocka_unit_test_setup(test_off, setup),
+        cmocka_unit_test_setup_teardown(test_rule_of_stage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocks_merge_and_survive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drops_and_reloads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registries_apart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "builtin_plugins.h"
 #include "config/config.h"
 #include "core/plugin.h"
 #include "io/mqtt/internal.h"
@@ -199,6 +200,7 @@ static void test_no_broker(void **state)
 
 int main(void)
 {
+    tp_plugins_use(&tp_builtin_plugins);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_parse),
         cmocka_unit_test(test_default_topic),

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "builtin_plugins.h"
 #include "core/plugin.h"
 #include "io/nats/internal.h"
 
@@ -151,6 +152,7 @@ static void test_option_errors(void **state)
 
 int main(void)
 {
+    tp_plugins_use(&tp_builtin_plugins);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_template_render),
         cmocka_unit_test(test_header_filter),

@@ -16,8 +16,9 @@
 
 #include <cmocka.h>
 
+#include "builtin_plugins.h"
 #include "config/config.h"
-#include "core/pipeline.h"
+#include "pipeline/pipeline.h"
 #include "core/plugin.h"
 #include "core/stats.h"
 
@@ -399,6 +400,7 @@ static void test_max_in_flight_config_errors(void **state)
 
 int main(void)
 {
+    tp_plugins_use(&tp_builtin_plugins);
     pthread_mutex_init(&in_state.lock, NULL);
     pthread_mutex_init(&out_state.lock, NULL);
     pthread_cond_init(&out_state.cond, NULL);

@@ -761,8 +761,7 @@ static void test_build_timestamp(void **state)
 
 int main(void)
 {
-    /* Read once by tp_now_ms: set before any call. */
-    setenv("TAGPROC_FIXED_NOW_MS", "1700000000123", 1);
+    assert_int_equal(tp_now_fix("1700000000123"), 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_number_text),
         cmocka_unit_test(test_number_text_round_trip),

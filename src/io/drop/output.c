@@ -1,5 +1,6 @@
 /* The drop output: accepts and discards every message (benchmarks, and
  * pipelines that only matter for their side effects or dead letters). */
+#include "config/config.h"
 #include "core/plugin.h"
 
 struct drop_config {

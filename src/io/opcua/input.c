@@ -16,10 +16,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "core/log.h"
 #include "core/clock.h"
 #include "core/plugin.h"
-#include "ops/metrics.h"
+#include "core/metrics.h"
 #include "io/opcua/browse.h"
 #include "io/opcua/subscription.h"
 

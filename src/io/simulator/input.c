@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "core/clock.h"
 #include "core/plugin.h"
 

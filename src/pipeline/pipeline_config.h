@@ -9,8 +9,7 @@
 
 #include "config/config.h"
 #include "core/plugin.h"
-#include "ops/http.h"
-#include "ops/ui.h"
+#include "pipeline/pipeline.h"
 
 struct tp_logger_config {
     char *level;

@@ -33,10 +33,11 @@ struct tp_chain_worker {
 };
 
 /* Builds the chain from the `processors` sequence node (NULL: empty chain).
- * `path` is the key path of that node ("pipeline.processors"). Caller frees
+ * `path` is the key path of that node ("pipeline.processors"). Processors
+ * count per-rule metrics into `metrics` (NULL: none). Caller frees
  * with tp_chain_free. */
 int tp_chain_new(const struct tp_node *processors, const char *path, int threads,
-                 struct tp_chain **out, struct tp_error *err);
+                 struct tp_metrics *metrics, struct tp_chain **out, struct tp_error *err);
 void tp_chain_free(struct tp_chain *c);
 
 /* Creates worker state on the calling thread (JS VMs are per thread). */

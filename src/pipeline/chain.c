@@ -1,5 +1,5 @@
 /* Processor chain implementation (see chain.h). */
-#include "core/chain.h"
+#include "pipeline/chain.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -24,7 +24,7 @@ static int plugin_entry(const struct tp_node *item, const char *path, const char
 }
 
 int tp_chain_new(const struct tp_node *processors, const char *path, int threads,
-                 struct tp_chain **out, struct tp_error *err)
+                 struct tp_metrics *metrics, struct tp_chain **out, struct tp_error *err)
 {
     struct tp_chain *c = calloc(1, sizeof(*c));
     if (!c)
@@ -71,7 +71,8 @@ int tp_chain_new(const struct tp_node *processors, const char *path, int threads
         rc = tp_options_parse(pl->options, body, p->label, p->config, err);
         if (rc)
             goto fail;
-        struct tp_proc_info info = {.index = (int)i, .label = p->label, .threads = threads};
+        struct tp_proc_info info = {
+            .index = (int)i, .label = p->label, .threads = threads, .metrics = metrics};
         rc = pl->create(p->config, &info, &p->state, err);
         if (rc)
             goto fail;

@@ -8,7 +8,7 @@
  * Reload: a new processor chain is published as a generation; each batch is
  * tagged with the generation current when a worker takes it, so the switch
  * happens between batches, in sequence order (old chains are refcounted). */
-#include "core/pipeline.h"
+#include "pipeline/pipeline.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,19 +19,16 @@
 #include <unistd.h>
 
 #include "core/buf.h"
-#include "core/chain.h"
 #include "core/clock.h"
-#include "core/pipeline_config.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/plugin.h"
 #include "core/route.h"
 #include "core/stats.h"
 #include "core/tp_assert.h"
-#include "ops/http.h"
-#include "ops/metrics.h"
-#include "ops/report.h"
-#include "ops/ui.h"
+#include "pipeline/chain.h"
+#include "pipeline/pipeline_config.h"
 
 /* One worker's share of a batch under key routing. Written by that worker
  * only and aligned to a cache line of its own, so the workers sharing a
@@ -90,10 +87,11 @@ struct tp_pipeline {
     pthread_mutex_t dead_letter_lock;
     struct chain_gen *gen; /* current generation (lock) */
     int threads;
-    struct tp_http_config http;
-    struct tp_http *http_server;
+    struct tp_http_config http; /* parsed `http` section (http_on: present, enabled) */
+    int http_on;
     const struct tp_config *cfg; /* the start-up config */
-    struct tp_ui *ui;            /* the Topic Browser's state, or NULL */
+    struct tp_metrics *metrics;  /* owned */
+    struct tp_pipeline_hooks hooks;
     int ready;
     size_t batch_size;
 
@@ -120,8 +118,6 @@ struct tp_pipeline {
     atomic_int stop; /* set by the signal thread, read by the reader */
 };
 
-static void pipeline_status(void *ud, struct tp_ui_status *st);
-static void pipeline_config_json(void *ud, struct tp_buf *out);
 
 static void gen_free(struct chain_gen *g)
 {
@@ -222,11 +218,13 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
         rc = tp_options_parse(tp__pipeline_http_options, p->root.http, "http", &p->http, err);
         if (rc)
             goto fail;
-        if (p->http.enabled) { /* http.enabled: false is as if http were absent */
-            tp_metrics_rules_enable(1);
-            struct tp_ui_source src = {p, pipeline_status, pipeline_config_json};
-            p->ui = tp_ui_new(&p->root.ui, &src);
-        }
+        p->http_on = p->http.enabled; /* http.enabled: false is as if http were absent */
+    }
+    int rules = opts ? opts->rule_metrics : 0;
+    p->metrics = tp_metrics_new(rules > 0 || (rules == 0 && p->http_on));
+    if (!p->metrics) {
+        rc = tp_error_set(err, TP_NOMEM, "out of memory");
+        goto fail;
     }
     p->gen = calloc(1, sizeof(*p->gen));
     if (!p->gen) {
@@ -234,7 +232,7 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
         goto fail;
     }
     p->gen->refs = 1;
-    rc = tp_chain_new(p->root.pipeline.processors, "pipeline.processors", p->threads,
+    rc = tp_chain_new(p->root.pipeline.processors, "pipeline.processors", p->threads, p->metrics,
                       &p->gen->chain, err);
     if (rc)
         goto fail;
@@ -292,8 +290,6 @@ void tp_pipeline_free(struct tp_pipeline *p)
 {
     if (!p)
         return;
-    tp_http_stop(p->http_server); /* first: scrapes read the rest */
-    tp_ui_free(p->ui);
     if (p->input && p->input_state)
         p->input->close(p->input_state);
     tp__section_free(&p->input_section);
@@ -324,6 +320,7 @@ void tp_pipeline_free(struct tp_pipeline *p)
     }
     tp_router_free(&p->router);
     tp_options_free(tp__pipeline_root_options, &p->root);
+    tp_metrics_free(p->metrics);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->work_cond);
     pthread_cond_destroy(&p->write_cond);
@@ -382,7 +379,7 @@ static int dead_letter_write(struct tp_pipeline *p, const struct tp_msg *in,
                                   &err);
         pthread_mutex_unlock(&p->dead_letter_lock);
         if (rc == TP_OK) {
-            tp_metrics_dead_letter_sent(1);
+            tp_metrics_dead_letter_sent(p->metrics, 1);
             break;
         }
         if (attempt >= DEAD_LETTER_ATTEMPTS || p->stop)
@@ -410,11 +407,12 @@ static int account_drop(struct tp_pipeline *p, const char *proc, const struct tp
                         const struct tp_drop *d)
 {
     TP_STAT_ADD(dropped[d->reason], 1);
-    tp_metrics_drop(d->reason, d->stage);
+    tp_metrics_drop(p->metrics, d->reason, d->stage);
     if (d->reason == TP_DROP_FILTERED)
         return TP_OK;
     log_drop(in, proc, d);
-    tp_ui_drop(p->ui, in, proc, d);
+    if (p->hooks.dropped)
+        p->hooks.dropped(p->hooks.ud, in, proc, d);
     return p->dead_letter.plugin ? dead_letter_write(p, in, d) : TP_OK;
 }
 
@@ -706,11 +704,11 @@ static int finish_slot(struct tp_pipeline *p, struct slot *s)
                    tp_drop_reason_name((enum tp_drop_reason)r));
         }
     TP_STAT_ADD(processed, s->out.len - dropped);
-    tp_report_batch(b->seq, s->in.len, s->out.msgs, s->out.len);
     size_t delivered = remove_output_drops(&s->out, b);
-    tp_ui_observe(p->ui, s->out.msgs, delivered);
+    if (p->hooks.written)
+        p->hooks.written(p->hooks.ud, b->seq, s->in.len, s->out.msgs, delivered);
     if (delivered)
-        tp_metrics_latency((uint64_t)(tp_mono_ns() - s->read_ns), delivered);
+        tp_metrics_latency(p->metrics, (uint64_t)(tp_mono_ns() - s->read_ns), delivered);
     if (p->input->ack)
         for (size_t i = 0; i < s->in.len; i++)
             if (s->in.msgs[i]->ack)
@@ -811,11 +809,18 @@ static int read_loop(struct tp_pipeline *p, struct tp_error *err)
     return rc;
 }
 
-/* ---------- operations endpoint ---------- */
+/* ---------- for the layers above ---------- */
 
-static void pipeline_status(void *ud, struct tp_ui_status *st)
+void tp_pipeline_set_hooks(struct tp_pipeline *p, const struct tp_pipeline_hooks *h)
 {
-    struct tp_pipeline *p = ud;
+    if (h)
+        p->hooks = *h;
+    else
+        memset(&p->hooks, 0, sizeof(p->hooks));
+}
+
+void tp_pipeline_status(struct tp_pipeline *p, struct tp_pipeline_status *st)
+{
     st->input = p->input ? p->input->name : NULL;
     st->output = p->output.plugin ? p->output.plugin->name : NULL;
     st->threads = p->threads;
@@ -828,71 +833,53 @@ static void pipeline_status(void *ud, struct tp_ui_status *st)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* /config: the configuration in use (processors of the current generation). */
-static void pipeline_config_json(void *ud, struct tp_buf *out)
+void tp_pipeline_with_config(struct tp_pipeline *p,
+                             void (*fn)(void *ud, const struct tp_node *root), void *ud)
 {
-    struct tp_pipeline *p = ud;
     pthread_mutex_lock(&p->lock);
-    tp_ui_config_json(p->gen && p->gen->cfg ? p->gen->cfg->root : p->cfg->root, out);
+    fn(ud, p->gen && p->gen->cfg ? p->gen->cfg->root : p->cfg->root);
     pthread_mutex_unlock(&p->lock);
 }
 
-static void http_metrics(void *ud, struct tp_buf *out)
+int tp_pipeline_ready(struct tp_pipeline *p)
 {
-    struct tp_pipeline *p = ud;
-    struct tp_ui_status st;
-    pipeline_status(p, &st);
-    tp_metrics_write(out, st.input, st.output);
-    tp_buf_printf(out,
-                  "# HELP tagproc_queue_batches batches in the pipeline ring, by state\n"
-                  "# TYPE tagproc_queue_batches gauge\n"
-                  "tagproc_queue_batches{queue=\"waiting\"} %llu\n"
-                  "tagproc_queue_batches{queue=\"processing_or_output\"} %llu\n"
-                  "tagproc_queue_batches{queue=\"output_in_flight\"} %llu\n"
-                  "tagproc_queue_batches{queue=\"capacity\"} %llu\n"
-                  "# HELP tagproc_config_generation configuration generation in use (0 = "
-                  "start-up, +1 per reload)\n"
-                  "# TYPE tagproc_config_generation gauge\n"
-                  "tagproc_config_generation %llu\n"
-                  "# HELP tagproc_worker_threads worker threads\n"
-                  "# TYPE tagproc_worker_threads gauge\n"
-                  "tagproc_worker_threads %d\n",
-                  (unsigned long long)st.queue_waiting, (unsigned long long)st.queue_working,
-                  (unsigned long long)st.queue_in_flight, (unsigned long long)st.queue_capacity,
-                  (unsigned long long)st.generation, st.threads);
-}
-
-static int http_ready(void *ud)
-{
-    struct tp_pipeline *p = ud;
     pthread_mutex_lock(&p->lock);
     int ok = p->ready && !p->fatal && !p->input_done;
     pthread_mutex_unlock(&p->lock);
     return ok;
 }
 
-static int http_healthy(void *ud)
+int tp_pipeline_healthy(struct tp_pipeline *p)
 {
-    struct tp_pipeline *p = ud;
     pthread_mutex_lock(&p->lock);
     int ok = !p->fatal;
     pthread_mutex_unlock(&p->lock);
     return ok;
 }
 
-static int start_http(struct tp_pipeline *p, struct tp_error *err)
+struct tp_metrics *tp_pipeline_metrics(struct tp_pipeline *p)
 {
-    if (!p->http.address || !p->http.enabled)
-        return TP_OK;
-    struct tp_http_handlers h = {p,          http_metrics,
-                                 http_ready, http_healthy,
-                                 p->ui,      {p, pipeline_status, pipeline_config_json}};
-    int rc = tp_http_start(&p->http, &h, &p->http_server, err);
-    if (rc == TP_OK)
-        tp_log(TP_LOG_INFO, "http: serving %s/metrics, /ready, /health on port %d (%s)",
-               p->ui ? "the Topic Browser on /, /api/..., " : "", tp_http_port(p->http_server),
-               p->http.address);
-    return rc;
+    return p->metrics;
+}
+
+const struct tp_http_config *tp_pipeline_http(const struct tp_pipeline *p)
+{
+    return p->http_on && p->http.address ? &p->http : NULL;
+}
+
+const struct tp_ui_config *tp_pipeline_ui(const struct tp_pipeline *p)
+{
+    return &p->root.ui;
+}
+
+const char *tp_pipeline_dead_letter_name(const struct tp_pipeline *p)
+{
+    return p->dead_letter.plugin ? p->dead_letter.plugin->name : NULL;
+}
+
+int64_t tp_pipeline_stats_interval(const struct tp_pipeline *p)
+{
+    return p->root.logger.stats_interval;
 }
 
 /* ---------- reload ---------- */
@@ -906,8 +893,8 @@ int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_e
     if (rc == TP_OK)
         rc = tp_options_parse(tp__pipeline_root_options, cfg->root, "", &root, err);
     if (rc == TP_OK)
-        rc = tp_chain_new(root.pipeline.processors, "pipeline.processors", p->threads, &g->chain,
-                          err);
+        rc = tp_chain_new(root.pipeline.processors, "pipeline.processors", p->threads, p->metrics,
+                          &g->chain, err);
     if (rc == TP_OK) { /* what a worker will do on switching: if it fails here, reject */
         struct tp_chain_worker probe;
         struct tp_error perr = {0};
@@ -922,7 +909,7 @@ int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_e
             tp_chain_free(g->chain);
         free(g);
         tp_config_free(cfg);
-        tp_metrics_reload(0);
+        tp_metrics_reload(p->metrics, 0);
         return rc;
     }
     if (root.pipeline.threads != p->root.pipeline.threads ||
@@ -944,7 +931,7 @@ int tp_pipeline_reload(struct tp_pipeline *p, struct tp_config *cfg, struct tp_e
     struct chain_gen *f = gen_unref_locked(old);
     pthread_mutex_unlock(&p->lock);
     gen_free(f);
-    tp_metrics_reload(1);
+    tp_metrics_reload(p->metrics, 1);
     tp_log(TP_LOG_INFO, "reload: configuration generation %llu from %s published",
            (unsigned long long)g->id, cfg->file ? cfg->file : "?");
     return TP_OK;
@@ -979,7 +966,8 @@ int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err)
         wake_all_locked(p);
     }
     pthread_mutex_unlock(&p->lock);
-    if (rc == TP_OK && (rc = start_http(p, err)) != TP_OK) {
+    int started_hook = rc == TP_OK && p->hooks.started;
+    if (started_hook && (rc = p->hooks.started(p->hooks.ud, err)) != TP_OK) {
         pthread_mutex_lock(&p->lock);
         p->fatal = 1;
         wake_all_locked(p);
@@ -988,21 +976,6 @@ int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err)
     pthread_mutex_lock(&p->lock);
     p->ready = rc == TP_OK;
     pthread_mutex_unlock(&p->lock);
-    struct tp_report *report = NULL;
-    if (rc == TP_OK) {
-        struct tp_report_info ri = {p->cfg->file,
-                                    p->input->name,
-                                    p->output.plugin->name,
-                                    p->dead_letter.plugin ? p->dead_letter.plugin->name : NULL,
-                                    p->threads,
-                                    p->http_server ? p->http.address : NULL,
-                                    p->http_server ? tp_http_port(p->http_server) : 0,
-                                    p->ui != NULL};
-        struct tp_ui_source src = {p, pipeline_status, NULL};
-        report = tp_report_start(&ri, p->root.logger.stats_interval, &src);
-        tp_ui_start(p->ui);
-    }
-
     pthread_t writer;
     int writer_started = 0;
     if (rc == TP_OK) {
@@ -1029,7 +1002,8 @@ int tp_pipeline_run(struct tp_pipeline *p, struct tp_error *err)
         *err = p->fatal_err;
         rc = TP_IO;
     }
-    tp_report_finish(report);
+    if (started_hook && p->hooks.finished)
+        p->hooks.finished(p->hooks.ud);
     return rc;
 }
 

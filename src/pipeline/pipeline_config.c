@@ -1,7 +1,7 @@
 /* Top-level config of a pipeline: the option tables of the root sections,
  * plugin sections resolved to their plugin and parsed options, the Markdown
  * reference of the root tables, and side-effect-free checks for lint. */
-#include "core/pipeline_config.h"
+#include "pipeline/pipeline_config.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
-#include "core/pipeline.h"
+#include "pipeline/pipeline.h"
 
 static const char *const log_levels[] = {"trace", "debug", "info", "warn", "warning",
                                          "error", "off",   "none", NULL};
