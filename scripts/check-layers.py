@@ -96,7 +96,7 @@ def objects(build):
                 continue
             full = os.path.join(dirpath, f)
             m = re.search(r"/CMakeFiles/(tp_[a-z]+|tagproc)\.dir/src/(.*\.c)\.o$", full)
-            if m:
+            if m and os.path.exists(os.path.join(SRC, m.group(2))):  # not a stale object
                 out.append((module_of(os.path.join(SRC, m.group(2))), full))
     return out
 

@@ -118,7 +118,6 @@ struct tp_pipeline {
     atomic_int stop; /* set by the signal thread, read by the reader */
 };
 
-
 static void gen_free(struct chain_gen *g)
 {
     if (!g)
