@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks the layering of src/ (docs/internals/layers.md): builds a graph
+"""Checks the layering of src/ (docs/internals/plugins.md): builds a graph
 whose nodes are modules (a header and the files implementing it) and whose
 edges are #include "..." lines and calls (a symbol an object file uses that
 another object file defines, from `nm` of the objects in BUILD_DIR), then

@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "core/plugin.h"
+#include "core/tp_assert.h"
 
 void tp_out_batch_drop(struct tp_out_batch *b, size_t i, enum tp_drop_reason reason,
                        const char *fmt, ...)
 {
+    TP_ASSERT(i < b->n);
     if (b->n_drops == b->cap_drops) {
         size_t cap = b->cap_drops ? b->cap_drops * 2 : 4;
         struct tp_out_drop *v = realloc(b->drops, cap * sizeof(*v));

@@ -51,8 +51,12 @@ struct tp_input_plugin {
     /* Appends up to max messages to batch. Blocks until at least one message,
      * end of input (returns TP_EOF, possibly with messages appended), a stop
      * request (TP_EOF) or an error. Records that cannot be decoded are
-     * reported in drops as invalid_input (their error text names the line). */
-    int (*read)(void *in, struct tp_batch *batch, size_t max, struct tp_drops *drops);
+     * reported in drops as invalid_input (their error text names the line).
+     * A failure (any other status: the pipeline stops, exit 1) fills err
+     * with what failed and where (file, broker, server; not the plugin's
+     * name, which the pipeline adds); the input does not log it itself. */
+    int (*read)(void *in, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                struct tp_error *err);
     /* Optional: the message (by its ack token) and all its outputs are done. */
     void (*ack)(void *in, void *token);
     /* Optional: makes a blocked read return soon (called from another thread). */

@@ -215,7 +215,8 @@ static int is_blank(const char *s, size_t n)
     return 1;
 }
 
-int tp_line_input_read(void *arg, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+int tp_line_input_read(void *arg, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                       struct tp_error *rerr)
 {
     struct line_input *in = arg;
     size_t got = 0, bad = 0;
@@ -237,7 +238,7 @@ int tp_line_input_read(void *arg, struct tp_batch *batch, size_t max, struct tp_
             continue;
         }
         if (rc) {
-            tp_log(TP_LOG_ERROR, "input: %s", err.msg);
+            *rerr = err;
             return rc;
         }
         if (no == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
@@ -248,7 +249,7 @@ int tp_line_input_read(void *arg, struct tp_batch *batch, size_t max, struct tp_
             continue;
         struct tp_msg *m = tp_msg_new();
         if (!m)
-            return TP_NOMEM;
+            return tp_error_set(rerr, TP_NOMEM, "out of memory");
         if (in->raw) {
             rc = tp_msg_set_payload(m, line, len);
         } else {
@@ -263,11 +264,11 @@ int tp_line_input_read(void *arg, struct tp_batch *batch, size_t max, struct tp_
         }
         if (rc) {
             tp_msg_free(m);
-            return rc;
+            return tp_error_set(rerr, rc, "line %llu: out of memory", no);
         }
         m->input_line = no;
-        if (tp_batch_push(batch, m))
-            return TP_NOMEM;
+        if (tp_batch_push(batch, m)) /* m freed */
+            return tp_error_set(rerr, TP_NOMEM, "out of memory");
         got++;
     }
     return TP_OK;

@@ -71,7 +71,8 @@ extern const char *const tp_line_codecs[]; /* {"json_lines", "lines", NULL} */
 int tp_line_input_open(int fd, int own_fd, const char *codec, int64_t max_line,
                        int64_t max_meta_keys, void **out, struct tp_error *err);
 /* tp_input_plugin callbacks shared by the stdin and file inputs. */
-int tp_line_input_read(void *in, struct tp_batch *batch, size_t max, struct tp_drops *drops);
+int tp_line_input_read(void *in, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                       struct tp_error *err);
 void tp_line_input_stop(void *in);
 void tp_line_input_close(void *in);
 

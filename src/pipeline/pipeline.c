@@ -773,7 +773,8 @@ static int read_loop(struct tp_pipeline *p, struct tp_error *err)
         if (fatal || atomic_load(&p->stop))
             break;
         struct slot *s = &p->ring[p->next_read % p->ring_size];
-        rc = p->input->read(p->input_state, &s->in, p->batch_size, &drops);
+        struct tp_error rerr = {0};
+        rc = p->input->read(p->input_state, &s->in, p->batch_size, &drops, &rerr);
         s->read_ns = tp_mono_ns();
         report_input_drops(p, &drops);
         for (size_t i = 0; i < s->in.len; i++) {
@@ -795,7 +796,8 @@ static int read_loop(struct tp_pipeline *p, struct tp_error *err)
             break;
         }
         if (rc != TP_OK && rc != TP_AGAIN) {
-            tp_error_set(err, rc, "input.%s: read failed: %s", p->input->name, tp_strerror(rc));
+            tp_error_set(err, rc, "input.%s: read failed: %s", p->input->name,
+                         rerr.msg[0] ? rerr.msg : tp_strerror(rc));
             break;
         }
         rc = TP_OK;

@@ -22,6 +22,9 @@
 extern const struct tp_input_plugin tp_input_stdin, tp_input_file, tp_input_simulator;
 extern const struct tp_output_plugin tp_output_stdout, tp_output_file, tp_output_drop;
 
+/* Where a read failure would be described (the reads here must not fail). */
+static struct tp_error read_err;
+
 static char tmpdir[64];
 
 static int setup_dir(void **state)
@@ -105,7 +108,8 @@ static void read_all(const struct tp_input_plugin *p, void *in, size_t max, stru
 {
     for (int calls = 0; calls < 100000; calls++) {
         size_t before = batch->len;
-        int rc = p->read(in, batch, max, drops);
+        struct tp_error err = {0};
+        int rc = p->read(in, batch, max, drops, &err);
         assert_true(batch->len - before <= max);
         if (rc == TP_EOF)
             return;
@@ -156,7 +160,7 @@ static void test_file_input_json_lines(void **state)
                             "line 6: meta value for \"k\" is not a string at column 15");
         assert_true(strncmp(d.v[2].error, "line 7: line is not a JSON object", 33) == 0);
         /* after the end, reads keep saying so */
-        assert_int_equal(tp_input_file.read(in, &b, 10, &d), TP_EOF);
+        assert_int_equal(tp_input_file.read(in, &b, 10, &d, &read_err), TP_EOF);
         assert_int_equal(b.len, 3);
         tp_batch_free(&b);
         tp_drops_free(&d);
@@ -387,7 +391,8 @@ struct reader_arg {
 static void *reader_thread(void *arg)
 {
     struct reader_arg *a = arg;
-    a->rc = a->p->read(a->in, &a->batch, 16, &a->drops);
+    struct tp_error err = {0};
+    a->rc = a->p->read(a->in, &a->batch, 16, &a->drops, &err);
     return NULL;
 }
 
@@ -406,7 +411,7 @@ static void test_stdin_read_and_stop(void **state)
     tp_drops_init(&a.drops);
     /* whatever is buffered comes back without waiting for more */
     while (a.batch.len < 2)
-        assert_int_equal(tp_input_stdin.read(a.in, &a.batch, 16, &a.drops), TP_OK);
+        assert_int_equal(tp_input_stdin.read(a.in, &a.batch, 16, &a.drops, &read_err), TP_OK);
     assert_string_equal(a.batch.msgs[0]->payload, "a");
     assert_string_equal(a.batch.msgs[1]->payload, "b");
     assert_int_equal(a.batch.msgs[1]->input_line, 3);
@@ -458,7 +463,7 @@ static char **sim_lines(const char *yaml, size_t n, size_t *got, int *eof)
     tp_drops_init(&d);
     *eof = 0;
     while (b.len < n && !*eof) {
-        int rc = tp_input_simulator.read(in, &b, 7, &d);
+        int rc = tp_input_simulator.read(in, &b, 7, &d, &read_err);
         *eof = rc == TP_EOF;
         if (!*eof)
             assert_int_equal(rc, TP_OK);
@@ -591,7 +596,7 @@ static void test_simulator_stop(void **state)
     a.in = input_open(&tp_input_simulator, &c, "rate: 0.001\n");
     tp_batch_init(&a.batch);
     tp_drops_init(&a.drops);
-    assert_int_equal(tp_input_simulator.read(a.in, &a.batch, 16, &a.drops), TP_OK);
+    assert_int_equal(tp_input_simulator.read(a.in, &a.batch, 16, &a.drops, &read_err), TP_OK);
     assert_int_equal(a.batch.len, 1);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, reader_thread, &a), 0);

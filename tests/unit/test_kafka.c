@@ -25,6 +25,9 @@ extern const struct tp_output_plugin tp_output_kafka;
  * session times out, delaying the next join by as much: keep sessions short. */
 #define GROUP_PROPS "properties: {session.timeout.ms: '3000', heartbeat.interval.ms: '500'}\n"
 
+/* Where a read failure would be described (the reads here must not fail). */
+static struct tp_error read_err;
+
 static rd_kafka_t *mock_rk;
 static rd_kafka_mock_cluster_t *mock;
 static char bootstrap[256];
@@ -140,7 +143,7 @@ static void read_n(struct inst *in, struct tp_batch *b, size_t want)
     struct tp_drops drops;
     tp_drops_init(&drops);
     while (b->len < want) {
-        int rc = tp_input_kafka.read(in->state, b, want - b->len, &drops);
+        int rc = tp_input_kafka.read(in->state, b, want - b->len, &drops, &read_err);
         assert_int_equal(rc, TP_OK);
     }
     tp_drops_free(&drops);
@@ -271,7 +274,7 @@ static void test_stop_unblocks_read(void **state)
     tp_batch_init(&b);
     struct tp_drops drops;
     tp_drops_init(&drops);
-    assert_int_equal(tp_input_kafka.read(in.state, &b, 10, &drops), TP_EOF);
+    assert_int_equal(tp_input_kafka.read(in.state, &b, 10, &drops, &read_err), TP_EOF);
     assert_int_equal(b.len, 0);
     tp_drops_free(&drops);
     tp_batch_free(&b);

@@ -177,7 +177,7 @@ static void test_no_broker(void **state)
     tp_batch_init(&b);
     struct tp_drops d;
     tp_drops_init(&d);
-    assert_int_equal(in->read(o.state, &b, 16, &d), TP_EOF);
+    assert_int_equal(in->read(o.state, &b, 16, &d, &err), TP_EOF);
     assert_int_equal(b.len, 0);
     in->close(o.state);
     tp_batch_free(&b);

@@ -43,10 +43,12 @@ static int fake_in_open(const void *config, void **in, struct tp_error *err)
     return TP_OK;
 }
 
-static int fake_in_read(void *in, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+static int fake_in_read(void *in, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                        struct tp_error *err)
 {
     (void)in;
     (void)drops;
+    (void)err;
     pthread_mutex_lock(&in_state.lock);
     for (size_t k = 0; k < max && in_state.next < MAX_MSGS && !in_state.stopped &&
                        (in_state.total < 0 || in_state.next < in_state.total);

@@ -495,7 +495,8 @@ static int take_record(struct kafka_in *in, rd_kafka_message_t *rkm, struct tp_b
     return 1;
 }
 
-static int kafka_in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+static int kafka_in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                         struct tp_error *err)
 {
     struct kafka_in *in = state;
     if (in->cfg->max_poll_records > 0 && (size_t)in->cfg->max_poll_records < max)
@@ -516,8 +517,7 @@ static int kafka_in_read(void *state, struct tp_batch *batch, size_t max, struct
                 break;
             char why[256];
             if (rd_kafka_fatal_error(in->rk, why, sizeof(why))) {
-                tp_log(TP_LOG_ERROR, "kafka input: fatal: %s", why);
-                rc = TP_IO;
+                rc = tp_error_set(err, TP_IO, "fatal: %s", why);
                 break;
             }
             continue;

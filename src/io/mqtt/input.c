@@ -227,7 +227,8 @@ static int stopping(struct mqtt_in *st)
     return __atomic_load_n(&st->stopping, __ATOMIC_ACQUIRE);
 }
 
-static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                   struct tp_error *err)
 {
     (void)drops;
     struct mqtt_in *st = p;
@@ -274,7 +275,7 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
         tp_mqtt_client_send(&st->cl);
     }
     if (rc)
-        return rc;
+        return tp_error_set(err, rc, "out of memory");
     return stopping(st) ? TP_EOF : TP_OK;
 }
 

@@ -518,9 +518,11 @@ static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max, str
     return stop && !more ? TP_EOF : TP_OK;
 }
 
-static int nats_in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+static int nats_in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                        struct tp_error *err)
 {
     struct nats_in *in = p;
+    (void)err; /* fetch failures are retried, never fatal */
     return in->use_js ? read_js(in, batch, max, drops) : read_core(in, batch, max, drops);
 }
 

@@ -449,7 +449,8 @@ static int drain(struct opcua_in *in, struct tp_batch *batch, size_t max)
     return n > 0;
 }
 
-static int opcua_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+static int opcua_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                      struct tp_error *rerr)
 {
     struct opcua_in *in = state;
     in->drops = drops;
@@ -483,8 +484,8 @@ static int opcua_read(void *state, struct tp_batch *batch, size_t max, struct tp
         if (rc == TP_OK || rc == TP_AGAIN)
             continue;
         if (rc == TP_NOMEM || rc == TP_CONFIG || rc == TP_UNSUPPORTED || !in->c->auto_reconnect) {
-            tp_log(TP_LOG_ERROR, "%s", err.msg[0] ? err.msg : tp_strerror(rc));
-            return rc == TP_CONFIG ? TP_CONFIG : TP_IO;
+            return tp_error_set(rerr, rc == TP_CONFIG ? TP_CONFIG : TP_IO, "%s",
+                                err.msg[0] ? err.msg : tp_strerror(rc));
         }
         tp_log(TP_LOG_WARN, "%s; reconnecting in %lld s", err.msg[0] ? err.msg : tp_strerror(rc),
                (long long)in->c->reconnect_interval);

@@ -354,7 +354,8 @@ static int sleep_until(struct sim *s, int64_t due_ns)
     }
 }
 
-static int sim_read(void *in, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+static int sim_read(void *in, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                    struct tp_error *err)
 {
     struct sim *s = in;
     (void)drops;
@@ -386,7 +387,7 @@ static int sim_read(void *in, struct tp_batch *batch, size_t max, struct tp_drop
         }
         struct tp_msg *m = make_msg(s, k, t_ms);
         if (!m || tp_batch_push(batch, m))
-            return TP_NOMEM;
+            return tp_error_set(err, TP_NOMEM, "out of memory");
         s->next++;
     }
     if (s->count && s->next >= s->count)
