@@ -112,11 +112,12 @@ fail:
 /* Reads like the Kafka input, then names each new message's UMH topic
  * (the record key) in `umh_topic`, over a header of that name, and in
  * `kafka_msg_key` (benthos-umh's name for kafka_key). */
-static int uns_in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+static int uns_in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                       struct tp_error *err)
 {
     struct uns_in *in = state;
     size_t first = batch->len;
-    int rc = tp_input_kafka.read(in->kafka, batch, max, drops);
+    int rc = tp_input_kafka.read(in->kafka, batch, max, drops, err);
     for (size_t i = first; i < batch->len; i++) {
         struct tp_msg *m = batch->msgs[i];
         size_t len = 0;
@@ -126,13 +127,13 @@ static int uns_in_read(void *state, struct tp_batch *batch, size_t max, struct t
         /* a copy: setting metadata may move the message's metadata storage */
         char *key = malloc(len + 1);
         if (!key)
-            return TP_NOMEM;
+            return tp_error_set(err, TP_NOMEM, "out of memory");
         memcpy(key, v, len + 1);
         int bad = tp_msg_meta_set(m, "kafka_msg_key", 13, key, len) ||
                   tp_msg_meta_set(m, "umh_topic", 9, key, len);
         free(key);
         if (bad)
-            return TP_NOMEM;
+            return tp_error_set(err, TP_NOMEM, "out of memory");
     }
     return rc;
 }
