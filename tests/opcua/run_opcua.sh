@@ -164,7 +164,7 @@ EOF
     timeout 60 "$BIN" -c "$T/fake.yaml" >"$T/fake.out" 2>"$T/fake.err"
     echo $? >"$T/fake.rc"
     check_sh "hostile server ($mode): exit 1 with an opcua error, nothing delivered" \
-        "head -1 $T/fake.err; [ \$(cat $T/fake.rc) = 1 ] && grep -a -q 'error opcua: ' $T/fake.err && [ ! -s $T/fake.out ]"
+        "head -1 $T/fake.err; [ \$(cat $T/fake.rc) = 1 ] && grep -a -q 'error input.opcua: read failed: opcua: ' $T/fake.err && [ ! -s $T/fake.out ]"
 done
 
 # ---- 6. seed tag_processor rules on top: UNS topics ----
