@@ -31,10 +31,7 @@ ALLOWED = {
 
 # Findings being removed by work in progress, reported but not failing:
 # (text the finding contains, why). Delete an entry once its work landed.
-PENDING = [
-    ("(js -> processors)", "tp_value/tp_number_text move to src/core (issue 10, item 4)"),
-    ("cycle between modules: js/", "one owner per JS-layer concern (issue 10, item 2)"),
-]
+PENDING = []
 
 
 def layer_of(module):

@@ -16,11 +16,12 @@
 
 #include <cmocka.h>
 
+#include "builtin_plugins.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/plugin.h"
 #include "core/stats.h"
-#include "core/pipeline.h"
+#include "pipeline/pipeline.h"
 
 #define MAX_MSGS 5000
 
@@ -44,7 +45,8 @@ static int in_open(const void *config, void **state, struct tp_error *err)
     return TP_OK;
 }
 
-static int in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+static int in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                   struct tp_error *err)
 {
     (void)state, (void)drops;
     if (in.hook && in.next == in.hook_at) {
@@ -55,7 +57,7 @@ static int in_read(void *state, struct tp_batch *batch, size_t max, struct tp_dr
     int rc = TP_OK;
     for (size_t k = 0; k < max && in.next < in.total; k++) {
         if (in.next == in.fail_at) {
-            rc = TP_IO;
+            rc = tp_error_set(err, TP_IO, "fake input: refused at %d", in.next);
             break;
         }
         struct tp_msg *m = tp_msg_new();
@@ -296,7 +298,7 @@ static void test_input_read_error_is_fatal(void **state)
     in.fail_at = 300;
     struct tp_error err = {0};
     assert_int_equal(run(yaml(2, 'a', 0, 0), &err), TP_IO);
-    assert_non_null(strstr(err.msg, "input.fake"));
+    assert_non_null(strstr(err.msg, "input.fake: read failed: fake input: refused at 300"));
     assert_int_equal(in.next, 300);
     assert_int_equal(out.n, 300); /* what was read is drained */
     for (int i = 0; i < out.n; i++)
@@ -345,6 +347,7 @@ static void test_drop_accounting(void **state)
 
 int main(void)
 {
+    tp_plugins_use(&tp_builtin_plugins);
     pthread_mutex_init(&in.lock, NULL);
     pthread_mutex_init(&out.lock, NULL);
     pthread_cond_init(&out.cond, NULL);
