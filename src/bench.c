@@ -20,6 +20,7 @@
 #include "pipeline/chain.h"
 #include "core/log.h"
 #include "pipeline/pipeline.h"
+#include "core/metrics.h"
 #include "core/stats.h"
 #include "js/vm.h"
 
@@ -170,7 +171,6 @@ static int run_once(const struct bench_args *a, struct bench_result *r)
         goto done;
 
     tp_js_set_naive(strcmp(a->mode, "naive") == 0);
-    struct tp_stats before = tp_stats;
     struct tp_pipeline_opts opts = {
         .input = tp_node_get(io_cfg->root, "input"),
         .output = tp_node_get(io_cfg->root, "output"),
@@ -183,14 +183,16 @@ static int run_once(const struct bench_args *a, struct bench_result *r)
         goto report;
     r->seconds = now_s() - t0;
     r->cpu_seconds = cpu_s() - c0;
-    r->received = tp_stats.received - before.received;
-    r->processed = tp_stats.processed - before.processed;
+    struct tp_stats counts; /* this run's pipeline's */
+    tp_stats_snapshot(tp_metrics_stats(tp_pipeline_metrics(p)), &counts);
+    r->received = counts.received;
+    r->processed = counts.processed;
     r->dropped = 0;
     for (int i = 0; i < TP_DROP_REASON_COUNT; i++)
         if (i != TP_DROP_FILTERED)
-            r->dropped += tp_stats.dropped[i] - before.dropped[i];
-    r->compilations = tp_stats.programs_compiled - before.programs_compiled;
-    r->vms = tp_stats.vms_created - before.vms_created;
+            r->dropped += counts.dropped[i];
+    r->compilations = counts.programs_compiled;
+    r->vms = counts.vms_created;
     r->peak_rss_kb = peak_rss_kb();
     rc = 0;
     goto done;

@@ -255,8 +255,10 @@ static int run_pipeline(const struct run_args *a)
     if (sig_started)
         pthread_join(sig_thread, NULL);
     tp_serve_free(serve);
+    struct tp_stats counts; /* the pipeline's, kept past it for --stats */
+    tp_stats_snapshot(tp_metrics_stats(tp_pipeline_metrics(p)), &counts);
     tp_pipeline_free(p);
-    if (a->stats && tp_stats_write_file(a->stats)) {
+    if (a->stats && tp_stats_write_file(&counts, a->stats)) {
         tp_log(TP_LOG_ERROR, "cannot write stats file %s", a->stats);
         code = code ? code : 1;
     }

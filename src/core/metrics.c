@@ -3,6 +3,7 @@
  * totals of freed ones (a reload frees blocks, the series keep counting).
  * Drops and latency are rarer and use atomics. */
 #include "core/metrics.h"
+#include "core/stats.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ struct tp_metrics {
     struct drop_slot drops[DROP_SLOTS];
     uint64_t lat_hist[TP_LAT_BUCKETS + 1], lat_sum_ns, lat_count;
     uint64_t reloads_ok, reloads_failed, dead_letter_sent;
+    struct tp_stats stats;
 };
 
 static pthread_mutex_t named_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -104,6 +106,11 @@ void tp_metrics_free(struct tp_metrics *m)
 int tp_metrics_rules_enabled(const struct tp_metrics *m)
 {
     return m && m->rules_on;
+}
+
+struct tp_stats *tp_metrics_stats(struct tp_metrics *m)
+{
+    return m ? &m->stats : NULL;
 }
 
 void tp_metrics_rule_of_stage(const char *stage, char *out, size_t size)

@@ -40,6 +40,7 @@ struct tp_rule_ctr {
 };
 
 struct tp_metrics;
+struct tp_stats;
 
 /* One worker's counters for one processor: rules plus messages in/out. Only
  * the owning worker thread writes; readers use relaxed loads. */
@@ -63,6 +64,9 @@ struct tp_metrics *tp_metrics_new(int rules_on);
 void tp_metrics_free(struct tp_metrics *m);
 /* 0 for m NULL. */
 int tp_metrics_rules_enabled(const struct tp_metrics *m);
+/* The pipeline's counters kept in m (core/stats.h: received, processed,
+ * drops by reason, JS programs compiled, VMs created); NULL for m NULL. */
+struct tp_stats *tp_metrics_stats(struct tp_metrics *m);
 
 /* Registers a block for processor `proc` (label, e.g.
  * "pipeline.processors[0].tag_processor") of plugin `plugin` with n rules

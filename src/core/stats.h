@@ -1,5 +1,6 @@
-/* Process-wide counters (atomic): messages received / processed, drops by
- * reason, JS programs compiled and VMs created. Written as JSON by --stats. */
+/* A pipeline's counters (atomic): messages received / processed, drops by
+ * reason, JS programs compiled and VMs created. Each pipeline owns one in its
+ * metrics registry (tp_metrics_stats); written as JSON by --stats. */
 #ifndef TP_STATS_H
 #define TP_STATS_H
 
@@ -15,12 +16,20 @@ struct tp_stats {
     uint64_t vms_created;
 };
 
-extern struct tp_stats tp_stats;
+/* Counts n in st->field; st NULL (no pipeline: lint, rule tests): nothing. */
+#define TP_STAT_ADD(st, field, n)                                                                  \
+    do {                                                                                           \
+        struct tp_stats *stat_ = (st);                                                             \
+        if (stat_)                                                                                 \
+            __atomic_fetch_add(&stat_->field, (uint64_t)(n), __ATOMIC_RELAXED);                    \
+    } while (0)
+/* st->field, 0 for st NULL. */
+#define TP_STAT_GET(st, field) ((st) ? __atomic_load_n(&(st)->field, __ATOMIC_RELAXED) : 0)
 
-#define TP_STAT_ADD(field, n) __atomic_fetch_add(&tp_stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
-#define TP_STAT_GET(field) __atomic_load_n(&tp_stats.field, __ATOMIC_RELAXED)
+/* A consistent-enough copy of st (each field read atomically; zeros for NULL). */
+void tp_stats_snapshot(const struct tp_stats *st, struct tp_stats *out);
 
 /* Writes {"received":N,"processed":N,"dropped":{...},"programs_compiled":N,"vms_created":N}. */
-int tp_stats_write_file(const char *path);
+int tp_stats_write_file(const struct tp_stats *st, const char *path);
 
 #endif

@@ -151,7 +151,8 @@ int tp_js_worker_new(struct tp_js_script *s, struct tp_js_worker **out, struct t
         return tp_error_set(err, TP_NOMEM, "out of memory");
     w->s = s;
     if (!s->naive) {
-        int rc = tp__js_vm_init(&w->vm, &s->lim, s->label, s->cache, err);
+        int rc =
+            tp__js_vm_init(&w->vm, &s->lim, s->label, s->cache, tp_metrics_stats(s->metrics), err);
         if (rc != 0) {
             free(w);
             return rc;
@@ -206,7 +207,7 @@ static int entries_push(struct entries *l, JSValue msg, const char *stage, int d
 static JSValue stage_fn(struct tp_js_worker *w, size_t idx, struct tp_js_program *p)
 {
     if (w->s->naive)
-        return tp__js_program_compile_in(p, w->vm.ctx);
+        return tp__js_program_compile_in(p, w->vm.ctx, tp_metrics_stats(w->s->metrics));
     return JS_DupValue(w->vm.ctx, w->fns[idx]);
 }
 
@@ -681,7 +682,8 @@ int tp_js_worker_run(struct tp_js_worker *w, const struct tp_msg *in, enum tp_js
     struct tp_error err;
     int status = 0;
     if (s->naive) {
-        if (tp__js_vm_init(vm, &s->lim, s->label, s->cache, &err) != 0)
+        if (tp__js_vm_init(vm, &s->lim, s->label, s->cache, tp_metrics_stats(s->metrics), &err) !=
+            0)
             return TP_NOMEM;
     }
     JSContext *ctx = vm->ctx;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/metrics.h"
 #include "js/cache.h"
 #include "js/engine_script.h"
 #include "js/vm.h"
@@ -79,7 +80,7 @@ int tp_js_script_add_body(struct tp_js_script *s, const struct tp_js_snippet *bo
                           const char *stage, struct tp_error *err)
 {
     struct tp_js_program *p;
-    int rc = tp__js_program_new(body, TP_JS_BODY, stage, &p, err);
+    int rc = tp__js_program_new(body, TP_JS_BODY, stage, tp_metrics_stats(s->metrics), &p, err);
     if (rc != 0 || !p)
         return rc;
     return push_step(s, NULL, p, err);
@@ -92,10 +93,10 @@ int tp_js_script_add_condition(struct tp_js_script *s, const struct tp_js_snippe
     snprintf(st_if, sizeof(st_if), "conditions[%d].if", index);
     snprintf(st_then, sizeof(st_then), "conditions[%d].then", index);
     struct tp_js_program *c, *b;
-    int rc = tp__js_program_new(cond, TP_JS_EXPR, st_if, &c, err);
+    int rc = tp__js_program_new(cond, TP_JS_EXPR, st_if, tp_metrics_stats(s->metrics), &c, err);
     if (rc != 0)
         return rc;
-    rc = tp__js_program_new(then, TP_JS_BODY, st_then, &b, err);
+    rc = tp__js_program_new(then, TP_JS_BODY, st_then, tp_metrics_stats(s->metrics), &b, err);
     if (rc != 0) {
         tp__js_program_free(c);
         return rc;

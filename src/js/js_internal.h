@@ -15,6 +15,7 @@
 #include "core/drop.h"
 #include "core/error.h"
 #include "core/msg.h"
+#include "core/stats.h"
 #include "js/cache.h"
 
 struct tp_js_limits;
@@ -100,9 +101,10 @@ struct tp_js_vm {
 };
 
 /* Creates the runtime and context with limits and the environment (console,
- * cache). label and cache must outlive the VM. Counts vms_created. */
+ * cache). label and cache must outlive the VM. Counts vms_created in stats
+ * (the pipeline's; NULL: counted nowhere). */
 int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const char *label,
-                   struct tp_js_cache *cache, struct tp_error *err);
+                   struct tp_js_cache *cache, struct tp_stats *stats, struct tp_error *err);
 void tp__js_vm_fini(struct tp_js_vm *vm);
 
 /* Starts the per-message deadline (now + timeout) / ends the message (no

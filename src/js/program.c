@@ -64,11 +64,11 @@ static int wrap(struct tp_js_program *p, const char *code)
 
 /* Compiles in the scratch context; on success fills p->bc. */
 static int compile(struct tp_js_program *p, const struct tp_js_snippet *s, JSContext *ctx,
-                   struct tp_error *err)
+                   struct tp_stats *stats, struct tp_error *err)
 {
     JSValue obj = JS_Eval(ctx, p->src, p->src_len, p->filename,
                           JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY);
-    TP_STAT_ADD(programs_compiled, 1);
+    TP_STAT_ADD(stats, programs_compiled, 1);
     if (JS_IsException(obj)) {
         JSValue ex = JS_GetException(ctx);
         char text[384];
@@ -105,7 +105,7 @@ static int compile(struct tp_js_program *p, const struct tp_js_snippet *s, JSCon
 }
 
 int tp__js_program_new(const struct tp_js_snippet *s, enum tp_js_kind kind, const char *stage,
-                       struct tp_js_program **out, struct tp_error *err)
+                       struct tp_stats *stats, struct tp_js_program **out, struct tp_error *err)
 {
     *out = NULL;
     if (!s || blank(s->code))
@@ -126,7 +126,7 @@ int tp__js_program_new(const struct tp_js_snippet *s, enum tp_js_kind kind, cons
     if (!ctx)
         rc = tp_error_set(err, TP_NOMEM, "cannot create a JavaScript runtime");
     else
-        rc = compile(p, s, ctx, err);
+        rc = compile(p, s, ctx, stats, err);
     if (ctx)
         JS_FreeContext(ctx);
     if (rt)
@@ -147,8 +147,9 @@ JSValue tp__js_program_load(const struct tp_js_program *p, JSContext *ctx)
     return JS_EvalFunction(ctx, obj); /* consumes obj; the script's value is the function */
 }
 
-JSValue tp__js_program_compile_in(const struct tp_js_program *p, JSContext *ctx)
+JSValue tp__js_program_compile_in(const struct tp_js_program *p, JSContext *ctx,
+                                  struct tp_stats *stats)
 {
-    TP_STAT_ADD(programs_compiled, 1);
+    TP_STAT_ADD(stats, programs_compiled, 1);
     return JS_Eval(ctx, p->src, p->src_len, p->filename, JS_EVAL_TYPE_GLOBAL);
 }

@@ -25,18 +25,20 @@ struct tp_js_program {
     size_t bc_len;
 };
 
-/* Wraps and compiles snippet s (counts programs_compiled). A blank or absent
+/* Wraps and compiles snippet s (counts programs_compiled in stats, which may
+ * be NULL: counted nowhere). A blank or absent
  * snippet gives *out = NULL and 0. A syntax error gives TP_CONFIG with err at
  * the YAML position: "<path>: SyntaxError: <message> (JS line N)".
  * Free with tp__js_program_free. */
 int tp__js_program_new(const struct tp_js_snippet *s, enum tp_js_kind kind, const char *stage,
-                       struct tp_js_program **out, struct tp_error *err);
+                       struct tp_stats *stats, struct tp_js_program **out, struct tp_error *err);
 void tp__js_program_free(struct tp_js_program *p);
 
 /* The function value from the bytecode (no compilation), or JS_EXCEPTION. */
 JSValue tp__js_program_load(const struct tp_js_program *p, JSContext *ctx);
 /* The function value compiled from source in ctx (naive mode; counts
- * programs_compiled), or JS_EXCEPTION. */
-JSValue tp__js_program_compile_in(const struct tp_js_program *p, JSContext *ctx);
+ * programs_compiled in stats, may be NULL), or JS_EXCEPTION. */
+JSValue tp__js_program_compile_in(const struct tp_js_program *p, JSContext *ctx,
+                                  struct tp_stats *stats);
 
 #endif

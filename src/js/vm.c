@@ -73,7 +73,7 @@ static void caches_free(struct tp_js_vm *vm);
 static void free_shapes(struct tp_js_vm *vm);
 
 int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const char *label,
-                   struct tp_js_cache *cache, struct tp_error *err)
+                   struct tp_js_cache *cache, struct tp_stats *stats, struct tp_error *err)
 {
     memset(vm, 0, sizeof(*vm));
     vm->label = label;
@@ -111,7 +111,7 @@ int tp__js_vm_init(struct tp_js_vm *vm, const struct tp_js_limits *lim, const ch
     }
     /* The limit applies to scripts, after the built-ins are in place. */
     JS_SetMemoryLimit(vm->rt, vm->mem_limit);
-    TP_STAT_ADD(vms_created, 1);
+    TP_STAT_ADD(stats, vms_created, 1);
     return 0;
 }
 

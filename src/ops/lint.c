@@ -490,16 +490,12 @@ static void compile_check(struct tp_lint_report *rep, const struct tp_js_snippet
     struct tp_js_limits lim = {.timeout_ms = 100, .memory_limit_mb = 64, .cache_max_entries = 16};
     struct tp_js_script *sc;
     struct tp_error err = {0};
-    uint64_t compiled = TP_STAT_GET(programs_compiled), vms = TP_STAT_GET(vms_created);
     if (tp_js_script_new(label, &lim, &sc, &err) != 0)
         return;
     struct tp_js_snippet none = {0};
     int rc = is_if ? tp_js_script_add_condition(sc, js, &none, 0, &err)
                    : tp_js_script_add_body(sc, js, stage, &err);
-    tp_js_script_free(sc);
-    /* A check, not a program of the pipeline: not in its counters. */
-    TP_STAT_ADD(programs_compiled, compiled - TP_STAT_GET(programs_compiled));
-    TP_STAT_ADD(vms_created, vms - TP_STAT_GET(vms_created));
+    tp_js_script_free(sc); /* a check with no metrics registry: in no pipeline's counters */
     if (rc == TP_CONFIG)
         add_blocking(rep, &err);
 }

@@ -242,19 +242,21 @@ int tp_metrics_write(struct tp_metrics *m, struct tp_buf *out, const char *input
 {
     struct tp_metrics_totals t;
     tp_metrics_totals(m, &t);
+    const struct tp_stats *st = tp_metrics_stats(m);
     family(out, "tagproc_input_received_total", "counter", "messages read by the input");
     tp_buf_printf(out, "tagproc_input_received_total{plugin=\"%s\"} %llu\n",
-                  input_plugin ? input_plugin : "", (unsigned long long)TP_STAT_GET(received));
+                  input_plugin ? input_plugin : "", (unsigned long long)TP_STAT_GET(st, received));
     family(out, "tagproc_output_sent_total", "counter", "messages written to the output");
     tp_buf_printf(out, "tagproc_output_sent_total{plugin=\"%s\"} %llu\n",
-                  output_plugin ? output_plugin : "", (unsigned long long)TP_STAT_GET(processed));
+                  output_plugin ? output_plugin : "",
+                  (unsigned long long)TP_STAT_GET(st, processed));
     counter1(out, "tagproc_dead_letter_sent_total", "records written to the dead letter output",
              t.dead_letter_sent);
     write_drops(m, out);
     counter1(out, "tagproc_js_programs_compiled_total", "JavaScript snippets compiled",
-             TP_STAT_GET(programs_compiled));
+             TP_STAT_GET(st, programs_compiled));
     counter1(out, "tagproc_js_vms_created_total", "JavaScript VMs created",
-             TP_STAT_GET(vms_created));
+             TP_STAT_GET(st, vms_created));
     write_latency(&t, out);
     family(out, "tagproc_process_resident_memory_bytes", "gauge", "resident set size");
     tp_buf_printf(out, "tagproc_process_resident_memory_bytes %ld\n", tp_metrics_rss_bytes());

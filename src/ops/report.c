@@ -30,15 +30,15 @@ struct tp_report {
 };
 
 /* "dropped 12 (js_error=10 filtered=2)" */
-static void put_drops(struct tp_buf *b)
+static void put_drops(struct tp_buf *b, const struct tp_stats *st)
 {
     uint64_t total = 0;
     for (int r = 0; r < TP_DROP_REASON_COUNT; r++)
-        total += TP_STAT_GET(dropped[r]);
+        total += TP_STAT_GET(st, dropped[r]);
     tp_buf_printf(b, "dropped=%llu", (unsigned long long)total);
     int first = 1;
     for (int r = 0; r < TP_DROP_REASON_COUNT; r++) {
-        uint64_t n = TP_STAT_GET(dropped[r]);
+        uint64_t n = TP_STAT_GET(st, dropped[r]);
         if (!n)
             continue;
         tp_buf_printf(b, "%s%s=%llu", first ? " (" : " ",
@@ -53,13 +53,14 @@ static void stats_line(struct tp_report *r)
 {
     int64_t now = tp_mono_ns();
     double dt = (double)(now - r->last_ns) / 1e9;
-    uint64_t rec = TP_STAT_GET(received), proc = TP_STAT_GET(processed);
+    const struct tp_stats *counts = tp_metrics_stats(r->status.metrics);
+    uint64_t rec = TP_STAT_GET(counts, received), proc = TP_STAT_GET(counts, processed);
     struct tp_buf b;
     tp_buf_init(&b);
     tp_buf_printf(&b, "stats: received=%llu (%.0f/s) processed=%llu (%.0f/s) ",
                   (unsigned long long)rec, dt > 0 ? (double)(rec - r->last_received) / dt : 0.0,
                   (unsigned long long)proc, dt > 0 ? (double)(proc - r->last_processed) / dt : 0.0);
-    put_drops(&b);
+    put_drops(&b, counts);
     if (r->status.status) {
         struct tp_pipeline_status st = {0};
         r->status.status(r->status.ud, &st);
@@ -136,12 +137,13 @@ void tp_report_finish(struct tp_report *r)
         pthread_join(r->thread, NULL);
     tp_log_flush_suppressed();
     double secs = (double)(tp_mono_ns() - r->start_ns) / 1e9;
-    uint64_t rec = TP_STAT_GET(received), proc = TP_STAT_GET(processed);
+    const struct tp_stats *counts = tp_metrics_stats(r->status.metrics);
+    uint64_t rec = TP_STAT_GET(counts, received), proc = TP_STAT_GET(counts, processed);
     struct tp_buf b;
     tp_buf_init(&b);
     tp_buf_printf(&b, "tagproc stopped after %.1fs: received=%llu processed=%llu ", secs,
                   (unsigned long long)rec, (unsigned long long)proc);
-    put_drops(&b);
+    put_drops(&b, counts);
     tp_buf_printf(&b, " rate=%.0f msgs/s", secs > 0 ? (double)rec / secs : 0.0);
     tp_log(TP_LOG_INFO, "%s", b.data ? b.data : "tagproc stopped");
     tp_buf_free(&b);

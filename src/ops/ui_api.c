@@ -54,7 +54,8 @@ static const char *arg(struct MHD_Connection *c, const char *name)
 
 void tp__ui_stats_tick(struct tp_ui *ui, double dt_s)
 {
-    uint64_t rec = TP_STAT_GET(received), proc = TP_STAT_GET(processed), lsum, ln;
+    const struct tp_stats *st = tp_metrics_stats(ui->src.metrics);
+    uint64_t rec = TP_STAT_GET(st, received), proc = TP_STAT_GET(st, processed), lsum, ln;
     tp_metrics_latency_totals(ui->src.metrics, &lsum, &ln);
     pthread_mutex_lock(&ui->lock);
     if (dt_s > 0) {
@@ -75,12 +76,13 @@ void tp__ui_stats_json(struct tp_ui *ui, const struct tp_ui_source *src, struct 
     struct tp_pipeline_status st = {0};
     if (src && src->status)
         src->status(src->ud, &st);
+    const struct tp_stats *counts = tp_metrics_stats(ui->src.metrics);
     uint64_t dropped = 0;
     tp_buf_printf(out, "{\"version\":\"%s\",\"received\":%llu,\"processed\":%llu,\"dropped\":{",
-                  TP_VERSION, (unsigned long long)TP_STAT_GET(received),
-                  (unsigned long long)TP_STAT_GET(processed));
+                  TP_VERSION, (unsigned long long)TP_STAT_GET(counts, received),
+                  (unsigned long long)TP_STAT_GET(counts, processed));
     for (int r = 0; r < TP_DROP_REASON_COUNT; r++) {
-        uint64_t n = TP_STAT_GET(dropped[r]);
+        uint64_t n = TP_STAT_GET(counts, dropped[r]);
         dropped += n;
         tp_buf_printf(out, "%s\"%s\":%llu", r ? "," : "",
                       tp_drop_reason_name((enum tp_drop_reason)r), (unsigned long long)n);

@@ -501,9 +501,9 @@ void tp__ui_drops_json(struct tp_ui *ui, struct tp_buf *out)
 {
     tp_buf_puts(out, "{\"by_reason\":{");
     for (int r = 0; r < TP_DROP_REASON_COUNT; r++)
-        tp_buf_printf(out, "%s\"%s\":%llu", r ? "," : "",
-                      tp_drop_reason_name((enum tp_drop_reason)r),
-                      (unsigned long long)TP_STAT_GET(dropped[r]));
+        tp_buf_printf(
+            out, "%s\"%s\":%llu", r ? "," : "", tp_drop_reason_name((enum tp_drop_reason)r),
+            (unsigned long long)TP_STAT_GET(tp_metrics_stats(ui->src.metrics), dropped[r]));
     tp_buf_puts(out, "},\"by_stage\":[");
     pthread_mutex_lock(&ui->lock);
     for (size_t k = 0; k < ui->n_drop_keys; k++) {

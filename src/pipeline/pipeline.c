@@ -405,7 +405,7 @@ static int dead_letter_write(struct tp_pipeline *p, const struct tp_msg *in,
 static int account_drop(struct tp_pipeline *p, const char *proc, const struct tp_msg *in,
                         const struct tp_drop *d)
 {
-    TP_STAT_ADD(dropped[d->reason], 1);
+    TP_STAT_ADD(tp_metrics_stats(p->metrics), dropped[d->reason], 1);
     tp_metrics_drop(p->metrics, d->reason, d->stage);
     if (d->reason == TP_DROP_FILTERED)
         return TP_OK;
@@ -443,7 +443,7 @@ static void report_input_drops(struct tp_pipeline *p, struct tp_drops *drops)
             continue;
         if (d->raw && tp_msg_set_payload(m, d->raw, d->raw_len) == TP_OK)
             m->flags |= TP_MSG_PAYLOAD_NOTJSON;
-        TP_STAT_ADD(received, 1);
+        TP_STAT_ADD(tp_metrics_stats(p->metrics), received, 1);
         on_drop(&dc, m, d);
         tp_msg_free(m);
     }
@@ -694,7 +694,7 @@ static int finish_slot(struct tp_pipeline *p, struct slot *s)
     }
     for (int r = 0; r < TP_DROP_REASON_COUNT; r++)
         if (b->unrecorded[r]) {
-            TP_STAT_ADD(dropped[r], b->unrecorded[r]);
+            TP_STAT_ADD(tp_metrics_stats(p->metrics), dropped[r], b->unrecorded[r]);
             dropped += b->unrecorded[r];
             tp_log(TP_LOG_ERROR,
                    "output %s dropped %llu message(s) (%s); out of memory for "
@@ -702,7 +702,7 @@ static int finish_slot(struct tp_pipeline *p, struct slot *s)
                    p->output.section.name, (unsigned long long)b->unrecorded[r],
                    tp_drop_reason_name((enum tp_drop_reason)r));
         }
-    TP_STAT_ADD(processed, s->out.len - dropped);
+    TP_STAT_ADD(tp_metrics_stats(p->metrics), processed, s->out.len - dropped);
     size_t delivered = remove_output_drops(&s->out, b);
     if (p->hooks.written)
         p->hooks.written(p->hooks.ud, b->seq, s->in.len, s->out.msgs, delivered);
@@ -783,7 +783,7 @@ static int read_loop(struct tp_pipeline *p, struct tp_error *err)
             s->in.msgs[i]->seq = msg_seq++;
         }
         s->remaining = p->threads;
-        TP_STAT_ADD(received, s->in.len);
+        TP_STAT_ADD(tp_metrics_stats(p->metrics), received, s->in.len);
         if (s->in.len) {
             pthread_mutex_lock(&p->lock);
             p->next_read++;

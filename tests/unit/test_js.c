@@ -5,6 +5,7 @@
 #include "js_test_util.h"
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/stats.h"
 #include "js/cache.h"
 #include "js/vm.h"
@@ -563,39 +564,47 @@ static void test_cache_js(void **state)
 static void test_compile_once(void **state)
 {
     (void)state;
-    uint64_t c0 = TP_STAT_GET(programs_compiled), v0 = TP_STAT_GET(vms_created);
+    fx_metrics = tp_metrics_new(0); /* the processors count in its stats */
+    struct tp_stats *st = tp_metrics_stats(fx_metrics);
+    uint64_t c0 = TP_STAT_GET(st, programs_compiled), v0 = TP_STAT_GET(st, vms_created);
     struct proc_fx f;
     nr_open(&f, "code: 'msg.payload = msg.payload * 2; return msg;'\n");
-    assert_int_equal(TP_STAT_GET(programs_compiled) - c0, 1);
-    assert_int_equal(TP_STAT_GET(vms_created) - v0, 1);
-    c0 = TP_STAT_GET(programs_compiled);
-    v0 = TP_STAT_GET(vms_created);
+    assert_int_equal(TP_STAT_GET(st, programs_compiled) - c0, 1);
+    assert_int_equal(TP_STAT_GET(st, vms_created) - v0, 1);
+    c0 = TP_STAT_GET(st, programs_compiled);
+    v0 = TP_STAT_GET(st, vms_created);
     for (int i = 0; i < 10000; i++) {
         fx_run(&f, mk_msg("21", NULL));
         assert_int_equal(f.out.len, 1);
     }
     assert_string_equal(out_payload(&f, 0), "42");
-    assert_int_equal(TP_STAT_GET(programs_compiled), c0);
-    assert_int_equal(TP_STAT_GET(vms_created), v0);
+    assert_int_equal(TP_STAT_GET(st, programs_compiled), c0);
+    assert_int_equal(TP_STAT_GET(st, vms_created), v0);
     fx_close(&f);
+    tp_metrics_free(fx_metrics);
+    fx_metrics = NULL;
 }
 
 static void test_naive_mode(void **state)
 {
     (void)state;
+    fx_metrics = tp_metrics_new(0); /* the processors count in its stats */
+    struct tp_stats *st = tp_metrics_stats(fx_metrics);
     tp_js_set_naive(1);
     struct proc_fx f;
     nr_open(&f, "code: 'msg.payload = msg.payload * 2; return msg;'\n");
     tp_js_set_naive(0);
-    uint64_t c0 = TP_STAT_GET(programs_compiled), v0 = TP_STAT_GET(vms_created);
+    uint64_t c0 = TP_STAT_GET(st, programs_compiled), v0 = TP_STAT_GET(st, vms_created);
     for (int i = 0; i < 3; i++) {
         fx_run(&f, mk_msg("21", NULL));
         assert_int_equal(f.out.len, 1);
         assert_string_equal(out_payload(&f, 0), "42");
     }
-    assert_int_equal(TP_STAT_GET(programs_compiled) - c0, 3);
-    assert_int_equal(TP_STAT_GET(vms_created) - v0, 3);
+    assert_int_equal(TP_STAT_GET(st, programs_compiled) - c0, 3);
+    assert_int_equal(TP_STAT_GET(st, vms_created) - v0, 3);
     fx_close(&f);
+    tp_metrics_free(fx_metrics);
+    fx_metrics = NULL;
 }
 
 int main(void)

@@ -3,7 +3,8 @@
  * fail a batch), around a nodered_js processor that tags, refuses, fans out
  * and delays messages: input order kept with several workers, a reload
  * between batches switching every later batch to the new processors, the
- * fatal paths (input read error, output failure) and drop accounting. */
+ * fatal paths (input read error, output failure), drop accounting and two
+ * pipelines of one process counting apart. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include "builtin_plugins.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/plugin.h"
 #include "core/stats.h"
 #include "pipeline/pipeline.h"
@@ -179,7 +181,6 @@ static void reset(int total)
     in.hook = NULL;
     out.n = 0;
     out.fail_seq = -1;
-    memset(&tp_stats, 0, sizeof(tp_stats));
 }
 
 static struct tp_config *config(const char *yaml)
@@ -192,16 +193,34 @@ static struct tp_config *config(const char *yaml)
 }
 
 static struct tp_pipeline *pipeline;
+static struct tp_stats counts; /* the counters of the last run's pipeline */
+
+/* The pipeline of text (freed) with the fake input and output; its
+ * configuration (to free after it) in *cfg. */
+static struct tp_pipeline *build(char *text, struct tp_config **cfg)
+{
+    *cfg = config(text);
+    free(text);
+    struct tp_pipeline_opts opts = {.input_plugin = &fake_input, .output_plugin = &fake_output};
+    struct tp_pipeline *p = NULL;
+    struct tp_error err = {0};
+    if (tp_pipeline_new(*cfg, &opts, &p, &err))
+        fail_msg("pipeline: %s", err.msg);
+    return p;
+}
+
+static void count_of(struct tp_pipeline *p, struct tp_stats *st)
+{
+    tp_stats_snapshot(tp_metrics_stats(tp_pipeline_metrics(p)), st);
+}
 
 /* Runs the pipeline of text (freed) to its end. */
 static int run(char *text, struct tp_error *err)
 {
-    struct tp_config *cfg = config(text);
-    free(text);
-    struct tp_pipeline_opts opts = {.input_plugin = &fake_input, .output_plugin = &fake_output};
-    if (tp_pipeline_new(cfg, &opts, &pipeline, err))
-        fail_msg("pipeline: %s", err->msg);
+    struct tp_config *cfg;
+    pipeline = build(text, &cfg);
     int rc = tp_pipeline_run(pipeline, err);
+    count_of(pipeline, &counts);
     tp_pipeline_free(pipeline);
     pipeline = NULL;
     tp_config_free(cfg);
@@ -228,8 +247,8 @@ static void test_order_kept_with_threads(void **state)
     assert_int_equal(in.n_acks, 3000);
     for (int i = 0; i < 3000; i++)
         assert_int_equal(in.acks[i], i);
-    assert_int_equal(TP_STAT_GET(received), 3000);
-    assert_int_equal(TP_STAT_GET(processed), k);
+    assert_int_equal(counts.received, 3000);
+    assert_int_equal(counts.processed, k);
 }
 
 /* The reload hook runs in the input's read, between two batches, once the
@@ -340,9 +359,45 @@ static void test_drop_accounting(void **state)
         k++;
     }
     assert_int_equal(out.n, k);
-    assert_int_equal(TP_STAT_GET(dropped[TP_DROP_JS_ERROR]), dropped);
-    assert_int_equal(TP_STAT_GET(processed), k);
+    assert_int_equal(counts.dropped[TP_DROP_JS_ERROR], dropped);
+    assert_int_equal(counts.processed, k);
     assert_int_equal(in.n_acks, 2000);
+}
+
+/* Two pipelines of one process count apart: each has its own received,
+ * processed, drops by reason, JS programs compiled and VMs created (the
+ * counters were process-wide once: b's run showed in a's numbers). */
+static void test_two_pipelines_count_apart(void **state)
+{
+    (void)state;
+    struct tp_config *cfg_a, *cfg_b;
+    struct tp_pipeline *a = build(yaml(3, 'a', 4, 0), &cfg_a);
+    struct tp_pipeline *b = build(yaml(1, 'b', 0, 7), &cfg_b);
+    struct tp_error err = {0};
+    reset(2000);
+    assert_int_equal(tp_pipeline_run(a, &err), TP_OK);
+    reset(300);
+    assert_int_equal(tp_pipeline_run(b, &err), TP_OK);
+    int fanned = 0; /* b's messages i % 7 == 2 come out twice */
+    for (int i = 0; i < 300; i++)
+        fanned += i % 7 == 2;
+    struct tp_stats sa, sb;
+    count_of(a, &sa);
+    count_of(b, &sb);
+    assert_int_equal(sa.received, 2000);
+    assert_int_equal(sa.dropped[TP_DROP_JS_ERROR], 500);
+    assert_int_equal(sa.processed, 1500);
+    assert_int_equal(sa.programs_compiled, 1);
+    assert_int_equal(sa.vms_created, 3);
+    assert_int_equal(sb.received, 300);
+    assert_int_equal(sb.dropped[TP_DROP_JS_ERROR], 0);
+    assert_int_equal(sb.processed, 300 + fanned);
+    assert_int_equal(sb.programs_compiled, 1);
+    assert_int_equal(sb.vms_created, 1);
+    tp_pipeline_free(a);
+    tp_pipeline_free(b);
+    tp_config_free(cfg_a);
+    tp_config_free(cfg_b);
 }
 
 int main(void)
@@ -359,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_input_read_error_is_fatal),
         cmocka_unit_test(test_output_failure_is_fatal),
         cmocka_unit_test(test_drop_accounting),
+        cmocka_unit_test(test_two_pipelines_count_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

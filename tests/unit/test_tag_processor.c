@@ -5,6 +5,7 @@
 #include "js_test_util.h"
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/stats.h"
 
 extern const struct tp_processor_plugin tp_processor_tag_processor;
@@ -308,7 +309,9 @@ static void test_empty_stages(void **state)
 static void test_no_compile_per_message(void **state)
 {
     (void)state;
-    uint64_t c0 = TP_STAT_GET(programs_compiled), v0 = TP_STAT_GET(vms_created);
+    fx_metrics = tp_metrics_new(0); /* the processors count in its stats */
+    struct tp_stats *st = tp_metrics_stats(fx_metrics);
+    uint64_t c0 = TP_STAT_GET(st, programs_compiled), v0 = TP_STAT_GET(st, vms_created);
     struct proc_fx f;
     tp_open(&f, DEFAULTS "conditions:\n"
                          "  - if: msg.meta.opcua_node_id === 'a'\n"
@@ -316,10 +319,10 @@ static void test_no_compile_per_message(void **state)
                          "  - if: msg.meta.opcua_node_id === 'b'\n"
                          "    then: 'return [msg, {payload: 0, meta: msg.meta}];'\n"
                          "advancedProcessing: 'msg.payload = msg.payload * 2; return msg;'\n");
-    assert_int_equal(TP_STAT_GET(programs_compiled) - c0, 6);
-    assert_int_equal(TP_STAT_GET(vms_created) - v0, 1);
-    c0 = TP_STAT_GET(programs_compiled);
-    v0 = TP_STAT_GET(vms_created);
+    assert_int_equal(TP_STAT_GET(st, programs_compiled) - c0, 6);
+    assert_int_equal(TP_STAT_GET(st, vms_created) - v0, 1);
+    c0 = TP_STAT_GET(st, programs_compiled);
+    v0 = TP_STAT_GET(st, vms_created);
     size_t outs = 0;
     for (int i = 0; i < 10000; i++) {
         fx_run(&f, tag_msg("21", i % 2 ? "a" : "b", "t"));
@@ -327,9 +330,11 @@ static void test_no_compile_per_message(void **state)
         assert_int_equal(f.drops.n, 0);
     }
     assert_int_equal(outs, 15000);
-    assert_int_equal(TP_STAT_GET(programs_compiled), c0);
-    assert_int_equal(TP_STAT_GET(vms_created), v0);
+    assert_int_equal(TP_STAT_GET(st, programs_compiled), c0);
+    assert_int_equal(TP_STAT_GET(st, vms_created), v0);
     fx_close(&f);
+    tp_metrics_free(fx_metrics);
+    fx_metrics = NULL;
 }
 
 int main(void)
