@@ -83,7 +83,13 @@ static struct tp_config *load_valid(const struct run_args *a, const char *prefix
     if (at_start) /* findings already in the configured log format */
         tp_pipeline_apply_logger(cfg);
     struct tp_lint_report rep = {0};
-    tp_lint_config(cfg, TP_LINT_COMPILE, &rep);
+    if (tp_lint_config(cfg, TP_LINT_COMPILE, &rep) != TP_OK) {
+        tp_log(TP_LOG_ERROR, "%s%s: out of memory: cannot check the configuration", prefix,
+               a->config);
+        tp_lint_report_free(&rep);
+        tp_config_free(cfg);
+        return NULL;
+    }
     for (size_t i = 0; i < rep.n; i++)
         if (rep.v[i].blocks_run || (!at_start && rep.v[i].severity == TP_LINT_ERROR))
             tp_log(TP_LOG_ERROR, "%s%s", prefix, rep.v[i].text);

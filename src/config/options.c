@@ -664,6 +664,12 @@ int tp_options_parse_all(const struct tp_option *table, const struct tp_node *ma
     int rc = parse_map(&c, table, map, map, path, out);
     if (rc == TP_CONFIG) /* not reported: e.g. the map itself has the wrong type */
         on_error(ud, &err);
+    if (rc == TP_NOMEM) { /* the rest is unchecked: say so, never pass it as clean */
+        tp_error_set_at(&err, TP_NOMEM, map ? map->file : NULL, map ? map->line : 0,
+                        map ? map->col : 0, "%s%sout of memory: not checked", path ? path : "",
+                        path && *path ? ": " : "");
+        on_error(ud, &err);
+    }
     if (rc == TP_OK && c.reported)
         rc = TP_CONFIG;
     return rc;

@@ -31,8 +31,10 @@ static void add(struct tp_lint_report *rep, enum tp_lint_severity sev, const cha
     if (rep->n == rep->cap) {
         size_t nc = rep->cap ? rep->cap * 2 : 16;
         struct tp_lint_finding *v = realloc(rep->v, nc * sizeof(*v));
-        if (!v)
+        if (!v) {
+            rep->nomem = 1;
             return;
+        }
         rep->v = v;
         rep->cap = nc;
     }
@@ -513,7 +515,9 @@ static void lint_snippet(struct tp_lint_report *rep, const struct tp_js_snippet 
     if (flags & TP_LINT_COMPILE)
         compile_check(rep, js, label, stage, is_if);
     struct toks ts = {0};
-    if (tokenize(js->code, &ts) == 0) {
+    if (tokenize(js->code, &ts) != 0)
+        rep->nomem = 1;
+    else {
         struct snip s = {js, js->path ? js->path : stage};
         if (ts.n == 0)
             ;
@@ -521,8 +525,8 @@ static void lint_snippet(struct tp_lint_report *rep, const struct tp_js_snippet 
             check_if(rep, &s, &ts);
         else
             check_body(rep, &s, &ts);
-        if (norm)
-            *norm = normalized(&ts);
+        if (norm && !(*norm = normalized(&ts)))
+            rep->nomem = 1;
     }
     free(ts.v);
 }
@@ -543,6 +547,8 @@ static void lint_processor(struct tp_lint_report *rep, const struct tp_processor
     if (ifo && tho) {
         const struct tp_list *l = (const void *)((const char *)cfg + co->offset);
         struct cond_info *ci = calloc(l->n ? l->n : 1, sizeof(*ci));
+        if (!ci)
+            rep->nomem = 1;
         for (size_t i = 0; ci && i < l->n; i++) {
             const char *item = (const char *)l->items + i * co->elem_size;
             const struct tp_js_snippet *ifs = (const void *)(item + ifo->offset);
@@ -627,7 +633,7 @@ int tp_lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_r
 {
     int rc = lint_config(cfg, flags, rep);
     sort_by_position(rep);
-    return rc;
+    return rc ? rc : rep->nomem ? TP_NOMEM : TP_OK;
 }
 
 static int lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_report *rep)
@@ -735,8 +741,10 @@ int tp_lint_main(int argc, char **argv, void (*usage)(FILE *out))
                 set_rc = tp_config_set(cfg, sets[k], &err);
             if (set_rc != TP_OK)
                 add_blocking(&rep, &err);
-            else
-                tp_lint_config(cfg, TP_LINT_COMPILE, &rep);
+            else if (tp_lint_config(cfg, TP_LINT_COMPILE, &rep) != TP_OK) {
+                fprintf(stderr, "%s: out of memory: cannot check it\n", argv[i]);
+                errors++;
+            }
         }
         for (size_t k = 0; k < rep.n; k++)
             printf("%s\n", rep.v[k].text);

@@ -25,6 +25,7 @@ struct tp_lint_report {
     size_t n, cap;
     int errors, warnings;
     int blocking; /* findings with blocks_run */
+    int nomem;    /* a check ran out of memory: findings may be missing (TP_NOMEM) */
 };
 
 #define TP_LINT_COMPILE 0x1u /* compile every snippet (syntax errors) */
@@ -33,7 +34,8 @@ struct tp_lint_report {
  * and reload: every section is checked on its own (so one bad section does
  * not hide the others), then each processor and its rules. Findings come
  * at once, each once. Lints cfg into rep (zeroed by the caller; free with
- * tp_lint_report_free). Returns 0, or TP_NOMEM. */
+ * tp_lint_report_free). Returns 0, or TP_NOMEM when out of memory lost a check
+ * or a finding (rep->nomem): the report is then incomplete, never trusted. */
 int tp_lint_config(const struct tp_config *cfg, unsigned flags, struct tp_lint_report *rep);
 void tp_lint_report_free(struct tp_lint_report *rep);
 

@@ -432,15 +432,19 @@ static void on_drop(void *opaque, const struct tp_msg *in, const struct tp_drop 
 }
 
 /* Input-level drops (undecodable records) have no message: report them with
- * one whose payload is the raw record (its line number is in the error text). */
-static void report_input_drops(struct tp_pipeline *p, struct tp_drops *drops)
+ * one whose payload is the raw record (its line number is in the error text).
+ * Out of memory for that message is fatal (BEHAVIOUR 4.2): the drop is never
+ * silently gone. */
+static int report_input_drops(struct tp_pipeline *p, struct tp_drops *drops)
 {
     struct drop_ctx dc = {p, NULL};
     for (size_t i = 0; i < drops->n; i++) {
         const struct tp_drop *d = &drops->v[i];
         struct tp_msg *m = tp_msg_new(); /* the record as text, when the input kept it */
-        if (!m)
-            continue;
+        if (!m) {
+            tp_drops_reset(drops);
+            return TP_NOMEM;
+        }
         if (d->raw && tp_msg_set_payload(m, d->raw, d->raw_len) == TP_OK)
             m->flags |= TP_MSG_PAYLOAD_NOTJSON;
         TP_STAT_ADD(tp_metrics_stats(p->metrics), received, 1);
@@ -448,6 +452,7 @@ static void report_input_drops(struct tp_pipeline *p, struct tp_drops *drops)
         tp_msg_free(m);
     }
     tp_drops_reset(drops);
+    return TP_OK;
 }
 
 /* ---------- threads ---------- */
@@ -776,7 +781,11 @@ static int read_loop(struct tp_pipeline *p, struct tp_error *err)
         struct tp_error rerr = {0};
         rc = p->input->read(p->input_state, &s->in, p->batch_size, &drops, &rerr);
         s->read_ns = tp_mono_ns();
-        report_input_drops(p, &drops);
+        if (report_input_drops(p, &drops) != TP_OK) {
+            struct tp_error e;
+            tp_error_set(&e, TP_NOMEM, "processing failed: %s", tp_strerror(TP_NOMEM));
+            set_fatal(p, &e);
+        }
         for (size_t i = 0; i < s->in.len; i++) {
             if (s->route)
                 s->route[i] = tp_route(&p->router, s->in.msgs[i], msg_seq);

@@ -23,6 +23,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/msg.h"
+#include "ops/lint.h"
+#include "pipeline/pipeline.h"
 
 /* ---- the hook ---- */
 
@@ -311,6 +313,117 @@ static int run_chain(void *ctx, int injected)
     return rc;
 }
 
+/* Lint: a finding lost to out of memory must fail the lint (TP_NOMEM) or be
+ * replaced by an "out of memory" finding, never pass as a shorter report. */
+static const char lint_text[] = "input:\n"
+                                "  stdin: {}\n"
+                                "  bogus_key: 1\n"
+                                "pipeline:\n"
+                                "  processors:\n"
+                                "    - tag_processor:\n"
+                                "        defaults: 'return msg;'\n"
+                                "        conditions:\n"
+                                "          - if: msg.meta.a === 'x'\n"
+                                "            then: 'return msg;'\n"
+                                "          - if: msg.meta.a === 'x'\n"
+                                "            then: 'return msg;'\n"
+                                "output:\n"
+                                "  stdout: {}\n"
+                                "unknown_section: {}\n";
+
+struct lint_fx {
+    struct tp_config *cfg;
+    size_t findings; /* of a clean run */
+};
+
+static int lint_findings(void *ctx, int injected)
+{
+    struct lint_fx *fx = ctx;
+    struct tp_lint_report rep = {0};
+    int rc = tp_lint_config(fx->cfg, 0, &rep);
+    int said = 0;
+    for (size_t i = 0; i < rep.n; i++)
+        said |= strstr(rep.v[i].text, "out of memory") != NULL;
+    if (rc == TP_OK && injected && rep.n != fx->findings && !said)
+        fail_msg("lint: %zu of %zu findings, reported as complete", rep.n, fx->findings);
+    if (!injected)
+        fx->findings = rep.n;
+    tp_lint_report_free(&rep);
+    return rc;
+}
+
+static void test_lint_findings(void **state)
+{
+    (void)state;
+    struct lint_fx fx = {0};
+    struct tp_error err = {0};
+    assert_int_equal(tp_config_load_string("t.yaml", lint_text, strlen(lint_text), &fx.cfg, &err),
+                     0);
+    assert_true(inject_all("lint findings", lint_findings, &fx) > 2);
+    assert_true(fx.findings >= 2);
+    tp_config_free(fx.cfg);
+}
+
+/* Pipeline: an input drop whose report cannot be built (out of memory) is
+ * fatal, never silently gone (BEHAVIOUR 4.2). The input's only read returns
+ * one undecodable record and the end; the next allocation (the drop's
+ * message) fails. */
+static int drop_in_open(const void *config, void **state, struct tp_error *err)
+{
+    (void)config, (void)err;
+    *state = NULL;
+    return TP_OK;
+}
+
+static int drop_in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                        struct tp_error *err)
+{
+    (void)state, (void)batch, (void)max, (void)err;
+    tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input", "input line 1: not JSON");
+    arm(1);
+    return TP_EOF;
+}
+
+static void drop_in_close(void *state)
+{
+    (void)state;
+}
+
+static const struct tp_input_plugin drop_input = {
+    .name = "fake", .open = drop_in_open, .read = drop_in_read, .close = drop_in_close};
+
+static int drops_seen;
+
+static void on_dropped(void *ud, const struct tp_msg *in, const char *proc, const struct tp_drop *d)
+{
+    (void)ud, (void)in, (void)proc, (void)d;
+    drops_seen++;
+}
+
+static void test_pipeline_input_drop(void **state)
+{
+    (void)state;
+    static const char text[] = "input: {fake: {}}\n"
+                               "pipeline: {processors: []}\n"
+                               "output: {stdout: {}}\n";
+    struct tp_config *cfg = NULL;
+    struct tp_pipeline *p = NULL;
+    struct tp_error err = {0};
+    assert_int_equal(tp_config_load_string("t.yaml", text, strlen(text), &cfg, &err), 0);
+    struct tp_pipeline_opts opts = {.input_plugin = &drop_input};
+    assert_int_equal(tp_pipeline_new(cfg, &opts, &p, &err), 0);
+    struct tp_pipeline_hooks hooks = {.dropped = on_dropped};
+    tp_pipeline_set_hooks(p, &hooks);
+    int rc = tp_pipeline_run(p, &err);
+    assert_true(disarm());
+    tp_pipeline_free(p);
+    tp_config_free(cfg);
+    if (rc == TP_OK && drops_seen == 0)
+        fail_msg("an input drop was lost to out of memory: not counted, run successful");
+    if (!strstr(err.msg, "processing failed: out of memory"))
+        fail_msg("status %d, error '%s'", rc, err.msg);
+}
+
 static void test_config_loading(void **state)
 {
     (void)state;
@@ -362,10 +475,9 @@ int main(void)
     tp_plugins_use(&tp_builtin_plugins);
     tp_log_set_level(TP_LOG_OFF);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_loading),
-        cmocka_unit_test(test_envelope_decoder),
-        cmocka_unit_test(test_message_building),
-        cmocka_unit_test(test_processor_chain),
+        cmocka_unit_test(test_config_loading),   cmocka_unit_test(test_envelope_decoder),
+        cmocka_unit_test(test_message_building), cmocka_unit_test(test_processor_chain),
+        cmocka_unit_test(test_lint_findings),    cmocka_unit_test(test_pipeline_input_drop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

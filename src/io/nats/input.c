@@ -149,7 +149,8 @@ struct nats_in {
     struct fifo queue;   /* core: received messages */
     struct fifo pending; /* JetStream: delivered, not yet acked */
     int stop;
-    int drained; /* core: subscriptions drained after a stop */
+    int drained;   /* core: subscriptions drained after a stop */
+    uint64_t lost; /* core: messages lost to out of memory (the next read fails) */
     uint64_t acked, ack_errors;
 };
 
@@ -241,7 +242,7 @@ static void on_core_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, v
     while (!in->stop && in->queue.len >= (size_t)in->cfg->max_queued)
         pthread_cond_wait(&in->cond, &in->lock);
     if (fifo_push(&in->queue, m)) {
-        tp_log_limited(TP_LOG_ERROR, "nats-in-nomem", "nats input: out of memory, message lost");
+        in->lost++; /* core NATS does not redeliver: read_core fails the input */
         natsMsg_Destroy(m);
     }
     pthread_cond_broadcast(&in->cond);
@@ -469,7 +470,9 @@ static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max, struc
                 continue;
             }
             t->ack = m;
-            if (tp_batch_push(batch, t)) {
+            if (tp_batch_push(batch, t)) { /* t freed; m not acked: redelivered */
+                tp_log_limited(TP_LOG_ERROR, "nats-in-nomem",
+                               "nats input: out of memory, message left for redelivery");
                 pthread_mutex_lock(&in->lock);
                 fifo_remove(&in->pending, m);
                 pthread_mutex_unlock(&in->lock);
@@ -482,7 +485,10 @@ static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max, struc
     }
 }
 
-static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+/* A message lost to out of memory is fatal (core NATS does not redeliver;
+ * BEHAVIOUR 4.2): the read fails saying how many were lost. */
+static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max, struct tp_drops *drops,
+                     struct tp_error *err)
 {
     pthread_mutex_lock(&in->lock);
     while (!in->stop && in->queue.len == 0)
@@ -509,12 +515,15 @@ static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max, str
         struct tp_msg *t = convert(in, m);
         natsMsg_Destroy(m);
         if (!t || tp_batch_push(batch, t))
-            tp_log_limited(TP_LOG_ERROR, "nats-in-nomem",
-                           "nats input: out of memory, message lost");
+            in->lost++;
     }
     int more = in->queue.len > 0;
+    uint64_t lost = in->lost;
     pthread_cond_broadcast(&in->cond);
     pthread_mutex_unlock(&in->lock);
+    if (lost)
+        return tp_error_set(err, TP_NOMEM, "nats input: out of memory, %llu message(s) lost",
+                            (unsigned long long)lost);
     return stop && !more ? TP_EOF : TP_OK;
 }
 
@@ -522,8 +531,8 @@ static int nats_in_read(void *p, struct tp_batch *batch, size_t max, struct tp_d
                         struct tp_error *err)
 {
     struct nats_in *in = p;
-    (void)err; /* fetch failures are retried, never fatal */
-    return in->use_js ? read_js(in, batch, max, drops) : read_core(in, batch, max, drops);
+    /* fetch failures are retried, never fatal; a core message lost is */
+    return in->use_js ? read_js(in, batch, max, drops) : read_core(in, batch, max, drops, err);
 }
 
 static void nats_in_ack(void *p, void *token)
