@@ -50,15 +50,17 @@ test: build build-asan format-check
 # ThreadSanitizer build (build-tsan/) running the unit and CLI tests: data
 # races between the reader, workers, writer, signal and HTTP threads.
 # tests/tsan.supp lists the reports from libraries built without TSan.
-# Left out: test_alloc_failure (wraps malloc, as TSan does), test_kafka
-# (librdkafka's mock-cluster threads crash in TSan's allocator: threads TSan
-# did not see start) and run_random_meta (15 min under TSan; ASan runs it).
+# Left out: test_alloc_failure (wraps malloc, as TSan does), test_kafka,
+# test_uns_io and run_umh_configs (librdkafka's mock-cluster threads crash in
+# TSan's allocator: threads TSan did not see start), run_random_meta (15 min
+# under TSan; ASan runs it) and run_js_cpu_timeout (its rule's loops take
+# longer than its CPU limit in the TSan build; ASan runs it).
 tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTP_TSAN=ON $(LAUNCHER) >/dev/null
 	@cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 		ctest --output-on-failure -j $(JOBS) -R '^(unit|cli)\.' \
-		-E '^(unit\.test_alloc_failure|unit\.test_kafka|cli\.run_random_meta)$$'
+		-E '^(unit\.test_alloc_failure|unit\.test_kafka|unit\.test_uns_io|cli\.run_umh_configs|cli\.run_random_meta|cli\.run_js_cpu_timeout)$$'
 
 bench: build
 	bash bench/run.sh
