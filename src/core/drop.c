@@ -31,6 +31,7 @@ void tp_drops_reset(struct tp_drops *d)
         d->v[i].raw = NULL;
     }
     d->n = 0;
+    d->lost = 0;
 }
 
 void tp_drops_free(struct tp_drops *d)
@@ -51,15 +52,11 @@ void tp_drops_add(struct tp_drops *d, enum tp_drop_reason reason, const char *st
             d->cap = cap;
         }
     }
-    struct tp_drop *e;
-    if (d->n < d->cap) {
-        e = &d->v[d->n++];
-    } else if (d->n > 0) {
-        e = &d->v[d->n - 1]; /* out of memory: keep counting in the last slot */
-        free(e->raw);
-    } else {
+    if (d->n == d->cap) { /* out of memory: the holder fails (see drop.h) */
+        d->lost++;
         return;
     }
+    struct tp_drop *e = &d->v[d->n++];
     e->raw = NULL;
     e->raw_len = 0;
     e->reason = reason;
@@ -75,13 +72,16 @@ void tp_drops_add(struct tp_drops *d, enum tp_drop_reason reason, const char *st
 
 void tp_drops_set_raw(struct tp_drops *d, const char *raw, size_t len)
 {
-    if (!d->n)
+    if (!d->n || d->lost) /* the last add may have failed: not its drop */
         return;
     struct tp_drop *e = &d->v[d->n - 1];
     free(e->raw);
+    e->raw_len = 0;
     e->raw = malloc(len + 1);
-    if (!e->raw)
+    if (!e->raw) {
+        d->lost++;
         return;
+    }
     memcpy(e->raw, raw, len);
     e->raw[len] = '\0';
     e->raw_len = len;

@@ -34,22 +34,26 @@ struct tp_drop {
     size_t raw_len;
 };
 
-/* A growable list of drops, reused across messages (tp_drops_reset). */
+/* A growable list of drops, reused across messages (tp_drops_reset). `lost`
+ * counts the drops that could not be recorded in full (out of memory): the
+ * list is then incomplete, and whoever reports it must fail with TP_NOMEM
+ * ("processing failed: out of memory", BEHAVIOUR 4.2), never report fewer. */
 struct tp_drops {
     struct tp_drop *v;
     size_t n, cap;
+    size_t lost;
 };
 
 void tp_drops_init(struct tp_drops *d);
 void tp_drops_reset(struct tp_drops *d);
 void tp_drops_free(struct tp_drops *d);
-/* Appends a drop; error is printf-style (may be NULL). Never fails: on
- * allocation failure the drop is still counted by overwriting the last slot. */
+/* Appends a drop; error is printf-style (may be NULL). On allocation failure
+ * the drop is counted in d->lost (the recorded ones are kept as they are). */
 void tp_drops_add(struct tp_drops *d, enum tp_drop_reason reason, const char *stage,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Attaches a copy of the undecodable record to the last drop added, so the
- * dead letter can keep it. Best effort: on allocation failure nothing is kept. */
+ * dead letter can keep it. On allocation failure the drop counts in d->lost. */
 void tp_drops_set_raw(struct tp_drops *d, const char *raw, size_t len);
 
 #endif

@@ -216,6 +216,8 @@ int tp_chain_process(struct tp_chain_worker *w, const struct tp_msg *in, struct 
         }
         tp_batch_clear(&w->cur);
     }
+    if (rc == TP_OK && w->drops.lost) /* a drop not recorded: never report fewer */
+        rc = TP_NOMEM;
     if (rc == TP_OK) /* a fatal status is no drop: the input is not done with */
         report_drops(w, in, first_drop, on_drop, opaque);
     else

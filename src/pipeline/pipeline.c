@@ -433,26 +433,29 @@ static void on_drop(void *opaque, const struct tp_msg *in, const struct tp_drop 
 
 /* Input-level drops (undecodable records) have no message: report them with
  * one whose payload is the raw record (its line number is in the error text).
- * Out of memory for that message is fatal (BEHAVIOUR 4.2): the drop is never
- * silently gone. */
+ * A drop the input could not record, or out of memory for its message, is
+ * fatal (BEHAVIOUR 4.2): the drop is never silently gone. */
 static int report_input_drops(struct tp_pipeline *p, struct tp_drops *drops)
 {
     struct drop_ctx dc = {p, NULL};
-    for (size_t i = 0; i < drops->n; i++) {
+    int rc = drops->lost ? TP_NOMEM : TP_OK;
+    for (size_t i = 0; rc == TP_OK && i < drops->n; i++) {
         const struct tp_drop *d = &drops->v[i];
         struct tp_msg *m = tp_msg_new(); /* the record as text, when the input kept it */
-        if (!m) {
-            tp_drops_reset(drops);
-            return TP_NOMEM;
+        if (m && d->raw)
+            rc = tp_msg_set_payload(m, d->raw, d->raw_len);
+        else if (!m)
+            rc = TP_NOMEM;
+        if (rc == TP_OK) {
+            if (d->raw)
+                m->flags |= TP_MSG_PAYLOAD_NOTJSON;
+            TP_STAT_ADD(tp_metrics_stats(p->metrics), received, 1);
+            on_drop(&dc, m, d);
         }
-        if (d->raw && tp_msg_set_payload(m, d->raw, d->raw_len) == TP_OK)
-            m->flags |= TP_MSG_PAYLOAD_NOTJSON;
-        TP_STAT_ADD(tp_metrics_stats(p->metrics), received, 1);
-        on_drop(&dc, m, d);
         tp_msg_free(m);
     }
     tp_drops_reset(drops);
-    return TP_OK;
+    return rc;
 }
 
 /* ---------- threads ---------- */

@@ -295,8 +295,12 @@ static int run_chain(void *ctx, int injected)
         return rc;
     struct tp_batch out;
     tp_batch_init(&out);
-    for (size_t i = 0; i < 3 && rc == 0; i++)
+    for (size_t i = 0; i < 3 && rc == 0; i++) {
+        size_t outs = out.len, drops = fx->drops;
         rc = tp_chain_process(&w, fx->in[i], &out, count_drop, fx);
+        if (rc == 0 && out.len == outs && fx->drops == drops) /* a drop not recorded */
+            fail_msg("input %zu: neither output nor drop, processing successful", i);
+    }
     if (rc == 0 && !injected) /* 2 + 2 (fan-out) + 0 (no tag name: dropped) */
         assert_int_equal(out.len, 4);
     tp_batch_free(&out);
@@ -366,8 +370,12 @@ static void test_lint_findings(void **state)
 
 /* Pipeline: an input drop whose report cannot be built (out of memory) is
  * fatal, never silently gone (BEHAVIOUR 4.2). The input's only read returns
- * one undecodable record and the end; the next allocation (the drop's
- * message) fails. */
+ * undecodable records and the end; one allocation fails: the drop's message
+ * when the read has recorded its drops, else the recording itself (a fifth
+ * drop outgrows the list's first 4 slots; a record's raw copy). */
+enum drop_fail { FAIL_REPORT, FAIL_FIFTH_DROP, FAIL_RAW_COPY };
+static enum drop_fail drop_fail;
+
 static int drop_in_open(const void *config, void **state, struct tp_error *err)
 {
     (void)config, (void)err;
@@ -379,8 +387,16 @@ static int drop_in_read(void *state, struct tp_batch *batch, size_t max, struct 
                         struct tp_error *err)
 {
     (void)state, (void)batch, (void)max, (void)err;
-    tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input", "input line 1: not JSON");
-    arm(1);
+    int n = drop_fail == FAIL_FIFTH_DROP ? 5 : 1;
+    for (int i = 1; i <= n; i++) {
+        if (i == n && drop_fail == FAIL_FIFTH_DROP)
+            arm(1);
+        tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input", "input line %d: not JSON", i);
+    }
+    if (drop_fail != FAIL_FIFTH_DROP)
+        arm(1);
+    if (drop_fail == FAIL_RAW_COPY)
+        tp_drops_set_raw(drops, "not JSON", 8);
     return TP_EOF;
 }
 
@@ -400,9 +416,8 @@ static void on_dropped(void *ud, const struct tp_msg *in, const char *proc, cons
     drops_seen++;
 }
 
-static void test_pipeline_input_drop(void **state)
+static void run_input_drop(enum drop_fail how)
 {
-    (void)state;
     static const char text[] = "input: {fake: {}}\n"
                                "pipeline: {processors: []}\n"
                                "output: {stdout: {}}\n";
@@ -414,14 +429,32 @@ static void test_pipeline_input_drop(void **state)
     assert_int_equal(tp_pipeline_new(cfg, &opts, &p, &err), 0);
     struct tp_pipeline_hooks hooks = {.dropped = on_dropped};
     tp_pipeline_set_hooks(p, &hooks);
+    drop_fail = how;
+    drops_seen = 0;
     int rc = tp_pipeline_run(p, &err);
     assert_true(disarm());
     tp_pipeline_free(p);
     tp_config_free(cfg);
-    if (rc == TP_OK && drops_seen == 0)
-        fail_msg("an input drop was lost to out of memory: not counted, run successful");
+    if (rc == TP_OK)
+        fail_msg("case %d: an input drop was lost to out of memory: %d reported, run successful",
+                 (int)how, drops_seen);
     if (!strstr(err.msg, "processing failed: out of memory"))
-        fail_msg("status %d, error '%s'", rc, err.msg);
+        fail_msg("case %d: status %d, error '%s'", (int)how, rc, err.msg);
+}
+
+static void test_pipeline_input_drop(void **state)
+{
+    (void)state;
+    run_input_drop(FAIL_REPORT);
+}
+
+/* The drop list must not overwrite a recorded drop when it cannot grow, nor
+ * report a drop without the record the input attached to it. */
+static void test_pipeline_input_drop_not_recorded(void **state)
+{
+    (void)state;
+    run_input_drop(FAIL_FIFTH_DROP);
+    run_input_drop(FAIL_RAW_COPY);
 }
 
 static void test_config_loading(void **state)
@@ -475,9 +508,13 @@ int main(void)
     tp_plugins_use(&tp_builtin_plugins);
     tp_log_set_level(TP_LOG_OFF);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_loading),   cmocka_unit_test(test_envelope_decoder),
-        cmocka_unit_test(test_message_building), cmocka_unit_test(test_processor_chain),
-        cmocka_unit_test(test_lint_findings),    cmocka_unit_test(test_pipeline_input_drop),
+        cmocka_unit_test(test_config_loading),
+        cmocka_unit_test(test_envelope_decoder),
+        cmocka_unit_test(test_message_building),
+        cmocka_unit_test(test_processor_chain),
+        cmocka_unit_test(test_lint_findings),
+        cmocka_unit_test(test_pipeline_input_drop),
+        cmocka_unit_test(test_pipeline_input_drop_not_recorded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
