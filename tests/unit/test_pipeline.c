@@ -2,8 +2,9 @@
  * error or a hook on request) and a fake output (records what it gets, may
  * fail a batch), around a nodered_js processor that tags, refuses, fans out
  * and delays messages: input order kept with several workers, a reload
- * between batches switching every later batch to the new processors, the
- * fatal paths (input read error, output failure), drop accounting and two
+ * between batches switching every later batch to the new processors, a
+ * refused reload (bad rules; a trial worker that cannot start) keeping the
+ * running ones, the fatal paths (input read error, output failure), drop accounting and two
  * pipelines of one process counting apart. */
 #include <pthread.h>
 #include <setjmp.h>
@@ -295,17 +296,65 @@ static void reload_bad(void)
     assert_non_null(strstr(err.msg, "pipeline.processors[0].nodered_js"));
 }
 
+/* Runs 600 messages with a reload refused by `refused` after 200: every
+ * message comes out once, in order, on the running processors, and is
+ * acknowledged. */
+static void run_refused_reload(void (*refused)(void))
+{
+    reset(600);
+    in.hook_at = 200;
+    in.hook = refused;
+    struct tp_error err = {0};
+    assert_int_equal(run(yaml(2, 'a', 0, 0), &err), TP_OK);
+    assert_null(in.hook); /* the reload was tried */
+    assert_int_equal(out.n, 600);
+    for (int i = 0; i < 600; i++) {
+        assert_int_equal(out.got[i], i);
+        assert_int_equal(out.gen[i], 'a');
+    }
+    assert_int_equal(in.n_acks, 600);
+    assert_int_equal(counts.received, 600);
+    assert_int_equal(counts.processed, 600);
+}
+
 static void test_bad_reload_keeps_running_chain(void **state)
 {
     (void)state;
-    reset(600);
-    in.hook_at = 200;
-    in.hook = reload_bad;
+    run_refused_reload(reload_bad);
+}
+
+/* A reload whose processors compile but whose trial worker cannot start
+ * (the rule's bytecode does not fit its memory_limit_mb) is refused too. */
+static void reload_trial_worker_fails(void)
+{
+    enum { BIG = 1536 * 1024 }; /* a string literal over the 1 MB limit */
+    static const char head[] = "pipeline:\n"
+                               "  processors:\n"
+                               "    - nodered_js:\n"
+                               "        memory_limit_mb: 1\n"
+                               "        code: |\n"
+                               "          const big = '";
+    static const char tail[] = "';\n"
+                               "          msg.meta.gen = String(big.length);\n"
+                               "          return msg;\n";
+    char *text = malloc(sizeof(head) + BIG + sizeof(tail));
+    assert_non_null(text);
+    memcpy(text, head, sizeof(head) - 1);
+    memset(text + sizeof(head) - 1, 'x', BIG);
+    memcpy(text + sizeof(head) - 1 + BIG, tail, sizeof(tail));
+    struct tp_config *cfg = config(text);
+    free(text);
     struct tp_error err = {0};
-    assert_int_equal(run(yaml(2, 'a', 0, 0), &err), TP_OK);
-    assert_int_equal(out.n, 600);
-    for (int i = 0; i < 600; i++)
-        assert_int_equal(out.gen[i], 'a');
+    assert_int_not_equal(tp_pipeline_reload(pipeline, cfg, &err), TP_OK); /* takes cfg */
+    if (!strstr(err.msg, "cannot start the new processors") ||
+        !strstr(err.msg, "memory_limit_mb 1"))
+        fail_msg("reload refused, but not by its trial worker: %s", err.msg);
+}
+
+static void test_reload_refused_when_trial_worker_fails(void **state)
+{
+    (void)state;
+    run_refused_reload(reload_trial_worker_fails);
 }
 
 /* The input's read fails: the run fails naming the input; what was read
@@ -411,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_order_kept_with_threads),
         cmocka_unit_test(test_reload_between_batches),
         cmocka_unit_test(test_bad_reload_keeps_running_chain),
+        cmocka_unit_test(test_reload_refused_when_trial_worker_fails),
         cmocka_unit_test(test_input_read_error_is_fatal),
         cmocka_unit_test(test_output_failure_is_fatal),
         cmocka_unit_test(test_drop_accounting),
