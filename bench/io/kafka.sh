@@ -55,7 +55,7 @@ case_kafka_kafka() { # kafka (4 partitions) -> rules -> kafka (4 partitions)
         # mock, is setup_s); done: every input record acknowledged (so
         # produced and confirmed) and committed
         measure "kafka:in4->kafka:out4" $rules "$T/kk.yaml" "$MESSAGES" \
-            "[ \$(committed $g) -ge $MESSAGES ]" /dev/null "grep -q 'kafka: assigned' \"\$T/tp.err\""
+            "[ \$(committed $g) -ge $MESSAGES ]" /dev/null "grep -q 'kafka input: assigned' \"\$T/tp.err\""
     done
 }
 

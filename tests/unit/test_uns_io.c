@@ -2,7 +2,7 @@
  * in-process librdkafka mock cluster: record key (sanitised UMH topic),
  * headers (metadata without kafka_*, plus bridged_by), invalid_topic drops,
  * the umh_topics filter, umh_topic/kafka_* metadata, acked offsets committed,
- * and config errors at their FILE:LINE:COL. */
+ * config errors at their FILE:LINE:COL, and errors and logs naming uns. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,7 +51,7 @@ static int teardown(void **state)
 }
 
 /* A plugin instance: its config parsed from YAML (broker_address: the mock
- * is prepended), then opened. */
+ * is prepended unless the YAML sets one), then opened. */
 struct inst {
     struct tp_config *cfg;
     const struct tp_option *options;
@@ -64,8 +64,11 @@ static int inst_open(struct inst *x, const struct tp_option *options, size_t siz
                      struct tp_error *err)
 {
     char text[2048];
-    snprintf(text, sizeof(text), "broker_address: '%s'\n%s", rd_kafka_mock_cluster_bootstraps(mock),
-             yaml);
+    if (strstr(yaml, "broker_address:")) /* a broker of its own */
+        snprintf(text, sizeof(text), "%s", yaml);
+    else
+        snprintf(text, sizeof(text), "broker_address: '%s'\n%s",
+                 rd_kafka_mock_cluster_bootstraps(mock), yaml);
     memset(x, 0, sizeof(*x));
     x->options = options;
     x->config = calloc(1, size);
@@ -266,6 +269,96 @@ static void test_input_filter_and_acked_commit(void **state)
     inst_free(&out);
 }
 
+/* ---- the log (stderr) captured into a file ---- */
+
+static char log_path[] = "/tmp/test_uns_io.logXXXXXX";
+static int saved_stderr = -1;
+
+static void log_capture_start(void)
+{
+    fflush(stderr);
+    int fd = mkstemp(log_path);
+    assert_true(fd >= 0);
+    saved_stderr = dup(2);
+    assert_true(saved_stderr >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+}
+
+/* What was logged so far (caller frees). */
+static char *log_text(void)
+{
+    fflush(stderr);
+    FILE *f = fopen(log_path, "r");
+    assert_non_null(f);
+    char *text = calloc(1, 1 << 16);
+    assert_non_null(text);
+    fread(text, 1, (1 << 16) - 1, f);
+    fclose(f);
+    return text;
+}
+
+/* Waits (up to 60 s: librdkafka logs from its own threads) until the log
+ * has `want`. */
+static int log_wait_for(const char *want)
+{
+    for (int waited_ms = 0; waited_ms < 60000; waited_ms += 50) {
+        char *text = log_text();
+        int found = strstr(text, want) != NULL;
+        free(text);
+        if (found)
+            return 1;
+        usleep(50 * 1000);
+    }
+    return 0;
+}
+
+static void log_capture_stop(void)
+{
+    fflush(stderr);
+    dup2(saved_stderr, 2);
+    close(saved_stderr);
+    unlink(log_path);
+    strcpy(log_path + strlen(log_path) - 6, "XXXXXX");
+}
+
+/* The user configured uns: errors, drops and librdkafka's log lines name the
+ * uns connector ("uns output: ...", "uns input: ..."), not the Kafka
+ * connector it runs on. */
+static void test_messages_name_uns(void **state)
+{
+    (void)state;
+    struct inst out;
+    open_out(&out, "");
+    enum { BIG = 1100 * 1000 }; /* over librdkafka's message.max.bytes (1000000) */
+    char *big = malloc(BIG + 1);
+    assert_non_null(big);
+    memset(big, 'x', BIG);
+    big[BIG] = '\0';
+    struct tp_msg *m = msg(big, "umh_topic", "umh.v1.acme._historian.big", NULL);
+    free(big);
+    size_t n_drops = 0;
+    struct tp_out_drop *drops = write_all(&out, &m, 1, &n_drops);
+    assert_int_equal(n_drops, 1);
+    assert_int_equal(drops[0].reason, TP_DROP_INVALID_VALUE);
+    if (strncmp(drops[0].error, "uns output: record of 1100000 bytes for umh.messages", 52))
+        fail_msg("drop: %s", drops[0].error);
+    free(drops);
+    tp_output_uns.close(out.state);
+    inst_free(&out);
+
+    /* A broker that refuses connections: librdkafka's complaint names uns. */
+    struct inst in;
+    log_capture_start();
+    open_in(&in, "broker_address: '127.0.0.1:1'\nconsumer_group: g9\n");
+    int named = log_wait_for("uns input: ");
+    close_in(&in);
+    char *text = log_text();
+    log_capture_stop();
+    if (!named || strstr(text, "kafka input") || strstr(text, "kafka: "))
+        fail_msg("the log does not name the uns input:\n%s", text);
+    free(text);
+}
+
 /* Config errors name the option and where it is (line 1 holds broker_address). */
 static void test_config_errors(void **state)
 {
@@ -311,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_output_records_and_invalid_topic),
         cmocka_unit_test(test_input_filter_and_acked_commit),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_messages_name_uns),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,27 +9,38 @@
 #include "core/log.h"
 #include "io/kafka/internal.h"
 
+void tp__kafka_names_init(struct tp__kafka_names *n, const char *side, const char *connector)
+{
+    const char *name = connector ? connector : "kafka";
+    snprintf(n->path, sizeof(n->path), "%s.%s", side, name);
+    snprintf(n->who, sizeof(n->who), "%s %s", name, side);
+}
+
+/* Who logs for rk: its opaque's names (see internal.h), else "kafka". */
+static const char *who(void *opaque)
+{
+    return opaque ? ((const struct tp__kafka_names *)opaque)->who : "kafka";
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    (void)rk;
     enum tp_log_level l = level <= 3 ? TP_LOG_ERROR : level <= 5 ? TP_LOG_WARN : TP_LOG_DEBUG;
     char key[96];
     snprintf(key, sizeof(key), "kafka|%s", fac);
-    tp_log_limited(l, key, "kafka: %s: %s", fac, buf);
+    tp_log_limited(l, key, "%s: %s: %s", who(rd_kafka_opaque(rk)), fac, buf);
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    (void)opaque;
     char key[96];
     snprintf(key, sizeof(key), "kafka-error|%d", err);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[256];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
-        tp_log(TP_LOG_ERROR, "kafka: fatal error %s: %s", rd_kafka_err2name(orig), why);
+        tp_log(TP_LOG_ERROR, "%s: fatal error %s: %s", who(opaque), rd_kafka_err2name(orig), why);
         return;
     }
-    tp_log_limited(TP_LOG_WARN, key, "kafka: %s: %s", rd_kafka_err2name(err), reason);
+    tp_log_limited(TP_LOG_WARN, key, "%s: %s: %s", who(opaque), rd_kafka_err2name(err), reason);
 }
 
 int tp__kafka_conf_set(rd_kafka_conf_t *conf, const char *path, const char *name, const char *value,

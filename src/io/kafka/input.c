@@ -17,8 +17,6 @@
 #include "core/plugin.h"
 #include "io/kafka/internal.h"
 
-#define IN_PATH "input.kafka"
-
 static const char *const start_offsets[] = {"earliest", "latest", NULL};
 
 static const struct tp_option in_options[] = {
@@ -80,6 +78,7 @@ struct token_slab {
 };
 
 struct kafka_in {
+    struct tp__kafka_names names; /* first: librdkafka's opaque (internal.h) */
     const struct tp__kafka_in_config *cfg;
     rd_kafka_t *rk;
     regex_t key_re;
@@ -199,9 +198,9 @@ static void wait_drained(struct kafka_in *in, const rd_kafka_topic_partition_lis
         if (!busy || closing || pthread_cond_timedwait(&in->drained, &in->lock, &deadline)) {
             if (busy && !closing)
                 tp_log(TP_LOG_WARN,
-                       "kafka: rebalance: %lld message(s) of revoked partitions still in "
+                       "%s: rebalance: %lld message(s) of revoked partitions still in "
                        "flight; they may be delivered again by the new owner",
-                       (long long)busy);
+                       in->names.who, (long long)busy);
             break;
         }
     }
@@ -247,9 +246,9 @@ static void unread_revoked(struct kafka_in *in, const rd_kafka_topic_partition_l
     pthread_mutex_unlock(&in->lock);
     if (taken)
         tp_log(TP_LOG_DEBUG,
-               "kafka: rebalance: %zu record(s) of revoked partitions not handed over (read "
+               "%s: rebalance: %zu record(s) of revoked partitions not handed over (read "
                "again by the next owner)",
-               taken);
+               in->names.who, taken);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -269,11 +268,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             p->skip_to = p->acked = -1;
         }
         pthread_mutex_unlock(&in->lock);
-        tp_log(TP_LOG_INFO, "kafka: assigned %d partition(s)", parts->cnt);
+        tp_log(TP_LOG_INFO, "%s: assigned %d partition(s)", in->names.who, parts->cnt);
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
             if (e) {
-                tp_log(TP_LOG_ERROR, "kafka: assign: %s", rd_kafka_error_string(e));
+                tp_log(TP_LOG_ERROR, "%s: assign: %s", in->names.who, rd_kafka_error_string(e));
                 rd_kafka_error_destroy(e);
             }
         } else {
@@ -282,14 +281,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        tp_log(TP_LOG_INFO, "kafka: revoking %d partition(s)", parts->cnt);
+        tp_log(TP_LOG_INFO, "%s: revoking %d partition(s)", in->names.who, parts->cnt);
         unread_revoked(in, parts);
         wait_drained(in, parts);
         /* Commit what is stored for the partitions we still own, before they go. */
         if (!rd_kafka_assignment_lost(rk)) {
             rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
             if (cerr && cerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-                tp_log(TP_LOG_WARN, "kafka: commit on revoke: %s", rd_kafka_err2str(cerr));
+                tp_log(TP_LOG_WARN, "%s: commit on revoke: %s", in->names.who,
+                       rd_kafka_err2str(cerr));
         }
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
@@ -300,7 +300,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         return;
     }
-    tp_log(TP_LOG_ERROR, "kafka: rebalance error: %s", rd_kafka_err2str(err));
+    tp_log(TP_LOG_ERROR, "%s: rebalance error: %s", in->names.who, rd_kafka_err2str(err));
     rd_kafka_assign(rk, NULL);
 }
 
@@ -312,6 +312,7 @@ static int kafka_in_open(const void *config, void **out, struct tp_error *err)
     struct kafka_in *in = calloc(1, sizeof(*in));
     if (!in)
         return tp_error_set(err, TP_NOMEM, "out of memory");
+    tp__kafka_names_init(&in->names, "input", cfg->connector);
     in->cfg = cfg;
     pthread_mutex_init(&in->lock, NULL);
     pthread_cond_init(&in->drained, NULL);
@@ -323,33 +324,35 @@ static int kafka_in_open(const void *config, void **out, struct tp_error *err)
         if (e) {
             char why[128];
             regerror(e, &in->key_re, why, sizeof(why));
-            rc = tp_error_set(err, TP_CONFIG, IN_PATH ".key_filter: invalid regex: %s", why);
+            rc = tp_error_set(err, TP_CONFIG, "%s.key_filter: invalid regex: %s", in->names.path,
+                              why);
             goto fail;
         }
         in->has_re = 1;
     }
     if (!cfg->topics.n) {
-        rc = tp_error_set(err, TP_CONFIG, IN_PATH ".topics: expected at least one topic");
+        rc = tp_error_set(err, TP_CONFIG, "%s.topics: expected at least one topic", in->names.path);
         goto fail;
     }
     /* 0: a config filled by a connector built on this input (uns) */
     in->max_meta_keys = cfg->max_meta_keys ? (uint32_t)cfg->max_meta_keys : TP_JSON_MAX_META_KEYS;
-    rc = tp__kafka_conf_new(IN_PATH, &cfg->brokers, cfg->client_id, &conf, err);
+    rc = tp__kafka_conf_new(in->names.path, &cfg->brokers, cfg->client_id, &conf, err);
     if (rc)
         goto fail;
-    if ((rc = tp__kafka_conf_set(conf, IN_PATH, "group.id", cfg->consumer_group, err)) ||
-        (rc = tp__kafka_conf_set(conf, IN_PATH, "auto.offset.reset", cfg->start_offset, err)) ||
-        (rc = tp__kafka_conf_set(conf, IN_PATH, "enable.auto.commit", "true", err)) ||
-        (rc = tp__kafka_conf_apply(conf, IN_PATH, &cfg->properties, err)) ||
+    if ((rc = tp__kafka_conf_set(conf, in->names.path, "group.id", cfg->consumer_group, err)) ||
+        (rc = tp__kafka_conf_set(conf, in->names.path, "auto.offset.reset", cfg->start_offset,
+                                 err)) ||
+        (rc = tp__kafka_conf_set(conf, in->names.path, "enable.auto.commit", "true", err)) ||
+        (rc = tp__kafka_conf_apply(conf, in->names.path, &cfg->properties, err)) ||
         /* Not overridable: offsets are stored only for acknowledged messages. */
-        (rc = tp__kafka_conf_set(conf, IN_PATH, "enable.auto.offset.store", "false", err)))
+        (rc = tp__kafka_conf_set(conf, in->names.path, "enable.auto.offset.store", "false", err)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, in);
     char why[512];
     in->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
     if (!in->rk) {
-        rc = tp_error_set(err, TP_CONFIG, IN_PATH ": cannot create consumer: %s", why);
+        rc = tp_error_set(err, TP_CONFIG, "%s: cannot create consumer: %s", in->names.path, why);
         goto fail;
     }
     conf = NULL; /* owned by rk now */
@@ -360,7 +363,8 @@ static int kafka_in_open(const void *config, void **out, struct tp_error *err)
     rd_kafka_resp_err_t kerr = rd_kafka_subscribe(in->rk, subs);
     rd_kafka_topic_partition_list_destroy(subs);
     if (kerr) {
-        rc = tp_error_set(err, TP_CONFIG, IN_PATH ".topics: cannot subscribe: %s",
+        rc = tp_error_set(err, TP_CONFIG, "%s: cannot subscribe to %s%s: %s", in->names.path,
+                          cfg->topics.v[0], cfg->topics.n > 1 ? " and the other topics" : "",
                           rd_kafka_err2str(kerr));
         goto fail;
     }
@@ -525,7 +529,7 @@ static int kafka_in_read(void *state, struct tp_batch *batch, size_t max, struct
         if (rkm->err) {
             char key[64];
             snprintf(key, sizeof(key), "kafka-consume|%d", rkm->err);
-            tp_log_limited(TP_LOG_WARN, key, "kafka input: %s", rd_kafka_message_errstr(rkm));
+            tp_log_limited(TP_LOG_WARN, key, "%s: %s", in->names.who, rd_kafka_message_errstr(rkm));
             rd_kafka_message_destroy(rkm);
             continue;
         }
@@ -556,7 +560,7 @@ static void kafka_in_close(void *state)
         /* Every acked offset is stored: commit it now, then leave the group. */
         rd_kafka_resp_err_t e = rd_kafka_commit(in->rk, NULL, 0);
         if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            tp_log(TP_LOG_WARN, "kafka input: final commit: %s", rd_kafka_err2str(e));
+            tp_log(TP_LOG_WARN, "%s: final commit: %s", in->names.who, rd_kafka_err2str(e));
         rd_kafka_consumer_close(in->rk);
     }
     /* The store lists cache partition references (offsets_store sets

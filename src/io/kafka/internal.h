@@ -27,6 +27,19 @@ int tp__kafka_conf_set(rd_kafka_conf_t *conf, const char *path, const char *name
 int tp__kafka_conf_new(const char *path, const struct tp_strlist *brokers, const char *client_id,
                        rd_kafka_conf_t **out, struct tp_error *err);
 
+/* How a Kafka input or output names itself in errors and logs: "input.kafka"
+ * and "kafka input", or after the connector built on it ("input.uns", "uns
+ * input": the user configured that one). The first member of the input's
+ * and the output's state, which is librdkafka's opaque: the log and error
+ * callbacks find it there (a configuration without an opaque: "kafka"). */
+struct tp__kafka_names {
+    char path[32]; /* "input.kafka" */
+    char who[32];  /* "kafka input" */
+};
+
+/* side: "input" or "output"; connector: NULL for "kafka". */
+void tp__kafka_names_init(struct tp__kafka_names *n, const char *side, const char *connector);
+
 /* Applies the user's `properties` map as-is, after our defaults. */
 int tp__kafka_conf_apply(rd_kafka_conf_t *conf, const char *path, const struct tp_strmap *props,
                          struct tp_error *err);
@@ -43,6 +56,7 @@ struct tp__kafka_in_config {
     int64_t revoke_timeout_ms;
     struct tp_strmap properties;
     int64_t max_meta_keys; /* 0 (a config filled by another connector): the default */
+    const char *connector; /* set by a connector built on this input (uns), else NULL */
 };
 
 /* Record key of message i of b for an output built on the Kafka output:
@@ -64,6 +78,7 @@ struct tp__kafka_out_config {
     int64_t max_retries;
     struct tp_strmap properties;
     /* Set by a connector built on this output (uns), NULL otherwise: */
+    const char *connector;   /* its name, in errors and logs (tp__kafka_names) */
     tp__kafka_key_fn key_fn; /* replaces key_meta */
     void *key_ctx;
     /* One more header on every record, in place of a metadata entry of the

@@ -16,8 +16,6 @@
 #include "core/clock.h"
 #include "io/kafka/internal.h"
 
-#define OUT_PATH "output.kafka"
-
 static const char *const codecs[] = {"none", "gzip", "snappy", "lz4", "zstd", NULL};
 
 static const struct tp_option out_options[] = {
@@ -58,6 +56,7 @@ struct tracker {
 };
 
 struct kafka_out {
+    struct tp__kafka_names names; /* first: librdkafka's opaque (internal.h) */
     const struct tp__kafka_out_config *cfg;
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
@@ -91,16 +90,16 @@ static void tracker_done(struct kafka_out *out, struct tracker *t)
         char why[256];
         rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(out->rk, why, sizeof(why));
         if (fatal)
-            tp_error_set(&err, TP_IO, "kafka output: fatal producer error %s: %s",
+            tp_error_set(&err, TP_IO, "%s: fatal producer error %s: %s", out->names.who,
                          rd_kafka_err2name(fatal), why);
         else if (__atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED))
             tp_error_set(&err, TP_IO,
-                         "kafka output: stopping while messages to %s are not acknowledged (%s); "
+                         "%s: stopping while messages to %s are not acknowledged (%s); "
                          "their input will be delivered again",
-                         out->cfg->topic, rd_kafka_err2str(e));
+                         out->names.who, out->cfg->topic, rd_kafka_err2str(e));
         else
-            tp_error_set(&err, TP_IO, "kafka output: delivery to %s failed: %s", out->cfg->topic,
-                         rd_kafka_err2str(e));
+            tp_error_set(&err, TP_IO, "%s: delivery to %s failed: %s", out->names.who,
+                         out->cfg->topic, rd_kafka_err2str(e));
         tp_out_batch_complete(t->b, TP_IO, &err);
     }
     free(t);
@@ -146,7 +145,7 @@ static long long json_int(const char *s, const char *end, const char *key)
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     (void)rk;
-    (void)opaque;
+    const struct kafka_out *out = opaque;
     const char *end = json + len;
     for (const char *b = strstr(json, "\"nodeid\":"); b; b = strstr(b + 1, "\"nodeid\":")) {
         const char *next = strstr(b + 1, "\"nodeid\":");
@@ -155,10 +154,11 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
         if (!rtt || rtt > bend || json_int(b, bend, "nodeid") < 0)
             continue;
         tp_log(TP_LOG_DEBUG,
-               "kafka output statistics: broker %lld: %lld requests sent, produce round trip "
+               "%s statistics: broker %lld: %lld requests sent, produce round trip "
                "p50 %lld us, p90 %lld us, p99 %lld us, max %lld us",
-               json_int(b, bend, "nodeid"), json_int(b, bend, "tx"), json_int(rtt, bend, "p50"),
-               json_int(rtt, bend, "p90"), json_int(rtt, bend, "p99"), json_int(rtt, bend, "max"));
+               out->names.who, json_int(b, bend, "nodeid"), json_int(b, bend, "tx"),
+               json_int(rtt, bend, "p50"), json_int(rtt, bend, "p90"), json_int(rtt, bend, "p99"),
+               json_int(rtt, bend, "max"));
     }
     return 0;
 }
@@ -188,36 +188,37 @@ static int kafka_out_open(const void *config, void **outp, struct tp_error *err)
     struct kafka_out *out = calloc(1, sizeof(*out));
     if (!out)
         return tp_error_set(err, TP_NOMEM, "out of memory");
+    tp__kafka_names_init(&out->names, "output", cfg->connector);
     out->cfg = cfg;
     pthread_mutex_init(&out->lock, NULL);
     rd_kafka_conf_t *conf = NULL;
     char num[32];
     int rc = TP_OK;
     if (!cfg->topic || !cfg->topic[0]) {
-        rc = tp_error_set(err, TP_CONFIG, OUT_PATH ".topic: expected a topic name");
+        rc = tp_error_set(err, TP_CONFIG, "%s.topic: expected a topic name", out->names.path);
         goto fail;
     }
-    rc = tp__kafka_conf_new(OUT_PATH, &cfg->brokers, cfg->client_id, &conf, err);
+    rc = tp__kafka_conf_new(out->names.path, &cfg->brokers, cfg->client_id, &conf, err);
     if (rc)
         goto fail;
-    rc = tp__kafka_conf_set(conf, OUT_PATH, "compression.codec", cfg->compression, err);
+    rc = tp__kafka_conf_set(conf, out->names.path, "compression.codec", cfg->compression, err);
     snprintf(num, sizeof(num), "%lld", (long long)cfg->linger_ms);
     if (!rc)
-        rc = tp__kafka_conf_set(conf, OUT_PATH, "linger.ms", num, err);
+        rc = tp__kafka_conf_set(conf, out->names.path, "linger.ms", num, err);
     snprintf(num, sizeof(num), "%lld", (long long)cfg->batch_size);
     if (!rc)
-        rc = tp__kafka_conf_set(conf, OUT_PATH, "batch.num.messages", num, err);
+        rc = tp__kafka_conf_set(conf, out->names.path, "batch.num.messages", num, err);
     if (!rc)
-        rc = tp__kafka_conf_set(conf, OUT_PATH, "enable.idempotence",
+        rc = tp__kafka_conf_set(conf, out->names.path, "enable.idempotence",
                                 cfg->idempotent ? "true" : "false", err);
     /* Small produce requests back to back on one connection: without this,
      * Nagle holds each one until the previous is acknowledged. */
     if (!rc)
-        rc = tp__kafka_conf_set(conf, OUT_PATH, "socket.nagle.disable", "true", err);
+        rc = tp__kafka_conf_set(conf, out->names.path, "socket.nagle.disable", "true", err);
     if (!rc && cfg->max_retries < 0)
-        rc = tp__kafka_conf_set(conf, OUT_PATH, "message.timeout.ms", "0", err);
+        rc = tp__kafka_conf_set(conf, out->names.path, "message.timeout.ms", "0", err);
     if (!rc)
-        rc = tp__kafka_conf_apply(conf, OUT_PATH, &cfg->properties, err);
+        rc = tp__kafka_conf_apply(conf, out->names.path, &cfg->properties, err);
     if (rc)
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
@@ -226,18 +227,19 @@ static int kafka_out_open(const void *config, void **outp, struct tp_error *err)
     char why[512];
     out->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
     if (!out->rk) {
-        rc = tp_error_set(err, TP_CONFIG, OUT_PATH ": cannot create producer: %s", why);
+        rc = tp_error_set(err, TP_CONFIG, "%s: cannot create producer: %s", out->names.path, why);
         goto fail;
     }
     conf = NULL;
     out->rkt = rd_kafka_topic_new(out->rk, cfg->topic, NULL);
     if (!out->rkt) {
-        rc = tp_error_set(err, TP_CONFIG, OUT_PATH ".topic: %s",
+        rc = tp_error_set(err, TP_CONFIG, "%s.topic: %s", out->names.path,
                           rd_kafka_err2str(rd_kafka_last_error()));
         goto fail;
     }
     if (pthread_create(&out->poller, NULL, poller_main, out)) {
-        rc = tp_error_set(err, TP_NOMEM, OUT_PATH ": cannot start the delivery report thread");
+        rc = tp_error_set(err, TP_NOMEM, "%s: cannot start the delivery report thread",
+                          out->names.path);
         goto fail;
     }
     out->poller_started = 1;
@@ -324,9 +326,9 @@ static int kafka_out_submit(void *state, struct tp_out_batch *b)
         __atomic_sub_fetch(&t->remaining, 1, __ATOMIC_ACQ_REL); /* the hold stays */
         if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
             tp_out_batch_drop(b, i, TP_DROP_INVALID_VALUE,
-                              "kafka output: record of %zu bytes for %s is larger than "
+                              "%s: record of %zu bytes for %s is larger than "
                               "message.max.bytes",
-                              b->msgs[i]->payload_len, out->cfg->topic);
+                              out->names.who, b->msgs[i]->payload_len, out->cfg->topic);
             continue;
         }
         tracker_fail(t, e); /* the pipeline stops: nothing later is acked */

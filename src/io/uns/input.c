@@ -99,6 +99,7 @@ static int uns_in_open(const void *config, void **outp, struct tp_error *err)
     k->client_id = (char *)"tagproc";
     k->start_offset = (char *)"earliest";
     k->revoke_timeout_ms = 10000;
+    k->connector = "uns"; /* its errors and logs name uns, not kafka */
     rc = tp_input_kafka.open(k, &in->kafka, err);
     if (rc)
         goto fail;

@@ -107,6 +107,9 @@ static void ensure_topic(const struct tp_strlist *brokers)
         tp_log(TP_LOG_WARN, "uns output: cannot check topic " TP_UNS_TOPIC ": %s", err.msg);
         return;
     }
+    struct tp__kafka_names names; /* librdkafka's log lines name uns */
+    tp__kafka_names_init(&names, "output", "uns");
+    rd_kafka_conf_set_opaque(conf, &names);
     char why[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
     if (!rk) {
@@ -207,6 +210,7 @@ static int uns_out_open(const void *config, void **outp, struct tp_error *err)
     k->key_ctx = out;
     k->extra_header = "bridged_by";
     k->extra_header_value = cfg->bridged_by ? cfg->bridged_by : "";
+    k->connector = "uns"; /* its errors and logs name uns, not kafka */
     ensure_topic(&k->brokers);
     rc = tp_output_kafka.open(k, &out->kafka, err);
     if (rc)
