@@ -105,8 +105,10 @@ enum tp_opt_type {
 /* NODE: a key valid in Benthos configs but without meaning here; lint names
  * every such key present in one warning. */
 #define TP_OPT_IGNORED 0x40u
-/* STRING / STRINGS: POSIX extended regular expression(s), checked when the
- * config is parsed (an invalid one is an error at its position). */
+/* STRING / STRINGS: regular expression(s) in Go's RE2 syntax (benthos-umh's),
+ * translated to POSIX extended when the config is parsed (config/regex_syntax.h:
+ * the stored value is the translation); an invalid one, or one POSIX cannot
+ * say, is an error at its position. */
 #define TP_OPT_REGEX 0x80u
 
 struct tp_option {

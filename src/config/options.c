@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config/interpolate.h"
+#include "config/regex_syntax.h"
 #include "core/buf.h"
 #include "core/number.h"
 #include "core/template.h"
@@ -324,31 +325,60 @@ static int check_template(struct pctx *c, const struct tp_node *n, const char *p
                            path && *path ? path : "(top level)", te.why);
 }
 
-/* A TP_OPT_REGEX value must compile as a POSIX extended regular expression. */
-static int check_regex(struct pctx *c, const struct tp_option *o, const struct tp_node *n,
-                       const char *path)
+/* A TP_OPT_REGEX value, written in Go's RE2 syntax as benthos-umh configs
+ * write it, is translated to POSIX extended (config/regex_syntax.h) and must
+ * compile; errors point into the value. *posix: what to store (NULL when o
+ * is no regex option: the value as written). */
+static int regex_value(struct pctx *c, const struct tp_option *o, const struct tp_node *n,
+                       const char *path, char **posix)
 {
+    *posix = NULL;
     if (!(o->flags & TP_OPT_REGEX))
         return TP_OK;
+    struct tp_regex_error re_err;
+    int rc = tp_regex_to_posix(n->value, posix, &re_err);
+    if (rc == TP_NOMEM)
+        return nomem(c);
+    if (rc != TP_OK) {
+        if (c->in_default)
+            return error_at(c, n, path, "%s", re_err.why);
+        int col = n->content_col;
+        if (!n->raw && !strchr(n->value, '\n'))
+            col += (int)re_err.offset;
+        return tp_error_set_at(c->err, TP_CONFIG, n->file, n->content_line, col,
+                               "%s: invalid regular expression \"%s\": %s",
+                               path && *path ? path : "(top level)", n->value, re_err.why);
+    }
     regex_t re;
-    int e = regcomp(&re, n->value, REG_EXTENDED | REG_NOSUB);
+    int e = regcomp(&re, *posix, REG_EXTENDED | REG_NOSUB);
     if (e == 0) {
         regfree(&re);
         return TP_OK;
     }
     char why[160];
     regerror(e, &re, why, sizeof(why));
+    free(*posix);
+    *posix = NULL;
     return error_at(c, n, path, "invalid regular expression \"%s\": %s", n->value, why);
+}
+
+/* The string to store for n: the regex translation when there is one. */
+static char *stored_value(const struct tp_node *n, char *posix)
+{
+    return posix ? posix : strdup(n->value);
 }
 
 static int set_string_list(struct pctx *c, const struct tp_option *o, const struct tp_node *n,
                            const char *path, struct tp_strlist *dst)
 {
     if (n->type == TP_NODE_SCALAR) {
-        if (env_check(c, n, path) || check_regex(c, o, n, path))
+        char *posix;
+        if (env_check(c, n, path) || regex_value(c, o, n, path, &posix))
             return TP_CONFIG;
-        if (!(dst->v = calloc(1, sizeof(char *))) || !(dst->v[0] = strdup(n->value)))
+        if (!(dst->v = calloc(1, sizeof(char *))) || !(dst->v[0] = stored_value(n, posix))) {
+            free(posix);
             return nomem(c);
+        }
         dst->n = 1;
         return TP_OK;
     }
@@ -367,14 +397,15 @@ static int set_string_list(struct pctx *c, const struct tp_option *o, const stru
         }
         if (env_check(c, e, path))
             return TP_CONFIG;
+        char *posix = NULL;
         if (o->flags & TP_OPT_REGEX) {
             char *ep = path_index(path, i);
-            int rc = ep ? check_regex(c, o, e, ep) : nomem(c);
+            int rc = ep ? regex_value(c, o, e, ep, &posix) : nomem(c);
             free(ep);
             if (rc)
                 return rc;
         }
-        if (!(dst->v[i] = strdup(e->value)))
+        if (!(dst->v[i] = stored_value(e, posix)))
             return nomem(c);
     }
     return TP_OK;
@@ -448,10 +479,11 @@ static int convert(struct pctx *c, const struct tp_option *o, const struct tp_no
             return TP_CONFIG;
         if ((o->flags & TP_OPT_TEMPLATE) && check_template(c, n, path))
             return TP_CONFIG;
-        if (check_regex(c, o, n, path))
+        char *posix;
+        if (regex_value(c, o, n, path, &posix))
             return TP_CONFIG;
         free(*(char **)dst);
-        if (!(*(char **)dst = strdup(n->value)))
+        if (!(*(char **)dst = stored_value(n, posix)))
             return nomem(c);
         return TP_OK;
     case TP_OPT_INT: {

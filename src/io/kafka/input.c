@@ -32,7 +32,8 @@ static const struct tp_option in_options[] = {
     TP_OPTION(struct tp__kafka_in_config, start_offset, "start_offset", TP_OPT_STRING, "earliest",
               "where to start in a partition without a committed offset", .choices = start_offsets),
     TP_OPTION(struct tp__kafka_in_config, key_filter, "key_filter", TP_OPT_STRING, NULL,
-              "POSIX extended regex; records whose key does not match are skipped",
+              "regex (Go/RE2 syntax: \\d \\w \\s and [[:digit:]] classes); records whose "
+              "key does not match are skipped",
               .flags = TP_OPT_REGEX),
     TP_OPTION(struct tp__kafka_in_config, max_poll_records, "max_poll_records", TP_OPT_INT, "0",
               "most records per read (0: the pipeline batch size)", .min = 0, .max = INT64_MAX),

@@ -23,8 +23,9 @@ static const struct tp_option uns_in_options[] = {
     TP_OPTION(struct uns_in_config, broker_address, "broker_address", TP_OPT_STRING,
               TP_UNS_BROKER_DEFAULT, "Kafka bootstrap brokers, host:port, comma-separated"),
     TP_OPTION(struct uns_in_config, umh_topics, "umh_topics", TP_OPT_STRINGS, NULL,
-              "regular expressions (POSIX extended, unanchored) on the record key, the UMH "
-              "topic: a record matching any of them is read (default: every record)",
+              "regular expressions (Go/RE2 syntax as in benthos-umh: \\d \\w \\s and "
+              "[[:digit:]] classes; unanchored) on the record key, the UMH topic: a record "
+              "matching any of them is read (default: every record)",
               .flags = TP_OPT_REGEX),
     TP_OPTION(struct uns_in_config, umh_topic, "umh_topic", TP_OPT_STRING, NULL,
               "one such regular expression (benthos-umh's single-pattern form; not with "
