@@ -1,4 +1,4 @@
-/* Unit tests for the Kafka input and output (src/io/kafka*.c) against an
+/* Unit tests for the Kafka input and output (src/io/kafka/) against an
  * in-process librdkafka mock cluster: metadata and headers, keys, only acked
  * offsets committed (a new member of the group resumes after the last ack),
  * key_filter skipping, and config errors. */
@@ -12,11 +12,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
-#include "config/config.h"
-#include "core/plugin.h"
+#include "kafka_mock_util.h"
 
 extern const struct tp_input_plugin tp_input_kafka;
 extern const struct tp_output_plugin tp_output_kafka;
@@ -25,90 +22,10 @@ extern const struct tp_output_plugin tp_output_kafka;
  * session times out, delaying the next join by as much: keep sessions short. */
 #define GROUP_PROPS "properties: {session.timeout.ms: '3000', heartbeat.interval.ms: '500'}\n"
 
-/* Where a read failure would be described (the reads here must not fail). */
-static struct tp_error read_err;
-
-static rd_kafka_t *mock_rk;
-static rd_kafka_mock_cluster_t *mock;
-static char bootstrap[256];
-
 static int setup(void **state)
 {
     (void)state;
-    char why[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", why, sizeof(why));
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    mock = rd_kafka_mock_cluster_new(mock_rk, 1);
-    if (!mock)
-        return -1;
-    rd_kafka_mock_topic_create(mock, "t1", 2, 1);
-    rd_kafka_mock_topic_create(mock, "t2", 1, 1);
-    rd_kafka_mock_topic_create(mock, "t3", 1, 1);
-    snprintf(bootstrap, sizeof(bootstrap), "%s", rd_kafka_mock_cluster_bootstraps(mock));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(mock_rk);
-    return 0;
-}
-
-/* A plugin instance opened from YAML text (with BOOT replaced by the mock's address). */
-struct inst {
-    struct tp_config *cfg;
-    const struct tp_option *options;
-    void *config;
-    void *state;
-};
-
-static int inst_open(struct inst *x, const struct tp_option *options, size_t size,
-                     int (*open)(const void *, void **, struct tp_error *), const char *yaml,
-                     struct tp_error *err)
-{
-    char text[1024];
-    const char *b = strstr(yaml, "BOOT");
-    if (b)
-        snprintf(text, sizeof(text), "%.*s%s%s", (int)(b - yaml), yaml, bootstrap, b + 4);
-    else
-        snprintf(text, sizeof(text), "%s", yaml);
-    memset(x, 0, sizeof(*x));
-    x->options = options;
-    x->config = calloc(1, size);
-    int rc = tp_config_load_string("t.yaml", text, strlen(text), &x->cfg, err);
-    if (!rc)
-        rc = tp_options_parse(options, x->cfg->root, "kafka", x->config, err);
-    if (!rc)
-        rc = open(x->config, &x->state, err);
-    return rc;
-}
-
-static void inst_free(struct inst *x)
-{
-    tp_options_free(x->options, x->config);
-    free(x->config);
-    tp_config_free(x->cfg);
-}
-
-static void open_out(struct inst *x, const char *yaml)
-{
-    struct tp_error err = {0};
-    int rc = inst_open(x, tp_output_kafka.options, tp_output_kafka.config_size,
-                       tp_output_kafka.open, yaml, &err);
-    if (rc)
-        fail_msg("output open: %s", err.msg);
-}
-
-static void open_in(struct inst *x, const char *yaml)
-{
-    struct tp_error err = {0};
-    int rc = inst_open(x, tp_input_kafka.options, tp_input_kafka.config_size, tp_input_kafka.open,
-                       yaml, &err);
-    if (rc)
-        fail_msg("input open: %s", err.msg);
+    return mock_start("t1", 2, "t2", 1, "t3", 1, NULL);
 }
 
 static void produce(struct inst *out, const char *key, int from, int to)
@@ -137,27 +54,15 @@ static void produce(struct inst *out, const char *key, int from, int to)
         tp_msg_free(msgs[i]);
 }
 
-/* Reads until `want` messages are in batch. */
-static void read_n(struct inst *in, struct tp_batch *b, size_t want)
-{
-    struct tp_drops drops;
-    tp_drops_init(&drops);
-    while (b->len < want) {
-        int rc = tp_input_kafka.read(in->state, b, want - b->len, &drops, &read_err);
-        assert_int_equal(rc, TP_OK);
-    }
-    tp_drops_free(&drops);
-    assert_int_equal(b->len, want);
-}
-
 static void test_roundtrip_and_acked_commit(void **state)
 {
     (void)state;
     struct inst out, in;
-    open_out(&out, "brokers: BOOT\ntopic: t1\ncompression: lz4\n");
+    open_output(&out, &tp_output_kafka, "brokers: BOOT\ntopic: t1\ncompression: lz4\n");
     produce(&out, NULL, 0, 10);
 
-    open_in(&in, "brokers: [BOOT]\ntopics: [t1]\nconsumer_group: g1\n" GROUP_PROPS);
+    open_input(&in, &tp_input_kafka,
+               "brokers: [BOOT]\ntopics: [t1]\nconsumer_group: g1\n" GROUP_PROPS);
     struct tp_batch b;
     tp_batch_init(&b);
     read_n(&in, &b, 10);
@@ -194,10 +99,10 @@ static void test_roundtrip_and_acked_commit(void **state)
         acked[atoi(b.msgs[i]->payload)] = 1;
     }
     tp_batch_clear(&b);
-    tp_input_kafka.close(in.state);
-    inst_free(&in);
+    inst_close(&in);
 
-    open_in(&in, "brokers: [BOOT]\ntopics: [t1]\nconsumer_group: g1\n" GROUP_PROPS);
+    open_input(&in, &tp_input_kafka,
+               "brokers: [BOOT]\ntopics: [t1]\nconsumer_group: g1\n" GROUP_PROPS);
     read_n(&in, &b, 6);
     for (size_t i = 0; i < b.len; i++) {
         int v = atoi(b.msgs[i]->payload);
@@ -206,34 +111,33 @@ static void test_roundtrip_and_acked_commit(void **state)
         tp_input_kafka.ack(in.state, b.msgs[i]->ack);
     }
     tp_batch_clear(&b);
-    tp_input_kafka.close(in.state);
-    inst_free(&in);
+    inst_close(&in);
 
     /* Everything acked: a third member sees only what is produced next. */
     produce(&out, NULL, 10, 11);
-    open_in(&in, "brokers: [BOOT]\ntopics: [t1]\nconsumer_group: g1\n" GROUP_PROPS);
+    open_input(&in, &tp_input_kafka,
+               "brokers: [BOOT]\ntopics: [t1]\nconsumer_group: g1\n" GROUP_PROPS);
     read_n(&in, &b, 1);
     assert_string_equal(b.msgs[0]->payload, "10");
     tp_input_kafka.ack(in.state, b.msgs[0]->ack);
     tp_batch_free(&b);
-    tp_input_kafka.close(in.state);
-    inst_free(&in);
-    tp_output_kafka.close(out.state);
-    inst_free(&out);
+    inst_close(&in);
+    inst_close(&out);
 }
 
 static void test_key_filter_skips_and_commits(void **state)
 {
     (void)state;
     struct inst out, in;
-    open_out(&out, "brokers: BOOT\ntopic: t2\nkey_meta: umh_topic\n");
+    open_output(&out, &tp_output_kafka, "brokers: BOOT\ntopic: t2\nkey_meta: umh_topic\n");
     produce(&out, "keep.a", 0, 2);
     produce(&out, "drop.b", 2, 5);
     produce(&out, "keep.c", 5, 6);
     produce(&out, "drop.d", 6, 8);
 
-    open_in(&in,
-            "brokers: BOOT\ntopics: t2\nconsumer_group: g2\nkey_filter: '^keep\\.'\n" GROUP_PROPS);
+    open_input(
+        &in, &tp_input_kafka,
+        "brokers: BOOT\ntopics: t2\nconsumer_group: g2\nkey_filter: '^keep\\.'\n" GROUP_PROPS);
     struct tp_batch b;
     tp_batch_init(&b);
     read_n(&in, &b, 3);
@@ -249,26 +153,23 @@ static void test_key_filter_skips_and_commits(void **state)
     read_n(&in, &b, 1);
     assert_string_equal(b.msgs[0]->payload, "8");
     tp_batch_clear(&b); /* not acked: must come again */
-    tp_input_kafka.close(in.state);
-    inst_free(&in);
+    inst_close(&in);
 
-    open_in(&in, "brokers: BOOT\ntopics: t2\nconsumer_group: g2\n" GROUP_PROPS);
+    open_input(&in, &tp_input_kafka, "brokers: BOOT\ntopics: t2\nconsumer_group: g2\n" GROUP_PROPS);
     read_n(&in, &b, 1);
     assert_string_equal(b.msgs[0]->payload, "8");
     assert_string_equal(tp_msg_meta_get(b.msgs[0], "kafka_offset", NULL), "8");
     tp_input_kafka.ack(in.state, b.msgs[0]->ack);
     tp_batch_free(&b);
-    tp_input_kafka.close(in.state);
-    inst_free(&in);
-    tp_output_kafka.close(out.state);
-    inst_free(&out);
+    inst_close(&in);
+    inst_close(&out);
 }
 
 static void test_stop_unblocks_read(void **state)
 {
     (void)state;
     struct inst in;
-    open_in(&in, "brokers: BOOT\ntopics: t3\nconsumer_group: g3\n" GROUP_PROPS);
+    open_input(&in, &tp_input_kafka, "brokers: BOOT\ntopics: t3\nconsumer_group: g3\n" GROUP_PROPS);
     tp_input_kafka.stop(in.state);
     struct tp_batch b;
     tp_batch_init(&b);
@@ -278,8 +179,7 @@ static void test_stop_unblocks_read(void **state)
     assert_int_equal(b.len, 0);
     tp_drops_free(&drops);
     tp_batch_free(&b);
-    tp_input_kafka.close(in.state);
-    inst_free(&in);
+    inst_close(&in);
 }
 
 /* A message the broker can never take is a per-message drop naming the reason;
@@ -288,7 +188,8 @@ static void test_write_error_names_reason(void **state)
 {
     (void)state;
     struct inst out;
-    open_out(&out, "brokers: BOOT\ntopic: t3\nproperties: {message.max.bytes: '1000'}\n");
+    open_output(&out, &tp_output_kafka,
+                "brokers: BOOT\ntopic: t3\nproperties: {message.max.bytes: '1000'}\n");
     struct tp_msg *m = tp_msg_new();
     char big[4000];
     memset(big, 'x', sizeof(big));
@@ -305,8 +206,7 @@ static void test_write_error_names_reason(void **state)
     assert_non_null(strstr(drops[0].error, "message.max.bytes"));
     free(drops);
     tp_msg_free(m);
-    tp_output_kafka.close(out.state);
-    inst_free(&out);
+    inst_close(&out);
 }
 
 static void test_config_errors(void **state)
@@ -314,25 +214,21 @@ static void test_config_errors(void **state)
     (void)state;
     struct inst x;
     struct tp_error err = {0};
-    assert_int_equal(
-        inst_open(&x, tp_input_kafka.options, tp_input_kafka.config_size, tp_input_kafka.open,
-                  "brokers: BOOT\ntopics: t\nconsumer_group: g\nkey_filter: '('\n", &err),
-        TP_CONFIG);
+    assert_int_equal(INST_OPEN(&x, tp_input_kafka,
+                               "brokers: BOOT\ntopics: t\nconsumer_group: g\nkey_filter: '('\n",
+                               &err),
+                     TP_CONFIG);
     assert_non_null(strstr(err.msg, "key_filter"));
     inst_free(&x);
-    assert_int_equal(inst_open(&x, tp_input_kafka.options, tp_input_kafka.config_size,
-                               tp_input_kafka.open, "brokers: BOOT\ntopics: t\n", &err),
-                     TP_CONFIG);
+    assert_int_equal(INST_OPEN(&x, tp_input_kafka, "brokers: BOOT\ntopics: t\n", &err), TP_CONFIG);
     assert_non_null(strstr(err.msg, "consumer_group"));
     inst_free(&x);
-    assert_int_equal(inst_open(&x, tp_output_kafka.options, tp_output_kafka.config_size,
-                               tp_output_kafka.open,
+    assert_int_equal(INST_OPEN(&x, tp_output_kafka,
                                "brokers: BOOT\nproperties: {no.such.property: '1'}\n", &err),
                      TP_CONFIG);
     assert_non_null(strstr(err.msg, "no.such.property"));
     inst_free(&x);
-    assert_int_equal(inst_open(&x, tp_output_kafka.options, tp_output_kafka.config_size,
-                               tp_output_kafka.open, "brokers: BOOT\ncompression: brotli\n", &err),
+    assert_int_equal(INST_OPEN(&x, tp_output_kafka, "brokers: BOOT\ncompression: brotli\n", &err),
                      TP_CONFIG);
     inst_free(&x);
 }
@@ -347,5 +243,5 @@ int main(void)
         cmocka_unit_test(test_write_error_names_reason),
         cmocka_unit_test(test_config_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, mock_stop);
 }

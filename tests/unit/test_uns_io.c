@@ -13,112 +13,20 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
-#include "config/config.h"
-#include "core/plugin.h"
+#include "kafka_mock_util.h"
+#include "msg_test_util.h"
 
 extern const struct tp_input_plugin tp_input_uns;
 extern const struct tp_output_plugin tp_output_uns;
 
-/* Where a read failure would be described (the reads here must not fail). */
-static struct tp_error read_err;
-
-static rd_kafka_t *mock_rk;
-static rd_kafka_mock_cluster_t *mock;
+/* The first line of the tests' configs: the mock as the broker. */
+#define AT_MOCK "broker_address: 'BOOT'\n"
 
 static int setup(void **state)
 {
     (void)state;
-    char why[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "3", why, sizeof(why));
-    mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-    mock = rd_kafka_mock_cluster_new(mock_rk, 1);
-    if (!mock)
-        return -1;
-    rd_kafka_mock_topic_create(mock, "umh.messages", 1, 1);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(mock_rk);
-    return 0;
-}
-
-/* A plugin instance: its config parsed from YAML (broker_address: the mock
- * is prepended unless the YAML sets one), then opened. */
-struct inst {
-    struct tp_config *cfg;
-    const struct tp_option *options;
-    void *config;
-    void *state;
-};
-
-static int inst_open(struct inst *x, const struct tp_option *options, size_t size,
-                     int (*open)(const void *, void **, struct tp_error *), const char *yaml,
-                     struct tp_error *err)
-{
-    char text[2048];
-    if (strstr(yaml, "broker_address:")) /* a broker of its own */
-        snprintf(text, sizeof(text), "%s", yaml);
-    else
-        snprintf(text, sizeof(text), "broker_address: '%s'\n%s",
-                 rd_kafka_mock_cluster_bootstraps(mock), yaml);
-    memset(x, 0, sizeof(*x));
-    x->options = options;
-    x->config = calloc(1, size);
-    int rc = tp_config_load_string("t.yaml", text, strlen(text), &x->cfg, err);
-    if (!rc)
-        rc = tp_options_parse(options, x->cfg->root, "uns", x->config, err);
-    if (!rc)
-        rc = open(x->config, &x->state, err);
-    return rc;
-}
-
-static void inst_free(struct inst *x)
-{
-    tp_options_free(x->options, x->config);
-    free(x->config);
-    tp_config_free(x->cfg);
-}
-
-static void open_out(struct inst *x, const char *yaml)
-{
-    struct tp_error err = {0};
-    if (inst_open(x, tp_output_uns.options, tp_output_uns.config_size, tp_output_uns.open, yaml,
-                  &err))
-        fail_msg("output open: %s", err.msg);
-}
-
-static void open_in(struct inst *x, const char *yaml)
-{
-    struct tp_error err = {0};
-    if (inst_open(x, tp_input_uns.options, tp_input_uns.config_size, tp_input_uns.open, yaml, &err))
-        fail_msg("input open: %s", err.msg);
-}
-
-static void close_in(struct inst *x)
-{
-    tp_input_uns.close(x->state);
-    inst_free(x);
-}
-
-/* A message with payload p and metadata pairs k1, v1, ..., NULL. */
-static struct tp_msg *msg(const char *p, ...)
-{
-    struct tp_msg *m = tp_msg_new();
-    tp_msg_set_payload(m, p, strlen(p));
-    va_list ap;
-    va_start(ap, p);
-    for (const char *k; (k = va_arg(ap, const char *));)
-        tp_msg_meta_sets(m, k, va_arg(ap, const char *));
-    va_end(ap);
-    return m;
+    return mock_start("umh.messages", 1, NULL);
 }
 
 /* Writes msgs through the output; returns the drops (caller frees). */
@@ -135,35 +43,6 @@ static struct tp_out_drop *write_all(struct inst *out, struct tp_msg **msgs, siz
     return drops;
 }
 
-static void read_n(struct inst *in, struct tp_batch *b, size_t want)
-{
-    struct tp_drops drops;
-    tp_drops_init(&drops);
-    while (b->len < want)
-        assert_int_equal(tp_input_uns.read(in->state, b, want - b->len, &drops, &read_err), TP_OK);
-    tp_drops_free(&drops);
-    assert_int_equal(b->len, want);
-}
-
-/* The offset group has committed for umh.messages partition 0 (-1: none). */
-static int64_t committed(const char *group)
-{
-    char why[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mock), why,
-                      sizeof(why));
-    rd_kafka_conf_set(conf, "group.id", group, why, sizeof(why));
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(parts, "umh.messages", 0);
-    int64_t off = -2;
-    if (rd_kafka_committed(rk, parts, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        off = parts->elems[0].offset < 0 ? -1 : parts->elems[0].offset;
-    rd_kafka_topic_partition_list_destroy(parts);
-    rd_kafka_destroy(rk);
-    return off;
-}
-
 static void assert_meta(const struct tp_msg *m, const char *k, const char *want)
 {
     const char *v = tp_msg_meta_get(m, k, NULL);
@@ -178,15 +57,15 @@ static void test_output_records_and_invalid_topic(void **state)
 {
     (void)state;
     struct inst out, in;
-    open_out(&out, "");
+    open_output(&out, &tp_output_uns, AT_MOCK);
     struct tp_msg *msgs[] = {
-        msg("1", "umh_topic",
-            "umh.v1.acme.plant 1._historian.temp\xc2\xb0"
-            "C",
-            "site", "p1", "kafka_offset", "999", "bridged_by", "someone-else", NULL),
-        msg("2", "site", "p2", NULL), /* no umh_topic */
-        msg("3", "umh_topic", "", NULL),
-        msg("4", "umh_topic", "umh.v1.acme._historian.rpm", NULL),
+        mk_msg("1", "umh_topic",
+               "umh.v1.acme.plant 1._historian.temp\xc2\xb0"
+               "C",
+               "site", "p1", "kafka_offset", "999", "bridged_by", "someone-else", NULL),
+        mk_msg("2", "site", "p2", NULL), /* no umh_topic */
+        mk_msg("3", "umh_topic", "", NULL),
+        mk_msg("4", "umh_topic", "umh.v1.acme._historian.rpm", NULL),
     };
     size_t n_drops = 0;
     struct tp_out_drop *drops = write_all(&out, msgs, 4, &n_drops);
@@ -199,7 +78,7 @@ static void test_output_records_and_invalid_topic(void **state)
     assert_non_null(strstr(drops[1].error, "empty"));
     free(drops);
 
-    open_in(&in, "consumer_group: g1\n");
+    open_input(&in, &tp_input_uns, AT_MOCK "consumer_group: g1\n");
     struct tp_batch b;
     tp_batch_init(&b);
     read_n(&in, &b, 2);
@@ -219,27 +98,30 @@ static void test_output_records_and_invalid_topic(void **state)
     for (size_t i = 0; i < b.len; i++)
         tp_input_uns.ack(in.state, b.msgs[i]->ack);
     tp_batch_free(&b);
-    close_in(&in);
-    tp_output_uns.close(out.state);
-    inst_free(&out);
+    inst_close(&in);
+    inst_close(&out);
 }
 
 static void test_input_filter_and_acked_commit(void **state)
 {
     (void)state;
     struct inst out, in;
-    open_out(&out, "bridged_by: edge-7\numh_topic: 'umh.v1.${! meta(\"area\") }.{{meta.tag}}'\n");
+    open_output(&out, &tp_output_uns,
+                AT_MOCK
+                "bridged_by: edge-7\numh_topic: 'umh.v1.${! meta(\"area\") }.{{meta.tag}}'\n");
     struct tp_msg *msgs[] = {
-        msg("a1", "area", "berlin", "tag", "x", NULL),
-        msg("b1", "area", "munich", "tag", "y", NULL),
-        msg("c1", "area", "paris", "tag", "z", NULL),
-        msg("a2", "area", "berlin", "tag", "w", NULL),
+        mk_msg("a1", "area", "berlin", "tag", "x", NULL),
+        mk_msg("b1", "area", "munich", "tag", "y", NULL),
+        mk_msg("c1", "area", "paris", "tag", "z", NULL),
+        mk_msg("a2", "area", "berlin", "tag", "w", NULL),
     };
     size_t n_drops = 0;
     free(write_all(&out, msgs, 4, &n_drops));
     assert_int_equal(n_drops, 0);
 
-    open_in(&in, "consumer_group: g2\numh_topics: ['^umh\\.v1\\.berlin\\.', 'munich\\.y$']\n");
+    open_input(&in, &tp_input_uns,
+               AT_MOCK
+               "consumer_group: g2\numh_topics: ['^umh\\.v1\\.berlin\\.', 'munich\\.y$']\n");
     struct tp_batch b;
     tp_batch_init(&b);
     read_n(&in, &b, 3);
@@ -255,18 +137,19 @@ static void test_input_filter_and_acked_commit(void **state)
     tp_input_uns.ack(in.state, b.msgs[0]->ack);
     tp_input_uns.ack(in.state, b.msgs[1]->ack);
     tp_batch_clear(&b);
-    close_in(&in);
-    assert_int_equal(committed("g2"), 4);
+    inst_close(&in);
+    assert_int_equal(mock_committed("g2", "umh.messages"), 4);
 
-    open_in(&in, "consumer_group: g3\numh_topic: 'v\\d\\.berlin'\n"); /* one pattern, RE2's \d */
+    open_input(&in, &tp_input_uns,
+               AT_MOCK
+               "consumer_group: g3\numh_topic: 'v\\d\\.berlin'\n"); /* one pattern, RE2's \d */
     read_n(&in, &b, 2);
     assert_string_equal(b.msgs[0]->payload, "a1");
     assert_string_equal(b.msgs[1]->payload, "a2");
     assert_meta(b.msgs[1], "kafka_offset", "5");
     tp_batch_free(&b);
-    close_in(&in);
-    tp_output_uns.close(out.state);
-    inst_free(&out);
+    inst_close(&in);
+    inst_close(&out);
 }
 
 /* ---- the log (stderr) captured into a file ---- */
@@ -328,13 +211,13 @@ static void test_messages_name_uns(void **state)
 {
     (void)state;
     struct inst out;
-    open_out(&out, "");
+    open_output(&out, &tp_output_uns, AT_MOCK);
     enum { BIG = 1100 * 1000 }; /* over librdkafka's message.max.bytes (1000000) */
     char *big = malloc(BIG + 1);
     assert_non_null(big);
     memset(big, 'x', BIG);
     big[BIG] = '\0';
-    struct tp_msg *m = msg(big, "umh_topic", "umh.v1.acme._historian.big", NULL);
+    struct tp_msg *m = mk_msg(big, "umh_topic", "umh.v1.acme._historian.big", NULL);
     free(big);
     size_t n_drops = 0;
     struct tp_out_drop *drops = write_all(&out, &m, 1, &n_drops);
@@ -343,15 +226,14 @@ static void test_messages_name_uns(void **state)
     if (strncmp(drops[0].error, "uns output: record of 1100000 bytes for umh.messages", 52))
         fail_msg("drop: %s", drops[0].error);
     free(drops);
-    tp_output_uns.close(out.state);
-    inst_free(&out);
+    inst_close(&out);
 
     /* A broker that refuses connections: librdkafka's complaint names uns. */
     struct inst in;
     log_capture_start();
-    open_in(&in, "broker_address: '127.0.0.1:1'\nconsumer_group: g9\n");
+    open_input(&in, &tp_input_uns, "broker_address: '127.0.0.1:1'\nconsumer_group: g9\n");
     int named = log_wait_for("uns input: ");
-    close_in(&in);
+    inst_close(&in);
     char *text = log_text();
     log_capture_stop();
     if (!named || strstr(text, "kafka input") || strstr(text, "kafka: "))
@@ -365,35 +247,29 @@ static void test_config_errors(void **state)
     (void)state;
     struct inst x;
     struct tp_error err = {0};
-    assert_int_equal(inst_open(&x, tp_input_uns.options, tp_input_uns.config_size,
-                               tp_input_uns.open, "umh_topics:\n  - 'umh\\.v1'\n  - 'a(b'\n", &err),
-                     TP_CONFIG);
+    assert_int_equal(
+        INST_OPEN(&x, tp_input_uns, AT_MOCK "umh_topics:\n  - 'umh\\.v1'\n  - 'a(b'\n", &err),
+        TP_CONFIG);
     assert_string_equal(err.file, "t.yaml");
     assert_int_equal(err.line, 4);
     assert_int_equal(err.col, 5);
     assert_non_null(strstr(err.msg, "umh_topics[1]"));
     assert_non_null(strstr(err.msg, "a(b"));
     inst_free(&x);
-    assert_int_equal(inst_open(&x, tp_input_uns.options, tp_input_uns.config_size,
-                               tp_input_uns.open, "umh_topic: '[z-a]'\n", &err),
-                     TP_CONFIG);
+    assert_int_equal(INST_OPEN(&x, tp_input_uns, AT_MOCK "umh_topic: '[z-a]'\n", &err), TP_CONFIG);
     assert_int_equal(err.line, 2);
     assert_non_null(strstr(err.msg, "umh_topic"));
     inst_free(&x);
-    assert_int_equal(inst_open(&x, tp_input_uns.options, tp_input_uns.config_size,
-                               tp_input_uns.open, "umh_topic: a\numh_topics: [b]\n", &err),
+    assert_int_equal(INST_OPEN(&x, tp_input_uns, AT_MOCK "umh_topic: a\numh_topics: [b]\n", &err),
                      TP_CONFIG);
     assert_non_null(strstr(err.msg, "cannot both"));
     inst_free(&x);
-    assert_int_equal(inst_open(&x, tp_output_uns.options, tp_output_uns.config_size,
-                               tp_output_uns.open, "umh_topic: 'umh.v1.${! now() }'\n", &err),
-                     TP_CONFIG);
+    assert_int_equal(
+        INST_OPEN(&x, tp_output_uns, AT_MOCK "umh_topic: 'umh.v1.${! now() }'\n", &err), TP_CONFIG);
     assert_int_equal(err.line, 2);
     assert_non_null(strstr(err.msg, "umh_topic"));
     inst_free(&x);
-    assert_int_equal(inst_open(&x, tp_output_uns.options, tp_output_uns.config_size,
-                               tp_output_uns.open, "topic: x\n", &err),
-                     TP_CONFIG);
+    assert_int_equal(INST_OPEN(&x, tp_output_uns, AT_MOCK "topic: x\n", &err), TP_CONFIG);
     inst_free(&x);
 }
 
@@ -406,5 +282,5 @@ int main(void)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_messages_name_uns),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, mock_stop);
 }
