@@ -40,8 +40,7 @@ static inline int mock_start(const char *topic, ...)
     for (const char *t = topic; t; t = va_arg(ap, const char *))
         rd_kafka_mock_topic_create(mock, t, va_arg(ap, int), 1);
     va_end(ap);
-    snprintf(mock_bootstrap, sizeof(mock_bootstrap), "%s",
-             rd_kafka_mock_cluster_bootstraps(mock));
+    snprintf(mock_bootstrap, sizeof(mock_bootstrap), "%s", rd_kafka_mock_cluster_bootstraps(mock));
     return 0;
 }
 
