@@ -99,8 +99,11 @@ struct tp_pipeline {
     pthread_mutex_t lock;
     /* One condition per waiting party, so that an event wakes only the
      * thread(s) it concerns (one shared condition woke every thread on
-     * every event: ~24 futex calls per batch). Each is signalled with the
-     * lock held, after the state change it announces. */
+     * every event: ~24 futex calls per batch). The frequent ones (batch
+     * read, processed, confirmed) are signalled just after the lock is
+     * released, following the state change under it: a thread woken while
+     * the lock is still held would at once block on it again (two more
+     * futex calls and a context switch per wake-up). */
     pthread_cond_t work_cond;  /* workers: a batch read, input done, fatal */
     pthread_cond_t write_cond; /* writer: a batch processed or confirmed, input done, fatal */
     pthread_cond_t read_cond;  /* reader (main thread): ring space, a worker started, fatal */
@@ -606,8 +609,8 @@ static void *worker_main(void *arg)
             struct chain_gen *unpinned = gen_unref_locked(s->gen);
             s->gen = NULL;
             s->done = 1;
-            pthread_cond_signal(&p->write_cond);
             pthread_mutex_unlock(&p->lock);
+            pthread_cond_signal(&p->write_cond);
             gen_free(unpinned);
         }
     }
@@ -632,8 +635,8 @@ static void output_done(struct tp_out_batch *b, int status, const struct tp_erro
     else if (status)
         tp_error_set(&s->err, status, "output failed: %s", tp_strerror(status));
     s->confirmed = 1;
-    pthread_cond_signal(&p->write_cond);
     pthread_mutex_unlock(&p->lock);
+    pthread_cond_signal(&p->write_cond);
 }
 
 /* Hands a processed batch to the output (a batch with nothing to write is
@@ -800,8 +803,8 @@ static int read_loop(struct tp_pipeline *p, struct tp_error *err)
             pthread_mutex_lock(&p->lock);
             p->next_read++;
             ring_check_locked(p);
-            pthread_cond_broadcast(&p->work_cond); /* every worker goes through every batch */
             pthread_mutex_unlock(&p->lock);
+            pthread_cond_broadcast(&p->work_cond); /* every worker goes through every batch */
         }
         if (rc == TP_EOF) {
             rc = TP_OK;

@@ -1,7 +1,7 @@
 /* MQTT client session (client.h): connect to the brokers in order with
- * back-off, handshake, keepalive, framing. Single-threaded by design: the
- * input drives it from its reader thread, the output from its network
- * thread. */
+ * back-off, handshake, keepalive, framing. One thread drives it (the
+ * input's reader thread, the output's network thread); the output's submit
+ * also writes on it, under the output's mutex (client.h: poll_unlock). */
 #include "io/mqtt/client.h"
 
 #include <poll.h>
@@ -182,17 +182,16 @@ int tp_mqtt_client_connect(struct tp_mqtt_client *c, int wake_fd)
     return TP_AGAIN;
 }
 
-int tp_mqtt_client_poll(struct tp_mqtt_client *c, int timeout_ms, int wake_fd, int *woken)
+/* The keepalive (a PINGREQ after half the interval without anything sent,
+ * the connection lost without its PINGRESP), then what is queued is
+ * written. TP_OK or TP_IO (lost). */
+static int keepalive_and_flush(struct tp_mqtt_client *c, uint64_t now)
 {
-    *woken = 0;
-    if (!c->connected)
-        return TP_IO;
-    uint64_t now = tp_mono_ms(), ka = (uint64_t)c->o.keepalive_s * 1000u;
+    uint64_t ka = (uint64_t)c->o.keepalive_s * 1000u;
     if (c->ping_sent_ms && now - c->ping_sent_ms > ka) {
         tp_mqtt_client_lost(c, "no PINGRESP within the keepalive interval");
         return TP_IO;
     }
-    /* A PINGREQ after half the keepalive without anything sent. */
     if (!c->ping_sent_ms && now - c->last_send_ms >= ka / 2) {
         if (tp_mqtt_encode_pingreq(&c->net.wbuf)) {
             tp_mqtt_client_lost(c, "out of memory");
@@ -202,14 +201,43 @@ int tp_mqtt_client_poll(struct tp_mqtt_client *c, int timeout_ms, int wake_fd, i
     }
     if (tp_mqtt_net_want_write(&c->net) && do_flush(c))
         return TP_IO;
+    return TP_OK;
+}
+
+int tp_mqtt_client_read(struct tp_mqtt_client *c)
+{
+    if (!c->connected || keepalive_and_flush(c, tp_mono_ms()))
+        return TP_IO;
+    char why[256];
+    int rc = tp_mqtt_net_fill(&c->net, why, sizeof(why));
+    if (rc) {
+        tp_mqtt_client_lost(c, rc == TP_EOF ? "connection closed by the broker" : why);
+        return TP_IO;
+    }
+    return TP_OK;
+}
+
+int tp_mqtt_client_poll(struct tp_mqtt_client *c, int timeout_ms, int wake_fd, int *woken)
+{
+    *woken = 0;
+    if (!c->connected)
+        return TP_IO;
+    uint64_t now = tp_mono_ms(), ka = (uint64_t)c->o.keepalive_s * 1000u;
+    if (keepalive_and_flush(c, now))
+        return TP_IO;
     uint64_t due = c->last_send_ms + ka / 2;
     if (!c->ping_sent_ms && due > now && (uint64_t)timeout_ms > due - now)
         timeout_ms = (int)(due - now);
+    tp_mqtt_net_set_lowat(&c->net, c->ping_sent_ms ? 1 : c->expect_bytes);
     struct pollfd p[2] = {
         {c->net.fd, (short)(POLLIN | (tp_mqtt_net_want_write(&c->net) ? POLLOUT : 0)), 0},
         {wake_fd, POLLIN, 0},
     };
+    if (c->poll_unlock)
+        pthread_mutex_unlock(c->poll_unlock);
     int r = poll(p, wake_fd >= 0 ? 2 : 1, timeout_ms);
+    if (c->poll_unlock)
+        pthread_mutex_lock(c->poll_unlock);
     if (r <= 0)
         return TP_OK;
     if (wake_fd >= 0 && p[1].revents)

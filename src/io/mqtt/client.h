@@ -2,10 +2,12 @@
  * tried in order with exponential back-off, CONNECT/CONNACK handshake
  * (3.1.1 or 5, credentials, persistent session, Receive Maximum),
  * keepalive (PINGREQ/PINGRESP) and packet framing over net.h. The caller
- * owns the thread: every call runs on it; only wake_fd is shared. */
+ * owns the thread: every call runs on it; only wake_fd is shared, unless
+ * the caller guards the client with a mutex (poll_unlock, below). */
 #ifndef TP_MQTT_CLIENT_H
 #define TP_MQTT_CLIENT_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "io/mqtt/codec.h"
@@ -41,7 +43,16 @@ struct tp_mqtt_client {
     uint16_t send_quota; /* the broker's Receive Maximum (65535 when absent) */
     uint64_t next_attempt_ms, backoff_ms;
     uint64_t last_send_ms, ping_sent_ms;
+    /* At least this many bytes are due from the broker (e.g. the PUBACKs
+     * of a batch sent): tp_mqtt_client_poll wakes only once they are there
+     * (or a PINGRESP is due, or the connection fails). 0: any byte. */
+    uint32_t expect_bytes;
     char why[256]; /* the last connection error */
+    /* When set, the caller holds this mutex around every call on a
+     * connected client, and tp_mqtt_client_poll releases it while it waits
+     * in poll(), so that another thread may queue and write bytes
+     * meanwhile (the MQTT output's submit). NULL: single-threaded. */
+    pthread_mutex_t *poll_unlock;
 };
 
 void tp_mqtt_client_init(struct tp_mqtt_client *c, const struct tp_mqtt_client_opts *o);
@@ -58,6 +69,12 @@ int tp_mqtt_client_connect(struct tp_mqtt_client *c, int wake_fd);
  * wake_fd is readable (not drained here). TP_OK, or TP_IO when the
  * connection was lost (already closed and logged). */
 int tp_mqtt_client_poll(struct tp_mqtt_client *c, int timeout_ms, int wake_fd, int *woken);
+
+/* Connected: the keepalive and the queued bytes as in tp_mqtt_client_poll,
+ * then one read() of what the socket holds, without waiting (for a caller
+ * that expects bytes: no poll() before the read). TP_OK (possibly nothing
+ * read: net.drained), or TP_IO when the connection was lost. */
+int tp_mqtt_client_read(struct tp_mqtt_client *c);
 
 /* Decodes the next buffered packet (PINGRESP is consumed here). TP_OK with
  * *pkt pointing into the read buffer (valid until the next poll), TP_AGAIN

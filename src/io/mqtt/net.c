@@ -42,6 +42,7 @@ void tp_mqtt_net_init(struct tp_mqtt_net *n)
 {
     memset(n, 0, sizeof(*n));
     n->fd = -1;
+    n->lowat = 1;
     tp_buf_init(&n->wbuf);
 }
 
@@ -313,6 +314,14 @@ int tp_mqtt_net_flush(struct tp_mqtt_net *n, char *why, size_t why_len)
     return TP_OK;
 }
 
+void tp_mqtt_net_set_lowat(struct tp_mqtt_net *n, uint32_t bytes)
+{
+    int v = bytes > 65536 ? 65536 : bytes > 1 ? (int)bytes : 1;
+    if (n->fd >= 0 && v != n->lowat &&
+        setsockopt(n->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+        n->lowat = v;
+}
+
 int tp_mqtt_net_flush_wait(struct tp_mqtt_net *n, int timeout_ms)
 {
     char why[64];
@@ -342,6 +351,7 @@ void tp_mqtt_net_close(struct tp_mqtt_net *n)
     n->rpos = n->rlen = 0;
     n->wpos = 0;
     n->written = n->nread = 0;
+    n->lowat = 1;
     tp_buf_reset(&n->wbuf);
 }
 

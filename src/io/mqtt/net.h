@@ -28,6 +28,7 @@ struct tp_mqtt_net {
     uint64_t written; /* bytes written since the connection opened */
     uint64_t nread;   /* bytes read since the connection opened */
     int drained;      /* the last fill left nothing in the socket (short read) */
+    int lowat;        /* the socket's SO_RCVLOWAT */
 };
 
 void tp_mqtt_net_init(struct tp_mqtt_net *n);
@@ -51,6 +52,9 @@ static inline int tp_mqtt_net_want_write(const struct tp_mqtt_net *n)
 {
     return n->wpos < n->wbuf.len;
 }
+/* poll() reports the socket readable only once it holds `bytes` (at least 1;
+ * SO_RCVLOWAT; a closed or failed connection is reported at once). */
+void tp_mqtt_net_set_lowat(struct tp_mqtt_net *n, uint32_t bytes);
 /* Flushes with poll() until everything is written or timeout_ms passed. */
 int tp_mqtt_net_flush_wait(struct tp_mqtt_net *n, int timeout_ms);
 /* Closes the connection, drops buffered bytes (the TLS context stays). */

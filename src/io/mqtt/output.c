@@ -1,13 +1,16 @@
 /* MQTT output on the project's own client (src/io/mqtt/). submit() renders
  * the topics and encodes a batch's PUBLISH packets on the pipeline's writer
- * thread (a message whose topic cannot be built is an invalid_topic drop),
- * then hands the batch to the output's network thread, which owns
- * the socket: it sends what the in-flight window allows with one write per
- * round, reads PUBACKs (PUBREC/PUBCOMP for QoS 2) with one read per round,
- * keeps the keepalive and reconnects (broker list, back-off), sending every
- * unacknowledged message again (DUP) after a reconnect. A batch is
- * completed (plugin.h) when every message is acknowledged (QoS 0: written
- * to the socket), in order; many batches are in flight. */
+ * thread (a message whose topic cannot be built is an invalid_topic drop)
+ * and, while connected, sends what the in-flight window allows right there
+ * with one non-blocking write (QoS 0: the batch is complete when written).
+ * The output's network thread reads PUBACKs (PUBREC/PUBCOMP for QoS 2) with
+ * one read per round, sends what a full socket or window held back, keeps
+ * the keepalive and reconnects (broker list, back-off), sending every
+ * unacknowledged message again (DUP) after a reconnect. Both threads work
+ * on the client under one mutex, which the network thread releases only
+ * while it waits in poll() or connects. A batch is completed (plugin.h) when
+ * every message is acknowledged (QoS 0: written to the socket), in order;
+ * many batches are in flight. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/plugin.h"
 #include "core/template.h"
@@ -75,18 +79,18 @@ struct mqtt_out {
     int wake_pipe[2];
     pthread_t thread;
     int thread_started;
+    /* Guards everything below, and the client while `live`: the network
+     * thread holds it except while it waits in poll() or (not live)
+     * connects; submit() takes it to queue and send a batch. */
     pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct out_batch *in_head, *in_tail; /* handed over by submit() (lock) */
-    size_t n_open;                       /* batches not yet confirmed (lock) */
-    int connected, stopping, quit;       /* lock */
+    int live; /* connected and resent: submit() may use the client */
+    int stopping, quit;
     /* The network thread blocks in poll (polling); submit() writes a wake
-     * byte only then, once (wake_sent), instead of once per batch. (lock) */
+     * byte only then, once (wake_sent), and only when it needs the thread
+     * (bytes the socket did not take, a failed write). */
     int polling, wake_sent;
-
-    /* network thread only */
-    struct out_batch *fl_head, *fl_tail;
-    struct out_batch **pending; /* by packet id */
+    struct out_batch *fl_head, *fl_tail; /* submitted, not yet completed */
+    struct out_batch **pending;          /* by packet id */
     size_t inflight;
     uint16_t next_id;
 };
@@ -103,7 +107,7 @@ static void batch_free(struct out_batch *b)
     free(b);
 }
 
-/* ---------- network thread ---------- */
+/* ---------- both threads, with the lock held ---------- */
 
 static uint16_t alloc_id(struct mqtt_out *st)
 {
@@ -239,11 +243,8 @@ static void handle_packets(struct mqtt_out *st)
 }
 
 /* Completes b (taken off its list) with status and frees it. */
-static void finish(struct mqtt_out *st, struct out_batch *b, int status, const struct tp_error *err)
+static void finish(struct out_batch *b, int status, const struct tp_error *err)
 {
-    pthread_mutex_lock(&st->lock);
-    st->n_open--;
-    pthread_mutex_unlock(&st->lock);
     struct tp_error refused;
     if (status == TP_OK && b->refused) {
         status = TP_IO;
@@ -266,8 +267,21 @@ static void complete(struct mqtt_out *st)
         st->fl_head = b->next;
         if (!st->fl_head)
             st->fl_tail = NULL;
-        finish(st, b, TP_OK, NULL);
+        finish(b, TP_OK, NULL);
     }
+}
+
+/* The bytes the broker still owes for the oldest batch: a 4-byte PUBACK
+ * (PUBREC, PUBCOMP; MQTT 5 may add a reason) per message sent and not yet
+ * acknowledged. The network thread then wakes once per batch rather than
+ * for every few PUBACKs the broker writes. */
+static uint32_t acks_due(const struct mqtt_out *st)
+{
+    const struct out_batch *b = st->fl_head;
+    if (st->qos == 0 || !b)
+        return 0;
+    size_t n = b->next_send - b->n_done;
+    return n > 16384 ? 65536 : (uint32_t)n * 4;
 }
 
 /* Stopping while the broker is unreachable: every batch in flight fails
@@ -285,20 +299,40 @@ static void fail_all(struct mqtt_out *st)
     while (st->fl_head) {
         struct out_batch *b = st->fl_head;
         st->fl_head = b->next;
-        finish(st, b, TP_IO, &err);
+        finish(b, TP_IO, &err);
     }
     st->fl_tail = NULL;
 }
 
-static void set_connected(struct mqtt_out *st, int on)
+static void wake(struct mqtt_out *st)
 {
-    pthread_mutex_lock(&st->lock);
-    if (st->connected != on) {
-        st->connected = on;
-        pthread_cond_broadcast(&st->cond);
-    }
-    pthread_mutex_unlock(&st->lock);
+    ssize_t w = write(st->wake_pipe[1], "x", 1);
+    (void)w;
 }
+
+/* Writes the queued bytes from submit (the writer thread). A write error is
+ * left to the network thread, woken for it: its next round fails the same
+ * way and drops the connection (this thread does not close the socket
+ * under the other's poll). It is woken too for bytes the socket did not
+ * take (it polls for POLLOUT) and for a connection send_window dropped. */
+static void send_direct(struct mqtt_out *st)
+{
+    struct tp_mqtt_net *net = &st->cl.net;
+    int rc = TP_IO;
+    if (st->cl.connected) {
+        uint64_t before = net->written;
+        char why[256];
+        rc = tp_mqtt_net_flush(net, why, sizeof(why));
+        if (net->written != before)
+            st->cl.last_send_ms = tp_mono_ms();
+    }
+    if ((rc || tp_mqtt_net_want_write(net)) && st->polling && !st->wake_sent) {
+        st->wake_sent = 1;
+        wake(st);
+    }
+}
+
+/* ---------- network thread ---------- */
 
 static void drain_wake(struct mqtt_out *st)
 {
@@ -310,46 +344,32 @@ static void drain_wake(struct mqtt_out *st)
 static void *net_main(void *arg)
 {
     struct mqtt_out *st = arg;
-    for (;;) {
-        pthread_mutex_lock(&st->lock);
-        int quit = st->quit;
-        if (st->in_head) {
-            if (st->fl_tail)
-                st->fl_tail->next = st->in_head;
-            else
-                st->fl_head = st->in_head;
-            st->fl_tail = st->in_tail;
-            st->in_head = st->in_tail = NULL;
-        }
-        int stopping = st->stopping;
-        pthread_mutex_unlock(&st->lock);
-        if (quit)
-            break;
+    pthread_mutex_lock(&st->lock);
+    while (!st->quit) {
         if (!st->cl.connected) {
-            set_connected(st, 0);
-            if (stopping)
+            st->live = 0;
+            if (st->stopping)
                 fail_all(st);
+            /* Not live: submit() leaves the client alone while we connect. */
+            pthread_mutex_unlock(&st->lock);
             int rc = tp_mqtt_client_connect(&st->cl, st->wake_pipe[0]);
             if (rc == TP_EOF)
                 drain_wake(st);
+            pthread_mutex_lock(&st->lock);
             if (rc == TP_OK) {
                 resend_all(st);
-                set_connected(st, 1);
+                st->live = 1;
             }
             continue;
         }
         send_window(st);
         tp_mqtt_client_send(&st->cl);
         complete(st);
-        pthread_mutex_lock(&st->lock); /* a batch handed over meanwhile: do not block */
-        int more = st->in_head != NULL;
-        st->polling = !more;
-        pthread_mutex_unlock(&st->lock);
-        int woken = 0, rc = tp_mqtt_client_poll(&st->cl, more ? 0 : 1000, st->wake_pipe[0], &woken);
-        pthread_mutex_lock(&st->lock);
+        st->cl.expect_bytes = acks_due(st);
+        st->polling = 1; /* poll() releases the lock while it waits */
+        int woken = 0, rc = tp_mqtt_client_poll(&st->cl, 1000, st->wake_pipe[0], &woken);
         st->polling = 0;
         st->wake_sent = 0;
-        pthread_mutex_unlock(&st->lock);
         if (rc)
             continue;
         if (woken)
@@ -359,6 +379,7 @@ static void *net_main(void *arg)
     }
     if (st->cl.connected)
         tp_mqtt_client_disconnect(&st->cl, 2000);
+    pthread_mutex_unlock(&st->lock);
     return NULL;
 }
 
@@ -454,7 +475,7 @@ static int out_submit(void *p, struct tp_out_batch *ob)
         return TP_OK;
     }
     pthread_mutex_lock(&st->lock);
-    if (st->stopping && !st->connected) {
+    if (st->stopping && !st->live) {
         pthread_mutex_unlock(&st->lock);
         batch_free(b);
         tp_error_set(&err, TP_IO,
@@ -462,20 +483,20 @@ static int out_submit(void *p, struct tp_out_batch *ob)
                      st->conn.brokers[0].url);
         return tp_out_batch_fail(ob, TP_IO, &err);
     }
-    if (st->in_tail)
-        st->in_tail->next = b;
+    if (st->fl_tail)
+        st->fl_tail->next = b;
     else
-        st->in_head = b;
-    st->in_tail = b;
-    st->n_open++;
-    int wake = st->polling && !st->wake_sent;
-    if (wake)
-        st->wake_sent = 1;
-    pthread_mutex_unlock(&st->lock);
-    if (wake) {
-        ssize_t w = write(st->wake_pipe[1], "x", 1);
-        (void)w;
+        st->fl_head = b;
+    st->fl_tail = b;
+    /* Connected: send now, on this thread (no hand-off); else the network
+     * thread sends it after (re)connecting. A full window waits for the
+     * PUBACKs, which wake the network thread anyway. */
+    if (st->live) {
+        send_window(st);
+        send_direct(st);
+        complete(st);
     }
+    pthread_mutex_unlock(&st->lock);
     return TP_OK;
 }
 
@@ -484,10 +505,8 @@ static void out_stop(void *p)
     struct mqtt_out *st = p;
     pthread_mutex_lock(&st->lock);
     st->stopping = 1;
-    pthread_cond_broadcast(&st->cond);
     pthread_mutex_unlock(&st->lock);
-    ssize_t w = write(st->wake_pipe[1], "x", 1); /* the network thread fails what is unreachable */
-    (void)w;
+    wake(st); /* the network thread fails what is unreachable */
 }
 
 static void free_list(struct out_batch *b)
@@ -508,13 +527,11 @@ static void out_close(void *p)
         pthread_mutex_lock(&st->lock);
         st->quit = 1;
         pthread_mutex_unlock(&st->lock);
-        ssize_t w = write(st->wake_pipe[1], "x", 1);
-        (void)w;
+        wake(st);
         pthread_join(st->thread, NULL);
     }
     /* Batches still in flight are abandoned (plugin.h: close). */
     free_list(st->fl_head);
-    free_list(st->in_head);
     tp__mqtt_conn_free(&st->conn, &st->cl);
     free(st->pending);
     tp_template_free(st->tpl);
@@ -524,7 +541,6 @@ static void out_close(void *p)
         close(st->wake_pipe[1]);
     }
     pthread_mutex_destroy(&st->lock);
-    pthread_cond_destroy(&st->cond);
     free(st);
 }
 
@@ -538,7 +554,6 @@ static int out_open(const void *config, void **out, struct tp_error *err)
     st->qos = (int)cfg->common.qos;
     st->wake_pipe[0] = st->wake_pipe[1] = -1;
     pthread_mutex_init(&st->lock, NULL);
-    pthread_cond_init(&st->cond, NULL);
     tp_buf_init(&st->topic);
     tp_mqtt_net_init(&st->cl.net);
     int rc = TP_OK;
@@ -564,6 +579,7 @@ static int out_open(const void *config, void **out, struct tp_error *err)
                              &st->cl, err);
     if (rc)
         goto fail;
+    st->cl.poll_unlock = &st->lock;
     /* A broker that is down at start-up is not an error: the network thread
      * keeps reconnecting and the batches wait. */
     if (pthread_create(&st->thread, NULL, net_main, st)) {
