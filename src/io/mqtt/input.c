@@ -3,7 +3,8 @@
  * socket, whole packets become messages, and a message is taken out of the
  * buffer only when the pipeline has room for it. When the socket runs dry
  * with a partial batch, read() waits `linger` once for more before handing
- * it over, so that a steady stream makes batches of many messages instead
+ * it over (while messages keep coming, it waits before its first read
+ * instead), so that a steady stream makes batches of many messages instead
  * of one thread hand-off per few messages. QoS 1/2 messages are
  * acknowledged (PUBACK / PUBREC) only when the pipeline acks them, i.e. after
  * the output confirmed everything produced from them: ack() queues the
@@ -41,9 +42,10 @@ static const struct tp_option mqtt_in_options[] = {
     TP_OPTION(struct mqtt_in_config, topics, "topics", TP_OPT_STRINGS, NULL,
               "topic filters to subscribe to (wildcards + and # allowed)",
               .flags = TP_OPT_REQUIRED),
-    TP_OPTION(struct mqtt_in_config, linger, "linger", TP_OPT_DURATION, "1ms",
-              "when the socket runs dry with a partial batch, wait this long once for more "
-              "messages before handing the batch on (the most latency it adds); 0: at once",
+    TP_OPTION(struct mqtt_in_config, linger, "linger", TP_OPT_DURATION, "2ms",
+              "how long a partial batch may wait for more messages before it is handed on "
+              "(once per batch: the most latency it adds); fewer, larger batches cost less CPU "
+              "per message; 0: hand it on at once",
               .min = 0, .max = 1000),
     {0},
 };
@@ -69,6 +71,7 @@ struct mqtt_in {
     int woken;    /* a wake byte is in the pipe */
     int waiting;  /* read() blocks in poll: an ack must wake it */
     int nomem;
+    int streaming; /* reader thread: the last read() lingered for its batch */
 };
 
 static void wake(struct mqtt_in *st)
@@ -254,7 +257,8 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
 {
     (void)drops;
     struct mqtt_in *st = p;
-    int rc = TP_OK, lingered = 0;
+    int rc = TP_OK, lingered = 0, stream = st->streaming;
+    st->streaming = 0;
     /* net.drained stays from the last call: an empty socket is waited for
      * with poll(), one that may hold more is read at once. */
     while (!stopping(st) && batch->len < max) {
@@ -284,6 +288,12 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
             lingered = 1;
             linger(st);
             st->cl.net.drained = 0;
+        } else if (stream && !lingered && st->cfg->linger > 0) {
+            /* Messages kept coming: let the next batch gather first, then
+             * read it at once (no poll() for the first of them). */
+            lingered = 1;
+            linger(st);
+            st->cl.net.drained = 0;
         }
         if (!st->cl.net.drained) { /* bytes may be there: read without poll() */
             tp_mqtt_client_read(&st->cl);
@@ -304,6 +314,7 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
         take_acks(st);
         tp_mqtt_client_send(&st->cl);
     }
+    st->streaming = lingered && batch->len > 0;
     if (rc)
         return tp_error_set(err, rc, "out of memory");
     return stopping(st) ? TP_EOF : TP_OK;

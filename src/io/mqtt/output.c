@@ -90,7 +90,8 @@ struct mqtt_out {
      * (bytes the socket did not take, a failed write). */
     int polling, wake_sent;
     struct out_batch *fl_head, *fl_tail; /* submitted, not yet completed */
-    struct out_batch **pending;          /* by packet id */
+    struct out_batch **pending;          /* by packet id: the batch of the message */
+    uint32_t *pending_index;             /* by packet id: its index in the batch */
     size_t inflight;
     uint16_t next_id;
 };
@@ -129,6 +130,7 @@ static int send_msg(struct mqtt_out *st, struct out_batch *b, size_t i, int dup)
         if (dup)
             p[b->off[i]] |= 0x08;
         st->pending[b->ids[i]] = b;
+        st->pending_index[b->ids[i]] = (uint32_t)i;
         st->inflight++;
         b->state[i] = M_SENT;
     }
@@ -182,6 +184,7 @@ static void resend_all(struct mqtt_out *st)
                 rc = send_msg(st, b, i, 1);
             else if (b->state[i] == M_RELEASED) {
                 st->pending[b->ids[i]] = b;
+                st->pending_index[b->ids[i]] = (uint32_t)i;
                 st->inflight++;
                 rc = tp_mqtt_encode_ack(out, st->cl.o.version, TP_MQTT_PUBREL, b->ids[i]);
             }
@@ -199,10 +202,8 @@ static void on_ack(struct mqtt_out *st, const struct tp_mqtt_packet *pkt)
     struct out_batch *b = st->pending[pkt->id];
     if (!b)
         return; /* not ours (e.g. acknowledged before a reconnect) */
-    size_t i;
-    for (i = 0; i < b->next_send && b->ids[i] != pkt->id; i++)
-        ;
-    if (i == b->next_send)
+    size_t i = st->pending_index[pkt->id];
+    if (i >= b->next_send || b->ids[i] != pkt->id)
         return;
     if (pkt->type == TP_MQTT_PUBREC && pkt->reason < 0x80) {
         b->state[i] = M_RELEASED;
@@ -273,8 +274,8 @@ static void complete(struct mqtt_out *st)
 
 /* The bytes the broker still owes for the oldest batch: a 4-byte PUBACK
  * (PUBREC, PUBCOMP; MQTT 5 may add a reason) per message sent and not yet
- * acknowledged. The network thread then wakes once per batch rather than
- * for every few PUBACKs the broker writes. */
+ * acknowledged. The network thread then wakes about once per batch rather
+ * than for every few PUBACKs the broker writes. */
 static uint32_t acks_due(const struct mqtt_out *st)
 {
     const struct out_batch *b = st->fl_head;
@@ -365,7 +366,9 @@ static void *net_main(void *arg)
         send_window(st);
         tp_mqtt_client_send(&st->cl);
         complete(st);
-        st->cl.expect_bytes = acks_due(st);
+        uint32_t due = acks_due(st);
+        if (due) /* nothing due: any value will do (a PINGRESP is waited for anyway) */
+            st->cl.expect_bytes = due;
         st->polling = 1; /* poll() releases the lock while it waits */
         int woken = 0, rc = tp_mqtt_client_poll(&st->cl, 1000, st->wake_pipe[0], &woken);
         st->polling = 0;
@@ -534,6 +537,7 @@ static void out_close(void *p)
     free_list(st->fl_head);
     tp__mqtt_conn_free(&st->conn, &st->cl);
     free(st->pending);
+    free(st->pending_index);
     tp_template_free(st->tpl);
     tp_buf_free(&st->topic);
     if (st->wake_pipe[0] >= 0) {
@@ -567,7 +571,8 @@ static int out_open(const void *config, void **out, struct tp_error *err)
         }
     }
     st->pending = calloc(65536, sizeof(*st->pending));
-    if (!st->pending) {
+    st->pending_index = calloc(65536, sizeof(*st->pending_index));
+    if (!st->pending || !st->pending_index) {
         rc = tp_error_set(err, TP_NOMEM, "out of memory");
         goto fail;
     }
