@@ -72,6 +72,15 @@ free_port() {
 # Line count of a file, 0 when it does not exist yet.
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 
+# wait_line FILE REGEX SECONDS: waits until a line of FILE matches REGEX
+# (grep -E), e.g. a server's READY; on time-out shows FILE's last lines.
+wait_line() {
+    wait_until "grep -Eqs -- '$2' '$1'" "$3" && return 0
+    echo "--- last lines of $1:" >&2
+    tail -5 "$1" >&2
+    return 1
+}
+
 # ---- processes a script starts (brokers, servers, the tagprocs under test) ----
 # start_bg COMMAND...: runs the command in the background (redirect its output
 # at the call: start_bg "$BIN" -c x.yaml 2>"$T/err") and sets BG_PID.
@@ -100,7 +109,7 @@ forget_bg() {
     BG_PIDS=("${kept[@]}")
 }
 stop_bg() {
-    kill -TERM "$1"
+    kill -TERM "$1" 2>/dev/null # it may have ended by itself
     wait "$1"
     local rc=$?
     forget_bg "$1"
@@ -112,17 +121,38 @@ kill_bg() {
     wait 2>/dev/null
     BG_PIDS=()
 }
+# (The trap acts in the script's own shell only: a subshell that ran it, as
+# happened under ctest, removed $T mid-test.)
 cleanup_on_exit() {
-    trap 'exec 2>/dev/null; kill_bg; [ -n "${KEEP_T:-}" ] || rm -rf "$T"' EXIT
+    LIB_MAIN_SHELL=$BASHPID
+    trap '[ "$BASHPID" = "$LIB_MAIN_SHELL" ] && { exec 2>/dev/null; kill_bg; [ -n "${KEEP_T:-}" ] || rm -rf "$T"; }' EXIT
+}
+# run_until OUT LINES SECONDS COMMAND...: runs COMMAND (start_bg) with its
+# standard output in OUT (emptied first: an earlier run's lines must not
+# count) until OUT has LINES lines or COMMAND ended, at most SECONDS; then
+# SIGTERM (stop_bg). Returns COMMAND's exit status. Redirect its standard
+# error at the call.
+run_until() {
+    local out=$1 n=$2 secs=$3
+    shift 3
+    : >"$out"
+    start_bg "$@" >"$out"
+    local pid=$BG_PID
+    wait_until "[ \$(lines '$out') -ge $n ] || ! kill -0 $pid 2>/dev/null" "$secs"
+    stop_bg "$pid"
+}
+# in_dir DIR COMMAND...: runs COMMAND in DIR (for start_bg: start_bg in_dir ...).
+in_dir() {
+    cd "$1" && shift && exec "$@"
 }
 
 # port_open PORT: something listens on 127.0.0.1:PORT.
 port_open() { (: >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # wait_port PORT SECONDS: waits until something listens there.
 wait_port() { wait_until "port_open $1" "$2"; }
-# http_port LOG: waits (60 s) until a tagproc logged its HTTP endpoint's
+# http_port LOG: waits (120 s) until a tagproc logged its HTTP endpoint's
 # "on port N" to LOG (started with http.address 127.0.0.1:0), prints N.
 http_port() {
-    wait_until "grep -qs 'on port' '$1'" 60 || return 1
+    wait_until "grep -qs 'on port' '$1'" 120 || return 1
     grep -o 'on port [0-9]*' "$1" | head -1 | awk '{print $3}'
 }

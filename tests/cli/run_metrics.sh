@@ -51,11 +51,11 @@ PID=$BG_PID
 PORT=$(http_port "$T/err")
 URL=http://127.0.0.1:$PORT
 P='processor="pipeline.processors\[0\].tag_processor"'
-scrape() { curl -s "$URL/metrics" >"$T/m"; }
+scrape() { curl -s -m 30 "$URL/metrics" >"$T/m"; }
 val() { # series regex -> value (0 when absent)
     grep -E "^$1 " "$T/m" | awk '{print $2}' | head -1 | grep . || echo 0
 }
-wait_until "scrape; [ \$(val 'tagproc_rule_timeouts_total\{$P,rule=\"conditions\[3\]\"\}') -ge 2 ] && [ \$(val 'tagproc_rule_errors_total\{$P,rule=\"conditions\[2\]\"\}') -ge 2 ]" 60
+wait_until "scrape; [ \$(val 'tagproc_rule_timeouts_total\{$P,rule=\"conditions\[3\]\"\}') -ge 2 ] && [ \$(val 'tagproc_rule_errors_total\{$P,rule=\"conditions\[2\]\"\}') -ge 2 ]" 120
 cp "$T/m" "$T/metrics.txt"
 check_sh "/ready is 200" "[ \$(curl -s -o /dev/null -w '%{http_code}' $URL/ready) = 200 ]"
 check_sh "/health is 200" "[ \$(curl -s -o /dev/null -w '%{http_code}' $URL/health) = 200 ]"

@@ -7,12 +7,10 @@ set -u
 BIN=$(realpath "${1:-build/tagproc}")
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-PID=
-LISTENER=
-trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; [ -n "$LISTENER" ] && kill $LISTENER 2>/dev/null; rm -rf "$T"' EXIT
 . tests/lib.sh
+cleanup_on_exit
 
-python3 - "$T/notify.sock" "$T/notes" <<'PY' &
+cat >"$T/listener.py" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
@@ -21,29 +19,29 @@ with open(sys.argv[2], "a", buffering=1) as out:
         for line in s.recv(4096).decode().splitlines():
             out.write(line + "\n")
 PY
-LISTENER=$!
-wait_until "[ -S '$T/notify.sock' ]" 30
+start_bg python3 "$T/listener.py" "$T/notify.sock" "$T/notes"
+wait_until "[ -S '$T/notify.sock' ]" 60
 cat >"$T/endless.yaml" <<'YAML'
 input:
   simulator: {nodes: 2, rate: 50}
 output:
   file: {path: out.jsonl}
 YAML
-(cd "$T" && NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=400000 exec "$BIN" -c endless.yaml 2>"$T/err") &
-PID=$!
-wait_until "grep -qx READY=1 '$T/notes'" 60
+start_bg in_dir "$T" env NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=400000 "$BIN" -c endless.yaml \
+    2>"$T/err"
+PID=$BG_PID
+wait_line "$T/notes" '^READY=1$' 120
 check_sh "READY=1 once the pipeline runs" "grep -qx READY=1 '$T/notes'"
-wait_until "[ \$(grep -cx WATCHDOG=1 '$T/notes') -ge 3 ]" 60
+wait_until "[ \$(grep -cx WATCHDOG=1 '$T/notes') -ge 3 ]" 120
 check_sh "WATCHDOG=1 keep-alives (WATCHDOG_USEC set)" "[ \$(grep -cx WATCHDOG=1 '$T/notes') -ge 3 ]"
 kill -HUP $PID
-wait_until "[ \$(grep -cx READY=1 '$T/notes') -ge 2 ]" 60
+wait_until "[ \$(grep -cx READY=1 '$T/notes') -ge 2 ]" 120
 check_sh "SIGHUP: RELOADING=1, then READY=1 again" \
     "grep -x 'RELOADING=1\|READY=1' '$T/notes' | tr '\n' ' ' | grep -q 'READY=1 RELOADING=1 READY=1'"
-kill -TERM $PID
-wait $PID
+stop_bg $PID
 rc=$?
-PID=
 check_sh "SIGTERM: exit 0" "[ $rc = 0 ]"
+wait_line "$T/notes" '^STOPPING=1$' 60 # the listener writes what it received a moment later
 check_sh "SIGTERM: STOPPING=1" "grep -qx STOPPING=1 '$T/notes'"
 check_sh "STATUS= lines for systemctl status" "grep -q '^STATUS=running' '$T/notes'"
 finish

@@ -11,13 +11,8 @@ BIN=$(realpath "${1:-build/tagproc}")
 BUILD=$(realpath "${2:-build}")
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-MOCK_PID=
-cleanup() {
-    [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
 . tests/lib.sh
+cleanup_on_exit
 D=tests/cli/umh
 
 for c in "$D"/*.yaml; do
@@ -91,9 +86,8 @@ check_sh "benthos-sections: ignored sections named once" \
 check_sh "benthos-sections: output written where the environment says" \
     "grep -qx '{\"payload\":1,\"meta\":{\"line\":\"line1\"}}' '$T/out.jsonl' && grep -qx '{\"payload\":2,\"meta\":{\"line\":\"l2\"}}' '$T/out.jsonl'"
 # protocol-converter-uns -> umh.messages -> uns-dataflow -> umh.messages
-"$BUILD/kafka_mock" serve 1 umh.messages:1 </dev/null >"$T/boot" 2>"$T/mock.err" &
-MOCK_PID=$!
-wait_until "[ -s '$T/boot' ]" 20 || cat "$T/mock.err"
+start_bg "$BUILD/kafka_mock" serve 1 umh.messages:1 </dev/null >"$T/boot" 2>"$T/mock.err"
+wait_until "[ -s '$T/boot' ]" 60 || cat "$T/mock.err"
 export UMH_BROKER
 UMH_BROKER=$(head -1 "$T/boot")
 "$BIN" -c "$D/protocol-converter-uns.yaml" 2>"$T/pc.err"
@@ -103,11 +97,10 @@ n=$(lines "$T/pc.tsv")
 check_sh "protocol-converter-uns: downsampled records keyed by UMH topic ($n of 1200)" \
     "[ $n -gt 12 ] && [ $n -lt 1200 ] && awk -F'\t' '\$3 !~ /^umh\.v1\.enterprise\.plant1\.line4\._historian\./ {exit 1}' '$T/pc.tsv' && grep -q 'downsampled_by=deadband(threshold=1)' '$T/pc.tsv' && grep -q 'bridged_by=umh-core' '$T/pc.tsv'"
 temps=$(awk -F'\t' '$3 ~ /\._historian\.Temperature$/' "$T/pc.tsv" | wc -l)
-"$BIN" -c "$D/uns-dataflow.yaml" >/dev/null 2>"$T/flow.err" &
-FLOW_PID=$!
-wait_until "[ \$('$BUILD/kafka_mock' count '$UMH_BROKER' umh.messages 2>/dev/null || echo 0) -ge $((n + temps)) ]" 60
-kill -TERM $FLOW_PID 2>/dev/null
-wait $FLOW_PID
+start_bg "$BIN" -c "$D/uns-dataflow.yaml" >/dev/null 2>"$T/flow.err"
+FLOW_PID=$BG_PID
+wait_until "[ \$('$BUILD/kafka_mock' count '$UMH_BROKER' umh.messages 2>/dev/null || echo 0) -ge $((n + temps)) ]" 120
+stop_bg "$FLOW_PID"
 "$BUILD/kafka_mock" dump "$UMH_BROKER" umh.messages >"$T/flow.tsv" 2>/dev/null
 check_sh "uns-dataflow: one Fahrenheit record per Temperature record ($temps)" \
     "[ $temps -gt 0 ] && [ \$(awk -F'\t' '\$3 ~ /_historian\.Temperature_fahrenheit$/' '$T/flow.tsv' | wc -l) = $temps ] && awk -F'\t' '\$3 ~ /_fahrenheit$/' '$T/flow.tsv' | grep -q 'bridged_by=fahrenheit'"

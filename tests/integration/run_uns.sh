@@ -20,16 +20,8 @@ BUILD=$(realpath "${2:-build}")
 MOCK=$BUILD/kafka_mock
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill -9 "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
 . tests/lib.sh
+cleanup_on_exit
 
 N=2000
 [ -x "$MOCK" ] || {
@@ -39,9 +31,8 @@ N=2000
 # start_mock NAME: a one-broker cluster with umh.messages (1 partition, as
 # the uns output creates it); its address in $T/NAME.boot.
 start_mock() {
-    "$MOCK" serve 1 umh.messages:1 </dev/null >"$T/$1.boot" 2>"$T/$1.err" &
-    PIDS+=($!)
-    wait_until "[ -s '$T/$1.boot' ]" 20 || {
+    start_bg "$MOCK" serve 1 umh.messages:1 </dev/null >"$T/$1.boot" 2>"$T/$1.err"
+    wait_until "[ -s '$T/$1.boot' ]" 60 || {
         bad "mock cluster $1 started"
         cat "$T/$1.err"
         finish
@@ -130,19 +121,17 @@ output:
 EOF
 awk -F'\t' '$3 ~ /\.line4\._historian\.(Temperature|Pressure)$/' "$T/uns.tsv" >"$T/want.tsv"
 WANT=$(wc -l <"$T/want.tsv")
-"$BIN" -c "$T/in.yaml" >"$T/in.out" 2>"$T/in.err" &
-IN_PID=$!
-PIDS+=($IN_PID)
-wait_until '[ "$(lines "$T/in.jsonl")" -ge "$WANT" ]' 60
+start_bg "$BIN" -c "$T/in.yaml" >"$T/in.out" 2>"$T/in.err"
+IN_PID=$BG_PID
+wait_until '[ "$(lines "$T/in.jsonl")" -ge "$WANT" ]' 120
 all_committed() { "$MOCK" committed "$BOOT_A" roundtrip umh.messages 2>/dev/null | awk '$2 != $3 {b=1} END {exit b}'; }
-if wait_until all_committed 30; then
+if wait_until all_committed 60; then
     ok "uns input committed every record of umh.messages (read or filtered)"
 else
     bad "uns input committed every record of umh.messages (read or filtered)"
     "$MOCK" committed "$BOOT_A" roundtrip umh.messages
 fi
-kill -TERM $IN_PID
-wait $IN_PID
+stop_bg "$IN_PID"
 check "uns input SIGTERM exit 0" test $? = 0
 cat >"$T/roundtrip.py" <<'EOF'
 # roundtrip.py WANT_TSV GOT_JSONL: every wanted record once, in order, with
@@ -189,9 +178,8 @@ check_sh "invalid umh_topics regex: lint error at FILE:LINE:COL" \
     "grep -q 'badre.yaml:3:[0-9]*: .*umh_topics\[1\]: invalid regular expression' '$T/badre.out'"
 
 # ---- 5. topic creation ----
-python3 tests/tools/kafka_admin_fake.py >"$T/fake.out" 2>"$T/fake.err" &
-PIDS+=($!)
-wait_until '[ -s "$T/fake.out" ]' 20 || cat "$T/fake.err"
+start_bg python3 tests/tools/kafka_admin_fake.py >"$T/fake.out" 2>"$T/fake.err"
+wait_until '[ -s "$T/fake.out" ]' 60 || cat "$T/fake.err"
 printf 'input:\n  stdin: {}\noutput:\n  uns: {broker_address: "127.0.0.1:%s"}\n' \
     "$(head -1 "$T/fake.out")" >"$T/create.yaml"
 "$BIN" -c "$T/create.yaml" </dev/null >"$T/create1.out" 2>"$T/create1.err"

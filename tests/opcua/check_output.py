@@ -122,13 +122,12 @@ def check_types():
     return f"{len(msgs)} messages, {len(names)} tags"
 
 
-def counter_values(start_after=None):
-    vals = [m["payload"] for m in msgs if m["meta"]["opcua_node_id"] == "ns=2;s=Counter"]
-    return vals
+def counter_values(node="ns=2;s=Counter"):
+    return [m["payload"] for m in msgs if m["meta"]["opcua_node_id"] == node]
 
 
-def check_counter_poll():
-    vals = counter_values()
+def check_counter_poll():  # PollCounter: steps only once read (server.js)
+    vals = counter_values("ns=2;s=PollCounter")
     expect(len(vals) >= 100, f"only {len(vals)} polls")
     distinct = [v for i, v in enumerate(vals) if i == 0 or v != vals[i - 1]]
     expect(all(b == a + 1 for a, b in zip(distinct, distinct[1:])), f"not consecutive: {distinct}")

@@ -19,16 +19,8 @@ set -u
 BIN=$(realpath "${1:-build/tagproc}")
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
-SERVER_PID=
-MAIN_SHELL=$BASHPID
-cleanup() { # only in the script's own shell: under ctest a subshell ran it mid-test
-    [ "$BASHPID" = "$MAIN_SHELL" ] || return 0
-    [ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
 . tests/lib.sh
+cleanup_on_exit
 
 MODULES=$(bash scripts/opcua-test-server.sh --install) || {
     echo "FAIL cannot install node-opcua"
@@ -37,11 +29,10 @@ MODULES=$(bash scripts/opcua-test-server.sh --install) || {
 PORT=$(free_port)
 EP=opc.tcp://127.0.0.1:$PORT
 mkdir -p "$T/trust" "$T/certs" "$T/certs2" "$T/server"
-(cd "$T/server" && PORT=$PORT COUNTER_MS=100 TOKEN_MS=3000 PKI_DIR="$T/server" TRUST_DIR="$T/trust" \
-    NODE_PATH=$MODULES exec node "$OLDPWD/tests/opcua/secure_server.js" >"$T/server.log" 2>&1) &
-SERVER_PID=$!
-wait_until "grep -q READY '$T/server.log'" 120 || {
-    cat "$T/server.log"
+start_bg in_dir "$T/server" env PORT="$PORT" COUNTER_MS=100 TOKEN_MS=3000 PKI_DIR="$T/server" \
+    TRUST_DIR="$T/trust" NODE_PATH="$MODULES" node "$PWD/tests/opcua/secure_server.js" \
+    >"$T/server.log" 2>&1
+wait_line "$T/server.log" READY 120 || {
     echo "FAIL server did not start"
     exit 1
 }
@@ -58,15 +49,10 @@ output:
   stdout: {}
 EOF
 }
-# run NAME LINES: runs $T/NAME.yaml until LINES messages (at most 30 s) or
+# run NAME LINES: runs $T/NAME.yaml until LINES messages (at most 90 s) or
 # exit; SIGTERM; exit code in NAME.rc, messages in NAME.out, log in NAME.err.
 run() {
-    : >"$T/$1.out" # emptied here: the last run's lines must not count (the child truncates late)
-    "$BIN" -c "$T/$1.yaml" >"$T/$1.out" 2>"$T/$1.err" &
-    local pid=$!
-    wait_until "[ \$(lines $T/$1.out) -ge $2 ] || ! kill -0 $pid 2>/dev/null" 30
-    kill -TERM "$pid" 2>/dev/null
-    wait "$pid"
+    run_until "$T/$1.out" "$2" 90 "$BIN" -c "$T/$1.yaml" 2>"$T/$1.err"
     echo $? >"$T/$1.rc"
 }
 # consecutive FILE MIN: at least MIN counter values, each one more than the last
@@ -91,7 +77,7 @@ check_sh "untrusted client certificate: exit 1, error says to trust it on the se
 check_sh "generated certificate: logged once as base64, kept in certificate_dir (0600)" \
     "[ \$(grep -c 'generated a client certificate (RSA 2048, urn:tagproc:client); to keep it, set clientCertificate to this base64 PEM bundle' $T/untrusted.err) = 1 ] && [ \$(stat -c %a $T/certs/tagproc-opcua-client.pem) = 600 ] && grep -q 'BEGIN CERTIFICATE' $T/certs/tagproc-opcua-client.pem"
 cp "$T/certs/tagproc-opcua-client.pem" "$T/trust/client.pem"
-wait_until "grep -q 'TRUSTED client.pem' '$T/server.log'" 30
+wait_line "$T/server.log" 'TRUSTED client.pem' 60
 
 # ---- 2. every mode and policy ----
 for mode in Sign SignAndEncrypt; do
@@ -141,7 +127,7 @@ run ucert 1
 check_sh "user certificate not trusted by the server: login rejected" \
     "grep -a error $T/ucert.err; [ \$(cat $T/ucert.rc) = 1 ] && grep -q 'login with the user certificate rejected' $T/ucert.err"
 cp "$T/certs2/tagproc-opcua-client.pem" "$T/trust/u.user.pem"
-wait_until "grep -q 'TRUSTED u.user.pem' '$T/server.log'" 30
+wait_line "$T/server.log" 'TRUSTED u.user.pem' 60
 run ucert 3
 delivered ucert "user certificate identity accepted once trusted"
 CLIENT_B64=$(base64 -w0 "$T/certs/tagproc-opcua-client.pem")
@@ -153,12 +139,10 @@ delivered cfgcert "clientCertificate from the config"
 HTTP=$(free_port)
 config "$T/renew.yaml" "securityMode: SignAndEncrypt, securityPolicy: Basic256Sha256, certificate_dir: \"$T/certs\""
 echo "http: {address: \"127.0.0.1:$HTTP\"}" >>"$T/renew.yaml"
-"$BIN" -c "$T/renew.yaml" >"$T/renew.out" 2>"$T/renew.err" &
-pid=$!
-wait_until "[ \$(lines $T/renew.out) -ge 90 ] || ! kill -0 $pid 2>/dev/null" 60
-curl -s "http://127.0.0.1:$HTTP/metrics" >"$T/renew.metrics"
-kill -TERM "$pid" 2>/dev/null
-wait "$pid"
+start_bg "$BIN" -c "$T/renew.yaml" >"$T/renew.out" 2>"$T/renew.err"
+wait_until "[ \$(lines $T/renew.out) -ge 90 ] || ! kill -0 $BG_PID 2>/dev/null" 120
+curl -s -m 30 "http://127.0.0.1:$HTTP/metrics" >"$T/renew.metrics"
+stop_bg "$BG_PID"
 echo $? >"$T/renew.rc"
 check_sh "subscription across secure channel renewals (3 s tokens): no value lost" \
     "grep -a 'renewals' $T/renew.err; [ \$(cat $T/renew.rc) = 0 ] && consecutive $T/renew.out 90 && grep -q 'notifications missed, [1-9][0-9]* secure channel renewals' $T/renew.err"

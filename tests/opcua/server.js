@@ -3,7 +3,7 @@
 // example, one scalar and one 1-D array variable per data type benthos-umh
 // lists as verified, a property and a null-DataType variable (both must be
 // skipped), a bad-status variable, ns=2;s=Counter counting up every
-// COUNTER_MS, and optionally N_VARS generated variables (Scale folder).
+// COUNTER_MS (ns=2;s=PollCounter: once read since its last step), and optionally N_VARS generated variables (Scale folder).
 // Users: user1/pass1 (plain password on the None endpoint). Prints
 // "READY <port>" once listening on 127.0.0.1.
 "use strict";
@@ -132,6 +132,14 @@ async function main() {
     let n = 0;
     setInterval(() => counter.setValueFromSource(new Variant({ dataType: DataType.Int32, value: ++n })),
         counterMs);
+    // the same, but a value changes only once a client has read it: polling
+    // sees every value however late a poll comes on a loaded machine, so a
+    // value missing from what tagproc delivers is tagproc's, not the timing's
+    let polled = 0, pollRead = false;
+    ns.addVariable({ organizedBy: objects, nodeId: "s=PollCounter", browseName: "PollCounter",
+        dataType: "Int32", minimumSamplingInterval: 0,
+        value: { get: () => { pollRead = true; return new Variant({ dataType: DataType.Int32, value: polled }); } } });
+    setInterval(() => { if (pollRead) { polled++; pollRead = false; } }, counterMs);
 
     // scale test: N_VARS doubles in folders of 100, changing every SCALE_MS (0: never)
     if (nVars > 0) {
