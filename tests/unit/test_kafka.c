@@ -1,7 +1,8 @@
 /* Unit tests for the Kafka input and output (src/io/kafka/) against an
  * in-process librdkafka mock cluster: metadata and headers, keys, only acked
  * offsets committed (a new member of the group resumes after the last ack),
- * key_filter skipping, and config errors. */
+ * key_filter skipping, record fields and headers as metadata, and config
+ * errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,7 +26,7 @@ extern const struct tp_output_plugin tp_output_kafka;
 static int setup(void **state)
 {
     (void)state;
-    return mock_start("t1", 2, "t2", 1, "t3", 1, NULL);
+    return mock_start("t1", 2, "t2", 1, "t3", 1, "t4", 1, NULL);
 }
 
 static void produce(struct inst *out, const char *key, int from, int to)
@@ -165,6 +166,66 @@ static void test_key_filter_skips_and_commits(void **state)
     inst_close(&out);
 }
 
+/* Record fields and headers become metadata in a fixed order: kafka_key,
+ * _topic, _partition, _offset, _timestamp_ms, then the headers; a repeated
+ * header name keeps its first place and its last value, a header without a
+ * value gives "", and a header never hides one of the record's own kafka_*
+ * entries (a keyless record's kafka_key header is kept: nothing to hide). */
+static void test_record_fields_and_headers(void **state)
+{
+    (void)state;
+    char why[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", mock_bootstrap, why, sizeof(why));
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+    assert_non_null(p);
+    assert_int_equal(
+        rd_kafka_producev(p, RD_KAFKA_V_TOPIC("t4"), RD_KAFKA_V_KEY("k1", 2),
+                          RD_KAFKA_V_VALUE("v0", 2), RD_KAFKA_V_TIMESTAMP(1700000000123),
+                          RD_KAFKA_V_HEADER("dup", "1", 1),
+                          RD_KAFKA_V_HEADER("kafka_topic", "evil", 4),
+                          RD_KAFKA_V_HEADER("dup", "2", 1), RD_KAFKA_V_HEADER("empty", NULL, 0),
+                          RD_KAFKA_V_HEADER("kafka_note", "x", 1), RD_KAFKA_V_END),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("t4"), RD_KAFKA_V_VALUE("v1", 2),
+                                       RD_KAFKA_V_HEADER("kafka_key", "hdr", 3), RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+
+    struct inst in;
+    open_input(&in, &tp_input_kafka,
+               "brokers: [BOOT]\ntopics: [t4]\nconsumer_group: g4\n" GROUP_PROPS);
+    struct tp_batch b;
+    tp_batch_init(&b);
+    read_n(&in, &b, 2);
+    static const char *const want0[][2] = {
+        {"kafka_key", "k1"},
+        {"kafka_topic", "t4"},
+        {"kafka_partition", "0"},
+        {"kafka_offset", "0"},
+        {"kafka_timestamp_ms", "1700000000123"},
+        {"dup", "2"},
+        {"empty", ""},
+        {"kafka_note", "x"},
+    };
+    struct tp_msg *m = b.msgs[0];
+    assert_string_equal(m->payload, "v0");
+    assert_int_equal(m->n_meta, sizeof(want0) / sizeof(want0[0]));
+    for (uint32_t i = 0; i < m->n_meta; i++) {
+        assert_string_equal(tp_msg_meta_key(m, i), want0[i][0]);
+        assert_string_equal(tp_msg_meta_val(m, i), want0[i][1]);
+    }
+    m = b.msgs[1];
+    assert_string_equal(m->payload, "v1");
+    assert_string_equal(tp_msg_meta_get(m, "kafka_key", NULL), "hdr");
+    assert_string_equal(tp_msg_meta_get(m, "kafka_offset", NULL), "1");
+    for (size_t i = 0; i < b.len; i++)
+        tp_input_kafka.ack(in.state, b.msgs[i]->ack);
+    tp_batch_free(&b);
+    inst_close(&in);
+}
+
 static void test_stop_unblocks_read(void **state)
 {
     (void)state;
@@ -239,6 +300,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_and_acked_commit),
         cmocka_unit_test(test_key_filter_skips_and_commits),
+        cmocka_unit_test(test_record_fields_and_headers),
         cmocka_unit_test(test_stop_unblocks_read),
         cmocka_unit_test(test_write_error_names_reason),
         cmocka_unit_test(test_config_errors),

@@ -14,8 +14,17 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/clock.h"
+#include "core/number.h"
 #include "core/plugin.h"
 #include "io/kafka/internal.h"
+
+/* Default queued.min.messages (docs/kafka.md, "Draining a backlog"):
+ * librdkafka 2.0.2 compares it with the consumer's one shared queue (all
+ * partitions), not per partition as documented, and once the queue holds
+ * that many records the fetcher re-checks only about once a second: with
+ * its default of 100,000 a backlog drained in ~100,000-record bursts with
+ * up to a second of idling between them. Overridable in `properties`. */
+#define QUEUED_MIN_MESSAGES "500000"
 
 static const char *const start_offsets[] = {"earliest", "latest", NULL};
 
@@ -344,6 +353,8 @@ static int kafka_in_open(const void *config, void **out, struct tp_error *err)
         (rc = tp__kafka_conf_set(conf, in->names.path, "auto.offset.reset", cfg->start_offset,
                                  err)) ||
         (rc = tp__kafka_conf_set(conf, in->names.path, "enable.auto.commit", "true", err)) ||
+        (rc = tp__kafka_conf_set(conf, in->names.path, "queued.min.messages", QUEUED_MIN_MESSAGES,
+                                 err)) ||
         (rc = tp__kafka_conf_apply(conf, in->names.path, &cfg->properties, err)) ||
         /* Not overridable: offsets are stored only for acknowledged messages. */
         (rc = tp__kafka_conf_set(conf, in->names.path, "enable.auto.offset.store", "false", err)))
@@ -378,41 +389,100 @@ fail:
     return rc;
 }
 
-/* Converts one record into a message; NULL on allocation failure. */
-static struct tp_msg *record_to_msg(const rd_kafka_message_t *rkm, const char *topic)
+/* What record_to_msg makes metadata of, looked at once per record: the
+ * headers (parsed by librdkafka on first access) and the timestamp. */
+struct record_meta {
+    rd_kafka_headers_t *hdrs; /* NULL: none */
+    size_t n_hdrs;
+    int has_ts;
+    int64_t ts;
+};
+
+/* Fills rm for rkm; returns the number of metadata entries record_to_msg
+ * makes of it, at most (kafka_key, _topic, _partition, _offset,
+ * _timestamp_ms, one per header). */
+static size_t record_meta_of(rd_kafka_message_t *rkm, struct record_meta *rm)
+{
+    rd_kafka_timestamp_type_t tstype;
+    rm->ts = rd_kafka_message_timestamp(rkm, &tstype);
+    rm->has_ts = tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    rm->hdrs = NULL;
+    rm->n_hdrs = 0;
+    if (rd_kafka_message_headers(rkm, &rm->hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rm->n_hdrs = rd_kafka_header_cnt(rm->hdrs);
+    else
+        rm->hdrs = NULL;
+    return 3 + (rkm->key != NULL) + (size_t)rm->has_ts + rm->n_hdrs;
+}
+
+/* Decimal text of v into buf (room for 21); returns its length. */
+static size_t int_text(int64_t v, char *buf)
+{
+    size_t n = 0;
+    if (v < 0)
+        buf[n++] = '-';
+    return n + (size_t)tp_u64_digits(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, buf + n);
+}
+
+/* 1 when header `name` would hide one of the record's own kafka_* entries. */
+static int hides_coordinate(const char *name, const rd_kafka_message_t *rkm,
+                            const struct record_meta *rm)
+{
+    if (strncmp(name, "kafka_", 6) != 0)
+        return 0;
+    name += 6;
+    return strcmp(name, "topic") == 0 || strcmp(name, "partition") == 0 ||
+           strcmp(name, "offset") == 0 || (rkm->key && strcmp(name, "key") == 0) ||
+           (rm->has_ts && strcmp(name, "timestamp_ms") == 0);
+}
+
+#define APPEND_LIT(m, key, val, vlen) tp_msg_meta_append(m, key, sizeof(key) - 1, val, vlen)
+
+/* Converts one record into a message, its metadata in one reserved block
+ * (no per-entry growth or lookup; repeated header names are merged once at
+ * the end, the last value kept); NULL on allocation failure. */
+static struct tp_msg *record_to_msg(const rd_kafka_message_t *rkm, const char *topic,
+                                    const struct record_meta *rm, size_t n_meta)
 {
     struct tp_msg *m = tp_msg_new();
     if (!m)
         return NULL;
-    char num[32];
+    char part[24], off[24], ts[24];
+    size_t part_len = int_text(rkm->partition, part), off_len = int_text(rkm->offset, off);
+    size_t ts_len = rm->has_ts ? int_text(rm->ts, ts) : 0, topic_len = strlen(topic);
+    /* keys, values and their NULs */
+    size_t bytes = (rkm->key ? sizeof("kafka_key") + rkm->key_len + 1 : 0) + sizeof("kafka_topic") +
+                   topic_len + 1 + sizeof("kafka_partition") + part_len + 1 +
+                   sizeof("kafka_offset") + off_len + 1 +
+                   (rm->has_ts ? sizeof("kafka_timestamp_ms") + ts_len + 1 : 0);
+    const char *name;
+    const void *val;
+    size_t len;
+    for (size_t i = 0;
+         i < rm->n_hdrs && rd_kafka_header_get_all(rm->hdrs, i, &name, &val, &len) == 0; i++)
+        bytes += strlen(name) + 1 + (val ? len : 0) + 1;
     int rc = tp_msg_set_payload(m, rkm->payload ? rkm->payload : "", rkm->len);
+    if (!rc)
+        rc = tp_msg_meta_reserve(m, (uint32_t)n_meta, bytes);
     if (!rc && rkm->key)
-        rc = tp_msg_meta_set(m, "kafka_key", 9, rkm->key, rkm->key_len);
+        rc = APPEND_LIT(m, "kafka_key", rkm->key, rkm->key_len);
     if (!rc)
-        rc = tp_msg_meta_sets(m, "kafka_topic", topic);
-    snprintf(num, sizeof(num), "%d", (int)rkm->partition);
+        rc = APPEND_LIT(m, "kafka_topic", topic, topic_len);
     if (!rc)
-        rc = tp_msg_meta_sets(m, "kafka_partition", num);
-    snprintf(num, sizeof(num), "%lld", (long long)rkm->offset);
+        rc = APPEND_LIT(m, "kafka_partition", part, part_len);
     if (!rc)
-        rc = tp_msg_meta_sets(m, "kafka_offset", num);
-    rd_kafka_timestamp_type_t tstype;
-    int64_t ts = rd_kafka_message_timestamp(rkm, &tstype);
-    if (!rc && tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) {
-        snprintf(num, sizeof(num), "%lld", (long long)ts);
-        rc = tp_msg_meta_sets(m, "kafka_timestamp_ms", num);
+        rc = APPEND_LIT(m, "kafka_offset", off, off_len);
+    if (!rc && rm->has_ts)
+        rc = APPEND_LIT(m, "kafka_timestamp_ms", ts, ts_len);
+    for (size_t i = 0;
+         !rc && i < rm->n_hdrs && rd_kafka_header_get_all(rm->hdrs, i, &name, &val, &len) == 0;
+         i++) {
+        if (hides_coordinate(name, rkm, rm))
+            continue; /* never let a header hide the record's own coordinates */
+        rc = tp_msg_meta_append(m, name, strlen(name), val ? val : "", val ? len : 0);
     }
-    rd_kafka_headers_t *hdrs = NULL;
-    if (!rc && rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char *name;
-        const void *val;
-        size_t len;
-        for (size_t i = 0; !rc && rd_kafka_header_get_all(hdrs, i, &name, &val, &len) == 0; i++) {
-            if (strncmp(name, "kafka_", 6) == 0 && tp_msg_meta_get(m, name, NULL))
-                continue; /* never let a header hide the record's own coordinates */
-            rc = tp_msg_meta_set(m, name, strlen(name), val ? val : "", val ? len : 0);
-        }
-    }
+    if (!rc && rm->n_hdrs > 1)
+        rc = tp_msg_meta_dedupe(m);
     if (rc) {
         tp_msg_free(m);
         return NULL;
@@ -436,19 +506,6 @@ static int key_matches(struct kafka_in *in, const rd_kafka_message_t *rkm)
     return ok;
 }
 
-/* The number of metadata entries record_to_msg makes of rkm, at most. */
-static size_t meta_count(const rd_kafka_message_t *rkm)
-{
-    rd_kafka_headers_t *hdrs = NULL;
-    size_t n = 3 + (rkm->key != NULL); /* kafka_key, _topic, _partition, _offset */
-    rd_kafka_timestamp_type_t tstype;
-    rd_kafka_message_timestamp(rkm, &tstype);
-    n += tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-    if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        n += rd_kafka_header_cnt(hdrs);
-    return n;
-}
-
 /* Handles one record: appended to batch (1), skipped or dropped (0) or
  * error (<0). A record with more than max_meta_keys metadata entries is
  * reported in drops (invalid_input, with its coordinates and payload) and
@@ -458,7 +515,8 @@ static int take_record(struct kafka_in *in, rd_kafka_message_t *rkm, struct tp_b
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     int skip = in->has_re && !key_matches(in, rkm);
-    size_t n_meta = skip ? 0 : meta_count(rkm);
+    struct record_meta rm;
+    size_t n_meta = skip ? 0 : record_meta_of(rkm, &rm);
     if (n_meta > in->max_meta_keys) {
         tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input",
                      "kafka topic %s partition %d offset %lld: %zu metadata entries (record "
@@ -467,7 +525,7 @@ static int take_record(struct kafka_in *in, rd_kafka_message_t *rkm, struct tp_b
         tp_drops_set_raw(drops, rkm->payload ? rkm->payload : "", rkm->len);
         skip = 1;
     }
-    struct tp_msg *m = skip ? NULL : record_to_msg(rkm, topic);
+    struct tp_msg *m = skip ? NULL : record_to_msg(rkm, topic, &rm, n_meta);
     if (!skip && !m)
         return -1;
     pthread_mutex_lock(&in->lock);
