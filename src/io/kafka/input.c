@@ -97,6 +97,9 @@ struct kafka_in {
     atomic_int stop;         /* set by the signal thread, read by the reader */
     atomic_int closing;      /* the pipeline is done: no ack will come any more */
     rd_kafka_queue_t *queue; /* the consumer queue, read in batches */
+    /* Set by a revoke served inside a consume call (reader thread): the
+     * records that call returned may belong to partitions given up. */
+    int revoked_in_call;
     /* The batch the reader is filling (inside read, NULL outside) and where
      * this read started in it: a revoke (served inside read, on the reader's
      * thread) takes the revoked partitions' records back out of it. */
@@ -292,6 +295,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         tp_log(TP_LOG_INFO, "%s: revoking %d partition(s)", in->names.who, parts->cnt);
+        in->revoked_in_call = 1;
         unread_revoked(in, parts);
         wait_drained(in, parts);
         /* Commit what is stored for the partitions we still own, before they go. */
@@ -369,6 +373,7 @@ static int kafka_in_open(const void *config, void **out, struct tp_error *err)
     }
     conf = NULL; /* owned by rk now */
     rd_kafka_poll_set_consumer(in->rk);
+    in->queue = rd_kafka_queue_get_consumer(in->rk);
     subs = rd_kafka_topic_partition_list_new((int)cfg->topics.n);
     for (size_t i = 0; i < cfg->topics.n; i++)
         rd_kafka_topic_partition_list_add(subs, cfg->topics.v[i], RD_KAFKA_PARTITION_UA);
@@ -506,6 +511,17 @@ static int key_matches(struct kafka_in *in, const rd_kafka_message_t *rkm)
     return ok;
 }
 
+/* 1 when topic/partition is assigned to us (a revoke served inside the
+ * consume call that returned its record may have taken it away). */
+static int still_assigned(struct kafka_in *in, const char *topic, int32_t partition)
+{
+    pthread_mutex_lock(&in->lock);
+    struct kafka_part *p = part_get(in, topic, partition);
+    int assigned = p && p->assigned;
+    pthread_mutex_unlock(&in->lock);
+    return assigned;
+}
+
 /* Handles one record: appended to batch (1), skipped or dropped (0) or
  * error (<0). A record with more than max_meta_keys metadata entries is
  * reported in drops (invalid_input, with its coordinates and payload) and
@@ -514,6 +530,8 @@ static int take_record(struct kafka_in *in, rd_kafka_message_t *rkm, struct tp_b
                        struct tp_drops *drops)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
+    if (in->revoked_in_call && !still_assigned(in, topic, rkm->partition))
+        return 0; /* fetched before its revoke: the next owner reads it (offset not stored) */
     int skip = in->has_re && !key_matches(in, rkm);
     struct record_meta rm;
     size_t n_meta = skip ? 0 : record_meta_of(rkm, &rm);
@@ -558,45 +576,54 @@ static int take_record(struct kafka_in *in, rd_kafka_message_t *rkm, struct tp_b
     return 1;
 }
 
+/* Records taken from librdkafka's queue per call. */
+#define CONSUME_CHUNK 256
+
 static int kafka_in_read(void *state, struct tp_batch *batch, size_t max, struct tp_drops *drops,
                          struct tp_error *err)
 {
     struct kafka_in *in = state;
     if (in->cfg->max_poll_records > 0 && (size_t)in->cfg->max_poll_records < max)
         max = (size_t)in->cfg->max_poll_records;
+    rd_kafka_message_t *rkms[CONSUME_CHUNK];
     int rc = TP_OK;
     in->reading = batch;
     in->reading_from = batch->len;
-    for (size_t got = 0; (got = batch->len - in->reading_from) < max;) {
+    for (size_t got = 0; rc == TP_OK && (got = batch->len - in->reading_from) < max;) {
         if (atomic_load(&in->stop)) {
             rc = TP_EOF;
             break;
         }
         /* Block (in short slices, to notice stop) only until the first
-         * record; records dropped by max_meta_keys go out at once. */
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(in->rk, got || drops->n ? 0 : 100);
-        if (!rkm) {
-            if (got || drops->n)
-                break;
+         * record, then take what is queued without waiting (a call with a
+         * timeout waits until its array is full); records dropped by
+         * max_meta_keys go out at once. Rebalances are served inside. */
+        int wait = !got && !drops->n;
+        size_t want = max - got < CONSUME_CHUNK ? max - got : CONSUME_CHUNK;
+        in->revoked_in_call = 0;
+        ssize_t n = rd_kafka_consume_batch_queue(in->queue, wait ? 100 : 0, rkms, wait ? 1 : want);
+        if (n <= 0) {
             char why[256];
-            if (rd_kafka_fatal_error(in->rk, why, sizeof(why))) {
+            if (n < 0)
+                rc = tp_error_set(err, TP_IO, "reading the consumer queue: %s",
+                                  rd_kafka_err2str(rd_kafka_last_error()));
+            else if (rd_kafka_fatal_error(in->rk, why, sizeof(why)))
                 rc = tp_error_set(err, TP_IO, "fatal: %s", why);
+            else if (!wait)
                 break;
+            continue;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            rd_kafka_message_t *rkm = rkms[i];
+            if (rkm->err) {
+                char key[64];
+                snprintf(key, sizeof(key), "kafka-consume|%d", rkm->err);
+                tp_log_limited(TP_LOG_WARN, key, "%s: %s", in->names.who,
+                               rd_kafka_message_errstr(rkm));
+            } else if (rc == TP_OK && take_record(in, rkm, batch, drops) < 0) {
+                rc = TP_NOMEM; /* the rest of the array is only released */
             }
-            continue;
-        }
-        if (rkm->err) {
-            char key[64];
-            snprintf(key, sizeof(key), "kafka-consume|%d", rkm->err);
-            tp_log_limited(TP_LOG_WARN, key, "%s: %s", in->names.who, rd_kafka_message_errstr(rkm));
             rd_kafka_message_destroy(rkm);
-            continue;
-        }
-        int r = take_record(in, rkm, batch, drops);
-        rd_kafka_message_destroy(rkm);
-        if (r < 0) {
-            rc = TP_NOMEM;
-            break;
         }
     }
     in->reading = NULL;
@@ -622,6 +649,8 @@ static void kafka_in_close(void *state)
             tp_log(TP_LOG_WARN, "%s: final commit: %s", in->names.who, rd_kafka_err2str(e));
         rd_kafka_consumer_close(in->rk);
     }
+    if (in->queue)
+        rd_kafka_queue_destroy(in->queue);
     /* The store lists cache partition references (offsets_store sets
      * _private): release them before rd_kafka_destroy, which waits for them. */
     for (size_t i = 0; i < in->n_parts; i++)
