@@ -139,9 +139,35 @@ static long long json_int(const char *s, const char *end, const char *key)
     return -1;
 }
 
+/* The topic part of the statistics (the output's one topic): messages per
+ * produce batch (all partitions) and messages sent per partition. */
+static void stats_topic(const struct kafka_out *out, const char *t, const char *end)
+{
+    const char *cnt = t ? strstr(t, "\"batchcnt\":") : NULL;
+    const char *size = t ? strstr(t, "\"batchsize\":") : NULL;
+    if (!cnt || !size)
+        return;
+    char parts[512];
+    size_t n = 0;
+    parts[0] = '\0';
+    for (const char *p = strstr(t, "\"partition\":"); p && n < sizeof(parts) - 48;
+         p = strstr(p + 1, "\"partition\":")) {
+        long long id = json_int(p, end, "partition");
+        if (id >= 0) /* -1: librdkafka's internal unassigned partition */
+            n += (size_t)snprintf(parts + n, sizeof(parts) - n, " %lld:%lld", id,
+                                  json_int(p, end, "txmsgs"));
+    }
+    tp_log(TP_LOG_DEBUG,
+           "%s statistics: topic %s: messages per produce batch p50 %lld, avg %lld, max %lld; "
+           "bytes per batch p50 %lld; messages sent per partition:%s",
+           out->names.who, out->cfg->topic, json_int(cnt, end, "p50"), json_int(cnt, end, "avg"),
+           json_int(cnt, end, "max"), json_int(size, end, "p50"), parts);
+}
+
 /* librdkafka statistics (properties: {statistics.interval.ms: "1000"}), at
  * debug level: per broker the produce requests sent and their round-trip
- * time percentiles, the measurement behind docs/kafka.md. */
+ * time percentiles, per topic the batch sizes and messages per partition,
+ * the measurement behind docs/kafka.md. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     (void)rk;
@@ -160,6 +186,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
                json_int(rtt, bend, "p50"), json_int(rtt, bend, "p90"), json_int(rtt, bend, "p99"),
                json_int(rtt, bend, "max"));
     }
+    stats_topic(out, strstr(json, "\"topics\":"), end);
     return 0;
 }
 
