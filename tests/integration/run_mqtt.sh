@@ -87,7 +87,8 @@ output:
     reconnect_delay_max: 2
 EOF
 }
-# subscriber config: phase name, client id, output file
+# subscriber config: phase name, client id, output file, extra pipeline
+# lines; LINGER=D sets input.mqtt.linger (default: the option's default)
 sub_config() {
     cat >"$T/sub-$2.yaml" <<EOF
 input:
@@ -100,6 +101,7 @@ input:
     protocol: "5"
     reconnect_delay: 1
     reconnect_delay_max: 2
+${LINGER:+    linger: $LINGER}
 pipeline:
   threads: 2
 ${4:-}
@@ -166,16 +168,17 @@ start_broker || {
     finish
 }
 
-# ---- 1. clean run ----
+# ---- 1. clean run (the subscriber without linger: every batch handed on at
+# once; the other runs use the default linger) ----
 pub_config p1 0
-sub_config p1 s1 "$T/out1.jsonl"
+LINGER=0 sub_config p1 s1 "$T/out1.jsonl"
 start_sub s1 || bad "subscriber 1 subscribed"
 timeout 120 "$BIN" -c "$T/pub-p1.yaml" 2>"$T/pub-p1.log"
-check "clean run: publisher exit 0" test $? = 0
+check "clean run (input linger 0): publisher exit 0" test $? = 0
 wait_until "[ \$(lines '$T/out1.jsonl') -ge $N ]" 60
 stop_bg "$SUB_PID"
-check "clean run: subscriber drained on SIGTERM, exit 0" test $? = 0
-check "clean run: $N messages exactly once, in order per topic" \
+check "clean run (input linger 0): subscriber drained on SIGTERM, exit 0" test $? = 0
+check "clean run (input linger 0): $N messages exactly once, in order per topic" \
     python3 "$T/check.py" "$T/out1.jsonl" "$N" strict
 cat "$T/check.out"
 
