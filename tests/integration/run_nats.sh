@@ -6,7 +6,8 @@
 # SIGTERM drain (everything acked is in the output), a server restart under a
 # consumer and under a JetStream producer, a core NATS queue group, and
 # per-message drops of unbuildable subjects (dead-lettered and counted once),
-# messages with more headers than max_meta_keys (dead-lettered, acked), and
+# messages with more headers than max_meta_keys (dead-lettered, acked),
+# negative PubAcks (no stream for the subject, another stream), and
 # SIGTERM with the server gone under a JetStream output that retries forever.
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
@@ -363,6 +364,20 @@ check "max_meta_keys: SIGTERM exit 0" test $? = 0
 check "max_meta_keys: 19 messages out, message 7 dead-lettered as invalid_input (and acked)" \
     python3 tests/tools/check_max_meta_keys_drop.py "$T/hdr-out.jsonl" "$T/hdr-dead.jsonl" "$T/hdr.stats" \
     "nats subject hdr.v (stream HDR sequence 8)"
+
+# ---- negative PubAcks: the batch fails (max_retries 0) naming the reason ----
+# a subject no stream stores (the server answers "no responders") and a
+# message stored in another stream than the expected `stream`
+for c in "nostream:none.x:NOSUCH:no JetStream stream stores the subject" \
+    "otherstream:hdr.x:BAD:expected stream does not match"; do
+    IFS=: read -r name subj stream why <<<"$c"
+    printf 'input: {stdin: {}}\noutput:\n  nats: {urls: [%s], subject: "%s", jetstream: true, stream: %s, max_retries: 0}\n' \
+        "$URL" "$subj" "$stream" >"$T/nack-$name.yaml"
+    head -3 "$T/hdr.jsonl" | "$BIN" -c "$T/nack-$name.yaml" >"$T/nack-$name.log" 2>&1
+    check "negative PubAck ($name): exit 1" test $? = 1
+    check "negative PubAck ($name): the error says \"$why\"" grep -q "not delivered: $why" "$T/nack-$name.log"
+done
+check "negative PubAck: HDR still holds 20 messages" test "$(jsz HDR | cut -d' ' -f1)" = 20
 
 # ---- SIGTERM with the server gone and max_retries -1: the output gives up ----
 # (issue 9: submit retried forever and SIGTERM never ended the run)

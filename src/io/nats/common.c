@@ -4,6 +4,7 @@
 #include "io/nats/internal.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,9 +99,18 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
                    natsStatus_GetText(s));
 }
 
+/* libnats spins up to 2000 times on a busy lock before sleeping: on a machine
+ * with few cores that burns the CPU the lock holder needs. */
+static void open_library(void)
+{
+    nats_Open(0);
+}
+
 int tp__nats_connect(const struct tp__nats_conn_config *cfg, const char *label, natsConnection **nc,
                      struct tp_error *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, open_library);
     int64_t wait_ms = cfg->reconnect_wait_ms, timeout_ms = cfg->connect_timeout_ms;
     if (cfg->urls.n == 0)
         return tp_error_set(err, TP_CONFIG, "%s.urls: expected at least one URL", label);

@@ -1,9 +1,10 @@
 /* The `nats` output. Each message goes to the subject rendered from a
  * {{meta.KEY}} template (default: umh_topic) with its metadata as headers.
- * JetStream: submit() publishes a batch asynchronously and returns; the PubAck
- * handler maps each acknowledged message to its batch and completes the batch
- * when all its PubAcks arrived (up to output.max_in_flight batches in flight).
- * A batch with a failed PubAck is published again by the retry thread (same
+ * JetStream: submit() publishes a batch with plain core publishes whose reply
+ * subjects (<inbox>.<attempt>.<index>, one subscription of ours) receive the
+ * PubAcks, and returns; the PubAck callback completes the batch when all its
+ * PubAcks arrived (up to output.max_in_flight batches in flight). A batch with
+ * a failed or overdue PubAck is published again by the retry thread (same
  * Nats-Msg-Id, so the stream drops the duplicates). Core NATS: publish + flush
  * inside submit (the server got them). */
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/plugin.h"
 #include "io/nats/internal.h"
@@ -60,7 +62,9 @@ static const struct tp_option out_options[] = {
     TP_OPTION(struct out_config, ack_timeout_ms, "ack_timeout", TP_OPT_DURATION, "5s",
               "wait for acknowledgements before a batch is retried", .min = 1, .max = INT64_MAX),
     TP_OPTION(struct out_config, max_pending, "max_pending", TP_OPT_INT, "4096",
-              "JetStream: most unacknowledged asynchronous publishes", .min = 1, .max = INT64_MAX),
+              "JetStream: most published messages without a PubAck yet (publishing waits, at most "
+              "ack_timeout, for room)",
+              .min = 1, .max = INT64_MAX),
     TP_OPTION(struct out_config, max_retries, "max_retries", TP_OPT_INT, "-1",
               "retries of a failed batch before write fails (-1: retry forever)"),
     {0},
@@ -70,39 +74,42 @@ static const struct tp_option out_options[] = {
 struct js_batch {
     struct tp_out_batch *b;
     uint64_t first_id;     /* Nats-Msg-Id of message i: first_id + i */
-    size_t pending;        /* publishes without a PubAck yet, +1 while publishing */
+    uint64_t attempt_id;   /* PubAcks of this attempt come to <inbox>.<attempt_id>.<i>; 0: none */
+    size_t sent;           /* messages published in this attempt */
+    size_t answered;       /* PubAcks (positive or not) received for this attempt */
+    int publishing;        /* js_publish is still sending this attempt */
     int failed;            /* failed publishes / PubAcks of this attempt */
     int nomem;             /* out of memory: the batch fails without a retry */
-    int retry;             /* the attempt failed: the retry thread takes it */
+    int retry;             /* 1: the attempt failed, the retry thread takes it; 2: retrying */
     char why[300];         /* the first failure of this attempt */
     int64_t attempt;       /* 0: first publish */
     int64_t backoff_ms;    /* wait before the next retry */
     int64_t retry_at;      /* tp_mono_ms of the next retry (0: not scheduled) */
+    int64_t deadline;      /* tp_mono_ms when PubAcks still missing fail the attempt */
     struct js_batch *next; /* in-flight list, in submit order */
-};
-
-/* Published message -> its batch (the PubAck handler gets the message back). */
-struct pub_slot {
-    natsMsg *msg;
-    struct js_batch *jb;
 };
 
 struct nats_out {
     const struct out_config *cfg;
     struct tp_template *tmpl;
     natsConnection *nc;
-    jsCtx *js;
+    jsCtx *js;                   /* JetStream: stream creation */
     struct tp_buf subject;       /* submit's */
     struct tp_buf retry_subject; /* the retry thread's */
     char id_prefix[48];
     uint64_t next_id;
-    int stopping; /* atomic: stop() was called; a batch not delivered now fails */
+    char inbox[64]; /* JetStream: PubAcks come to <inbox>.<attempt id>.<index> */
+    size_t inbox_len;
+    natsSubscription *acks; /* <inbox>.*.* */
+    int stopping;           /* atomic: stop() was called; a batch not delivered now fails */
     /* JetStream in-flight state, under lock */
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* a batch to retry, stop, close */
+    pthread_cond_t cond; /* a batch to retry, room below max_pending, stop, close */
     struct js_batch *batches;
-    struct pub_slot *slots;
-    size_t slots_cap, slots_n; /* open addressing, cap a power of 2 */
+    uint64_t next_attempt;
+    size_t unacked;  /* published in current attempts, no PubAck yet */
+    int ack_waiters; /* publishers waiting for unacked < max_pending */
+    int acks_closed; /* the PubAck subscription delivered its last callback */
     int closing;
     int has_thread;
     pthread_t retry_thread;
@@ -122,66 +129,15 @@ static void sleep_unless_stopped(struct nats_out *o, int64_t ms)
     }
 }
 
-/* ---------- message -> batch map (under o->lock) ---------- */
-
-static size_t slot_home(const natsMsg *m, size_t mask)
+/* pthread_cond_timedwait on o->cond for at most ms (under lock). */
+static void wait_ms_locked(struct nats_out *o, int64_t ms)
 {
-    uint64_t h = (uint64_t)(uintptr_t)m * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 32) & mask;
-}
-
-static int map_put(struct nats_out *o, natsMsg *m, struct js_batch *jb)
-{
-    if ((o->slots_n + 1) * 2 > o->slots_cap) {
-        size_t cap = o->slots_cap ? o->slots_cap * 2 : 1024;
-        struct pub_slot *s = calloc(cap, sizeof(*s));
-        if (!s)
-            return TP_NOMEM;
-        for (size_t i = 0; i < o->slots_cap; i++) {
-            if (!o->slots[i].msg)
-                continue;
-            size_t j = slot_home(o->slots[i].msg, cap - 1);
-            while (s[j].msg)
-                j = (j + 1) & (cap - 1);
-            s[j] = o->slots[i];
-        }
-        free(o->slots);
-        o->slots = s;
-        o->slots_cap = cap;
-    }
-    size_t mask = o->slots_cap - 1, i = slot_home(m, mask);
-    while (o->slots[i].msg)
-        i = (i + 1) & mask;
-    o->slots[i] = (struct pub_slot){m, jb};
-    o->slots_n++;
-    return TP_OK;
-}
-
-/* Removes m; its batch, or NULL when m is not in the map. */
-static struct js_batch *map_take(struct nats_out *o, const natsMsg *m)
-{
-    if (!o->slots_cap)
-        return NULL;
-    size_t mask = o->slots_cap - 1, i = slot_home(m, mask);
-    for (; o->slots[i].msg != m; i = (i + 1) & mask)
-        if (!o->slots[i].msg)
-            return NULL;
-    struct js_batch *jb = o->slots[i].jb;
-    /* Backward-shift deletion: moves up the entries that probed past slot i. */
-    for (size_t j = i;;) {
-        j = (j + 1) & mask;
-        if (!o->slots[j].msg)
-            break;
-        size_t k = slot_home(o->slots[j].msg, mask);
-        int stays = j > i ? (k > i && k <= j) : (k > i || k <= j);
-        if (!stays) {
-            o->slots[i] = o->slots[j];
-            i = j;
-        }
-    }
-    o->slots[i].msg = NULL;
-    o->slots_n--;
-    return jb;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000000;
+    ts.tv_sec += ts.tv_nsec / 1000000000;
+    ts.tv_nsec %= 1000000000;
+    pthread_cond_timedwait(&o->cond, &o->lock, &ts);
 }
 
 /* ---------- JetStream batches ---------- */
@@ -193,119 +149,218 @@ static void js_note_failure(struct js_batch *jb, const char *why)
         snprintf(jb->why, sizeof(jb->why), "%s", why);
 }
 
-/* One publish or the publishing itself of jb is done: completes jb when it
- * was the last with every PubAck positive, else hands jb to the retry thread. */
-static void js_attempt_done(struct nats_out *o, struct js_batch *jb)
+/* Under lock: when jb's attempt is over (published, every PubAck in), either
+ * unlinks jb and returns it for completion (all stored), or hands it to the
+ * retry thread. NULL when there is nothing to complete. */
+static struct js_batch *js_settle_locked(struct nats_out *o, struct js_batch *jb)
 {
-    pthread_mutex_lock(&o->lock);
-    if (--jb->pending) {
-        pthread_mutex_unlock(&o->lock);
-        return;
-    }
+    if (jb->publishing || jb->retry || jb->answered < jb->sent)
+        return NULL;
+    jb->attempt_id = 0;
     if (!jb->failed && !jb->nomem && !o->closing) {
         struct js_batch **pp = &o->batches;
         while (*pp != jb)
             pp = &(*pp)->next;
         *pp = jb->next;
-        pthread_mutex_unlock(&o->lock);
-        struct tp_out_batch *b = jb->b;
-        free(jb);
-        tp_out_batch_complete(b, TP_OK, NULL); /* o may be closed from here on */
-        return;
+        return jb;
     }
     jb->retry = 1;
+    pthread_cond_broadcast(&o->cond);
+    return NULL;
+}
+
+/* Completes a settled batch (outside the lock; o may be closed from here on). */
+static void js_complete(struct js_batch *jb)
+{
+    struct tp_out_batch *b = jb->b;
+    free(jb);
+    tp_out_batch_complete(b, TP_OK, NULL);
+}
+
+/* Under lock: attempts whose PubAcks did not all come within ack_timeout fail
+ * (their late PubAcks are ignored); the retry thread takes them. */
+static void js_expire_locked(struct nats_out *o, int64_t now)
+{
+    for (struct js_batch *jb = o->batches; jb; jb = jb->next) {
+        if (!jb->attempt_id || jb->publishing || jb->answered >= jb->sent || now < jb->deadline)
+            continue;
+        char why[300];
+        snprintf(why, sizeof(why), "no PubAck for %zu of %zu messages within ack_timeout",
+                 jb->sent - jb->answered, jb->sent);
+        js_note_failure(jb, why);
+        o->unacked -= jb->sent - jb->answered;
+        jb->answered = jb->sent;
+        js_settle_locked(o, jb); /* failed: to the retry thread */
+        if (o->ack_waiters)
+            pthread_cond_broadcast(&o->cond);
+    }
+}
+
+/* 1 when the reply msg is a positive PubAck ({"stream":..,"seq":..});
+ * else 0 with the reason in why (a JetStream error, no stream for the
+ * subject, an unexpected answer). */
+static int pub_ack_ok(natsMsg *msg, char *why, size_t size)
+{
+    const char *d = natsMsg_GetData(msg);
+    size_t n = (size_t)natsMsg_GetDataLength(msg), vl = 0, tl = 0, cl = 0;
+    const char *v = NULL, *text = NULL, *code = NULL;
+    if (n == 0 && natsMsg_IsNoResponders(msg)) {
+        snprintf(why, size, "no JetStream stream stores the subject (no responders)");
+        return 0;
+    }
+    if (d && tp_json_object_member(d, n, "error", &v, &vl)) {
+        if (!tp_json_object_member(v, vl, "description", &text, &tl))
+            text = "\"\"", tl = 2;
+        if (!tp_json_object_member(v, vl, "err_code", &code, &cl) &&
+            !tp_json_object_member(v, vl, "code", &code, &cl))
+            code = "?", cl = 1;
+        snprintf(why, size, "%.*s (code %.*s)", (int)(tl > 2 ? tl - 2 : 0), text + 1, (int)cl,
+                 code);
+        return 0;
+    }
+    if (d && tp_json_object_member(d, n, "seq", &v, &vl))
+        return 1;
+    snprintf(why, size, "unexpected PubAck \"%.100s\"", d ? d : "");
+    return 0;
+}
+
+/* The PubAck subscription's callback (libnats' delivery thread). */
+static void on_pub_ack(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    struct nats_out *o = closure;
+    const char *tail = natsMsg_GetSubject(msg) + o->inbox_len; /* ".<attempt id>.<index>" */
+    uint64_t aid = *tail == '.' ? strtoull(tail + 1, NULL, 10) : 0;
+    char why[300];
+    int ok = pub_ack_ok(msg, why, sizeof(why));
+    natsMsg_Destroy(msg);
+    struct js_batch *done = NULL;
+    pthread_mutex_lock(&o->lock);
+    struct js_batch *jb = aid ? o->batches : NULL;
+    while (jb && jb->attempt_id != aid)
+        jb = jb->next;
+    if (jb && !o->closing && jb->answered < jb->sent) {
+        jb->answered++;
+        o->unacked--;
+        if (o->ack_waiters)
+            pthread_cond_broadcast(&o->cond);
+        if (!ok)
+            js_note_failure(jb, why);
+        done = js_settle_locked(o, jb);
+    }
+    pthread_mutex_unlock(&o->lock);
+    if (done)
+        js_complete(done);
+}
+
+static void on_acks_closed(void *closure)
+{
+    struct nats_out *o = closure;
+    pthread_mutex_lock(&o->lock);
+    o->acks_closed = 1;
     pthread_cond_broadcast(&o->cond);
     pthread_mutex_unlock(&o->lock);
 }
 
-static void on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+/* Under lock: waits while max_pending publishes are unacknowledged. 0 when
+ * there is room; else TP_IO with why (stopping, or no room for ack_timeout). */
+static int js_wait_room_locked(struct nats_out *o, char *why, size_t size)
 {
-    (void)js;
-    struct nats_out *o = closure;
-    pthread_mutex_lock(&o->lock);
-    struct js_batch *jb = o->closing ? NULL : map_take(o, msg);
-    if (jb && !pa) {
-        char why[300];
-        snprintf(why, sizeof(why), "%s (%s, code %d)", pae && pae->ErrText ? pae->ErrText : "",
-                 natsStatus_GetText(pae ? pae->Err : NATS_ERR), pae ? (int)pae->ErrCode : 0);
-        js_note_failure(jb, why);
-    }
-    pthread_mutex_unlock(&o->lock);
-    natsMsg_Destroy(msg);
-    if (jb)
-        js_attempt_done(o, jb);
+    if (o->unacked < (size_t)o->cfg->max_pending)
+        return TP_OK;
+    int64_t until = tp_mono_ms() + o->cfg->ack_timeout_ms;
+    o->ack_waiters++;
+    while (o->unacked >= (size_t)o->cfg->max_pending && !o->closing && !stopping(o) &&
+           tp_mono_ms() < until)
+        wait_ms_locked(o, 50);
+    o->ack_waiters--;
+    if (o->unacked < (size_t)o->cfg->max_pending)
+        return TP_OK;
+    snprintf(why, size, "%s",
+             stopping(o) || o->closing ? "stopping"
+                                       : "max_pending publishes without PubAck for ack_timeout");
+    return TP_IO;
 }
 
 static natsMsg *build(struct nats_out *o, struct tp_out_batch *b, size_t i, int report,
-                      struct tp_buf *subject, int *nomem);
+                      struct tp_buf *subject, const char *reply, const char *msg_id, int *nomem);
 
-/* Publishes every message of jb asynchronously (one attempt); the PubAck
- * handler (or this call, for the last one) completes or retries jb. */
+/* Publishes every message of jb (one attempt) with core NATS publishes whose
+ * reply subjects collect the PubAcks; on_pub_ack (or this call, or the expiry
+ * after ack_timeout) completes jb or hands it to the retry thread. */
 static void js_publish(struct nats_out *o, struct js_batch *jb, struct tp_buf *subject)
 {
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = o->cfg->ack_timeout_ms;
-    po.ExpectStream = o->cfg->stream;
     pthread_mutex_lock(&o->lock);
-    jb->pending = 1;
+    uint64_t aid = jb->attempt_id = ++o->next_attempt;
+    jb->publishing = 1;
+    jb->sent = jb->answered = 0;
     jb->failed = 0;
     jb->retry = 0;
     jb->why[0] = 0;
     pthread_mutex_unlock(&o->lock);
-    char id[96];
+    char id[96], reply[128];
     struct tp_out_batch *b = jb->b;
     for (size_t i = 0; i < b->n; i++) {
         int nomem = 0;
-        natsMsg *nm = build(o, b, i, jb->attempt == 0, subject, &nomem);
-        if (!nm && !nomem)
-            continue;
-        if (o->cfg->dedup) {
+        if (o->cfg->dedup)
             snprintf(id, sizeof(id), "%s-%llu", o->id_prefix,
                      (unsigned long long)(jb->first_id + i));
-            po.MsgId = id;
-        }
+        snprintf(reply, sizeof(reply), "%s.%llu.%zu", o->inbox, (unsigned long long)aid, i);
+        natsMsg *nm =
+            build(o, b, i, jb->attempt == 0, subject, reply, o->cfg->dedup ? id : NULL, &nomem);
+        if (!nm && !nomem)
+            continue;
+        char why[300] = "";
         pthread_mutex_lock(&o->lock);
-        if (!nomem && map_put(o, nm, jb) != TP_OK)
-            nomem = 1;
-        if (nomem) {
-            jb->nomem = 1;
-            js_note_failure(jb, "out of memory");
+        int rc = nomem ? TP_NOMEM : js_wait_room_locked(o, why, sizeof(why));
+        if (rc) {
+            if (rc == TP_NOMEM)
+                jb->nomem = 1;
+            js_note_failure(jb, rc == TP_NOMEM ? "out of memory" : why);
             pthread_mutex_unlock(&o->lock);
             natsMsg_Destroy(nm);
             break;
         }
-        jb->pending++;
+        jb->sent++;
+        o->unacked++;
         pthread_mutex_unlock(&o->lock);
-        natsMsg *sent = nm;
-        natsStatus s = js_PublishMsgAsync(o->js, &nm, &po);
-        if (s != NATS_OK) { /* the library did not take it: no PubAck will come */
-            char why[300];
+        natsStatus s = natsConnection_PublishMsg(o->nc, nm);
+        natsMsg_Destroy(nm);
+        if (s != NATS_OK) { /* not sent: no PubAck will come */
             snprintf(why, sizeof(why), "publish: %s", tp__nats_errtext(s));
             pthread_mutex_lock(&o->lock);
-            if (map_take(o, sent))
-                jb->pending--;
+            jb->sent--;
+            o->unacked--;
             js_note_failure(jb, why);
             pthread_mutex_unlock(&o->lock);
-            natsMsg_Destroy(nm);
             break;
         }
     }
-    js_attempt_done(o, jb);
+    pthread_mutex_lock(&o->lock);
+    jb->publishing = 0;
+    jb->deadline = tp_mono_ms() + o->cfg->ack_timeout_ms;
+    struct js_batch *done = js_settle_locked(o, jb);
+    pthread_mutex_unlock(&o->lock);
+    if (done)
+        js_complete(done);
 }
 
-/* The retry thread: publishes failed batches again after a back-off, fails
- * them after max_retries, on out of memory or once stop() was called. */
+/* The retry thread: fails attempts whose PubAcks are overdue, publishes failed
+ * batches again after a back-off, fails them after max_retries, on out of
+ * memory or once stop() was called. */
 static void *js_retry_main(void *arg)
 {
     struct nats_out *o = arg;
     pthread_mutex_lock(&o->lock);
     while (!o->closing) {
+        int64_t now = tp_mono_ms();
+        js_expire_locked(o, now);
         struct js_batch *jb = o->batches;
         while (jb && jb->retry != 1)
             jb = jb->next;
         if (!jb) {
-            pthread_cond_wait(&o->cond, &o->lock);
+            wait_ms_locked(o, 50);
             continue;
         }
         struct tp_error err = {0};
@@ -331,7 +386,6 @@ static void *js_retry_main(void *arg)
             pthread_mutex_lock(&o->lock);
             continue;
         }
-        int64_t now = tp_mono_ms();
         if (!jb->retry_at) {
             jb->retry_at = now + jb->backoff_ms;
             tp_log_limited(TP_LOG_WARN, "nats-out-retry",
@@ -339,13 +393,7 @@ static void *js_retry_main(void *arg)
                            jb->b->n, jb->why, (long long)jb->backoff_ms);
         }
         if (now < jb->retry_at) { /* waits in slices: stop() and close() signal cond */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ms = jb->retry_at - now < 50 ? jb->retry_at - now : 50;
-            ts.tv_nsec += ms * 1000000;
-            ts.tv_sec += ts.tv_nsec / 1000000000;
-            ts.tv_nsec %= 1000000000;
-            pthread_cond_timedwait(&o->cond, &o->lock, &ts);
+            wait_ms_locked(o, jb->retry_at - now < 50 ? jb->retry_at - now : 50);
             continue;
         }
         jb->attempt++;
@@ -358,6 +406,43 @@ static void *js_retry_main(void *arg)
     }
     pthread_mutex_unlock(&o->lock);
     return NULL;
+}
+
+/* JetStream: the PubAck inbox subscription and the retry thread. */
+static int js_open(struct nats_out *o, struct tp_error *err)
+{
+    const struct out_config *cfg = o->cfg;
+    natsStatus s = natsConnection_JetStream(&o->js, o->nc, NULL);
+    if (s != NATS_OK)
+        return tp_error_set(err, TP_IO, "output.nats: JetStream context: %s", tp__nats_errtext(s));
+    if (cfg->create_stream) {
+        int rc =
+            tp__nats_ensure_stream(o->js, cfg->stream, &cfg->stream_subjects, cfg->storage, err);
+        if (rc)
+            return rc;
+    }
+    natsInbox *inbox = NULL;
+    s = natsInbox_Create(&inbox);
+    if (s == NATS_OK) {
+        snprintf(o->inbox, sizeof(o->inbox), "%s", (const char *)inbox);
+        o->inbox_len = strlen(o->inbox);
+        natsInbox_Destroy(inbox);
+        char subj[80];
+        snprintf(subj, sizeof(subj), "%s.*.*", o->inbox);
+        s = natsConnection_Subscribe(&o->acks, o->nc, subj, on_pub_ack, o);
+    }
+    /* Bounded by max_pending and the window, not by libnats' default limits. */
+    if (s == NATS_OK)
+        s = natsSubscription_SetPendingLimits(o->acks, -1, -1);
+    if (s == NATS_OK)
+        s = natsSubscription_SetOnCompleteCB(o->acks, on_acks_closed, o);
+    if (s != NATS_OK)
+        return tp_error_set(err, TP_IO, "output.nats: PubAck subscription: %s",
+                            tp__nats_errtext(s));
+    if (pthread_create(&o->retry_thread, NULL, js_retry_main, o))
+        return tp_error_set(err, TP_NOMEM, "output.nats: cannot start the retry thread");
+    o->has_thread = 1;
+    return TP_OK;
 }
 
 static void nats_out_close(void *p);
@@ -390,25 +475,8 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
         rc = tp_error_set(err, TP_CONFIG, "output.nats.stream: needs jetstream: true");
     if (!rc)
         rc = tp__nats_connect(&cfg->conn, "output.nats", &o->nc, err);
-    if (!rc && cfg->jetstream) {
-        jsOptions jo;
-        jsOptions_Init(&jo);
-        jo.PublishAsync.MaxPending = cfg->max_pending;
-        jo.PublishAsync.AckHandler = on_pub_ack;
-        jo.PublishAsync.AckHandlerClosure = o;
-        jo.PublishAsync.StallWait = o->cfg->ack_timeout_ms;
-        natsStatus s = natsConnection_JetStream(&o->js, o->nc, &jo);
-        if (s != NATS_OK)
-            rc =
-                tp_error_set(err, TP_IO, "output.nats: JetStream context: %s", tp__nats_errtext(s));
-        if (!rc && cfg->create_stream)
-            rc = tp__nats_ensure_stream(o->js, cfg->stream, &cfg->stream_subjects, cfg->storage,
-                                        err);
-        if (!rc && pthread_create(&o->retry_thread, NULL, js_retry_main, o))
-            rc = tp_error_set(err, TP_NOMEM, "output.nats: cannot start the retry thread");
-        else if (!rc)
-            o->has_thread = 1;
-    }
+    if (!rc && cfg->jetstream)
+        rc = js_open(o, err);
     if (rc) {
         nats_out_close(o);
         return rc;
@@ -418,10 +486,11 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
 }
 
 /* Builds the NATS message for message i of b (its subject rendered into
- * subject); NULL when it has no valid subject (then, when `report`, a
- * per-message invalid_topic drop) or on out of memory (*nomem set). */
+ * subject; reply and msg_id may be NULL); NULL when it has no valid subject
+ * (then, when `report`, a per-message invalid_topic drop) or on out of memory
+ * (*nomem set). */
 static natsMsg *build(struct nats_out *o, struct tp_out_batch *b, size_t i, int report,
-                      struct tp_buf *subject, int *nomem)
+                      struct tp_buf *subject, const char *reply, const char *msg_id, int *nomem)
 {
     const struct tp_msg *m = b->msgs[i];
     char why[300];
@@ -436,12 +505,16 @@ static natsMsg *build(struct nats_out *o, struct tp_out_batch *b, size_t i, int 
         return NULL;
     }
     natsMsg *nm = NULL;
-    natsStatus s = natsMsg_Create(&nm, subject->data, NULL, m->payload, (int)m->payload_len);
+    natsStatus s = natsMsg_Create(&nm, subject->data, reply, m->payload, (int)m->payload_len);
     for (uint32_t j = 0; s == NATS_OK && o->cfg->headers && j < m->n_meta; j++) {
         const char *k = tp_msg_meta_key(m, j), *v = tp_msg_meta_val(m, j);
         if (tp__nats_header_ok(k, v))
             s = natsMsgHeader_Set(nm, k, v);
     }
+    if (s == NATS_OK && msg_id)
+        s = natsMsgHeader_Set(nm, "Nats-Msg-Id", msg_id);
+    if (s == NATS_OK && reply && o->cfg->stream) /* the server rejects messages stored elsewhere */
+        s = natsMsgHeader_Set(nm, "Nats-Expected-Stream", o->cfg->stream);
     if (s != NATS_OK) {
         natsMsg_Destroy(nm);
         *nomem = 1;
@@ -456,7 +529,7 @@ static int core_attempt(struct nats_out *o, struct tp_out_batch *b, int first, c
 {
     for (size_t i = 0; i < b->n; i++) {
         int nomem = 0;
-        natsMsg *nm = build(o, b, i, first, &o->subject, &nomem);
+        natsMsg *nm = build(o, b, i, first, &o->subject, NULL, NULL, &nomem);
         if (nomem) {
             snprintf(why, size, "out of memory");
             return TP_NOMEM;
@@ -560,6 +633,15 @@ static void nats_out_close(void *p)
     pthread_mutex_unlock(&o->lock);
     if (o->has_thread)
         pthread_join(o->retry_thread, NULL);
+    if (o->acks) { /* wait until on_pub_ack can no longer run (it uses o) */
+        if (natsSubscription_Unsubscribe(o->acks) != NATS_OK)
+            natsConnection_Close(o->nc);
+        pthread_mutex_lock(&o->lock);
+        for (int64_t until = tp_mono_ms() + 5000; !o->acks_closed && tp_mono_ms() < until;)
+            wait_ms_locked(o, 50);
+        pthread_mutex_unlock(&o->lock);
+        natsSubscription_Destroy(o->acks);
+    }
     jsCtx_Destroy(o->js);
     if (o->nc) {
         natsConnection_Close(o->nc);
@@ -570,7 +652,6 @@ static void nats_out_close(void *p)
         free(o->batches);
         o->batches = next;
     }
-    free(o->slots);
     pthread_mutex_destroy(&o->lock);
     pthread_cond_destroy(&o->cond);
     tp_template_free(o->tmpl);
