@@ -1,6 +1,7 @@
 /* Unit tests for the NATS plugin helpers (src/io/nats/common.c): the
  * {{meta.KEY}} subject template and its subject checks, the metadata ->
- * header filter, and option errors of the nats input/output that need no server. */
+ * header filter, the header block encoding, and option errors of the nats
+ * input/output that need no server. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,6 +77,51 @@ static void test_header_filter(void **state)
     assert_false(tp__nats_header_ok("k", "line1\nline2"));
     assert_false(tp__nats_header_ok("k", "x\r"));
     assert_false(tp__nats_header_ok("k\xc3\xa9", "x"));
+}
+
+/* The header block the output builds, read back through libnats' public
+ * header API from a message made by tp__nats_msg_create (which calls a
+ * libnats function nats.h does not declare: a changed signature fails here). */
+static void test_headers_encode(void **state)
+{
+    (void)state;
+    struct tp_msg *m = tp_msg_new();
+    tp_msg_meta_sets(m, "opcua_node_id", "ns=1;i=2245");
+    tp_msg_meta_sets(m, "nats_subject", "dropped.as.own");
+    tp_msg_meta_sets(m, "multi", "a\nb");
+    struct tp_buf frame;
+    tp_buf_init(&frame);
+    const char *extra[] = {"Nats-Msg-Id", "tp-1-7", NULL};
+    assert_int_equal(tp__nats_headers_encode(m, 1, extra, &frame), 0);
+    assert_string_equal(frame.data,
+                        "NATS/1.0\r\nopcua_node_id: ns=1;i=2245\r\nNats-Msg-Id: tp-1-7\r\n\r\n");
+    size_t hdr_len = frame.len;
+    assert_int_equal(tp_buf_append(&frame, "42.5", 4), 0);
+    natsMsg *nm = NULL;
+    assert_int_equal(
+        tp__nats_msg_create(&nm, "a.b", "_INBOX.x.1.0", frame.data, frame.len, hdr_len), NATS_OK);
+    assert_string_equal(natsMsg_GetSubject(nm), "a.b");
+    assert_string_equal(natsMsg_GetReply(nm), "_INBOX.x.1.0");
+    assert_int_equal(natsMsg_GetDataLength(nm), 4);
+    assert_memory_equal(natsMsg_GetData(nm), "42.5", 4);
+    const char *v = NULL;
+    assert_int_equal(natsMsgHeader_Get(nm, "opcua_node_id", &v), NATS_OK);
+    assert_string_equal(v, "ns=1;i=2245");
+    assert_int_equal(natsMsgHeader_Get(nm, "Nats-Msg-Id", &v), NATS_OK);
+    assert_string_equal(v, "tp-1-7");
+    assert_int_equal(natsMsgHeader_Get(nm, "multi", &v), NATS_NOT_FOUND);
+    natsMsg_Destroy(nm);
+
+    /* headers: false and nothing extra: no header block at all */
+    tp_buf_reset(&frame);
+    assert_int_equal(tp__nats_headers_encode(m, 0, NULL, &frame), 0);
+    assert_int_equal(frame.len, 0);
+    assert_int_equal(tp__nats_msg_create(&nm, "a.b", NULL, "7", 1, 0), NATS_OK);
+    assert_null(natsMsg_GetReply(nm));
+    assert_int_equal(natsMsgHeader_Get(nm, "opcua_node_id", &v), NATS_NOT_FOUND);
+    natsMsg_Destroy(nm);
+    tp_buf_free(&frame);
+    tp_msg_free(m);
 }
 
 /* Parses YAML options for a plugin and opens it; returns open's status (no server needed
@@ -156,6 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_template_render),
         cmocka_unit_test(test_header_filter),
+        cmocka_unit_test(test_headers_encode),
         cmocka_unit_test(test_option_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,6 +72,69 @@ int tp__nats_header_ok(const char *key, const char *val)
     return 1;
 }
 
+/* libnats spins up to 2000 times on a busy lock before sleeping: on a machine
+ * with few cores that burns the CPU the lock holder needs. */
+static void open_library(void)
+{
+    nats_Open(0);
+}
+
+/* Opens libnats (once) before its first use. */
+static void library_once(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, open_library);
+}
+
+int tp__nats_headers_encode(const struct tp_msg *m, int with_meta, const char *const *extra,
+                            struct tp_buf *out)
+{
+    size_t start = out->len;
+    int any = 0, rc = TP_OK;
+    for (uint32_t j = 0; !rc && with_meta && j < m->n_meta; j++) {
+        const char *k = tp_msg_meta_key(m, j), *v = tp_msg_meta_val(m, j);
+        if (!tp__nats_header_ok(k, v))
+            continue;
+        if (!any++)
+            rc = tp_buf_append(out, "NATS/1.0\r\n", 10);
+        rc = rc ? rc : tp_buf_puts(out, k);
+        rc = rc ? rc : tp_buf_append(out, ": ", 2);
+        rc = rc ? rc : tp_buf_puts(out, v);
+        rc = rc ? rc : tp_buf_append(out, "\r\n", 2);
+    }
+    for (size_t j = 0; !rc && extra && extra[j]; j += 2) {
+        if (!any++)
+            rc = tp_buf_append(out, "NATS/1.0\r\n", 10);
+        rc = rc ? rc : tp_buf_puts(out, extra[j]);
+        rc = rc ? rc : tp_buf_append(out, ": ", 2);
+        rc = rc ? rc : tp_buf_puts(out, extra[j + 1]);
+        rc = rc ? rc : tp_buf_append(out, "\r\n", 2);
+    }
+    if (!rc && any)
+        rc = tp_buf_append(out, "\r\n", 2);
+    if (rc && out->data)
+        out->data[out->len = start] = '\0';
+    return rc;
+}
+
+/* libnats' own constructor of received messages: exported by libnats 3.x
+ * (Debian 12: 3.4.1) but not declared in nats.h. natsMsg_Create +
+ * natsMsgHeader_Set instead cost a hash map and two allocations per header,
+ * about half a microsecond per header and message (docs/nats.md). The unit
+ * test test_nats.c checks the headers of such a message read back. */
+natsStatus natsMsg_create(natsMsg **newMsg, const char *subject, int subjLen, const char *reply,
+                          int replyLen, const char *buf, int bufLen, int hdrLen);
+
+natsStatus tp__nats_msg_create(natsMsg **nm, const char *subject, const char *reply,
+                               const char *frame, size_t len, size_t hdr_len)
+{
+    if (len > INT32_MAX)
+        return NATS_INVALID_ARG;
+    library_once(); /* natsMsg_Destroy needs it */
+    return natsMsg_create(nm, subject, (int)strlen(subject), reply, reply ? (int)strlen(reply) : 0,
+                          frame, (int)len, (int)hdr_len);
+}
+
 /* ---------- connection ---------- */
 
 static void on_disconnected(natsConnection *nc, void *closure)
@@ -99,18 +162,10 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
                    natsStatus_GetText(s));
 }
 
-/* libnats spins up to 2000 times on a busy lock before sleeping: on a machine
- * with few cores that burns the CPU the lock holder needs. */
-static void open_library(void)
-{
-    nats_Open(0);
-}
-
 int tp__nats_connect(const struct tp__nats_conn_config *cfg, const char *label, natsConnection **nc,
                      struct tp_error *err)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, open_library);
+    library_once();
     int64_t wait_ms = cfg->reconnect_wait_ms, timeout_ms = cfg->connect_timeout_ms;
     if (cfg->urls.n == 0)
         return tp_error_set(err, TP_CONFIG, "%s.urls: expected at least one URL", label);

@@ -67,4 +67,17 @@ int tp__nats_subject_render(const struct tp_template *t, const struct tp_msg *m,
  * no CR/LF. */
 int tp__nats_header_ok(const char *key, const char *val);
 
+/* Appends the NATS header block for m to out: "NATS/1.0\r\nK: V\r\n...\r\n"
+ * with m's metadata entries that tp__nats_header_ok accepts (none when
+ * !with_meta), then the pairs of extra (key, value, ..., NULL; may be NULL).
+ * Appends nothing when there is no header. 0 or TP_NOMEM. */
+int tp__nats_headers_encode(const struct tp_msg *m, int with_meta, const char *const *extra,
+                            struct tp_buf *out);
+
+/* Creates a message whose frame (hdr_len bytes of an encoded header block,
+ * then the payload) is frame[0..len): one allocation, no header map (libnats
+ * parses the block only if someone reads a header). reply may be NULL. */
+natsStatus tp__nats_msg_create(natsMsg **nm, const char *subject, const char *reply,
+                               const char *frame, size_t len, size_t hdr_len);
+
 #endif

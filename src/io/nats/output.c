@@ -70,6 +70,12 @@ static const struct tp_option out_options[] = {
     {0},
 };
 
+/* Where one publishing thread builds a message. */
+struct scratch {
+    struct tp_buf subject;
+    struct tp_buf frame; /* header block + payload */
+};
+
 /* One batch published to JetStream, from submit until its completion. */
 struct js_batch {
     struct tp_out_batch *b;
@@ -93,9 +99,9 @@ struct nats_out {
     const struct out_config *cfg;
     struct tp_template *tmpl;
     natsConnection *nc;
-    jsCtx *js;                   /* JetStream: stream creation */
-    struct tp_buf subject;       /* submit's */
-    struct tp_buf retry_subject; /* the retry thread's */
+    jsCtx *js;                     /* JetStream: stream creation */
+    struct scratch submit_scratch; /* submit's */
+    struct scratch retry_scratch;  /* the retry thread's */
     char id_prefix[48];
     uint64_t next_id;
     char inbox[64]; /* JetStream: PubAcks come to <inbox>.<attempt id>.<index> */
@@ -284,12 +290,12 @@ static int js_wait_room_locked(struct nats_out *o, char *why, size_t size)
 }
 
 static natsMsg *build(struct nats_out *o, struct tp_out_batch *b, size_t i, int report,
-                      struct tp_buf *subject, const char *reply, const char *msg_id, int *nomem);
+                      struct scratch *sc, const char *reply, const char *msg_id, int *nomem);
 
 /* Publishes every message of jb (one attempt) with core NATS publishes whose
  * reply subjects collect the PubAcks; on_pub_ack (or this call, or the expiry
  * after ack_timeout) completes jb or hands it to the retry thread. */
-static void js_publish(struct nats_out *o, struct js_batch *jb, struct tp_buf *subject)
+static void js_publish(struct nats_out *o, struct js_batch *jb, struct scratch *sc)
 {
     pthread_mutex_lock(&o->lock);
     uint64_t aid = jb->attempt_id = ++o->next_attempt;
@@ -308,7 +314,7 @@ static void js_publish(struct nats_out *o, struct js_batch *jb, struct tp_buf *s
                      (unsigned long long)(jb->first_id + i));
         snprintf(reply, sizeof(reply), "%s.%llu.%zu", o->inbox, (unsigned long long)aid, i);
         natsMsg *nm =
-            build(o, b, i, jb->attempt == 0, subject, reply, o->cfg->dedup ? id : NULL, &nomem);
+            build(o, b, i, jb->attempt == 0, sc, reply, o->cfg->dedup ? id : NULL, &nomem);
         if (!nm && !nomem)
             continue;
         char why[300] = "";
@@ -401,7 +407,7 @@ static void *js_retry_main(void *arg)
         jb->backoff_ms = jb->backoff_ms * 2 > 5000 ? 5000 : jb->backoff_ms * 2;
         jb->retry = 2; /* publishing */
         pthread_mutex_unlock(&o->lock);
-        js_publish(o, jb, &o->retry_subject);
+        js_publish(o, jb, &o->retry_scratch);
         pthread_mutex_lock(&o->lock);
     }
     pthread_mutex_unlock(&o->lock);
@@ -454,8 +460,10 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
         return tp_error_set(err, TP_NOMEM, "out of memory");
     o->cfg = config;
     const struct out_config *cfg = o->cfg;
-    tp_buf_init(&o->subject);
-    tp_buf_init(&o->retry_subject);
+    tp_buf_init(&o->submit_scratch.subject);
+    tp_buf_init(&o->submit_scratch.frame);
+    tp_buf_init(&o->retry_scratch.subject);
+    tp_buf_init(&o->retry_scratch.frame);
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->cond, NULL);
     struct timespec ts;
@@ -485,16 +493,16 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
     return TP_OK;
 }
 
-/* Builds the NATS message for message i of b (its subject rendered into
- * subject; reply and msg_id may be NULL); NULL when it has no valid subject
- * (then, when `report`, a per-message invalid_topic drop) or on out of memory
+/* Builds the NATS message for message i of b (its subject and frame built in
+ * sc; reply and msg_id may be NULL); NULL when it has no valid subject (then,
+ * when `report`, a per-message invalid_topic drop) or on out of memory
  * (*nomem set). */
 static natsMsg *build(struct nats_out *o, struct tp_out_batch *b, size_t i, int report,
-                      struct tp_buf *subject, const char *reply, const char *msg_id, int *nomem)
+                      struct scratch *sc, const char *reply, const char *msg_id, int *nomem)
 {
     const struct tp_msg *m = b->msgs[i];
     char why[300];
-    int rc = tp__nats_subject_render(o->tmpl, m, subject, why, sizeof(why));
+    int rc = tp__nats_subject_render(o->tmpl, m, &sc->subject, why, sizeof(why));
     if (rc == TP_NOMEM) {
         *nomem = 1;
         return NULL;
@@ -504,19 +512,23 @@ static natsMsg *build(struct nats_out *o, struct tp_out_batch *b, size_t i, int 
             tp_out_batch_drop(b, i, TP_DROP_INVALID_TOPIC, "nats output: %s", why);
         return NULL;
     }
-    natsMsg *nm = NULL;
-    natsStatus s = natsMsg_Create(&nm, subject->data, reply, m->payload, (int)m->payload_len);
-    for (uint32_t j = 0; s == NATS_OK && o->cfg->headers && j < m->n_meta; j++) {
-        const char *k = tp_msg_meta_key(m, j), *v = tp_msg_meta_val(m, j);
-        if (tp__nats_header_ok(k, v))
-            s = natsMsgHeader_Set(nm, k, v);
+    const char *extra[5] = {NULL};
+    size_t n_extra = 0;
+    if (msg_id) {
+        extra[n_extra++] = "Nats-Msg-Id";
+        extra[n_extra++] = msg_id;
     }
-    if (s == NATS_OK && msg_id)
-        s = natsMsgHeader_Set(nm, "Nats-Msg-Id", msg_id);
-    if (s == NATS_OK && reply && o->cfg->stream) /* the server rejects messages stored elsewhere */
-        s = natsMsgHeader_Set(nm, "Nats-Expected-Stream", o->cfg->stream);
-    if (s != NATS_OK) {
-        natsMsg_Destroy(nm);
+    if (reply && o->cfg->stream) { /* the server rejects messages stored elsewhere */
+        extra[n_extra++] = "Nats-Expected-Stream";
+        extra[n_extra++] = o->cfg->stream;
+    }
+    tp_buf_reset(&sc->frame);
+    natsMsg *nm = NULL;
+    rc = tp__nats_headers_encode(m, o->cfg->headers, extra, &sc->frame);
+    size_t hdr_len = sc->frame.len;
+    rc = rc ? rc : tp_buf_append(&sc->frame, m->payload, m->payload_len);
+    if (rc || tp__nats_msg_create(&nm, sc->subject.data, reply, sc->frame.data, sc->frame.len,
+                                  hdr_len) != NATS_OK) {
         *nomem = 1;
         return NULL;
     }
@@ -529,7 +541,7 @@ static int core_attempt(struct nats_out *o, struct tp_out_batch *b, int first, c
 {
     for (size_t i = 0; i < b->n; i++) {
         int nomem = 0;
-        natsMsg *nm = build(o, b, i, first, &o->subject, NULL, NULL, &nomem);
+        natsMsg *nm = build(o, b, i, first, &o->submit_scratch, NULL, NULL, &nomem);
         if (nomem) {
             snprintf(why, size, "out of memory");
             return TP_NOMEM;
@@ -570,7 +582,7 @@ static int js_submit(struct nats_out *o, struct tp_out_batch *b)
         pp = &(*pp)->next;
     *pp = jb;
     pthread_mutex_unlock(&o->lock);
-    js_publish(o, jb, &o->subject);
+    js_publish(o, jb, &o->submit_scratch);
     return TP_OK;
 }
 
@@ -655,8 +667,10 @@ static void nats_out_close(void *p)
     pthread_mutex_destroy(&o->lock);
     pthread_cond_destroy(&o->cond);
     tp_template_free(o->tmpl);
-    tp_buf_free(&o->subject);
-    tp_buf_free(&o->retry_subject);
+    tp_buf_free(&o->submit_scratch.subject);
+    tp_buf_free(&o->submit_scratch.frame);
+    tp_buf_free(&o->retry_scratch.subject);
+    tp_buf_free(&o->retry_scratch.frame);
     free(o);
 }
 
