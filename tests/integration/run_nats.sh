@@ -92,6 +92,8 @@ for i, line in enumerate(open(path), 1):
         last_seq[key], last_val[key] = seq, ts
         if m.get("nats_num_delivered") != "1":
             problems.append(f"line {i}: redelivered ({m.get('nats_num_delivered')})")
+        if m.get("nats_stream") != "OUT" or m.get("nats_subject") != m.get("umh_topic"):
+            problems.append(f"line {i}: nats_stream/nats_subject {m.get('nats_stream')} {m.get('nats_subject')}")
 total, distinct = sum(seqs.values()), len(seqs)
 missing = [s for s in range(1, n + 1) if s not in seqs]
 dups = total - distinct

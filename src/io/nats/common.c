@@ -61,7 +61,8 @@ int tp__nats_subject_render(const struct tp_template *t, const struct tp_msg *m,
 
 int tp__nats_header_ok(const char *key, const char *val)
 {
-    if (!*key || strncasecmp(key, "nats_", 5) == 0 || strncasecmp(key, "nats-", 5) == 0)
+    if (!*key || ((*key == 'n' || *key == 'N') &&
+                  (strncasecmp(key, "nats_", 5) == 0 || strncasecmp(key, "nats-", 5) == 0)))
         return 0;
     for (const char *c = key; *c; c++)
         if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f || *c == ':')

@@ -156,25 +156,54 @@ struct nats_in {
 
 /* ---------- message conversion ---------- */
 
-/* 1 when m has more metadata entries than max_meta_keys: then reported in
- * drops as invalid_input (subject, stream sequence and payload kept). */
-static int too_many_keys(struct nats_in *in, natsMsg *m, struct tp_drops *drops)
+/* Stream, delivery count and stream sequence of a JetStream message, read
+ * from its ack subject: "$JS.ACK.<stream>.<consumer>.<delivered>.<stream
+ * seq>.<consumer seq>.<time>.<pending>" (or the newer form with domain and
+ * account hash first). Points into reply; 0 when reply is not an ack subject. */
+struct js_meta {
+    const char *stream, *delivered, *sequence;
+    size_t stream_len, delivered_len, sequence_len;
+};
+
+static int js_meta_parse(const char *reply, struct js_meta *md)
 {
-    const char **keys = NULL;
-    int n = 0;
-    if (natsMsgHeader_Keys(m, &keys, &n) != NATS_OK)
+    const char *tok[12];
+    size_t len[12], n = 0;
+    if (!reply || strncmp(reply, "$JS.ACK.", 8) != 0)
         return 0;
-    free((void *)keys);
-    size_t total = (size_t)n + (in->use_js ? 4 : 2); /* nats_subject, _stream, ... */
+    for (const char *p = reply + 8, *t = p;; p++) {
+        if (*p != '.' && *p != '\0')
+            continue;
+        if (n == 12)
+            return 0;
+        tok[n] = t;
+        len[n++] = (size_t)(p - t);
+        if (!*p)
+            break;
+        t = p + 1;
+    }
+    size_t base = n == 7 ? 0 : n >= 9 ? 2 : SIZE_MAX; /* stream token */
+    if (base == SIZE_MAX)
+        return 0;
+    *md = (struct js_meta){tok[base], tok[base + 2], tok[base + 3],
+                           len[base], len[base + 2], len[base + 3]};
+    return 1;
+}
+
+/* 1 when m (with n_headers headers) has more metadata entries than
+ * max_meta_keys: then reported in drops as invalid_input (subject, stream
+ * sequence and payload kept). */
+static int too_many_keys(struct nats_in *in, natsMsg *m, int n_headers, struct tp_drops *drops)
+{
+    size_t total = (size_t)n_headers + (in->use_js ? 4 : 2); /* nats_subject, _stream, ... */
     if (total <= (size_t)in->cfg->max_meta_keys)
         return 0;
     char where[64] = "";
-    jsMsgMetaData *md = NULL;
-    if (in->use_js && natsMsg_GetMetaData(&md, m) == NATS_OK) {
-        snprintf(where, sizeof(where), " (stream %.30s sequence %llu)", md->Stream,
-                 (unsigned long long)md->Sequence.Stream);
-        jsMsgMetaData_Destroy(md);
-    }
+    struct js_meta md;
+    if (in->use_js && js_meta_parse(natsMsg_GetReply(m), &md))
+        snprintf(where, sizeof(where), " (stream %.*s sequence %.*s)",
+                 (int)(md.stream_len < 30 ? md.stream_len : 30), md.stream,
+                 (int)(md.sequence_len < 20 ? md.sequence_len : 20), md.sequence);
     tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input",
                  "nats subject %s%s: %zu metadata entries (nats_* fields and headers), more than "
                  "max_meta_keys (%lld)",
@@ -183,23 +212,19 @@ static int too_many_keys(struct nats_in *in, natsMsg *m, struct tp_drops *drops)
     return 1;
 }
 
-static int add_headers(struct tp_msg *t, natsMsg *m)
+/* The header keys of m (*keys NULL and 0 when it has none; free *keys). */
+static int header_keys(natsMsg *m, const char ***keys)
 {
-    const char **keys = NULL;
     int n = 0;
-    if (natsMsgHeader_Keys(m, &keys, &n) != NATS_OK)
-        return TP_OK; /* no headers */
-    int rc = TP_OK;
-    for (int i = 0; rc == TP_OK && i < n; i++) {
-        const char *v = NULL;
-        if (natsMsgHeader_Get(m, keys[i], &v) == NATS_OK)
-            rc = tp_msg_meta_sets(t, keys[i], v ? v : "");
+    *keys = NULL;
+    if (natsMsgHeader_Keys(m, keys, &n) != NATS_OK) {
+        *keys = NULL;
+        return 0;
     }
-    free((void *)keys);
-    return rc;
+    return n;
 }
 
-static struct tp_msg *convert(struct nats_in *in, natsMsg *m)
+static struct tp_msg *convert(struct nats_in *in, natsMsg *m, const char **keys, int n_keys)
 {
     struct tp_msg *t = tp_msg_new();
     if (!t)
@@ -209,19 +234,17 @@ static struct tp_msg *convert(struct nats_in *in, natsMsg *m)
     const char *reply = natsMsg_GetReply(m);
     if (!rc && reply && !in->use_js)
         rc = tp_msg_meta_sets(t, "nats_reply", reply);
-    if (!rc && in->use_js) {
-        jsMsgMetaData *md = NULL;
-        if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
-            char num[32];
-            rc = tp_msg_meta_sets(t, "nats_stream", md->Stream);
-            snprintf(num, sizeof(num), "%llu", (unsigned long long)md->Sequence.Stream);
-            rc = rc ? rc : tp_msg_meta_sets(t, "nats_sequence", num);
-            snprintf(num, sizeof(num), "%llu", (unsigned long long)md->NumDelivered);
-            rc = rc ? rc : tp_msg_meta_sets(t, "nats_num_delivered", num);
-            jsMsgMetaData_Destroy(md);
-        }
+    struct js_meta md;
+    if (!rc && in->use_js && js_meta_parse(reply, &md)) {
+        rc = tp_msg_meta_set(t, "nats_stream", 11, md.stream, md.stream_len);
+        rc = rc ? rc : tp_msg_meta_set(t, "nats_sequence", 13, md.sequence, md.sequence_len);
+        rc = rc ? rc : tp_msg_meta_set(t, "nats_num_delivered", 18, md.delivered, md.delivered_len);
     }
-    rc = rc ? rc : add_headers(t, m);
+    for (int i = 0; !rc && i < n_keys; i++) {
+        const char *v = NULL;
+        if (natsMsgHeader_Get(m, keys[i], &v) == NATS_OK)
+            rc = tp_msg_meta_sets(t, keys[i], v ? v : "");
+    }
     if (rc) {
         tp_msg_free(t);
         return NULL;
@@ -448,7 +471,10 @@ static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max, struc
         for (int i = 0; i < list.Count; i++) {
             natsMsg *m = list.Msgs[i];
             list.Msgs[i] = NULL;
-            if (too_many_keys(in, m, drops)) {
+            const char **keys = NULL;
+            int n_keys = header_keys(m, &keys);
+            if (too_many_keys(in, m, n_keys, drops)) {
+                free((void *)keys);
                 /* Accounted (dead-lettered): done with it. */
                 if (natsMsg_Ack(m, NULL) != NATS_OK)
                     tp_log_limited(TP_LOG_WARN, "nats-ack",
@@ -457,7 +483,8 @@ static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max, struc
                 natsMsg_Destroy(m);
                 continue;
             }
-            struct tp_msg *t = convert(in, m);
+            struct tp_msg *t = convert(in, m, keys, n_keys);
+            free((void *)keys);
             pthread_mutex_lock(&in->lock);
             int prc = t ? fifo_push(&in->pending, m) : TP_NOMEM;
             pthread_mutex_unlock(&in->lock);
@@ -508,14 +535,16 @@ static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max, str
     pthread_mutex_lock(&in->lock);
     while (batch->len < max && in->queue.len) {
         natsMsg *m = fifo_pop(&in->queue);
-        if (too_many_keys(in, m, drops)) {
-            natsMsg_Destroy(m);
-            continue;
+        const char **keys = NULL;
+        int n_keys = header_keys(m, &keys);
+        struct tp_msg *t = NULL;
+        if (!too_many_keys(in, m, n_keys, drops)) {
+            t = convert(in, m, keys, n_keys);
+            if (!t || tp_batch_push(batch, t))
+                in->lost++;
         }
-        struct tp_msg *t = convert(in, m);
+        free((void *)keys);
         natsMsg_Destroy(m);
-        if (!t || tp_batch_push(batch, t))
-            in->lost++;
     }
     int more = in->queue.len > 0;
     uint64_t lost = in->lost;
