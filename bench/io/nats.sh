@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench-io`, NATS part: JetStream -> seed rules / passthrough ->
 # JetStream and stdin -> JetStream (the output alone) against a local
-# nats-server -js, next to file -> seed -> file of the same run. Helpers: bench/io_lib.sh.
+# nats-server -js, next to file -> seed -> file of the same run, and the
+# libnats floor of the JetStream -> JetStream path (bench/io/nats_floor.c: the
+# same libnats calls per message without tagproc). Helpers: bench/io_lib.sh.
 . "$(dirname "$0")/../io_lib.sh"
 
 # ---- NATS JetStream ----
@@ -55,8 +57,20 @@ case_nats_out() { # stdin -> passthrough -> JetStream: the output alone
         "[ \$(jsmsgs PROD) -ge $((base + MESSAGES)) ]" "$T/in.jsonl"
 }
 
+case_nats_floor() { # libnats alone: pull, read headers, publish, PubAck, ack
+    nats_start
+    cc -O2 bench/io/nats_floor.c -lnats -lpthread -o "$T/nats_floor" 2>"$T/floor.err" ||
+        { cat "$T/floor.err" >&2; return; }
+    "$T/nats_floor" "$NATS_URL" "$MESSAGES" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+r.update(case="libnats floor (nats_floor.c)", rules="passthrough")
+print(json.dumps(r))' >>"$RESULTS"
+}
+
 case_file
 case_nats
 case_nats_out
+case_nats_floor
 echo "NATS JetStream ($MESSAGES seed messages):"
 print_table
