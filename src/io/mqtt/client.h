@@ -44,8 +44,9 @@ struct tp_mqtt_client {
     uint64_t next_attempt_ms, backoff_ms;
     uint64_t last_send_ms, ping_sent_ms;
     /* At least this many bytes are due from the broker (e.g. the PUBACKs
-     * of a batch sent): tp_mqtt_client_poll wakes only once they are there
-     * (or a PINGRESP is due, or the connection fails). 0: any byte. */
+     * of a batch sent) and will come without anything else sent:
+     * tp_mqtt_client_poll wakes only once they are there (or a PINGRESP is
+     * due, or the connection fails; plain TCP only). 0: any byte. */
     uint32_t expect_bytes;
     char why[256]; /* the last connection error */
     /* When set, the caller holds this mutex around every call on a

@@ -1,11 +1,13 @@
 /* MQTT input on the project's own client (src/io/mqtt/). The network loop
  * runs inside read() on the pipeline's reader thread: one read() drains the
  * socket, whole packets become messages, and a message is taken out of the
- * buffer only when the pipeline has room for it. When the socket runs dry
- * with a partial batch, read() waits `linger` once for more before handing
- * it over (while messages keep coming, it waits before its first read
- * instead), so that a steady stream makes batches of many messages instead
- * of one thread hand-off per few messages. QoS 1/2 messages are
+ * buffer only when the pipeline has room for it. When messages arrive
+ * faster than batches are handed over (the socket holds several by the
+ * time read() is called again), read() waits `linger` once per batch for
+ * more before handing it over (then before its first read of the next
+ * batch), so that a dense stream makes batches of many messages instead of
+ * one thread hand-off per few messages; a message that read() had to wait
+ * for, or one alone, is handed over at once. QoS 1/2 messages are
  * acknowledged (PUBACK / PUBREC) only when the pipeline acks them, i.e. after
  * the output confirmed everything produced from them: ack() queues the
  * packet id and wakes read(), which sends all queued acks with one write.
@@ -257,10 +259,12 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
 {
     (void)drops;
     struct mqtt_in *st = p;
-    int rc = TP_OK, lingered = 0, stream = st->streaming;
+    /* waited: this call found the socket empty and waited in poll() for
+     * its first bytes — a sparse stream, whose batch goes on at once. */
+    int rc = TP_OK, lingered = 0, waited = 0, stream = st->streaming;
     st->streaming = 0;
-    /* net.drained stays from the last call: an empty socket is waited for
-     * with poll(), one that may hold more is read at once. */
+    if (!stream)
+        st->cl.net.drained = 0; /* look first: bytes that came meanwhile mean a dense stream */
     while (!stopping(st) && batch->len < max) {
         if (!st->cl.connected) {
             if (batch->len)
@@ -281,9 +285,10 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
         if (batch->len >= max || !st->cl.connected)
             continue;
         if (batch->len && st->cl.net.drained) {
-            /* The last read() emptied the socket: linger once, then hand
-             * over what we have. */
-            if (lingered || st->cfg->linger <= 0)
+            /* The last read() emptied the socket: linger once if messages
+             * come densely (several at once, without waiting for them),
+             * then hand over what we have. */
+            if (lingered || waited || batch->len < 2 || st->cfg->linger <= 0)
                 break;
             lingered = 1;
             linger(st);
@@ -303,6 +308,7 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
         if (!set_waiting(st, 1))
             continue; /* acks arrived: send them first */
         int woken = 0;
+        waited = 1;
         int prc = tp_mqtt_client_poll(&st->cl, 1000, st->wake_pipe[0], &woken);
         set_waiting(st, 0);
         if (prc)
@@ -314,7 +320,7 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
         take_acks(st);
         tp_mqtt_client_send(&st->cl);
     }
-    st->streaming = lingered && batch->len > 0;
+    st->streaming = lingered && batch->len >= 2;
     if (rc)
         return tp_error_set(err, rc, "out of memory");
     return stopping(st) ? TP_EOF : TP_OK;

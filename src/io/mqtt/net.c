@@ -316,7 +316,9 @@ int tp_mqtt_net_flush(struct tp_mqtt_net *n, char *why, size_t why_len)
 
 void tp_mqtt_net_set_lowat(struct tp_mqtt_net *n, uint32_t bytes)
 {
-    int v = bytes > 65536 ? 65536 : bytes > 1 ? (int)bytes : 1;
+    /* Not with TLS: OpenSSL's read-ahead may already hold ciphertext of
+     * what is due, so the socket might never get that many bytes. */
+    int v = n->ssl ? 1 : bytes > 65536 ? 65536 : bytes > 1 ? (int)bytes : 1;
     if (n->fd >= 0 && v != n->lowat &&
         setsockopt(n->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
         n->lowat = v;

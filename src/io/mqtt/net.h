@@ -53,7 +53,8 @@ static inline int tp_mqtt_net_want_write(const struct tp_mqtt_net *n)
     return n->wpos < n->wbuf.len;
 }
 /* poll() reports the socket readable only once it holds `bytes` (at least 1;
- * SO_RCVLOWAT; a closed or failed connection is reported at once). */
+ * SO_RCVLOWAT; a closed or failed connection is reported at once). Plain
+ * TCP only: with TLS it stays 1. */
 void tp_mqtt_net_set_lowat(struct tp_mqtt_net *n, uint32_t bytes);
 /* Flushes with poll() until everything is written or timeout_ms passed. */
 int tp_mqtt_net_flush_wait(struct tp_mqtt_net *n, int timeout_ms);

@@ -366,9 +366,9 @@ static void *net_main(void *arg)
         send_window(st);
         tp_mqtt_client_send(&st->cl);
         complete(st);
-        uint32_t due = acks_due(st);
-        if (due) /* nothing due: any value will do (a PINGRESP is waited for anyway) */
-            st->cl.expect_bytes = due;
+        /* Nothing due (0): any byte wakes the thread, so the PUBACKs of a
+         * batch submit() sends while it waits are never missed. */
+        st->cl.expect_bytes = acks_due(st);
         st->polling = 1; /* poll() releases the lock while it waits */
         int woken = 0, rc = tp_mqtt_client_poll(&st->cl, 1000, st->wake_pipe[0], &woken);
         st->polling = 0;
