@@ -217,6 +217,15 @@ int tp_mqtt_client_read(struct tp_mqtt_client *c)
     return TP_OK;
 }
 
+void tp_mqtt_client_expect(struct tp_mqtt_client *c, uint32_t bytes)
+{
+    c->expect_bytes = bytes;
+    /* Bytes of a partial packet already read are part of what is due. */
+    size_t partial = c->net.rlen - c->net.rpos;
+    tp_mqtt_net_set_lowat(&c->net,
+                          c->ping_sent_ms || bytes <= partial ? 1 : bytes - (uint32_t)partial);
+}
+
 int tp_mqtt_client_poll(struct tp_mqtt_client *c, int timeout_ms, int wake_fd, int *woken)
 {
     *woken = 0;
@@ -228,11 +237,7 @@ int tp_mqtt_client_poll(struct tp_mqtt_client *c, int timeout_ms, int wake_fd, i
     uint64_t due = c->last_send_ms + ka / 2;
     if (!c->ping_sent_ms && due > now && (uint64_t)timeout_ms > due - now)
         timeout_ms = (int)(due - now);
-    /* Bytes of a partial packet already read are part of what is due. */
-    size_t partial = c->net.rlen - c->net.rpos;
-    tp_mqtt_net_set_lowat(&c->net, c->ping_sent_ms || c->expect_bytes <= partial
-                                       ? 1
-                                       : c->expect_bytes - (uint32_t)partial);
+    tp_mqtt_client_expect(c, c->expect_bytes);
     struct pollfd p[2] = {
         {c->net.fd, (short)(POLLIN | (tp_mqtt_net_want_write(&c->net) ? POLLOUT : 0)), 0},
         {wake_fd, POLLIN, 0},

@@ -77,6 +77,11 @@ int tp_mqtt_client_poll(struct tp_mqtt_client *c, int timeout_ms, int wake_fd, i
  * read: net.drained), or TP_IO when the connection was lost. */
 int tp_mqtt_client_read(struct tp_mqtt_client *c);
 
+/* Sets expect_bytes and applies it to the socket at once (also while
+ * another thread waits in tp_mqtt_client_poll: a lower mark wakes it when
+ * enough is there already). */
+void tp_mqtt_client_expect(struct tp_mqtt_client *c, uint32_t bytes);
+
 /* Decodes the next buffered packet (PINGRESP is consumed here). TP_OK with
  * *pkt pointing into the read buffer (valid until the next poll), TP_AGAIN
  * when no whole packet is buffered, TP_IO on a malformed packet or a

@@ -366,8 +366,8 @@ static void *net_main(void *arg)
         send_window(st);
         tp_mqtt_client_send(&st->cl);
         complete(st);
-        /* Nothing due (0): any byte wakes the thread, so the PUBACKs of a
-         * batch submit() sends while it waits are never missed. */
+        /* Nothing due (0): any byte wakes the thread; submit() raises the
+         * mark for a batch it sends meanwhile. */
         st->cl.expect_bytes = acks_due(st);
         st->polling = 1; /* poll() releases the lock while it waits */
         int woken = 0, rc = tp_mqtt_client_poll(&st->cl, 1000, st->wake_pipe[0], &woken);
@@ -495,9 +495,12 @@ static int out_submit(void *p, struct tp_out_batch *ob)
      * thread sends it after (re)connecting. A full window waits for the
      * PUBACKs, which wake the network thread anyway. */
     if (st->live) {
+        int was_idle = st->fl_head == b; /* b is the oldest: the network thread expects nothing */
         send_window(st);
         send_direct(st);
         complete(st);
+        if (was_idle && st->cl.connected)
+            tp_mqtt_client_expect(&st->cl, acks_due(st));
     }
     pthread_mutex_unlock(&st->lock);
     return TP_OK;
