@@ -34,11 +34,15 @@ metric() { # value of tagproc_input_received_total from the /metrics port $1
 
 start_server() { # variables, change period ms
     PORT=$(free_port)
+    # a log per server: the redirection happens in the background child, so
+    # a shared log could still show the previous server's READY
+    LOG=$T/server-$1.log
     PORT=$PORT N_VARS=$1 SCALE_MS=$2 NODE_PATH=$MODULES node --max-old-space-size=8192 \
-        tests/opcua/server.js >"$T/server.log" 2>&1 &
+        tests/opcua/server.js >"$LOG" 2>&1 &
     SERVER=$!
     PIDS+=("$SERVER")
-    wait_until "grep -q READY $T/server.log" 900
+    wait_until "grep -q READY $LOG || ! kill -0 $SERVER" 900
+    grep -q READY "$LOG" || { cat "$LOG" >&2; exit 1; }
 }
 
 run_tagproc() { # variables, http port
@@ -50,12 +54,12 @@ output:
   drop: {}
 YAML
     START=$(date +%s.%N)
-    "$BIN" -c "$T/tp.yaml" >/dev/null 2>"$T/tp.err" &
+    "$BIN" -c "$T/tp.yaml" >/dev/null 2>"$T/tp-$1.err" &
     TP=$!
     PIDS+=("$TP")
-    wait_until "grep -q 'opcua: connected' $T/tp.err" 900
+    wait_until "grep -q 'opcua: connected' $T/tp-$1.err || ! kill -0 $TP" 900
     SETUP=$(python3 -c "import time; print(round(time.time() - $START, 2))")
-    grep -q "($1 variables, subscribed)" "$T/tp.err" || { cat "$T/tp.err" >&2; exit 1; }
+    grep -q "($1 variables, subscribed)" "$T/tp-$1.err" || { cat "$T/tp-$1.err" >&2; exit 1; }
 }
 
 # ---- 1 + 2: N variables ----
@@ -87,7 +91,8 @@ out = {"figure": "subscribed notifications", "window_s": window,
                    "cpu_s": round(tp_cpu, 3), "cpu_us_per_value": round(tp_cpu / max(tp_values, 1) * 1e6, 2)},
        "node_opcua_client": {"values": client["values"], "values_per_s": round(client["values"] / window),
                              "cpu_s": round(client["cpu_s"], 3),
-                             "cpu_us_per_value": round(client["cpu_s"] / max(client["values"], 1) * 1e6, 2)},
+                             "cpu_us_per_value": round(client["cpu_s"] / max(client["values"], 1) * 1e6, 2),
+                             "setup_s": client["setup_s"]},
        "server_cpu_share": round((s1 - s0) / window, 2)}
 out["ratio_tagproc_to_node_opcua"] = round(out["tagproc"]["cpu_us_per_value"] / max(out["node_opcua_client"]["cpu_us_per_value"], 1e-9), 3)
 print(json.dumps(out))
@@ -99,7 +104,7 @@ wait "$TP" "$SERVER" 2>/dev/null || true
 start_server "$BIG" 0
 HTTP=$(free_port)
 run_tagproc "$BIG" "$HTTP"
-sleep 5
+sleep 10 # the first Publish responses carry every variable's current value
 RSS=$(awk '/VmHWM/ {print $2}' "/proc/$TP/status")
 echo "{\"figure\":\"scale\",\"variables\":$BIG,\"browse_subscribe_s\":$SETUP,\"peak_rss_mb\":$((RSS / 1024))}"
 kill -TERM "$TP" "$SERVER"

@@ -16,7 +16,7 @@ async function main() {
     await client.connect(endpoint);
     const session = await client.createSession();
     const sub = await session.createSubscription2({ requestedPublishingInterval: 100,
-        requestedMaxKeepAliveCount: 10, requestedLifetimeCount: 300, maxNotificationsPerPublish: 0,
+        requestedMaxKeepAliveCount: 10, requestedLifetimeCount: 300, maxNotificationsPerPublish: 10000,
         publishingEnabled: true, priority: 0 });
     let values = 0;
     const items = [];

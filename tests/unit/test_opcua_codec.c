@@ -7,8 +7,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -328,6 +330,151 @@ static void test_text_helpers(void **state)
     tp_buf_free(&b);
 }
 
+/* The timestamp text as gmtime and printf would make it (ours uses neither). */
+static void datetime_reference(int64_t dt, char want[64])
+{
+    const int64_t delta = 116444736000000000LL, per_s = 10000000;
+    int64_t unix100 = dt - delta, sec = unix100 / per_s, frac = unix100 % per_s;
+    if (frac < 0) {
+        frac += per_s;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999)
+        snprintf(want, 64, "0001-01-01T00:00:00.000000Z");
+    else
+        snprintf(want, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(frac / 10));
+}
+
+/* Leap days, century years and the range ends agree with gmtime. */
+static void test_datetime_calendar(void **state)
+{
+    (void)state;
+    const int64_t delta = 116444736000000000LL, per_s = 10000000;
+    char got[64], want[64];
+    size_t checked = 0;
+    /* 1601-01-01 (the DateTime epoch) to past 9999-12-31, every 997,001 s */
+    for (int64_t s = -11644473600LL; s <= 253402300799LL + 10 * 997001LL; s += 997001LL) {
+        int64_t dt = delta + s * per_s + 1234567;
+        ua_datetime_format(dt, got);
+        datetime_reference(dt, want);
+        if (strcmp(got, want) != 0)
+            fail_msg("DateTime %lld: got %s, want %s", (long long)dt, got, want);
+        checked++;
+    }
+    assert_true(checked > 250000);
+    ua_datetime_format(delta + (951782400LL + 86399) * per_s, got);
+    assert_string_equal(got, "2000-02-29T23:59:59.000000Z");
+    ua_datetime_format(delta + 4107456000LL * per_s, got); /* 2100 is no leap year */
+    assert_string_equal(got, "2100-02-28T00:00:00.000000Z");
+    ua_datetime_format(delta + 253402300799LL * per_s + 9999999, got);
+    assert_string_equal(got, "9999-12-31T23:59:59.999999Z");
+    ua_datetime_format(delta + 253402300800LL * per_s, got); /* year 10000 */
+    assert_string_equal(got, "0001-01-01T00:00:00.000000Z");
+    ua_datetime_format(1, got);
+    assert_string_equal(got, "1601-01-01T00:00:00.000000Z");
+}
+
+/* Whole numbers are printed without printf: the same text as %.15g (double)
+ * and %.6g (float) where those round-trip, exponent forms and -0 included. */
+static void test_whole_number_text(void **state)
+{
+    (void)state;
+    const double doubles[] = {
+        0,    -0.0,  1,   -1,  42, 123456789, 1e14, -1e14, 1e15, -1e15, 999999999999999.0,
+        1e16, 1e300, 0.5, -2.5};
+    for (size_t i = 0; i < sizeof(doubles) / sizeof(doubles[0]); i++) {
+        uint8_t enc[9] = {0x0b};
+        memcpy(enc + 1, &doubles[i], 8);
+        char want[40];
+        snprintf(want, sizeof(want), "%.15g", doubles[i]);
+        variant_json(enc, 9, want, UA_JSON_NUMBER);
+    }
+    const float floats[] = {0, -0.0f, 7, -7, 999999, -999999, 1e6f, 0.25f};
+    for (size_t i = 0; i < sizeof(floats) / sizeof(floats[0]); i++) {
+        uint8_t enc[5] = {0x0a};
+        memcpy(enc + 1, &floats[i], 4);
+        char want[40];
+        snprintf(want, sizeof(want), "%.6g", floats[i]);
+        variant_json(enc, 5, want, UA_JSON_NUMBER);
+    }
+}
+
+/* Variables keep their strings in one arena, shared ones once; a value's
+ * message carries the metadata in benthos-umh's order. */
+static void test_var_list_message(void **state)
+{
+    (void)state;
+    struct ua_var_list l = {0};
+    struct ua_interned shared = {0};
+    uint32_t group = 0;
+    for (int i = 0; i < 2000; i++) { /* the set grows (rehashes) while strings repeat */
+        char text[32];
+        snprintf(text, sizeof(text), "Folder.F%d", i % 50);
+        uint32_t off = ua_var_list_adds(&l, &shared, text);
+        assert_int_not_equal(off, UA_NO_OFFSET);
+        assert_string_equal(ua_var_str(&l, off), text);
+        if (i == 0)
+            group = off;
+        else if (i % 50 == 0)
+            assert_int_equal(off, group);
+    }
+    size_t len = l.arena.len;
+    assert_int_equal(ua_var_list_add(&l, &shared, "Folder.F7\0tail", 14),
+                     ua_var_list_adds(&l, &shared, "Folder.F7"));
+    assert_int_equal(l.arena.len, len);
+    uint32_t unshared = ua_var_list_adds(&l, NULL, "Folder.F7");
+    assert_int_equal(l.arena.len, len + 10);
+    struct ua_var v = {.node_id = ua_var_list_adds(&l, NULL, "ns=2;s=V1"),
+                       .browse_name = ua_var_list_adds(&l, NULL, "V 1"),
+                       .description = ua_var_list_adds(&l, &shared, ""),
+                       .access_level = ua_var_list_adds(&l, &shared, "AccessLevelTypeCurrentRead"),
+                       .data_type = ua_var_list_adds(&l, &shared, "Double"),
+                       .group = unshared,
+                       .tag_name = ua_var_list_adds(&l, NULL, "V_1"),
+                       .nodeclass = 2};
+    ua_var_list_shrink(&l);
+    assert_int_equal(l.arena.cap, l.arena.len + 1);
+    struct ua_value_meta dyn = {"2024-03-12T10:00:00.000000Z", "2024-03-12T10:00:01.000000Z",
+                                "Good", "number"};
+    const char *want[][2] = {{"opcua_source_timestamp", "2024-03-12T10:00:00.000000Z"},
+                             {"opcua_server_timestamp", "2024-03-12T10:00:01.000000Z"},
+                             {"opcua_attr_nodeid", "ns=2;s=V1"},
+                             {"opcua_attr_nodeclass", "NodeClassVariable"},
+                             {"opcua_attr_browsename", "V 1"},
+                             {"opcua_attr_description", ""},
+                             {"opcua_attr_accesslevel", "AccessLevelTypeCurrentRead"},
+                             {"opcua_attr_datatype", "Double"},
+                             {"opcua_attr_statuscode", "Good"},
+                             {"opcua_tag_group", "Folder.F7"},
+                             {"opcua_tag_name", "V_1"},
+                             {"opcua_tag_path", "Folder.F7"},
+                             {"opcua_tag_type", "number"},
+                             {"opcua_node_id", "ns=2;s=V1"},
+                             {"opcua_heartbeat_message", "true"}};
+    for (int heartbeat = 0; heartbeat < 2; heartbeat++) {
+        v.heartbeat = (uint8_t)heartbeat;
+        struct tp_msg *m = ua_var_message(&l, &v, "42", 2, &dyn);
+        assert_non_null(m);
+        assert_string_equal(m->payload, "42");
+        assert_int_equal(m->n_meta, heartbeat ? 15 : 14);
+        for (uint32_t i = 0; i < m->n_meta; i++) {
+            assert_string_equal(tp_msg_meta_key(m, i), want[i][0]);
+            assert_string_equal(tp_msg_meta_val(m, i), want[i][1]);
+        }
+        tp_msg_free(m);
+    }
+    v.group = ua_var_list_adds(&l, &shared, ""); /* a start node: the group is its tag name */
+    struct tp_msg *m = ua_var_message(&l, &v, "", 0, &dyn);
+    assert_string_equal(tp_msg_meta_get(m, "opcua_tag_group", NULL), "V_1");
+    assert_string_equal(tp_msg_meta_get(m, "opcua_tag_path", NULL), "");
+    tp_msg_free(m);
+    free(shared.slot);
+    ua_var_list_free(&l);
+}
+
 /* A MSG frame (channel 7) carrying `body` as chunk type `chunk`. */
 static void msg_frame(struct tp_buf *out, char chunk, uint32_t req, const char *body, size_t n)
 {
@@ -510,6 +657,8 @@ int main(void)
         cmocka_unit_test(test_variant_unsupported), cmocka_unit_test(test_nesting_limited),
         cmocka_unit_test(test_datavalue),           cmocka_unit_test(test_text_helpers),
         cmocka_unit_test(test_chunk_assembly),      cmocka_unit_test(test_publish_handling),
+        cmocka_unit_test(test_datetime_calendar),   cmocka_unit_test(test_whole_number_text),
+        cmocka_unit_test(test_var_list_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

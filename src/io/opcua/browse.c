@@ -527,64 +527,27 @@ int ua_browse(struct ua_client *cl, char *const *start, size_t n_start, struct u
         memset(&next, 0, sizeof(next));
     }
     free(seen.slot);
-    if (!rc)
-        rc = read_attributes(cl, &found, vars, err);
+    /* the browse scaffolding goes before the variables are built */
     found_list_free(&done);
     found_list_free(&level);
     found_list_free(&next);
+    if (!rc)
+        rc = read_attributes(cl, &found, vars, err);
     found_list_free(&found);
     return rc;
-}
-
-static int meta(struct tp_msg *m, const char *key, const char *val)
-{
-    return tp_msg_meta_append(m, key, strlen(key), val, strlen(val));
-}
-
-#define TS_PLACEHOLDER "0001-01-01T00:00:00.000000Z"
-#define STATUS_PLACEHOLDER "                                "
-
-static struct tp_msg *make_template(const struct found *f, const char *node_id,
-                                    const char *tag_name, struct ua_str description,
-                                    uint32_t access, const struct ua_nodeid *datatype)
-{
-    struct tp_buf al, dt;
-    tp_buf_init(&al);
-    tp_buf_init(&dt);
-    ua_accesslevel_text(access, &al);
-    ua_datatype_text(datatype, &dt);
-    char *desc = strndup(description.s ? description.s : "",
-                         description.len > 0 ? (size_t)description.len : 0);
-    const char *group = f->group[0] ? f->group : tag_name;
-    struct tp_msg *m = tp_msg_new();
-    if (!m || !desc || !al.data || !dt.data || meta(m, "opcua_source_timestamp", TS_PLACEHOLDER) ||
-        meta(m, "opcua_server_timestamp", TS_PLACEHOLDER) ||
-        meta(m, "opcua_attr_nodeid", node_id) ||
-        meta(m, "opcua_attr_nodeclass", ua_nodeclass_name(f->nodeclass)) ||
-        meta(m, "opcua_attr_browsename", f->browse_name) ||
-        meta(m, "opcua_attr_description", desc) || meta(m, "opcua_attr_accesslevel", al.data) ||
-        meta(m, "opcua_attr_datatype", dt.data) ||
-        meta(m, "opcua_attr_statuscode", STATUS_PLACEHOLDER) || meta(m, "opcua_tag_group", group) ||
-        meta(m, "opcua_tag_name", tag_name) || meta(m, "opcua_tag_path", f->group) ||
-        meta(m, "opcua_tag_type", "string") || meta(m, "opcua_node_id", node_id)) {
-        tp_msg_free(m);
-        m = NULL;
-    }
-    free(desc);
-    tp_buf_free(&al);
-    tp_buf_free(&dt);
-    return m;
 }
 
 /* Adds one variable; tag names are made unique within their group. */
 static int add_var(struct ua_var_list *vars, const struct found *f, struct ua_str description,
                    uint32_t access, const struct ua_nodeid *datatype, struct seen *names,
-                   struct tp_buf *keys)
+                   struct tp_buf *keys, struct ua_interned *shared)
 {
-    struct tp_buf id_text, name, key;
+    struct tp_buf id_text, name, key, al, dt;
     tp_buf_init(&id_text);
     tp_buf_init(&name);
     tp_buf_init(&key);
+    tp_buf_init(&al);
+    tp_buf_init(&dt);
     struct ua_dec d;
     struct ua_nodeid id;
     ua_dec_init(&d, f->enc, f->enc_len);
@@ -615,28 +578,33 @@ static int add_var(struct ua_var_list *vars, const struct found *f, struct ua_st
             vars->cap = cap;
         }
     }
+    ua_accesslevel_text(access, &al);
+    ua_datatype_text(datatype, &dt);
+    if (!rc && (!id_text.data || !name.data || !al.data || !dt.data))
+        rc = TP_NOMEM;
     if (!rc) {
-        struct ua_var *v = &vars->v[vars->n];
-        memset(v, 0, sizeof(*v));
-        v->enc = malloc(f->enc_len);
-        v->enc_len = f->enc_len;
-        v->node_id = id_text.data ? strdup(id_text.data) : NULL;
-        v->tmpl = v->node_id && name.data
-                      ? make_template(f, v->node_id, name.data, description, access, datatype)
-                      : NULL;
-        if (!v->enc || !v->tmpl) {
-            free(v->enc);
-            free(v->node_id);
-            tp_msg_free(v->tmpl);
+        struct ua_var v = {.enc_len = (uint32_t)f->enc_len, .nodeclass = (uint8_t)f->nodeclass};
+        v.enc = ua_var_list_add(vars, NULL, (const char *)f->enc, f->enc_len);
+        v.node_id = ua_var_list_adds(vars, NULL, id_text.data);
+        v.browse_name = ua_var_list_adds(vars, NULL, f->browse_name);
+        v.description = ua_var_list_add(vars, shared, description.s ? description.s : "",
+                                        description.len > 0 ? (size_t)description.len : 0);
+        v.access_level = ua_var_list_adds(vars, shared, al.data);
+        v.data_type = ua_var_list_adds(vars, shared, dt.data);
+        v.group = ua_var_list_adds(vars, shared, f->group);
+        v.tag_name = ua_var_list_adds(vars, NULL, name.data);
+        if (v.enc == UA_NO_OFFSET || v.node_id == UA_NO_OFFSET || v.browse_name == UA_NO_OFFSET ||
+            v.description == UA_NO_OFFSET || v.access_level == UA_NO_OFFSET ||
+            v.data_type == UA_NO_OFFSET || v.group == UA_NO_OFFSET || v.tag_name == UA_NO_OFFSET)
             rc = TP_NOMEM;
-        } else {
-            memcpy(v->enc, f->enc, f->enc_len);
-            vars->n++;
-        }
+        else
+            vars->v[vars->n++] = v;
     }
     tp_buf_free(&id_text);
     tp_buf_free(&name);
     tp_buf_free(&key);
+    tp_buf_free(&al);
+    tp_buf_free(&dt);
     return rc;
 }
 
@@ -645,6 +613,7 @@ static int read_attributes(struct ua_client *cl, struct found_list *found, struc
 {
     enum { PER_VAR = 3 };
     struct seen names = {0};
+    struct ua_interned shared = {0};
     struct tp_buf keys;
     tp_buf_init(&keys);
     int rc = 0;
@@ -699,7 +668,7 @@ static int read_attributes(struct ua_client *cl, struct found_list *found, struc
             }
             uint32_t level =
                 (access.status & 0x80000000u) ? 0 : (uint32_t)ua_variant_int(&access.value);
-            if (add_var(vars, &found->v[i], text, level, &type, &names, &keys))
+            if (add_var(vars, &found->v[i], text, level, &type, &names, &keys, &shared))
                 rc = tp_error_set(err, TP_NOMEM, "out of memory");
         }
     }
@@ -710,21 +679,12 @@ static int read_attributes(struct ua_client *cl, struct found_list *found, struc
     }
     tp_buf_free(&keys);
     free(names.slot);
+    free(shared.slot);
+    ua_var_list_shrink(vars);
     if (!rc)
         tp_log(TP_LOG_INFO, "opcua: %zu variables found (%zu without a DataType skipped)", vars->n,
                skipped);
     return rc;
-}
-
-void ua_var_list_free(struct ua_var_list *vars)
-{
-    for (size_t i = 0; i < vars->n; i++) {
-        free(vars->v[i].enc);
-        free(vars->v[i].node_id);
-        tp_msg_free(vars->v[i].tmpl);
-    }
-    free(vars->v);
-    memset(vars, 0, sizeof(*vars));
 }
 
 int ua_browse_add_heartbeat(struct ua_var_list *vars)
@@ -741,7 +701,7 @@ int ua_browse_add_heartbeat(struct ua_var_list *vars)
     struct seen names = {0};
     struct tp_buf keys;
     tp_buf_init(&keys);
-    int rc = add_var(vars, &f, none, 1, &datetime, &names, &keys);
+    int rc = add_var(vars, &f, none, 1, &datetime, &names, &keys, NULL);
     char *k;
     if (keys.len >= sizeof(k)) {
         memcpy(&k, keys.data, sizeof(k));
@@ -749,7 +709,7 @@ int ua_browse_add_heartbeat(struct ua_var_list *vars)
     }
     tp_buf_free(&keys);
     free(names.slot);
-    if (!rc && tp_msg_meta_sets(vars->v[vars->n - 1].tmpl, "opcua_heartbeat_message", "true"))
-        rc = TP_NOMEM;
+    if (!rc)
+        vars->v[vars->n - 1].heartbeat = 1;
     return rc;
 }

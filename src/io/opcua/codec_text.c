@@ -75,10 +75,22 @@ int64_t ua_datetime_now(void)
     return (int64_t)ts.tv_sec * 10000000 + ts.tv_nsec / 100 + UA_EPOCH_DELTA;
 }
 
+/* Writes v as `width` decimal digits (zero-padded) and returns the end. */
+static char *put_digits(char *o, unsigned v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        o[i] = (char)('0' + v % 10);
+    return o + width;
+}
+
+/* Without printf or gmtime (this runs for every value received): days since
+ * 1970-01-01 to a proleptic Gregorian date, counted in 400-year cycles of
+ * 146,097 days starting on a 1 March, so leap days fall at a cycle's end. */
 void ua_datetime_format(int64_t dt, char out[64])
 {
+    static const char zero[] = "0001-01-01T00:00:00.000000Z";
     if (dt <= 0 || dt > INT64_MAX / 2) {
-        snprintf(out, 64, "0001-01-01T00:00:00.000000Z");
+        memcpy(out, zero, sizeof(zero));
         return;
     }
     int64_t unix100 = dt - UA_EPOCH_DELTA;
@@ -87,14 +99,42 @@ void ua_datetime_format(int64_t dt, char out[64])
         frac += 10000000;
         sec--;
     }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999) {
-        snprintf(out, 64, "0001-01-01T00:00:00.000000Z");
+    int64_t days = sec / 86400, sod = sec % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    int64_t shifted = days + 719468; /* days since 0000-03-01 */
+    int64_t cycle = (shifted >= 0 ? shifted : shifted - 146096) / 146097;
+    int64_t day_of_cycle = shifted - cycle * 146097; /* 0 .. 146096 */
+    int64_t year_of_cycle =
+        (day_of_cycle - day_of_cycle / 1460 + day_of_cycle / 36524 - day_of_cycle / 146096) /
+        365; /* 0 .. 399 */
+    int64_t day_of_year = day_of_cycle - (365 * year_of_cycle + year_of_cycle / 4 -
+                                          year_of_cycle / 100); /* from 1 March */
+    int64_t month_from_march = (5 * day_of_year + 2) / 153;     /* 0 = March */
+    int64_t mday = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    int64_t month = month_from_march < 10 ? month_from_march + 3 : month_from_march - 9;
+    int64_t year = cycle * 400 + year_of_cycle + (month <= 2);
+    if (year < 0 || year > 9999) {
+        memcpy(out, zero, sizeof(zero));
         return;
     }
-    snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(frac / 10));
+    char *o = put_digits(out, (unsigned)year, 4);
+    *o++ = '-';
+    o = put_digits(o, (unsigned)month, 2);
+    *o++ = '-';
+    o = put_digits(o, (unsigned)mday, 2);
+    *o++ = 'T';
+    o = put_digits(o, (unsigned)(sod / 3600), 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned)(sod / 60 % 60), 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned)(sod % 60), 2);
+    *o++ = '.';
+    o = put_digits(o, (unsigned)(frac / 10), 6);
+    *o++ = 'Z';
+    *o = '\0';
 }
 
 static const struct {
@@ -274,6 +314,20 @@ static int put_double(struct tp_buf *out, double v, int single)
     if (!isfinite(v))
         return tp_buf_puts(out, isnan(v) ? "\"NaN\"" : v > 0 ? "\"+Inf\"" : "\"-Inf\"");
     char tmp[40];
+    /* whole numbers that %.6g / %.15g print without an exponent: the same
+     * digits without printf (most process values) */
+    if (fabs(v) < (single ? 1e6 : 1e15) && v == (double)(int64_t)v && !(v == 0 && signbit(v))) {
+        int64_t i = (int64_t)v;
+        uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+        char *o = tmp + sizeof(tmp);
+        *--o = '\0';
+        do
+            *--o = (char)('0' + u % 10);
+        while (u /= 10);
+        if (i < 0)
+            *--o = '-';
+        return tp_buf_puts(out, o);
+    }
     for (int prec = single ? 6 : 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
         double back = strtod(tmp, NULL);

@@ -299,7 +299,7 @@ static int emit(void *ud, size_t index, const struct ua_datavalue *dv)
             v->unsupported_logged = 1;
             tp_drops_add(in->drops, TP_DROP_INVALID_INPUT, "opcua",
                          "opcua_node_id=%s: unsupported value type %u%s (reported once per node)",
-                         v->node_id, dv->value.type,
+                         ua_var_str(&in->vars, v->node_id), dv->value.type,
                          dv->value.multi_dim ? " (multi-dimensional array)" : "");
         }
         return 0;
@@ -308,26 +308,20 @@ static int emit(void *ud, size_t index, const struct ua_datavalue *dv)
         tp_buf_reset(&in->json);
         tp_buf_puts(&in->json, "null");
     }
-    struct tp_msg *m = tp_msg_clone(v->tmpl);
-    if (!m || tp_msg_set_payload(m, in->json.data, in->json.len)) {
-        tp_msg_free(m);
-        return TP_NOMEM;
-    }
-    m->flags |= TP_MSG_PAYLOAD_JSON;
     char src[64], srv[64], tmp[16];
     ua_datetime_format(dv->source_ts, src);
     ua_datetime_format(dv->server_ts, srv);
-    const char *type = kind == UA_JSON_NUMBER ? "number"
-                       : kind == UA_JSON_BOOL ? "bool"
-                       : rc                   ? "null"
-                                              : "string";
-    if (tp_msg_meta_sets(m, "opcua_source_timestamp", src) ||
-        tp_msg_meta_sets(m, "opcua_server_timestamp", srv) ||
-        tp_msg_meta_sets(m, "opcua_attr_statuscode", ua_status_name(dv->status, tmp)) ||
-        tp_msg_meta_sets(m, "opcua_tag_type", type)) {
-        tp_msg_free(m);
+    struct ua_value_meta dyn = {.source_ts = src,
+                                .server_ts = srv,
+                                .status = ua_status_name(dv->status, tmp),
+                                .type = kind == UA_JSON_NUMBER ? "number"
+                                        : kind == UA_JSON_BOOL ? "bool"
+                                        : rc                   ? "null"
+                                                               : "string"};
+    struct tp_msg *m = ua_var_message(&in->vars, v, in->json.data, in->json.len, &dyn);
+    if (!m)
         return TP_NOMEM;
-    }
+    m->flags |= TP_MSG_PAYLOAD_JSON;
     return tp_batch_push(&in->queue, m);
 }
 
@@ -408,7 +402,7 @@ static int poll_once(struct opcua_in *in, struct tp_error *err)
                  ua_enc_u32(&cl->req, 2) || ua_enc_u32(&cl->req, (uint32_t)(end - start));
         for (size_t i = start; i < end && !rc; i++) {
             const struct ua_var *v = &in->vars.v[i];
-            rc = tp_buf_append(&cl->req, (const char *)v->enc, v->enc_len) ||
+            rc = tp_buf_append(&cl->req, (const char *)ua_var_enc(&in->vars, v), v->enc_len) ||
                  ua_enc_u32(&cl->req, 13) || ua_enc_string(&cl->req, NULL, -1) ||
                  ua_enc_u16(&cl->req, 0) || ua_enc_string(&cl->req, NULL, -1);
         }

@@ -13,6 +13,8 @@
 #define PUBLISHING_INTERVAL_MS 100.0
 #define KEEPALIVE_COUNT 10
 #define LIFETIME_COUNT 300
+/* as gopcua (benthos-umh); also bounds the messages one PublishResponse makes */
+#define MAX_NOTIFICATIONS_PER_PUBLISH 10000
 #define HEARTBEAT_TIMEOUT_MS 10000
 #define MAX_GAP 1000
 
@@ -36,7 +38,8 @@ int ua_sub_create(struct ua_subscription *s, struct ua_client *cl, const struct 
     struct tp_buf *b = &cl->req;
     if (ua_req_begin(cl, UA_CREATE_SUBSCRIPTION_REQ, (uint32_t)cl->timeout_ms) ||
         ua_enc_f64(b, PUBLISHING_INTERVAL_MS) || ua_enc_u32(b, LIFETIME_COUNT) ||
-        ua_enc_u32(b, KEEPALIVE_COUNT) || ua_enc_u32(b, 0) || ua_enc_u8(b, 1) || ua_enc_u8(b, 0))
+        ua_enc_u32(b, KEEPALIVE_COUNT) || ua_enc_u32(b, MAX_NOTIFICATIONS_PER_PUBLISH) ||
+        ua_enc_u8(b, 1) || ua_enc_u8(b, 0))
         return tp_error_set(err, TP_NOMEM, "out of memory");
     struct ua_dec d;
     int rc = ua_call(cl, UA_CREATE_SUBSCRIPTION_RESP, &d, err);
@@ -51,11 +54,12 @@ int ua_sub_create(struct ua_subscription *s, struct ua_client *cl, const struct 
         rc = ua_req_begin(cl, UA_CREATE_MONITORED_ITEMS_REQ, (uint32_t)cl->timeout_ms) ||
              ua_enc_u32(b, s->id) || ua_enc_u32(b, 2) || ua_enc_u32(b, (uint32_t)(end - start));
         for (size_t i = start; i < end && !rc; i++)
-            rc = tp_buf_append(b, (const char *)vars->v[i].enc, vars->v[i].enc_len) ||
-                 ua_enc_u32(b, 13) || ua_enc_string(b, NULL, -1) || ua_enc_u16(b, 0) ||
-                 ua_enc_string(b, NULL, -1) || ua_enc_u32(b, 2) || ua_enc_u32(b, (uint32_t)i) ||
-                 ua_enc_f64(b, p->sampling_ms) || ua_enc_numeric_nodeid(b, 0, 0) ||
-                 ua_enc_u8(b, 0) || ua_enc_u32(b, p->queue_size) || ua_enc_u8(b, 1);
+            rc =
+                tp_buf_append(b, (const char *)ua_var_enc(vars, &vars->v[i]), vars->v[i].enc_len) ||
+                ua_enc_u32(b, 13) || ua_enc_string(b, NULL, -1) || ua_enc_u16(b, 0) ||
+                ua_enc_string(b, NULL, -1) || ua_enc_u32(b, 2) || ua_enc_u32(b, (uint32_t)i) ||
+                ua_enc_f64(b, p->sampling_ms) || ua_enc_numeric_nodeid(b, 0, 0) ||
+                ua_enc_u8(b, 0) || ua_enc_u32(b, p->queue_size) || ua_enc_u8(b, 1);
         if (rc)
             return tp_error_set(err, TP_NOMEM, "out of memory");
         if ((rc = ua_call(cl, UA_CREATE_MONITORED_ITEMS_RESP, &d, err)) != 0)
@@ -74,8 +78,8 @@ int ua_sub_create(struct ua_subscription *s, struct ua_client *cl, const struct 
             if (status & 0x80000000u) {
                 char tmp[16];
                 if (!failed++)
-                    tp_log(TP_LOG_WARN, "opcua: cannot monitor %s: %s", vars->v[i].node_id,
-                           ua_status_name(status, tmp));
+                    tp_log(TP_LOG_WARN, "opcua: cannot monitor %s: %s",
+                           ua_var_str(vars, vars->v[i].node_id), ua_status_name(status, tmp));
             }
         }
     }
