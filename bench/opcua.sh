@@ -77,7 +77,7 @@ CLIENT=$!
 PIDS+=("$CLIENT")
 # both windows start when the client has its monitored items (a loaded
 # server takes long to create them, and is busy meanwhile)
-wait_until "grep -q ready $T/client.json || ! kill -0 $CLIENT" 900
+wait_until "grep -qs ready $T/client.json || ! kill -0 $CLIENT" 900
 c0=$(cpu_s "$TP")
 v0=$(metric "$HTTP")
 s0=$(cpu_s "$SERVER")

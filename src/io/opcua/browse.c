@@ -84,30 +84,6 @@ void ua_sanitize(const char *s, size_t len, struct tp_buf *out)
     }
 }
 
-const char *ua_nodeclass_name(uint32_t nodeclass)
-{
-    switch (nodeclass) {
-    case 1:
-        return "NodeClassObject";
-    case 2:
-        return "NodeClassVariable";
-    case 4:
-        return "NodeClassMethod";
-    case 8:
-        return "NodeClassObjectType";
-    case 16:
-        return "NodeClassVariableType";
-    case 32:
-        return "NodeClassReferenceType";
-    case 64:
-        return "NodeClassDataType";
-    case 128:
-        return "NodeClassView";
-    default:
-        return "NodeClassUnspecified";
-    }
-}
-
 void ua_accesslevel_text(uint32_t level, struct tp_buf *out)
 {
     static const char *const bits[] = {"CurrentRead",   "CurrentWrite",   "HistoryRead",

@@ -121,6 +121,7 @@ struct opcua_in {
     int wake_fd;
     int connected, browsed;
     int64_t next_poll_ms;
+    size_t poll_pos;       /* the next variable of the poll round (0: round done) */
     struct tp_batch queue; /* messages made, not yet handed out */
     size_t qpos;
     struct tp_buf json;
@@ -378,6 +379,7 @@ static int connect_all(struct opcua_in *in, struct tp_error *err)
     if (!rc) {
         in->connected = 1;
         in->next_poll_ms = tp_mono_ms();
+        in->poll_pos = 0;
         tp_log(TP_LOG_INFO, "opcua: connected to %s (%zu variables, %s)", in->c->endpoint,
                in->vars.n, in->c->subscribe_enabled ? "subscribed" : "polling");
         if (in->lost_at_ms) {
@@ -392,12 +394,15 @@ static int connect_all(struct opcua_in *in, struct tp_error *err)
     return rc;
 }
 
-/* One Read of every variable's value (in batches). */
-static int poll_once(struct opcua_in *in, struct tp_error *err)
+/* One Read of the next POLL_READ_BATCH variables' values: a poll round is
+ * handed out batch by batch, so that its messages never all wait at once. */
+static int poll_batch(struct opcua_in *in, struct tp_error *err)
 {
     struct ua_client *cl = &in->cl;
-    for (size_t start = 0; start < in->vars.n; start += POLL_READ_BATCH) {
+    size_t start = in->poll_pos;
+    if (start < in->vars.n) {
         size_t end = start + POLL_READ_BATCH < in->vars.n ? start + POLL_READ_BATCH : in->vars.n;
+        in->poll_pos = end < in->vars.n ? end : 0;
         int rc = ua_req_begin(cl, UA_READ_REQ, REQUEST_TIMEOUT_MS) || ua_enc_f64(&cl->req, 0) ||
                  ua_enc_u32(&cl->req, 2) || ua_enc_u32(&cl->req, (uint32_t)(end - start));
         for (size_t i = start; i < end && !rc; i++) {
@@ -463,15 +468,17 @@ static int opcua_read(void *state, struct tp_batch *batch, size_t max, struct tp
             rc = ua_sub_step(&in->sub, &in->cl, 500, &err);
         } else {
             int64_t wait = in->next_poll_ms - tp_mono_ms();
-            if (wait > 0) {
+            if (in->poll_pos == 0 && wait > 0) { /* between poll rounds */
                 if (sleep_or_stop(in, wait))
                     return TP_EOF;
                 continue;
             }
-            in->next_poll_ms += in->c->poll_rate;
-            if (in->next_poll_ms < tp_mono_ms())
-                in->next_poll_ms = tp_mono_ms() + in->c->poll_rate;
-            rc = poll_once(in, &err);
+            if (in->poll_pos == 0) {
+                in->next_poll_ms += in->c->poll_rate;
+                if (in->next_poll_ms < tp_mono_ms())
+                    in->next_poll_ms = tp_mono_ms() + in->c->poll_rate;
+            }
+            rc = poll_batch(in, &err);
         }
         if (rc == TP_EOF)
             return TP_EOF;

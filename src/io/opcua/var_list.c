@@ -1,7 +1,7 @@
 /* The compact variable list (see browse.h): every variable's strings in one
  * arena, identical ones stored once while the list is built, and the message
  * of one value made from them (no per-variable message template is kept). */
-#include "io/opcua/browse.h"
+#include "io/opcua/var_list.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +78,30 @@ void ua_var_list_free(struct ua_var_list *vars)
     free(vars->v);
     tp_buf_free(&vars->arena);
     memset(vars, 0, sizeof(*vars));
+}
+
+const char *ua_nodeclass_name(uint32_t nodeclass)
+{
+    switch (nodeclass) {
+    case 1:
+        return "NodeClassObject";
+    case 2:
+        return "NodeClassVariable";
+    case 4:
+        return "NodeClassMethod";
+    case 8:
+        return "NodeClassObjectType";
+    case 16:
+        return "NodeClassVariableType";
+    case 32:
+        return "NodeClassReferenceType";
+    case 64:
+        return "NodeClassDataType";
+    case 128:
+        return "NodeClassView";
+    default:
+        return "NodeClassUnspecified";
+    }
 }
 
 #define KEY(s)                                                                                     \
