@@ -41,7 +41,7 @@ start_server() { # variables, change period ms
         tests/opcua/server.js >"$LOG" 2>&1 &
     SERVER=$!
     PIDS+=("$SERVER")
-    wait_until "grep -q READY $LOG || ! kill -0 $SERVER" 900
+    wait_until "grep -qs READY $LOG || ! kill -0 $SERVER" 900
     grep -q READY "$LOG" || { cat "$LOG" >&2; exit 1; }
 }
 

@@ -1,4 +1,4 @@
-/* The compact variable list (see browse.h): every variable's strings in one
+/* The compact variable list (see var_list.h): every variable's strings in one
  * arena, identical ones stored once while the list is built, and the message
  * of one value made from them (no per-variable message template is kept). */
 #include "io/opcua/var_list.h"

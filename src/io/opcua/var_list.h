@@ -22,7 +22,7 @@ struct ua_var {
     uint32_t data_type;    /* "Double", "ns=2;i=3001", ... */
     uint32_t group;        /* parent folders' path ("" for a start node) */
     uint32_t tag_name;     /* sanitised browse name, unique within its group */
-    uint16_t enc_len;
+    uint32_t enc_len;
     uint8_t nodeclass;
     uint8_t heartbeat : 1, unsupported_logged : 1;
 };
