@@ -190,45 +190,62 @@ static int js_meta_parse(const char *reply, struct js_meta *md)
     return 1;
 }
 
-/* 1 when m (with n_headers headers) has more metadata entries than
- * max_meta_keys: then reported in drops as invalid_input (subject, stream
- * sequence and payload kept). */
-static int too_many_keys(struct nats_in *in, natsMsg *m, int n_headers, struct tp_drops *drops)
+/* Reports m in drops as invalid_input (subject, stream sequence, why, and
+ * the payload kept for the dead letter). */
+static void drop_invalid(struct nats_in *in, natsMsg *m, const char *why, struct tp_drops *drops)
 {
-    size_t total = (size_t)n_headers + (in->use_js ? 4 : 2); /* nats_subject, _stream, ... */
-    if (total <= (size_t)in->cfg->max_meta_keys)
-        return 0;
     char where[64] = "";
     struct js_meta md;
     if (in->use_js && js_meta_parse(natsMsg_GetReply(m), &md))
         snprintf(where, sizeof(where), " (stream %.*s sequence %.*s)",
                  (int)(md.stream_len < 30 ? md.stream_len : 30), md.stream,
                  (int)(md.sequence_len < 20 ? md.sequence_len : 20), md.sequence);
-    tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input",
-                 "nats subject %s%s: %zu metadata entries (nats_* fields and headers), more than "
-                 "max_meta_keys (%lld)",
-                 natsMsg_GetSubject(m), where, total, (long long)in->cfg->max_meta_keys);
+    tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input", "nats subject %s%s: %s",
+                 natsMsg_GetSubject(m), where, why);
     tp_drops_set_raw(drops, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
-    return 1;
 }
 
-/* The header keys of m (*keys NULL and 0 when it has none; free *keys). */
-static int header_keys(natsMsg *m, const char ***keys)
+static int append_header(void *t, const char *key, size_t klen, const char *val, size_t vlen)
 {
-    int n = 0;
-    *keys = NULL;
-    if (natsMsgHeader_Keys(m, keys, &n) != NATS_OK) {
-        *keys = NULL;
-        return 0;
+    return tp_msg_meta_append(t, key, klen, val, vlen);
+}
+
+/* The headers of m as metadata of t (a repeated key keeps its last value).
+ * TP_INVAL with why[] when the header block is malformed. */
+static int add_headers(natsMsg *m, struct tp_msg *t, char *why, size_t size)
+{
+    size_t len = 0;
+    const char *block = tp__nats_header_block(m, &len);
+    if (block) {
+        int rc = tp__nats_headers_parse(block, len, append_header, t, why, size);
+        return rc ? rc : tp_msg_meta_dedupe(t);
     }
-    return n;
+    /* Not the libnats 3.x layout: libnats' own parser, which cannot read an
+     * empty value (docs/nats.md). */
+    const char **keys = NULL;
+    int n = 0, rc = 0;
+    natsStatus s = natsMsgHeader_Keys(m, &keys, &n);
+    for (int i = 0; s == NATS_OK && !rc && i < n; i++) {
+        const char *v = NULL;
+        s = natsMsgHeader_Get(m, keys[i], &v);
+        rc = s == NATS_OK ? tp_msg_meta_sets(t, keys[i], v ? v : "") : 0;
+    }
+    free((void *)keys);
+    if (s != NATS_OK && s != NATS_NOT_FOUND) {
+        snprintf(why, size, "libnats cannot read the header block (%s)", tp__nats_errtext(s));
+        return TP_INVAL;
+    }
+    return rc;
 }
 
-static struct tp_msg *convert(struct nats_in *in, natsMsg *m, const char **keys, int n_keys)
+/* m as a message (*out). TP_INVAL when m is reported in drops as
+ * invalid_input: a malformed header block, or more metadata entries than
+ * max_meta_keys. TP_NOMEM. */
+static int convert(struct nats_in *in, natsMsg *m, struct tp_msg **out, struct tp_drops *drops)
 {
-    struct tp_msg *t = tp_msg_new();
+    struct tp_msg *t = *out = tp_msg_new();
     if (!t)
-        return NULL;
+        return TP_NOMEM;
     int rc = tp_msg_set_payload(t, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
     rc = rc ? rc : tp_msg_meta_sets(t, "nats_subject", natsMsg_GetSubject(m));
     const char *reply = natsMsg_GetReply(m);
@@ -240,16 +257,21 @@ static struct tp_msg *convert(struct nats_in *in, natsMsg *m, const char **keys,
         rc = rc ? rc : tp_msg_meta_set(t, "nats_sequence", 13, md.sequence, md.sequence_len);
         rc = rc ? rc : tp_msg_meta_set(t, "nats_num_delivered", 18, md.delivered, md.delivered_len);
     }
-    for (int i = 0; !rc && i < n_keys; i++) {
-        const char *v = NULL;
-        if (natsMsgHeader_Get(m, keys[i], &v) == NATS_OK)
-            rc = tp_msg_meta_sets(t, keys[i], v ? v : "");
+    char why[200];
+    rc = rc ? rc : add_headers(m, t, why, sizeof(why));
+    if (!rc && t->n_meta > (uint64_t)in->cfg->max_meta_keys) {
+        snprintf(why, sizeof(why),
+                 "%u metadata entries (nats_* fields and headers), more than max_meta_keys (%lld)",
+                 (unsigned)t->n_meta, (long long)in->cfg->max_meta_keys);
+        rc = TP_INVAL;
     }
+    if (rc == TP_INVAL)
+        drop_invalid(in, m, why, drops);
     if (rc) {
         tp_msg_free(t);
-        return NULL;
+        *out = NULL;
     }
-    return t;
+    return rc;
 }
 
 /* ---------- open ---------- */
@@ -471,10 +493,8 @@ static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max, struc
         for (int i = 0; i < list.Count; i++) {
             natsMsg *m = list.Msgs[i];
             list.Msgs[i] = NULL;
-            const char **keys = NULL;
-            int n_keys = header_keys(m, &keys);
-            if (too_many_keys(in, m, n_keys, drops)) {
-                free((void *)keys);
+            struct tp_msg *t = NULL;
+            if (convert(in, m, &t, drops) == TP_INVAL) {
                 /* Accounted (dead-lettered): done with it. */
                 if (natsMsg_Ack(m, NULL) != NATS_OK)
                     tp_log_limited(TP_LOG_WARN, "nats-ack",
@@ -483,8 +503,6 @@ static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max, struc
                 natsMsg_Destroy(m);
                 continue;
             }
-            struct tp_msg *t = convert(in, m, keys, n_keys);
-            free((void *)keys);
             pthread_mutex_lock(&in->lock);
             int prc = t ? fifo_push(&in->pending, m) : TP_NOMEM;
             pthread_mutex_unlock(&in->lock);
@@ -535,15 +553,10 @@ static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max, str
     pthread_mutex_lock(&in->lock);
     while (batch->len < max && in->queue.len) {
         natsMsg *m = fifo_pop(&in->queue);
-        const char **keys = NULL;
-        int n_keys = header_keys(m, &keys);
         struct tp_msg *t = NULL;
-        if (!too_many_keys(in, m, n_keys, drops)) {
-            t = convert(in, m, keys, n_keys);
-            if (!t || tp_batch_push(batch, t))
-                in->lost++;
-        }
-        free((void *)keys);
+        int rc = convert(in, m, &t, drops);
+        if (rc == TP_NOMEM || (!rc && tp_batch_push(batch, t)))
+            in->lost++;
         natsMsg_Destroy(m);
     }
     int more = in->queue.len > 0;

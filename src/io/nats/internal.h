@@ -1,6 +1,7 @@
 /* Shared pieces of the NATS input (input.c) and output (output.c): the
  * connection options every NATS plugin accepts, connecting, stream creation,
- * the subject template and header checks (common.c).
+ * the subject template and header checks (common.c), reading received header
+ * blocks (headers.c).
  * Only the src/io/nats*.c files (and their unit test) include this header. */
 #ifndef TP_NATS_INTERNAL_H
 #define TP_NATS_INTERNAL_H
@@ -73,6 +74,22 @@ int tp__nats_header_ok(const char *key, const char *val);
  * Appends nothing when there is no header. 0 or TP_NOMEM. */
 int tp__nats_headers_encode(const struct tp_msg *m, int with_meta, const char *const *extra,
                             struct tp_buf *out);
+
+/* The raw header block of received message m ("" with *len 0 when it has
+ * none; NULL when m is not laid out as libnats 3.x does: then only libnats'
+ * own header API can read it). Read it before that API, which rewrites it. */
+const char *tp__nats_header_block(natsMsg *m, size_t *len);
+
+/* Called per header line with its key and value (spaces around it trimmed, may
+ * be empty); a non-zero return stops the parse and is returned. */
+typedef int (*tp__nats_header_fn)(void *arg, const char *key, size_t klen, const char *val,
+                                  size_t vlen);
+
+/* Reads header block block[0..len) (as tp__nats_header_block gives it),
+ * calling fn per header line in order. 0, fn's non-zero return, or TP_INVAL
+ * with why[] saying what is malformed (the header line number). */
+int tp__nats_headers_parse(const char *block, size_t len, tp__nats_header_fn fn, void *arg,
+                           char *why, size_t size);
 
 /* Creates a message whose frame (hdr_len bytes of an encoded header block,
  * then the payload) is frame[0..len): one allocation, no header map (libnats
