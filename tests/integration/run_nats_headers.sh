@@ -14,11 +14,8 @@ T=$(mktemp -d)
 . tests/lib.sh
 cleanup_on_exit
 
-PORT=$(free_port)
-MPORT=$(free_port)
-URL=nats://127.0.0.1:$PORT
-start_bg nats-server -js -a 127.0.0.1 -p "$PORT" -m "$MPORT" -sd "$T/store" >"$T/server.log" 2>&1
-if ! wait_until "curl -sf http://127.0.0.1:$MPORT/healthz?js-enabled-only=true >/dev/null" 30; then
+. tests/integration/nats_lib.sh
+if ! start_server; then
     bad "nats-server starts"
     cat "$T/server.log"
     finish
@@ -59,14 +56,7 @@ printf 'input: {stdin: {}}\noutput:\n  nats: {urls: [%s], subject: he.x, jetstre
 "$BIN" -c "$T/he-produce.yaml" <"$T/in.jsonl" >"$T/he-produce.log" 2>&1
 check "JetStream: the nats output publishes the empty values (exit 0)" test $? = 0
 check "JetStream: another client publishes its header blocks" raw he
-acked() {
-    curl -sf "http://127.0.0.1:$MPORT/jsz?consumers=true" | python3 -c '
-import json, sys
-for a in json.load(sys.stdin).get("account_details", []):
-    for s in a.get("stream_detail", []):
-        for c in s.get("consumer_detail", []) or []:
-            print(c["ack_floor"]["stream_seq"])'
-}
+acked() { jsz HE D | cut -d" " -f2; }
 consume js "  nats: {urls: [$URL], subjects: [\"he.>\"], jetstream: {stream: HE, durable: D}}"
 JP=$BG_PID
 wait_until '[ "$(acked)" = 9 ]' 60 || echo "D did not ack all 9 messages"
