@@ -2,6 +2,7 @@
 #include "core/buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,25 @@ int tp_buf_puts(struct tp_buf *b, const char *s)
 int tp_buf_putc(struct tp_buf *b, char c)
 {
     return tp_buf_append(b, &c, 1);
+}
+
+int tp_buf_base64(struct tp_buf *b, const void *data, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = data;
+    if (tp_buf_reserve(b, (n + 2) / 3 * 4))
+        return TP_NOMEM;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        char q[4] = {tab[v >> 18 & 63], tab[v >> 12 & 63], i + 1 < n ? tab[v >> 6 & 63] : '=',
+                     i + 2 < n ? tab[v & 63] : '='};
+        tp_buf_append(b, q, 4);
+    }
+    return 0;
 }
 
 int tp_buf_printf(struct tp_buf *b, const char *fmt, ...)

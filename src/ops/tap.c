@@ -50,22 +50,6 @@ static void url_encode(struct tp_buf *b, const char *s)
     }
 }
 
-static void base64(struct tp_buf *b, const char *s, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned char)s[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned char)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (unsigned char)s[i + 2];
-        tp_buf_putc(b, tab[(v >> 18) & 63]);
-        tp_buf_putc(b, tab[(v >> 12) & 63]);
-        tp_buf_putc(b, i + 1 < n ? tab[(v >> 6) & 63] : '=');
-        tp_buf_putc(b, i + 2 < n ? tab[v & 63] : '=');
-    }
-}
-
 /* Splits http://[user:pass@]host[:port][/...] into its parts. */
 static int parse_url(const char *url, char *userinfo, size_t ui_size, char *host, size_t h_size,
                      char *port, size_t p_size)
@@ -225,7 +209,7 @@ int tp_tap_main(int argc, char **argv, void (*usage)(FILE *out))
     tp_buf_printf(&req, " HTTP/1.0\r\nHost: %s:%s\r\nAccept: text/event-stream\r\n", host, port);
     if (userinfo[0]) {
         tp_buf_puts(&req, "Authorization: Basic ");
-        base64(&req, userinfo, strlen(userinfo));
+        tp_buf_base64(&req, userinfo, strlen(userinfo));
         tp_buf_puts(&req, "\r\n");
     }
     tp_buf_puts(&req, "\r\n");

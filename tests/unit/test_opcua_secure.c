@@ -176,7 +176,7 @@ static void test_certificates(void **state)
     assert_int_equal(again.der_len, c.der_len);
     assert_memory_equal(again.der, c.der, c.der_len);
     ua_cert_free(&again);
-    ua_base64(&b64, (const uint8_t *)pem.data, pem.len - 1);
+    tp_buf_base64(&b64, pem.data, pem.len - 1);
     tp_buf_putc(&b64, 0);
     assert_int_equal(ua_cert_load(b64.data, 1, "clientCertificate", &again, &err), 0);
     assert_non_null(again.key);

@@ -162,8 +162,6 @@ void ua_datetime_format(int64_t dt, char out[64]);
 int64_t ua_datetime_now(void);
 /* Symbolic name of a StatusCode ("Good", "BadNodeIdUnknown") or "0x80AB0000". */
 const char *ua_status_name(uint32_t status, char tmp[16]);
-/* Base64 of n bytes appended to out. */
-int ua_base64(struct tp_buf *out, const uint8_t *p, size_t n);
 
 /* ---- encoding (appends to a tp_buf; each returns 0 or TP_NOMEM) ---- */
 

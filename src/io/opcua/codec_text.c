@@ -16,24 +16,6 @@
 /* 100 ns intervals between 1601-01-01 and 1970-01-01. */
 #define UA_EPOCH_DELTA 116444736000000000LL
 
-int ua_base64(struct tp_buf *out, const uint8_t *p, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (tp_buf_reserve(out, (n + 2) / 3 * 4))
-        return TP_NOMEM;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        char q[4] = {tab[v >> 18 & 63], tab[v >> 12 & 63], i + 1 < n ? tab[v >> 6 & 63] : '=',
-                     i + 2 < n ? tab[v & 63] : '='};
-        tp_buf_append(out, q, 4);
-    }
-    return 0;
-}
-
 static int b64_val(char c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -229,8 +211,8 @@ int ua_nodeid_format(const struct ua_nodeid *id, struct tp_buf *out)
     case UA_ID_GUID:
         return tp_buf_puts(out, "g=") || fmt_guid(out, id->guid) ? TP_NOMEM : 0;
     case UA_ID_OPAQUE:
-        return tp_buf_puts(out, "b=") || ua_base64(out, (const uint8_t *)id->str,
-                                                   id->str_len > 0 ? (size_t)id->str_len : 0)
+        return tp_buf_puts(out, "b=") ||
+                       tp_buf_base64(out, id->str, id->str_len > 0 ? (size_t)id->str_len : 0)
                    ? TP_NOMEM
                    : 0;
     default:
@@ -393,7 +375,7 @@ static int put_value(struct ua_dec *d, uint8_t type, struct tp_buf *out)
         a = ua_dec_string(d);
         if (a.len < 0)
             return tp_buf_puts(out, "null");
-        return tp_buf_putc(out, '"') || ua_base64(out, (const uint8_t *)a.s, (size_t)a.len) ||
+        return tp_buf_putc(out, '"') || tp_buf_base64(out, a.s, (size_t)a.len) ||
                        tp_buf_putc(out, '"')
                    ? TP_NOMEM
                    : 0;

@@ -185,7 +185,7 @@ static int need_cert(void *ud, struct ua_cert *own, struct tp_error *err)
         if (fd >= 0)
             close(fd);
     }
-    if (!rc && !ua_base64(&b64, (const uint8_t *)pem.data, pem.len))
+    if (!rc && !tp_buf_base64(&b64, pem.data, pem.len))
         tp_log(TP_LOG_INFO,
                "opcua: generated a client certificate (RSA 2048, urn:tagproc:client); to keep "
                "it, set clientCertificate to this base64 PEM bundle (it holds the private key): "
