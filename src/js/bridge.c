@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "js/json_parse.h"
 #include "js/qjs_internals.h"
 
 static int is_ws(char c)
@@ -77,8 +78,11 @@ JSValue tp__js_payload_new(struct tp_js_vm *vm, const char *p, size_t len, uint3
     if (c == 'n' && word(s, n, "null"))
         return JS_NULL;
     if (c == '"' || c == '{' || c == '[') {
+        JSValue v = tp__js_json_parse(vm, s, n);
+        if (!JS_IsUndefined(v))
+            return v;
         /* The payload is NUL-terminated (tp_msg invariant), as JS_ParseJSON needs. */
-        JSValue v = JS_ParseJSON(ctx, p, len, "<payload>");
+        v = JS_ParseJSON(ctx, p, len, "<payload>");
         if (!JS_IsException(v))
             return v;
         JSValue ex = JS_GetException(ctx);

@@ -31,6 +31,8 @@ struct tp_js_shape_slot {
     JSValue *objs; /* n objects: the prefixes of the key sequence */
 };
 
+#define TP_JS_JSON_SEEN 32
+
 /* Per-VM caches of the bridge, direct-mapped. */
 #define TP_JS_KEY_SLOTS 256
 #define TP_JS_VAL_SLOTS 1024
@@ -90,6 +92,8 @@ struct tp_js_vm {
     const struct tp_msg *in;   /* message being processed, for node.* lines; NULL between */
     struct tp_js_cache *cache; /* shared, not owned */
     struct tp_js_shape_slot shapes[TP_JS_SHAPE_SLOTS];
+    struct tp_js_shape_slot json_shapes[TP_JS_SHAPE_SLOTS]; /* objects of JSON payloads */
+    uint64_t json_seen[TP_JS_JSON_SEEN];                    /* key sequences seen once */
     uint64_t shape_tick;
     struct tp_js_pool *pool;       /* the runtime's allocator */
     struct tp_js_caches *caches;   /* NULL: no caching */
@@ -97,6 +101,7 @@ struct tp_js_vm {
     const void *obj_proto;         /* Object.prototype (identity, for comparisons) */
     JSValue spare_msg, spare_meta; /* recycled objects, JS_UNDEFINED when none */
     JSValue msg_tmpl;              /* keeps the {payload, meta} shape alive */
+    JSValue empty_tmpl;            /* keeps the shape of {} alive: new objects share it */
     const void *msg_shape;         /* that shape (NULL without peek_ok) */
 };
 
@@ -172,6 +177,13 @@ JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n);
  * with exactly those keys (borrowed, valid until the next call), or NULL (no
  * keys, too many, out of memory). */
 const JSValue *tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n);
+
+/* The same for the objects of JSON payloads (json_parse.c), in slots of
+ * their own so that varied payloads do not evict the metadata's shapes; a
+ * key sequence is kept from its second sighting on (a first one only costs
+ * its signature), as keeping one costs an object per key. NULL when not
+ * kept (yet). */
+const JSValue *tp__js_keep_json_shape(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n);
 
 /* Recycling msg and meta objects: tp__js_msg_release frees a finished msg
  * object, or keeps it and its meta as spares when nothing else references

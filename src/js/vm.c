@@ -316,6 +316,13 @@ static int caches_init(struct tp_js_vm *vm)
     for (int i = 0; i < TP_JS_VAL_SLOTS; i++)
         vm->caches->vals[i].str = JS_UNDEFINED;
     vm->spare_msg = vm->spare_meta = vm->msg_tmpl = JS_UNDEFINED;
+    /* Without a live {} every new object (JSON payloads, meta) would create
+     * and free its empty shape. */
+    vm->empty_tmpl = JS_NewObject(vm->ctx);
+    if (JS_IsException(vm->empty_tmpl)) {
+        vm->empty_tmpl = JS_UNDEFINED;
+        return TP_NOMEM;
+    }
     vm->peek_ok = tp__qjs_check(vm->ctx);
     static int told; /* once per process */
     if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
@@ -347,7 +354,8 @@ static void caches_free(struct tp_js_vm *vm)
     JS_FreeValue(vm->ctx, vm->spare_msg);
     JS_FreeValue(vm->ctx, vm->spare_meta);
     JS_FreeValue(vm->ctx, vm->msg_tmpl);
-    vm->spare_msg = vm->spare_meta = vm->msg_tmpl = JS_UNDEFINED;
+    JS_FreeValue(vm->ctx, vm->empty_tmpl);
+    vm->spare_msg = vm->spare_meta = vm->msg_tmpl = vm->empty_tmpl = JS_UNDEFINED;
     vm->msg_shape = NULL;
     for (int i = 0; i < TP_JS_KEY_SLOTS; i++) {
         if (c->keys[i].atom != JS_ATOM_NULL)
@@ -449,10 +457,10 @@ const struct tp_js_atom_slot *tp__js_atom_key_miss(struct tp_js_vm *vm, JSAtom a
     return sl;
 }
 
-static void free_shapes(struct tp_js_vm *vm)
+static void free_slots(struct tp_js_vm *vm, struct tp_js_shape_slot *slots)
 {
     for (int i = 0; i < TP_JS_SHAPE_SLOTS; i++) {
-        struct tp_js_shape_slot *sl = &vm->shapes[i];
+        struct tp_js_shape_slot *sl = &slots[i];
         for (uint32_t k = 0; sl->objs && k < sl->n; k++)
             JS_FreeValue(vm->ctx, sl->objs[k]);
         free(sl->objs);
@@ -460,25 +468,44 @@ static void free_shapes(struct tp_js_vm *vm)
     }
 }
 
-const JSValue *tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n)
+static void free_shapes(struct tp_js_vm *vm)
 {
-    if (n == 0 || n > TP_JS_SHAPE_MAX_KEYS)
-        return NULL;
+    free_slots(vm, vm->shapes);
+    free_slots(vm, vm->json_shapes);
+}
+
+static uint64_t shape_sig(const JSAtom *atoms, uint32_t n)
+{
     uint64_t sig = 1469598103934665603ull ^ n;
     for (uint32_t i = 0; i < n; i++)
         sig = (sig ^ atoms[i]) * 1099511628211ull;
-    struct tp_js_shape_slot *victim = &vm->shapes[0];
+    return sig;
+}
+
+/* The slot of slots keeping sig, or NULL; *victim gets the slot to replace. */
+static struct tp_js_shape_slot *find_slot(struct tp_js_vm *vm, struct tp_js_shape_slot *slots,
+                                          uint64_t sig, uint32_t n,
+                                          struct tp_js_shape_slot **victim)
+{
+    *victim = &slots[0];
     for (int i = 0; i < TP_JS_SHAPE_SLOTS; i++) {
-        struct tp_js_shape_slot *sl = &vm->shapes[i];
+        struct tp_js_shape_slot *sl = &slots[i];
         if (sl->objs && sl->sig == sig && sl->n == n) {
             sl->used = ++vm->shape_tick;
-            return &sl->objs[n - 1];
+            return sl;
         }
-        if (!sl->objs || sl->used < victim->used)
-            victim = sl;
+        if (!sl->objs || sl->used < (*victim)->used)
+            *victim = sl;
         if (!sl->objs)
             break;
     }
+    return NULL;
+}
+
+/* Fills victim with an object for every prefix of atoms. */
+static const JSValue *keep_in(struct tp_js_vm *vm, struct tp_js_shape_slot *victim,
+                              const JSAtom *atoms, uint32_t n, uint64_t sig)
+{
     JSContext *ctx = vm->ctx;
     for (uint32_t k = 0; victim->objs && k < victim->n; k++)
         JS_FreeValue(ctx, victim->objs[k]);
@@ -508,6 +535,31 @@ const JSValue *tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint
     victim->sig = sig;
     victim->used = ++vm->shape_tick;
     return &objs[n - 1];
+}
+
+const JSValue *tp__js_keep_shapes(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n)
+{
+    if (n == 0 || n > TP_JS_SHAPE_MAX_KEYS)
+        return NULL;
+    uint64_t sig = shape_sig(atoms, n);
+    struct tp_js_shape_slot *victim, *sl = find_slot(vm, vm->shapes, sig, n, &victim);
+    return sl ? &sl->objs[n - 1] : keep_in(vm, victim, atoms, n, sig);
+}
+
+const JSValue *tp__js_keep_json_shape(struct tp_js_vm *vm, const JSAtom *atoms, uint32_t n)
+{
+    if (n == 0 || n > TP_JS_SHAPE_MAX_KEYS)
+        return NULL;
+    uint64_t sig = shape_sig(atoms, n);
+    struct tp_js_shape_slot *victim, *sl = find_slot(vm, vm->json_shapes, sig, n, &victim);
+    if (sl)
+        return &sl->objs[n - 1];
+    uint64_t *seen = &vm->json_seen[sig % TP_JS_JSON_SEEN];
+    if (*seen != sig) {
+        *seen = sig;
+        return NULL;
+    }
+    return keep_in(vm, victim, atoms, n, sig);
 }
 
 /* ---- recycled msg and meta objects ----
