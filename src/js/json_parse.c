@@ -83,18 +83,18 @@ static int utf8_seq(const unsigned char *s, const unsigned char *end)
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 
-/* 1 when one of the 8 bytes at p is not a plain string character: '"',
- * '\\', a control character or a byte >= 0x80. Word-wise: a subtraction
- * borrows only out of a byte it is looking for, so each test is exact about
- * whether there is such a byte (not always about which). */
-static int special8(const unsigned char *p)
+/* The high bit of each of the 8 bytes at p that is not a plain string
+ * character ('"', '\\', a control character, a byte >= 0x80), at least of
+ * the first such byte: a subtraction borrows only out of a byte it looks
+ * for, so a byte above a found one may be flagged too, one below never. */
+static uint64_t special8(const unsigned char *p)
 {
     uint64_t w;
     memcpy(&w, p, 8);
     uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
     uint64_t zero_q = (q - ONES) & ~q, zero_b = (b - ONES) & ~b;
     uint64_t ctl = (w - ONES * 0x20) & ~w;
-    return ((zero_q | zero_b | ctl | w) & HIGHS) != 0;
+    return (zero_q | zero_b | ctl | w) & HIGHS;
 }
 
 /* The string at j->p (just after its opening quote): its UTF-8 bytes in s, n,
@@ -107,9 +107,19 @@ static int jp_string(struct jp *j, const char **s, size_t *n, char **buf, int *a
     int plain = 1;
     *ascii = 1;
     *buf = NULL;
-    for (;;) { /* scan: the end, and whether there are escapes */
-        while (end - p >= 8 && !special8(p))
-            p += 8;
+    for (;;) {              /* scan: the end, and whether there are escapes */
+        if (end - p >= 8) { /* 8 bytes at a time to the first special one */
+            uint64_t m = special8(p);
+            if (!m) {
+                p += 8;
+                continue;
+            }
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            p += __builtin_clzll(m) >> 3; /* may stop early: the loop goes on */
+#else
+            p += __builtin_ctzll(m) >> 3;
+#endif
+        }
         if (p >= end)
             return -1;
         unsigned c = *p;
