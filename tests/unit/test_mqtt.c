@@ -58,6 +58,19 @@ static void test_default_topic(void **state)
     assert_int_equal(tp_msg_meta_sets(m, "umh_topic", "umh.v1.ent.site._historian.axis.x"), 0);
     assert_int_equal(tp__mqtt_default_topic(m, &out), TP_OK);
     assert_string_equal(out.data, "umh/v1/ent/site/_historian/axis/x");
+    /* every length and position of the dots, against the byte-wise rule */
+    char v[40], want[40];
+    for (size_t len = 1; len < sizeof(v); len++) {
+        for (size_t i = 0; i < len; i++) {
+            v[i] = (i * 7 + len) % 3 == 0 ? '.' : (char)('a' + i % 26);
+            want[i] = v[i] == '.' ? '/' : v[i];
+        }
+        v[len] = want[len] = '\0';
+        assert_int_equal(tp_msg_meta_sets(m, "umh_topic", v), 0);
+        assert_int_equal(tp__mqtt_default_topic(m, &out), TP_OK);
+        assert_int_equal(out.len, len);
+        assert_string_equal(out.data, want);
+    }
     tp_msg_free(m);
     tp_buf_free(&out);
 }

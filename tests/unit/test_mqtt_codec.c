@@ -286,6 +286,37 @@ static void test_topic_valid(void **state)
     assert_false(tp_mqtt_topic_valid("+a", 2, 1));
     assert_false(tp_mqtt_topic_valid("", 0, 1));
     assert_false(tp_mqtt_topic_valid("\xFF", 1, 0));
+    /* topic names longer than a word: the 8-bytes-a-step path */
+    assert_true(tp_mqtt_topic_valid("umh/v1/enterprise/site/_historian/x", 35, 0));
+    assert_false(tp_mqtt_topic_valid("umh/v1/+/site/_historian/x", 26, 0));
+    assert_false(tp_mqtt_topic_valid("umh/v1/enterprise/site/_historian/#", 35, 0));
+    assert_false(tp_mqtt_topic_valid("umh/v1/e\0nterprise", 18, 0));
+    assert_true(tp_mqtt_topic_valid("umh/v1/gr\xC3\xBCn/site", 17, 0));
+    assert_false(tp_mqtt_topic_valid("umh/v1/gr\xC3/site/xx", 18, 0));
+}
+
+/* Topic names of random bytes: valid exactly when the filter check (no
+ * shortcut) accepts them and they hold no wildcard. */
+static void test_topic_valid_random(void **state)
+{
+    (void)state;
+    static const char alphabet[] = {'a',  '/',        '.',        '+',        '#',
+                                    '\0', (char)0xC3, (char)0xBC, (char)0xFF, 'Z'};
+    uint32_t r = 12345;
+    char s[40];
+    for (int k = 0; k < 200000; k++) {
+        r = r * 1103515245u + 12345u;
+        size_t len = 1 + (r >> 16) % sizeof(s);
+        for (size_t i = 0; i < len; i++) {
+            r = r * 1103515245u + 12345u;
+            unsigned x = (r >> 16) % 40; /* mostly plain letters */
+            s[i] = x < sizeof(alphabet) ? alphabet[x] : (char)('a' + x % 26);
+        }
+        int wild = memchr(s, '+', len) || memchr(s, '#', len);
+        int want = !wild && tp_mqtt_topic_valid(s, len, 1);
+        if (tp_mqtt_topic_valid(s, len, 0) != want)
+            fail_msg("case %d (len %zu): got %d", k, len, !want);
+    }
 }
 
 int main(void)
@@ -294,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_connect_roundtrip),   cmocka_unit_test(test_publish_roundtrip),
         cmocka_unit_test(test_acks_subscribe_ping), cmocka_unit_test(test_v5_properties),
         cmocka_unit_test(test_malformed),           cmocka_unit_test(test_topic_valid),
+        cmocka_unit_test(test_topic_valid_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
