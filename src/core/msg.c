@@ -206,16 +206,33 @@ static int same_key(const struct tp_msg *m, const struct tp_meta *a, const struc
            memcmp(m->strs + a->key_off, m->strs + b->key_off, a->key_len) == 0;
 }
 
+/* The length and the first and last 8 bytes of a key in one word. */
+static uint64_t key_sig(const struct tp_msg *m, const struct tp_meta *e)
+{
+    const char *k = m->strs + e->key_off;
+    uint64_t a = 0, b = 0;
+    if (e->key_len >= 8) {
+        memcpy(&a, k, 8);
+        memcpy(&b, k + e->key_len - 8, 8);
+    } else {
+        memcpy(&a, k, e->key_len);
+    }
+    return (a ^ (b * 0x9E3779B97F4A7C15ull)) + e->key_len;
+}
+
 int tp_msg_meta_dedupe(struct tp_msg *m)
 {
     uint32_t n = m->n_meta;
     if (n < 2)
         return TP_OK;
-    if (n <= 16) { /* the common case: a few keys, none repeated */
+    if (n <= 32) {        /* the common case: a few keys, none repeated */
+        uint64_t sig[32]; /* equal keys have equal signatures */
+        for (uint32_t i = 0; i < n; i++)
+            sig[i] = key_sig(m, &m->meta[i]);
         int dup = 0;
         for (uint32_t i = 1; i < n && !dup; i++)
             for (uint32_t j = 0; j < i && !dup; j++)
-                dup = same_key(m, &m->meta[i], &m->meta[j]);
+                dup = sig[i] == sig[j] && same_key(m, &m->meta[i], &m->meta[j]);
         if (!dup)
             return TP_OK;
     }

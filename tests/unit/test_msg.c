@@ -119,6 +119,50 @@ static void test_drops(void **state)
     tp_drops_free(&d);
 }
 
+/* Appends with repeated keys, then tp_msg_meta_dedupe: the same entries, in
+ * the same order, as tp_msg_meta_set one by one (first place, last value).
+ * The keys share prefixes and suffixes longer than 8 bytes, so only a whole
+ * comparison tells them apart; up to 40 entries (both ways of finding
+ * repeats). */
+static void test_meta_dedupe(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {
+        "",
+        "a",
+        "kafka_topic",
+        "kafka_offset",
+        "opcua_tag_name",
+        "opcua_tag_type",
+        "opcua_tag_group_xx_name",
+        "opcua_tag_other_xx_name",
+        "k",
+        "kafka_topid",
+    };
+    uint32_t r = 7;
+    char val[16];
+    for (int round = 0; round < 3000; round++) {
+        struct tp_msg *a = tp_msg_new(), *b = tp_msg_new();
+        r = r * 1103515245u + 12345u;
+        int n = (int)((r >> 16) % 41);
+        for (int i = 0; i < n; i++) {
+            r = r * 1103515245u + 12345u;
+            const char *k = keys[(r >> 16) % (round % 2 ? 10 : 4)];
+            snprintf(val, sizeof(val), "v%d", i);
+            assert_int_equal(tp_msg_meta_append(a, k, strlen(k), val, strlen(val)), 0);
+            assert_int_equal(tp_msg_meta_sets(b, k, val), 0);
+        }
+        assert_int_equal(tp_msg_meta_dedupe(a), 0);
+        assert_int_equal(a->n_meta, b->n_meta);
+        for (uint32_t i = 0; i < a->n_meta; i++) {
+            assert_string_equal(tp_msg_meta_key(a, i), tp_msg_meta_key(b, i));
+            assert_string_equal(tp_msg_meta_val(a, i), tp_msg_meta_val(b, i));
+        }
+        tp_msg_free(a);
+        tp_msg_free(b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_payload_and_clone),
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_drops),
+        cmocka_unit_test(test_meta_dedupe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
