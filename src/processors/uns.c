@@ -487,30 +487,31 @@ static const struct {
     {"timestamp", 9},      {"umh_topic", 9},      {"topic", 5},
 };
 
+/* key == lit (lit a string literal): a comparison of constant length, which
+ * the compiler makes a few word loads instead of a memcmp call. */
+#define KEY_IS(k, lit) (memcmp((k), lit, sizeof(lit) - 1) == 0)
+
 /* The field a key names, or -1 (by length and first letter, then compared). */
 static int field_of(const char *k, uint32_t kl)
 {
-    int f;
     switch (kl) {
     case 5:
-        f = F_TOPIC;
-        break;
+        return KEY_IS(k, "topic") ? F_TOPIC : -1;
     case 8:
-        f = k[0] == 't' ? F_TAG_NAME : F_DATATYPE;
-        break;
+        return k[0] == 't' ? (KEY_IS(k, "tag_name") ? F_TAG_NAME : -1)
+                           : (KEY_IS(k, "datatype") ? F_DATATYPE : -1);
     case 9:
-        f = k[0] == 't' ? F_TIMESTAMP : F_UMH_TOPIC;
-        break;
+        return k[0] == 't' ? (KEY_IS(k, "timestamp") ? F_TIMESTAMP : -1)
+                           : (KEY_IS(k, "umh_topic") ? F_UMH_TOPIC : -1);
     case 12:
-        f = k[0] == 'v' ? F_VIRTUAL_PATH : F_TIMESTAMP_MS;
-        break;
+        return k[0] == 'v' ? (KEY_IS(k, "virtual_path") ? F_VIRTUAL_PATH : -1)
+                           : (KEY_IS(k, "timestamp_ms") ? F_TIMESTAMP_MS : -1);
     case 13:
-        f = k[0] == 'l' ? F_LOCATION_PATH : F_DATA_CONTRACT;
-        break;
+        return k[0] == 'l' ? (KEY_IS(k, "location_path") ? F_LOCATION_PATH : -1)
+                           : (KEY_IS(k, "data_contract") ? F_DATA_CONTRACT : -1);
     default:
         return -1;
     }
-    return memcmp(field_keys[f].name, k, kl) == 0 ? f : -1;
 }
 
 /* One pass over the metadata (keys are unique in a message). */
