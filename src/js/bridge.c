@@ -4,6 +4,7 @@
 #include "js/bridge.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,23 +141,71 @@ static JSValue meta_build(struct tp_js_vm *vm, const struct tp_msg *in)
     return meta;
 }
 
+/* 1 when in's keys are exactly those of the input memo, in order. */
+static int in_memo_hit(const struct tp_js_in_memo *im, const struct tp_msg *in)
+{
+    if (!im || im->n != in->n_meta)
+        return 0;
+    const char *b = im->bytes;
+    for (uint32_t i = 0; i < im->n; i++) {
+        const struct tp_meta *e = &in->meta[i];
+        if (e->key_len != im->lens[i] || memcmp(in->strs + e->key_off, b, e->key_len) != 0)
+            return 0;
+        b += e->key_len;
+    }
+    return 1;
+}
+
+/* Makes in's keys (atoms, the kept object of their shape) the input memo. */
+static void in_memo_set(struct tp_js_vm *vm, const struct tp_msg *in, const JSAtom *atoms,
+                        JSValueConst kept)
+{
+    struct tp_js_in_memo *im = vm->in_memo;
+    tp__js_in_memo_clear(vm);
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < in->n_meta; i++)
+        bytes += in->meta[i].key_len;
+    if (bytes > sizeof(im->bytes))
+        return;
+    char *b = im->bytes;
+    for (uint32_t i = 0; i < in->n_meta; i++) {
+        const struct tp_meta *e = &in->meta[i];
+        memcpy(b, in->strs + e->key_off, e->key_len);
+        b += e->key_len;
+        im->lens[i] = (uint16_t)e->key_len;
+        im->atoms[i] = JS_DupAtom(vm->ctx, atoms[i]);
+    }
+    im->kept = JS_DupValue(vm->ctx, kept);
+    im->n = in->n_meta;
+}
+
 /* meta for the entries of in on a recycled object or with cached atoms;
  * JS_UNDEFINED when meta_build must do it (no keys, too many keys). */
 static JSValue meta_fast(struct tp_js_vm *vm, const struct tp_msg *in)
 {
     JSContext *ctx = vm->ctx;
-    JSAtom atoms[TP_JS_SHAPE_MAX_KEYS];
+    JSAtom own[TP_JS_SHAPE_MAX_KEYS];
     JSValue vals[TP_JS_SHAPE_MAX_KEYS];
     uint32_t n = in->n_meta;
     if (n == 0 || n > TP_JS_SHAPE_MAX_KEYS)
         return JS_UNDEFINED;
     JSValue meta = JS_EXCEPTION;
-    uint32_t i = 0, nv = 0;
-    for (; i < n; i++) {
-        const struct tp_meta *e = &in->meta[i];
-        atoms[i] = tp__js_key_atom(vm, in->strs + e->key_off, e->key_len);
-        if (atoms[i] == JS_ATOM_NULL)
-            goto out;
+    uint32_t i = 0, nv = 0; /* own atoms and values to free */
+    const JSAtom *atoms = own;
+    const JSValue *kept;
+    if (in_memo_hit(vm->in_memo, in)) { /* the keys of the previous message */
+        atoms = vm->in_memo->atoms;
+        kept = &vm->in_memo->kept;
+    } else {
+        for (; i < n; i++) {
+            const struct tp_meta *e = &in->meta[i];
+            own[i] = tp__js_key_atom(vm, in->strs + e->key_off, e->key_len);
+            if (own[i] == JS_ATOM_NULL)
+                goto out;
+        }
+        kept = tp__js_keep_shapes(vm, own, n);
+        if (kept && vm->in_memo)
+            in_memo_set(vm, in, own, *kept);
     }
     for (; nv < n; nv++) {
         const struct tp_meta *e = &in->meta[nv];
@@ -164,7 +213,6 @@ static JSValue meta_fast(struct tp_js_vm *vm, const struct tp_msg *in)
         if (JS_IsException(vals[nv]))
             goto out;
     }
-    const JSValue *kept = tp__js_keep_shapes(vm, atoms, n);
     meta = tp__js_meta_reuse(vm, kept, atoms, n, vals);
     if (!JS_IsUndefined(meta)) {
         nv = 0; /* consumed */
@@ -184,8 +232,8 @@ static JSValue meta_fast(struct tp_js_vm *vm, const struct tp_msg *in)
 out:
     for (uint32_t j = 0; j < nv; j++)
         JS_FreeValue(ctx, vals[j]);
-    for (uint32_t j = 0; j < i; j++) /* every atom is a reference of our own */
-        JS_FreeAtom(ctx, atoms[j]);
+    for (uint32_t j = 0; j < i; j++) /* every own atom is a reference of our own */
+        JS_FreeAtom(ctx, own[j]);
     return meta;
 }
 
@@ -341,9 +389,9 @@ static void put_latin1(char *o, const uint8_t *b, uint32_t n)
 }
 
 /* Appends one metadata entry of the fast path (a plain value whose text needs
- * no JavaScript). 0 or TP_NOMEM. */
-static int export_entry(struct tp_msg *m, const struct tp_js_atom_slot *k,
-                        const struct tp_qjs_prop *pr, size_t vlen)
+ * no JavaScript) under key k (kl bytes). 0 or TP_NOMEM. */
+static int export_entry(struct tp_msg *m, const char *k, size_t kl, const struct tp_qjs_prop *pr,
+                        size_t vlen)
 {
     char num[32];
     JSValueConst v = pr->value;
@@ -352,12 +400,12 @@ static int export_entry(struct tp_msg *m, const struct tp_js_atom_slot *k,
         uint32_t n = pr->len;
         const uint8_t *b = pr->latin1;
         if (vlen == n)
-            return tp_msg_meta_append(m, k->bytes, k->len, (const char *)b, n);
+            return tp_msg_meta_append(m, k, kl, (const char *)b, n);
         char *utf8 = malloc(vlen);
         if (!utf8)
             return TP_NOMEM;
         put_latin1(utf8, b, n);
-        int rc = tp_msg_meta_append(m, k->bytes, k->len, utf8, vlen);
+        int rc = tp_msg_meta_append(m, k, kl, utf8, vlen);
         free(utf8);
         return rc;
     }
@@ -366,19 +414,70 @@ static int export_entry(struct tp_msg *m, const struct tp_js_atom_slot *k,
         double d =
             JS_VALUE_GET_TAG(v) == JS_TAG_INT ? JS_VALUE_GET_INT(v) : JS_VALUE_GET_FLOAT64(v);
         size_t len = tp_number_text(d, num);
-        return tp_msg_meta_append(m, k->bytes, k->len, num, len);
+        return tp_msg_meta_append(m, k, kl, num, len);
     }
     default: /* bool */
-        return JS_VALUE_GET_BOOL(v) ? tp_msg_meta_append(m, k->bytes, k->len, "true", 4)
-                                    : tp_msg_meta_append(m, k->bytes, k->len, "false", 5);
+        return JS_VALUE_GET_BOOL(v) ? tp_msg_meta_append(m, k, kl, "true", 4)
+                                    : tp_msg_meta_append(m, k, kl, "false", 5);
     }
+}
+
+/* The room a value of the fast path needs as text, 0 when it is not
+ * exported (null, undefined), SIZE_MAX when the fast path cannot write it. */
+static size_t export_len(JSValueConst v, const struct tp_qjs_prop *pr)
+{
+    switch (JS_VALUE_GET_TAG(v)) {
+    case JS_TAG_STRING:
+        return pr->latin1 ? utf8_len(pr->latin1, pr->len) + 1 : SIZE_MAX; /* + 1: never 0 */
+    case JS_TAG_INT:
+    case JS_TAG_FLOAT64:
+        return 32;
+    case JS_TAG_BOOL:
+        return 6;
+    case JS_TAG_NULL:
+    case JS_TAG_UNDEFINED:
+        return 0;
+    default:
+        return SIZE_MAX;
+    }
+}
+
+/* Makes meta's shape the output memo: slot i is key ks[i] (NULL: not
+ * metadata). pin: an object of exactly that shape, or nothing is kept. */
+static void out_memo_set(struct tp_js_vm *vm, JSValueConst meta, const struct tp_qjs_prop *props,
+                         int np, const struct tp_js_atom_slot *const *ks, const JSValue *pin)
+{
+    struct tp_js_out_memo *om = vm->out_memo;
+    tp__js_out_memo_clear(vm);
+    if (!pin || tp__qjs_shape(*pin) != tp__qjs_shape(meta))
+        return;
+    size_t off = 0;
+    for (int i = 0; i < np; i++) {
+        if (!ks[i] || ks[i]->atom != props[i].atom) { /* not metadata, or a reused cache slot */
+            if (ks[i])
+                return;
+            om->key[i].len = TP_JS_MEMO_SKIP;
+            continue;
+        }
+        if (off + ks[i]->len > sizeof(om->bytes))
+            return;
+        memcpy(om->bytes + off, ks[i]->bytes, ks[i]->len);
+        om->key[i].off = (uint16_t)off;
+        om->key[i].len = ks[i]->len;
+        off += ks[i]->len;
+    }
+    om->np = np;
+    om->pin = JS_DupValue(vm->ctx, *pin);
+    om->shape = tp__qjs_shape(meta);
 }
 
 /* Appends meta's entries to m straight from the object's own properties
  * (qjs_internals.c) instead of JS_GetOwnPropertyNames + JS_GetProperty +
  * JS_ToCString per entry: 0 done, 1 not handled (anything unusual: the
  * public-API walk is the reference behaviour), TP_NOMEM. Never runs
- * JavaScript. */
+ * JavaScript. What each property slot is as metadata (its key, or none)
+ * depends only on the shape: for the shape of the output memo it is read
+ * from there instead of looking up each atom. */
 static int meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_msg *m)
 {
     struct tp_qjs_prop props[TP_JS_SHAPE_MAX_KEYS];
@@ -387,60 +486,64 @@ static int meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_ms
     int np = tp__qjs_plain_props(meta, props, TP_JS_SHAPE_MAX_KEYS);
     if (np < 0)
         return 1;
-    const struct tp_js_atom_slot *keys[TP_JS_SHAPE_MAX_KEYS];
-    size_t vlen[TP_JS_SHAPE_MAX_KEYS];
+    const struct tp_js_out_memo *om = vm->out_memo;
+    int hit = om && om->shape && om->np == np && tp__qjs_shape(meta) == om->shape;
+    const struct tp_js_atom_slot *ks[TP_JS_SHAPE_MAX_KEYS]; /* cache slots (no hit) */
+    const char *kb[TP_JS_SHAPE_MAX_KEYS];
+    size_t kl[TP_JS_SHAPE_MAX_KEYS], vlen[TP_JS_SHAPE_MAX_KEYS];
     JSAtom seq[TP_JS_SHAPE_MAX_KEYS];
     uint32_t n = 0;
     size_t bytes = 0;
     /* Pass 1: everything must be plain data whose text needs no JavaScript. */
     for (int i = 0; i < np; i++) {
         const struct tp_qjs_prop *pr = &props[i];
-        keys[i] = NULL;
-        if (pr->atom == JS_ATOM_NULL)
-            continue;
-        if ((pr->flags & JS_PROP_TMASK) != JS_PROP_NORMAL)
-            return 1;
-        if (!(pr->flags & JS_PROP_ENUMERABLE))
-            continue;
-        const struct tp_js_atom_slot *k = tp__js_atom_key(vm, pr->atom);
-        if (k->kind == TP_JS_KEY_SLOW)
-            return 1;
-        if (k->kind == TP_JS_KEY_SKIP)
-            continue;
-        switch (JS_VALUE_GET_TAG(pr->value)) {
-        case JS_TAG_STRING:
-            if (!pr->latin1)
-                return 1; /* a wide string */
-            vlen[i] = utf8_len(pr->latin1, pr->len);
-            break;
-        case JS_TAG_INT:
-        case JS_TAG_FLOAT64:
-            vlen[i] = 32; /* room; written below */
-            break;
-        case JS_TAG_BOOL:
-            vlen[i] = JS_VALUE_GET_BOOL(pr->value) ? 4 : 5;
-            break;
-        case JS_TAG_NULL:
-        case JS_TAG_UNDEFINED:
-            continue; /* removed */
-        default:
-            return 1;
+        kb[i] = NULL;
+        if (hit) {
+            if (om->key[i].len == TP_JS_MEMO_SKIP)
+                continue;
+            kb[i] = om->bytes + om->key[i].off;
+            kl[i] = om->key[i].len;
+        } else {
+            ks[i] = NULL;
+            if (pr->atom == JS_ATOM_NULL)
+                continue;
+            if ((pr->flags & JS_PROP_TMASK) != JS_PROP_NORMAL)
+                return 1;
+            if (!(pr->flags & JS_PROP_ENUMERABLE))
+                continue;
+            const struct tp_js_atom_slot *k = tp__js_atom_key(vm, pr->atom);
+            if (k->kind == TP_JS_KEY_SLOW)
+                return 1;
+            if (k->kind == TP_JS_KEY_SKIP)
+                continue;
+            ks[i] = k;
+            kb[i] = k->bytes;
+            kl[i] = k->len;
         }
-        keys[i] = k;
+        vlen[i] = export_len(pr->value, pr);
+        if (vlen[i] == SIZE_MAX)
+            return 1;
+        if (vlen[i] == 0) { /* null or undefined: removed */
+            kb[i] = NULL;
+            continue;
+        }
+        vlen[i] -= JS_VALUE_GET_TAG(pr->value) == JS_TAG_STRING;
         seq[n++] = pr->atom;
-        bytes += k->len + vlen[i] + 2;
+        bytes += kl[i] + vlen[i] + 2;
     }
     /* A later miss may have reused the slot of an earlier key. */
-    for (int i = 0; i < np; i++)
-        if (keys[i] && keys[i]->atom != props[i].atom)
+    for (int i = 0; !hit && i < np; i++)
+        if (ks[i] && ks[i]->atom != props[i].atom)
             return 1;
     /* 2 more entries and room for umh_topic/topic, added by the output. */
     if (tp_msg_meta_reserve(m, n + 2, bytes + 256) != 0)
         return TP_NOMEM;
     for (int i = 0; i < np; i++)
-        if (keys[i] && export_entry(m, keys[i], &props[i], vlen[i]) != 0)
+        if (kb[i] && export_entry(m, kb[i], kl[i], &props[i], vlen[i]) != 0)
             return TP_NOMEM;
-    tp__js_keep_shapes(vm, seq, n);
+    const JSValue *kept = tp__js_keep_shapes(vm, seq, n);
+    if (!hit && vm->out_memo)
+        out_memo_set(vm, meta, props, np, ks, kept);
     return 0;
 }
 

@@ -62,6 +62,31 @@ struct tp_js_caches {
     } vals[TP_JS_VAL_SLOTS];
 };
 
+/* Memos of the last metadata layouts, so that a message with the keys of the
+ * previous one skips the per-key cache look-ups (bridge.c). The input memo:
+ * the key sequence of the last input message, its atoms and an object
+ * pinning the shape of that sequence. The output memo: the shape of the last
+ * exported meta object (pinned: the pointer cannot be reused while held) and,
+ * per property slot of that shape, its UTF-8 key or "not exported". */
+#define TP_JS_MEMO_BYTES 2048
+struct tp_js_in_memo {
+    uint32_t n;                         /* 0: empty */
+    JSAtom atoms[TP_JS_SHAPE_MAX_KEYS]; /* one reference each */
+    uint16_t lens[TP_JS_SHAPE_MAX_KEYS];
+    JSValue kept;
+    char bytes[TP_JS_MEMO_BYTES]; /* the keys, one after the other */
+};
+#define TP_JS_MEMO_SKIP 0xffffu
+struct tp_js_out_memo {
+    const void *shape; /* NULL: empty */
+    JSValue pin;       /* an object of that shape */
+    int np;            /* property slots of the shape */
+    struct {
+        uint16_t off, len; /* len TP_JS_MEMO_SKIP: not metadata (deleted, hidden, symbol) */
+    } key[TP_JS_SHAPE_MAX_KEYS];
+    char bytes[TP_JS_MEMO_BYTES];
+};
+
 /* The allocator of a VM's runtime (pool.c): create the pool, then the
  * runtime with tp__js_pool_runtime; free the pool after JS_FreeRuntime. */
 struct tp_js_pool;
@@ -97,6 +122,8 @@ struct tp_js_vm {
     uint64_t shape_tick;
     struct tp_js_pool *pool;       /* the runtime's allocator */
     struct tp_js_caches *caches;   /* NULL: no caching */
+    struct tp_js_in_memo *in_memo; /* NULL: none (no caching or no peek_ok) */
+    struct tp_js_out_memo *out_memo;
     int peek_ok;                   /* qjs_internals.c usable on this runtime */
     const void *obj_proto;         /* Object.prototype (identity, for comparisons) */
     JSValue spare_msg, spare_meta; /* recycled objects, JS_UNDEFINED when none */
@@ -140,6 +167,11 @@ int tp__js_vm_run_jobs(struct tp_js_vm *vm, enum tp_drop_reason *reason, char *b
  * first frame in filename (0 when none). Used by the compiler as well. */
 void tp__js_describe(JSContext *ctx, JSValueConst ex, const char *filename, char *buf, size_t n,
                      int *js_line);
+
+/* Empty the input / output metadata memo (filled by bridge.c); only with
+ * vm->in_memo / vm->out_memo. */
+void tp__js_in_memo_clear(struct tp_js_vm *vm);
+void tp__js_out_memo_clear(struct tp_js_vm *vm);
 
 /* Throws out-of-memory for a failed host allocation (sets vm->host_oom). */
 static inline JSValue tp__js_throw_host_oom(struct tp_js_vm *vm)

@@ -342,6 +342,11 @@ static int caches_init(struct tp_js_vm *vm)
         vm->obj_proto = tp__qjs_proto(o);
         vm->msg_shape = tp__qjs_shape(o);
         vm->msg_tmpl = o;
+        vm->in_memo = calloc(1, sizeof(*vm->in_memo));
+        vm->out_memo = calloc(1, sizeof(*vm->out_memo));
+        if (!vm->in_memo || !vm->out_memo)
+            return TP_NOMEM;
+        vm->in_memo->kept = vm->out_memo->pin = JS_UNDEFINED;
     }
     return 0;
 }
@@ -355,6 +360,14 @@ static void caches_free(struct tp_js_vm *vm)
     JS_FreeValue(vm->ctx, vm->spare_meta);
     JS_FreeValue(vm->ctx, vm->msg_tmpl);
     JS_FreeValue(vm->ctx, vm->empty_tmpl);
+    if (vm->in_memo)
+        tp__js_in_memo_clear(vm);
+    if (vm->out_memo)
+        tp__js_out_memo_clear(vm);
+    free(vm->in_memo);
+    free(vm->out_memo);
+    vm->in_memo = NULL;
+    vm->out_memo = NULL;
     vm->spare_msg = vm->spare_meta = vm->msg_tmpl = vm->empty_tmpl = JS_UNDEFINED;
     vm->msg_shape = NULL;
     for (int i = 0; i < TP_JS_KEY_SLOTS; i++) {
@@ -560,6 +573,24 @@ const JSValue *tp__js_keep_json_shape(struct tp_js_vm *vm, const JSAtom *atoms, 
         return NULL;
     }
     return keep_in(vm, victim, atoms, n, sig);
+}
+
+void tp__js_in_memo_clear(struct tp_js_vm *vm)
+{
+    struct tp_js_in_memo *im = vm->in_memo;
+    for (uint32_t i = 0; i < im->n; i++)
+        JS_FreeAtom(vm->ctx, im->atoms[i]);
+    JS_FreeValue(vm->ctx, im->kept);
+    im->n = 0;
+    im->kept = JS_UNDEFINED;
+}
+
+void tp__js_out_memo_clear(struct tp_js_vm *vm)
+{
+    struct tp_js_out_memo *om = vm->out_memo;
+    JS_FreeValue(vm->ctx, om->pin);
+    om->shape = NULL;
+    om->pin = JS_UNDEFINED;
 }
 
 /* ---- recycled msg and meta objects ----

@@ -142,4 +142,94 @@ done
 # order varies from run to run of one binary: the records are compared sorted.
 check_sh "ON and OFF: dead letter records byte for byte equal" \
     "[ -s '$T/on.dead' ] && cmp <(sort '$T/on.dead') <(sort '$T/off.dead')"
+
+# Second run: metadata layouts that repeat (runs of equal key sequences, so
+# the bridge's layout memos and kept shapes are used, and broken by stages
+# that change, delete, add, reorder, hide or replace keys, in every stage),
+# JSON envelopes parsed by the rules and merged with Object.assign (as the
+# MQTT bench does).
+cat >"$T/c2.yaml" <<'YAML'
+input:
+  stdin: {}
+pipeline:
+  threads: 1
+  processors:
+    - tag_processor:
+        defaults: |
+          const env = msg.payload;
+          if (env && typeof env === "object" && env.meta) {
+            msg.meta = Object.assign(msg.meta, env.meta);
+            msg.payload = env.payload;
+          }
+          msg.meta.location_path = "enterprise.site";
+          msg.meta.data_contract = "_historian";
+          msg.meta.tag_name = msg.meta.opcua_tag_name || "t";
+          if (msg.meta.op0 === "del") delete msg.meta.mqtt_qos;
+          if (msg.meta.op0 === "replace") msg.meta = {location_path: "a.b", data_contract: "_x",
+                                                     tag_name: "r", fresh: "1", timestamp_ms: "1"};
+          return msg;
+        conditions:
+          - if: msg.meta.op1 === "add"
+            then: |
+              msg.meta.extra = "e"; return msg;
+          - if: msg.meta.op1 === "chg"
+            then: |
+              msg.meta.mqtt_topic = "changed/" + msg.meta.mqtt_topic; return msg;
+          - if: msg.meta.op1 === "num"
+            then: |
+              msg.meta.n = 5; msg.meta.b = false; msg.meta.z = null; msg.meta.o = {k: [1]};
+              return msg;
+          - if: msg.meta.op1 === "order"
+            then: |
+              const t = msg.meta.mqtt_topic; delete msg.meta.mqtt_topic; msg.meta.mqtt_topic = t;
+              return msg;
+          - if: msg.meta.op1 === "assignnew"
+            then: |
+              msg.meta = Object.assign({}, msg.meta, {x: "y"}); return msg;
+        advancedProcessing: |
+          if (msg.meta.op2 === "hide")
+            Object.defineProperty(msg.meta, "mqtt_retain", {enumerable: false});
+          if (msg.meta.op2 === "del") delete msg.meta.opcua_tag_type;
+          if (msg.meta.op2 === "null") msg.meta.mqtt_topic = null;
+          if (typeof msg.payload === "number") msg.payload = msg.payload * 2;
+          return msg;
+output:
+  stdout: {}
+YAML
+python3 - "$LINES" >"$T/in2.jsonl" <<'PY'
+import json, random, sys
+n = int(sys.argv[1])
+r = random.Random(11)
+layouts = [["mqtt_topic", "mqtt_qos", "mqtt_retain"],
+           ["kafka_key", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp_ms"],
+           ["mqtt_topic", "mqtt_qos", "mqtt_retain", "user_prop"], []]
+ops = ["", "", "", "", "del", "replace", "add", "chg", "num", "order", "assignnew", "hide", "null"]
+i = 0
+while i < n:
+    layout, run = r.choice(layouts), r.randint(1, 20)
+    for _ in range(min(run, n - i)):
+        meta = {k: "%s-%d" % (k, r.randint(0, 3)) for k in layout}
+        meta["timestamp_ms"] = "1600000000000"  # when the envelope stays a string
+        for s in ("op0", "op1", "op2"):
+            op = r.choice(ops)
+            if op:
+                meta[s] = op
+        env = {"payload": r.choice([i, 1.5, "s", {"a": [1, {"b": None}]}, True]),
+               "meta": {"opcua_node_id": "ns=1;i=%d" % (2200 + i % 42),
+                        "opcua_tag_name": "Tag%d" % (i % 42), "opcua_tag_type": "number",
+                        "timestamp_ms": str(1700000000000 + i)}}
+        print(json.dumps({"payload": env if i % 17 else json.dumps(env), "meta": meta}))
+        i += 1
+PY
+run2() { # binary, name
+    "$1" -c "$T/c2.yaml" --stats "$T/$2.stats2" <"$T/in2.jsonl" >"$T/$2.out2" 2>"$T/$2.err2"
+    echo $? >"$T/$2.rc2"
+}
+run2 "$BIN" on
+run2 "$PUB" off
+check_sh "repeating layouts: both exit 0, every message out" \
+    "[ \$(cat '$T/on.rc2') = 0 ] && [ \$(cat '$T/off.rc2') = 0 ] &&
+     [ \$(wc -l <'$T/on.out2') = $LINES ] && grep -q '\"fresh\":\"1\"' '$T/on.out2'"
+check_sh "repeating layouts: ON and OFF output byte for byte equal" \
+    "cmp '$T/on.out2' '$T/off.out2'"
 finish
