@@ -34,32 +34,7 @@ config() { # name qos rules(passthrough|seed)
     if [ "$3" = passthrough ]; then
         out_topic='    topic: "pt/{{meta.mqtt_topic}}"'
     else
-        rules='  processors:
-    - tag_processor:
-        defaults: |
-          const env = msg.payload;
-          msg.meta = Object.assign(msg.meta, env.meta);
-          msg.payload = env.payload;
-          msg.meta.location_path = "enterprise.plant1.machiningArea.cnc-line.cnc5.plc123";
-          msg.meta.data_contract = "_historian";
-          msg.meta.tag_name = msg.meta.opcua_tag_name;
-          return msg;
-        conditions:
-          - if: msg.meta.opcua_node_id === "ns=1;i=2200"
-            then: |
-              msg.meta.virtual_path = "axis.c0.position";
-              return msg;
-          - if: msg.meta.opcua_node_id === "ns=1;i=2210"
-            then: |
-              msg.meta.virtual_path = "axis.c1.position";
-              return msg;
-          - if: msg.meta.opcua_node_id === "ns=1;i=2220"
-            then: |
-              msg.meta.virtual_path = "axis.c2.position";
-              return msg;
-        advancedProcessing: |
-          msg.payload = msg.payload * 2;
-          return msg;'
+        rules=$(grep -v '^#' bench/seed_envelope_rules.yaml)
     fi
     cat >"$T/$1.yaml" <<EOF
 input:
