@@ -271,17 +271,33 @@ enum tp_drop_reason tp__js_vm_exception(struct tp_js_vm *vm, const char *filenam
 
 /* ---- per-VM caches ---- */
 
+/* The n < 8 bytes at s in one word, without a memcpy call: two overlapping
+ * 4-byte loads, or the first, middle and last byte. For a given n the
+ * result tells the bytes apart (every byte is in it). */
+static uint64_t small_word(const char *s, size_t n)
+{
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        return lo | (uint64_t)hi << 32;
+    }
+    if (n == 0)
+        return 0;
+    return (uint8_t)s[0] | (uint64_t)(uint8_t)s[n / 2] << 8 | (uint64_t)(uint8_t)s[n - 1] << 16;
+}
+
 /* A sampling hash of s (its length and first and last 8 bytes), cheaper
  * than tp_hash_bytes on this per-key path: collisions only cost a cache
  * miss, every hit is confirmed by same_bytes. */
 static uint64_t sample_hash(const char *s, size_t n)
 {
-    uint64_t a = 0, b = 0;
+    uint64_t a, b = 0;
     if (n >= 8) {
         memcpy(&a, s, 8);
         memcpy(&b, s + n - 8, 8);
     } else {
-        memcpy(&a, s, n);
+        a = small_word(s, n);
     }
     /* products move entropy up: the slot index is taken from the top bits */
     uint64_t h = (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full) ^ n;
@@ -294,7 +310,7 @@ static int same_bytes(const void *x, const void *y, size_t n)
     const char *a = x, *b = y;
     uint64_t u, v;
     if (n < 8)
-        return memcmp(a, b, n) == 0;
+        return small_word(a, n) == small_word(b, n);
     for (size_t i = 0; i + 8 < n; i += 8) {
         memcpy(&u, a + i, 8);
         memcpy(&v, b + i, 8);
