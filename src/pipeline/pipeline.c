@@ -42,14 +42,20 @@ struct lane {
 
 /* One batch travelling from the reader through a worker and the output. */
 struct slot {
-    struct tp_batch in;  /* the input messages (for acks) */
+    struct tp_batch in;  /* the input messages (passed to processors, dead letter) */
     struct tp_batch out; /* the processed messages, in input order */
-    int done;            /* processed by every worker */
+    /* The input's ack tokens, taken off the messages when the batch is read
+     * (so a message can be handed on, and freed, before its input is acked),
+     * and how many input messages the batch had. */
+    void **acks;
+    size_t n_in, cap_acks;
+    int done; /* processed by every worker */
     /* With more than one worker, each processes the messages routed to it
      * (route[i]) into its own lane; the last one to finish puts the outputs
      * in input order into out. */
     int remaining;      /* workers yet to process their share (atomic) */
     uint32_t *route;    /* worker of each input message */
+    int routed;         /* route is filled in (not needed without processors) */
     struct lane *lanes; /* per worker */
     int confirmed;      /* the output completed `ob` (status, err) */
     int status;
@@ -61,6 +67,9 @@ struct slot {
      * worker to take it, so that all workers sharing the batch use the same
      * one; released when the last worker is done with it. */
     struct chain_gen *gen;
+    /* The generation has no processors: the input messages themselves are
+     * the output (moved from in to out when the batch is first taken). */
+    int passthrough;
 };
 
 /* A processor chain generation. refs: one for being current, one per worker
@@ -267,6 +276,11 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
         tp_batch_init(&sl->in);
         tp_batch_init(&sl->out);
         sl->p = p;
+        if (p->input->ack && !(sl->acks = calloc(p->batch_size, sizeof(*sl->acks)))) {
+            rc = tp_error_set(err, TP_NOMEM, "out of memory");
+            goto fail;
+        }
+        sl->cap_acks = sl->acks ? p->batch_size : 0;
         if (p->threads == 1)
             continue;
         sl->route = calloc(p->batch_size, sizeof(*sl->route));
@@ -316,6 +330,7 @@ void tp_pipeline_free(struct tp_pipeline *p)
             }
             free(sl->lanes);
             free(sl->route);
+            free(sl->acks);
             free(p->ring[i].ob.drops);
         }
         free(p->ring);
@@ -518,6 +533,26 @@ static void worker_switch(struct tp_pipeline *p, struct tp_chain_worker *w, stru
     gen_free(f);
 }
 
+/* The first worker to take slot s (p->lock held), once s->gen is pinned:
+ * without processors the input messages become the output as they are
+ * (moved, not copied; their acks were taken off by the reader); with
+ * processors and more than one worker, the batch is routed unless the
+ * reader did it (it does not when there are no processors: a reload added
+ * some since), with this worker's router. */
+static void take_slot_locked(struct slot *s, struct tp_router *router)
+{
+    if (s->gen->chain->n == 0) {
+        struct tp_batch in = s->in;
+        s->in = s->out; /* empty: the out of the batch before, cleared */
+        s->out = in;
+        s->passthrough = 1;
+        return;
+    }
+    for (size_t i = 0; s->route && !s->routed && i < s->in.len; i++)
+        s->route[i] = tp_route(router, s->in.msgs[i], s->in.msgs[i]->seq);
+    s->routed = 1;
+}
+
 /* Puts the lanes' outputs of slot s into s->out in input order (each
  * message's outputs stay together, fan-out children in place of their
  * parent). The messages move: the lanes end up empty. */
@@ -542,11 +577,16 @@ static void *worker_main(void *arg)
     struct worker_arg *wa = arg;
     struct tp_pipeline *p = wa->p;
     struct tp_chain_worker w;
+    struct tp_router router; /* for batches the reader did not route */
     pthread_mutex_lock(&p->lock);
     struct chain_gen *mine = p->gen;
     gen_ref_locked(mine);
     pthread_mutex_unlock(&p->lock);
-    int rc = tp_chain_worker_init(&w, mine->chain, wa->index, &wa->err);
+    int rc = tp_router_init(&router, p->root.pipeline.key, (uint32_t)p->threads, &wa->err);
+    if (rc == TP_OK)
+        rc = tp_chain_worker_init(&w, mine->chain, wa->index, &wa->err);
+    else
+        memset(&w, 0, sizeof(w));
     pthread_mutex_lock(&p->lock);
     wa->started = rc ? -1 : 1;
     pthread_cond_signal(&p->read_cond);
@@ -573,6 +613,7 @@ static void *worker_main(void *arg)
         if (!s->gen) {
             s->gen = p->gen;
             gen_ref_locked(s->gen);
+            take_slot_locked(s, &router);
         }
         struct chain_gen *g = s->gen;
         if (g != mine && g->id > mine->id)
@@ -583,7 +624,9 @@ static void *worker_main(void *arg)
         if (g)
             worker_switch(p, &w, &mine, g, wa->index);
 
-        if (s->lanes) {
+        if (s->passthrough) {
+            /* moved to s->out when taken: nothing to do */
+        } else if (s->lanes) {
             struct lane *l = &s->lanes[wa->index];
             for (size_t i = 0; rc == TP_OK && i < s->in.len; i++) {
                 if (s->route[i] != (uint32_t)wa->index)
@@ -596,7 +639,7 @@ static void *worker_main(void *arg)
                 rc = tp_chain_process(&w, s->in.msgs[i], &s->out, on_drop, &dc);
         }
         int last = rc == TP_OK && __atomic_sub_fetch(&s->remaining, 1, __ATOMIC_ACQ_REL) == 0;
-        if (last && s->lanes)
+        if (last && s->lanes && !s->passthrough)
             rc = merge_outputs(s, p->threads);
         if (rc) {
             struct tp_error e;
@@ -616,6 +659,7 @@ static void *worker_main(void *arg)
     }
     tp_chain_worker_free(&w);
 out:
+    tp_router_free(&router);
     pthread_mutex_lock(&p->lock);
     struct chain_gen *f = gen_unref_locked(mine);
     pthread_mutex_unlock(&p->lock);
@@ -716,13 +760,13 @@ static int finish_slot(struct tp_pipeline *p, struct slot *s)
     TP_STAT_ADD(tp_metrics_stats(p->metrics), processed, s->out.len - dropped);
     size_t delivered = remove_output_drops(&s->out, b);
     if (p->hooks.written)
-        p->hooks.written(p->hooks.ud, b->seq, s->in.len, s->out.msgs, delivered);
+        p->hooks.written(p->hooks.ud, b->seq, s->n_in, s->out.msgs, delivered);
     if (delivered)
         tp_metrics_latency(p->metrics, (uint64_t)(tp_mono_ns() - s->read_ns), delivered);
     if (p->input->ack)
-        for (size_t i = 0; i < s->in.len; i++)
-            if (s->in.msgs[i]->ack)
-                p->input->ack(p->input_state, s->in.msgs[i]->ack);
+        for (size_t i = 0; i < s->n_in; i++)
+            if (s->acks[i])
+                p->input->ack(p->input_state, s->acks[i]);
     tp_batch_clear(&s->in);
     tp_batch_clear(&s->out);
     return TP_OK;
@@ -754,6 +798,7 @@ static void *writer_main(void *arg)
                 break;
             head->done = 0;
             head->confirmed = 0;
+            head->passthrough = 0;
             p->next_ack++;
             ring_check_locked(p);
             pthread_cond_signal(&p->read_cond);
@@ -765,6 +810,28 @@ static void *writer_main(void *arg)
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+/* Takes the input's ack tokens off the messages just read into s. */
+static int take_acks(struct tp_pipeline *p, struct slot *s)
+{
+    s->n_in = s->in.len;
+    if (!p->input->ack)
+        return TP_OK;
+    if (s->in.len > s->cap_acks) { /* an input handed over more than asked */
+        void **a = realloc(s->acks, s->in.len * sizeof(*a));
+        if (!a) {
+            s->n_in = 0; /* none acked: a fatal failure follows */
+            return TP_NOMEM;
+        }
+        s->acks = a;
+        s->cap_acks = s->in.len;
+    }
+    for (size_t i = 0; i < s->in.len; i++) {
+        s->acks[i] = s->in.msgs[i]->ack;
+        s->in.msgs[i]->ack = NULL;
+    }
+    return TP_OK;
 }
 
 /* Reads batches into free ring slots until the input ends, stop or fatal.
@@ -780,6 +847,9 @@ static int read_loop(struct tp_pipeline *p, struct tp_error *err)
         while (!p->fatal && p->next_read - p->next_ack >= p->ring_size)
             pthread_cond_wait(&p->read_cond, &p->lock);
         int fatal = p->fatal;
+        /* without processors now, the batch is most likely passed through
+         * unrouted (a worker routes it when a reload added some meanwhile) */
+        int route = p->threads > 1 && p->gen->chain->n > 0;
         pthread_mutex_unlock(&p->lock);
         if (fatal || atomic_load(&p->stop))
             break;
@@ -792,11 +862,17 @@ static int read_loop(struct tp_pipeline *p, struct tp_error *err)
             tp_error_set(&e, TP_NOMEM, "processing failed: %s", tp_strerror(TP_NOMEM));
             set_fatal(p, &e);
         }
+        if (take_acks(p, s) != TP_OK) {
+            struct tp_error e;
+            tp_error_set(&e, TP_NOMEM, "processing failed: %s", tp_strerror(TP_NOMEM));
+            set_fatal(p, &e);
+        }
         for (size_t i = 0; i < s->in.len; i++) {
-            if (s->route)
+            if (route)
                 s->route[i] = tp_route(&p->router, s->in.msgs[i], msg_seq);
             s->in.msgs[i]->seq = msg_seq++;
         }
+        s->routed = route;
         s->remaining = p->threads;
         TP_STAT_ADD(tp_metrics_stats(p->metrics), received, s->in.len);
         if (s->in.len) {

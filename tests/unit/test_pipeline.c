@@ -4,8 +4,9 @@
  * and delays messages: input order kept with several workers, a reload
  * between batches switching every later batch to the new processors, a
  * refused reload (bad rules; a trial worker that cannot start) keeping the
- * running ones, the fatal paths (input read error, output failure), drop accounting and two
- * pipelines of one process counting apart. */
+ * running ones, the fatal paths (input read error, output failure), drop accounting, two
+ * pipelines of one process counting apart, and without processors the input's own
+ * messages handed to the output (not copies, acks taken off), also across a reload. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,6 +40,7 @@ static struct {
     void (*hook)(void);
     int acks[MAX_MSGS];
     int n_acks;
+    const struct tp_msg *made[MAX_MSGS]; /* the message of each number, as read */
 } in;
 
 static int in_open(const void *config, void **state, struct tp_error *err)
@@ -68,6 +70,7 @@ static int in_read(void *state, struct tp_batch *batch, size_t max, struct tp_dr
         snprintf(p, sizeof(p), "%d", in.next);
         assert_int_equal(tp_msg_set_payload(m, p, strlen(p)), TP_OK);
         m->ack = (void *)(uintptr_t)(in.next + 1);
+        in.made[in.next] = m;
         in.next++;
         assert_int_equal(tp_batch_push(batch, m), TP_OK);
         if (in.next == in.hook_at)
@@ -133,6 +136,7 @@ static struct {
     pthread_cond_t cond;
     int got[MAX_MSGS * 2];
     char gen[MAX_MSGS * 2];
+    int input_own; /* messages that are the input's own (not copies), no ack on them */
     int n;
     int fail_seq; /* this batch fails (TP_IO); -1: none */
 } out;
@@ -157,6 +161,9 @@ static int out_submit(void *state, struct tp_out_batch *b)
         const char *g = tp_msg_meta_get(b->msgs[i], "gen", NULL);
         out.got[out.n] = atoi(b->msgs[i]->payload);
         out.gen[out.n++] = g ? g[0] : '?';
+        int i_in = atoi(b->msgs[i]->payload);
+        if (i_in >= 0 && i_in < MAX_MSGS && b->msgs[i] == in.made[i_in] && !b->msgs[i]->ack)
+            out.input_own++;
     }
     pthread_cond_broadcast(&out.cond);
     pthread_mutex_unlock(&out.lock);
@@ -180,7 +187,7 @@ static void reset(int total)
     in.next = in.n_acks = 0;
     in.fail_at = in.hook_at = -1;
     in.hook = NULL;
-    out.n = 0;
+    out.n = out.input_own = 0;
     out.fail_seq = -1;
 }
 
@@ -284,6 +291,59 @@ static void test_reload_between_batches(void **state)
         assert_int_equal(out.gen[i], i < RELOAD_AT ? 'a' : 'b');
     }
     assert_int_equal(in.n_acks, 1200);
+}
+
+/* No processors, four workers: the input's messages themselves reach the
+ * output (not copies, their ack tokens taken off), in order, every input
+ * acknowledged in order after its batch was confirmed. */
+static char *yaml_passthrough(int threads)
+{
+    char *text = NULL;
+    assert_true(asprintf(&text,
+                         "input: {fake: {}}\npipeline: {threads: %d, batch_size: 8}\n"
+                         "output: {fake: {}}\n",
+                         threads) > 0);
+    return text;
+}
+
+static void test_passthrough_hands_on_input_messages(void **state)
+{
+    (void)state;
+    reset(3000);
+    struct tp_error err = {0};
+    assert_int_equal(run(yaml_passthrough(4), &err), TP_OK);
+    assert_int_equal(out.n, 3000);
+    assert_int_equal(out.input_own, 3000);
+    for (int i = 0; i < 3000; i++) {
+        assert_int_equal(out.got[i], i);
+        assert_int_equal(in.acks[i], i);
+    }
+    assert_int_equal(in.n_acks, 3000);
+    assert_int_equal(counts.received, 3000);
+    assert_int_equal(counts.processed, 3000);
+}
+
+/* A reload from no processors to some, in the read of the batch starting at
+ * RELOAD_AT (which the reader therefore does not route: the workers do):
+ * the messages before pass through as they are, every later one runs on the
+ * new processors, in order, all acknowledged. */
+static void test_reload_from_passthrough(void **state)
+{
+    (void)state;
+    reset(1200);
+    in.hook_at = RELOAD_AT;
+    in.hook = reload_now;
+    struct tp_error err = {0};
+    assert_int_equal(run(yaml_passthrough(3), &err), TP_OK);
+    assert_int_equal(out.n, 1200);
+    for (int i = 0; i < 1200; i++) {
+        assert_int_equal(out.got[i], i);
+        assert_int_equal(out.gen[i], i < RELOAD_AT ? '?' : 'b');
+    }
+    assert_int_equal(out.input_own, RELOAD_AT);
+    assert_int_equal(in.n_acks, 1200);
+    for (int i = 0; i < 1200; i++)
+        assert_int_equal(in.acks[i], i);
 }
 
 /* A reload the new processors cannot take is refused; the running ones stay. */
@@ -459,6 +519,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_kept_with_threads),
         cmocka_unit_test(test_reload_between_batches),
+        cmocka_unit_test(test_passthrough_hands_on_input_messages),
+        cmocka_unit_test(test_reload_from_passthrough),
         cmocka_unit_test(test_bad_reload_keeps_running_chain),
         cmocka_unit_test(test_reload_refused_when_trial_worker_fails),
         cmocka_unit_test(test_input_read_error_is_fatal),
