@@ -377,6 +377,32 @@ static void test_datetime_calendar(void **state)
     assert_string_equal(got, "1601-01-01T00:00:00.000000Z");
 }
 
+/* The cached form gives the same text as the plain one, whether the second
+ * changes or not, past the range end and for 0 too. */
+static void test_datetime_cached(void **state)
+{
+    (void)state;
+    const int64_t delta = 116444736000000000LL, per_s = 10000000;
+    const int64_t seconds[] = {1700000000LL, 1700000000LL, 1700000001LL, -1000LL, 253402300800LL,
+                               253402300800LL, 1700000001LL};
+    struct ua_datetime_cache c = {0};
+    char got[64], want[64];
+    for (size_t i = 0; i < sizeof(seconds) / sizeof(seconds[0]); i++)
+        for (int64_t f = 0; f < per_s; f += 999983) {
+            int64_t dt = delta + seconds[i] * per_s + f;
+            size_t len = ua_datetime_format_cached(dt, got, &c);
+            ua_datetime_format(dt, want);
+            assert_string_equal(got, want);
+            assert_int_equal(len, strlen(want));
+        }
+    const int64_t odd[] = {0, -5, 1, 9, INT64_MAX, 1};
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        ua_datetime_format_cached(odd[i], got, &c);
+        ua_datetime_format(odd[i], want);
+        assert_string_equal(got, want);
+    }
+}
+
 /* Whole numbers are printed without printf: the same text as %.15g (double)
  * and %.6g (float) where those round-trip, exponent forms and -0 included. */
 static void test_whole_number_text(void **state)
@@ -464,6 +490,15 @@ static void test_var_list_message(void **state)
             assert_string_equal(tp_msg_meta_key(m, i), want[i][0]);
             assert_string_equal(tp_msg_meta_val(m, i), want[i][1]);
         }
+        /* built to its exact size: still grows like any message */
+        assert_true(m->flags == 0 && m->ack == NULL && m->seq == 0);
+        assert_int_equal(tp_msg_meta_sets(m, "opcua_attr_statuscode", "BadLongerStatus"), TP_OK);
+        assert_int_equal(tp_msg_meta_sets(m, "extra", "x"), TP_OK);
+        assert_int_equal(tp_msg_set_payload(m, "4242", 4), TP_OK);
+        assert_string_equal(m->payload, "4242");
+        assert_string_equal(tp_msg_meta_get(m, "opcua_attr_statuscode", NULL), "BadLongerStatus");
+        assert_string_equal(tp_msg_meta_get(m, "extra", NULL), "x");
+        assert_string_equal(tp_msg_meta_key(m, 0), "opcua_source_timestamp");
         tp_msg_free(m);
     }
     v.group = ua_var_list_adds(&l, &shared, ""); /* a start node: the group is its tag name */
@@ -657,7 +692,8 @@ int main(void)
         cmocka_unit_test(test_variant_unsupported), cmocka_unit_test(test_nesting_limited),
         cmocka_unit_test(test_datavalue),           cmocka_unit_test(test_text_helpers),
         cmocka_unit_test(test_chunk_assembly),      cmocka_unit_test(test_publish_handling),
-        cmocka_unit_test(test_datetime_calendar),   cmocka_unit_test(test_whole_number_text),
+        cmocka_unit_test(test_datetime_calendar),
+        cmocka_unit_test(test_datetime_cached),   cmocka_unit_test(test_whole_number_text),
         cmocka_unit_test(test_var_list_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

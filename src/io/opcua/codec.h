@@ -159,6 +159,15 @@ int ua_nodeid_parse(const char *text, struct ua_nodeid *id, struct tp_buf *store
 int ua_nodeid_is_null(const struct ua_nodeid *id);
 /* RFC 3339 UTC text of an OPC UA DateTime ("2024-03-12T10:00:00.123456Z"). */
 void ua_datetime_format(int64_t dt, char out[64]);
+/* The same, for a stream of values whose timestamps mostly share their
+ * second: the text up to the second is kept in `c` (zeroed before first use)
+ * and reused, so only the fraction is written. Returns the text's length. */
+struct ua_datetime_cache {
+    int64_t sec; /* DateTime / 10^7 of `text` when `valid` */
+    int valid;
+    char text[64];
+};
+size_t ua_datetime_format_cached(int64_t dt, char out[64], struct ua_datetime_cache *c);
 int64_t ua_datetime_now(void);
 /* Symbolic name of a StatusCode ("Good", "BadNodeIdUnknown") or "0x80AB0000". */
 const char *ua_status_name(uint32_t status, char tmp[16]);

@@ -68,11 +68,13 @@ static char *put_digits(char *o, unsigned v, int width)
 /* Without printf or gmtime (this runs for every value received): days since
  * 1970-01-01 to a proleptic Gregorian date, counted in 400-year cycles of
  * 146,097 days starting on a 1 March, so leap days fall at a cycle's end. */
+static const char datetime_zero[] = "0001-01-01T00:00:00.000000Z"; /* out of range */
+
 void ua_datetime_format(int64_t dt, char out[64])
 {
-    static const char zero[] = "0001-01-01T00:00:00.000000Z";
+    const char *zero = datetime_zero;
     if (dt <= 0 || dt > INT64_MAX / 2) {
-        memcpy(out, zero, sizeof(zero));
+        memcpy(out, zero, sizeof(datetime_zero));
         return;
     }
     int64_t unix100 = dt - UA_EPOCH_DELTA;
@@ -99,7 +101,7 @@ void ua_datetime_format(int64_t dt, char out[64])
     int64_t month = month_from_march < 10 ? month_from_march + 3 : month_from_march - 9;
     int64_t year = cycle * 400 + year_of_cycle + (month <= 2);
     if (year < 0 || year > 9999) {
-        memcpy(out, zero, sizeof(zero));
+        memcpy(out, zero, sizeof(datetime_zero));
         return;
     }
     char *o = put_digits(out, (unsigned)year, 4);
@@ -117,6 +119,31 @@ void ua_datetime_format(int64_t dt, char out[64])
     o = put_digits(o, (unsigned)(frac / 10), 6);
     *o++ = 'Z';
     *o = '\0';
+}
+
+#define UA_DATETIME_SECOND_LEN 20 /* "2024-03-12T10:00:00." */
+#define UA_DATETIME_LEN 27        /* and "123456Z" */
+
+size_t ua_datetime_format_cached(int64_t dt, char out[64], struct ua_datetime_cache *c)
+{
+    int64_t sec = dt / 10000000;
+    if (dt <= 0 || dt > INT64_MAX / 2 || !c->valid || sec != c->sec) {
+        ua_datetime_format(dt, out);
+        size_t len = strlen(out);
+        c->valid = 0;
+        if (len == UA_DATETIME_LEN && strcmp(out, datetime_zero) != 0) {
+            memcpy(c->text, out, len + 1);
+            c->sec = sec;
+            c->valid = 1;
+        }
+        return len;
+    }
+    /* dt > 0 here: the fraction of its second is dt % 10^7 */
+    memcpy(out, c->text, UA_DATETIME_SECOND_LEN);
+    char *o = put_digits(out + UA_DATETIME_SECOND_LEN, (unsigned)(dt % 10000000 / 10), 6);
+    o[0] = 'Z';
+    o[1] = '\0';
+    return UA_DATETIME_LEN;
 }
 
 static const struct {

@@ -125,7 +125,8 @@ struct opcua_in {
     struct tp_batch queue; /* messages made, not yet handed out */
     size_t qpos;
     struct tp_buf json;
-    struct tp_drops *drops;           /* the current read()'s */
+    struct ua_datetime_cache source_ts, server_ts; /* the last second's text of each */
+    struct tp_drops *drops;                        /* the current read()'s */
     uint64_t unsupported, reconnects; /* reconnects: attempts */
     uint64_t reconnected;             /* connections re-established after a loss */
     uint64_t counted[4];              /* the metrics below, as last added to /metrics */
@@ -310,8 +311,8 @@ static int emit(void *ud, size_t index, const struct ua_datavalue *dv)
         tp_buf_puts(&in->json, "null");
     }
     char src[64], srv[64], tmp[16];
-    ua_datetime_format(dv->source_ts, src);
-    ua_datetime_format(dv->server_ts, srv);
+    ua_datetime_format_cached(dv->source_ts, src, &in->source_ts);
+    ua_datetime_format_cached(dv->server_ts, srv, &in->server_ts);
     struct ua_value_meta dyn = {.source_ts = src,
                                 .server_ts = srv,
                                 .status = ua_status_name(dv->status, tmp),

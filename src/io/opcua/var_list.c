@@ -104,20 +104,30 @@ const char *ua_nodeclass_name(uint32_t nodeclass)
     }
 }
 
-#define KEY(s)                                                                                     \
-    {                                                                                              \
-        s, sizeof(s) - 1                                                                           \
-    }
-enum { N_VAR_META = 15 };
-static const struct {
-    const char *s;
-    size_t len;
-} var_meta_keys[N_VAR_META] = {
-    KEY("opcua_source_timestamp"), KEY("opcua_server_timestamp"), KEY("opcua_attr_nodeid"),
-    KEY("opcua_attr_nodeclass"),   KEY("opcua_attr_browsename"),  KEY("opcua_attr_description"),
-    KEY("opcua_attr_accesslevel"), KEY("opcua_attr_datatype"),    KEY("opcua_attr_statuscode"),
-    KEY("opcua_tag_group"),        KEY("opcua_tag_name"),         KEY("opcua_tag_path"),
-    KEY("opcua_tag_type"),         KEY("opcua_node_id"),          KEY("opcua_heartbeat_message")};
+/* The metadata keys in benthos-umh's order (opcua_heartbeat_message only
+ * for the heartbeat variable), as one block of NUL-terminated keys that
+ * starts every message's string storage: one copy per message. */
+#define VAR_META_KEYS(X)                                                                           \
+    X("opcua_source_timestamp")                                                                    \
+    X("opcua_server_timestamp")                                                                    \
+    X("opcua_attr_nodeid")                                                                         \
+    X("opcua_attr_nodeclass")                                                                      \
+    X("opcua_attr_browsename")                                                                     \
+    X("opcua_attr_description")                                                                    \
+    X("opcua_attr_accesslevel")                                                                    \
+    X("opcua_attr_datatype")                                                                       \
+    X("opcua_attr_statuscode")                                                                     \
+    X("opcua_tag_group")                                                                           \
+    X("opcua_tag_name")                                                                            \
+    X("opcua_tag_path")                                                                            \
+    X("opcua_tag_type")                                                                            \
+    X("opcua_node_id")                                                                             \
+    X("opcua_heartbeat_message")
+#define KEY_TEXT(k) k "\0"
+#define KEY_LEN(k) sizeof(k) - 1,
+static const char var_meta_keys[] = VAR_META_KEYS(KEY_TEXT);
+static const uint32_t var_meta_key_len[] = {VAR_META_KEYS(KEY_LEN)};
+enum { N_VAR_META = sizeof(var_meta_key_len) / sizeof(var_meta_key_len[0]) };
 
 struct tp_msg *ua_var_message(const struct ua_var_list *l, const struct ua_var *v,
                               const char *payload, size_t payload_len,
@@ -140,22 +150,42 @@ struct tp_msg *ua_var_message(const struct ua_var_list *l, const struct ua_var *
                                    ua_var_str(l, v->node_id),
                                    "true"};
     uint32_t n = v->heartbeat ? N_VAR_META : N_VAR_META - 1;
-    size_t len[N_VAR_META], bytes = 0;
+    size_t len[N_VAR_META], keys = 0, bytes = 0;
     for (uint32_t i = 0; i < n; i++) {
         len[i] = strlen(val[i]);
-        bytes += var_meta_keys[i].len + len[i] + 2;
+        keys += var_meta_key_len[i] + 1;
+        bytes += len[i] + 1;
     }
-    struct tp_msg *m = tp_msg_new();
-    char *p = m ? malloc(payload_len + 1) : NULL;
-    if (!p || tp_msg_meta_reserve(m, n, bytes)) {
-        free(p);
+    bytes += keys;
+    /* The message is built directly, in four allocations of the exact size
+     * (msg.h: payload, entries and strings each malloc'd, the payload
+     * NUL-terminated): a value's message is made for every notification. */
+    struct tp_msg *m = bytes < UINT32_MAX ? calloc(1, sizeof(*m)) : NULL;
+    if (!m)
+        return NULL;
+    m->payload = malloc(payload_len + 1);
+    m->meta = malloc(n * sizeof(*m->meta));
+    m->strs = malloc(bytes);
+    if (!m->payload || !m->meta || !m->strs) {
         tp_msg_free(m);
         return NULL;
     }
     if (payload_len)
-        memcpy(p, payload, payload_len);
-    tp_msg_take_payload(m, p, payload_len);
-    for (uint32_t i = 0; i < n; i++) /* room reserved: cannot fail */
-        tp_msg_meta_append(m, var_meta_keys[i].s, var_meta_keys[i].len, val[i], len[i]);
+        memcpy(m->payload, payload, payload_len);
+    m->payload[payload_len] = '\0';
+    m->payload_len = payload_len;
+    memcpy(m->strs, var_meta_keys, keys);
+    uint32_t key_off = 0, off = (uint32_t)keys;
+    for (uint32_t i = 0; i < n; i++) {
+        m->meta[i] = (struct tp_meta){.key_off = key_off,
+                                      .key_len = var_meta_key_len[i],
+                                      .val_off = off,
+                                      .val_len = (uint32_t)len[i]};
+        memcpy(m->strs + off, val[i], len[i] + 1); /* with its NUL */
+        key_off += var_meta_key_len[i] + 1;
+        off += (uint32_t)len[i] + 1;
+    }
+    m->n_meta = m->cap_meta = n;
+    m->strs_len = m->strs_cap = (uint32_t)bytes;
     return m;
 }
