@@ -62,6 +62,12 @@ struct tp_input_plugin {
     /* Optional: makes a blocked read return soon (called from another thread). */
     void (*stop)(void *in);
     void (*close)(void *in);
+    /* Optional: messages the pipeline is done with (the input's own and the
+     * processors' outputs, once the batch was acked), handed back so that an
+     * input making a message per value can reuse them instead of allocating.
+     * Called on the writer thread, concurrently with read: the input takes
+     * every message of b (b->len becomes 0), keeps what it wants, frees the rest. */
+    void (*recycle)(void *in, struct tp_batch *b);
 };
 
 /* ---------- the output contract ----------

@@ -767,6 +767,10 @@ static int finish_slot(struct tp_pipeline *p, struct slot *s)
         for (size_t i = 0; i < s->n_in; i++)
             if (s->acks[i])
                 p->input->ack(p->input_state, s->acks[i]);
+    if (p->input->recycle) {
+        p->input->recycle(p->input_state, &s->out);
+        p->input->recycle(p->input_state, &s->in);
+    }
     tp_batch_clear(&s->in);
     tp_batch_clear(&s->out);
     return TP_OK;

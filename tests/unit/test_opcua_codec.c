@@ -383,8 +383,8 @@ static void test_datetime_cached(void **state)
 {
     (void)state;
     const int64_t delta = 116444736000000000LL, per_s = 10000000;
-    const int64_t seconds[] = {1700000000LL, 1700000000LL, 1700000001LL, -1000LL, 253402300800LL,
-                               253402300800LL, 1700000001LL};
+    const int64_t seconds[] = {1700000000LL,   1700000000LL,   1700000001LL, -1000LL,
+                               253402300800LL, 253402300800LL, 1700000001LL};
     struct ua_datetime_cache c = {0};
     char got[64], want[64];
     for (size_t i = 0; i < sizeof(seconds) / sizeof(seconds[0]); i++)
@@ -482,7 +482,7 @@ static void test_var_list_message(void **state)
                              {"opcua_heartbeat_message", "true"}};
     for (int heartbeat = 0; heartbeat < 2; heartbeat++) {
         v.heartbeat = (uint8_t)heartbeat;
-        struct tp_msg *m = ua_var_message(&l, &v, "42", 2, &dyn);
+        struct tp_msg *m = ua_var_message(&l, &v, "42", 2, &dyn, NULL);
         assert_non_null(m);
         assert_string_equal(m->payload, "42");
         assert_int_equal(m->n_meta, heartbeat ? 15 : 14);
@@ -499,10 +499,30 @@ static void test_var_list_message(void **state)
         assert_string_equal(tp_msg_meta_get(m, "opcua_attr_statuscode", NULL), "BadLongerStatus");
         assert_string_equal(tp_msg_meta_get(m, "extra", NULL), "x");
         assert_string_equal(tp_msg_meta_key(m, 0), "opcua_source_timestamp");
+        /* built again in that message (reused, grown where too small): the
+         * same as a new one; then in a message with smaller buffers */
+        for (int round = 0; round < 2; round++) {
+            if (round) {
+                tp_msg_free(m);
+                m = tp_msg_new();
+                m->flags = TP_MSG_PAYLOAD_NOTJSON;
+                m->seq = 7;
+                m->ack = m;
+            }
+            m = ua_var_message(&l, &v, "12345", 5, &dyn, m);
+            assert_non_null(m);
+            assert_string_equal(m->payload, "12345");
+            assert_true(m->flags == 0 && m->ack == NULL && m->seq == 0);
+            assert_int_equal(m->n_meta, heartbeat ? 15 : 14);
+            for (uint32_t i = 0; i < m->n_meta; i++) {
+                assert_string_equal(tp_msg_meta_key(m, i), want[i][0]);
+                assert_string_equal(tp_msg_meta_val(m, i), want[i][1]);
+            }
+        }
         tp_msg_free(m);
     }
     v.group = ua_var_list_adds(&l, &shared, ""); /* a start node: the group is its tag name */
-    struct tp_msg *m = ua_var_message(&l, &v, "", 0, &dyn);
+    struct tp_msg *m = ua_var_message(&l, &v, "", 0, &dyn, NULL);
     assert_string_equal(tp_msg_meta_get(m, "opcua_tag_group", NULL), "V_1");
     assert_string_equal(tp_msg_meta_get(m, "opcua_tag_path", NULL), "");
     tp_msg_free(m);
@@ -692,9 +712,8 @@ int main(void)
         cmocka_unit_test(test_variant_unsupported), cmocka_unit_test(test_nesting_limited),
         cmocka_unit_test(test_datavalue),           cmocka_unit_test(test_text_helpers),
         cmocka_unit_test(test_chunk_assembly),      cmocka_unit_test(test_publish_handling),
-        cmocka_unit_test(test_datetime_calendar),
-        cmocka_unit_test(test_datetime_cached),   cmocka_unit_test(test_whole_number_text),
-        cmocka_unit_test(test_var_list_message),
+        cmocka_unit_test(test_datetime_calendar),   cmocka_unit_test(test_datetime_cached),
+        cmocka_unit_test(test_whole_number_text),   cmocka_unit_test(test_var_list_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,8 @@
  * refused reload (bad rules; a trial worker that cannot start) keeping the
  * running ones, the fatal paths (input read error, output failure), drop accounting, two
  * pipelines of one process counting apart, and without processors the input's own
- * messages handed to the output (not copies, acks taken off), also across a reload. */
+ * messages handed to the output (not copies, acks taken off), also across a reload, and
+ * every message handed back to the input (recycle) once its input was acknowledged. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +42,7 @@ static struct {
     int acks[MAX_MSGS];
     int n_acks;
     const struct tp_msg *made[MAX_MSGS]; /* the message of each number, as read */
+    int recycled, recycled_early;        /* handed back; of those before their ack */
 } in;
 
 static int in_open(const void *config, void **state, struct tp_error *err)
@@ -95,8 +97,28 @@ static void in_close(void *state)
     (void)state;
 }
 
-static const struct tp_input_plugin fake_input = {
-    .name = "fake", .open = in_open, .read = in_read, .ack = in_ack, .close = in_close};
+/* Messages handed back (inputs and processor outputs, payload "i"): each
+ * must come after input i was acknowledged. */
+static void in_recycle(void *state, struct tp_batch *b)
+{
+    (void)state;
+    pthread_mutex_lock(&in.lock);
+    for (size_t k = 0; k < b->len; k++) {
+        in.recycled++;
+        if (atoi(b->msgs[k]->payload) >= in.n_acks)
+            in.recycled_early++;
+        tp_msg_free(b->msgs[k]);
+    }
+    b->len = 0;
+    pthread_mutex_unlock(&in.lock);
+}
+
+static const struct tp_input_plugin fake_input = {.name = "fake",
+                                                  .open = in_open,
+                                                  .read = in_read,
+                                                  .ack = in_ack,
+                                                  .close = in_close,
+                                                  .recycle = in_recycle};
 
 /* ---------- the processor: tags, refuses, fans out, delays ---------- */
 
@@ -184,7 +206,7 @@ static const struct tp_output_plugin fake_output = {
 static void reset(int total)
 {
     in.total = total;
-    in.next = in.n_acks = 0;
+    in.next = in.n_acks = in.recycled = in.recycled_early = 0;
     in.fail_at = in.hook_at = -1;
     in.hook = NULL;
     out.n = out.input_own = 0;
@@ -257,6 +279,8 @@ static void test_order_kept_with_threads(void **state)
         assert_int_equal(in.acks[i], i);
     assert_int_equal(counts.received, 3000);
     assert_int_equal(counts.processed, k);
+    assert_int_equal(in.recycled, 3000 + k); /* inputs and outputs, after their acks */
+    assert_int_equal(in.recycled_early, 0);
 }
 
 /* The reload hook runs in the input's read, between two batches, once the
@@ -321,6 +345,8 @@ static void test_passthrough_hands_on_input_messages(void **state)
     assert_int_equal(in.n_acks, 3000);
     assert_int_equal(counts.received, 3000);
     assert_int_equal(counts.processed, 3000);
+    assert_int_equal(in.recycled, 3000); /* each once, after its ack */
+    assert_int_equal(in.recycled_early, 0);
 }
 
 /* A reload from no processors to some, in the read of the batch starting at

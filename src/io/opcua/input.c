@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@
 
 #define REQUEST_TIMEOUT_MS 30000
 #define POLL_READ_BATCH 1000
+/* Messages kept for reuse at most (about 1 KB each); more handed back are freed. */
+#define RECYCLED_MAX 4096
 
 struct opcua_config {
     char *endpoint;
@@ -124,12 +127,17 @@ struct opcua_in {
     size_t poll_pos;       /* the next variable of the poll round (0: round done) */
     struct tp_batch queue; /* messages made, not yet handed out */
     size_t qpos;
+    /* Messages the pipeline is done with, for the next values: handed back
+     * on the writer thread into `recycled` (lock), taken over by the reader
+     * thread into `spare` a batch at a time. */
+    pthread_mutex_t recycle_lock;
+    struct tp_batch recycled, spare;
     struct tp_buf json;
     struct ua_datetime_cache source_ts, server_ts; /* the last second's text of each */
     struct tp_drops *drops;                        /* the current read()'s */
-    uint64_t unsupported, reconnects; /* reconnects: attempts */
-    uint64_t reconnected;             /* connections re-established after a loss */
-    uint64_t counted[4];              /* the metrics below, as last added to /metrics */
+    uint64_t unsupported, reconnects;              /* reconnects: attempts */
+    uint64_t reconnected;                          /* connections re-established after a loss */
+    uint64_t counted[4]; /* the metrics below, as last added to /metrics */
     int metrics_shown;
     int64_t lost_at_ms; /* when the connection was lost (0: never / reconnected) */
 };
@@ -270,6 +278,9 @@ static int opcua_open(const void *config, void **out, struct tp_error *err)
                    (uint32_t)c->max_chunk_count, REQUEST_TIMEOUT_MS);
     in->cl.opts = &in->opts;
     tp_batch_init(&in->queue);
+    tp_batch_init(&in->recycled);
+    tp_batch_init(&in->spare);
+    pthread_mutex_init(&in->recycle_lock, NULL);
     tp_buf_init(&in->json);
     if (c->client_certificate &&
         (rc = ua_cert_load(c->client_certificate, 1, "clientCertificate", &in->cl.own, err))) {
@@ -281,6 +292,36 @@ static int opcua_open(const void *config, void **out, struct tp_error *err)
         in->cl.session_timeout_ms = (double)c->poll_rate * 3.0;
     *out = in;
     return TP_OK;
+}
+
+/* A message done with for the next value, or NULL (none left: a new one). */
+static struct tp_msg *spare_message(struct opcua_in *in)
+{
+    if (!in->spare.len) {
+        pthread_mutex_lock(&in->recycle_lock);
+        struct tp_batch b = in->spare; /* empty: its storage goes back */
+        in->spare = in->recycled;
+        in->recycled = b;
+        pthread_mutex_unlock(&in->recycle_lock);
+    }
+    return in->spare.len ? in->spare.msgs[--in->spare.len] : NULL;
+}
+
+/* The pipeline hands back messages it is done with (writer thread). */
+static void opcua_recycle(void *state, struct tp_batch *b)
+{
+    struct opcua_in *in = state;
+    size_t i = 0;
+    pthread_mutex_lock(&in->recycle_lock);
+    for (; i < b->len && in->recycled.len < RECYCLED_MAX; i++)
+        if (tp_batch_push(&in->recycled, b->msgs[i])) { /* freed it */
+            i++;
+            break;
+        }
+    pthread_mutex_unlock(&in->recycle_lock);
+    for (; i < b->len; i++)
+        tp_msg_free(b->msgs[i]);
+    b->len = 0;
 }
 
 /* Makes the message of one value of variable `index`; 0 or TP_NOMEM. */
@@ -320,7 +361,8 @@ static int emit(void *ud, size_t index, const struct ua_datavalue *dv)
                                         : kind == UA_JSON_BOOL ? "bool"
                                         : rc                   ? "null"
                                                                : "string"};
-    struct tp_msg *m = ua_var_message(&in->vars, v, in->json.data, in->json.len, &dyn);
+    struct tp_msg *m =
+        ua_var_message(&in->vars, v, in->json.data, in->json.len, &dyn, spare_message(in));
     if (!m)
         return TP_NOMEM;
     m->flags |= TP_MSG_PAYLOAD_JSON;
@@ -532,6 +574,9 @@ static void opcua_close(void *state)
         tp_msg_free(in->queue.msgs[i]);
     in->queue.len = 0;
     tp_batch_free(&in->queue);
+    tp_batch_free(&in->recycled);
+    tp_batch_free(&in->spare);
+    pthread_mutex_destroy(&in->recycle_lock);
     tp_buf_free(&in->json);
     close(in->wake_fd);
     free(in);
@@ -545,4 +590,5 @@ const struct tp_input_plugin tp_input_opcua = {
     .read = opcua_read,
     .stop = opcua_stop,
     .close = opcua_close,
+    .recycle = opcua_recycle,
 };

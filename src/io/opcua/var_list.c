@@ -129,9 +129,61 @@ static const char var_meta_keys[] = VAR_META_KEYS(KEY_TEXT);
 static const uint32_t var_meta_key_len[] = {VAR_META_KEYS(KEY_LEN)};
 enum { N_VAR_META = sizeof(var_meta_key_len) / sizeof(var_meta_key_len[0]) };
 
+/* A message with room for a payload of payload_len bytes (+ NUL), n entries
+ * and `bytes` of strings, its metadata empty: `reuse` with its buffers grown
+ * where too small, or a new one of the exact size. Built directly on msg.h's
+ * layout (payload, entries and strings each malloc'd, the payload
+ * NUL-terminated, capacities in cap_meta and strs_cap): a value's message is
+ * made for every notification. NULL (reuse freed) when out of memory. */
+static struct tp_msg *message_with_room(struct tp_msg *reuse, size_t payload_len, uint32_t n,
+                                        size_t bytes)
+{
+    struct tp_msg *m = reuse;
+    if (!m) {
+        if (!(m = calloc(1, sizeof(*m))))
+            return NULL;
+        m->payload = malloc(payload_len + 1);
+        m->meta = malloc(n * sizeof(*m->meta));
+        m->strs = malloc(bytes);
+        m->cap_meta = m->meta ? n : 0;
+        m->strs_cap = m->strs ? (uint32_t)bytes : 0;
+    } else { /* the payload buffer holds at least payload_len + 1 bytes */
+        int ok = 1;
+        if (m->payload_len < payload_len || !m->payload) {
+            char *p = realloc(m->payload, payload_len + 1);
+            ok = p != NULL;
+            m->payload = p ? p : m->payload;
+        }
+        if (ok && m->cap_meta < n) {
+            struct tp_meta *e = realloc(m->meta, n * sizeof(*e));
+            ok = e != NULL;
+            if (e)
+                m->meta = e, m->cap_meta = n;
+        }
+        if (ok && m->strs_cap < bytes) {
+            char *p = realloc(m->strs, bytes);
+            ok = p != NULL;
+            if (p)
+                m->strs = p, m->strs_cap = (uint32_t)bytes;
+        }
+        if (!ok) {
+            tp_msg_free(m);
+            return NULL;
+        }
+        m->flags = 0;
+        m->seq = m->input_line = 0;
+        m->ack = NULL;
+    }
+    if (!m->payload || m->cap_meta < n || m->strs_cap < bytes) {
+        tp_msg_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 struct tp_msg *ua_var_message(const struct ua_var_list *l, const struct ua_var *v,
                               const char *payload, size_t payload_len,
-                              const struct ua_value_meta *dyn)
+                              const struct ua_value_meta *dyn, struct tp_msg *reuse)
 {
     const char *group = ua_var_str(l, v->group);
     const char *val[N_VAR_META] = {dyn->source_ts,
@@ -157,19 +209,13 @@ struct tp_msg *ua_var_message(const struct ua_var_list *l, const struct ua_var *
         bytes += len[i] + 1;
     }
     bytes += keys;
-    /* The message is built directly, in four allocations of the exact size
-     * (msg.h: payload, entries and strings each malloc'd, the payload
-     * NUL-terminated): a value's message is made for every notification. */
-    struct tp_msg *m = bytes < UINT32_MAX ? calloc(1, sizeof(*m)) : NULL;
-    if (!m)
-        return NULL;
-    m->payload = malloc(payload_len + 1);
-    m->meta = malloc(n * sizeof(*m->meta));
-    m->strs = malloc(bytes);
-    if (!m->payload || !m->meta || !m->strs) {
-        tp_msg_free(m);
+    if (bytes >= UINT32_MAX) {
+        tp_msg_free(reuse);
         return NULL;
     }
+    struct tp_msg *m = message_with_room(reuse, payload_len, n, bytes);
+    if (!m)
+        return NULL;
     if (payload_len)
         memcpy(m->payload, payload, payload_len);
     m->payload[payload_len] = '\0';
@@ -185,7 +231,7 @@ struct tp_msg *ua_var_message(const struct ua_var_list *l, const struct ua_var *
         key_off += var_meta_key_len[i] + 1;
         off += (uint32_t)len[i] + 1;
     }
-    m->n_meta = m->cap_meta = n;
-    m->strs_len = m->strs_cap = (uint32_t)bytes;
+    m->n_meta = n;
+    m->strs_len = (uint32_t)bytes;
     return m;
 }

@@ -64,11 +64,12 @@ struct ua_value_meta {
 };
 
 /* A message for one value of v: payload (copied, JSON) and v's metadata in
- * benthos-umh's order (opcua_source_timestamp ... opcua_node_id). NULL when
- * out of memory. */
+ * benthos-umh's order (opcua_source_timestamp ... opcua_node_id), built in
+ * `reuse` (a message done with, whose buffers are reused; taken) or, when
+ * NULL, in a new one. NULL when out of memory. */
 struct tp_msg *ua_var_message(const struct ua_var_list *l, const struct ua_var *v,
                               const char *payload, size_t payload_len,
-                              const struct ua_value_meta *dyn);
+                              const struct ua_value_meta *dyn, struct tp_msg *reuse);
 
 /* benthos-umh's (gopcua's) name of a NodeClass, e.g. NodeClassVariable. */
 const char *ua_nodeclass_name(uint32_t nodeclass);
