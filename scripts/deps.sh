@@ -12,7 +12,7 @@ QJS_DIR="third_party/quickjs"
 
 # Libraries and servers: checked as Debian packages.
 PACKAGES=(build-essential pkg-config libyaml-dev libyajl-dev libcmocka-dev libssl-dev
-    librdkafka-dev libnats-dev libmicrohttpd-dev libjemalloc-dev libsystemd-dev libcrypt-dev
+    librdkafka-dev libmicrohttpd-dev libjemalloc-dev libsystemd-dev libcrypt-dev
     mosquitto nats-server)
 # Tools: checked as commands (they may come from elsewhere on the machine).
 TOOLS=(cmake:cmake clang-format:clang-format python3:python3 npm:npm node:nodejs

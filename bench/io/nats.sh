@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make bench-io`, NATS part: JetStream -> seed rules / passthrough ->
 # JetStream and stdin -> JetStream (the output alone) against a local
-# nats-server -js, next to file -> seed -> file of the same run, and the
-# libnats floor of the JetStream -> JetStream path (bench/io/nats_floor.c: the
-# same libnats calls per message without tagproc). Helpers: bench/io_lib.sh.
+# nats-server -js, next to file -> seed -> file of the same run, and, when
+# libnats-dev happens to be installed (tagproc no longer uses it: its own
+# client is src/io/nats/), the libnats floor of the JetStream -> JetStream
+# path (bench/io/nats_floor.c: the same work with libnats calls, without
+# tagproc). Helpers: bench/io_lib.sh.
 . "$(dirname "$0")/../io_lib.sh"
 
 # ---- NATS JetStream ----
@@ -58,6 +60,10 @@ case_nats_out() { # stdin -> passthrough -> JetStream: the output alone
 }
 
 case_nats_floor() { # libnats alone: pull, read headers, publish, PubAck, ack
+    if ! pkg-config --exists libnats 2>/dev/null; then
+        echo "(libnats floor skipped: libnats-dev is not installed; optional, see docs/nats.md)" >&2
+        return
+    fi
     nats_start
     cc -O2 bench/io/nats_floor.c -lnats -lpthread -o "$T/nats_floor" 2>"$T/floor.err" ||
         { cat "$T/floor.err" >&2; return; }

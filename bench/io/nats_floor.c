@@ -1,5 +1,6 @@
 /* The libnats floor of the JetStream -> JetStream path (bench/io/nats.sh,
- * case libnats-floor): the same libnats calls tagproc makes per message, and
+ * case libnats-floor; optional: built only when libnats-dev is installed):
+ * the same libnats calls tagproc made per message before its own client, and
  * nothing else (no pipeline, no rules, no metadata model). Pulls N messages
  * from a durable consumer on stream IN in fetches of 256, reads every header,
  * publishes each message with the same headers to OUT (core publish, reply on
@@ -15,7 +16,8 @@
 #include <time.h>
 
 /* libnats' message constructor with an encoded header block (as tagproc's
- * src/io/nats/common.c uses it; not declared in nats.h). */
+ * NATS connector used it before it had its own client; not declared in
+ * nats.h). */
 natsStatus natsMsg_create(natsMsg **newMsg, const char *subject, int subjLen, const char *reply,
                           int replyLen, const char *buf, int bufLen, int hdrLen);
 

@@ -1,22 +1,19 @@
-/* Helpers shared by the NATS input and output: connecting (reconnect forever,
- * log state changes), creating a JetStream stream on request, durations,
- * the subject checks and the metadata -> header filter. */
+/* Helpers shared by the NATS input and output: connecting (the first time
+ * must succeed; client.c reconnects forever), JetStream API calls and
+ * stream creation, the subject checks, the metadata -> header filter and
+ * the header block encoder. */
 #include "io/nats/internal.h"
 
 #include <ctype.h>
-#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "core/json.h"
 #include "core/log.h"
-
-const char *tp__nats_errtext(natsStatus s)
-{
-    const char *t = nats_GetLastError(NULL);
-    return t && *t ? t : natsStatus_GetText(s);
-}
 
 /* ---------- subject ---------- */
 
@@ -73,20 +70,6 @@ int tp__nats_header_ok(const char *key, const char *val)
     return 1;
 }
 
-/* libnats spins up to 2000 times on a busy lock before sleeping: on a machine
- * with few cores that burns the CPU the lock holder needs. */
-static void open_library(void)
-{
-    nats_Open(0);
-}
-
-/* Opens libnats (once) before its first use. */
-static void library_once(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, open_library);
-}
-
 int tp__nats_headers_encode(const struct tp_msg *m, int with_meta, const char *const *extra,
                             struct tp_buf *out)
 {
@@ -118,131 +101,136 @@ int tp__nats_headers_encode(const struct tp_msg *m, int with_meta, const char *c
     return rc;
 }
 
-/* libnats' own constructor of received messages: exported by libnats 3.x
- * (Debian 12: 3.4.1) but not declared in nats.h. natsMsg_Create +
- * natsMsgHeader_Set instead cost a hash map and two allocations per header,
- * about half a microsecond per header and message (docs/nats.md). The unit
- * test test_nats.c checks the headers of such a message read back. */
-natsStatus natsMsg_create(natsMsg **newMsg, const char *subject, int subjLen, const char *reply,
-                          int replyLen, const char *buf, int bufLen, int hdrLen);
-
-natsStatus tp__nats_msg_create(natsMsg **nm, const char *subject, const char *reply,
-                               const char *frame, size_t len, size_t hdr_len)
-{
-    if (len > INT32_MAX)
-        return NATS_INVALID_ARG;
-    library_once(); /* natsMsg_Destroy needs it */
-    return natsMsg_create(nm, subject, (int)strlen(subject), reply, reply ? (int)strlen(reply) : 0,
-                          frame, (int)len, (int)hdr_len);
-}
-
 /* ---------- connection ---------- */
 
-static void on_disconnected(natsConnection *nc, void *closure)
+int tp__nats_conn_open(struct tp__nats_conn *conn, const struct tp__nats_conn_config *cfg,
+                       const char *label, struct tp_error *err)
 {
-    if (natsConnection_Status(nc) == NATS_CONN_STATUS_CLOSED)
-        return; /* our own close */
-    tp_log(TP_LOG_WARN, "%s: disconnected from the NATS server, reconnecting",
-           (const char *)closure);
-}
-
-static void on_reconnected(natsConnection *nc, void *closure)
-{
-    char url[256] = "";
-    natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-    tp_log(TP_LOG_INFO, "%s: reconnected to %s", (const char *)closure, url);
-}
-
-static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus s, void *closure)
-{
-    (void)nc;
-    (void)sub;
-    char key[96];
-    snprintf(key, sizeof(key), "nats-async-%s-%d", (const char *)closure, (int)s);
-    tp_log_limited(TP_LOG_ERROR, key, "%s: asynchronous NATS error: %s", (const char *)closure,
-                   natsStatus_GetText(s));
-}
-
-int tp__nats_connect(const struct tp__nats_conn_config *cfg, const char *label, natsConnection **nc,
-                     struct tp_error *err)
-{
-    library_once();
-    int64_t wait_ms = cfg->reconnect_wait_ms, timeout_ms = cfg->connect_timeout_ms;
+    static unsigned counter;
     if (cfg->urls.n == 0)
         return tp_error_set(err, TP_CONFIG, "%s.urls: expected at least one URL", label);
-
-    natsOptions *opts = NULL;
-    natsStatus s = natsOptions_Create(&opts);
-    if (s == NATS_OK)
-        s = natsOptions_SetServers(opts, (const char **)cfg->urls.v, (int)cfg->urls.n);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(opts, -1);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(opts, wait_ms);
-    if (s == NATS_OK && timeout_ms > 0)
-        s = natsOptions_SetTimeout(opts, timeout_ms);
-    if (s == NATS_OK && cfg->name)
-        s = natsOptions_SetName(opts, cfg->name);
-    if (s == NATS_OK && (cfg->user || cfg->password))
-        s = natsOptions_SetUserInfo(opts, cfg->user, cfg->password);
-    if (s == NATS_OK && cfg->token)
-        s = natsOptions_SetToken(opts, cfg->token);
-    /* Keep publishes made while disconnected (acks, output) until the reconnect. */
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectBufSize(opts, 64 * 1024 * 1024);
-    if (s == NATS_OK)
-        s = natsOptions_SetDisconnectedCB(opts, on_disconnected, (void *)label);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectedCB(opts, on_reconnected, (void *)label);
-    if (s == NATS_OK)
-        s = natsOptions_SetErrorHandler(opts, on_async_error, (void *)label);
-    if (s != NATS_OK) {
-        int rc = tp_error_set(err, TP_CONFIG, "%s: invalid connection options: %s", label,
-                              tp__nats_errtext(s));
-        natsOptions_Destroy(opts);
-        return rc;
+    conn->servers = calloc(cfg->urls.n, sizeof(*conn->servers));
+    if (!conn->servers)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    tp_nats_client_init(&conn->c, &(struct tp_nats_client_opts){0}); /* no socket yet */
+    for (size_t i = 0; i < cfg->urls.n; i++) {
+        char why[400];
+        if (tp_nats_url_parse(cfg->urls.v[i], &conn->servers[i], why, sizeof(why)))
+            return tp_error_set(err, TP_CONFIG, "%s.urls[%zu]: %s", label, i, why);
     }
-    s = natsConnection_Connect(nc, opts);
-    natsOptions_Destroy(opts);
-    if (s != NATS_OK) {
-        *nc = NULL;
-        return tp_error_set(err, TP_IO, "%s: cannot connect to %s: %s", label, cfg->urls.v[0],
-                            tp__nats_errtext(s));
-    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(conn->inbox, sizeof(conn->inbox), "_INBOX.%lx%lx%x%x", (unsigned long)ts.tv_sec,
+             (unsigned long)ts.tv_nsec, (unsigned)getpid(),
+             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    struct tp_nats_client_opts o = {
+        .who = label,
+        .servers = conn->servers,
+        .n_servers = cfg->urls.n,
+        .name = cfg->name,
+        .user = cfg->user,
+        .pass = cfg->password,
+        .token = cfg->token,
+        .reconnect_wait_ms = (uint64_t)cfg->reconnect_wait_ms,
+        .connect_timeout_ms = cfg->connect_timeout_ms > 0 ? (int)cfg->connect_timeout_ms : 2000,
+    };
+    tp_nats_client_init(&conn->c, &o);
+    if (tp_nats_client_connect(&conn->c, -1) != TP_OK)
+        return tp_error_set(err, TP_IO, "%s: cannot connect to %s: %s", label,
+                            conn->servers[conn->c.server].url, conn->c.why);
     return TP_OK;
 }
 
-int tp__nats_ensure_stream(jsCtx *js, const char *name, const struct tp_strlist *subjects,
-                           const char *storage, struct tp_error *err)
+void tp__nats_conn_free(struct tp__nats_conn *conn)
 {
-    jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetStreamInfo(&si, js, name, NULL, &jerr);
-    if (s == NATS_OK) {
-        jsStreamInfo_Destroy(si);
+    if (conn->servers)
+        tp_nats_client_free(&conn->c);
+    free(conn->servers);
+    conn->servers = NULL;
+}
+
+/* ---------- JetStream API ---------- */
+
+int tp__nats_js_api(struct tp__nats_conn *conn, const char *api, const char *payload,
+                    struct tp_buf *out, int *error_code, char *why, size_t why_len)
+{
+    char subject[512], inbox[80];
+    snprintf(subject, sizeof(subject), "$JS.API.%s", api);
+    snprintf(inbox, sizeof(inbox), "%s.api", conn->inbox);
+    int status = 0;
+    *error_code = 0;
+    if (tp_nats_client_request(&conn->c, subject, payload, inbox, 1000000, 5000, out, &status, why,
+                               why_len))
+        return TP_IO;
+    if (status == 503) {
+        snprintf(why, why_len, "no JetStream answers (is JetStream enabled on the server?)");
+        return TP_IO;
+    }
+    const char *e, *v;
+    size_t el, vl;
+    if (!out->len || !tp_json_object_member(out->data, out->len, "error", &e, &el))
         return TP_OK;
-    }
-    if (s != NATS_NOT_FOUND)
-        return tp_error_set(err, TP_IO, "JetStream stream %s: cannot look it up: %s", name,
-                            tp__nats_errtext(s));
-    jsStreamConfig sc;
-    jsStreamConfig_Init(&sc);
-    sc.Name = name;
-    sc.Subjects = (const char **)subjects->v;
-    sc.SubjectsLen = (int)subjects->n;
-    sc.Storage = storage && strcmp(storage, "memory") == 0 ? js_MemoryStorage : js_FileStorage;
-    s = js_AddStream(&si, js, &sc, NULL, &jerr);
-    if (s != NATS_OK) {
-        char text[256];
-        snprintf(text, sizeof(text), "%s", tp__nats_errtext(s));
-        if (js_GetStreamInfo(&si, js, name, NULL, NULL) == NATS_OK) {
-            jsStreamInfo_Destroy(si); /* another process created it at the same moment */
-            return TP_OK;
-        }
-        return tp_error_set(err, TP_IO, "JetStream stream %s: cannot create it: %s (code %d)", name,
-                            text, (int)jerr);
-    }
-    jsStreamInfo_Destroy(si);
-    tp_log(TP_LOG_INFO, "created JetStream stream %s", name);
+    *error_code = -1;
+    if (tp_json_object_member(e, el, "code", &v, &vl))
+        *error_code = atoi(v);
+    if (!tp_json_object_member(e, el, "description", &v, &vl) || vl < 2)
+        v = "\"\"", vl = 2;
+    const char *c = "?";
+    size_t cl = 1;
+    if (!tp_json_object_member(e, el, "err_code", &c, &cl))
+        c = "?", cl = 1;
+    snprintf(why, why_len, "%.*s (code %.*s)", (int)(vl - 2 > 200 ? 200 : vl - 2), v + 1,
+             (int)(cl > 20 ? 20 : cl), c);
     return TP_OK;
+}
+
+int tp__nats_ensure_stream(struct tp__nats_conn *conn, const char *name,
+                           const struct tp_strlist *subjects, const char *storage,
+                           struct tp_error *err)
+{
+    char api[300], why[300];
+    struct tp_buf out, req;
+    tp_buf_init(&out);
+    tp_buf_init(&req);
+    int code = 0, rc;
+    snprintf(api, sizeof(api), "STREAM.INFO.%s", name);
+    rc = tp__nats_js_api(conn, api, "", &out, &code, why, sizeof(why));
+    if (rc || (code && code != 404)) {
+        rc = tp_error_set(err, TP_IO, "JetStream stream %s: cannot look it up: %s", name, why);
+        goto done;
+    }
+    if (code == 0)
+        goto done;
+    rc = tp_buf_puts(&req, "{\"name\":");
+    rc = rc ? rc : tp_json_write_string(&req, name, strlen(name));
+    rc = rc ? rc : tp_buf_puts(&req, ",\"subjects\":[");
+    for (size_t i = 0; !rc && i < subjects->n; i++) {
+        rc = i ? tp_buf_putc(&req, ',') : TP_OK;
+        rc = rc ? rc : tp_json_write_string(&req, subjects->v[i], strlen(subjects->v[i]));
+    }
+    rc = rc ? rc
+            : tp_buf_printf(&req, "],\"storage\":\"%s\"}",
+                            storage && strcmp(storage, "memory") == 0 ? "memory" : "file");
+    if (rc) {
+        rc = tp_error_set(err, TP_NOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(api, sizeof(api), "STREAM.CREATE.%s", name);
+    rc = tp__nats_js_api(conn, api, req.data, &out, &code, why, sizeof(why));
+    if (rc || code) {
+        int again = 0;
+        snprintf(api, sizeof(api), "STREAM.INFO.%s", name);
+        char why2[300];
+        if (tp__nats_js_api(conn, api, "", &out, &again, why2, sizeof(why2)) == TP_OK && !again) {
+            rc = TP_OK; /* another process created it at the same moment */
+            goto done;
+        }
+        rc = tp_error_set(err, TP_IO, "JetStream stream %s: cannot create it: %s", name, why);
+        goto done;
+    }
+    tp_log(TP_LOG_INFO, "created JetStream stream %s", name);
+done:
+    tp_buf_free(&out);
+    tp_buf_free(&req);
+    return rc;
 }

@@ -1,40 +1,17 @@
-/* Reading the header block of a received NATS message ourselves: libnats 3.x
- * skips the line end after "key:" when the value is empty, so it takes the next
- * header line as the value (a middle empty header) or fails (a last one) and
- * the message would lose its headers. Here an empty value stays empty and a
+/* Reading the header block of a received NATS message (HMSG): one
+ * "key: value" line per header after the NATS/1.0 line. An empty value stays
+ * empty (libnats 3.x, used before, took the next line as the value) and a
  * malformed block is reported, never read as "no headers" (docs/nats.md). */
 #include "io/nats/internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-const char *tp__nats_header_block(natsMsg *m, size_t *len)
-{
-    /* natsMsg_create (libnats 3.x) lays a message out as one block:
-     * subject NUL [reply NUL] [header block NUL] payload NUL. */
-    const char *reply = natsMsg_GetReply(m), *subject = natsMsg_GetSubject(m);
-    const char *data = natsMsg_GetData(m);
-    const char *before = reply ? reply : subject;
-    *len = 0;
-    if (!before || !data)
-        return NULL;
-    const char *hdr = before + strlen(before) + 1;
-    if (hdr == data)
-        return "";
-    if (hdr > data || (size_t)(data - hdr) < 11 || data[-1] != '\0' ||
-        memcmp(hdr, "NATS/1.0", 8) != 0)
-        return NULL; /* not the layout above */
-    *len = (size_t)(data - hdr) - 1;
-    return hdr;
-}
-
-/* Line ends: CRLF, or "\0\n" where libnats already read the block (it reads
- * it on its own for a JetStream message with an empty payload, ending keys
- * and values with NULs in place). */
+/* Line ends: CRLF. */
 static size_t line_len(const char *p, const char *end, const char **next)
 {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl || nl == p || (nl[-1] != '\r' && nl[-1] != '\0'))
+    if (!nl || nl == p || nl[-1] != '\r')
         return SIZE_MAX;
     *next = nl + 1;
     return (size_t)(nl - 1 - p);
@@ -42,7 +19,7 @@ static size_t line_len(const char *p, const char *end, const char **next)
 
 static int is_blank(char c)
 {
-    return c == ' ' || c == '\t' || c == '\0';
+    return c == ' ' || c == '\t';
 }
 
 int tp__nats_headers_parse(const char *block, size_t len, tp__nats_header_fn fn, void *arg,
@@ -75,7 +52,7 @@ int tp__nats_headers_parse(const char *block, size_t len, tp__nats_header_fn fn,
             return TP_INVAL;
         }
         const char *colon = p;
-        while (colon < p + n && *colon != ':' && *colon != '\0')
+        while (colon < p + n && *colon != ':')
             colon++;
         if (colon == p + n) {
             snprintf(why, size, "header line %d has no ':'", line);

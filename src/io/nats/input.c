@@ -1,12 +1,19 @@
-/* The `nats` input. Core NATS: subscriptions (optionally in a queue group)
- * feed a bounded queue; at-most-once. JetStream: a durable pull consumer
- * (created if missing, then bound so it is never deleted by us); every
- * message is acked only in ack(), after the output acknowledged everything
- * derived from it: at-least-once. The output lives in output.c. */
+/* The `nats` input on tagproc's own client (client.h). The network loop
+ * runs inside read() on the pipeline's reader thread: one read() drains the
+ * socket and whole messages become the batch. Core NATS: subscriptions
+ * (optionally in a queue group); at-most-once. JetStream: a durable pull
+ * consumer (created if missing, never deleted by us) read with pull requests
+ * ($JS.API.CONSUMER.MSG.NEXT, batch + expires) kept ahead of the pipeline;
+ * a message is acked (+ACK to its reply subject) only in ack(), after the
+ * output acknowledged everything derived from it: at-least-once. ack()
+ * queues the ack and wakes read() only when it waits, which sends all queued
+ * acks with one write. The output lives in output.c. */
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "core/json.h"
 #include "core/log.h"
@@ -69,7 +76,9 @@ static const struct tp_option in_options[] = {
     TP_OPTION(struct in_config, queue_group, "queue_group", TP_OPT_STRING, NULL,
               "core NATS queue group: members share the messages"),
     TP_OPTION(struct in_config, max_queued, "max_queued", TP_OPT_INT, "10000",
-              "core NATS: messages buffered before delivery pauses", .min = 1, .max = INT64_MAX),
+              "core NATS: most messages taken from the socket per read (the rest waits in the "
+              "socket: back-pressure)",
+              .min = 1, .max = INT64_MAX),
     TP_OPTION(struct in_config, jetstream, "jetstream", TP_OPT_OPTIONAL, NULL,
               "read a JetStream durable pull consumer instead of core NATS subscriptions",
               .sub = js_in_options, .elem_size = sizeof(struct js_in_config)),
@@ -82,127 +91,62 @@ static const struct tp_option in_options[] = {
     {0},
 };
 
-/* A FIFO of natsMsg pointers (core: received, not yet read; JetStream:
- * delivered, not yet acked). */
-struct fifo {
-    natsMsg **v;
-    size_t head, len, cap;
+/* A delivered JetStream message not yet acked: its ack subject. The ack
+ * token handed to the pipeline. */
+struct pend {
+    struct pend *prev, *next;
+    uint32_t len;
+    char reply[];
 };
 
-static int fifo_push(struct fifo *f, natsMsg *m)
-{
-    if (f->len == f->cap) {
-        size_t ncap = f->cap ? f->cap * 2 : 256;
-        natsMsg **nv = malloc(ncap * sizeof(*nv));
-        if (!nv)
-            return TP_NOMEM;
-        for (size_t i = 0; i < f->len; i++)
-            nv[i] = f->v[(f->head + i) % f->cap];
-        free(f->v);
-        f->v = nv;
-        f->cap = ncap;
-        f->head = 0;
-    }
-    f->v[(f->head + f->len) % f->cap] = m;
-    f->len++;
-    return TP_OK;
-}
-
-static natsMsg *fifo_pop(struct fifo *f)
-{
-    if (!f->len)
-        return NULL;
-    natsMsg *m = f->v[f->head];
-    f->head = (f->head + 1) % f->cap;
-    f->len--;
-    return m;
-}
-
-/* Removes m (normally the head: acks arrive in delivery order). 1 when found. */
-static int fifo_remove(struct fifo *f, natsMsg *m)
-{
-    if (f->len && f->v[f->head] == m) {
-        fifo_pop(f);
-        return 1;
-    }
-    for (size_t i = 1; i < f->len; i++) {
-        if (f->v[(f->head + i) % f->cap] != m)
-            continue;
-        for (size_t j = i; j + 1 < f->len; j++)
-            f->v[(f->head + j) % f->cap] = f->v[(f->head + j + 1) % f->cap];
-        f->len--;
-        return 1;
-    }
-    return 0;
-}
+/* An outstanding pull request: its id (reply <inbox>.<id>), messages still
+ * due and when it expires. */
+struct pull {
+    uint64_t id;
+    int64_t remaining;
+    int64_t expires_ms;
+};
+#define MAX_PULLS 4
+#define SID_PULL 1 /* JetStream: <inbox>.* ; core: subjects[i] is sid i + 1 */
 
 struct nats_in {
     const struct in_config *cfg;
     int use_js;
-    natsConnection *nc;
-    jsCtx *js;
-    natsSubscription *pull;
-    natsSubscription **subs; /* core */
-    size_t n_subs;
+    struct tp__nats_conn conn;
+    char next_subject[300];  /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<durable> */
+    uint64_t subscribed_gen; /* the connection generation subscriptions were made on */
+    struct pull pulls[MAX_PULLS];
+    size_t n_pulls;
+    uint64_t next_pull_id;
+    int drain_state; /* core after a stop: 0 running, 1 UNSUB sent (PING #drain_ping), 2 drained */
+    uint64_t drain_ping;
+    int wake[2];
+    /* Guards the fields below (ack() runs on another thread). */
     pthread_mutex_t lock;
-    pthread_cond_t cond;
-    struct fifo queue;   /* core: received messages */
-    struct fifo pending; /* JetStream: delivered, not yet acked */
+    struct tp_buf acks;                 /* queued +ACK publishes */
+    struct pend *pend_head, *pend_tail; /* delivered, not yet acked, in order */
+    int waiting;                        /* read() waits in poll: an ack must wake it */
+    int wake_sent;
     int stop;
-    int drained;   /* core: subscriptions drained after a stop */
-    uint64_t lost; /* core: messages lost to out of memory (the next read fails) */
-    uint64_t acked, ack_errors;
+    uint64_t acked;
 };
 
 /* ---------- message conversion ---------- */
 
-/* Stream, delivery count and stream sequence of a JetStream message, read
- * from its ack subject: "$JS.ACK.<stream>.<consumer>.<delivered>.<stream
- * seq>.<consumer seq>.<time>.<pending>" (or the newer form with domain and
- * account hash first). Points into reply; 0 when reply is not an ack subject. */
-struct js_meta {
-    const char *stream, *delivered, *sequence;
-    size_t stream_len, delivered_len, sequence_len;
-};
-
-static int js_meta_parse(const char *reply, struct js_meta *md)
-{
-    const char *tok[12];
-    size_t len[12], n = 0;
-    if (!reply || strncmp(reply, "$JS.ACK.", 8) != 0)
-        return 0;
-    for (const char *p = reply + 8, *t = p;; p++) {
-        if (*p != '.' && *p != '\0')
-            continue;
-        if (n == 12)
-            return 0;
-        tok[n] = t;
-        len[n++] = (size_t)(p - t);
-        if (!*p)
-            break;
-        t = p + 1;
-    }
-    size_t base = n == 7 ? 0 : n >= 9 ? 2 : SIZE_MAX; /* stream token */
-    if (base == SIZE_MAX)
-        return 0;
-    *md = (struct js_meta){tok[base], tok[base + 2], tok[base + 3],
-                           len[base], len[base + 2], len[base + 3]};
-    return 1;
-}
-
-/* Reports m in drops as invalid_input (subject, stream sequence, why, and
+/* Reports f in drops as invalid_input (subject, stream sequence, why, and
  * the payload kept for the dead letter). */
-static void drop_invalid(struct nats_in *in, natsMsg *m, const char *why, struct tp_drops *drops)
+static void drop_invalid(struct nats_in *in, const struct tp_nats_frame *f, const char *why,
+                         struct tp_drops *drops)
 {
     char where[64] = "";
-    struct js_meta md;
-    if (in->use_js && js_meta_parse(natsMsg_GetReply(m), &md))
+    struct tp_nats_js_meta md;
+    if (in->use_js && tp_nats_js_ack_parse(f->reply, f->reply_len, &md))
         snprintf(where, sizeof(where), " (stream %.*s sequence %.*s)",
                  (int)(md.stream_len < 30 ? md.stream_len : 30), md.stream,
                  (int)(md.sequence_len < 20 ? md.sequence_len : 20), md.sequence);
-    tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input", "nats subject %s%s: %s",
-                 natsMsg_GetSubject(m), where, why);
-    tp_drops_set_raw(drops, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+    tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input", "nats subject %.*s%s: %s",
+                 (int)(f->subject_len > 200 ? 200 : f->subject_len), f->subject, where, why);
+    tp_drops_set_raw(drops, f->payload, f->payload_len);
 }
 
 static int append_header(void *t, const char *key, size_t klen, const char *val, size_t vlen)
@@ -210,55 +154,30 @@ static int append_header(void *t, const char *key, size_t klen, const char *val,
     return tp_msg_meta_append(t, key, klen, val, vlen);
 }
 
-/* The headers of m as metadata of t (a repeated key keeps its last value).
- * TP_INVAL with why[] when the header block is malformed. */
-static int add_headers(natsMsg *m, struct tp_msg *t, char *why, size_t size)
-{
-    size_t len = 0;
-    const char *block = tp__nats_header_block(m, &len);
-    if (block) {
-        int rc = tp__nats_headers_parse(block, len, append_header, t, why, size);
-        return rc ? rc : tp_msg_meta_dedupe(t);
-    }
-    /* Not the libnats 3.x layout: libnats' own parser, which cannot read an
-     * empty value (docs/nats.md). */
-    const char **keys = NULL;
-    int n = 0, rc = 0;
-    natsStatus s = natsMsgHeader_Keys(m, &keys, &n);
-    for (int i = 0; s == NATS_OK && !rc && i < n; i++) {
-        const char *v = NULL;
-        s = natsMsgHeader_Get(m, keys[i], &v);
-        rc = s == NATS_OK ? tp_msg_meta_sets(t, keys[i], v ? v : "") : 0;
-    }
-    free((void *)keys);
-    if (s != NATS_OK && s != NATS_NOT_FOUND) {
-        snprintf(why, size, "libnats cannot read the header block (%s)", tp__nats_errtext(s));
-        return TP_INVAL;
-    }
-    return rc;
-}
-
-/* m as a message (*out). TP_INVAL when m is reported in drops as
+/* f as a message (*out). TP_INVAL when f is reported in drops as
  * invalid_input: a malformed header block, or more metadata entries than
  * max_meta_keys. TP_NOMEM. */
-static int convert(struct nats_in *in, natsMsg *m, struct tp_msg **out, struct tp_drops *drops)
+static int convert(struct nats_in *in, const struct tp_nats_frame *f, struct tp_msg **out,
+                   struct tp_drops *drops)
 {
     struct tp_msg *t = *out = tp_msg_new();
     if (!t)
         return TP_NOMEM;
-    int rc = tp_msg_set_payload(t, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
-    rc = rc ? rc : tp_msg_meta_sets(t, "nats_subject", natsMsg_GetSubject(m));
-    const char *reply = natsMsg_GetReply(m);
-    if (!rc && reply && !in->use_js)
-        rc = tp_msg_meta_sets(t, "nats_reply", reply);
-    struct js_meta md;
-    if (!rc && in->use_js && js_meta_parse(reply, &md)) {
+    int rc = tp_msg_set_payload(t, f->payload, f->payload_len);
+    rc = rc ? rc : tp_msg_meta_set(t, "nats_subject", 12, f->subject, f->subject_len);
+    if (!rc && f->reply && !in->use_js)
+        rc = tp_msg_meta_set(t, "nats_reply", 10, f->reply, f->reply_len);
+    struct tp_nats_js_meta md;
+    if (!rc && in->use_js && tp_nats_js_ack_parse(f->reply, f->reply_len, &md)) {
         rc = tp_msg_meta_set(t, "nats_stream", 11, md.stream, md.stream_len);
         rc = rc ? rc : tp_msg_meta_set(t, "nats_sequence", 13, md.sequence, md.sequence_len);
         rc = rc ? rc : tp_msg_meta_set(t, "nats_num_delivered", 18, md.delivered, md.delivered_len);
     }
     char why[200];
-    rc = rc ? rc : add_headers(m, t, why, sizeof(why));
+    if (!rc && f->hdr_len) {
+        rc = tp__nats_headers_parse(f->hdr, f->hdr_len, append_header, t, why, sizeof(why));
+        rc = rc ? rc : tp_msg_meta_dedupe(t);
+    }
     if (!rc && t->n_meta > (uint64_t)in->cfg->max_meta_keys) {
         snprintf(why, sizeof(why),
                  "%u metadata entries (nats_* fields and headers), more than max_meta_keys (%lld)",
@@ -266,7 +185,7 @@ static int convert(struct nats_in *in, natsMsg *m, struct tp_msg **out, struct t
         rc = TP_INVAL;
     }
     if (rc == TP_INVAL)
-        drop_invalid(in, m, why, drops);
+        drop_invalid(in, f, why, drops);
     if (rc) {
         tp_msg_free(t);
         *out = NULL;
@@ -274,97 +193,116 @@ static int convert(struct nats_in *in, natsMsg *m, struct tp_msg **out, struct t
     return rc;
 }
 
-/* ---------- open ---------- */
+/* ---------- acks ---------- */
 
-static void on_core_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+/* Queues an ack publish (+ACK, -NAK) to reply. Under lock. */
+static int queue_ack(struct nats_in *in, const char *reply, size_t len, const char *what)
 {
-    (void)nc;
-    (void)sub;
-    struct nats_in *in = closure;
+    return tp_nats_encode_pub(&in->acks, reply, len, NULL, 0, NULL, 0, what, strlen(what));
+}
+
+static void pend_unlink(struct nats_in *in, struct pend *p)
+{
+    *(p->prev ? &p->prev->next : &in->pend_head) = p->next;
+    *(p->next ? &p->next->prev : &in->pend_tail) = p->prev;
+}
+
+static void nats_in_ack(void *p, void *token)
+{
+    struct nats_in *in = p;
+    struct pend *pe = token;
     pthread_mutex_lock(&in->lock);
-    /* Back-pressure: pause this delivery thread while the queue is full
-     * (libnats then buffers up to its pending limits). */
-    while (!in->stop && in->queue.len >= (size_t)in->cfg->max_queued)
-        pthread_cond_wait(&in->cond, &in->lock);
-    if (fifo_push(&in->queue, m)) {
-        in->lost++; /* core NATS does not redeliver: read_core fails the input */
-        natsMsg_Destroy(m);
+    pend_unlink(in, pe);
+    if (queue_ack(in, pe->reply, pe->len, "+ACK"))
+        tp_log_limited(TP_LOG_WARN, "nats-ack",
+                       "nats input: out of memory for an ack; the message will be redelivered");
+    else
+        in->acked++;
+    if (in->waiting && !in->wake_sent) {
+        in->wake_sent = 1;
+        ssize_t w = write(in->wake[1], "a", 1);
+        (void)w;
     }
-    pthread_cond_broadcast(&in->cond);
+    pthread_mutex_unlock(&in->lock);
+    free(pe);
+}
+
+/* Moves the queued acks into the connection's output. */
+static void take_acks(struct nats_in *in)
+{
+    pthread_mutex_lock(&in->lock);
+    if (in->acks.len && in->conn.c.connected &&
+        tp_buf_append(tp_nats_client_out(&in->conn.c), in->acks.data, in->acks.len) == TP_OK)
+        tp_buf_reset(&in->acks);
     pthread_mutex_unlock(&in->lock);
 }
 
-static int open_core(struct nats_in *in, struct tp_error *err)
-{
-    const struct in_config *cfg = in->cfg;
-    if (cfg->subjects.n == 0)
-        return tp_error_set(err, TP_CONFIG, "input.nats.subjects: expected at least one subject");
-    in->subs = calloc(cfg->subjects.n, sizeof(*in->subs));
-    if (!in->subs)
-        return tp_error_set(err, TP_NOMEM, "out of memory");
-    for (size_t i = 0; i < cfg->subjects.n; i++) {
-        natsStatus s;
-        if (cfg->queue_group)
-            s = natsConnection_QueueSubscribe(&in->subs[i], in->nc, cfg->subjects.v[i],
-                                              cfg->queue_group, on_core_msg, in);
-        else
-            s = natsConnection_Subscribe(&in->subs[i], in->nc, cfg->subjects.v[i], on_core_msg, in);
-        if (s != NATS_OK)
-            return tp_error_set(err, TP_CONFIG, "input.nats.subjects[%zu]: cannot subscribe: %s", i,
-                                tp__nats_errtext(s));
-        in->n_subs++;
-    }
-    return TP_OK;
-}
+/* ---------- open ---------- */
 
-static int deliver_policy(const char *name)
+static int deliver_policy_ok(const char *name)
 {
-    if (strcmp(name, "last") == 0)
-        return js_DeliverLast;
-    if (strcmp(name, "new") == 0)
-        return js_DeliverNew;
-    if (strcmp(name, "last_per_subject") == 0)
-        return js_DeliverLastPerSubject;
-    return js_DeliverAll;
+    for (size_t i = 0; deliver_policies[i]; i++)
+        if (strcmp(name, deliver_policies[i]) == 0)
+            return 1;
+    return 0;
 }
 
 /* Creates the durable pull consumer unless it exists (an existing one keeps its config). */
 static int ensure_consumer(struct nats_in *in, const char *filter, struct tp_error *err)
 {
     const struct js_in_config *c = in->cfg->jetstream;
-    jsConsumerInfo *ci = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_GetConsumerInfo(&ci, in->js, c->stream, c->durable, NULL, &jerr);
-    if (s == NATS_OK) {
-        jsConsumerInfo_Destroy(ci);
-        return TP_OK;
+    char api[600], why[300];
+    struct tp_buf out, req;
+    tp_buf_init(&out);
+    tp_buf_init(&req);
+    int code = 0;
+    snprintf(api, sizeof(api), "CONSUMER.INFO.%s.%s", c->stream, c->durable);
+    int rc = tp__nats_js_api(&in->conn, api, "", &out, &code, why, sizeof(why));
+    if (rc || (code && code != 404)) {
+        rc = tp_error_set(err, TP_IO, "input.nats.jetstream: consumer %s on stream %s: %s",
+                          c->durable, c->stream, why);
+        goto done;
     }
-    if (s != NATS_NOT_FOUND)
-        return tp_error_set(err, TP_IO, "input.nats.jetstream: consumer %s on stream %s: %s",
-                            c->durable, c->stream, tp__nats_errtext(s));
-    jsConsumerConfig cc;
-    jsConsumerConfig_Init(&cc);
-    cc.Durable = c->durable;
-    cc.AckPolicy = js_AckExplicit;
-    cc.DeliverPolicy = (jsDeliverPolicy)deliver_policy(c->deliver_policy);
-    cc.FilterSubject = filter;
-    cc.AckWait = c->ack_wait_ms * 1000000;
-    cc.MaxAckPending = c->max_ack_pending;
-    s = js_AddConsumer(&ci, in->js, c->stream, &cc, NULL, &jerr);
-    if (s != NATS_OK) {
+    if (!code)
+        goto done;
+    rc = tp_buf_puts(&req, "{\"stream_name\":");
+    rc = rc ? rc : tp_json_write_string(&req, c->stream, strlen(c->stream));
+    rc = rc ? rc : tp_buf_puts(&req, ",\"config\":{\"durable_name\":");
+    rc = rc ? rc : tp_json_write_string(&req, c->durable, strlen(c->durable));
+    rc = rc ? rc : tp_buf_puts(&req, ",\"ack_policy\":\"explicit\",\"deliver_policy\":\"");
+    rc = rc ? rc
+            : tp_buf_puts(&req, deliver_policy_ok(c->deliver_policy) ? c->deliver_policy : "all");
+    rc = rc ? rc : tp_buf_puts(&req, "\",\"filter_subject\":");
+    rc = rc ? rc : tp_json_write_string(&req, filter, strlen(filter));
+    if (!rc && c->ack_wait_ms > 0)
+        rc = tp_buf_printf(&req, ",\"ack_wait\":%lld", (long long)c->ack_wait_ms * 1000000);
+    rc =
+        rc ? rc : tp_buf_printf(&req, ",\"max_ack_pending\":%lld}}", (long long)c->max_ack_pending);
+    if (rc) {
+        rc = tp_error_set(err, TP_NOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(api, sizeof(api), "CONSUMER.DURABLE.CREATE.%s.%s", c->stream, c->durable);
+    rc = tp__nats_js_api(&in->conn, api, req.data, &out, &code, why, sizeof(why));
+    if (rc || code) {
         /* Another process may have created it at the same moment. */
-        if (js_GetConsumerInfo(&ci, in->js, c->stream, c->durable, NULL, NULL) == NATS_OK) {
-            jsConsumerInfo_Destroy(ci);
-            return TP_OK;
+        char why2[300];
+        snprintf(api, sizeof(api), "CONSUMER.INFO.%s.%s", c->stream, c->durable);
+        if (tp__nats_js_api(&in->conn, api, "", &out, &code, why2, sizeof(why2)) == TP_OK &&
+            !code) {
+            rc = TP_OK;
+            goto done;
         }
-        return tp_error_set(err, TP_IO,
-                            "input.nats.jetstream: cannot create consumer %s on stream %s: %s "
-                            "(code %d)",
-                            c->durable, c->stream, tp__nats_errtext(s), (int)jerr);
+        rc = tp_error_set(err, TP_IO,
+                          "input.nats.jetstream: cannot create consumer %s on stream %s: %s",
+                          c->durable, c->stream, why);
+        goto done;
     }
-    jsConsumerInfo_Destroy(ci);
     tp_log(TP_LOG_INFO, "created JetStream consumer %s on stream %s", c->durable, c->stream);
-    return TP_OK;
+done:
+    tp_buf_free(&out);
+    tp_buf_free(&req);
+    return rc;
 }
 
 static int open_js(struct nats_in *in, struct tp_error *err)
@@ -372,7 +310,8 @@ static int open_js(struct nats_in *in, struct tp_error *err)
     const struct in_config *cfg = in->cfg;
     const struct js_in_config *c = cfg->jetstream;
     int rc;
-    if (strchr(c->durable, '.'))
+    if (strchr(c->durable, '.') || strchr(c->durable, ' ') || strchr(c->durable, '*') ||
+        strchr(c->durable, '>'))
         return tp_error_set(err, TP_CONFIG,
                             "input.nats.jetstream.durable: must not contain '.', got \"%s\"",
                             c->durable);
@@ -387,12 +326,9 @@ static int open_js(struct nats_in *in, struct tp_error *err)
         return tp_error_set(err, TP_CONFIG,
                             "input.nats.queue_group: not used with jetstream (processes sharing "
                             "a durable share its messages)");
-    natsStatus s = natsConnection_JetStream(&in->js, in->nc, NULL);
-    if (s != NATS_OK)
-        return tp_error_set(err, TP_IO, "input.nats: JetStream context: %s", tp__nats_errtext(s));
     if (c->create_stream) {
         struct tp_strlist one = {(char **)&filter, 1};
-        rc = tp__nats_ensure_stream(in->js, c->stream, cfg->subjects.n ? &cfg->subjects : &one,
+        rc = tp__nats_ensure_stream(&in->conn, c->stream, cfg->subjects.n ? &cfg->subjects : &one,
                                     c->storage, err);
         if (rc)
             return rc;
@@ -400,15 +336,8 @@ static int open_js(struct nats_in *in, struct tp_error *err)
     rc = ensure_consumer(in, filter, err);
     if (rc)
         return rc;
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = c->stream;
-    so.Consumer = c->durable; /* bind: the library will never delete the consumer */
-    jsErrCode jerr = 0;
-    s = js_PullSubscribe(&in->pull, in->js, filter, c->durable, NULL, &so, &jerr);
-    if (s != NATS_OK)
-        return tp_error_set(err, TP_IO, "input.nats.jetstream: cannot bind to consumer %s: %s",
-                            c->durable, tp__nats_errtext(s));
+    snprintf(in->next_subject, sizeof(in->next_subject), "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
+             c->stream, c->durable);
     return TP_OK;
 }
 
@@ -420,12 +349,20 @@ static int nats_in_open(const void *config, void **out, struct tp_error *err)
     if (!in)
         return tp_error_set(err, TP_NOMEM, "out of memory");
     in->cfg = config;
+    in->wake[0] = in->wake[1] = -1;
     pthread_mutex_init(&in->lock, NULL);
-    pthread_cond_init(&in->cond, NULL);
+    tp_buf_init(&in->acks);
     in->use_js = in->cfg->jetstream != NULL;
-    int rc = tp__nats_connect(&in->cfg->conn, "input.nats", &in->nc, err);
+    int rc = TP_OK;
+    if (!in->use_js && in->cfg->subjects.n == 0)
+        rc = tp_error_set(err, TP_CONFIG, "input.nats.subjects: expected at least one subject");
+    if (!rc && (pipe(in->wake) || fcntl(in->wake[0], F_SETFL, O_NONBLOCK) ||
+                fcntl(in->wake[1], F_SETFL, O_NONBLOCK)))
+        rc = tp_error_set(err, TP_IO, "input.nats: cannot create a pipe");
     if (!rc)
-        rc = in->use_js ? open_js(in, err) : open_core(in, err);
+        rc = tp__nats_conn_open(&in->conn, &in->cfg->conn, "input.nats", err);
+    if (!rc && in->use_js)
+        rc = open_js(in, err);
     if (rc) {
         nats_in_close(in);
         return rc;
@@ -436,16 +373,24 @@ static int nats_in_open(const void *config, void **out, struct tp_error *err)
 
 /* ---------- read ---------- */
 
-/* Waits up to ms for a stop; returns the stop flag. */
-static int wait_stop(struct nats_in *in, int64_t ms)
+/* (Re)subscribes after a (re)connect: the pull inbox, or the core subjects.
+ * Pull requests of an earlier connection are gone with it. */
+static int subscribe(struct nats_in *in)
 {
-    struct timespec ts = tp_deadline_in_ms(ms);
-    pthread_mutex_lock(&in->lock);
-    while (!in->stop && pthread_cond_timedwait(&in->cond, &in->lock, &ts) == 0)
-        ;
-    int stop = in->stop;
-    pthread_mutex_unlock(&in->lock);
-    return stop;
+    struct tp_buf *w = tp_nats_client_out(&in->conn.c);
+    int rc = TP_OK;
+    in->n_pulls = 0;
+    if (in->use_js) {
+        char subj[80];
+        snprintf(subj, sizeof(subj), "%s.*", in->conn.inbox);
+        rc = tp_nats_encode_sub(w, subj, NULL, SID_PULL);
+    } else if (in->drain_state == 0) {
+        for (size_t i = 0; !rc && i < in->cfg->subjects.n; i++)
+            rc = tp_nats_encode_sub(w, in->cfg->subjects.v[i], in->cfg->queue_group, i + 1);
+    } else
+        in->drain_state = 2; /* stopping: nothing more to drain from a new connection */
+    in->subscribed_gen = in->conn.c.generation;
+    return rc;
 }
 
 static int64_t fetch_wait_ms(const struct nats_in *in)
@@ -454,148 +399,232 @@ static int64_t fetch_wait_ms(const struct nats_in *in)
     return ms < 10 ? 10 : ms;
 }
 
-static int read_js(struct nats_in *in, struct tp_batch *batch, size_t max, struct tp_drops *drops)
+/* Forgets pull requests that are over (served, ended by a status, or
+ * expired a second ago: the 408 lost). Returns how many are left. */
+static size_t prune_pulls(struct nats_in *in, int64_t now)
 {
-    int64_t backoff = 100;
-    for (;;) {
-        pthread_mutex_lock(&in->lock);
-        int stop = in->stop;
-        pthread_mutex_unlock(&in->lock);
-        if (stop)
-            return TP_EOF;
-        int want = (int)(max < (size_t)in->cfg->jetstream->max_ack_pending
-                             ? max
-                             : (size_t)in->cfg->jetstream->max_ack_pending);
-        /* libnats 3.4.1 overflows the fetch array when a fetch starts with more
-         * than half a batch already queued (late deliveries for an earlier,
-         * expired pull request, typically after a reconnect): its loop waits for
-         * `batch - queued` messages after having taken `queued`. So take queued
-         * messages first with a batch no larger than the queue: it is filled
-         * from the queue alone and never reaches that loop. */
-        int queued = 0;
-        if (natsSubscription_GetPending(in->pull, &queued, NULL) == NATS_OK && queued > 0 &&
-            queued < want)
-            want = queued;
-        natsMsgList list = {0};
-        jsErrCode jerr = 0;
-        natsStatus s = natsSubscription_Fetch(&list, in->pull, want, fetch_wait_ms(in), &jerr);
-        if (s == NATS_TIMEOUT && list.Count == 0)
-            continue;
-        if (s != NATS_OK && list.Count == 0) {
-            char key[64];
-            snprintf(key, sizeof(key), "nats-fetch-%d", (int)s);
-            tp_log_limited(TP_LOG_WARN, key, "nats input: fetch failed (%s), retrying",
-                           tp__nats_errtext(s));
-            wait_stop(in, backoff);
-            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
-            continue;
-        }
-        for (int i = 0; i < list.Count; i++) {
-            natsMsg *m = list.Msgs[i];
-            list.Msgs[i] = NULL;
-            struct tp_msg *t = NULL;
-            if (convert(in, m, &t, drops) == TP_INVAL) {
-                /* Accounted (dead-lettered): done with it. */
-                if (natsMsg_Ack(m, NULL) != NATS_OK)
-                    tp_log_limited(TP_LOG_WARN, "nats-ack",
-                                   "nats input: ack of a dropped message failed; it will be "
-                                   "redelivered");
-                natsMsg_Destroy(m);
-                continue;
-            }
-            pthread_mutex_lock(&in->lock);
-            int prc = t ? fifo_push(&in->pending, m) : TP_NOMEM;
-            pthread_mutex_unlock(&in->lock);
-            if (prc) {
-                /* Not acked: the server redelivers it after ack_wait. */
-                tp_log_limited(TP_LOG_ERROR, "nats-in-nomem",
-                               "nats input: out of memory, message left for redelivery");
-                tp_msg_free(t);
-                natsMsg_Destroy(m);
-                continue;
-            }
-            t->ack = m;
-            if (tp_batch_push(batch, t)) { /* t freed; m not acked: redelivered */
-                tp_log_limited(TP_LOG_ERROR, "nats-in-nomem",
-                               "nats input: out of memory, message left for redelivery");
-                pthread_mutex_lock(&in->lock);
-                fifo_remove(&in->pending, m);
-                pthread_mutex_unlock(&in->lock);
-                natsMsg_Destroy(m);
-            }
-        }
-        natsMsgList_Destroy(&list);
-        if (batch->len || drops->n)
-            return TP_OK;
+    size_t k = 0;
+    for (size_t i = 0; i < in->n_pulls; i++)
+        if (in->pulls[i].remaining > 0 && in->pulls[i].expires_ms + 1000 > now)
+            in->pulls[k++] = in->pulls[i];
+    return in->n_pulls = k;
+}
+
+/* Keeps pull requests for at least `want` messages outstanding. */
+static void top_up_pulls(struct nats_in *in, int64_t want)
+{
+    int64_t now = tp_mono_ms(), outstanding = 0;
+    prune_pulls(in, now);
+    for (size_t i = 0; i < in->n_pulls; i++)
+        outstanding += in->pulls[i].remaining;
+    if (outstanding >= want || in->n_pulls == MAX_PULLS)
+        return;
+    char reply[80], body[96];
+    uint64_t id = ++in->next_pull_id;
+    snprintf(reply, sizeof(reply), "%s.%llu", in->conn.inbox, (unsigned long long)id);
+    int n = snprintf(body, sizeof(body), "{\"batch\":%lld,\"expires\":%lld}", (long long)want,
+                     (long long)fetch_wait_ms(in) * 1000000);
+    if (tp_nats_encode_pub(tp_nats_client_out(&in->conn.c), in->next_subject,
+                           strlen(in->next_subject), reply, strlen(reply), NULL, 0, body,
+                           (size_t)n))
+        return;
+    in->pulls[in->n_pulls++] = (struct pull){id, want, now + fetch_wait_ms(in)};
+}
+
+/* A status message for pull request <inbox>.<id> (404 no messages, 408
+ * expired, 409 ...): the request is over. */
+static void pull_status(struct nats_in *in, const struct tp_nats_frame *f, int code,
+                        const char *desc, size_t desc_len)
+{
+    size_t il = strlen(in->conn.inbox);
+    uint64_t id = f->subject_len > il + 1 ? strtoull(f->subject + il + 1, NULL, 10) : 0;
+    for (size_t i = 0; i < in->n_pulls; i++)
+        if (in->pulls[i].id == id)
+            in->pulls[i].remaining = 0;
+    if (code == 409) {
+        char key[64];
+        snprintf(key, sizeof(key), "nats-pull-%.*s", (int)(desc_len > 40 ? 40 : desc_len), desc);
+        tp_log_limited(TP_LOG_WARN, key, "nats input: pull request ended by the server: %d %.*s",
+                       code, (int)(desc_len > 200 ? 200 : desc_len), desc);
     }
 }
 
-/* A message lost to out of memory is fatal (core NATS does not redeliver;
- * BEHAVIOUR 4.2): the read fails saying how many were lost. */
-static int read_core(struct nats_in *in, struct tp_batch *batch, size_t max, struct tp_drops *drops,
-                     struct tp_error *err)
+/* One delivered JetStream message: to the batch with its ack token (or,
+ * invalid, dropped and acked at once). */
+static void on_js_msg(struct nats_in *in, const struct tp_nats_frame *f, struct tp_batch *batch,
+                      struct tp_drops *drops)
+{
+    for (size_t i = 0; i < in->n_pulls; i++) /* requests are served in order */
+        if (in->pulls[i].remaining > 0) {
+            in->pulls[i].remaining--;
+            break;
+        }
+    if (!f->reply || f->reply_len > UINT32_MAX)
+        return; /* not a JetStream delivery */
+    struct tp_msg *t = NULL;
+    int rc = convert(in, f, &t, drops);
+    if (rc == TP_INVAL) { /* accounted (dead-lettered): done with it */
+        pthread_mutex_lock(&in->lock);
+        queue_ack(in, f->reply, f->reply_len, "+ACK");
+        pthread_mutex_unlock(&in->lock);
+        return;
+    }
+    struct pend *pe = rc ? NULL : malloc(sizeof(*pe) + f->reply_len + 1);
+    if (!pe) { /* not acked: the server redelivers it after ack_wait */
+        tp_log_limited(TP_LOG_ERROR, "nats-in-nomem",
+                       "nats input: out of memory, message left for redelivery");
+        tp_msg_free(t);
+        return;
+    }
+    pe->len = (uint32_t)f->reply_len;
+    memcpy(pe->reply, f->reply, f->reply_len);
+    pe->reply[f->reply_len] = '\0';
+    t->ack = pe;
+    if (tp_batch_push(batch, t)) { /* t freed; not acked: redelivered */
+        tp_log_limited(TP_LOG_ERROR, "nats-in-nomem",
+                       "nats input: out of memory, message left for redelivery");
+        free(pe);
+        return;
+    }
+    pthread_mutex_lock(&in->lock);
+    pe->next = NULL;
+    pe->prev = in->pend_tail;
+    *(in->pend_tail ? &in->pend_tail->next : &in->pend_head) = pe;
+    in->pend_tail = pe;
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* Handles buffered operations until the batch is full or none is left. */
+static void handle_frames(struct nats_in *in, struct tp_batch *batch, size_t max,
+                          struct tp_drops *drops)
+{
+    struct tp_nats_frame f;
+    while (batch->len < max && tp_nats_client_next(&in->conn.c, &f) == TP_OK) {
+        if (in->use_js) {
+            const char *desc;
+            size_t dl;
+            int code = f.hdr ? tp_nats_status(f.hdr, f.hdr_len, &desc, &dl) : 0;
+            if (f.sid != SID_PULL)
+                continue;
+            if (code && f.payload_len == 0) {
+                if (code != 100) /* 100: heartbeat / flow control */
+                    pull_status(in, &f, code, desc, dl);
+                continue;
+            }
+            on_js_msg(in, &f, batch, drops);
+        } else if (f.sid >= 1 && f.sid <= in->cfg->subjects.n) {
+            struct tp_msg *t = NULL;
+            int rc = convert(in, &f, &t, drops);
+            if (rc == TP_NOMEM || (!rc && tp_batch_push(batch, t)))
+                tp_log_limited(TP_LOG_ERROR, "nats-in-nomem",
+                               "nats input: out of memory, a core NATS message lost");
+        }
+    }
+}
+
+static int is_stopped(struct nats_in *in)
 {
     pthread_mutex_lock(&in->lock);
-    while (!in->stop && in->queue.len == 0)
-        pthread_cond_wait(&in->cond, &in->lock);
-    int stop = in->stop, drained = in->drained;
+    int stop = in->stop;
     pthread_mutex_unlock(&in->lock);
-    if (stop && !drained) {
-        /* Stop the server sending, then let libnats hand over what it holds. */
-        for (size_t i = 0; i < in->n_subs; i++)
-            natsSubscription_Drain(in->subs[i]);
-        for (size_t i = 0; i < in->n_subs; i++)
-            natsSubscription_WaitForDrainCompletion(in->subs[i], 5000);
-        pthread_mutex_lock(&in->lock);
-        in->drained = 1;
-        pthread_mutex_unlock(&in->lock);
-    }
+    return stop;
+}
+
+/* Waits for the socket, wake-ups (acks, stop) or timeout_ms. */
+static void wait_io(struct nats_in *in, int timeout_ms)
+{
     pthread_mutex_lock(&in->lock);
-    while (batch->len < max && in->queue.len) {
-        natsMsg *m = fifo_pop(&in->queue);
-        struct tp_msg *t = NULL;
-        int rc = convert(in, m, &t, drops);
-        if (rc == TP_NOMEM || (!rc && tp_batch_push(batch, t)))
-            in->lost++;
-        natsMsg_Destroy(m);
-    }
-    int more = in->queue.len > 0;
-    uint64_t lost = in->lost;
-    pthread_cond_broadcast(&in->cond);
+    int skip = in->acks.len > 0;
+    in->waiting = !skip;
     pthread_mutex_unlock(&in->lock);
-    if (lost)
-        return tp_error_set(err, TP_NOMEM, "nats input: out of memory, %llu message(s) lost",
-                            (unsigned long long)lost);
-    return stop && !more ? TP_EOF : TP_OK;
+    if (skip)
+        return;
+    int woken = 0;
+    tp_nats_client_poll(&in->conn.c, timeout_ms, in->wake[0], &woken);
+    pthread_mutex_lock(&in->lock);
+    in->waiting = 0;
+    if (in->wake_sent || woken) {
+        char b[64];
+        while (read(in->wake[0], b, sizeof(b)) > 0)
+            ;
+        in->wake_sent = 0;
+    }
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* Core NATS after a stop: UNSUB everything, then hand over what the server
+ * sent before it (until the PONG after the UNSUBs). 1 when drained. */
+static int core_drained(struct nats_in *in)
+{
+    struct tp_nats_client *c = &in->conn.c;
+    if (in->drain_state == 0) {
+        for (size_t i = 0; c->connected && i < in->cfg->subjects.n; i++)
+            tp_nats_encode_unsub(tp_nats_client_out(c), i + 1);
+        in->drain_ping = c->connected ? tp_nats_client_ping(c) : 0;
+        in->drain_state = c->connected ? 1 : 2;
+    }
+    if (in->drain_state == 1 && (!c->connected || c->pongs >= in->drain_ping))
+        in->drain_state = 2;
+    return in->drain_state == 2;
 }
 
 static int nats_in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops *drops,
                         struct tp_error *err)
 {
+    (void)err; /* connection problems are retried, never fatal */
     struct nats_in *in = p;
-    /* fetch failures are retried, never fatal; a core message lost is */
-    return in->use_js ? read_js(in, batch, max, drops) : read_core(in, batch, max, drops, err);
-}
-
-static void nats_in_ack(void *p, void *token)
-{
-    struct nats_in *in = p;
-    natsMsg *m = token;
-    pthread_mutex_lock(&in->lock);
-    int found = fifo_remove(&in->pending, m);
-    pthread_mutex_unlock(&in->lock);
-    if (!found)
-        return;
-    natsStatus s = natsMsg_Ack(m, NULL);
-    if (s == NATS_OK) {
-        in->acked++;
-    } else {
-        in->ack_errors++;
-        tp_log_limited(TP_LOG_WARN, "nats-ack",
-                       "nats input: ack failed (%s); the message will be redelivered",
-                       tp__nats_errtext(s));
+    struct tp_nats_client *c = &in->conn.c;
+    int64_t want = 0;
+    if (!in->use_js && (int64_t)max > in->cfg->max_queued)
+        max = (size_t)in->cfg->max_queued;
+    if (in->use_js)
+        want = (int64_t)max < in->cfg->jetstream->max_ack_pending
+                   ? (int64_t)max
+                   : in->cfg->jetstream->max_ack_pending;
+    for (;;) {
+        /* A stop hands over what the server still sends: core NATS until
+         * the UNSUBs took effect, JetStream until the pull requests made
+         * are over (so nothing delivered stays unacked until ack_wait). */
+        int stop = is_stopped(in);
+        if (stop &&
+            (!c->connected || (in->use_js ? !prune_pulls(in, tp_mono_ms()) : core_drained(in)))) {
+            take_acks(in);
+            tp_nats_client_send(c);
+            return TP_EOF;
+        }
+        if (!c->connected) {
+            int rc = tp_nats_client_connect(c, in->wake[0]);
+            if (rc == TP_EOF) { /* woken: a stop, or an ack to keep for later */
+                char b[64];
+                while (read(in->wake[0], b, sizeof(b)) > 0)
+                    ;
+                pthread_mutex_lock(&in->lock);
+                in->wake_sent = 0;
+                pthread_mutex_unlock(&in->lock);
+            }
+            if (rc != TP_OK)
+                continue;
+        }
+        if (in->subscribed_gen != c->generation && subscribe(in)) {
+            tp_nats_client_lost(c, "out of memory");
+            continue;
+        }
+        take_acks(in);
+        if (in->use_js && !stop)
+            top_up_pulls(in, want);
+        handle_frames(in, batch, max, drops);
+        tp_nats_client_send(c); /* a lost connection: reconnected on the next call */
+        if (batch->len || drops->n)
+            return TP_OK;
+        if (!c->connected)
+            continue;
+        int timeout = 1000;
+        if (in->use_js && in->n_pulls) {
+            int64_t until = in->pulls[0].expires_ms + 1000 - tp_mono_ms();
+            timeout = until < 0 ? 0 : until < timeout ? (int)until : timeout;
+        }
+        wait_io(in, timeout);
     }
-    natsMsg_Destroy(m);
 }
 
 static void nats_in_stop(void *p)
@@ -603,7 +632,10 @@ static void nats_in_stop(void *p)
     struct nats_in *in = p;
     pthread_mutex_lock(&in->lock);
     in->stop = 1;
-    pthread_cond_broadcast(&in->cond);
+    if (in->wake[1] >= 0) {
+        ssize_t w = write(in->wake[1], "s", 1);
+        (void)w;
+    }
     pthread_mutex_unlock(&in->lock);
 }
 
@@ -613,34 +645,34 @@ static void nats_in_close(void *p)
     nats_in_stop(in);
     /* Unacked JetStream messages (a fatal stop): nak them for a prompt redelivery. */
     size_t naked = 0;
-    for (natsMsg *m; (m = fifo_pop(&in->pending));) {
-        if (natsMsg_Nak(m, NULL) == NATS_OK)
+    pthread_mutex_lock(&in->lock);
+    for (struct pend *pe = in->pend_head, *next; pe; pe = next) {
+        next = pe->next;
+        if (queue_ack(in, pe->reply, pe->len, "-NAK") == TP_OK)
             naked++;
-        natsMsg_Destroy(m);
+        free(pe);
     }
-    if (in->nc && natsConnection_FlushTimeout(in->nc, 5000) != NATS_OK && in->use_js)
-        tp_log(TP_LOG_WARN, "nats input: could not confirm the last acks with the server; "
-                            "those messages will be redelivered");
-    if (in->use_js)
-        tp_log(TP_LOG_INFO,
-               "nats input: %llu messages acked, %llu ack errors, %zu returned "
-               "unprocessed",
-               (unsigned long long)in->acked, (unsigned long long)in->ack_errors, naked);
-    for (size_t i = 0; i < in->n_subs; i++)
-        natsSubscription_Destroy(in->subs[i]);
-    free(in->subs);
-    natsSubscription_Destroy(in->pull);
-    for (natsMsg *m; (m = fifo_pop(&in->queue));)
-        natsMsg_Destroy(m);
-    free(in->queue.v);
-    free(in->pending.v);
-    jsCtx_Destroy(in->js);
-    if (in->nc) {
-        natsConnection_Close(in->nc);
-        natsConnection_Destroy(in->nc);
+    in->pend_head = in->pend_tail = NULL;
+    pthread_mutex_unlock(&in->lock);
+    struct tp_nats_client *c = &in->conn.c;
+    if (in->conn.servers && c->connected) {
+        take_acks(in);
+        if (tp_nats_client_flush(c, 5000) != TP_OK && in->use_js)
+            tp_log(TP_LOG_WARN, "nats input: could not confirm the last acks with the server; "
+                                "those messages will be redelivered");
     }
+    if (in->use_js && in->conn.servers)
+        tp_log(TP_LOG_INFO, "nats input: %llu messages acked, %zu returned unprocessed",
+               (unsigned long long)in->acked, naked);
+    if (in->conn.servers)
+        tp_nats_client_close(c);
+    tp__nats_conn_free(&in->conn);
+    tp_buf_free(&in->acks);
+    if (in->wake[0] >= 0)
+        close(in->wake[0]);
+    if (in->wake[1] >= 0)
+        close(in->wake[1]);
     pthread_mutex_destroy(&in->lock);
-    pthread_cond_destroy(&in->cond);
     free(in);
 }
 

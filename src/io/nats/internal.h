@@ -1,12 +1,12 @@
 /* Shared pieces of the NATS input (input.c) and output (output.c): the
- * connection options every NATS plugin accepts, connecting, stream creation,
- * the subject template and header checks (common.c), reading received header
- * blocks (headers.c).
- * Only the src/io/nats*.c files (and their unit test) include this header. */
+ * connection options every NATS plugin accepts, connecting, JetStream API
+ * calls (stream creation), the subject template and header checks
+ * (common.c), reading received header blocks (headers.c). The protocol is
+ * codec.c, the session client.c.
+ * Only the src/io/nats/ sources (and their unit tests) include this header. */
 #ifndef TP_NATS_INTERNAL_H
 #define TP_NATS_INTERNAL_H
 
-#include <nats/nats.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/msg.h"
 #include "core/template.h"
+#include "io/nats/client.h"
 
 /* Connection options, embedded as `conn` in the input and output configs. */
 struct tp__nats_conn_config {
@@ -24,7 +25,7 @@ struct tp__nats_conn_config {
     char *password;
     char *token;
     int64_t reconnect_wait_ms;
-    int64_t connect_timeout_ms; /* 0: the library's */
+    int64_t connect_timeout_ms; /* 0: 2s */
 };
 
 /* Option table rows for struct tp__nats_conn_config embedded at member `conn` of `T`. */
@@ -40,20 +41,36 @@ struct tp__nats_conn_config {
         TP_OPTION(T, conn.reconnect_wait_ms, "reconnect_wait", TP_OPT_DURATION, "1s",              \
                   "wait between reconnect attempts to one server (reconnects never give up)"),     \
         TP_OPTION(T, conn.connect_timeout_ms, "connect_timeout", TP_OPT_DURATION, "5s",            \
-                  "timeout of one connection attempt (0: the library's)")
+                  "timeout of one connection attempt (0: 2s)")
 
-/* Connects with cfg (reconnecting forever, logging disconnects/reconnects
- * under `label`). 0 or TP_IO / TP_CONFIG with err. Caller destroys *nc. */
-int tp__nats_connect(const struct tp__nats_conn_config *cfg, const char *label, natsConnection **nc,
-                     struct tp_error *err);
+/* A client with its server list (parsed from the urls option). */
+struct tp__nats_conn {
+    struct tp_nats_server *servers;
+    struct tp_nats_client c;
+    char inbox[48]; /* a unique "_INBOX.<random>" of this connection's owner */
+};
+
+/* Parses cfg, then connects (the first connection must succeed: each
+ * server is tried once). 0 or TP_CONFIG / TP_IO / TP_NOMEM with err naming
+ * `label` and the server. Later reconnects (client.h) never give up.
+ * Call tp__nats_conn_free even after a failure. */
+int tp__nats_conn_open(struct tp__nats_conn *conn, const struct tp__nats_conn_config *cfg,
+                       const char *label, struct tp_error *err);
+void tp__nats_conn_free(struct tp__nats_conn *conn);
+
+/* A JetStream API call ($JS.API.<api>, JSON payload) on a connected
+ * client, waiting up to 5 s. TP_OK with the answer in out; *error_code is
+ * the answer's error.code (404: not found; 0: success) with its description
+ * in why; TP_IO with why when there is no answer (no responders: JetStream
+ * not enabled). */
+int tp__nats_js_api(struct tp__nats_conn *conn, const char *api, const char *payload,
+                    struct tp_buf *out, int *error_code, char *why, size_t why_len);
 
 /* Creates stream `name` (subjects, storage "file" or "memory") unless it
  * exists already (an existing stream is left unchanged). 0 or TP_IO. */
-int tp__nats_ensure_stream(jsCtx *js, const char *name, const struct tp_strlist *subjects,
-                           const char *storage, struct tp_error *err);
-
-/* The text of the last libnats error (never NULL). */
-const char *tp__nats_errtext(natsStatus s);
+int tp__nats_ensure_stream(struct tp__nats_conn *conn, const char *name,
+                           const struct tp_strlist *subjects, const char *storage,
+                           struct tp_error *err);
 
 /* Renders the subject template t for m into out. Returns 0 when the result
  * is a valid publish subject; otherwise TP_INVAL with a reason in why[size]
@@ -75,26 +92,15 @@ int tp__nats_header_ok(const char *key, const char *val);
 int tp__nats_headers_encode(const struct tp_msg *m, int with_meta, const char *const *extra,
                             struct tp_buf *out);
 
-/* The raw header block of received message m ("" with *len 0 when it has
- * none; NULL when m is not laid out as libnats 3.x does: then only libnats'
- * own header API can read it). Read it before that API, which rewrites it. */
-const char *tp__nats_header_block(natsMsg *m, size_t *len);
-
 /* Called per header line with its key and value (spaces around it trimmed, may
  * be empty); a non-zero return stops the parse and is returned. */
 typedef int (*tp__nats_header_fn)(void *arg, const char *key, size_t klen, const char *val,
                                   size_t vlen);
 
-/* Reads header block block[0..len) (as tp__nats_header_block gives it),
+/* Reads header block block[0..len) (an HMSG's, ending with its empty line),
  * calling fn per header line in order. 0, fn's non-zero return, or TP_INVAL
  * with why[] saying what is malformed (the header line number). */
 int tp__nats_headers_parse(const char *block, size_t len, tp__nats_header_fn fn, void *arg,
                            char *why, size_t size);
-
-/* Creates a message whose frame (hdr_len bytes of an encoded header block,
- * then the payload) is frame[0..len): one allocation, no header map (libnats
- * parses the block only if someone reads a header). reply may be NULL. */
-natsStatus tp__nats_msg_create(natsMsg **nm, const char *subject, const char *reply,
-                               const char *frame, size_t len, size_t hdr_len);
 
 #endif

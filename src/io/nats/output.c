@@ -1,12 +1,19 @@
-/* The `nats` output. Each message goes to the subject rendered from a
- * {{meta.KEY}} template (default: umh_topic) with its metadata as headers.
- * JetStream: submit() publishes a batch with plain core publishes whose reply
- * subjects (<inbox>.<attempt>.<index>, one subscription of ours) receive the
- * PubAcks, and returns; the PubAck callback completes the batch when all its
- * PubAcks arrived (up to output.max_in_flight batches in flight). A batch with
- * a failed or overdue PubAck is published again by the retry thread (same
- * Nats-Msg-Id, so the stream drops the duplicates). Core NATS: publish + flush
- * inside submit (the server got them). */
+/* The `nats` output on tagproc's own client (client.h). Each message goes
+ * to the subject rendered from a {{meta.KEY}} template (default: umh_topic)
+ * with its metadata as headers. submit() queues a batch and, while
+ * connected, encodes and writes what max_pending allows right there on the
+ * writer thread (one write per batch). The output's network thread reads the
+ * answers with one read per round, sends what was held back, reconnects,
+ * retries and times out. JetStream: every message is a plain publish whose
+ * reply subject <inbox>.<batch id>.<index> (one subscription) receives its
+ * PubAck; a batch completes when all are positive. Core NATS: a batch
+ * completes with the PONG of the PING sent after it (the server got it).
+ * After a reconnect every unconfirmed message is sent again in order (the
+ * Nats-Msg-Id makes the stream store it once); a failed attempt (negative
+ * PubAck, no answer within ack_timeout) is retried after a back-off. Both
+ * threads work on the client under one mutex, which the network thread
+ * releases while it waits in poll() or connects. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +22,6 @@
 #include <unistd.h>
 
 #include "core/clock.h"
-#include "core/json.h"
 #include "core/log.h"
 #include "core/plugin.h"
 #include "io/nats/internal.h"
@@ -62,394 +68,404 @@ static const struct tp_option out_options[] = {
     TP_OPTION(struct out_config, ack_timeout_ms, "ack_timeout", TP_OPT_DURATION, "5s",
               "wait for acknowledgements before a batch is retried", .min = 1, .max = INT64_MAX),
     TP_OPTION(struct out_config, max_pending, "max_pending", TP_OPT_INT, "4096",
-              "JetStream: most published messages without a PubAck yet (publishing waits, at most "
-              "ack_timeout, for room)",
+              "JetStream: most published messages without a PubAck yet (the rest of the batches "
+              "in flight waits to be sent)",
               .min = 1, .max = INT64_MAX),
     TP_OPTION(struct out_config, max_retries, "max_retries", TP_OPT_INT, "-1",
               "retries of a failed batch before write fails (-1: retry forever)"),
     {0},
 };
 
-/* Where one publishing thread builds a message. */
-struct scratch {
-    struct tp_buf subject;
-    struct tp_buf frame; /* header block + payload */
-};
+/* Per message state within a batch. */
+enum { S_UNSENT, S_SENT, S_FAILED, S_DONE, S_SKIP };
 
-/* One batch published to JetStream, from submit until its completion. */
-struct js_batch {
+#define SID_ACKS 1
+
+/* One submitted batch, from submit until its completion. */
+struct out_batch {
+    struct out_batch *next; /* in submit order */
     struct tp_out_batch *b;
-    uint64_t first_id;     /* Nats-Msg-Id of message i: first_id + i */
-    uint64_t attempt_id;   /* PubAcks of this attempt come to <inbox>.<attempt_id>.<i>; 0: none */
-    size_t sent;           /* messages published in this attempt */
-    size_t answered;       /* PubAcks (positive or not) received for this attempt */
-    int publishing;        /* js_publish is still sending this attempt */
-    int failed;            /* failed publishes / PubAcks of this attempt */
-    int nomem;             /* out of memory: the batch fails without a retry */
-    int retry;             /* 1: the attempt failed, the retry thread takes it; 2: retrying */
-    char why[300];         /* the first failure of this attempt */
-    int64_t attempt;       /* 0: first publish */
-    int64_t backoff_ms;    /* wait before the next retry */
-    int64_t retry_at;      /* tp_mono_ms of the next retry (0: not scheduled) */
-    int64_t deadline;      /* tp_mono_ms when PubAcks still missing fail the attempt */
-    struct js_batch *next; /* in-flight list, in submit order */
+    uint64_t id;           /* PubAcks come to <inbox>.<id>.<index> */
+    uint64_t first_msg_id; /* Nats-Msg-Id of message i: first_msg_id + i */
+    uint8_t *state;
+    size_t next_send;   /* messages before it were sent (or skipped) in this attempt */
+    size_t n_done;      /* S_DONE + S_SKIP */
+    size_t n_sent;      /* S_SENT */
+    uint64_t ping, gen; /* core: the PING sent after it, on connection generation gen */
+    char why[300];      /* the first failure of this attempt */
+    int failed;
+    int64_t attempt, backoff_ms;
+    int64_t retry_at; /* 0: not waiting for a retry */
+    int64_t deadline; /* tp_mono_ms when the attempt fails without its answers */
 };
 
 struct nats_out {
     const struct out_config *cfg;
     struct tp_template *tmpl;
-    natsConnection *nc;
-    jsCtx *js;                     /* JetStream: stream creation */
-    struct scratch submit_scratch; /* submit's */
-    struct scratch retry_scratch;  /* the retry thread's */
+    struct tp__nats_conn conn;
     char id_prefix[48];
-    uint64_t next_id;
-    char inbox[64]; /* JetStream: PubAcks come to <inbox>.<attempt id>.<index> */
-    size_t inbox_len;
-    natsSubscription *acks; /* <inbox>.*.* */
-    int stopping;           /* atomic: stop() was called; a batch not delivered now fails */
-    /* JetStream in-flight state, under lock */
-    pthread_mutex_t lock;
-    pthread_cond_t cond; /* a batch to retry, room below max_pending, stop, close */
-    struct js_batch *batches;
-    uint64_t next_attempt;
-    size_t unacked;  /* published in current attempts, no PubAck yet */
-    int ack_waiters; /* publishers waiting for unacked < max_pending */
-    int acks_closed; /* the PubAck subscription delivered its last callback */
-    int closing;
+    uint64_t next_msg_id, next_batch_id;
+    struct tp_buf subject, hdr, reply; /* scratch for encoding (under lock) */
+    int wake[2];
+    pthread_t thread;
     int has_thread;
-    pthread_t retry_thread;
+    /* Guards everything below and the client while `live`. */
+    pthread_mutex_t lock;
+    int live;    /* connected and subscribed: submit may write */
+    int polling; /* the network thread waits in poll() */
+    int wake_sent;
+    int stopping, closing;
+    uint64_t subscribed_gen;
+    struct out_batch *head, *tail;
+    size_t unacked; /* JetStream: sent, no PubAck yet */
 };
 
-static int stopping(struct nats_out *o)
+static void wake_thread(struct nats_out *o)
 {
-    return __atomic_load_n(&o->stopping, __ATOMIC_ACQUIRE);
-}
-
-/* Sleeps ms, in short slices so that a stop ends it early. */
-static void sleep_unless_stopped(struct nats_out *o, int64_t ms)
-{
-    for (int64_t until = tp_mono_ms() + ms; !stopping(o) && tp_mono_ms() < until;) {
-        struct timespec ts = {0, 20000000};
-        nanosleep(&ts, NULL);
+    if (o->polling && !o->wake_sent) {
+        o->wake_sent = 1;
+        ssize_t w = write(o->wake[1], "w", 1);
+        (void)w;
     }
 }
 
-/* pthread_cond_timedwait on o->cond for at most ms (under lock). */
-static void wait_ms_locked(struct nats_out *o, int64_t ms)
+static void batch_free(struct out_batch *jb)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += ms * 1000000;
-    ts.tv_sec += ts.tv_nsec / 1000000000;
-    ts.tv_nsec %= 1000000000;
-    pthread_cond_timedwait(&o->cond, &o->lock, &ts);
+    free(jb->state);
+    free(jb);
 }
 
-/* ---------- JetStream batches ---------- */
+/* ---------- sending (under lock, connected) ---------- */
 
-/* Notes a failure of jb's current attempt (the first reason is kept). Under lock. */
-static void js_note_failure(struct js_batch *jb, const char *why)
+/* Appends message i of jb to the socket queue. TP_INVAL: no valid subject
+ * (an invalid_topic drop on the first attempt), TP_NOMEM. */
+static int encode_msg(struct nats_out *o, struct out_batch *jb, size_t i)
+{
+    const struct tp_msg *m = jb->b->msgs[i];
+    char why[300];
+    int rc = tp__nats_subject_render(o->tmpl, m, &o->subject, why, sizeof(why));
+    if (rc == TP_INVAL)
+        tp_out_batch_drop(jb->b, i, TP_DROP_INVALID_TOPIC, "nats output: %s", why);
+    if (rc)
+        return rc;
+    char id[96];
+    const char *extra[5] = {NULL};
+    size_t n_extra = 0;
+    if (o->cfg->jetstream && o->cfg->dedup) {
+        snprintf(id, sizeof(id), "%s-%llu", o->id_prefix,
+                 (unsigned long long)(jb->first_msg_id + i));
+        extra[n_extra++] = "Nats-Msg-Id";
+        extra[n_extra++] = id;
+    }
+    if (o->cfg->jetstream && o->cfg->stream) { /* the server rejects messages stored elsewhere */
+        extra[n_extra++] = "Nats-Expected-Stream";
+        extra[n_extra++] = o->cfg->stream;
+    }
+    tp_buf_reset(&o->hdr);
+    tp_buf_reset(&o->reply);
+    rc = tp__nats_headers_encode(m, o->cfg->headers, extra, &o->hdr);
+    if (!rc && o->cfg->jetstream)
+        rc = tp_buf_printf(&o->reply, "%s.%llu.%zu", o->conn.inbox, (unsigned long long)jb->id, i);
+    return rc ? rc
+              : tp_nats_encode_pub(tp_nats_client_out(&o->conn.c), o->subject.data, o->subject.len,
+                                   o->cfg->jetstream ? o->reply.data : NULL, o->reply.len,
+                                   o->hdr.data, o->hdr.len, m->payload, m->payload_len);
+}
+
+/* Notes a failure of jb's current attempt (the first reason is kept). */
+static void note_failure(struct out_batch *jb, const char *why)
 {
     if (!jb->failed++)
         snprintf(jb->why, sizeof(jb->why), "%s", why);
 }
 
-/* Under lock: when jb's attempt is over (published, every PubAck in), either
- * unlinks jb and returns it for completion (all stored), or hands it to the
- * retry thread. NULL when there is nothing to complete. */
-static struct js_batch *js_settle_locked(struct nats_out *o, struct js_batch *jb)
+/* Sends what the batches hold unsent, in order, while max_pending allows.
+ * A batch waiting for its retry holds back the batches after it (order). */
+static void pump(struct nats_out *o)
 {
-    if (jb->publishing || jb->retry || jb->answered < jb->sent)
-        return NULL;
-    jb->attempt_id = 0;
-    if (!jb->failed && !jb->nomem && !o->closing) {
-        struct js_batch **pp = &o->batches;
-        while (*pp != jb)
-            pp = &(*pp)->next;
-        *pp = jb->next;
-        return jb;
+    int64_t now = tp_mono_ms();
+    for (struct out_batch *jb = o->head; jb && o->live; jb = jb->next) {
+        if (jb->retry_at)
+            return;
+        if (jb->next_send == jb->b->n)
+            continue;
+        size_t before = jb->next_send;
+        while (jb->next_send < jb->b->n) {
+            size_t i = jb->next_send;
+            if (jb->state[i] != S_UNSENT) {
+                jb->next_send++;
+                continue;
+            }
+            if (o->cfg->jetstream && o->unacked >= (size_t)o->cfg->max_pending)
+                return;
+            int rc = encode_msg(o, jb, i);
+            if (rc == TP_INVAL) {
+                jb->state[i] = S_SKIP;
+                jb->n_done++;
+            } else if (rc) {
+                note_failure(jb, "out of memory");
+                jb->state[i] = S_FAILED;
+            } else {
+                jb->state[i] = S_SENT; /* core: done with the PONG */
+                jb->n_sent += o->cfg->jetstream;
+                o->unacked += o->cfg->jetstream;
+            }
+            jb->next_send++;
+        }
+        if (jb->next_send != before)
+            jb->deadline = now + o->cfg->ack_timeout_ms;
+        if (!o->cfg->jetstream && jb->next_send == jb->b->n) {
+            jb->ping = tp_nats_client_ping(&o->conn.c);
+            jb->gen = o->conn.c.generation;
+        }
     }
-    jb->retry = 1;
-    pthread_cond_broadcast(&o->cond);
-    return NULL;
 }
 
-/* Completes a settled batch (outside the lock; o may be closed from here on). */
-static void js_complete(struct js_batch *jb)
+/* The connection is gone: what was sent and not confirmed is sent again
+ * after the reconnect, in order. */
+static void unsend_all(struct nats_out *o)
 {
-    struct tp_out_batch *b = jb->b;
-    free(jb);
-    tp_out_batch_complete(b, TP_OK, NULL);
+    for (struct out_batch *jb = o->head; jb; jb = jb->next) {
+        for (size_t i = 0; i < jb->b->n; i++)
+            if (jb->state[i] == S_SENT)
+                jb->state[i] = S_UNSENT;
+        jb->n_sent = 0;
+        jb->ping = 0;
+        if (!jb->retry_at)
+            jb->next_send = 0;
+    }
+    o->unacked = 0;
 }
 
-/* Under lock: attempts whose PubAcks did not all come within ack_timeout fail
- * (their late PubAcks are ignored); the retry thread takes them. */
-static void js_expire_locked(struct nats_out *o, int64_t now)
+/* ---------- completing (under lock; the caller completes `done` after unlocking) ---------- */
+
+static void unlink_batch(struct nats_out *o, struct out_batch *jb)
 {
-    for (struct js_batch *jb = o->batches; jb; jb = jb->next) {
-        if (!jb->attempt_id || jb->publishing || jb->answered >= jb->sent || now < jb->deadline)
+    struct out_batch **pp = &o->head, *prev = NULL;
+    while (*pp != jb)
+        prev = *pp, pp = &(*pp)->next;
+    *pp = jb->next;
+    if (o->tail == jb)
+        o->tail = prev;
+}
+
+/* jb's attempt is over when nothing is unsent or unanswered: completes it
+ * (moved to *done) or schedules its retry. */
+static void settle(struct nats_out *o, struct out_batch *jb, struct out_batch **done, int64_t now)
+{
+    if (jb->retry_at || jb->next_send < jb->b->n || jb->n_sent)
+        return;
+    if (!o->cfg->jetstream && !jb->failed) {
+        if (!jb->ping || jb->gen != o->conn.c.generation || o->conn.c.pongs < jb->ping)
+            return;
+        for (size_t i = 0; i < jb->b->n; i++)
+            if (jb->state[i] == S_SENT)
+                jb->state[i] = S_DONE, jb->n_done++;
+    }
+    if (jb->n_done == jb->b->n) {
+        unlink_batch(o, jb);
+        jb->next = *done;
+        *done = jb;
+        return;
+    }
+    jb->retry_at = now + jb->backoff_ms;
+    tp_log_limited(TP_LOG_WARN, "nats-out-retry",
+                   "nats output: batch of %zu not delivered (%s); retrying in %lld ms", jb->b->n,
+                   jb->why, (long long)jb->backoff_ms);
+}
+
+/* Attempts without their answers within ack_timeout fail. */
+static void expire(struct nats_out *o, int64_t now)
+{
+    for (struct out_batch *jb = o->head; jb; jb = jb->next) {
+        if (jb->retry_at || now < jb->deadline)
+            continue;
+        int waiting_core = !o->cfg->jetstream && jb->next_send == jb->b->n && !jb->failed;
+        if (!jb->n_sent && !waiting_core && (o->live || jb->next_send == jb->b->n))
             continue;
         char why[300];
-        snprintf(why, sizeof(why), "no PubAck for %zu of %zu messages within ack_timeout",
-                 jb->sent - jb->answered, jb->sent);
-        js_note_failure(jb, why);
-        o->unacked -= jb->sent - jb->answered;
-        jb->answered = jb->sent;
-        js_settle_locked(o, jb); /* failed: to the retry thread */
-        if (o->ack_waiters)
-            pthread_cond_broadcast(&o->cond);
+        if (jb->n_sent)
+            snprintf(why, sizeof(why), "no PubAck for %zu of %zu messages within ack_timeout",
+                     jb->n_sent, jb->b->n);
+        else
+            snprintf(why, sizeof(why), "%s",
+                     o->live ? "flush: no answer within ack_timeout" : "not connected");
+        note_failure(jb, why);
+        for (size_t i = 0; i < jb->b->n; i++)
+            if (jb->state[i] == S_SENT || (!o->live && jb->state[i] == S_UNSENT))
+                jb->state[i] = S_FAILED;
+        o->unacked -= o->cfg->jetstream ? jb->n_sent : 0;
+        jb->n_sent = 0;
+        jb->next_send = jb->b->n;
+        jb->ping = 0;
+        if (!o->cfg->jetstream) /* a lost flush: everything again */
+            for (size_t i = 0; i < jb->b->n; i++)
+                if (jb->state[i] != S_SKIP)
+                    jb->state[i] = S_FAILED;
     }
 }
 
-/* 1 when the reply msg is a positive PubAck ({"stream":..,"seq":..});
- * else 0 with the reason in why (a JetStream error, no stream for the
- * subject, an unexpected answer). */
-static int pub_ack_ok(natsMsg *msg, char *why, size_t size)
+/* Batches whose retry is due: failed for good (max_retries, stopping) into
+ * *failed, or set up for their next attempt. */
+static void retry_due(struct nats_out *o, int64_t now, struct out_batch **failed)
 {
-    const char *d = natsMsg_GetData(msg);
-    size_t n = (size_t)natsMsg_GetDataLength(msg), vl = 0, tl = 0, cl = 0;
-    const char *v = NULL, *text = NULL, *code = NULL;
-    if (n == 0 && natsMsg_IsNoResponders(msg)) {
-        snprintf(why, size, "no JetStream stream stores the subject (no responders)");
-        return 0;
-    }
-    if (d && tp_json_object_member(d, n, "error", &v, &vl)) {
-        if (!tp_json_object_member(v, vl, "description", &text, &tl))
-            text = "\"\"", tl = 2;
-        if (!tp_json_object_member(v, vl, "err_code", &code, &cl) &&
-            !tp_json_object_member(v, vl, "code", &code, &cl))
-            code = "?", cl = 1;
-        snprintf(why, size, "%.*s (code %.*s)", (int)(tl > 2 ? tl - 2 : 0), text + 1, (int)cl,
-                 code);
-        return 0;
-    }
-    if (d && tp_json_object_member(d, n, "seq", &v, &vl))
-        return 1;
-    snprintf(why, size, "unexpected PubAck \"%.100s\"", d ? d : "");
-    return 0;
-}
-
-/* The PubAck subscription's callback (libnats' delivery thread). */
-static void on_pub_ack(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-    (void)nc;
-    (void)sub;
-    struct nats_out *o = closure;
-    const char *tail = natsMsg_GetSubject(msg) + o->inbox_len; /* ".<attempt id>.<index>" */
-    uint64_t aid = *tail == '.' ? strtoull(tail + 1, NULL, 10) : 0;
-    char why[300];
-    int ok = pub_ack_ok(msg, why, sizeof(why));
-    natsMsg_Destroy(msg);
-    struct js_batch *done = NULL;
-    pthread_mutex_lock(&o->lock);
-    struct js_batch *jb = aid ? o->batches : NULL;
-    while (jb && jb->attempt_id != aid)
-        jb = jb->next;
-    if (jb && !o->closing && jb->answered < jb->sent) {
-        jb->answered++;
-        o->unacked--;
-        if (o->ack_waiters)
-            pthread_cond_broadcast(&o->cond);
-        if (!ok)
-            js_note_failure(jb, why);
-        done = js_settle_locked(o, jb);
-    }
-    pthread_mutex_unlock(&o->lock);
-    if (done)
-        js_complete(done);
-}
-
-static void on_acks_closed(void *closure)
-{
-    struct nats_out *o = closure;
-    pthread_mutex_lock(&o->lock);
-    o->acks_closed = 1;
-    pthread_cond_broadcast(&o->cond);
-    pthread_mutex_unlock(&o->lock);
-}
-
-/* Under lock: waits while max_pending publishes are unacknowledged. 0 when
- * there is room; else TP_IO with why (stopping, or no room for ack_timeout). */
-static int js_wait_room_locked(struct nats_out *o, char *why, size_t size)
-{
-    if (o->unacked < (size_t)o->cfg->max_pending)
-        return TP_OK;
-    int64_t until = tp_mono_ms() + o->cfg->ack_timeout_ms;
-    o->ack_waiters++;
-    while (o->unacked >= (size_t)o->cfg->max_pending && !o->closing && !stopping(o) &&
-           tp_mono_ms() < until)
-        wait_ms_locked(o, 50);
-    o->ack_waiters--;
-    if (o->unacked < (size_t)o->cfg->max_pending)
-        return TP_OK;
-    snprintf(why, size, "%s",
-             stopping(o) || o->closing ? "stopping"
-                                       : "max_pending publishes without PubAck for ack_timeout");
-    return TP_IO;
-}
-
-static natsMsg *build(struct nats_out *o, struct tp_out_batch *b, size_t i, int report,
-                      struct scratch *sc, const char *reply, const char *msg_id, int *nomem);
-
-/* Publishes every message of jb (one attempt) with core NATS publishes whose
- * reply subjects collect the PubAcks; on_pub_ack (or this call, or the expiry
- * after ack_timeout) completes jb or hands it to the retry thread. */
-static void js_publish(struct nats_out *o, struct js_batch *jb, struct scratch *sc)
-{
-    pthread_mutex_lock(&o->lock);
-    uint64_t aid = jb->attempt_id = ++o->next_attempt;
-    jb->publishing = 1;
-    jb->sent = jb->answered = 0;
-    jb->failed = 0;
-    jb->retry = 0;
-    jb->why[0] = 0;
-    pthread_mutex_unlock(&o->lock);
-    char id[96], reply[128];
-    struct tp_out_batch *b = jb->b;
-    for (size_t i = 0; i < b->n; i++) {
-        int nomem = 0;
-        if (o->cfg->dedup)
-            snprintf(id, sizeof(id), "%s-%llu", o->id_prefix,
-                     (unsigned long long)(jb->first_id + i));
-        snprintf(reply, sizeof(reply), "%s.%llu.%zu", o->inbox, (unsigned long long)aid, i);
-        natsMsg *nm =
-            build(o, b, i, jb->attempt == 0, sc, reply, o->cfg->dedup ? id : NULL, &nomem);
-        if (!nm && !nomem)
+    for (struct out_batch *jb = o->head, *next; jb; jb = next) {
+        next = jb->next;
+        if (!jb->retry_at || (now < jb->retry_at && !o->stopping))
             continue;
-        char why[300] = "";
-        pthread_mutex_lock(&o->lock);
-        int rc = nomem ? TP_NOMEM : js_wait_room_locked(o, why, sizeof(why));
-        if (rc) {
-            if (rc == TP_NOMEM)
-                jb->nomem = 1;
-            js_note_failure(jb, rc == TP_NOMEM ? "out of memory" : why);
-            pthread_mutex_unlock(&o->lock);
-            natsMsg_Destroy(nm);
-            break;
-        }
-        jb->sent++;
-        o->unacked++;
-        pthread_mutex_unlock(&o->lock);
-        natsStatus s = natsConnection_PublishMsg(o->nc, nm);
-        natsMsg_Destroy(nm);
-        if (s != NATS_OK) { /* not sent: no PubAck will come */
-            snprintf(why, sizeof(why), "publish: %s", tp__nats_errtext(s));
-            pthread_mutex_lock(&o->lock);
-            jb->sent--;
-            o->unacked--;
-            js_note_failure(jb, why);
-            pthread_mutex_unlock(&o->lock);
-            break;
-        }
-    }
-    pthread_mutex_lock(&o->lock);
-    jb->publishing = 0;
-    jb->deadline = tp_mono_ms() + o->cfg->ack_timeout_ms;
-    struct js_batch *done = js_settle_locked(o, jb);
-    pthread_mutex_unlock(&o->lock);
-    if (done)
-        js_complete(done);
-}
-
-/* The retry thread: fails attempts whose PubAcks are overdue, publishes failed
- * batches again after a back-off, fails them after max_retries, on out of
- * memory or once stop() was called. */
-static void *js_retry_main(void *arg)
-{
-    struct nats_out *o = arg;
-    pthread_mutex_lock(&o->lock);
-    while (!o->closing) {
-        int64_t now = tp_mono_ms();
-        js_expire_locked(o, now);
-        struct js_batch *jb = o->batches;
-        while (jb && jb->retry != 1)
-            jb = jb->next;
-        if (!jb) {
-            wait_ms_locked(o, 50);
-            continue;
-        }
-        struct tp_error err = {0};
-        int status = 0;
-        if (jb->nomem)
-            status = tp_error_set(&err, TP_NOMEM, "nats output: out of memory");
-        else if (o->cfg->max_retries >= 0 && jb->attempt >= o->cfg->max_retries)
-            status = tp_error_set(&err, TP_IO, "nats output: batch of %zu not delivered: %s",
-                                  jb->b->n, jb->why);
-        else if (stopping(o))
-            status = tp_error_set(&err, TP_IO,
-                                  "nats output: stopping while a batch of %zu is not delivered "
-                                  "(%s); its input will be delivered again",
-                                  jb->b->n, jb->why);
-        if (status) {
-            struct js_batch **pp = &o->batches;
-            while (*pp != jb)
-                pp = &(*pp)->next;
-            *pp = jb->next;
-            pthread_mutex_unlock(&o->lock);
-            tp_out_batch_fail(jb->b, status, &err);
-            free(jb);
-            pthread_mutex_lock(&o->lock);
-            continue;
-        }
-        if (!jb->retry_at) {
-            jb->retry_at = now + jb->backoff_ms;
-            tp_log_limited(TP_LOG_WARN, "nats-out-retry",
-                           "nats output: batch of %zu not delivered (%s); retrying in %lld ms",
-                           jb->b->n, jb->why, (long long)jb->backoff_ms);
-        }
-        if (now < jb->retry_at) { /* waits in slices: stop() and close() signal cond */
-            wait_ms_locked(o, jb->retry_at - now < 50 ? jb->retry_at - now : 50);
+        if ((o->cfg->max_retries >= 0 && jb->attempt >= o->cfg->max_retries) || o->stopping) {
+            unlink_batch(o, jb);
+            jb->next = *failed;
+            *failed = jb;
             continue;
         }
         jb->attempt++;
         jb->retry_at = 0;
+        jb->failed = 0;
         jb->backoff_ms = jb->backoff_ms * 2 > 5000 ? 5000 : jb->backoff_ms * 2;
-        jb->retry = 2; /* publishing */
-        pthread_mutex_unlock(&o->lock);
-        js_publish(o, jb, &o->retry_scratch);
-        pthread_mutex_lock(&o->lock);
+        for (size_t i = 0; i < jb->b->n; i++)
+            if (jb->state[i] == S_FAILED)
+                jb->state[i] = S_UNSENT;
+        jb->next_send = 0;
+        jb->deadline = now + o->cfg->ack_timeout_ms;
+    }
+}
+
+/* Completes (outside the lock) what settle and retry_due collected. */
+static void finish(struct nats_out *o, struct out_batch *done, struct out_batch *failed)
+{
+    for (struct out_batch *jb = done, *next; jb; jb = next) {
+        next = jb->next;
+        struct tp_out_batch *b = jb->b;
+        batch_free(jb);
+        tp_out_batch_complete(b, TP_OK, NULL);
+    }
+    for (struct out_batch *jb = failed, *next; jb; jb = next) {
+        next = jb->next;
+        struct tp_error err = {0};
+        if (o->stopping && !(o->cfg->max_retries >= 0 && jb->attempt >= o->cfg->max_retries))
+            tp_error_set(&err, TP_IO,
+                         "nats output: stopping while a batch of %zu is not delivered (%s); its "
+                         "input will be delivered again",
+                         jb->b->n, jb->why);
+        else
+            tp_error_set(&err, TP_IO, "nats output: batch of %zu not delivered: %s", jb->b->n,
+                         jb->why);
+        struct tp_out_batch *b = jb->b;
+        batch_free(jb);
+        tp_out_batch_fail(b, TP_IO, &err);
+    }
+}
+
+/* A PubAck for <inbox>.<id>.<index>. */
+static void on_answer(struct nats_out *o, const struct tp_nats_frame *f)
+{
+    size_t il = strlen(o->conn.inbox);
+    if (f->subject_len <= il + 1)
+        return;
+    char *end = NULL;
+    uint64_t id = strtoull(f->subject + il + 1, &end, 10);
+    if (!end || *end != '.')
+        return;
+    size_t i = (size_t)strtoull(end + 1, NULL, 10);
+    struct out_batch *jb = o->head;
+    while (jb && jb->id != id)
+        jb = jb->next;
+    if (!jb || i >= jb->b->n || jb->state[i] == S_DONE || jb->state[i] == S_SKIP)
+        return;
+    char why[300];
+    int ok = tp_nats_pub_ack_ok(f->hdr, f->hdr_len, f->payload, f->payload_len, why, sizeof(why));
+    if (jb->state[i] == S_SENT) {
+        jb->n_sent--;
+        o->unacked--;
+        jb->state[i] = S_FAILED;
+        if (!ok)
+            note_failure(jb, why);
+    }
+    if (ok) { /* stored (also a late answer of an earlier attempt) */
+        jb->state[i] = S_DONE;
+        jb->n_done++;
+    }
+}
+
+/* ---------- the network thread ---------- */
+
+static int subscribe(struct nats_out *o)
+{
+    o->subscribed_gen = o->conn.c.generation;
+    if (!o->cfg->jetstream)
+        return TP_OK;
+    char subj[80];
+    snprintf(subj, sizeof(subj), "%s.*.*", o->conn.inbox);
+    return tp_nats_encode_sub(tp_nats_client_out(&o->conn.c), subj, NULL, SID_ACKS);
+}
+
+static void drain_wake(struct nats_out *o)
+{
+    char b[64];
+    while (read(o->wake[0], b, sizeof(b)) > 0)
+        ;
+    o->wake_sent = 0;
+}
+
+static void *net_main(void *arg)
+{
+    struct nats_out *o = arg;
+    struct tp_nats_client *c = &o->conn.c;
+    pthread_mutex_lock(&o->lock);
+    while (!o->closing) {
+        struct out_batch *done = NULL, *failed = NULL;
+        if (!c->connected) {
+            o->live = 0;
+            unsend_all(o);
+            o->polling = 1; /* connect waits on the wake pipe */
+            pthread_mutex_unlock(&o->lock);
+            tp_nats_client_connect(c, o->wake[0]);
+            pthread_mutex_lock(&o->lock);
+            o->polling = 0;
+            drain_wake(o);
+        }
+        if (c->connected && o->subscribed_gen != c->generation) {
+            if (subscribe(o))
+                tp_nats_client_lost(c, "out of memory");
+            o->live = c->connected;
+        }
+        int64_t now = tp_mono_ms();
+        expire(o, now);
+        retry_due(o, now, &failed);
+        pump(o);
+        for (struct out_batch *jb = o->head, *next; jb; jb = next) {
+            next = jb->next;
+            settle(o, jb, &done, now);
+        }
+        if (done || failed) {
+            pthread_mutex_unlock(&o->lock);
+            finish(o, done, failed);
+            pthread_mutex_lock(&o->lock);
+            continue;
+        }
+        if (!c->connected)
+            continue;
+        int woken = 0;
+        o->polling = 1;
+        c->poll_unlock = &o->lock;
+        tp_nats_client_poll(c, 50, o->wake[0], &woken);
+        c->poll_unlock = NULL;
+        o->polling = 0;
+        if (woken || o->wake_sent)
+            drain_wake(o);
+        struct tp_nats_frame f;
+        while (tp_nats_client_next(c, &f) == TP_OK)
+            if (f.sid == SID_ACKS && o->cfg->jetstream)
+                on_answer(o, &f);
+        if (c->connected)
+            tp_nats_client_send(c);
     }
     pthread_mutex_unlock(&o->lock);
     return NULL;
 }
 
-/* JetStream: the PubAck inbox subscription and the retry thread. */
-static int js_open(struct nats_out *o, struct tp_error *err)
-{
-    const struct out_config *cfg = o->cfg;
-    natsStatus s = natsConnection_JetStream(&o->js, o->nc, NULL);
-    if (s != NATS_OK)
-        return tp_error_set(err, TP_IO, "output.nats: JetStream context: %s", tp__nats_errtext(s));
-    if (cfg->create_stream) {
-        int rc =
-            tp__nats_ensure_stream(o->js, cfg->stream, &cfg->stream_subjects, cfg->storage, err);
-        if (rc)
-            return rc;
-    }
-    natsInbox *inbox = NULL;
-    s = natsInbox_Create(&inbox);
-    if (s == NATS_OK) {
-        snprintf(o->inbox, sizeof(o->inbox), "%s", (const char *)inbox);
-        o->inbox_len = strlen(o->inbox);
-        natsInbox_Destroy(inbox);
-        char subj[80];
-        snprintf(subj, sizeof(subj), "%s.*.*", o->inbox);
-        s = natsConnection_Subscribe(&o->acks, o->nc, subj, on_pub_ack, o);
-    }
-    /* Bounded by max_pending and the window, not by libnats' default limits. */
-    if (s == NATS_OK)
-        s = natsSubscription_SetPendingLimits(o->acks, -1, -1);
-    if (s == NATS_OK)
-        s = natsSubscription_SetOnCompleteCB(o->acks, on_acks_closed, o);
-    if (s != NATS_OK)
-        return tp_error_set(err, TP_IO, "output.nats: PubAck subscription: %s",
-                            tp__nats_errtext(s));
-    if (pthread_create(&o->retry_thread, NULL, js_retry_main, o))
-        return tp_error_set(err, TP_NOMEM, "output.nats: cannot start the retry thread");
-    o->has_thread = 1;
-    return TP_OK;
-}
+/* ---------- plugin ---------- */
 
 static void nats_out_close(void *p);
 
@@ -459,13 +475,12 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
     if (!o)
         return tp_error_set(err, TP_NOMEM, "out of memory");
     o->cfg = config;
+    o->wake[0] = o->wake[1] = -1;
     const struct out_config *cfg = o->cfg;
-    tp_buf_init(&o->submit_scratch.subject);
-    tp_buf_init(&o->submit_scratch.frame);
-    tp_buf_init(&o->retry_scratch.subject);
-    tp_buf_init(&o->retry_scratch.frame);
+    tp_buf_init(&o->subject);
+    tp_buf_init(&o->hdr);
+    tp_buf_init(&o->reply);
     pthread_mutex_init(&o->lock, NULL);
-    pthread_cond_init(&o->cond, NULL);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(o->id_prefix, sizeof(o->id_prefix), "tp-%lx-%lx-%x", (unsigned long)ts.tv_sec,
@@ -481,10 +496,20 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
         rc = tp_error_set(err, TP_CONFIG, "output.nats.create_stream: needs output.nats.stream");
     if (!rc && (cfg->stream || cfg->create_stream) && !cfg->jetstream)
         rc = tp_error_set(err, TP_CONFIG, "output.nats.stream: needs jetstream: true");
+    if (!rc && (pipe(o->wake) || fcntl(o->wake[0], F_SETFL, O_NONBLOCK) ||
+                fcntl(o->wake[1], F_SETFL, O_NONBLOCK)))
+        rc = tp_error_set(err, TP_IO, "output.nats: cannot create a pipe");
     if (!rc)
-        rc = tp__nats_connect(&cfg->conn, "output.nats", &o->nc, err);
-    if (!rc && cfg->jetstream)
-        rc = js_open(o, err);
+        rc = tp__nats_conn_open(&o->conn, &cfg->conn, "output.nats", err);
+    if (!rc && cfg->create_stream)
+        rc =
+            tp__nats_ensure_stream(&o->conn, cfg->stream, &cfg->stream_subjects, cfg->storage, err);
+    if (!rc) {
+        if (pthread_create(&o->thread, NULL, net_main, o))
+            rc = tp_error_set(err, TP_NOMEM, "output.nats: cannot start the network thread");
+        else
+            o->has_thread = 1;
+    }
     if (rc) {
         nats_out_close(o);
         return rc;
@@ -493,146 +518,48 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
     return TP_OK;
 }
 
-/* Builds the NATS message for message i of b (its subject and frame built in
- * sc; reply and msg_id may be NULL); NULL when it has no valid subject (then,
- * when `report`, a per-message invalid_topic drop) or on out of memory
- * (*nomem set). */
-static natsMsg *build(struct nats_out *o, struct tp_out_batch *b, size_t i, int report,
-                      struct scratch *sc, const char *reply, const char *msg_id, int *nomem)
+static int nats_out_submit(void *p, struct tp_out_batch *b)
 {
-    const struct tp_msg *m = b->msgs[i];
-    char why[300];
-    int rc = tp__nats_subject_render(o->tmpl, m, &sc->subject, why, sizeof(why));
-    if (rc == TP_NOMEM) {
-        *nomem = 1;
-        return NULL;
-    }
-    if (rc) {
-        if (report)
-            tp_out_batch_drop(b, i, TP_DROP_INVALID_TOPIC, "nats output: %s", why);
-        return NULL;
-    }
-    const char *extra[5] = {NULL};
-    size_t n_extra = 0;
-    if (msg_id) {
-        extra[n_extra++] = "Nats-Msg-Id";
-        extra[n_extra++] = msg_id;
-    }
-    if (reply && o->cfg->stream) { /* the server rejects messages stored elsewhere */
-        extra[n_extra++] = "Nats-Expected-Stream";
-        extra[n_extra++] = o->cfg->stream;
-    }
-    tp_buf_reset(&sc->frame);
-    natsMsg *nm = NULL;
-    rc = tp__nats_headers_encode(m, o->cfg->headers, extra, &sc->frame);
-    size_t hdr_len = sc->frame.len;
-    rc = rc ? rc : tp_buf_append(&sc->frame, m->payload, m->payload_len);
-    if (rc || tp__nats_msg_create(&nm, sc->subject.data, reply, sc->frame.data, sc->frame.len,
-                                  hdr_len) != NATS_OK) {
-        *nomem = 1;
-        return NULL;
-    }
-    return nm;
-}
-
-/* One attempt with core NATS: publish everything, then a flush round trip. */
-static int core_attempt(struct nats_out *o, struct tp_out_batch *b, int first, char *why,
-                        size_t size)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        int nomem = 0;
-        natsMsg *nm = build(o, b, i, first, &o->submit_scratch, NULL, NULL, &nomem);
-        if (nomem) {
-            snprintf(why, size, "out of memory");
-            return TP_NOMEM;
-        }
-        if (!nm)
-            continue;
-        natsStatus s = natsConnection_PublishMsg(o->nc, nm);
-        natsMsg_Destroy(nm);
-        if (s != NATS_OK) {
-            snprintf(why, size, "publish: %s", tp__nats_errtext(s));
-            return TP_IO;
-        }
-    }
-    natsStatus s = natsConnection_FlushTimeout(o->nc, o->cfg->ack_timeout_ms);
-    if (s != NATS_OK) {
-        snprintf(why, size, "flush: %s", tp__nats_errtext(s));
-        return TP_IO;
-    }
-    return TP_OK;
-}
-
-/* JetStream: publishes b and returns; the PubAck handler completes it. */
-static int js_submit(struct nats_out *o, struct tp_out_batch *b)
-{
-    struct js_batch *jb = calloc(1, sizeof(*jb));
-    if (!jb) {
+    struct nats_out *o = p;
+    struct out_batch *jb = calloc(1, sizeof(*jb));
+    uint8_t *state = jb ? calloc(b->n ? b->n : 1, 1) : NULL;
+    if (!state) {
+        free(jb);
         struct tp_error err = {0};
         tp_error_set(&err, TP_NOMEM, "nats output: out of memory");
         return tp_out_batch_fail(b, TP_NOMEM, &err);
     }
     jb->b = b;
-    jb->first_id = o->next_id;
-    o->next_id += b->n;
+    jb->state = state;
     jb->backoff_ms = 100;
     pthread_mutex_lock(&o->lock);
-    struct js_batch **pp = &o->batches;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = jb;
-    pthread_mutex_unlock(&o->lock);
-    js_publish(o, jb, &o->submit_scratch);
-    return TP_OK;
-}
-
-static int nats_out_submit(void *p, struct tp_out_batch *b)
-{
-    struct nats_out *o = p;
-    if (o->js)
-        return js_submit(o, b);
-    int64_t backoff_ms = 100;
-    char why[400] = "";
-    struct tp_error err = {0};
-    for (int64_t attempt = 0;; attempt++) {
-        int rc = core_attempt(o, b, attempt == 0, why, sizeof(why));
-        if (rc == TP_OK) {
-            tp_out_batch_complete(b, TP_OK, NULL);
-            return TP_OK;
-        }
-        if (rc == TP_NOMEM) {
-            tp_error_set(&err, rc, "nats output: out of memory");
-            return tp_out_batch_fail(b, rc, &err);
-        }
-        if (o->cfg->max_retries >= 0 && attempt >= o->cfg->max_retries) {
-            tp_error_set(&err, TP_IO, "nats output: batch of %zu not delivered: %s", b->n, why);
-            return tp_out_batch_fail(b, TP_IO, &err);
-        }
-        if (stopping(o)) {
-            tp_error_set(&err, TP_IO,
-                         "nats output: stopping while a batch of %zu is not delivered (%s); its "
-                         "input will be delivered again",
-                         b->n, why);
-            return tp_out_batch_fail(b, TP_IO, &err);
-        }
-        tp_log_limited(TP_LOG_WARN, "nats-out-retry",
-                       "nats output: batch of %zu not delivered (%s); retrying in %lld ms", b->n,
-                       why, (long long)backoff_ms);
-        sleep_unless_stopped(o, backoff_ms);
-        backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+    jb->id = ++o->next_batch_id;
+    jb->first_msg_id = o->next_msg_id;
+    o->next_msg_id += b->n;
+    jb->deadline = tp_mono_ms() + o->cfg->ack_timeout_ms;
+    *(o->tail ? &o->tail->next : &o->head) = jb;
+    o->tail = jb;
+    if (o->live) {
+        pump(o);
+        tp_nats_client_send(&o->conn.c);
     }
+    /* The network thread takes it from here: bytes the socket did not
+     * take, a batch without room or connection, the completion. */
+    wake_thread(o);
+    pthread_mutex_unlock(&o->lock);
+    return TP_OK;
 }
 
 /* The signal thread: a batch retried forever (max_retries -1, the server
  * away) fails at its next attempt instead, so SIGTERM ends the run (a
- * JetStream batch still waiting for PubAcks fails once they time out, after
- * at most ack_timeout). */
+ * batch still waiting for answers fails once they time out, after at most
+ * ack_timeout). */
 static void nats_out_stop(void *p)
 {
     struct nats_out *o = p;
-    __atomic_store_n(&o->stopping, 1, __ATOMIC_RELEASE);
     pthread_mutex_lock(&o->lock);
-    pthread_cond_broadcast(&o->cond);
+    o->stopping = 1;
+    wake_thread(o);
     pthread_mutex_unlock(&o->lock);
 }
 
@@ -641,36 +568,32 @@ static void nats_out_close(void *p)
     struct nats_out *o = p;
     pthread_mutex_lock(&o->lock);
     o->closing = 1; /* no completion from here on */
-    pthread_cond_broadcast(&o->cond);
+    if (o->wake[1] >= 0) {
+        ssize_t w = write(o->wake[1], "c", 1);
+        (void)w;
+    }
     pthread_mutex_unlock(&o->lock);
     if (o->has_thread)
-        pthread_join(o->retry_thread, NULL);
-    if (o->acks) { /* wait until on_pub_ack can no longer run (it uses o) */
-        if (natsSubscription_Unsubscribe(o->acks) != NATS_OK)
-            natsConnection_Close(o->nc);
-        pthread_mutex_lock(&o->lock);
-        for (int64_t until = tp_mono_ms() + 5000; !o->acks_closed && tp_mono_ms() < until;)
-            wait_ms_locked(o, 50);
-        pthread_mutex_unlock(&o->lock);
-        natsSubscription_Destroy(o->acks);
-    }
-    jsCtx_Destroy(o->js);
-    if (o->nc) {
-        natsConnection_Close(o->nc);
-        natsConnection_Destroy(o->nc);
-    }
-    while (o->batches) { /* abandoned after a fatal error */
-        struct js_batch *next = o->batches->next;
-        free(o->batches);
-        o->batches = next;
+        pthread_join(o->thread, NULL);
+    if (o->conn.servers && o->conn.c.connected)
+        tp_nats_client_flush(&o->conn.c, 2000);
+    if (o->conn.servers)
+        tp_nats_client_close(&o->conn.c);
+    tp__nats_conn_free(&o->conn);
+    while (o->head) { /* abandoned after a fatal error */
+        struct out_batch *next = o->head->next;
+        batch_free(o->head);
+        o->head = next;
     }
     pthread_mutex_destroy(&o->lock);
-    pthread_cond_destroy(&o->cond);
     tp_template_free(o->tmpl);
-    tp_buf_free(&o->submit_scratch.subject);
-    tp_buf_free(&o->submit_scratch.frame);
-    tp_buf_free(&o->retry_scratch.subject);
-    tp_buf_free(&o->retry_scratch.frame);
+    tp_buf_free(&o->subject);
+    tp_buf_free(&o->hdr);
+    tp_buf_free(&o->reply);
+    if (o->wake[0] >= 0)
+        close(o->wake[0]);
+    if (o->wake[1] >= 0)
+        close(o->wake[1]);
     free(o);
 }
 
