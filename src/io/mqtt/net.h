@@ -1,8 +1,9 @@
 /* A buffered non-blocking client socket, plain TCP or TLS (OpenSSL), for the
- * MQTT client: one fill() drains what the socket holds into the read buffer
- * with one read() (TLS: read-ahead, so one read() as well), one flush()
- * writes all queued bytes with one write(). Connecting (TCP + TLS
- * handshake) waits with poll() and can be interrupted through a wake fd. */
+ * MQTT client and the NATS client (src/io/nats/client.c): one fill() drains
+ * what the socket holds into the read buffer with one read() (TLS:
+ * read-ahead, so one read() as well), one flush() writes all queued bytes
+ * with one write(). Connecting (TCP + TLS handshake) waits with poll() and
+ * can be interrupted through a wake fd. */
 #ifndef TP_MQTT_NET_H
 #define TP_MQTT_NET_H
 
