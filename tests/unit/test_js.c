@@ -273,6 +273,60 @@ static void test_meta_export_paths(void **state)
     }
 }
 
+/* Messages of one key layout in a row (the bridge's layout memos and kept
+ * shapes in use), broken by a stage that deletes, adds, changes, nulls,
+ * reorders or replaces metadata, merges a JSON envelope with Object.assign
+ * or builds meta anew: each message's metadata, in order, and payload. */
+static void test_meta_layout_memos(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *op, *payload, *want_meta, *want_payload;
+    } cases[] = {
+        {"none", "0", "a=1;b=2;op=none;", "0"},
+        {"del", "0", "a=1;op=del;", "0"},
+        {"add", "0", "a=1;b=2;op=add;z=new;", "0"},
+        {"chg", "0", "a=changed;b=2;op=chg;", "0"},
+        {"num", "0", "a=7;op=num;", "0"},
+        {"order", "0", "b=2;op=order;a=1;", "0"},
+        {"replace", "0", "r=1;", "0"},
+        {"assign", "0", "a=1;b=2;op=assign;x=y;", "0"},
+        {"none", "{\"payload\":5,\"meta\":{\"e\":\"E\",\"a\":\"A\"}}", "a=A;b=2;op=none;e=E;", "5"},
+        {"num", "{\"payload\":[1,{\"k\":-0}],\"meta\":{\"a\":\"A\"}}", "a=7;op=num;",
+         "[1,{\"k\":0}]"},
+    };
+    struct proc_fx f;
+    nr_open(&f,
+            "code: |\n"
+            "  const env = msg.payload;\n"
+            "  if (env && typeof env === 'object' && env.meta) {\n"
+            "    Object.assign(msg.meta, env.meta); msg.payload = env.payload;\n"
+            "  }\n"
+            "  const op = msg.meta.op;\n"
+            "  if (op === 'del') delete msg.meta.b;\n"
+            "  if (op === 'add') msg.meta.z = 'new';\n"
+            "  if (op === 'chg') msg.meta.a = 'changed';\n"
+            "  if (op === 'num') { msg.meta.a = 7; msg.meta.b = null; }\n"
+            "  if (op === 'order') { const t = msg.meta.a; delete msg.meta.a; msg.meta.a = t; }\n"
+            "  if (op === 'replace') msg.meta = {r: '1'};\n"
+            "  if (op === 'assign') msg.meta = Object.assign({}, msg.meta, {x: 'y'});\n"
+            "  return msg;\n");
+    size_t n = sizeof(cases) / sizeof(cases[0]);
+    char buf[256];
+    for (size_t step = 0; step < 4 * n; step++) {
+        /* each case twice in a row, forwards, then backwards */
+        size_t i = step < 2 * n ? step / 2 : n - 1 - (step - 2 * n) / 2;
+        fx_run(&f, mk_msg(cases[i].payload, "a", "1", "b", "2", "op", cases[i].op, NULL));
+        assert_int_equal(f.drops.n, 0);
+        assert_int_equal(f.out.len, 1);
+        if (strcmp(meta_list(&f, 0, buf, sizeof buf), cases[i].want_meta) != 0)
+            fail_msg("step %zu (%s): got \"%s\", want \"%s\"", step, cases[i].op, buf,
+                     cases[i].want_meta);
+        assert_string_equal(out_payload(&f, 0), cases[i].want_payload);
+    }
+    fx_close(&f);
+}
+
 /* Objects a script keeps (global state) are never reused for later messages,
  * and many distinct keys (cache slots shared and evicted) keep their text. */
 static void test_objects_kept_by_scripts(void **state)
@@ -621,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_return_errors),
         cmocka_unit_test(test_fan_out),
         cmocka_unit_test(test_meta_conversion),
+        cmocka_unit_test(test_meta_layout_memos),
         cmocka_unit_test(test_meta_export_paths),
         cmocka_unit_test(test_objects_kept_by_scripts),
         cmocka_unit_test(test_strict_mode),
