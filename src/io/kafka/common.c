@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 #include "io/kafka/internal.h"
@@ -87,6 +88,13 @@ int tp__kafka_conf_new(const char *path, const struct tp_strlist *brokers, const
     rd_kafka_conf_set_error_cb(conf, error_cb);
     *out = conf;
     return TP_OK;
+}
+
+const char *const tp__kafka_header_modes[] = {"all", "none", NULL};
+
+int tp__kafka_headers_none(const char *mode)
+{
+    return mode && strcasecmp(mode, "none") == 0;
 }
 
 int tp__kafka_conf_apply(rd_kafka_conf_t *conf, const char *path, const struct tp_strmap *props,

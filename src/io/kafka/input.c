@@ -1,8 +1,11 @@
 /* Kafka input (librdkafka high-level consumer in a consumer group).
  * At-least-once: offsets are stored
- * (enable.auto.offset.store=false) only when the pipeline acks a message,
+ * (enable.auto.offset.store=false) only for messages the pipeline acked,
  * and acks arrive in input order, so a stored offset never passes a message
- * that is still in flight; auto commit writes the stored offsets. */
+ * that is still in flight; auto commit writes the stored offsets. Acks only
+ * advance a partition's acked offset; it is handed to librdkafka every
+ * STORE_EVERY offsets, when the partition has nothing in flight, and before
+ * every commit (part_flush). */
 #include <pthread.h>
 #include <regex.h>
 #include <stdatomic.h>
@@ -50,6 +53,10 @@ static const struct tp_option in_options[] = {
               "10000",
               "on a rebalance, how long to wait for in-flight messages of revoked partitions",
               .int_ms = 1, .min = 0, .max = INT64_MAX),
+    TP_OPTION(struct tp__kafka_in_config, headers, "headers", TP_OPT_STRING, "all",
+              "all: every record header becomes a metadata entry; none: headers are ignored "
+              "(never parsed; the kafka_* entries stay)",
+              .choices = tp__kafka_header_modes),
     TP_OPTION(struct tp__kafka_in_config, properties, "properties", TP_OPT_STRMAP, NULL,
               "extra librdkafka properties, passed as-is (e.g. security.protocol)"),
     TP_OPTION(struct tp__kafka_in_config, max_meta_keys, "max_meta_keys", TP_OPT_INT,
@@ -70,7 +77,8 @@ struct kafka_part {
     int assigned;
     int64_t inflight; /* messages handed to the pipeline and not yet acked */
     int64_t skip_to;  /* offset after the last skipped (key_filter) record, or -1 */
-    int64_t acked;    /* last offset stored (next offset to read), or -1 */
+    int64_t acked;    /* next offset after the last acked message, or -1 */
+    int64_t stored;   /* the last `acked` given to librdkafka's offsets_store, or -1 */
     rd_kafka_topic_partition_list_t *store; /* one element, reused for offsets_store */
 };
 
@@ -94,6 +102,7 @@ struct kafka_in {
     regex_t key_re;
     int has_re;
     uint32_t max_meta_keys;
+    int no_headers;          /* headers: none */
     atomic_int stop;         /* set by the signal thread, read by the reader */
     atomic_int closing;      /* the pipeline is done: no ack will come any more */
     rd_kafka_queue_t *queue; /* the consumer queue, read in batches */
@@ -137,23 +146,49 @@ static struct kafka_part *part_get(struct kafka_in *in, const char *topic, int32
         return NULL;
     }
     p->partition = partition;
-    p->skip_to = p->acked = -1;
+    p->skip_to = p->acked = p->stored = -1;
     p->store = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(p->store, topic, partition);
     in->parts[in->n_parts++] = p;
     return in->last = p;
 }
 
-/* Caller holds the lock: records `next` as the offset to commit for p. */
+/* Acked offsets handed to librdkafka at least this often (in offsets):
+ * one offsets_store (a librdkafka lock round) per run of acks rather than
+ * per message. */
+#define STORE_EVERY 256
+
+/* Caller holds the lock: hands p's acked offset to librdkafka (the next
+ * commit writes it) if it moved since the last time. */
+static void part_flush(struct kafka_in *in, struct kafka_part *p)
+{
+    if (p->acked <= p->stored)
+        return;
+    p->stored = p->acked;
+    p->store->elems[0].offset = p->acked;
+    /* Fails with _STATE when the partition is no longer assigned: ignored,
+     * the new owner re-reads from the last committed offset. */
+    rd_kafka_offsets_store(in->rk, p->store);
+}
+
+/* Caller holds the lock: part_flush for every assigned partition. */
+static void flush_all(struct kafka_in *in)
+{
+    for (size_t i = 0; i < in->n_parts; i++)
+        if (in->parts[i]->assigned)
+            part_flush(in, in->parts[i]);
+}
+
+/* Caller holds the lock: `next` is p's offset to commit; stored at once
+ * when p has nothing in flight, else once STORE_EVERY offsets piled up
+ * (the reader flushes the rest within its next wait slice). */
 static void part_store(struct kafka_in *in, struct kafka_part *p, int64_t next)
 {
     if (next <= p->acked)
         return;
     p->acked = next;
-    p->store->elems[0].offset = next;
-    /* Fails with _STATE when the partition is no longer assigned: ignored,
-     * the new owner re-reads from the last committed offset. */
-    rd_kafka_offsets_store(in->rk, p->store);
+    if (p->inflight == 0 || p->acked - p->stored >= STORE_EVERY)
+        part_flush(in, p);
 }
 
 static struct kafka_token *token_new(struct kafka_in *in)
@@ -220,6 +255,8 @@ static void wait_drained(struct kafka_in *in, const rd_kafka_topic_partition_lis
     for (int i = 0; i < parts->cnt; i++) {
         struct kafka_part *p = part_get(in, parts->elems[i].topic, parts->elems[i].partition);
         if (p) {
+            if (p->assigned)
+                part_flush(in, p); /* for the commit that follows */
             p->gen++;
             p->assigned = 0;
         }
@@ -278,7 +315,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             p->gen++;
             p->assigned = 1;
             p->inflight = 0;
-            p->skip_to = p->acked = -1;
+            p->skip_to = p->acked = p->stored = -1;
         }
         pthread_mutex_unlock(&in->lock);
         tp_log(TP_LOG_INFO, "%s: assigned %d partition(s)", in->names.who, parts->cnt);
@@ -298,6 +335,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         in->revoked_in_call = 1;
         unread_revoked(in, parts);
         wait_drained(in, parts);
+        pthread_mutex_lock(&in->lock);
+        flush_all(in);
+        pthread_mutex_unlock(&in->lock);
         /* Commit what is stored for the partitions we still own, before they go. */
         if (!rd_kafka_assignment_lost(rk)) {
             rd_kafka_resp_err_t cerr = rd_kafka_commit(rk, NULL, 0);
@@ -349,6 +389,7 @@ static int kafka_in_open(const void *config, void **out, struct tp_error *err)
         goto fail;
     }
     /* 0: a config filled by a connector built on this input (uns) */
+    in->no_headers = tp__kafka_headers_none(cfg->headers);
     in->max_meta_keys = cfg->max_meta_keys ? (uint32_t)cfg->max_meta_keys : TP_JSON_MAX_META_KEYS;
     rc = tp__kafka_conf_new(in->names.path, &cfg->brokers, cfg->client_id, &conf, err);
     if (rc)
@@ -405,15 +446,16 @@ struct record_meta {
 
 /* Fills rm for rkm; returns the number of metadata entries record_to_msg
  * makes of it, at most (kafka_key, _topic, _partition, _offset,
- * _timestamp_ms, one per header). */
-static size_t record_meta_of(rd_kafka_message_t *rkm, struct record_meta *rm)
+ * _timestamp_ms, one per header unless no_headers: then librdkafka never
+ * parses them). */
+static size_t record_meta_of(rd_kafka_message_t *rkm, int no_headers, struct record_meta *rm)
 {
     rd_kafka_timestamp_type_t tstype;
     rm->ts = rd_kafka_message_timestamp(rkm, &tstype);
     rm->has_ts = tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
     rm->hdrs = NULL;
     rm->n_hdrs = 0;
-    if (rd_kafka_message_headers(rkm, &rm->hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (!no_headers && rd_kafka_message_headers(rkm, &rm->hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
         rm->n_hdrs = rd_kafka_header_cnt(rm->hdrs);
     else
         rm->hdrs = NULL;
@@ -433,7 +475,7 @@ static size_t int_text(int64_t v, char *buf)
 static int hides_coordinate(const char *name, const rd_kafka_message_t *rkm,
                             const struct record_meta *rm)
 {
-    if (strncmp(name, "kafka_", 6) != 0)
+    if (name[0] != 'k' || strncmp(name, "kafka_", 6) != 0)
         return 0;
     name += 6;
     return strcmp(name, "topic") == 0 || strcmp(name, "partition") == 0 ||
@@ -534,7 +576,7 @@ static int take_record(struct kafka_in *in, rd_kafka_message_t *rkm, struct tp_b
         return 0; /* fetched before its revoke: the next owner reads it (offset not stored) */
     int skip = in->has_re && !key_matches(in, rkm);
     struct record_meta rm;
-    size_t n_meta = skip ? 0 : record_meta_of(rkm, &rm);
+    size_t n_meta = skip ? 0 : record_meta_of(rkm, in->no_headers, &rm);
     if (n_meta > in->max_meta_keys) {
         tp_drops_add(drops, TP_DROP_INVALID_INPUT, "input",
                      "kafka topic %s partition %d offset %lld: %zu metadata entries (record "
@@ -599,6 +641,11 @@ static int kafka_in_read(void *state, struct tp_batch *batch, size_t max, struct
          * timeout waits until its array is full); records dropped by
          * max_meta_keys go out at once. Rebalances are served inside. */
         int wait = !got && !drops->n;
+        if (wait) { /* acked offsets of partitions still busy: stored before a wait */
+            pthread_mutex_lock(&in->lock);
+            flush_all(in);
+            pthread_mutex_unlock(&in->lock);
+        }
         size_t want = max - got < CONSUME_CHUNK ? max - got : CONSUME_CHUNK;
         in->revoked_in_call = 0;
         ssize_t n = rd_kafka_consume_batch_queue(in->queue, wait ? 100 : 0, rkms, wait ? 1 : want);
@@ -643,7 +690,10 @@ static void kafka_in_close(void *state)
         return;
     atomic_store(&in->closing, 1);
     if (in->rk) {
-        /* Every acked offset is stored: commit it now, then leave the group. */
+        /* Store every acked offset and commit it now, then leave the group. */
+        pthread_mutex_lock(&in->lock);
+        flush_all(in);
+        pthread_mutex_unlock(&in->lock);
         rd_kafka_resp_err_t e = rd_kafka_commit(in->rk, NULL, 0);
         if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
             tp_log(TP_LOG_WARN, "%s: final commit: %s", in->names.who, rd_kafka_err2str(e));

@@ -40,6 +40,12 @@ struct tp__kafka_names {
 /* side: "input" or "output"; connector: NULL for "kafka". */
 void tp__kafka_names_init(struct tp__kafka_names *n, const char *side, const char *connector);
 
+/* Choices of the input's and the output's `headers` option. */
+extern const char *const tp__kafka_header_modes[];
+
+/* 1 when a `headers` option value means "none" (NULL: the default, all). */
+int tp__kafka_headers_none(const char *mode);
+
 /* Applies the user's `properties` map as-is, after our defaults. */
 int tp__kafka_conf_apply(rd_kafka_conf_t *conf, const char *path, const struct tp_strmap *props,
                          struct tp_error *err);
@@ -56,6 +62,7 @@ struct tp__kafka_in_config {
     int64_t revoke_timeout_ms;
     struct tp_strmap properties;
     int64_t max_meta_keys; /* 0 (a config filled by another connector): the default */
+    char *headers;         /* "all" or "none"; NULL (filled by another connector): all */
     const char *connector; /* set by a connector built on this input (uns), else NULL */
 };
 
@@ -76,6 +83,7 @@ struct tp__kafka_out_config {
     int64_t batch_size;
     int idempotent;
     int64_t max_retries;
+    char *headers; /* "all" or "none"; NULL (filled by another connector): all */
     struct tp_strmap properties;
     /* Set by a connector built on this output (uns), NULL otherwise: */
     const char *connector;   /* its name, in errors and logs (tp__kafka_names) */

@@ -4,7 +4,8 @@
  * broker, so many batches are in flight (plugin.h) while the pipeline's acks
  * (and the input's commits) still follow broker acknowledgements. Retries
  * are librdkafka's own (in order, idempotent producer). Headers carry the
- * metadata except kafka_*. */
+ * metadata except kafka_* (`headers: none`: no headers). The payload is not
+ * copied: the batch stays valid until its completion (plugin.h). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +42,10 @@ static const struct tp_option out_options[] = {
         "-1: deliveries never time out (librdkafka retries them, in order, until the broker is "
         "back; message.timeout.ms = 0); >= 0: a delivery that failed after message.timeout.ms "
         "(default 300 s) fails the output: tagproc exits 1 and the input is not acknowledged"),
+    TP_OPTION(struct tp__kafka_out_config, headers, "headers", TP_OPT_STRING, "all",
+              "all: every metadata entry except kafka_* becomes a record header; none: records "
+              "carry no headers (saves librdkafka's allocation per header)",
+              .choices = tp__kafka_header_modes),
     TP_OPTION(struct tp__kafka_out_config, properties, "properties", TP_OPT_STRMAP, NULL,
               "extra librdkafka properties, passed as-is"),
     {0},
@@ -58,6 +63,7 @@ struct tracker {
 struct kafka_out {
     struct tp__kafka_names names; /* first: librdkafka's opaque (internal.h) */
     const struct tp__kafka_out_config *cfg;
+    int no_headers; /* headers: none */
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
     pthread_t poller;
@@ -217,6 +223,7 @@ static int kafka_out_open(const void *config, void **outp, struct tp_error *err)
         return tp_error_set(err, TP_NOMEM, "out of memory");
     tp__kafka_names_init(&out->names, "output", cfg->connector);
     out->cfg = cfg;
+    out->no_headers = tp__kafka_headers_none(cfg->headers);
     pthread_mutex_init(&out->lock, NULL);
     rd_kafka_conf_t *conf = NULL;
     char num[32];
@@ -279,20 +286,22 @@ fail:
     return rc;
 }
 
-static rd_kafka_headers_t *make_headers(const struct tp__kafka_out_config *cfg,
-                                        const struct tp_msg *m)
+/* The record headers of m; NULL: none (headers: none). */
+static rd_kafka_headers_t *make_headers(const struct kafka_out *out, const struct tp_msg *m)
 {
-    const char *extra = cfg->extra_header;
-    rd_kafka_headers_t *h = rd_kafka_headers_new(m->n_meta + 1);
-    for (uint32_t i = 0; i < m->n_meta; i++) {
+    const char *extra = out->cfg->extra_header;
+    if (out->no_headers && !extra)
+        return NULL;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(out->no_headers ? 1 : m->n_meta + 1);
+    for (uint32_t i = 0; !out->no_headers && i < m->n_meta; i++) {
         const char *k = tp_msg_meta_key(m, i);
-        if (strncmp(k, "kafka_", 6) == 0 || (extra && strcmp(k, extra) == 0))
+        if ((k[0] == 'k' && strncmp(k, "kafka_", 6) == 0) || (extra && strcmp(k, extra) == 0))
             continue;
         rd_kafka_header_add(h, k, (ssize_t)m->meta[i].key_len, tp_msg_meta_val(m, i),
                             (ssize_t)m->meta[i].val_len);
     }
     if (extra)
-        rd_kafka_header_add(h, extra, -1, cfg->extra_header_value, -1);
+        rd_kafka_header_add(h, extra, -1, out->cfg->extra_header_value, -1);
     return h;
 }
 
@@ -302,16 +311,16 @@ static rd_kafka_resp_err_t produce_one(struct kafka_out *out, const struct tp_ms
                                        const char *key, size_t klen, struct tracker *t)
 {
     for (;;) {
-        rd_kafka_headers_t *h = make_headers(out->cfg, m);
+        rd_kafka_headers_t *h = make_headers(out, m);
         rd_kafka_resp_err_t e = rd_kafka_producev(
             out->rk, RD_KAFKA_V_RKT(out->rkt), RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_VALUE((void *)m->payload, m->payload_len),
+            RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_VALUE((void *)m->payload, m->payload_len),
             RD_KAFKA_V_KEY((const void *)key, key ? klen : 0), RD_KAFKA_V_HEADERS(h),
             RD_KAFKA_V_OPAQUE(t), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             return e;
-        rd_kafka_headers_destroy(h);
+        if (h)
+            rd_kafka_headers_destroy(h);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             return e;
         if (__atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED) &&
