@@ -1,8 +1,9 @@
 /* Unit tests for the Kafka input and output (src/io/kafka/) against an
  * in-process librdkafka mock cluster: metadata and headers, keys, only acked
- * offsets committed (a new member of the group resumes after the last ack),
- * key_filter skipping, record fields and headers as metadata, and config
- * errors. */
+ * offsets committed (a new member of the group resumes after the last ack;
+ * acked offsets stored in runs still reach the commit, never past an
+ * unacked message), key_filter skipping, record fields and headers as
+ * metadata, `headers: none` on both sides, and config errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +27,7 @@ extern const struct tp_output_plugin tp_output_kafka;
 static int setup(void **state)
 {
     (void)state;
-    return mock_start("t1", 2, "t2", 1, "t3", 1, "t4", 1, NULL);
+    return mock_start("t1", 2, "t2", 1, "t3", 1, "t4", 1, "t5", 1, "t6", 1, NULL);
 }
 
 static void produce(struct inst *out, const char *key, int from, int to)
@@ -166,6 +167,103 @@ static void test_key_filter_skips_and_commits(void **state)
     inst_close(&out);
 }
 
+/* Polls the group's committed offset of topic (partition 0) until it is
+ * `want` (up to 10 s); returns the last value seen. */
+static int64_t committed_becomes(const char *group, const char *topic, int64_t want)
+{
+    int64_t c = -2;
+    for (int i = 0; i < 100 && (c = mock_committed(group, topic)) != want; i++)
+        usleep(100000);
+    return c;
+}
+
+/* Acks advance the stored offset in runs (input.c: every STORE_EVERY
+ * offsets, when the partition has nothing in flight, before a wait and
+ * every commit); whatever the batching, the committed offset reaches
+ * every acked message and never passes an unacked one. */
+static void test_batched_store_commits_acked_only(void **state)
+{
+    (void)state;
+    struct inst out, in;
+    open_output(&out, &tp_output_kafka, "brokers: BOOT\ntopic: t5\n");
+    for (int i = 0; i < 300; i += 60)
+        produce(&out, "k", i, i + 60);
+    open_input(&in, &tp_input_kafka,
+               "brokers: [BOOT]\ntopics: [t5]\nconsumer_group: g5\n"
+               "properties: {session.timeout.ms: '3000', heartbeat.interval.ms: '500', "
+               "auto.commit.interval.ms: '50'}\n");
+    struct tp_batch b;
+    tp_batch_init(&b);
+    read_n(&in, &b, 300);
+    for (size_t i = 0; i < 300; i++)
+        assert_int_equal(atoi(b.msgs[i]->payload), (int)i);
+    /* 200 acked, 100 still in flight: fewer than a run, nothing stored yet
+     * by the acks themselves; auto commit must never pass offset 200. */
+    for (size_t i = 0; i < 200; i++)
+        tp_input_kafka.ack(in.state, b.msgs[i]->ack);
+    usleep(300000);
+    assert_true(mock_committed("g5", "t5") <= 200);
+    /* The reader's next wait stores the pending run: committed reaches 200
+     * (and stays there: 200..299 are in flight). */
+    produce(&out, "k", 300, 301);
+    struct tp_batch more;
+    tp_batch_init(&more);
+    read_n(&in, &more, 1);
+    assert_string_equal(more.msgs[0]->payload, "300");
+    assert_int_equal(committed_becomes("g5", "t5", 200), 200);
+    usleep(300000);
+    assert_int_equal(mock_committed("g5", "t5"), 200);
+    /* The partition drains (every message acked): stored at once, committed
+     * without another read. */
+    for (size_t i = 200; i < 300; i++)
+        tp_input_kafka.ack(in.state, b.msgs[i]->ack);
+    tp_input_kafka.ack(in.state, more.msgs[0]->ack);
+    assert_int_equal(committed_becomes("g5", "t5", 301), 301);
+    tp_batch_free(&b);
+    tp_batch_free(&more);
+    inst_close(&in);
+    inst_close(&out);
+}
+
+/* headers: none - the output produces records without headers, the input
+ * ignores the headers of records that have them; kafka_* entries stay. */
+static void test_headers_none(void **state)
+{
+    (void)state;
+    struct inst plain, with, in;
+    open_output(&plain, &tp_output_kafka, "brokers: BOOT\ntopic: t6\nheaders: none\n");
+    produce(&plain, "a", 0, 2);
+    open_output(&with, &tp_output_kafka, "brokers: BOOT\ntopic: t6\n");
+    produce(&with, "b", 2, 3);
+    inst_close(&plain);
+    inst_close(&with);
+
+    static const char *const groups[] = {"g6a", "g6b"};
+    for (int g = 0; g < 2; g++) {
+        char yaml[256];
+        snprintf(yaml, sizeof(yaml),
+                 "brokers: [BOOT]\ntopics: [t6]\nconsumer_group: %s\n%s" GROUP_PROPS, groups[g],
+                 g ? "headers: none\n" : "");
+        open_input(&in, &tp_input_kafka, yaml);
+        struct tp_batch b;
+        tp_batch_init(&b);
+        read_n(&in, &b, 3);
+        for (size_t i = 0; i < 3; i++) {
+            struct tp_msg *m = b.msgs[i];
+            assert_string_equal(tp_msg_meta_get(m, "kafka_key", NULL), i < 2 ? "a" : "b");
+            assert_non_null(tp_msg_meta_get(m, "kafka_offset", NULL));
+            /* only the record of the default output carries headers (site,
+             * umh_topic), and only the input with headers: all sees them */
+            int headers = i == 2 && g == 0;
+            assert_int_equal(tp_msg_meta_get(m, "site", NULL) != NULL, headers);
+            assert_int_equal(m->n_meta, headers ? 7u : 5u);
+            tp_input_kafka.ack(in.state, m->ack);
+        }
+        tp_batch_free(&b);
+        inst_close(&in);
+    }
+}
+
 /* Record fields and headers become metadata in a fixed order: kafka_key,
  * _topic, _partition, _offset, _timestamp_ms, then the headers; a repeated
  * header name keeps its first place and its last value, a header without a
@@ -301,6 +399,8 @@ int main(void)
         cmocka_unit_test(test_roundtrip_and_acked_commit),
         cmocka_unit_test(test_key_filter_skips_and_commits),
         cmocka_unit_test(test_record_fields_and_headers),
+        cmocka_unit_test(test_batched_store_commits_acked_only),
+        cmocka_unit_test(test_headers_none),
         cmocka_unit_test(test_stop_unblocks_read),
         cmocka_unit_test(test_write_error_names_reason),
         cmocka_unit_test(test_config_errors),

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/log.h"
 #include "io/kafka/internal.h"
@@ -94,7 +93,7 @@ const char *const tp__kafka_header_modes[] = {"all", "none", NULL};
 
 int tp__kafka_headers_none(const char *mode)
 {
-    return mode && strcasecmp(mode, "none") == 0;
+    return mode && strcmp(mode, "none") == 0;
 }
 
 int tp__kafka_conf_apply(rd_kafka_conf_t *conf, const char *path, const struct tp_strmap *props,
