@@ -2,9 +2,11 @@
 # `make bench-io`, Kafka part (issue 17): stdin -> seed rules -> kafka output
 # into topics of 1, 4 and 8 partitions, without and with lz4, the Kafka input
 # alone (4 partitions -> passthrough -> file) and Kafka (4 partitions) ->
-# seed rules / passthrough -> Kafka (4 partitions), against
-# the librdkafka mock (build/kafka_mock), next to file -> seed -> file of the
-# same run. Helpers: bench/io_lib.sh.
+# seed rules / passthrough -> Kafka (4 partitions), and seed rules again with
+# the output's `headers: none`, against the librdkafka mock
+# (build/kafka_mock), next to file -> seed -> file of the same run. Helpers:
+# bench/io_lib.sh. CASES="file kafka_kafka" (default: file kafka_out
+# kafka_kafka) runs a subset; BIN=path measures another binary.
 . "$(dirname "$0")/../io_lib.sh"
 
 # ---- Kafka (librdkafka mock, 1 broker) ----
@@ -15,8 +17,8 @@ kafka_start() {
     wait_until '[ -s "$T/boot" ]' 20 || { echo "kafka_mock did not start" >&2; exit 1; }
     BOOT=$(cat "$T/boot")
 }
-kout() { # TOPIC COMPRESSION
-    echo "  kafka: {brokers: [\"$BOOT\"], topic: $1, compression: $2}"
+kout() { # TOPIC COMPRESSION [MORE_OPTIONS]
+    echo "  kafka: {brokers: [\"$BOOT\"], topic: $1, compression: $2${3:+, $3}}"
 }
 # count TOPIC: records the mock holds in TOPIC.
 count() { "$MOCK" count "$BOOT" "$1" 2>/dev/null || echo 0; }
@@ -49,13 +51,20 @@ case_kafka_kafka() { # kafka (4 partitions) -> rules -> kafka (4 partitions)
     [ "$(count in4)" = "$MESSAGES" ] || { echo "in4 holds $(count in4) records, not $MESSAGES" >&2; exit 1; }
     local rules out
     # the Kafka input alone (drained into a file), then Kafka -> Kafka
-    for out in file seed passthrough; do
+    local outs="file seed passthrough seed-noheaders"
+    # a binary from before the output's `headers` option: without that case
+    "$BIN" config-doc | sed -n '/^### output.kafka/,/^### output.nats/p' | grep -q '^| `headers` |' ||
+        outs="file seed passthrough"
+    for out in $outs; do
         group=$((group + 1))
         local g=bench$group-$$
         local input="  kafka: {brokers: [\"$BOOT\"], topics: [in4], consumer_group: $g, properties: {auto.commit.interval.ms: '100'}}"
         if [ $out = file ]; then
             rules=passthrough
             config $rules "$input" "  file: {path: \"$T/out.jsonl\"}" >"$T/kk.yaml"
+        elif [ $out = seed-noheaders ]; then
+            rules=seed
+            config $rules "$input" "$(kout out4 none "headers: none")" >"$T/kk.yaml"
         else
             rules=$out
             config $rules "$input" "$(kout out4 none)" >"$T/kk.yaml"
@@ -63,14 +72,17 @@ case_kafka_kafka() { # kafka (4 partitions) -> rules -> kafka (4 partitions)
         # start: the group assigned the partitions (the join, ~3 s in the
         # mock, is setup_s); done: every input record acknowledged (so
         # written or produced and confirmed) and committed
-        measure "kafka:in4->$([ $out = file ] && echo file || echo kafka:out4)" $rules "$T/kk.yaml" \
+        local to=kafka:out4
+        [ $out = file ] && to=file
+        [ $out = seed-noheaders ] && to="kafka:out4(headers:none)"
+        measure "kafka:in4->$to" $rules "$T/kk.yaml" \
             "$MESSAGES" "[ \$(committed $g) -ge $MESSAGES ]" /dev/null \
             "grep -Eq ': assigned [0-9]+ partition' \"\$T/tp.err\""
     done
 }
 
-case_file
-case_kafka_out
-case_kafka_kafka
+for c in ${CASES:-file kafka_out kafka_kafka}; do
+    case_$c
+done
 echo "Kafka ($MESSAGES seed messages, librdkafka mock, 1 broker):"
 print_table
