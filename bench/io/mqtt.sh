@@ -6,7 +6,8 @@
 # mqtt -> passthrough -> mqtt and mqtt -> seed rules -> mqtt. Reports msg/s,
 # the ratio to the broker-only rate of the same run, tagproc CPU µs/msg
 # (/proc utime+stime) and, from a second run under `strace -f -c`, system
-# calls per message. Environment: N (default 200000), WINDOW (1000).
+# calls per message. Environment: N (default 200000), WINDOW (1000),
+# QOS ("0 1"), RULES ("passthrough seed"): a subset of the cases.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=$(realpath "${BIN:-build/tagproc}") # BIN=...: another build, for a same-run comparison
@@ -56,6 +57,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() {
     local name=$1 qos=$2 filter=$4 tp c0 c1 rate sys
     config "$name" "$qos" "$3"
+    : >"$T/$name.log"
+    : >"$T/$name-s.log"
     "$BIN" -c "$T/$name.yaml" 2>"$T/$name.log" &
     tp=$!
     wait_until "grep -q 'subscribed to' '$T/$name.log'" 30
@@ -82,11 +85,11 @@ print(f'{r:.0f} {c*1e6/100/n:.2f} {s/(n/4):.3f} {f/(n/4):.3f}')" \
 
 echo "| path | QoS | msg/s | x broker-only | tagproc CPU µs/msg | syscalls/msg (+ futex) |"
 echo "|---|---|---|---|---|---|"
-for qos in 0 1; do
+for qos in ${QOS:-0 1}; do
     base=$("$LOAD" "$PORT" "$qos" "$N" "$WINDOW" bas 'bas/#' | python3 -c \
         'import json,sys; print(json.load(sys.stdin)["msg_per_s"])')
     echo "| broker only | $qos | $base | 1.00 | | |"
-    for rules in passthrough seed; do
+    for rules in ${RULES:-passthrough seed}; do
         filter='umh/#'
         [ "$rules" = passthrough ] && filter='pt/#'
         read -r rate cpu sys futex < <(run "$rules-q$qos" "$qos" "$rules" "$filter")

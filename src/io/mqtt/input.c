@@ -44,7 +44,7 @@ static const struct tp_option mqtt_in_options[] = {
     TP_OPTION(struct mqtt_in_config, topics, "topics", TP_OPT_STRINGS, NULL,
               "topic filters to subscribe to (wildcards + and # allowed)",
               .flags = TP_OPT_REQUIRED),
-    TP_OPTION(struct mqtt_in_config, linger, "linger", TP_OPT_DURATION, "2ms",
+    TP_OPTION(struct mqtt_in_config, linger, "linger", TP_OPT_DURATION, "5ms",
               "how long a partial batch may wait for more messages before it is handed on "
               "(once per batch: the most latency it adds); fewer, larger batches cost less CPU "
               "per message; 0: hand it on at once",
