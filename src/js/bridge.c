@@ -327,13 +327,15 @@ static int meta_walk(struct tp_js_vm *vm, JSValueConst meta, enum walk_mode mode
             if (!JS_IsUndefined(s))
                 rc = JS_DefinePropertyValue(ctx, dst, a, s, JS_PROP_C_W_E) < 0 ? -1 : 0;
         } else if (!JS_IsUndefined(s)) {
-            size_t vl;
-            const char *k = JS_AtomToCString(ctx, a);
+            size_t kl, vl; /* lengths: a key or value may hold U+0000 */
+            JSValue key = JS_AtomToString(ctx, a);
+            const char *k = JS_IsException(key) ? NULL : JS_ToCStringLen(ctx, &kl, key);
             const char *val = JS_ToCStringLen(ctx, &vl, s);
+            JS_FreeValue(ctx, key);
             JS_FreeValue(ctx, s);
             if (!k || !val)
                 rc = -1;
-            else if (tp_msg_meta_set(m, k, strlen(k), val, vl) != 0)
+            else if (tp_msg_meta_set(m, k, kl, val, vl) != 0)
                 rc = TP_NOMEM;
             if (k)
                 JS_FreeCString(ctx, k);

@@ -188,6 +188,12 @@ void tp__js_free_props(JSContext *ctx, JSPropertyEnum *tab, uint32_t len);
 
 /* ---- per-VM caches (vm.c) ---- */
 
+/* The atom of the string whose UTF-8 bytes are s[0..n): never
+ * JS_NewAtomLen's byte match of non-ASCII bytes against 8-bit (Latin-1)
+ * atoms, which would make "\xc3\xa9" (é) the key "Ã©". Invalid UTF-8 decodes
+ * as JS_NewStringLen does (U+FFFD). JS_ATOM_NULL when out of memory. */
+JSAtom tp__js_atom_utf8(JSContext *ctx, const char *s, size_t n);
+
 /* The atom of a metadata key: a reference of the caller's own (JS_FreeAtom
  * it), also on a cache hit, so no later miss evicting the slot can free an
  * atom the caller still uses. JS_ATOM_NULL when out of memory. */

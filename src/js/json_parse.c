@@ -305,8 +305,8 @@ static JSValue jp_string_value(struct jp *j)
 }
 
 /* The atom of a key (the opening quote consumed); JS_ATOM_NULL to decline.
- * ASCII keys through the VM's atom cache; others as JSON.parse makes them
- * (JS_NewAtomLen would match UTF-8 bytes against Latin-1 atoms). */
+ * ASCII keys through the VM's atom cache, others decoded from UTF-8 as
+ * JSON.parse makes them (tp__js_atom_utf8). */
 static JSAtom jp_key(struct jp *j)
 {
     const char *s;
@@ -315,14 +315,7 @@ static JSAtom jp_key(struct jp *j)
     int ascii;
     if (jp_string(j, &s, &n, &buf, &ascii) != 0)
         return JS_ATOM_NULL;
-    JSAtom a;
-    if (ascii) {
-        a = tp__js_key_atom(j->vm, s, n);
-    } else {
-        JSValue str = JS_NewStringLen(j->ctx, s, n);
-        a = JS_IsException(str) ? JS_ATOM_NULL : JS_ValueToAtom(j->ctx, str);
-        JS_FreeValue(j->ctx, str);
-    }
+    JSAtom a = ascii ? tp__js_key_atom(j->vm, s, n) : tp__js_atom_utf8(j->ctx, s, n);
     free(buf);
     if (a == JS_ATOM_NULL)
         JS_FreeValue(j->ctx, JS_GetException(j->ctx));

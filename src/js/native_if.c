@@ -342,7 +342,7 @@ int tp__js_native_index_init(struct tp_js_native_index *idx, JSContext *ctx,
     for (size_t i = 0; i < n; i++) {
         if (!conds[i])
             continue;
-        idx->atoms[i] = JS_NewAtomLen(ctx, conds[i]->key, conds[i]->klen);
+        idx->atoms[i] = tp__js_atom_utf8(ctx, conds[i]->key, conds[i]->klen);
         if (idx->atoms[i] == JS_ATOM_NULL)
             goto nomem;
     }

@@ -398,15 +398,27 @@ static void caches_free(struct tp_js_vm *vm)
     vm->caches = NULL;
 }
 
+JSAtom tp__js_atom_utf8(JSContext *ctx, const char *s, size_t n)
+{
+    if (tp__js_all_ascii(s, n)) /* ASCII bytes match only the same ASCII atom */
+        return JS_NewAtomLen(ctx, s, n);
+    JSValue str = JS_NewStringLen(ctx, s, n);
+    if (JS_IsException(str))
+        return JS_ATOM_NULL;
+    JSAtom a = JS_ValueToAtom(ctx, str);
+    JS_FreeValue(ctx, str);
+    return a;
+}
+
 JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n)
 {
     if (!vm->caches || n > sizeof(vm->caches->keys[0].bytes))
-        return JS_NewAtomLen(vm->ctx, s, n);
+        return tp__js_atom_utf8(vm->ctx, s, n);
     uint64_t h = sample_hash(s, n);
     struct tp_js_key_slot *sl = &vm->caches->keys[h % TP_JS_KEY_SLOTS];
     if (sl->atom != JS_ATOM_NULL && sl->len == n && same_bytes(sl->bytes, s, n))
         return JS_DupAtom(vm->ctx, sl->atom);
-    JSAtom a = JS_NewAtomLen(vm->ctx, s, n);
+    JSAtom a = tp__js_atom_utf8(vm->ctx, s, n);
     if (a == JS_ATOM_NULL)
         return a;
     if (sl->atom != JS_ATOM_NULL)
