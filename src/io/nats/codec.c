@@ -172,7 +172,7 @@ int tp_nats_decode(const char *buf, size_t len, struct tp_nats_frame *f, size_t 
 
 /* ---------- encoding ---------- */
 
-static int put_uint(struct tp_buf *out, uint64_t v)
+int tp_nats_put_uint(struct tp_buf *out, uint64_t v)
 {
     char tmp[24];
     size_t i = sizeof(tmp);
@@ -220,10 +220,10 @@ int tp_nats_encode_pub(struct tp_buf *out, const char *subject, size_t subject_l
     }
     rc = rc ? rc : tp_buf_putc(out, ' ');
     if (!rc && hdr_len) {
-        rc = put_uint(out, hdr_len);
+        rc = tp_nats_put_uint(out, hdr_len);
         rc = rc ? rc : tp_buf_putc(out, ' ');
     }
-    rc = rc ? rc : put_uint(out, hdr_len + payload_len);
+    rc = rc ? rc : tp_nats_put_uint(out, hdr_len + payload_len);
     rc = rc ? rc : tp_buf_append(out, "\r\n", 2);
     if (!rc && hdr_len)
         rc = tp_buf_append(out, hdr, hdr_len);
@@ -241,14 +241,14 @@ int tp_nats_encode_sub(struct tp_buf *out, const char *subject, const char *queu
         rc = rc ? rc : tp_buf_puts(out, queue);
     }
     rc = rc ? rc : tp_buf_putc(out, ' ');
-    rc = rc ? rc : put_uint(out, sid);
+    rc = rc ? rc : tp_nats_put_uint(out, sid);
     return rc ? rc : tp_buf_append(out, "\r\n", 2);
 }
 
 int tp_nats_encode_unsub(struct tp_buf *out, uint64_t sid)
 {
     int rc = tp_buf_puts(out, "UNSUB ");
-    rc = rc ? rc : put_uint(out, sid);
+    rc = rc ? rc : tp_nats_put_uint(out, sid);
     return rc ? rc : tp_buf_append(out, "\r\n", 2);
 }
 

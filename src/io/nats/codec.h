@@ -48,6 +48,8 @@ int tp_nats_encode_connect(struct tp_buf *out, const struct tp_nats_connect *c);
 int tp_nats_encode_pub(struct tp_buf *out, const char *subject, size_t subject_len,
                        const char *reply, size_t reply_len, const char *hdr, size_t hdr_len,
                        const char *payload, size_t payload_len);
+/* Appends v in decimal (no printf: per message on the output's path). */
+int tp_nats_put_uint(struct tp_buf *out, uint64_t v);
 /* Appends SUB subject [queue] sid (queue may be NULL). */
 int tp_nats_encode_sub(struct tp_buf *out, const char *subject, const char *queue, uint64_t sid);
 /* Appends UNSUB sid. */

@@ -164,8 +164,13 @@ static int encode_msg(struct nats_out *o, struct out_batch *jb, size_t i)
     tp_buf_reset(&o->hdr);
     tp_buf_reset(&o->reply);
     rc = tp__nats_headers_encode(m, o->cfg->headers, extra, &o->hdr);
-    if (!rc && o->cfg->jetstream)
-        rc = tp_buf_printf(&o->reply, "%s.%llu.%zu", o->conn.inbox, (unsigned long long)jb->id, i);
+    if (!rc && o->cfg->jetstream) { /* <inbox>.<batch id>.<index> */
+        rc = tp_buf_puts(&o->reply, o->conn.inbox);
+        rc = rc ? rc : tp_buf_putc(&o->reply, '.');
+        rc = rc ? rc : tp_nats_put_uint(&o->reply, jb->id);
+        rc = rc ? rc : tp_buf_putc(&o->reply, '.');
+        rc = rc ? rc : tp_nats_put_uint(&o->reply, i);
+    }
     return rc ? rc
               : tp_nats_encode_pub(tp_nats_client_out(&o->conn.c), o->subject.data, o->subject.len,
                                    o->cfg->jetstream ? o->reply.data : NULL, o->reply.len,
