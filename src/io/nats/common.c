@@ -56,18 +56,45 @@ int tp__nats_subject_render(const struct tp_template *t, const struct tp_msg *m,
     return TP_OK;
 }
 
-int tp__nats_header_ok(const char *key, const char *val)
+/* tp__nats_header_ok with the lengths known (the output's path, per entry). */
+static int header_ok_n(const char *key, size_t klen, const char *val, size_t vlen)
 {
-    if (!*key || ((*key == 'n' || *key == 'N') &&
+    if (!klen || ((*key == 'n' || *key == 'N') && klen >= 5 &&
                   (strncasecmp(key, "nats_", 5) == 0 || strncasecmp(key, "nats-", 5) == 0)))
         return 0;
-    for (const char *c = key; *c; c++)
-        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f || *c == ':')
+    for (size_t i = 0; i < klen; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c <= ' ' || c >= 0x7f || c == ':')
             return 0;
-    for (const char *c = val; *c; c++)
-        if (*c == '\r' || *c == '\n')
+    }
+    for (size_t i = 0; i < vlen; i++)
+        if ((unsigned char)val[i] <= '\r' && (val[i] == '\r' || val[i] == '\n'))
             return 0;
     return 1;
+}
+
+int tp__nats_header_ok(const char *key, const char *val)
+{
+    return header_ok_n(key, strlen(key), val, strlen(val));
+}
+
+/* Appends "key: value\r\n" with one reservation. */
+static int put_header(struct tp_buf *out, const char *k, size_t kl, const char *v, size_t vl)
+{
+    if (tp_buf_reserve(out, kl + vl + 4))
+        return TP_NOMEM;
+    char *p = out->data + out->len;
+    memcpy(p, k, kl);
+    p += kl;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, v, vl);
+    p += vl;
+    *p++ = '\r';
+    *p++ = '\n';
+    *p = '\0';
+    out->len = (size_t)(p - out->data);
+    return TP_OK;
 }
 
 int tp__nats_headers_encode(const struct tp_msg *m, int with_meta, const char *const *extra,
@@ -76,23 +103,19 @@ int tp__nats_headers_encode(const struct tp_msg *m, int with_meta, const char *c
     size_t start = out->len;
     int any = 0, rc = TP_OK;
     for (uint32_t j = 0; !rc && with_meta && j < m->n_meta; j++) {
-        const char *k = tp_msg_meta_key(m, j), *v = tp_msg_meta_val(m, j);
-        if (!tp__nats_header_ok(k, v))
+        const struct tp_meta *e = &m->meta[j];
+        const char *k = m->strs + e->key_off, *v = m->strs + e->val_off;
+        if (!header_ok_n(k, e->key_len, v, e->val_len))
             continue;
         if (!any++)
             rc = tp_buf_append(out, "NATS/1.0\r\n", 10);
-        rc = rc ? rc : tp_buf_puts(out, k);
-        rc = rc ? rc : tp_buf_append(out, ": ", 2);
-        rc = rc ? rc : tp_buf_puts(out, v);
-        rc = rc ? rc : tp_buf_append(out, "\r\n", 2);
+        rc = rc ? rc : put_header(out, k, e->key_len, v, e->val_len);
     }
     for (size_t j = 0; !rc && extra && extra[j]; j += 2) {
         if (!any++)
             rc = tp_buf_append(out, "NATS/1.0\r\n", 10);
-        rc = rc ? rc : tp_buf_puts(out, extra[j]);
-        rc = rc ? rc : tp_buf_append(out, ": ", 2);
-        rc = rc ? rc : tp_buf_puts(out, extra[j + 1]);
-        rc = rc ? rc : tp_buf_append(out, "\r\n", 2);
+        rc = rc ? rc
+                : put_header(out, extra[j], strlen(extra[j]), extra[j + 1], strlen(extra[j + 1]));
     }
     if (!rc && any)
         rc = tp_buf_append(out, "\r\n", 2);

@@ -107,6 +107,11 @@ struct pull {
     int64_t expires_ms;
 };
 #define MAX_PULLS 4
+/* After a stop: how long past its expiry a pull request may still bring
+ * messages (the server ends it with a 408 status; a starved reader thread
+ * may read that late, and a message left unread stays unacked until
+ * ack_wait). */
+#define STOP_GRACE_MS 5000
 #define SID_PULL 1 /* JetStream: <inbox>.* ; core: subjects[i] is sid i + 1 */
 
 struct nats_in {
@@ -400,12 +405,12 @@ static int64_t fetch_wait_ms(const struct nats_in *in)
 }
 
 /* Forgets pull requests that are over (served, ended by a status, or
- * expired a second ago: the 408 lost). Returns how many are left. */
-static size_t prune_pulls(struct nats_in *in, int64_t now)
+ * expired grace_ms ago: the status lost). Returns how many are left. */
+static size_t prune_pulls(struct nats_in *in, int64_t now, int64_t grace_ms)
 {
     size_t k = 0;
     for (size_t i = 0; i < in->n_pulls; i++)
-        if (in->pulls[i].remaining > 0 && in->pulls[i].expires_ms + 1000 > now)
+        if (in->pulls[i].remaining > 0 && in->pulls[i].expires_ms + grace_ms > now)
             in->pulls[k++] = in->pulls[i];
     return in->n_pulls = k;
 }
@@ -414,7 +419,7 @@ static size_t prune_pulls(struct nats_in *in, int64_t now)
 static void top_up_pulls(struct nats_in *in, int64_t want)
 {
     int64_t now = tp_mono_ms(), outstanding = 0;
-    prune_pulls(in, now);
+    prune_pulls(in, now, 1000);
     for (size_t i = 0; i < in->n_pulls; i++)
         outstanding += in->pulls[i].remaining;
     if (outstanding >= want || in->n_pulls == MAX_PULLS)
@@ -586,8 +591,8 @@ static int nats_in_read(void *p, struct tp_batch *batch, size_t max, struct tp_d
          * the UNSUBs took effect, JetStream until the pull requests made
          * are over (so nothing delivered stays unacked until ack_wait). */
         int stop = is_stopped(in);
-        if (stop &&
-            (!c->connected || (in->use_js ? !prune_pulls(in, tp_mono_ms()) : core_drained(in)))) {
+        if (stop && (!c->connected || (in->use_js ? !prune_pulls(in, tp_mono_ms(), STOP_GRACE_MS)
+                                                  : core_drained(in)))) {
             take_acks(in);
             tp_nats_client_send(c);
             return TP_EOF;
