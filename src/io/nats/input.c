@@ -644,6 +644,53 @@ static void nats_in_stop(void *p)
     pthread_mutex_unlock(&in->lock);
 }
 
+/* JetStream after the pipeline stopped reading: the pull requests made may
+ * still bring messages; each one is NAK'ed so the server redelivers it at
+ * once, ahead of newer ones (left unread it would stay unacked until
+ * ack_wait and come back after them). Waits until the requests are over:
+ * served, ended by a status, or expired plus a grace. */
+static void nak_pull_leftovers(struct nats_in *in)
+{
+    struct tp_nats_client *c = &in->conn.c;
+    size_t naked = 0;
+    while (c->connected && prune_pulls(in, tp_mono_ms(), STOP_GRACE_MS / 5)) {
+        struct tp_nats_frame f;
+        int rc;
+        while ((rc = tp_nats_client_next(c, &f)) == TP_OK) {
+            if (f.sid != SID_PULL)
+                continue;
+            const char *desc;
+            size_t dl;
+            int code = f.hdr ? tp_nats_status(f.hdr, f.hdr_len, &desc, &dl) : 0;
+            if (code && f.payload_len == 0) {
+                if (code != 100)
+                    pull_status(in, &f, code, desc, dl);
+                continue;
+            }
+            for (size_t i = 0; i < in->n_pulls; i++)
+                if (in->pulls[i].remaining > 0) {
+                    in->pulls[i].remaining--;
+                    break;
+                }
+            if (f.reply && f.reply_len <= UINT32_MAX) {
+                pthread_mutex_lock(&in->lock);
+                if (queue_ack(in, f.reply, f.reply_len, "-NAK") == TP_OK)
+                    naked++;
+                pthread_mutex_unlock(&in->lock);
+            }
+        }
+        if (rc == TP_IO)
+            break;
+        take_acks(in);
+        int woken;
+        if (tp_nats_client_poll(c, 100, -1, &woken) != TP_OK)
+            break;
+    }
+    if (naked)
+        tp_log(TP_LOG_INFO,
+               "nats input: %zu messages delivered after the stop returned unprocessed", naked);
+}
+
 static void nats_in_close(void *p)
 {
     struct nats_in *in = p;
@@ -660,6 +707,8 @@ static void nats_in_close(void *p)
     in->pend_head = in->pend_tail = NULL;
     pthread_mutex_unlock(&in->lock);
     struct tp_nats_client *c = &in->conn.c;
+    if (in->use_js && in->conn.servers)
+        nak_pull_leftovers(in);
     if (in->conn.servers && c->connected) {
         take_acks(in);
         if (tp_nats_client_flush(c, 5000) != TP_OK && in->use_js)
