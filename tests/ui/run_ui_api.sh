@@ -9,6 +9,11 @@
 # suppressed notice and exit summary, and trace lines.
 set -u
 BIN=$(realpath "${1:-build/tagproc}")
+# `tagproc tap` runs until a timeout stops it. --foreground: timeout sends
+# SIGTERM to tap alone, without its usual SIGCONT to the whole process group,
+# which can cancel the SIGSTOP of LeakSanitizer's exit-time ptrace attach
+# (ASan build) and leave tap spinning forever; -k 10 ends any hang.
+TAP="timeout --foreground -k 10"
 cd "$(dirname "$0")/../.."
 T=$(mktemp -d)
 . tests/lib.sh
@@ -73,13 +78,13 @@ check "/config is the effective configuration" json "$T/config.json" \
     "d['input']['simulator']['nodes'] == '12' and d['ui']['history'] == '5'"
 
 # tap: output lines, a topic filter, drops
-timeout 3 "$BIN" tap --url "$MAIN" >"$T/tap.jsonl" 2>"$T/tap.err"
+$TAP 3 "$BIN" tap --url "$MAIN" >"$T/tap.jsonl" 2>"$T/tap.err"
 check_sh "tap prints output messages as JSON lines" \
     "[ \$(wc -l <'$T/tap.jsonl') -ge 20 ] && python3 -c 'import json; [json.loads(l) for l in open(\"$T/tap.jsonl\")]' && grep -q '\"kind\":\"output\"' '$T/tap.jsonl'"
-timeout 3 "$BIN" tap --url "$MAIN" --topic 'umh.v1.enterprise.plant1.machiningArea.cnc-line.cnc5.plc123._historian.status.+' >"$T/tap2.jsonl"
+$TAP 3 "$BIN" tap --url "$MAIN" --topic 'umh.v1.enterprise.plant1.machiningArea.cnc-line.cnc5.plc123._historian.status.+' >"$T/tap2.jsonl"
 check_sh "tap --topic filters" \
     "[ \$(wc -l <'$T/tap2.jsonl') -ge 3 ] && python3 -c 'import json; assert all(json.loads(l)[\"topic\"].split(\".\")[-2] == \"status\" for l in open(\"$T/tap2.jsonl\"))'"
-timeout 3 "$BIN" tap --url "$MAIN" --drops >"$T/drops.jsonl"
+$TAP 3 "$BIN" tap --url "$MAIN" --drops >"$T/drops.jsonl"
 check_sh "tap --drops prints drops" \
     "[ \$(wc -l <'$T/drops.jsonl') -ge 2 ] && python3 -c 'import json; l=[json.loads(x) for x in open(\"$T/drops.jsonl\")]; assert all(x[\"kind\"]==\"drop\" and x[\"reason\"]==\"js_error\" and x[\"message\"][\"meta\"][\"opcua_node_id\"]==\"ns=1;i=2204\" for x in l)'"
 check_sh "tap to a closed port fails with exit 1" \
@@ -133,8 +138,8 @@ check_sh "auth: a wrong password is 401" "[ \$(code -u admin:wrong $URL/api/stat
 check_sh "auth: the right password is 200" "[ \$(code -u admin:s3cret $URL/api/stats) = 200 ] && [ \$(code -u admin:s3cret $URL/api/topics) = 200 ]"
 check_sh "auth: /health and /ready stay open for probes" "[ \$(code $URL/health) = 200 ] && [ \$(code $URL/ready) = 200 ]"
 check_sh "auth: tap with user:password in the URL" \
-    "timeout 2 \"$BIN\" tap --url http://admin:s3cret@127.0.0.1:$PORT | head -1 | grep -q '\"kind\":\"output\"'"
-check_sh "auth: tap without credentials is refused" "timeout 2 \"$BIN\" tap --url $URL 2>&1 | grep -q 401"
+    "$TAP 2 \"$BIN\" tap --url http://admin:s3cret@127.0.0.1:$PORT | head -1 | grep -q '\"kind\":\"output\"'"
+check_sh "auth: tap without credentials is refused" "$TAP 2 \"$BIN\" tap --url $URL 2>&1 | grep -q 401"
 get -u admin:s3cret "$URL/config" >"$T/config.json"
 check "/config redacts secrets" json "$T/config.json" \
     "d['http']['basic_auth']['password_hash'] == '***' and 'PRIMw' not in open('$T/config.json').read()"
@@ -170,7 +175,7 @@ check "output drops: listed with stage output" json "$T/od.json" \
     "d['recent']['invalid_topic'][0]['stage'] == 'output' and 'rendered empty' in d['recent']['invalid_topic'][0]['error']"
 check "output drops: not shown as delivered topics" json "$T/od_topics.json" \
     "d['total'] == 3 and all(t['name'].split('.')[-2] in ('x', 'status') for t in d['topics'])"
-timeout 3 "$BIN" tap --url "$URL" >"$T/od_tap.jsonl"
+$TAP 3 "$BIN" tap --url "$URL" >"$T/od_tap.jsonl"
 check_sh "output drops: not in the tap" \
     "[ \$(wc -l <'$T/od_tap.jsonl') -ge 3 ] && python3 -c 'import json; assert all(json.loads(l)[\"topic\"].split(\".\")[-2] in (\"x\", \"status\") for l in open(\"$T/od_tap.jsonl\"))'"
 stop outdrop
