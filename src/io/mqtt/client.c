@@ -138,14 +138,9 @@ int tp_mqtt_client_connect(struct tp_mqtt_client *c, int wake_fd)
 {
     if (c->connected)
         return TP_OK;
-    uint64_t now = tp_mono_ms();
-    if (now < c->next_attempt_ms) {
-        struct pollfd p = {wake_fd, POLLIN, 0};
-        if (poll(&p, wake_fd >= 0 ? 1 : 0, (int)(c->next_attempt_ms - now)) > 0)
-            return TP_EOF;
-        if ((uint64_t)tp_mono_ms() < c->next_attempt_ms)
-            return TP_AGAIN;
-    }
+    int due = tp_mqtt_net_wait_due(c->next_attempt_ms, wake_fd);
+    if (due != TP_OK)
+        return due;
     for (size_t k = 0; k < c->o.n_brokers; k++) {
         const struct tp_mqtt_broker *b = &c->o.brokers[c->broker];
         int rc = tp_mqtt_net_connect(&c->net, b->host, b->port, b->tls, c->o.insecure,

@@ -368,3 +368,14 @@ void tp_mqtt_net_free(struct tp_mqtt_net *n)
     n->rcap = 0;
     tp_buf_free(&n->wbuf);
 }
+
+int tp_mqtt_net_wait_due(uint64_t due_ms, int wake_fd)
+{
+    uint64_t now = tp_mono_ms();
+    if (now >= due_ms)
+        return TP_OK;
+    struct pollfd p = {wake_fd, POLLIN, 0};
+    if (poll(&p, wake_fd >= 0 ? 1 : 0, (int)(due_ms - now)) > 0)
+        return TP_EOF;
+    return (uint64_t)tp_mono_ms() < due_ms ? TP_AGAIN : TP_OK;
+}

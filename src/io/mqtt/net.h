@@ -43,6 +43,10 @@ int tp_mqtt_net_tls_setup(struct tp_mqtt_net *n, const struct tp_mqtt_tls_opts *
  * TP_IO with why filled. */
 int tp_mqtt_net_connect(struct tp_mqtt_net *n, const char *host, int port, int tls, int insecure,
                         int timeout_ms, int wake_fd, char *why, size_t why_len);
+/* Waits until tp_mono_ms() reaches due_ms (a reconnect attempt) or wake_fd
+ * (-1: none) is readable. TP_OK due, TP_EOF woken, TP_AGAIN not yet due
+ * (poll interrupted). */
+int tp_mqtt_net_wait_due(uint64_t due_ms, int wake_fd);
 /* Reads what the socket holds (one read). TP_OK (possibly 0 bytes: would
  * block), TP_EOF when the peer closed, TP_IO with why on an error. */
 int tp_mqtt_net_fill(struct tp_mqtt_net *n, char *why, size_t why_len);

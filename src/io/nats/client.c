@@ -235,14 +235,9 @@ int tp_nats_client_connect(struct tp_nats_client *c, int wake_fd)
 {
     if (c->connected)
         return TP_OK;
-    uint64_t now = tp_mono_ms();
-    if (now < c->next_attempt_ms) {
-        struct pollfd p = {wake_fd, POLLIN, 0};
-        if (poll(&p, wake_fd >= 0 ? 1 : 0, (int)(c->next_attempt_ms - now)) > 0)
-            return TP_EOF;
-        if ((uint64_t)tp_mono_ms() < c->next_attempt_ms)
-            return TP_AGAIN;
-    }
+    int due = tp_mqtt_net_wait_due(c->next_attempt_ms, wake_fd);
+    if (due != TP_OK)
+        return due;
     for (size_t k = 0; k < c->o.n_servers; k++) {
         const struct tp_nats_server *s = &c->o.servers[c->server];
         int rc = tp_mqtt_net_connect(&c->net, s->host, s->port, 0, 0, c->o.connect_timeout_ms,
