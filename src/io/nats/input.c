@@ -454,16 +454,23 @@ static void pull_status(struct nats_in *in, const struct tp_nats_frame *f, int c
     }
 }
 
+/* One message of the oldest pull request still due arrived (requests are
+ * served in order). */
+static void pull_delivered(struct nats_in *in)
+{
+    for (size_t i = 0; i < in->n_pulls; i++)
+        if (in->pulls[i].remaining > 0) {
+            in->pulls[i].remaining--;
+            break;
+        }
+}
+
 /* One delivered JetStream message: to the batch with its ack token (or,
  * invalid, dropped and acked at once). */
 static void on_js_msg(struct nats_in *in, const struct tp_nats_frame *f, struct tp_batch *batch,
                       struct tp_drops *drops)
 {
-    for (size_t i = 0; i < in->n_pulls; i++) /* requests are served in order */
-        if (in->pulls[i].remaining > 0) {
-            in->pulls[i].remaining--;
-            break;
-        }
+    pull_delivered(in);
     if (!f->reply || f->reply_len > UINT32_MAX)
         return; /* not a JetStream delivery */
     struct tp_msg *t = NULL;
@@ -667,11 +674,7 @@ static void nak_pull_leftovers(struct nats_in *in)
                     pull_status(in, &f, code, desc, dl);
                 continue;
             }
-            for (size_t i = 0; i < in->n_pulls; i++)
-                if (in->pulls[i].remaining > 0) {
-                    in->pulls[i].remaining--;
-                    break;
-                }
+            pull_delivered(in);
             if (f.reply && f.reply_len <= UINT32_MAX) {
                 pthread_mutex_lock(&in->lock);
                 if (queue_ack(in, f.reply, f.reply_len, "-NAK") == TP_OK)
