@@ -7,7 +7,11 @@
  *       PARTITION<TAB>OFFSET<TAB>KEY<TAB>HEADERS (k=v;...)<TAB>PAYLOAD
  *   kafka_mock count BOOTSTRAP TOPIC          records in TOPIC (sum of high watermarks)
  *   kafka_mock committed BOOTSTRAP GROUP TOPIC  "PARTITION COMMITTED HIGH" per partition
- *       (COMMITTED is -1 when the group has none) */
+ *       (COMMITTED is -1 when the group has none)
+ *   kafka_mock commit BOOTSTRAP GROUP TOPIC OFFSET  commit OFFSET for GROUP on every partition
+ *   kafka_mock wait-committed BOOTSTRAP GROUP TOPIC N [SECONDS]  exit 0 once GROUP's committed
+ *       offsets on TOPIC add up to N or more (checked every 10 ms by one client), 1 after SECONDS
+ *       (default 600) */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <poll.h>
@@ -168,15 +172,23 @@ static rd_kafka_t *new_consumer(const char *bootstrap, const char *group)
     return new_client(RD_KAFKA_CONSUMER, conf);
 }
 
-/* count (group NULL) or committed offsets per partition. */
-static int offsets(const char *bootstrap, const char *group, const char *topic)
+/* Every partition of topic, each with offset (exits on error). */
+static rd_kafka_topic_partition_list_t *all_partitions(rd_kafka_t *rk, const char *topic,
+                                                       int64_t offset)
 {
-    rd_kafka_t *rk = new_consumer(bootstrap, group ? group : "kafka_mock_count");
     int32_t ids[256];
     int n = topic_partitions(rk, topic, ids, 256);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
     for (int i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(parts, topic, ids[i]);
+        rd_kafka_topic_partition_list_add(parts, topic, ids[i])->offset = offset;
+    return parts;
+}
+
+/* count (group NULL) or committed offsets per partition. */
+static int offsets(const char *bootstrap, const char *group, const char *topic)
+{
+    rd_kafka_t *rk = new_consumer(bootstrap, group ? group : "kafka_mock_count");
+    rd_kafka_topic_partition_list_t *parts = all_partitions(rk, topic, RD_KAFKA_OFFSET_INVALID);
     if (group) {
         rd_kafka_resp_err_t e = rd_kafka_committed(rk, parts, 10000);
         if (e) {
@@ -185,17 +197,17 @@ static int offsets(const char *bootstrap, const char *group, const char *topic)
         }
     }
     long long total = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t id = parts->elems[i].partition;
         int64_t lo = 0, hi = 0;
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(rk, topic, ids[i], &lo, &hi, 10000);
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, id, &lo, &hi, 10000);
         if (e) {
             fprintf(stderr, "kafka_mock: watermarks: %s\n", rd_kafka_err2str(e));
             return 2;
         }
         total += hi - lo;
         if (group)
-            printf("%d %lld %lld\n", (int)ids[i],
+            printf("%d %lld %lld\n", (int)id,
                    (long long)(parts->elems[i].offset >= 0 ? parts->elems[i].offset : -1),
                    (long long)hi);
     }
@@ -204,6 +216,44 @@ static int offsets(const char *bootstrap, const char *group, const char *topic)
     rd_kafka_topic_partition_list_destroy(parts);
     rd_kafka_destroy(rk);
     return 0;
+}
+
+/* commit: OFFSET for GROUP on every partition of TOPIC (a group that then
+ * joins starts there, as a group resuming from its committed offsets). */
+static int commit(const char *bootstrap, const char *group, const char *topic, int64_t offset)
+{
+    rd_kafka_t *rk = new_consumer(bootstrap, group);
+    rd_kafka_topic_partition_list_t *parts = all_partitions(rk, topic, offset);
+    rd_kafka_resp_err_t e = rd_kafka_commit(rk, parts, 0);
+    if (e)
+        fprintf(stderr, "kafka_mock: commit: %s\n", rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(rk);
+    return e ? 2 : 0;
+}
+
+/* wait-committed: one client asks every 10 ms (no process per check) until
+ * GROUP's committed offsets on TOPIC add up to at least n. */
+static int wait_committed(const char *bootstrap, const char *group, const char *topic, long long n,
+                          int seconds)
+{
+    rd_kafka_t *rk = new_consumer(bootstrap, group);
+    rd_kafka_topic_partition_list_t *parts = all_partitions(rk, topic, RD_KAFKA_OFFSET_INVALID);
+    for (long long tries = 0; tries < seconds * 100LL; tries++) {
+        long long sum = 0;
+        if (rd_kafka_committed(rk, parts, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            for (int i = 0; i < parts->cnt; i++)
+                sum += parts->elems[i].offset > 0 ? parts->elems[i].offset : 0;
+        if (sum >= n) {
+            rd_kafka_topic_partition_list_destroy(parts);
+            rd_kafka_destroy(rk);
+            return 0;
+        }
+        poll(NULL, 0, 10);
+    }
+    fprintf(stderr, "kafka_mock: %s did not commit %lld offsets on %s within %d s\n", group, n,
+            topic, seconds);
+    return 1;
 }
 
 static int dump(int argc, char **argv)
@@ -282,7 +332,14 @@ int main(int argc, char **argv)
         return offsets(argv[2], NULL, argv[3]);
     if (argc >= 5 && strcmp(argv[1], "committed") == 0)
         return offsets(argv[2], argv[3], argv[4]);
+    if (argc >= 6 && strcmp(argv[1], "commit") == 0)
+        return commit(argv[2], argv[3], argv[4], atoll(argv[5]));
+    if (argc >= 6 && strcmp(argv[1], "wait-committed") == 0)
+        return wait_committed(argv[2], argv[3], argv[4], atoll(argv[5]),
+                              argc >= 7 ? atoi(argv[6]) : 600);
     fprintf(stderr, "usage: kafka_mock serve N [TOPIC:PARTITIONS ...] | dump BOOTSTRAP TOPIC | "
-                    "count BOOTSTRAP TOPIC | committed BOOTSTRAP GROUP TOPIC\n");
+                    "count BOOTSTRAP TOPIC | committed BOOTSTRAP GROUP TOPIC | "
+                    "commit BOOTSTRAP GROUP TOPIC OFFSET | "
+                    "wait-committed BOOTSTRAP GROUP TOPIC N [SECONDS]\n");
     return 2;
 }
