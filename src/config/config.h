@@ -125,7 +125,17 @@ struct tp_option {
      * when min < max (both 0: any value). INT64_MAX as max: "at least min". */
     int64_t min, max;
     int64_t int_ms; /* DURATION: milliseconds of a bare integer (1000: seconds), 0: none */
+    /* Where to record that the key was given (present and not null), for a
+     * default the plugin works out itself, e.g. from another option: written
+     * .given = TP_OPT_GIVEN_AT(T, field) with `int field` in T, set to 1; an
+     * explicit value equal to the zeroed field stays told apart from an
+     * absent key. 0: not recorded. */
+    size_t given;
 };
+
+/* .given of a table row: the int member `field` of config struct T (stored
+ * as its offset + 1, so that 0 means "not recorded"). */
+#define TP_OPT_GIVEN_AT(T, field) (offsetof(T, field) + 1)
 
 /* One option-table row, the one way tables are written: key `key` of type
  * `type_` kept in `field` of config struct T, with its default as YAML text

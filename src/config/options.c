@@ -650,6 +650,8 @@ static int parse_map(struct pctx *c, const struct tp_option *table, const struct
             rc = unknown_key(c, table, map->key_nodes[i], kp);
         else if (map->items[i]->type != TP_NODE_NULL || o->type == TP_OPT_JS)
             rc = convert(c, o, map->items[i], kp, out);
+        if (o->name && rc == TP_OK && o->given && map->items[i]->type != TP_NODE_NULL)
+            *(int *)((char *)out + o->given - 1) = 1;
         free(kp);
         if ((rc = go_on(c, rc, before)))
             return rc;

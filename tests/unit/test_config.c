@@ -707,6 +707,53 @@ static void test_durations(void **state)
     assert_null(t.extra);
 }
 
+/* .given: set for a key present (with any value, the default's too, or 0),
+ * not for an absent or null one; the default still applies to those. */
+struct given_cfg {
+    int64_t wait_ms, count;
+    int wait_given, count_given;
+};
+
+static const struct tp_option given_opts[] = {
+    TP_OPTION(struct given_cfg, wait_ms, "wait", TP_OPT_DURATION, NULL, "no default",
+              .given = TP_OPT_GIVEN_AT(struct given_cfg, wait_given)),
+    TP_OPTION(struct given_cfg, count, "count", TP_OPT_INT, "3", "a default",
+              .given = TP_OPT_GIVEN_AT(struct given_cfg, count_given)),
+    {0},
+};
+
+static void test_option_given(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml;
+        int64_t wait_ms, count;
+        int wait_given, count_given;
+    } cases[] = {
+        {"t: {}\n", 0, 3, 0, 0},
+        {"t: {wait: 0}\n", 0, 3, 1, 0},
+        {"t: {wait: 5ms, count: 3}\n", 5, 3, 1, 1},
+        {"t: {wait: ~, count: 0}\n", 0, 0, 0, 1},
+    };
+    char msg[600];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct tp_config *cfg = load(cases[i].yaml);
+        struct given_cfg g = {0};
+        assert_int_equal(parse_at(cfg, "t", given_opts, &g, msg, sizeof(msg)), TP_OK);
+        assert_int_equal(g.wait_ms, cases[i].wait_ms);
+        assert_int_equal(g.count, cases[i].count);
+        assert_int_equal(g.wait_given, cases[i].wait_given);
+        assert_int_equal(g.count_given, cases[i].count_given);
+        tp_config_free(cfg);
+    }
+    /* a value that does not convert is an error, not "given" */
+    struct tp_config *cfg = load("t: {wait: x}\n");
+    struct given_cfg g = {0};
+    assert_int_equal(parse_at(cfg, "t", given_opts, &g, msg, sizeof(msg)), TP_CONFIG);
+    assert_int_equal(g.wait_given, 0);
+    tp_config_free(cfg);
+}
+
 struct found {
     int n;
     char last[600];
@@ -758,6 +805,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_node_positions),
         cmocka_unit_test(test_block_content_positions),
+        cmocka_unit_test(test_option_given),
         cmocka_unit_test(test_yaml_errors),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_unknown_key),

@@ -174,6 +174,38 @@ static void test_option_errors(void **state)
     release(&o);
 }
 
+/* linger: absent, the default follows the QoS; given (0 too), it wins. */
+static void test_linger_default(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *extra;
+        int64_t ms;
+    } cases[] = {
+        {"qos: 0\n", 2},
+        {"qos: 1\n", 5},
+        {"qos: 2\n", 5},
+        {"", 5}, /* qos 1 by default */
+        {"qos: 0\nlinger: 0\n", 0},
+        {"qos: 1\nlinger: 0s\n", 0},
+        {"qos: 0\nlinger: 7ms\n", 7},
+        {"qos: 1\nlinger: 1ms\n", 1},
+        {"qos: 1\nlinger: ~\n", 5},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char yaml[128];
+        snprintf(yaml, sizeof(yaml), "url: tcp://127.0.0.1:1\ntopics: a\n%s", cases[i].extra);
+        struct tp_error err = {0};
+        struct opened o;
+        assert_int_equal(open_input(yaml, &o, &err), TP_OK);
+        if (tp__mqtt_in_linger_ms(o.config) != cases[i].ms)
+            fail_msg("%s: linger %lld ms, expected %lld", cases[i].extra,
+                     (long long)tp__mqtt_in_linger_ms(o.config), (long long)cases[i].ms);
+        tp_input_find("mqtt")->close(o.state);
+        release(&o);
+    }
+}
+
 /* Port 1 on 127.0.0.1 refuses connections: open succeeds (the plugins retry),
  * stop makes a blocked read return TP_EOF, close returns. */
 static void test_no_broker(void **state)
@@ -215,9 +247,8 @@ int main(void)
 {
     tp_plugins_use(&tp_builtin_plugins);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_parse),
-        cmocka_unit_test(test_default_topic),
-        cmocka_unit_test(test_option_errors),
+        cmocka_unit_test(test_url_parse),     cmocka_unit_test(test_default_topic),
+        cmocka_unit_test(test_option_errors), cmocka_unit_test(test_linger_default),
         cmocka_unit_test(test_no_broker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

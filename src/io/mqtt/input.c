@@ -34,7 +34,8 @@
 struct mqtt_in_config {
     struct tp__mqtt_common common;
     struct tp_strlist topics;
-    int64_t linger; /* ms */
+    int64_t linger; /* ms; see tp__mqtt_in_linger_ms */
+    int linger_given;
 };
 
 static const struct tp_option mqtt_in_options[] = {
@@ -44,13 +45,29 @@ static const struct tp_option mqtt_in_options[] = {
     TP_OPTION(struct mqtt_in_config, topics, "topics", TP_OPT_STRINGS, NULL,
               "topic filters to subscribe to (wildcards + and # allowed)",
               .flags = TP_OPT_REQUIRED),
-    TP_OPTION(struct mqtt_in_config, linger, "linger", TP_OPT_DURATION, "5ms",
+    TP_OPTION(struct mqtt_in_config, linger, "linger", TP_OPT_DURATION, NULL,
               "how long a partial batch may wait for more messages before it is handed on "
               "(once per batch: the most latency it adds); fewer, larger batches cost less CPU "
-              "per message; 0: hand it on at once",
-              .min = 0, .max = 1000),
+              "per message; 0: hand it on at once. Default: 2ms at qos 0, 5ms at qos 1 and 2.",
+              .min = 0, .max = 1000, .given = TP_OPT_GIVEN_AT(struct mqtt_in_config, linger_given)),
     {0},
 };
+
+/* The linger when the config does not set one. At QoS 0 the broker sends
+ * without waiting for us and a closed-loop publisher waits on the latency
+ * a longer linger adds; at QoS 1 the broker's pace (PUBACK round trips)
+ * gathers fewer messages per ms, and a batch's thread hand-offs are a
+ * fixed cost (docs/mqtt.md, Batching). */
+#define LINGER_QOS0_MS 2
+#define LINGER_QOS1_MS 5
+
+int64_t tp__mqtt_in_linger_ms(const void *config)
+{
+    const struct mqtt_in_config *cfg = config;
+    if (cfg->linger_given)
+        return cfg->linger;
+    return cfg->common.qos == 0 ? LINGER_QOS0_MS : LINGER_QOS1_MS;
+}
 
 /* An ack token: (generation << 18) | (qos << 16) | packet id, never 0. */
 #define TOKEN(gen, qos, id) ((uintptr_t)(((uint64_t)(gen) << 18) | ((uint64_t)(qos) << 16) | (id)))
@@ -60,6 +77,7 @@ static const struct tp_option mqtt_in_options[] = {
 
 struct mqtt_in {
     const struct mqtt_in_config *cfg;
+    int64_t linger; /* ms: tp__mqtt_in_linger_ms */
     struct tp__mqtt_conn conn;
     struct tp_mqtt_client cl;
     int wake_pipe[2]; /* stop() and ack() wake a waiting read() */
@@ -245,7 +263,7 @@ static int stopping(struct mqtt_in *st)
 /* Waits up to the linger for more messages (stop() cuts it short). */
 static void linger(struct mqtt_in *st)
 {
-    uint64_t end = tp_mono_ms() + (uint64_t)st->cfg->linger;
+    uint64_t end = tp_mono_ms() + (uint64_t)st->linger;
     for (uint64_t now = tp_mono_ms(); now < end && !stopping(st); now = tp_mono_ms()) {
         struct pollfd pw = {st->wake_pipe[0], POLLIN, 0};
         if (poll(&pw, 1, (int)(end - now)) <= 0)
@@ -288,12 +306,12 @@ static int in_read(void *p, struct tp_batch *batch, size_t max, struct tp_drops 
             /* The last read() emptied the socket: linger once if messages
              * come densely (several at once, without waiting for them),
              * then hand over what we have. */
-            if (lingered || waited || batch->len < 2 || st->cfg->linger <= 0)
+            if (lingered || waited || batch->len < 2 || st->linger <= 0)
                 break;
             lingered = 1;
             linger(st);
             st->cl.net.drained = 0;
-        } else if (stream && !lingered && st->cfg->linger > 0) {
+        } else if (stream && !lingered && st->linger > 0) {
             /* Messages kept coming: let the next batch gather first, then
              * read it at once (no poll() for the first of them). */
             lingered = 1;
@@ -362,6 +380,7 @@ static int in_open(const void *config, void **out, struct tp_error *err)
     if (!st)
         return tp_error_set(err, TP_NOMEM, "out of memory");
     st->cfg = cfg;
+    st->linger = tp__mqtt_in_linger_ms(cfg);
     st->wake_pipe[0] = st->wake_pipe[1] = -1;
     pthread_mutex_init(&st->lock, NULL);
     tp_mqtt_net_init(&st->cl.net);

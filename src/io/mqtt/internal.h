@@ -112,4 +112,8 @@ void tp__mqtt_conn_free(struct tp__mqtt_conn *conn, struct tp_mqtt_client *cl);
  * when the message has no (or an empty) umh_topic. */
 int tp__mqtt_default_topic(const struct tp_msg *m, struct tp_buf *out);
 
+/* The input's linger in ms for its parsed config (tp_input_mqtt's option
+ * table): the `linger` given, else a default that depends on the QoS. */
+int64_t tp__mqtt_in_linger_ms(const void *config);
+
 #endif
