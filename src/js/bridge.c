@@ -130,7 +130,7 @@ static JSValue meta_build(struct tp_js_vm *vm, const struct tp_msg *in)
             rc = -1;
             break;
         }
-        JSValue v = tp__js_meta_value(vm, in->strs + e->val_off, e->val_len);
+        JSValue v = tp__js_meta_value(vm, in->strs + e->val_off, e->val_len, NULL);
         rc = JS_DefinePropertyValue(ctx, meta, a, v, JS_PROP_C_W_E) < 0 ? -1 : 0;
         JS_FreeAtom(ctx, a);
     }
@@ -156,9 +156,10 @@ static int in_memo_hit(const struct tp_js_in_memo *im, const struct tp_msg *in)
     return 1;
 }
 
-/* Makes in's keys (atoms, the kept object of their shape) the input memo. */
-static void in_memo_set(struct tp_js_vm *vm, const struct tp_msg *in, const JSAtom *atoms,
-                        JSValueConst kept)
+/* Makes in's keys (atoms, the kept object of their shape) the input memo.
+ * 1 done, 0 when the keys do not fit (the memo is then empty). */
+static int in_memo_set(struct tp_js_vm *vm, const struct tp_msg *in, const JSAtom *atoms,
+                       JSValueConst kept)
 {
     struct tp_js_in_memo *im = vm->in_memo;
     tp__js_in_memo_clear(vm);
@@ -166,7 +167,7 @@ static void in_memo_set(struct tp_js_vm *vm, const struct tp_msg *in, const JSAt
     for (uint32_t i = 0; i < in->n_meta; i++)
         bytes += in->meta[i].key_len;
     if (bytes > sizeof(im->bytes))
-        return;
+        return 0;
     char *b = im->bytes;
     for (uint32_t i = 0; i < in->n_meta; i++) {
         const struct tp_meta *e = &in->meta[i];
@@ -177,6 +178,8 @@ static void in_memo_set(struct tp_js_vm *vm, const struct tp_msg *in, const JSAt
     }
     im->kept = JS_DupValue(vm->ctx, kept);
     im->n = in->n_meta;
+    im->ascii_keys = tp__js_all_ascii(im->bytes, bytes);
+    return 1;
 }
 
 /* meta for the entries of in on a recycled object or with cached atoms;
@@ -193,9 +196,10 @@ static JSValue meta_fast(struct tp_js_vm *vm, const struct tp_msg *in)
     uint32_t i = 0, nv = 0; /* own atoms and values to free */
     const JSAtom *atoms = own;
     const JSValue *kept;
-    if (in_memo_hit(vm->in_memo, in)) { /* the keys of the previous message */
-        atoms = vm->in_memo->atoms;
-        kept = &vm->in_memo->kept;
+    struct tp_js_in_memo *im = vm->in_memo; /* holds the keys of in, or NULL */
+    if (in_memo_hit(im, in)) {              /* the keys of the previous message */
+        atoms = im->atoms;
+        kept = &im->kept;
     } else {
         for (; i < n; i++) {
             const struct tp_meta *e = &in->meta[i];
@@ -204,15 +208,26 @@ static JSValue meta_fast(struct tp_js_vm *vm, const struct tp_msg *in)
                 goto out;
         }
         kept = tp__js_keep_shapes(vm, own, n);
-        if (kept && vm->in_memo)
-            in_memo_set(vm, in, own, *kept);
+        if (!kept || !im || !in_memo_set(vm, in, own, *kept))
+            im = NULL;
     }
+    if (im) /* the previous message's hold ended with it; this one's starts */
+        tp__js_in_ident_clear(vm);
+    if (im && !im->ascii_keys)
+        im = NULL;
     for (; nv < n; nv++) {
         const struct tp_meta *e = &in->meta[nv];
-        vals[nv] = tp__js_meta_value(vm, in->strs + e->val_off, e->val_len);
+        int ascii;
+        vals[nv] = tp__js_meta_value(vm, in->strs + e->val_off, e->val_len, &ascii);
         if (JS_IsException(vals[nv]))
             goto out;
+        if (im) { /* for the export of the unchanged entries (meta_export_fast) */
+            im->vals[nv] = ascii ? JS_DupValue(ctx, vals[nv]) : JS_UNDEFINED;
+            im->nvals = nv + 1;
+        }
     }
+    if (im)
+        im->msg = in;
     meta = tp__js_meta_reuse(vm, kept, atoms, n, vals);
     if (!JS_IsUndefined(meta)) {
         nv = 0; /* consumed */
@@ -473,6 +488,33 @@ static void out_memo_set(struct tp_js_vm *vm, JSValueConst meta, const struct tp
     om->shape = tp__qjs_shape(meta);
 }
 
+/* How many of meta's first property slots (props, np of them) are the
+ * input message's first entries, unchanged: each an enumerable data property
+ * still holding, under the entry's key, the very string made from the
+ * entry's value (both ASCII: their bytes round-trip). JS strings are
+ * immutable and the input memo holds a reference to each, so no other string
+ * can have its address. Their atoms go to seq. */
+static uint32_t unchanged_prefix(const struct tp_js_vm *vm, const struct tp_qjs_prop *props, int np,
+                                 JSAtom *seq)
+{
+    const struct tp_js_in_memo *im = vm->in_memo;
+    if (!im || !im->msg)
+        return 0;
+    uint32_t k = 0, max = im->nvals < (uint32_t)np ? im->nvals : (uint32_t)np;
+    for (; k < max; k++) {
+        const struct tp_qjs_prop *pr = &props[k];
+        if (pr->atom != im->atoms[k] ||
+            (pr->flags & (JS_PROP_TMASK | JS_PROP_ENUMERABLE)) !=
+                (JS_PROP_NORMAL | JS_PROP_ENUMERABLE) ||
+            JS_VALUE_GET_TAG(pr->value) != JS_TAG_STRING ||
+            JS_VALUE_GET_TAG(im->vals[k]) != JS_TAG_STRING ||
+            JS_VALUE_GET_PTR(pr->value) != JS_VALUE_GET_PTR(im->vals[k]))
+            break;
+        seq[k] = pr->atom;
+    }
+    return k;
+}
+
 /* Appends meta's entries to m straight from the object's own properties
  * (qjs_internals.c) instead of JS_GetOwnPropertyNames + JS_GetProperty +
  * JS_ToCString per entry: 0 done, 1 not handled (anything unusual: the
@@ -494,10 +536,14 @@ static int meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_ms
     const char *kb[TP_JS_SHAPE_MAX_KEYS];
     size_t kl[TP_JS_SHAPE_MAX_KEYS], vlen[TP_JS_SHAPE_MAX_KEYS];
     JSAtom seq[TP_JS_SHAPE_MAX_KEYS];
-    uint32_t n = 0;
+    /* Slots [0, k): the input's entries [0, k), unchanged (only into an
+     * empty m, whose offsets are then those of the input). */
+    uint32_t k =
+        hit && m->n_meta == 0 && m->strs_len == 0 ? unchanged_prefix(vm, props, np, seq) : 0;
+    uint32_t n = k;
     size_t bytes = 0;
     /* Pass 1: everything must be plain data whose text needs no JavaScript. */
-    for (int i = 0; i < np; i++) {
+    for (int i = (int)k; i < np; i++) {
         const struct tp_qjs_prop *pr = &props[i];
         kb[i] = NULL;
         if (hit) {
@@ -513,14 +559,14 @@ static int meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_ms
                 return 1;
             if (!(pr->flags & JS_PROP_ENUMERABLE))
                 continue;
-            const struct tp_js_atom_slot *k = tp__js_atom_key(vm, pr->atom);
-            if (k->kind == TP_JS_KEY_SLOW)
+            const struct tp_js_atom_slot *key = tp__js_atom_key(vm, pr->atom);
+            if (key->kind == TP_JS_KEY_SLOW)
                 return 1;
-            if (k->kind == TP_JS_KEY_SKIP)
+            if (key->kind == TP_JS_KEY_SKIP)
                 continue;
-            ks[i] = k;
-            kb[i] = k->bytes;
-            kl[i] = k->len;
+            ks[i] = key;
+            kb[i] = key->bytes;
+            kl[i] = key->len;
         }
         vlen[i] = export_len(pr->value, pr);
         if (vlen[i] == SIZE_MAX)
@@ -538,9 +584,16 @@ static int meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_ms
         if (ks[i] && ks[i]->atom != props[i].atom)
             return 1;
     /* 2 more entries and room for umh_topic/topic, added by the output. */
-    if (tp_msg_meta_reserve(m, n + 2, bytes + 256) != 0)
+    const struct tp_msg *in = vm->in_memo ? vm->in_memo->msg : NULL;
+    if (tp_msg_meta_reserve(m, n + 2, (k ? in->strs_len : 0) + bytes + 256) != 0)
         return TP_NOMEM;
-    for (int i = 0; i < np; i++)
+    if (k) { /* one copy of the input's strings, its entries as they are */
+        memcpy(m->strs, in->strs, in->strs_len);
+        memcpy(m->meta, in->meta, k * sizeof(*m->meta));
+        m->strs_len = in->strs_len;
+        m->n_meta = k;
+    }
+    for (int i = (int)k; i < np; i++)
         if (kb[i] && export_entry(m, kb[i], kl[i], &props[i], vlen[i]) != 0)
             return TP_NOMEM;
     const JSValue *kept = tp__js_keep_shapes(vm, seq, n);

@@ -733,6 +733,7 @@ done:
         w->nomem = 0;
         status = TP_NOMEM;
     }
+    tp__js_in_ident_clear(vm);
     tp__js_vm_disarm(vm);
     vm->stage = "";
     vm->in = NULL;

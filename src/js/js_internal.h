@@ -73,8 +73,18 @@ struct tp_js_in_memo {
     uint32_t n;                         /* 0: empty */
     JSAtom atoms[TP_JS_SHAPE_MAX_KEYS]; /* one reference each */
     uint16_t lens[TP_JS_SHAPE_MAX_KEYS];
+    int ascii_keys; /* every key is ASCII (its atom gives back its bytes) */
     JSValue kept;
     char bytes[TP_JS_MEMO_BYTES]; /* the keys, one after the other */
+    /* The message being processed, when its keys are those of the memo:
+     * entry i went into meta as atoms[i] = vals[i] (one reference, held until
+     * tp__js_in_ident_clear so that no other string can take its address;
+     * JS_UNDEFINED when the value is not ASCII). A meta property that still
+     * holds that very string under that atom is entry i unchanged: the export
+     * copies it from msg instead of converting it back (bridge.c). */
+    const struct tp_msg *msg; /* NULL: none */
+    uint32_t nvals;
+    JSValue vals[TP_JS_SHAPE_MAX_KEYS];
 };
 #define TP_JS_MEMO_SKIP 0xffffu
 struct tp_js_out_memo {
@@ -172,6 +182,9 @@ void tp__js_describe(JSContext *ctx, JSValueConst ex, const char *filename, char
  * vm->in_memo / vm->out_memo. */
 void tp__js_in_memo_clear(struct tp_js_vm *vm);
 void tp__js_out_memo_clear(struct tp_js_vm *vm);
+/* Ends the input memo's hold on the current message's values (at the end of
+ * every message; harmless when there is none). */
+void tp__js_in_ident_clear(struct tp_js_vm *vm);
 
 /* Throws out-of-memory for a failed host allocation (sets vm->host_oom). */
 static inline JSValue tp__js_throw_host_oom(struct tp_js_vm *vm)
@@ -207,8 +220,9 @@ static inline const struct tp_js_atom_slot *tp__js_atom_key(struct tp_js_vm *vm,
     const struct tp_js_atom_slot *sl = &vm->caches->atoms[(a * 2654435761u) % TP_JS_KEY_SLOTS];
     return sl->atom == a ? sl : tp__js_atom_key_miss(vm, a);
 }
-/* A JS string for a metadata value (shared with recent equal values). */
-JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n);
+/* A JS string for a metadata value (shared with recent equal values);
+ * *ascii (may be NULL) is set to 1 when the bytes are all ASCII, else 0. */
+JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n, int *ascii);
 
 /* Makes sure the shapes of objects with keys atoms[0..n) (in that order) stay
  * alive. Cheap when the sequence is already kept. Returns the kept object

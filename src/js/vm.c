@@ -429,17 +429,25 @@ JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n)
     return a;
 }
 
-JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n)
+JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n, int *ascii)
 {
-    if (!vm->caches || !vm->peek_ok || n > 64)
+    int dummy;
+    if (!ascii)
+        ascii = &dummy;
+    if (!vm->caches || !vm->peek_ok || n > 64) {
+        *ascii = tp__js_all_ascii(s, n);
         return JS_NewStringLen(vm->ctx, s, n);
+    }
     uint64_t h = sample_hash(s, n);
     struct tp_js_val_slot *sl = &vm->caches->vals[h % TP_JS_VAL_SLOTS];
     /* cached strings are ASCII: equal bytes mean an equal string */
+    *ascii = 1;
     if (sl->bytes && sl->len == n && same_bytes(sl->bytes, s, n))
         return JS_DupValue(vm->ctx, sl->str);
-    if (!tp__js_all_ascii(s, n))
+    if (!tp__js_all_ascii(s, n)) {
+        *ascii = 0;
         return JS_NewStringLen(vm->ctx, s, n);
+    }
     JSValue v = JS_NewStringLen(vm->ctx, s, n);
     if (JS_IsException(v))
         return v;
@@ -603,9 +611,21 @@ const JSValue *tp__js_keep_json_shape(struct tp_js_vm *vm, const JSAtom *atoms, 
     return keep_in(vm, victim, atoms, n, sig);
 }
 
+void tp__js_in_ident_clear(struct tp_js_vm *vm)
+{
+    struct tp_js_in_memo *im = vm->in_memo;
+    if (!im)
+        return;
+    for (uint32_t i = 0; i < im->nvals; i++)
+        JS_FreeValue(vm->ctx, im->vals[i]);
+    im->nvals = 0;
+    im->msg = NULL;
+}
+
 void tp__js_in_memo_clear(struct tp_js_vm *vm)
 {
     struct tp_js_in_memo *im = vm->in_memo;
+    tp__js_in_ident_clear(vm);
     for (uint32_t i = 0; i < im->n; i++)
         JS_FreeAtom(vm->ctx, im->atoms[i]);
     JS_FreeValue(vm->ctx, im->kept);

@@ -1,6 +1,7 @@
-/* Helpers shared by test_js.c and test_tag_processor.c: build a processor of
- * a given plugin from a YAML options map, run messages through it and look
- * at the outputs and drops. Header-only (static functions). */
+/* Helpers shared by the tests of the JavaScript processors: build a processor
+ * of a given plugin from a YAML options map, run messages through it and look
+ * at the outputs (their metadata byte for byte) and drops. Header-only
+ * (static functions). */
 #ifndef TP_JS_TEST_UTIL_H
 #define TP_JS_TEST_UTIL_H
 
@@ -107,14 +108,14 @@ static const char *out_payload(struct proc_fx *f, size_t i)
     return f->out.msgs[i]->payload;
 }
 
-static const char *out_meta(struct proc_fx *f, size_t i, const char *key)
+static inline const char *out_meta(struct proc_fx *f, size_t i, const char *key)
 {
     assert_true(i < f->out.len);
     return tp_msg_meta_get(f->out.msgs[i], key, NULL);
 }
 
 /* Asserts exactly one drop with that reason and stage; returns its error text. */
-static const char *one_drop(struct proc_fx *f, enum tp_drop_reason r, const char *stage)
+static inline const char *one_drop(struct proc_fx *f, enum tp_drop_reason r, const char *stage)
 {
     if (f->drops.n != 1)
         fail_msg("expected 1 drop, got %zu (first: %s %s %s)", f->drops.n,
@@ -126,6 +127,51 @@ static const char *one_drop(struct proc_fx *f, enum tp_drop_reason r, const char
                  tp_drop_reason_name(f->drops.v[0].reason), f->drops.v[0].stage,
                  f->drops.v[0].error, tp_drop_reason_name(r), stage);
     return f->drops.v[0].error;
+}
+
+/* Appends "key=value;" per output entry, with the stored lengths (NUL bytes
+ * kept); returns the length. */
+static inline size_t meta_bytes(const struct tp_msg *m, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (uint32_t k = 0; k < m->n_meta; k++) {
+        const struct tp_meta *e = &m->meta[k];
+        assert_true(o + e->key_len + e->val_len + 2 <= cap);
+        memcpy(buf + o, m->strs + e->key_off, e->key_len);
+        o += e->key_len;
+        buf[o++] = '=';
+        memcpy(buf + o, m->strs + e->val_off, e->val_len);
+        o += e->val_len;
+        buf[o++] = ';';
+    }
+    return o;
+}
+
+/* Bytes as text with non-printable and non-ASCII bytes as \xHH. */
+static inline const char *escaped(const char *s, size_t n, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f)
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* Fails unless output i's metadata is exactly want (want_len bytes). */
+static inline void expect_meta(struct proc_fx *f, size_t i, const char *want, size_t want_len,
+                               const char *what)
+{
+    char got[1024], e1[4096], e2[4096];
+    assert_true(i < f->out.len);
+    size_t n = meta_bytes(f->out.msgs[i], got, sizeof got);
+    if (n != want_len || memcmp(got, want, n) != 0)
+        fail_msg("%s: got \"%s\", want \"%s\"", what, escaped(got, n, e1, sizeof e1),
+                 escaped(want, want_len, e2, sizeof e2));
 }
 
 #endif

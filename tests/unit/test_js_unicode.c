@@ -11,51 +11,6 @@ extern const struct tp_processor_plugin tp_processor_nodered_js;
 
 #define NR_PATH "pipeline.processors[0].nodered_js"
 
-/* Appends "key=value;" per output entry, with the stored lengths (NUL bytes
- * kept); returns the length. */
-static size_t meta_bytes(const struct tp_msg *m, char *buf, size_t cap)
-{
-    size_t o = 0;
-    for (uint32_t k = 0; k < m->n_meta; k++) {
-        const struct tp_meta *e = &m->meta[k];
-        assert_true(o + e->key_len + e->val_len + 2 <= cap);
-        memcpy(buf + o, m->strs + e->key_off, e->key_len);
-        o += e->key_len;
-        buf[o++] = '=';
-        memcpy(buf + o, m->strs + e->val_off, e->val_len);
-        o += e->val_len;
-        buf[o++] = ';';
-    }
-    return o;
-}
-
-/* Bytes as text with non-printable and non-ASCII bytes as \xHH. */
-static const char *escaped(const char *s, size_t n, char *buf, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f)
-            buf[o++] = (char)c;
-        else
-            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-/* Fails unless output i's metadata is exactly want (want_len bytes). */
-static void expect_meta(struct proc_fx *f, size_t i, const char *want, size_t want_len,
-                        const char *what)
-{
-    char got[1024], e1[4096], e2[4096];
-    assert_true(i < f->out.len);
-    size_t n = meta_bytes(f->out.msgs[i], got, sizeof got);
-    if (n != want_len || memcmp(got, want, n) != 0)
-        fail_msg("%s: got \"%s\", want \"%s\"", what, escaped(got, n, e1, sizeof e1),
-                 escaped(want, want_len, e2, sizeof e2));
-}
-
 static void expect_payload(struct proc_fx *f, size_t i, const char *want, const char *what)
 {
     char e1[4096], e2[4096];
