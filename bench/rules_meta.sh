@@ -6,8 +6,15 @@
 # the 5 kafka_* keys of the Kafka input in front (11 keys), each through the
 # seed rules (bench/e2e_config.py) and without processor; and the MQTT
 # bench's messages (the envelope as payload, mqtt_* metadata) through its
-# rules (bench/seed_envelope_rules.yaml). With BEFORE=path the same cases
-# run with that binary too, interleaved run by run (before/after in one run).
+# rules (bench/seed_envelope_rules.yaml); and a Kafka-like wide set (13
+# keys: the 11 and two more headers, content_type and source). With
+# BEFORE=path the same cases run with that binary too, interleaved run by run
+# (before/after in one run). INSTR=1 adds instructions per message under
+# valgrind --tool=callgrind (independent of the machine's load) for the seed
+# rules on the first INSTR_N (20000) messages of the 6-, 11- and 13-key sets,
+# through `tagproc bench --workload seed --input` (the same rules, drop
+# output): the whole process and the rules worker (tp_js_worker_run,
+# inclusive: JS in and out, the rules, the UNS output).
 # Environment: N (messages, default 200000), RUNS (3), BIN (build/tagproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +37,10 @@ with open(t + "/seed.jsonl") as f, open(t + "/kafka.jsonl", "w") as o:
         o.write('%s,"meta":{"kafka_key":"ns=1;i=%d","kafka_topic":"umh.input",'
                 '"kafka_partition":"%d","kafka_offset":"%d","kafka_timestamp_ms":"%d",%s\n'
                 % (head, 2200 + i % 42, i % 4, i // 4, 1700000000000 + i, meta))
+with open(t + "/kafka.jsonl") as f, open(t + "/wide.jsonl", "w") as o:
+    for line in f:  # two more headers after the envelope's keys
+        o.write(line.rstrip("\n")[:-2] +
+                ',"content_type":"application/json","source":"plc-gateway-1"}}\n')
 with open(t + "/mqtt.jsonl", "w") as o:  # as build/mqtt_load publishes, as the input reads it
     for s in range(n):
         node, c = s % 42, 2000 + s % 1000
@@ -39,7 +50,7 @@ with open(t + "/mqtt.jsonl", "w") as o:  # as build/mqtt_load publishes, as the 
         o.write('{"payload":%s,"meta":{"mqtt_topic":"raw/%d","mqtt_qos":"0","mqtt_retain":"false"}}\n'
                 % (env, node))
 PY
-for input in seed kafka; do
+for input in seed kafka wide; do
     python3 bench/e2e_config.py "$T/$input.jsonl" "$T/out.jsonl" 1 >"$T/$input-seed.yaml"
     printf 'input:\n  file: {path: "%s"}\npipeline: {threads: 1}\noutput:\n  file: {path: "%s", mode: truncate}\n' \
         "$T/$input.jsonl" "$T/out.jsonl" >"$T/$input-none.yaml"
@@ -55,7 +66,7 @@ cpu() { # BIN CONFIG: CPU µs per message
     python3 -c "import sys; u, s = open(sys.argv[1]).read().split()[-2:]; \
 print(f'{(float(u) + float(s)) * 1e6 / int(sys.argv[2]):.2f}')" "$T/time" "$N"
 }
-cases="seed-seed seed-none kafka-seed kafka-none mqtt-envelope"
+cases="seed-seed seed-none kafka-seed kafka-none wide-seed wide-none mqtt-envelope"
 bins="$BIN"
 [ -n "$BEFORE" ] && bins="$BEFORE $BIN"
 : >"$T/res"
@@ -74,6 +85,8 @@ names = {"seed-seed": "seed envelopes (6 keys), seed rules",
          "seed-none": "seed envelopes (6 keys), no processor",
          "kafka-seed": "+ 5 kafka_* keys (11), seed rules",
          "kafka-none": "+ 5 kafka_* keys (11), no processor",
+         "wide-seed": "+ 2 more headers (13), seed rules",
+         "wide-none": "+ 2 more headers (13), no processor",
          "mqtt-envelope": "MQTT bench messages, envelope parsed by the rules"}
 def med(c, b):
     v = [float(r[2]) for r in rows if r[0] == c and r[1] == b]
@@ -83,3 +96,29 @@ print("|---|" + ("---|" if before else "") + "---|")
 for c in names:
     print("| %s | " % names[c] + (med(c, before) + " | " if before else "") + med(c, after) + " |")
 PY
+
+[ "${INSTR:-0}" = 1 ] || exit 0
+INSTR_N=${INSTR_N:-20000}
+instr() { # BIN FILE: "process worker" instructions per message
+    head -n "$INSTR_N" "$2" >"$T/cg.jsonl"
+    valgrind --tool=callgrind --callgrind-out-file="$T/cg.out" \
+        "$1" bench --workload seed --input "$T/cg.jsonl" >/dev/null 2>&1
+    callgrind_annotate --inclusive=yes "$T/cg.out" 2>/dev/null | awk -v n="$INSTR_N" '
+        { gsub(",", "", $1) }
+        /PROGRAM TOTALS/ { total = $1 }
+        /:tp_js_worker_run \[/ { worker = $1 }
+        END { printf "%.0f %.0f\n", total / n, worker / n }'
+}
+echo
+echo "instructions per message (callgrind, $INSTR_N messages, seed rules): process / rules worker"
+echo "| metadata in | ${BEFORE:+before | }after |"
+echo "|---|${BEFORE:+---|}---|"
+for input in seed kafka wide; do
+    row="| $input ($(head -c 2000 "$T/$input.jsonl" | head -n 1 | python3 -c \
+        'import json, sys; print(len(json.loads(sys.stdin.read())["meta"]))') keys) |"
+    for b in $bins; do
+        read -r total worker < <(instr "$b" "$T/$input.jsonl")
+        row="$row $total / $worker |"
+    done
+    echo "$row"
+done
