@@ -68,8 +68,38 @@ static int tag_create(const void *config, const struct tp_proc_info *info, void 
     return 0;
 }
 
+/* A worker: the JS worker and what the output construction remembers. */
+struct tag_worker {
+    struct tp_js_worker *js;
+    struct tp_uns_memo uns;
+};
+
+static int tag_worker_new(void *script, int worker_index, void **worker, struct tp_error *err)
+{
+    struct tag_worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return tp_error_set(err, TP_NOMEM, "out of memory");
+    int rc = tp_js_plugin_worker_new(script, worker_index, (void **)&w->js, err);
+    if (rc != 0) {
+        free(w);
+        return rc;
+    }
+    *worker = w;
+    return 0;
+}
+
+static void tag_worker_free(void *worker)
+{
+    struct tag_worker *w = worker;
+    if (!w)
+        return;
+    tp_js_plugin_worker_free(w->js);
+    free(w);
+}
+
 struct emit_ctx {
     struct tp_batch *out;
+    struct tp_uns_memo *uns;
 };
 
 /* Output construction for one surviving message (SPEC 3.5). */
@@ -78,7 +108,7 @@ static int emit_uns(void *ud, struct tp_msg *m, const struct tp_value *payload,
 {
     struct emit_ctx *ec = ud;
     char why[256] = "";
-    int rc = tp_uns_build(m, payload, orig, why, sizeof(why));
+    int rc = tp_uns_build(m, payload, orig, ec->uns, why, sizeof(why));
     if (rc == TP_UNS_NOMEM) {
         tp_msg_free(m);
         return TP_NOMEM;
@@ -94,8 +124,9 @@ static int emit_uns(void *ud, struct tp_msg *m, const struct tp_value *payload,
 static int tag_process(void *worker, const struct tp_msg *in, struct tp_batch *out,
                        struct tp_drops *drops)
 {
-    struct emit_ctx ec = {out};
-    return tp_js_worker_run(worker, in, TP_JS_OUT_VALUE, emit_uns, &ec, drops);
+    struct tag_worker *w = worker;
+    struct emit_ctx ec = {out, &w->uns};
+    return tp_js_worker_run(w->js, in, TP_JS_OUT_VALUE, emit_uns, &ec, drops);
 }
 
 const struct tp_processor_plugin tp_processor_tag_processor = {
@@ -103,8 +134,8 @@ const struct tp_processor_plugin tp_processor_tag_processor = {
     .options = tag_options,
     .config_size = sizeof(struct tag_config),
     .create = tag_create,
-    .worker_new = tp_js_plugin_worker_new,
+    .worker_new = tag_worker_new,
     .process = tag_process,
-    .worker_free = tp_js_plugin_worker_free,
+    .worker_free = tag_worker_free,
     .destroy = tp_js_plugin_destroy,
 };

@@ -320,6 +320,8 @@ static int check_segments(const char *field, const char *s, size_t len, int no_u
 struct topic_parts {
     const char *loc, *dc, *vp, *tag; /* vp may be NULL */
     size_t loc_len, dc_len, vp_len, tag_len;
+    struct tp_uns_memo *memo; /* NULL: none */
+    size_t loc_vlen, dc_vlen; /* the values' lengths (only with memo) */
 };
 
 /* One pass over a part: its length in *len; 0 when every byte is a topic
@@ -341,15 +343,37 @@ static int part_ok(const char *s, int no_underscore, size_t *len)
     return !bad && s[i] == '\0' && i > start;
 }
 
+/* part_ok for a value of vlen bytes through a memo slot (pm may be NULL):
+ * part_ok depends on the bytes alone, so the value last found valid there is
+ * valid again, with the same length. */
+static int part_ok_memo(struct tp_uns_part_memo *pm, const char *s, size_t vlen, int no_underscore,
+                        size_t *len)
+{
+    if (pm && pm->len == vlen && vlen > 0 && memcmp(pm->bytes, s, vlen) == 0) {
+        *len = pm->part_len;
+        return 1;
+    }
+    if (!part_ok(s, no_underscore, len))
+        return 0;
+    if (pm && vlen <= sizeof(pm->bytes)) {
+        memcpy(pm->bytes, s, vlen);
+        pm->len = (uint32_t)vlen;
+        pm->part_len = (uint32_t)*len;
+    }
+    return 1;
+}
+
 /* Every topic rule of SPEC 3.5 step 3 on the parts (fills the lengths). */
 static int topic_check(struct topic_parts *t, char *why, size_t whylen)
 {
+    struct tp_uns_memo *memo = t->memo;
     if (t->vp && !*t->vp)
         t->vp = NULL;
-    if (t->loc && t->dc && t->tag && part_ok(t->loc, 1, &t->loc_len) &&
-        part_ok(t->dc, 0, &t->dc_len) && part_ok(t->tag, 0, &t->tag_len) &&
-        (!t->vp || part_ok(t->vp, 0, &t->vp_len)) && t->dc[0] == '_' && t->dc_len > 1 &&
-        !memchr(t->dc, '.', t->dc_len)) {
+    if (t->loc && t->dc && t->tag &&
+        part_ok_memo(memo ? &memo->loc : NULL, t->loc, t->loc_vlen, 1, &t->loc_len) &&
+        part_ok_memo(memo ? &memo->dc : NULL, t->dc, t->dc_vlen, 0, &t->dc_len) &&
+        part_ok(t->tag, 0, &t->tag_len) && (!t->vp || part_ok(t->vp, 0, &t->vp_len)) &&
+        t->dc[0] == '_' && t->dc_len > 1 && !memchr(t->dc, '.', t->dc_len)) {
         if (!t->vp)
             t->vp_len = 0;
         return 0;
@@ -602,7 +626,7 @@ static int set_topic_key(struct tp_msg *m, int64_t pos, int f, const char *t, si
 }
 
 int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp_orig_number *orig,
-                 char *why, size_t whylen)
+                 struct tp_uns_memo *memo, char *why, size_t whylen)
 {
     static const int required[] = {F_LOCATION_PATH, F_DATA_CONTRACT, F_TAG_NAME};
     if (why && whylen)
@@ -625,10 +649,14 @@ int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp
         return TP_DROP_MISSING_FIELD;
     }
 
-    struct topic_parts t = {.loc = field_val(m, at, F_LOCATION_PATH, NULL),
-                            .dc = field_val(m, at, F_DATA_CONTRACT, NULL),
+    size_t loc_vlen, dc_vlen;
+    struct topic_parts t = {.loc = field_val(m, at, F_LOCATION_PATH, &loc_vlen),
+                            .dc = field_val(m, at, F_DATA_CONTRACT, &dc_vlen),
                             .vp = field_val(m, at, F_VIRTUAL_PATH, NULL),
-                            .tag = field_val(m, at, F_TAG_NAME, NULL)};
+                            .tag = field_val(m, at, F_TAG_NAME, NULL),
+                            .memo = memo};
+    t.loc_vlen = loc_vlen;
+    t.dc_vlen = dc_vlen;
     if (topic_check(&t, why, whylen))
         return TP_DROP_INVALID_TOPIC;
     char topic_stack[256], *topic = topic_stack;

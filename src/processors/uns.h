@@ -36,15 +36,27 @@ int tp_uns_value(const struct tp_value *value, const char *datatype,
 int tp_uns_topic(const char *location_path, const char *data_contract, const char *virtual_path,
                  const char *tag_name, struct tp_buf *topic, char *why, size_t whylen);
 
+/* What tp_uns_build may remember between the messages of one worker: the
+ * last location_path and data_contract found valid (a run of messages with
+ * the same ones then checks their characters once). Zero-initialised. */
+struct tp_uns_memo {
+    struct tp_uns_part_memo {
+        uint32_t len;      /* of the value; 0: empty slot */
+        uint32_t part_len; /* the part's length in the topic */
+        char bytes[128];
+    } loc, dc;
+};
+
 /* Whole output construction for one message (SPEC 3.5): `m` holds the final
  * metadata (it is modified: virtual_path normalised, umh_topic/topic set) and
  * gets the payload {"timestamp_ms":T,"value":V}. On failure returns the drop
  * reason (TP_DROP_MISSING_FIELD, _INVALID_TOPIC, _INVALID_VALUE) with `why`
  * filled, or TP_UNS_NOMEM when an allocation failed (no drop reason: the
- * caller reports TP_NOMEM); on success returns TP_UNS_OK. */
+ * caller reports TP_NOMEM); on success returns TP_UNS_OK. memo: NULL, or
+ * the caller's (one per thread). */
 #define TP_UNS_OK (-1)
 #define TP_UNS_NOMEM (-2)
 int tp_uns_build(struct tp_msg *m, const struct tp_value *value, const struct tp_orig_number *orig,
-                 char *why, size_t whylen);
+                 struct tp_uns_memo *memo, char *why, size_t whylen);
 
 #endif

@@ -337,6 +337,56 @@ static void test_no_compile_per_message(void **state)
     fx_metrics = NULL;
 }
 
+/* The output construction remembers the last valid location_path and
+ * data_contract of the worker (uns.c): valid and invalid parts in any order,
+ * a data_contract text as location_path (other rules), prefixes and a part
+ * too long to remember, each checked as on its own. */
+static void test_topic_parts_in_a_row(void **state)
+{
+    (void)state;
+    char long_loc[220];
+    for (size_t i = 0; i + 1 < sizeof long_loc; i++)
+        long_loc[i] = i % 10 == 9 ? '.' : 'a';
+    long_loc[sizeof long_loc - 1] = '\0';
+    char long_topic[300];
+    snprintf(long_topic, sizeof long_topic, "umh.v1.%s._h.t", long_loc);
+    static const char *const bad = NULL;
+    const struct {
+        const char *loc, *dc, *topic; /* topic NULL: dropped as invalid_topic */
+    } cases[] = {
+        {"a.b", "_h", "umh.v1.a.b._h.t"},
+        {"a.b", "_h", "umh.v1.a.b._h.t"},
+        {"a..b", "_h", bad},
+        {"a.b", "_h", "umh.v1.a.b._h.t"},
+        {"_h", "_h", bad},
+        {"a.b", "_x.y", bad},
+        {"a.b", "h", bad},
+        {"a.b.c", "_h", "umh.v1.a.b.c._h.t"},
+        {"a.b.", "_h", bad},
+        {"a.b!", "_h", bad},
+        {long_loc, "_h", long_topic},
+        {long_loc, "_h", long_topic},
+        {"a.b", "_h", "umh.v1.a.b._h.t"},
+    };
+    struct proc_fx f;
+    tp_open(&f, "defaults: |\n"
+                "  msg.meta.location_path = msg.meta.loc;\n"
+                "  msg.meta.data_contract = msg.meta.dc;\n"
+                "  msg.meta.tag_name = 't';\n"
+                "  return msg;\n");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fx_run(&f, mk_msg("1", "loc", cases[i].loc, "dc", cases[i].dc, NULL));
+        if (!cases[i].topic) {
+            one_drop(&f, TP_DROP_INVALID_TOPIC, "output");
+            continue;
+        }
+        assert_int_equal(f.drops.n, 0);
+        assert_int_equal(f.out.len, 1);
+        assert_string_equal(out_meta(&f, 0, "umh_topic"), cases[i].topic);
+    }
+    fx_close(&f);
+}
+
 int main(void)
 {
     tp_log_set_level(TP_LOG_OFF);
@@ -352,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_sloppy_if),
         cmocka_unit_test(test_empty_stages),
         cmocka_unit_test(test_no_compile_per_message),
+        cmocka_unit_test(test_topic_parts_in_a_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

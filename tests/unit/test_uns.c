@@ -576,7 +576,7 @@ static void test_build_ok(void **state)
     struct tp_msg *m = mk_msg("23.5", BASE_META, "umh_topic", "set.by.script", NULL);
     struct tp_value v = vnum(23.5);
     char why[256];
-    assert_int_equal(tp_uns_build(m, &v, NULL, why, sizeof why), TP_UNS_OK);
+    assert_int_equal(tp_uns_build(m, &v, NULL, NULL, why, sizeof why), TP_UNS_OK);
     assert_string_equal(m->payload, "{\"timestamp_ms\":1700000000123,\"value\":23.5}");
     assert_int_equal(m->payload_len, strlen(m->payload));
     assert_true(m->flags & TP_MSG_PAYLOAD_JSON);
@@ -595,14 +595,14 @@ static void test_build_value_from_payload(void **state)
     struct tp_value v = vnum(strtod(m->payload, NULL));
     struct tp_orig_number orig = {1, v.number, m->payload, m->payload_len};
     char why[256];
-    assert_int_equal(tp_uns_build(m, &v, &orig, why, sizeof why), TP_UNS_OK);
+    assert_int_equal(tp_uns_build(m, &v, &orig, NULL, why, sizeof why), TP_UNS_OK);
     assert_string_equal(m->payload,
                         "{\"timestamp_ms\":1700000000123,\"value\":12345678901234567890}");
     tp_msg_free(m);
 
     m = mk_msg("hello world", BASE_META, NULL);
     struct tp_value s = {.type = TP_VALUE_STRING, .str = m->payload, .len = m->payload_len};
-    assert_int_equal(tp_uns_build(m, &s, NULL, why, sizeof why), TP_UNS_OK);
+    assert_int_equal(tp_uns_build(m, &s, NULL, NULL, why, sizeof why), TP_UNS_OK);
     assert_string_equal(m->payload, "{\"timestamp_ms\":1700000000123,\"value\":\"hello world\"}");
     tp_msg_free(m);
 }
@@ -630,7 +630,7 @@ static void test_build_missing(void **state)
             tp_msg_meta_sets(m, "tag_name", cases[i].tn);
         struct tp_value v = vnum(1);
         char why[256] = "";
-        assert_int_equal(tp_uns_build(m, &v, NULL, why, sizeof why), TP_DROP_MISSING_FIELD);
+        assert_int_equal(tp_uns_build(m, &v, NULL, NULL, why, sizeof why), TP_DROP_MISSING_FIELD);
         assert_string_equal(why, cases[i].want);
         assert_string_equal(m->payload, "1"); /* untouched */
         assert_meta(m, "umh_topic", NULL);
@@ -645,21 +645,21 @@ static void test_build_invalid(void **state)
     struct tp_msg *m =
         mk_msg("1", "location_path", "a", "data_contract", "historian", "tag_name", "t", NULL);
     struct tp_value v = vnum(1);
-    assert_int_equal(tp_uns_build(m, &v, NULL, why, sizeof why), TP_DROP_INVALID_TOPIC);
+    assert_int_equal(tp_uns_build(m, &v, NULL, NULL, why, sizeof why), TP_DROP_INVALID_TOPIC);
     assert_non_null(strstr(why, "must start with \"_\""));
     assert_meta(m, "umh_topic", NULL);
     tp_msg_free(m);
 
     m = mk_msg("null", BASE_META, NULL);
     struct tp_value n = vtype(TP_VALUE_NULL);
-    assert_int_equal(tp_uns_build(m, &n, NULL, why, sizeof why), TP_DROP_INVALID_VALUE);
+    assert_int_equal(tp_uns_build(m, &n, NULL, NULL, why, sizeof why), TP_DROP_INVALID_VALUE);
     assert_string_equal(why, "value is null");
     assert_string_equal(m->payload, "null");
     tp_msg_free(m);
 
     m = mk_msg("\"abc\"", BASE_META, "datatype", "number", NULL);
     struct tp_value s = vstr("abc");
-    assert_int_equal(tp_uns_build(m, &s, NULL, why, sizeof why), TP_DROP_INVALID_VALUE);
+    assert_int_equal(tp_uns_build(m, &s, NULL, NULL, why, sizeof why), TP_DROP_INVALID_VALUE);
     assert_non_null(strstr(why, "not a decimal number"));
     tp_msg_free(m);
 }
@@ -670,7 +670,7 @@ static void test_build_datatype(void **state)
     char why[256];
     struct tp_msg *m = mk_msg("\"1\"", BASE_META, "datatype", "bool", NULL);
     struct tp_value s = vstr("1");
-    assert_int_equal(tp_uns_build(m, &s, NULL, why, sizeof why), TP_UNS_OK);
+    assert_int_equal(tp_uns_build(m, &s, NULL, NULL, why, sizeof why), TP_UNS_OK);
     assert_string_equal(m->payload, "{\"timestamp_ms\":1700000000123,\"value\":true}");
     tp_msg_free(m);
 }
@@ -703,7 +703,7 @@ static void test_build_virtual_path(void **state)
         struct tp_msg *m = mk_msg("1", BASE_META, "virtual_path", cases[i].vp, NULL);
         struct tp_value v = vnum(1);
         char why[256] = "";
-        int rc = tp_uns_build(m, &v, NULL, why, sizeof why);
+        int rc = tp_uns_build(m, &v, NULL, NULL, why, sizeof why);
         if (rc != TP_UNS_OK)
             fail_msg("virtual_path \"%s\": dropped (%d): %s", cases[i].vp, rc, why);
         assert_meta(m, "virtual_path", cases[i].want_vp);
@@ -714,7 +714,7 @@ static void test_build_virtual_path(void **state)
     struct tp_msg *m = mk_msg("1", "virtual_path", " v ", BASE_META, NULL);
     struct tp_value v = vnum(1);
     char why[256];
-    assert_int_equal(tp_uns_build(m, &v, NULL, why, sizeof why), TP_UNS_OK);
+    assert_int_equal(tp_uns_build(m, &v, NULL, NULL, why, sizeof why), TP_UNS_OK);
     assert_string_equal(tp_msg_meta_key(m, 0), "virtual_path");
     assert_string_equal(tp_msg_meta_val(m, 0), "v");
     tp_msg_free(m);
@@ -749,7 +749,7 @@ static void test_build_timestamp(void **state)
             tp_msg_meta_sets(m, "timestamp", cases[i].ts);
         struct tp_value v = vnum(1);
         char why[256], want[96];
-        assert_int_equal(tp_uns_build(m, &v, NULL, why, sizeof why), TP_UNS_OK);
+        assert_int_equal(tp_uns_build(m, &v, NULL, NULL, why, sizeof why), TP_UNS_OK);
         snprintf(want, sizeof want, "{\"timestamp_ms\":%lld,\"value\":1}",
                  (long long)cases[i].want);
         if (strcmp(m->payload, want) != 0)
