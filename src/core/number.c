@@ -74,17 +74,35 @@ static const double pow10_tab[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* Decimal digits of u into dig (no NUL); returns their count. */
+/* "00" to "99": two digits per division (timestamps have 13). */
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                     "25262728293031323334353637383940414243444546474849"
+                                     "50515253545556575859606162636465666768697071727374"
+                                     "75767778798081828384858687888990919293949596979899";
+
+/* Decimal digits of u into dig (no NUL), written from the last one; returns
+ * their count. */
 int tp_u64_digits(uint64_t u, char *dig)
 {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    for (int i = 0; i < n; i++)
-        dig[i] = tmp[n - 1 - i];
+    uint64_t p = 10;
+    int n = 1;
+    while (n < 20 && u >= p) { /* 10^19 is the last power below 2^64 */
+        n++;
+        p *= 10;
+    }
+    char *o = dig + n;
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        *--o = digit_pairs[2 * r + 1];
+        *--o = digit_pairs[2 * r];
+    }
+    if (u >= 10) {
+        *--o = digit_pairs[2 * u + 1];
+        *--o = digit_pairs[2 * u];
+    } else {
+        *--o = (char)('0' + u);
+    }
     return n;
 }
 

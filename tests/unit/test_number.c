@@ -1,10 +1,12 @@
 /* Unit tests for the one number grammar (src/core/number.c): JSON's exact
  * grammar and the looser forms used for UNS datatype strings and YAML option
- * values, plus the clock deadline helper (src/core/clock.c). */
+ * values, integer digits, plus the clock deadline helper (src/core/clock.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -78,6 +80,26 @@ static void test_number_text(void **state)
     assert_string_equal(buf, "-42");
 }
 
+/* Integer digits (two per division) against printf at every power of ten
+ * and its neighbours, and the ends of the range. */
+static void test_u64_digits(void **state)
+{
+    (void)state;
+    char got[24], want[24];
+    uint64_t p = 1;
+    for (int i = 0; i < 20; i++, p *= 10) {
+        const uint64_t vals[] = {p - 1, p, p + 1, p * 2 + 7, UINT64_MAX, 1700000000123u};
+        for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]); k++) {
+            int n = tp_u64_digits(vals[k], got);
+            got[n] = '\0';
+            snprintf(want, sizeof want, "%" PRIu64, vals[k]);
+            assert_string_equal(got, want);
+        }
+        if (i == 19)
+            break; /* 10^19 * 10 wraps */
+    }
+}
+
 static void test_deadline(void **state)
 {
     (void)state;
@@ -97,7 +119,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_grammar),   cmocka_unit_test(test_span_stops_at_the_number),
         cmocka_unit_test(test_loose_grammars), cmocka_unit_test(test_number_text),
-        cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_u64_digits),     cmocka_unit_test(test_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
