@@ -149,7 +149,7 @@ static int in_memo_hit(const struct tp_js_in_memo *im, const struct tp_msg *in)
     const char *b = im->bytes;
     for (uint32_t i = 0; i < im->n; i++) {
         const struct tp_meta *e = &in->meta[i];
-        if (e->key_len != im->lens[i] || memcmp(in->strs + e->key_off, b, e->key_len) != 0)
+        if (e->key_len != im->lens[i] || !tp__js_same_bytes(in->strs + e->key_off, b, e->key_len))
             return 0;
         b += e->key_len;
     }

@@ -249,6 +249,40 @@ JSValue tp__js_msg_reuse(struct tp_js_vm *vm, JSValue payload, JSValue meta);
 JSValue tp__js_meta_reuse(struct tp_js_vm *vm, const JSValue *kept, const JSAtom *atoms, uint32_t n,
                           JSValue *vals);
 
+/* The n < 8 bytes at s in one word, without a memcpy call: two overlapping
+ * 4-byte loads, or the first, middle and last byte. For a given n the
+ * result tells the bytes apart (every byte is in it). */
+static inline uint64_t tp__js_small_word(const char *s, size_t n)
+{
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        return lo | (uint64_t)hi << 32;
+    }
+    if (n == 0)
+        return 0;
+    return (uint8_t)s[0] | (uint64_t)(uint8_t)s[n / 2] << 8 | (uint64_t)(uint8_t)s[n - 1] << 16;
+}
+
+/* 1 when the n bytes at x and y are equal (inline: per metadata key). */
+static inline int tp__js_same_bytes(const void *x, const void *y, size_t n)
+{
+    const char *a = x, *b = y;
+    uint64_t u, v;
+    if (n < 8)
+        return tp__js_small_word(a, n) == tp__js_small_word(b, n);
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&u, a + i, 8);
+        memcpy(&v, b + i, 8);
+        if (u != v)
+            return 0;
+    }
+    memcpy(&u, a + n - 8, 8);
+    memcpy(&v, b + n - 8, 8);
+    return u == v;
+}
+
 /* 1 when the n bytes at s are all ASCII. */
 static inline int tp__js_all_ascii(const char *s, size_t n)
 {

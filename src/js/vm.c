@@ -271,25 +271,9 @@ enum tp_drop_reason tp__js_vm_exception(struct tp_js_vm *vm, const char *filenam
 
 /* ---- per-VM caches ---- */
 
-/* The n < 8 bytes at s in one word, without a memcpy call: two overlapping
- * 4-byte loads, or the first, middle and last byte. For a given n the
- * result tells the bytes apart (every byte is in it). */
-static uint64_t small_word(const char *s, size_t n)
-{
-    if (n >= 4) {
-        uint32_t lo, hi;
-        memcpy(&lo, s, 4);
-        memcpy(&hi, s + n - 4, 4);
-        return lo | (uint64_t)hi << 32;
-    }
-    if (n == 0)
-        return 0;
-    return (uint8_t)s[0] | (uint64_t)(uint8_t)s[n / 2] << 8 | (uint64_t)(uint8_t)s[n - 1] << 16;
-}
-
 /* A sampling hash of s (its length and first and last 8 bytes), cheaper
  * than tp_hash_bytes on this per-key path: collisions only cost a cache
- * miss, every hit is confirmed by same_bytes. */
+ * miss, every hit is confirmed by tp__js_same_bytes. */
 static uint64_t sample_hash(const char *s, size_t n)
 {
     uint64_t a, b = 0;
@@ -297,29 +281,12 @@ static uint64_t sample_hash(const char *s, size_t n)
         memcpy(&a, s, 8);
         memcpy(&b, s + n - 8, 8);
     } else {
-        a = small_word(s, n);
+        a = tp__js_small_word(s, n);
     }
     /* products move entropy up: the slot index is taken from the top bits */
     uint64_t h = (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full) ^ n;
     h ^= h >> 31;
     return (h * 0xD6E8FEB86659FD93ull) >> 40;
-}
-
-static int same_bytes(const void *x, const void *y, size_t n)
-{
-    const char *a = x, *b = y;
-    uint64_t u, v;
-    if (n < 8)
-        return small_word(a, n) == small_word(b, n);
-    for (size_t i = 0; i + 8 < n; i += 8) {
-        memcpy(&u, a + i, 8);
-        memcpy(&v, b + i, 8);
-        if (u != v)
-            return 0;
-    }
-    memcpy(&u, a + n - 8, 8);
-    memcpy(&v, b + n - 8, 8);
-    return u == v;
 }
 
 /* The caches, the spares and (when qjs_internals.c is usable) the
@@ -416,7 +383,7 @@ JSAtom tp__js_key_atom(struct tp_js_vm *vm, const char *s, size_t n)
         return tp__js_atom_utf8(vm->ctx, s, n);
     uint64_t h = sample_hash(s, n);
     struct tp_js_key_slot *sl = &vm->caches->keys[h % TP_JS_KEY_SLOTS];
-    if (sl->atom != JS_ATOM_NULL && sl->len == n && same_bytes(sl->bytes, s, n))
+    if (sl->atom != JS_ATOM_NULL && sl->len == n && tp__js_same_bytes(sl->bytes, s, n))
         return JS_DupAtom(vm->ctx, sl->atom);
     JSAtom a = tp__js_atom_utf8(vm->ctx, s, n);
     if (a == JS_ATOM_NULL)
@@ -442,7 +409,7 @@ JSValue tp__js_meta_value(struct tp_js_vm *vm, const char *s, size_t n, int *asc
     struct tp_js_val_slot *sl = &vm->caches->vals[h % TP_JS_VAL_SLOTS];
     /* cached strings are ASCII: equal bytes mean an equal string */
     *ascii = 1;
-    if (sl->bytes && sl->len == n && same_bytes(sl->bytes, s, n))
+    if (sl->bytes && sl->len == n && tp__js_same_bytes(sl->bytes, s, n))
         return JS_DupValue(vm->ctx, sl->str);
     if (!tp__js_all_ascii(s, n)) {
         *ascii = 0;
