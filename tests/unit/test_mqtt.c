@@ -54,10 +54,26 @@ static void test_default_topic(void **state)
     struct tp_buf out;
     tp_buf_init(&out);
     struct tp_msg *m = tp_msg_new();
-    assert_int_equal(tp__mqtt_default_topic(m, &out), TP_INVAL);
+    int valid = 1;
+    assert_int_equal(tp__mqtt_default_topic(m, &out, &valid), TP_INVAL);
+    assert_int_equal(valid, 0);
     assert_int_equal(tp_msg_meta_sets(m, "umh_topic", "umh.v1.ent.site._historian.axis.x"), 0);
-    assert_int_equal(tp__mqtt_default_topic(m, &out), TP_OK);
+    assert_int_equal(tp__mqtt_default_topic(m, &out, &valid), TP_OK);
     assert_string_equal(out.data, "umh/v1/ent/site/_historian/axis/x");
+    assert_int_equal(valid, 1);
+    /* what is not plain ASCII is not known valid (the output checks it fully),
+     * wherever it sits in the 8-byte steps */
+    static const char *const unplain[] = {"a.b+",
+                                          "a/#",
+                                          "plant1.caf\xc3\xa9",
+                                          "x.y.z.w.v.u+.t",
+                                          "umh.v1.#.axis.x.y",
+                                          "\xc3\xa9.abcdefghijkl"};
+    for (size_t i = 0; i < sizeof(unplain) / sizeof(unplain[0]); i++) {
+        assert_int_equal(tp_msg_meta_sets(m, "umh_topic", unplain[i]), 0);
+        assert_int_equal(tp__mqtt_default_topic(m, &out, &valid), TP_OK);
+        assert_int_equal(valid, 0);
+    }
     /* every length and position of the dots, against the byte-wise rule */
     char v[40], want[40];
     for (size_t len = 1; len < sizeof(v); len++) {
@@ -67,9 +83,10 @@ static void test_default_topic(void **state)
         }
         v[len] = want[len] = '\0';
         assert_int_equal(tp_msg_meta_sets(m, "umh_topic", v), 0);
-        assert_int_equal(tp__mqtt_default_topic(m, &out), TP_OK);
+        assert_int_equal(tp__mqtt_default_topic(m, &out, &valid), TP_OK);
         assert_int_equal(out.len, len);
         assert_string_equal(out.data, want);
+        assert_int_equal(valid, 1);
     }
     tp_msg_free(m);
     tp_buf_free(&out);

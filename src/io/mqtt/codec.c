@@ -63,6 +63,19 @@ static uint64_t zero_bytes(uint64_t w)
     return ~(((w & ~HIGHS) + ~HIGHS) | w | ~HIGHS);
 }
 
+/* The high bit set in each byte of w that is NUL, '+', '#' or not ASCII:
+ * the bytes that keep a topic name from being plain. */
+static uint64_t unplain_bytes(uint64_t w)
+{
+    return (zero_bytes(w) | zero_bytes(w ^ (ONES * '+')) | zero_bytes(w ^ (ONES * '#')) | w) &
+           HIGHS;
+}
+
+static int unplain_byte(unsigned char c)
+{
+    return c == 0 || c == '+' || c == '#' || c >= 0x80;
+}
+
 /* 1 when the len bytes at s are ASCII without NUL, '+' or '#': a valid
  * topic name with nothing more to check (the common case, 8 bytes a step). */
 static int plain_topic(const char *s, size_t len)
@@ -71,13 +84,39 @@ static int plain_topic(const char *s, size_t len)
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
         memcpy(&w, s + i, 8);
-        bad |= zero_bytes(w) | zero_bytes(w ^ (ONES * '+')) | zero_bytes(w ^ (ONES * '#')) | w;
+        bad |= unplain_bytes(w);
     }
-    for (; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bad |= c == 0 || c == '+' || c == '#' || c >= 0x80 ? HIGHS : 0;
+    for (; i < len; i++)
+        bad |= unplain_byte((unsigned char)s[i]);
+    return bad == 0;
+}
+
+/* Copies the 8 bytes at s to out, '.' -> '/'; returns their unplain_bytes. */
+static uint64_t undot_word(const char *s, char *out)
+{
+    uint64_t w;
+    memcpy(&w, s, 8);
+    uint64_t bad = unplain_bytes(w);
+    w ^= zero_bytes(w ^ (ONES * '.')) >> 7; /* '.' ^ '/' is 1: flip each dot's low bit */
+    memcpy(out, &w, 8);
+    return bad;
+}
+
+int tp_mqtt_topic_undot(const char *s, size_t len, char *out)
+{
+    uint64_t bad = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        bad |= undot_word(s + i, out + i);
+    if (i < len && len >= 8) { /* the rest: the last 8 bytes again, from s */
+        bad |= undot_word(s + len - 8, out + len - 8);
+    } else {
+        for (; i < len; i++) {
+            bad |= unplain_byte((unsigned char)s[i]);
+            out[i] = s[i] == '.' ? '/' : s[i];
+        }
     }
-    return (bad & HIGHS) == 0;
+    return len > 0 && len <= 65535 && bad == 0;
 }
 
 int tp_mqtt_topic_valid(const char *s, size_t len, int filter)
@@ -418,7 +457,8 @@ static int dec_publish(struct cur *c, int version, struct tp_mqtt_packet *pkt)
         return bad(c, "%s", "PUBLISH with QoS 3");
     if (pkt->qos == 0 && pkt->dup)
         return bad(c, "%s", "PUBLISH with QoS 0 and DUP set");
-    if (get_str(c, &pkt->topic, "topic name"))
+    /* The topic's UTF-8 is checked with its characters below (one pass). */
+    if (get_bin(c, &pkt->topic, "topic name"))
         return TP_PARSE;
     if (pkt->qos > 0) {
         if (get_u16(c, &pkt->id, "packet identifier"))
@@ -431,7 +471,10 @@ static int dec_publish(struct cur *c, int version, struct tp_mqtt_packet *pkt)
     if (pkt->topic.len == 0)
         return bad(c, "%s", "empty topic name (topic aliases are not enabled)");
     if (!tp_mqtt_topic_valid(pkt->topic.p, pkt->topic.len, 0))
-        return bad(c, "%s", "topic name with a wildcard");
+        return bad(c, "%s",
+                   utf8_valid((const uint8_t *)pkt->topic.p, pkt->topic.len)
+                       ? "topic name with a wildcard"
+                       : "topic name: invalid UTF-8 or NUL character");
     pkt->payload = c->p;
     pkt->payload_len = (size_t)(c->end - c->p);
     return TP_OK;

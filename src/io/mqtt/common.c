@@ -198,29 +198,17 @@ int tp__mqtt_conn_setup(const struct tp__mqtt_common *c, const char *path, const
 
 /* ---------- default topic ---------- */
 
-int tp__mqtt_default_topic(const struct tp_msg *m, struct tp_buf *out)
+int tp__mqtt_default_topic(const struct tp_msg *m, struct tp_buf *out, int *valid)
 {
     tp_buf_reset(out);
+    *valid = 0;
     size_t len = 0;
     const char *v = tp_msg_meta_get(m, "umh_topic", &len);
     if (!v || !len)
         return TP_INVAL;
     if (tp_buf_reserve(out, len))
         return TP_NOMEM;
-    /* umh_topic with '.' -> '/', 8 bytes a step: '.' ^ '/' is 1, so each
-     * byte that equals '.' gets its low bit flipped */
-    const uint64_t dots = 0x2e2e2e2e2e2e2e2eull, low7 = 0x7f7f7f7f7f7f7f7full;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w, x;
-        memcpy(&w, v + i, 8);
-        x = w ^ dots;
-        uint64_t is_dot = ~(((x & low7) + low7) | x | low7); /* high bit of each '.' byte */
-        w ^= is_dot >> 7;
-        memcpy(out->data + i, &w, 8);
-    }
-    for (; i < len; i++)
-        out->data[i] = v[i] == '.' ? '/' : v[i];
+    *valid = tp_mqtt_topic_undot(v, len, out->data);
     out->len = len;
     out->data[len] = '\0';
     return TP_OK;

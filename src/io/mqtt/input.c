@@ -200,9 +200,14 @@ static int on_publish(struct mqtt_in *st, const struct tp_mqtt_packet *pkt, stru
     static const char *const qos_text[] = {"0", "1", "2"};
     struct tp_msg *m = tp_msg_new();
     size_t n_user = pkt->props.n_user;
+    /* Room for all entries at once: the mqtt_* keys and values below, each
+     * with its NUL (sizeof counts the key's), and the User Properties, whose
+     * bytes in the packet are more than their keys and values with NULs. */
+    size_t meta_bytes = sizeof("mqtt_topic") + pkt->topic.len + 1 + sizeof("mqtt_qos") + 2 +
+                        sizeof("mqtt_retain") + sizeof("false") +
+                        (n_user ? pkt->props.block_len : 0);
     if (!m || tp_msg_set_payload(m, (const char *)pkt->payload, pkt->payload_len) ||
-        tp_msg_meta_reserve(m, 3 + (uint32_t)n_user,
-                            pkt->topic.len + 40 + (n_user ? pkt->props.block_len : 0)) ||
+        tp_msg_meta_reserve(m, 3 + (uint32_t)n_user, meta_bytes) ||
         append_user_props(m, &pkt->props) ||
         tp_msg_meta_append(m, "mqtt_topic", 10, pkt->topic.p, pkt->topic.len) ||
         tp_msg_meta_append(m, "mqtt_qos", 8, qos_text[pkt->qos], 1) ||

@@ -109,8 +109,9 @@ int tp__mqtt_conn_setup(const struct tp__mqtt_common *c, const char *path, const
 void tp__mqtt_conn_free(struct tp__mqtt_conn *conn, struct tp_mqtt_client *cl);
 
 /* The default output topic: metadata umh_topic with '.' -> '/'. TP_INVAL
- * when the message has no (or an empty) umh_topic. */
-int tp__mqtt_default_topic(const struct tp_msg *m, struct tp_buf *out);
+ * when the message has no (or an empty) umh_topic. *valid: 1 when the
+ * topic is known to be a valid topic name (tp_mqtt_topic_undot). */
+int tp__mqtt_default_topic(const struct tp_msg *m, struct tp_buf *out, int *valid);
 
 /* The input's linger in ms for its parsed config (tp_input_mqtt's option
  * table): the `linger` given, else a default that depends on the QoS. */

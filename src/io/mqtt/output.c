@@ -50,6 +50,10 @@ static const struct tp_option mqtt_out_options[] = {
     {0},
 };
 
+/* A PUBLISH's bytes besides topic and payload: fixed header (5), topic
+ * length (2), packet id (2), MQTT 5 property length (1). */
+#define PUBLISH_HEADER_MAX 10
+
 /* Per message state. */
 enum { M_NEW, M_SENT, M_RELEASED, M_DONE };
 
@@ -118,8 +122,9 @@ static uint16_t alloc_id(struct mqtt_out *st)
     return st->next_id;
 }
 
-/* Appends message i of b to the socket queue (patching id and DUP). */
-static int send_msg(struct mqtt_out *st, struct out_batch *b, size_t i, int dup)
+/* Marks message i of b sent and patches its packet id (and DUP) into its
+ * bytes; the caller queues them. */
+static void prepare_msg(struct mqtt_out *st, struct out_batch *b, size_t i, int dup)
 {
     uint8_t *p = (uint8_t *)b->bytes.data;
     if (st->qos > 0) {
@@ -134,8 +139,20 @@ static int send_msg(struct mqtt_out *st, struct out_batch *b, size_t i, int dup)
         st->inflight++;
         b->state[i] = M_SENT;
     }
-    return tp_buf_append(tp_mqtt_client_out(&st->cl), b->bytes.data + b->off[i],
-                         b->off[i + 1] - b->off[i]);
+}
+
+/* Queues messages first..end-1 of b, back to back in its bytes, for the socket. */
+static int queue_msgs(struct mqtt_out *st, struct out_batch *b, size_t first, size_t end)
+{
+    return tp_buf_append(tp_mqtt_client_out(&st->cl), b->bytes.data + b->off[first],
+                         b->off[end] - b->off[first]);
+}
+
+/* Appends message i of b to the socket queue (patching id and DUP). */
+static int send_msg(struct mqtt_out *st, struct out_batch *b, size_t i, int dup)
+{
+    prepare_msg(st, b, i, dup);
+    return queue_msgs(st, b, i, i + 1);
 }
 
 static void send_window(struct mqtt_out *st)
@@ -156,12 +173,13 @@ static void send_window(struct mqtt_out *st)
             }
             continue;
         }
-        while (b->next_send < b->n && st->inflight < window) {
-            if (send_msg(st, b, b->next_send, 0)) {
-                tp_mqtt_client_lost(&st->cl, "out of memory");
-                return;
-            }
-            b->next_send++;
+        /* What the window allows, in one append. */
+        size_t first = b->next_send;
+        for (; b->next_send < b->n && st->inflight < window; b->next_send++)
+            prepare_msg(st, b, b->next_send, 0);
+        if (b->next_send > first && queue_msgs(st, b, first, b->next_send)) {
+            tp_mqtt_client_lost(&st->cl, "out of memory");
+            return;
         }
         if (st->inflight >= window)
             return;
@@ -393,8 +411,9 @@ static void *net_main(void *arg)
 static int build_topic(struct mqtt_out *st, struct tp_out_batch *ob, size_t i)
 {
     const struct tp_msg *m = ob->msgs[i];
+    int valid = 0; /* known valid: the default topic checked while it was built */
     int rc = st->tpl ? tp_template_render(st->tpl, m, &st->topic, NULL)
-                     : tp__mqtt_default_topic(m, &st->topic);
+                     : tp__mqtt_default_topic(m, &st->topic, &valid);
     if (rc == TP_NOMEM)
         return rc;
     if (rc)
@@ -404,7 +423,7 @@ static int build_topic(struct mqtt_out *st, struct tp_out_batch *ob, size_t i)
     else if (st->topic.len == 0)
         tp_out_batch_drop(ob, i, TP_DROP_INVALID_TOPIC,
                           "mqtt output: topic template \"%s\" rendered empty", st->cfg->topic);
-    else if (!tp_mqtt_topic_valid(st->topic.data, st->topic.len, 0))
+    else if (!valid && !tp_mqtt_topic_valid(st->topic.data, st->topic.len, 0))
         tp_out_batch_drop(ob, i, TP_DROP_INVALID_TOPIC,
                           "mqtt output: cannot publish to \"%s\": invalid topic (wildcard, "
                           "invalid UTF-8 or too long)",
@@ -428,7 +447,13 @@ static int encode_batch(struct mqtt_out *st, struct tp_out_batch *ob, struct out
     b->idpos = malloc((n ? n : 1) * sizeof(*b->idpos));
     b->ids = calloc(n ? n : 1, sizeof(*b->ids));
     b->state = calloc(n ? n : 1, 1);
-    if (!b->off || !b->idpos || !b->ids || !b->state) {
+    /* Room for the whole batch at once (no regrowth while encoding): the
+     * payloads, and per packet its header and a topic as long as the last
+     * one this output rendered. */
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += ob->msgs[i]->payload_len + st->topic.len + PUBLISH_HEADER_MAX;
+    if (!b->off || !b->idpos || !b->ids || !b->state || tp_buf_reserve(&b->bytes, bytes)) {
         batch_free(b);
         return tp_error_set(err, TP_NOMEM, "out of memory");
     }
