@@ -74,6 +74,47 @@ static const double pow10_tab[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+/* Reads the digits at s[*i..n) into *m; returns their count, or -1 when
+ * *m would hold more than 15 digits in all (*total counts them). */
+static int fast_digits(const char *s, size_t n, size_t *i, uint64_t *m, int *total)
+{
+    int k = 0;
+    for (; *i < n && s[*i] >= '0' && s[*i] <= '9'; (*i)++, k++) {
+        if (++*total > 15)
+            return -1;
+        *m = *m * 10 + (uint64_t)(s[*i] - '0');
+    }
+    return k;
+}
+
+int tp_number_fast(const char *s, size_t n, double *d)
+{
+    size_t i = 0;
+    int neg = n > 0 && s[0] == '-', total = 0, frac = 0, e = 0;
+    uint64_t m = 0, ev = 0;
+    i += (size_t)neg;
+    if (fast_digits(s, n, &i, &m, &total) <= 0)
+        return 0;
+    if (i < n && s[i] == '.') {
+        i++;
+        if ((frac = fast_digits(s, n, &i, &m, &total)) <= 0)
+            return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        int eneg = ++i < n && s[i] == '-', edigits = 0;
+        i += i < n && (s[i] == '-' || s[i] == '+');
+        if (fast_digits(s, n, &i, &ev, &edigits) <= 0 || ev > 99)
+            return 0;
+        e = eneg ? -(int)ev : (int)ev;
+    }
+    e -= frac;
+    if (i != n || e < -22 || e > 22)
+        return 0;
+    double v = e < 0 ? (double)m / pow10_tab[-e] : (double)m * pow10_tab[e];
+    *d = neg ? -v : v;
+    return 1;
+}
+
 /* "00" to "99": two digits per division (timestamps have 13). */
 static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
                                      "25262728293031323334353637383940414243444546474849"

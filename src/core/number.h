@@ -23,6 +23,12 @@ size_t tp_number_span(const char *s, size_t n, unsigned flags, int *integer);
 /* 1 when all of s[0..n) is one number under `flags`. */
 int tp_number_is(const char *s, size_t n, unsigned flags);
 
+/* The value of s[0..n), a number in JSON's grammar, when the exact fast path
+ * gives it: at most 15 significant digits and a power of ten up to 10^22
+ * (one correctly rounded division or multiplication of exact doubles, so
+ * the same double as strtod). Returns 1 with *d set, or 0: use strtod. */
+int tp_number_fast(const char *s, size_t n, double *d);
+
 /* ---- text ---- */
 
 /* Writes a double as JavaScript's Number.prototype.toString / JSON.stringify

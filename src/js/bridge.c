@@ -50,7 +50,9 @@ JSValue tp__js_payload_new(struct tp_js_vm *vm, const char *p, size_t len, uint3
             return JS_NewStringLen(ctx, p, len);
         char tmp[64];
         double d;
-        if (n < sizeof(tmp)) {
+        if (tp_number_fast(s, n, &d)) {
+            /* the exact fast path: strtod's value without its cost */
+        } else if (n < sizeof(tmp)) {
             memcpy(tmp, s, n);
             tmp[n] = '\0';
             d = strtod(tmp, NULL);

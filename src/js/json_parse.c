@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/number.h"
 #include "js/qjs_internals.h"
 
 #define JP_MAX_DEPTH 64 /* deeper: JS_ParseJSON (its stack check decides) */
@@ -202,10 +203,6 @@ static int jp_string(struct jp *j, const char **s, size_t *n, char **buf, int *a
     return 0;
 }
 
-static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 static int is_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -213,7 +210,7 @@ static int is_digit(char c)
 
 /* A number in strict JSON syntax, valued as QuickJS's js_atof values it:
  * integers exactly from their digits (up to 19, more: declined), others
- * as strtod (correctly rounded; small ones by the exact fast path). */
+ * as strtod (correctly rounded; small ones by tp_number_fast). */
 static JSValue jp_number(struct jp *j)
 {
     const char *s = j->p, *p = s, *end = j->end;
@@ -264,26 +261,16 @@ static JSValue jp_number(struct jp *j)
             n = n * 10 + (uint64_t)(*q - '0');
         d = (double)n;
     } else {
-        /* Exact when the digits form an integer below 2^53 and the power of
-         * ten is exact: one correctly rounded operation, as strtod. */
-        uint64_t m = 0;
-        size_t nd = 0;
-        for (const char *q = int_start; q < int_start + int_digits; q++, nd++)
-            m = m * 10 + (uint64_t)(*q - '0');
-        for (size_t i = 0; i < frac_digits; i++, nd++)
-            m = m * 10 + (uint64_t)(frac[i] - '0');
-        if (!has_exp && nd <= 15 && frac_digits <= 22) {
-            d = (double)m / pow10_exact[frac_digits];
-        } else {
-            char tmp[64];
-            size_t len = (size_t)(p - s);
+        size_t len = (size_t)(p - s); /* with the sign */
+        char tmp[64];
+        if (!tp_number_fast(s, len, &d)) {
             if (len >= sizeof(tmp))
                 return DECLINE;
             memcpy(tmp, s, len);
             tmp[len] = '\0';
             d = strtod(tmp, NULL);
-            return JS_NewFloat64(j->ctx, d);
         }
+        return JS_NewFloat64(j->ctx, d);
     }
     return JS_NewFloat64(j->ctx, neg ? -d : d);
 }

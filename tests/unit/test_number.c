@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -100,6 +101,72 @@ static void test_u64_digits(void **state)
     }
 }
 
+/* The exact fast path gives strtod's double, bit for bit (signed zeros
+ * too), wherever it answers: fixed cases at its limits and generated
+ * numbers of 1-17 digits with fractions and exponents. */
+static void test_number_fast(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int fast;
+    } fixed[] = {
+        {"0", 1},
+        {"-0", 1},
+        {"-0.0e5", 1},
+        {"56.76", 1},
+        {"1e22", 1},
+        {"1e23", 0},
+        {"1.5e-22", 0},
+        {"123456789012345", 1},
+        {"1234567890123456", 0},
+        {"0.1", 1},
+        {"9007199254740993", 0},
+        {"1E+2", 1},
+        {"12.", 0},
+        {"1e", 0},
+        {"-", 0},
+        {"", 0},
+        {"1e999", 0},
+        {"4.35e-20", 1},
+        {"1x", 0},
+    };
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        double d = 42;
+        int fast = tp_number_fast(fixed[i].s, strlen(fixed[i].s), &d);
+        if (fast != fixed[i].fast)
+            fail_msg("\"%s\": fast path %d, want %d", fixed[i].s, fast, fixed[i].fast);
+        double want = strtod(fixed[i].s, NULL);
+        if (fast && memcmp(&d, &want, sizeof d) != 0)
+            fail_msg("\"%s\": %.17g, strtod %.17g", fixed[i].s, d, want);
+    }
+    uint64_t x = 88172645463325252ull, answered = 0;
+    char buf[64];
+    for (int k = 0; k < 200000; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+        int digits = 1 + (int)(x % 17), point = (int)((x >> 8) % (uint64_t)(digits + 1));
+        int exp = (int)((x >> 16) % 61) - 30, o = 0;
+        uint64_t r = x >> 24;
+        if (x & (1u << 5))
+            buf[o++] = '-';
+        for (int i = 0; i < digits; i++, r /= 10) {
+            if (i == point && i > 0)
+                buf[o++] = '.';
+            buf[o++] = (char)('0' + (i == 0 && digits > 1 && point != 1 ? 1 + r % 9 : r % 10));
+        }
+        if (x & (1u << 6))
+            o += snprintf(buf + o, sizeof buf - (size_t)o, "e%d", exp);
+        buf[o] = '\0';
+        double d, want = strtod(buf, NULL);
+        if (tp_number_fast(buf, (size_t)o, &d)) {
+            answered++;
+            if (memcmp(&d, &want, sizeof d) != 0)
+                fail_msg("\"%s\": %.17g, strtod %.17g", buf, d, want);
+        }
+    }
+    assert_true(answered > 50000); /* the generator reaches the fast path */
+}
+
 static void test_deadline(void **state)
 {
     (void)state;
@@ -119,7 +186,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_grammar),   cmocka_unit_test(test_span_stops_at_the_number),
         cmocka_unit_test(test_loose_grammars), cmocka_unit_test(test_number_text),
-        cmocka_unit_test(test_u64_digits),     cmocka_unit_test(test_deadline),
+        cmocka_unit_test(test_u64_digits),     cmocka_unit_test(test_number_fast),
+        cmocka_unit_test(test_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
