@@ -598,9 +598,8 @@ static int meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_ms
     for (int i = (int)k; i < np; i++)
         if (kb[i] && export_entry(m, kb[i], kl[i], &props[i], vlen[i]) != 0)
             return TP_NOMEM;
-    const JSValue *kept = tp__js_keep_shapes(vm, seq, n);
-    if (!hit && vm->out_memo)
-        out_memo_set(vm, meta, props, np, ks, kept);
+    if (!hit && vm->out_memo) /* on a hit the memo pins the shape already */
+        out_memo_set(vm, meta, props, np, ks, tp__js_keep_shapes(vm, seq, n));
     return 0;
 }
 
