@@ -1,7 +1,8 @@
 /* Unit tests for the NATS plugin helpers (src/io/nats/common.c): the
  * {{meta.KEY}} subject template and its subject checks, the metadata ->
  * header filter, the header block encoding and reading (headers.c: empty
- * values, malformed blocks), server URLs (client.c), and option errors of
+ * values, malformed blocks), received messages as tagproc messages
+ * (received.c), server URLs (client.c), and option errors of
  * the nats input/output that need no server. The protocol codec has its
  * own test: test_nats_codec.c. */
 #include <setjmp.h>
@@ -10,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -79,6 +81,142 @@ static void test_header_filter(void **state)
     assert_false(tp__nats_header_ok("k", "line1\nline2"));
     assert_false(tp__nats_header_ok("k", "x\r"));
     assert_false(tp__nats_header_ok("k\xc3\xa9", "x"));
+}
+
+/* The filter reads 8 bytes at a time: a forbidden byte is found at every
+ * position of keys and values of every length up to 40 (checked against a
+ * byte-by-byte reading of the rule). */
+static int naive_header_ok(const char *k, size_t kl, const char *v, size_t vl)
+{
+    if (!kl || (kl >= 5 && strncasecmp(k, "nats", 4) == 0 && (k[4] == '_' || k[4] == '-')))
+        return 0;
+    for (size_t i = 0; i < kl; i++)
+        if ((unsigned char)k[i] <= ' ' || (unsigned char)k[i] >= 0x7f || k[i] == ':')
+            return 0;
+    for (size_t i = 0; i < vl; i++)
+        if (v[i] == '\r' || v[i] == '\n')
+            return 0;
+    return 1;
+}
+
+static void test_header_filter_positions(void **state)
+{
+    (void)state;
+    static const unsigned char bad_key[] = {0, 1, '\t', ' ', ':', 0x7f, 0x80, 0xc3, 0xff};
+    static const unsigned char odd_value[] = {'\r', '\n', 0, '\t', 0x0b, 0x0e, 0x8d, 0xff};
+    char k[48], v[48];
+    for (size_t len = 1; len <= 40; len++) {
+        memset(k, 'k', len);
+        k[len] = '\0';
+        memset(v, 'v', len);
+        v[len] = '\0';
+        assert_true(tp__nats_header_ok(k, v));
+        for (size_t pos = 0; pos < len; pos++) {
+            for (size_t b = 0; b < sizeof(bad_key); b++) {
+                k[pos] = (char)bad_key[b];
+                if (bad_key[b]) /* a NUL ends the string: the key is shorter */
+                    assert_false(tp__nats_header_ok(k, "v"));
+            }
+            k[pos] = '~'; /* 0x7e and '!' are the edges of the allowed range */
+            assert_true(tp__nats_header_ok(k, "v"));
+            k[pos] = '!';
+            assert_true(tp__nats_header_ok(k, "v"));
+            k[pos] = 'k';
+            for (size_t b = 0; b < sizeof(odd_value); b++) {
+                v[pos] = (char)odd_value[b];
+                size_t vl = odd_value[b] ? len : pos;
+                assert_int_equal(tp__nats_header_ok(k, v), naive_header_ok(k, len, v, vl));
+            }
+            v[pos] = 'v';
+        }
+    }
+    assert_false(tp__nats_header_ok("nAtS_x", "v"));
+    assert_false(tp__nats_header_ok("NATS-", "v"));
+    assert_true(tp__nats_header_ok("nats", "v"));
+    assert_true(tp__nats_header_ok("natsX", "v"));
+    assert_true(tp__nats_header_ok("nats.x", "v"));
+}
+
+/* A received message: payload, the nats_* fields, then the headers in order;
+ * repeated keys merged (first position, last value), also with more headers
+ * than the table read at once; errors name what is wrong. */
+static void test_msg_from_frame(void **state)
+{
+    (void)state;
+    const char *ack = "$JS.ACK.RAW.c.3.1234.77.1700000000000000000.5";
+    const char *block = "NATS/1.0\r\nopcua_node_id: ns=1;i=5\r\nunit: C\r\n\r\n";
+    struct tp_nats_frame f = {.op = TP_NATS_MSG,
+                              .subject = "raw.a",
+                              .subject_len = 5,
+                              .reply = ack,
+                              .reply_len = strlen(ack),
+                              .hdr = block,
+                              .hdr_len = strlen(block),
+                              .payload = "21.5",
+                              .payload_len = 4};
+    struct tp_msg *m = NULL;
+    char why[200];
+    assert_int_equal(tp__nats_msg_from_frame(&f, 1, 100, &m, why, sizeof(why)), 0);
+    assert_string_equal(m->payload, "21.5");
+    static const char *const want[][2] = {
+        {"nats_subject", "raw.a"},   {"nats_stream", "RAW"},        {"nats_sequence", "1234"},
+        {"nats_num_delivered", "3"}, {"opcua_node_id", "ns=1;i=5"}, {"unit", "C"}};
+    assert_int_equal(m->n_meta, 6);
+    for (uint32_t i = 0; i < 6; i++) {
+        assert_string_equal(tp_msg_meta_key(m, i), want[i][0]);
+        assert_string_equal(tp_msg_meta_val(m, i), want[i][1]);
+    }
+    tp_msg_free(m);
+
+    /* core NATS: nats_reply; a repeated header and one named like a field */
+    const char *rep = "NATS/1.0\r\na: 1\r\nnats_subject: mine\r\nb: 2\r\na: 3\r\n\r\n";
+    f.reply = "_INBOX.r";
+    f.reply_len = 8;
+    f.hdr = rep;
+    f.hdr_len = strlen(rep);
+    assert_int_equal(tp__nats_msg_from_frame(&f, 0, 100, &m, why, sizeof(why)), 0);
+    assert_int_equal(m->n_meta, 4);
+    assert_string_equal(tp_msg_meta_get(m, "nats_subject", NULL), "mine");
+    assert_string_equal(tp_msg_meta_key(m, 0), "nats_subject");
+    assert_string_equal(tp_msg_meta_get(m, "nats_reply", NULL), "_INBOX.r");
+    assert_string_equal(tp_msg_meta_key(m, 2), "a");
+    assert_string_equal(tp_msg_meta_val(m, 2), "3");
+    assert_string_equal(tp_msg_meta_key(m, 3), "b");
+    tp_msg_free(m);
+
+    /* 100 headers (k0..k99, then k5 again): past the table, merged alike */
+    struct tp_buf big;
+    tp_buf_init(&big);
+    tp_buf_puts(&big, "NATS/1.0\r\n");
+    for (int i = 0; i < 100; i++)
+        tp_buf_printf(&big, "k%d: v%d\r\n", i, i);
+    tp_buf_puts(&big, "k5: again\r\n\r\n");
+    f.hdr = big.data;
+    f.hdr_len = big.len;
+    assert_int_equal(tp__nats_msg_from_frame(&f, 0, 1000, &m, why, sizeof(why)), 0);
+    assert_int_equal(m->n_meta, 102);
+    assert_string_equal(tp_msg_meta_key(m, 99 + 2), "k99");
+    assert_string_equal(tp_msg_meta_get(m, "k5", NULL), "again");
+    tp_msg_free(m);
+    assert_int_equal(tp__nats_msg_from_frame(&f, 0, 101, &m, why, sizeof(why)), TP_INVAL);
+    assert_null(m);
+    assert_string_equal(why, "102 metadata entries (nats_* fields and headers), more than "
+                             "max_meta_keys (101)");
+    tp_buf_reset(&big);
+    tp_buf_puts(&big, "NATS/1.0\r\n");
+    for (int i = 0; i < 70; i++)
+        tp_buf_printf(&big, "k%d: v\r\n", i);
+    tp_buf_puts(&big, "broken\r\n\r\n"); /* malformed past the table */
+    f.hdr = big.data;
+    f.hdr_len = big.len;
+    assert_int_equal(tp__nats_msg_from_frame(&f, 0, 1000, &m, why, sizeof(why)), TP_INVAL);
+    assert_null(m);
+    assert_string_equal(why, "header line 72 has no ':'");
+    tp_buf_free(&big);
+    f.hdr = "NATS/1.0\r\nx\r\n\r\n";
+    f.hdr_len = strlen(f.hdr);
+    assert_int_equal(tp__nats_msg_from_frame(&f, 1, 1000, &m, why, sizeof(why)), TP_INVAL);
+    assert_string_equal(why, "header line 2 has no ':'");
 }
 
 /* The header block the output builds: filtered metadata, then the extras. */
@@ -268,9 +406,10 @@ int main(void)
 {
     tp_plugins_use(&tp_builtin_plugins);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_template_render), cmocka_unit_test(test_header_filter),
-        cmocka_unit_test(test_headers_encode),  cmocka_unit_test(test_headers_parse),
-        cmocka_unit_test(test_option_errors),   cmocka_unit_test(test_url_parse),
+        cmocka_unit_test(test_template_render),         cmocka_unit_test(test_header_filter),
+        cmocka_unit_test(test_headers_encode),          cmocka_unit_test(test_headers_parse),
+        cmocka_unit_test(test_option_errors),           cmocka_unit_test(test_url_parse),
+        cmocka_unit_test(test_header_filter_positions), cmocka_unit_test(test_msg_from_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,6 +77,21 @@ static void test_decode_ops(void **state)
     assert_int_equal(f.payload_len, 3);
     assert_memory_equal(f.payload, "abc", 3);
     assert_int_equal(used, strlen(hmsg));
+    /* long arguments, separated by a tab or by spaces at every offset (the
+     * separators are found 8 bytes at a time) */
+    char line[200], subj[64];
+    for (size_t len = 1; len < 40; len++) {
+        memset(subj, 'a', len);
+        subj[len] = '\0';
+        snprintf(line, sizeof(line), "hMsG %s\t%s   17 %s.r 2 5\r\n\r\nabc\r\n", subj,
+                 len % 2 ? "" : " ", subj);
+        assert_int_equal(decode(line, &f, &used, why), TP_OK);
+        assert_int_equal(f.subject_len, len);
+        assert_int_equal(f.sid, 17);
+        assert_int_equal(f.reply_len, len + 2);
+        assert_int_equal(f.hdr_len, 2);
+        assert_int_equal(f.payload_len, 3);
+    }
     assert_int_equal(decode("HMSG s 2 12 12\r\nNATS/1.0\r\n\r\n\r\n", &f, &used, why), TP_OK);
     assert_null(f.reply);
     assert_int_equal(f.payload_len, 0);
@@ -151,6 +166,11 @@ static void test_encode(void **state)
                      0);
     assert_string_equal(b.data, "HPUB a.b _I.1.0 12 13\r\nNATS/1.0\r\n\r\nx\r\n");
     tp_buf_reset(&b);
+    assert_int_equal(tp_nats_encode_pub(&b, "r", 1, "$JS.ACK.x", 9, NULL, 0, "+ACK", 4), 0);
+    assert_int_equal(tp_nats_put_uint(&b, 0), 0);
+    assert_int_equal(tp_nats_put_uint(&b, UINT64_MAX), 0);
+    assert_string_equal(b.data, "PUB r $JS.ACK.x 4\r\n+ACK\r\n018446744073709551615");
+    tp_buf_reset(&b);
     assert_int_equal(tp_nats_encode_sub(&b, "umh.>", "grp", 12), 0);
     assert_int_equal(tp_nats_encode_sub(&b, "x.*", NULL, 3), 0);
     assert_int_equal(tp_nats_encode_unsub(&b, 12), 0);
@@ -197,6 +217,22 @@ static void test_jetstream_answers(void **state)
     assert_string_equal(why, "expected stream does not match (code 10060)");
     assert_false(tp_nats_pub_ack_ok("NATS/1.0 503\r\n\r\n", 16, "", 0, why, sizeof(why)));
     assert_string_equal(why, "no JetStream stream stores the subject (no responders)");
+    /* nats-server 2.9 puts a space after the comma; other members may come between */
+    const char *sp = "{\"stream\":\"UNS\", \"seq\":7}";
+    assert_true(tp_nats_pub_ack_ok(NULL, 0, sp, strlen(sp), why, sizeof(why)));
+    const char *dom = "{\"stream\":\"UNS\", \"domain\":\"hub\", \"seq\":7}";
+    assert_true(tp_nats_pub_ack_ok(NULL, 0, dom, strlen(dom), why, sizeof(why)));
+    const char *esc = "{\"stream\":\"U\\\"S\", \"seq\":7}";
+    assert_true(tp_nats_pub_ack_ok(NULL, 0, esc, strlen(esc), why, sizeof(why)));
+    const char *both = "{\"stream\":\"UNS\", \"seq\":7, \"error\":{\"code\":500,"
+                       "\"description\":\"odd\"}}";
+    assert_false(tp_nats_pub_ack_ok(NULL, 0, both, strlen(both), why, sizeof(why)));
+    assert_string_equal(why, "odd (code 500)");
+    const char *noseq = "{\"stream\":\"UNS\", \"sequence\":7}";
+    assert_false(tp_nats_pub_ack_ok(NULL, 0, noseq, strlen(noseq), why, sizeof(why)));
+    assert_false(tp_nats_pub_ack_ok("NATS/1.0 408\r\n\r\n", 16, "", 0, why, sizeof(why)));
+    assert_string_equal(why, "status 408 ");
+    assert_false(tp_nats_pub_ack_ok(NULL, 0, "{\"stream\":\"UNS\"", 15, why, sizeof(why)));
     assert_false(tp_nats_pub_ack_ok(NULL, 0, "+OK", 3, why, sizeof(why)));
     assert_string_equal(why, "unexpected PubAck \"+OK\"");
 

@@ -16,6 +16,25 @@
 /* Largest payload accepted from a server, whatever its INFO says. */
 #define TP_NATS_MAX_PAYLOAD (64u * 1024u * 1024u)
 
+/* Byte tests on 8 bytes at a time, for the per-message scans of the codec
+ * and of the header filter (common.c): non-zero exactly when some byte of w
+ * is below n (n <= 128), above n (n <= 127), or equal to c. (Which bytes
+ * are flagged above the lowest flagged one is not exact.) */
+#define TP_NATS_ONES 0x0101010101010101ull
+#define TP_NATS_HIGHS 0x8080808080808080ull
+static inline uint64_t tp_nats_byte_below(uint64_t w, unsigned n)
+{
+    return (w - TP_NATS_ONES * n) & ~w & TP_NATS_HIGHS;
+}
+static inline uint64_t tp_nats_byte_above(uint64_t w, unsigned n)
+{
+    return ((w + TP_NATS_ONES * (127 - n)) | w) & TP_NATS_HIGHS;
+}
+static inline uint64_t tp_nats_byte_is(uint64_t w, unsigned char c)
+{
+    return tp_nats_byte_below(w ^ (TP_NATS_ONES * c), 1);
+}
+
 enum tp_nats_op { TP_NATS_INFO, TP_NATS_MSG, TP_NATS_PING, TP_NATS_PONG, TP_NATS_OK, TP_NATS_ERR };
 
 /* One decoded server operation; pointers point into the decoded bytes. */
@@ -50,6 +69,8 @@ int tp_nats_encode_pub(struct tp_buf *out, const char *subject, size_t subject_l
                        const char *payload, size_t payload_len);
 /* Appends v in decimal (no printf: per message on the output's path). */
 int tp_nats_put_uint(struct tp_buf *out, uint64_t v);
+/* Writes v in decimal at p (room for 20 bytes, no NUL); returns the end. */
+char *tp_nats_write_uint(char *p, uint64_t v);
 /* Appends SUB subject [queue] sid (queue may be NULL). */
 int tp_nats_encode_sub(struct tp_buf *out, const char *subject, const char *queue, uint64_t sid);
 /* Appends UNSUB sid. */

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/json.h"
 #include "core/log.h"
@@ -56,21 +55,48 @@ int tp__nats_subject_render(const struct tp_template *t, const struct tp_msg *m,
     return TP_OK;
 }
 
+/* A header name: printable ASCII (0x21-0x7e) without ':'. */
+static uint64_t bad_key_bytes(uint64_t w)
+{
+    return tp_nats_byte_below(w, 0x21) | tp_nats_byte_above(w, 0x7e) | tp_nats_byte_is(w, ':');
+}
+/* A header value: no CR or LF. */
+static uint64_t bad_value_bytes(uint64_t w)
+{
+    return tp_nats_byte_is(w, '\r') | tp_nats_byte_is(w, '\n');
+}
+
+/* 1 when bad(word) is 0 for every byte of s[0..n): whole words, then the
+ * last 8 bytes again (overlapping), or short strings padded with pad (a
+ * byte bad() accepts). */
+static int bytes_ok(const char *s, size_t n, uint64_t (*bad)(uint64_t), char pad)
+{
+    uint64_t w;
+    if (n < 8) {
+        char tmp[8];
+        memset(tmp, pad, 8);
+        memcpy(tmp, s, n);
+        memcpy(&w, tmp, 8);
+        return !bad(w);
+    }
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (bad(w))
+            return 0;
+    }
+    memcpy(&w, s + n - 8, 8);
+    return !bad(w);
+}
+
 /* tp__nats_header_ok with the lengths known (the output's path, per entry). */
 static int header_ok_n(const char *key, size_t klen, const char *val, size_t vlen)
 {
-    if (!klen || ((*key == 'n' || *key == 'N') && klen >= 5 &&
-                  (strncasecmp(key, "nats_", 5) == 0 || strncasecmp(key, "nats-", 5) == 0)))
+    if (!klen)
         return 0;
-    for (size_t i = 0; i < klen; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (c <= ' ' || c >= 0x7f || c == ':')
-            return 0;
-    }
-    for (size_t i = 0; i < vlen; i++)
-        if ((unsigned char)val[i] <= '\r' && (val[i] == '\r' || val[i] == '\n'))
-            return 0;
-    return 1;
+    if (klen >= 5 && (key[0] | 0x20) == 'n' && (key[1] | 0x20) == 'a' && (key[2] | 0x20) == 't' &&
+        (key[3] | 0x20) == 's' && (key[4] == '_' || key[4] == '-'))
+        return 0; /* nats_* (ours), Nats-* (the server's), any case */
+    return bytes_ok(key, klen, bad_key_bytes, 'a') && bytes_ok(val, vlen, bad_value_bytes, ' ');
 }
 
 int tp__nats_header_ok(const char *key, const char *val)
@@ -78,12 +104,9 @@ int tp__nats_header_ok(const char *key, const char *val)
     return header_ok_n(key, strlen(key), val, strlen(val));
 }
 
-/* Appends "key: value\r\n" with one reservation. */
-static int put_header(struct tp_buf *out, const char *k, size_t kl, const char *v, size_t vl)
+/* Writes "key: value\r\n" at p; returns the end. */
+static char *put_header(char *p, const char *k, size_t kl, const char *v, size_t vl)
 {
-    if (tp_buf_reserve(out, kl + vl + 4))
-        return TP_NOMEM;
-    char *p = out->data + out->len;
     memcpy(p, k, kl);
     p += kl;
     *p++ = ':';
@@ -92,36 +115,38 @@ static int put_header(struct tp_buf *out, const char *k, size_t kl, const char *
     p += vl;
     *p++ = '\r';
     *p++ = '\n';
-    *p = '\0';
-    out->len = (size_t)(p - out->data);
-    return TP_OK;
+    return p;
 }
 
 int tp__nats_headers_encode(const struct tp_msg *m, int with_meta, const char *const *extra,
                             struct tp_buf *out)
 {
-    size_t start = out->len;
-    int any = 0, rc = TP_OK;
-    for (uint32_t j = 0; !rc && with_meta && j < m->n_meta; j++) {
+    size_t most = 12; /* "NATS/1.0\r\n" ... "\r\n": room for every line, one reservation */
+    for (uint32_t j = 0; with_meta && j < m->n_meta; j++)
+        most += (size_t)m->meta[j].key_len + m->meta[j].val_len + 4;
+    for (size_t j = 0; extra && extra[j]; j += 2)
+        most += strlen(extra[j]) + strlen(extra[j + 1]) + 4;
+    if (tp_buf_reserve(out, most))
+        return TP_NOMEM;
+    char *start = out->data + out->len, *p = start + 10;
+    for (uint32_t j = 0; with_meta && j < m->n_meta; j++) {
         const struct tp_meta *e = &m->meta[j];
         const char *k = m->strs + e->key_off, *v = m->strs + e->val_off;
-        if (!header_ok_n(k, e->key_len, v, e->val_len))
-            continue;
-        if (!any++)
-            rc = tp_buf_append(out, "NATS/1.0\r\n", 10);
-        rc = rc ? rc : put_header(out, k, e->key_len, v, e->val_len);
+        if (header_ok_n(k, e->key_len, v, e->val_len))
+            p = put_header(p, k, e->key_len, v, e->val_len);
     }
-    for (size_t j = 0; !rc && extra && extra[j]; j += 2) {
-        if (!any++)
-            rc = tp_buf_append(out, "NATS/1.0\r\n", 10);
-        rc = rc ? rc
-                : put_header(out, extra[j], strlen(extra[j]), extra[j + 1], strlen(extra[j + 1]));
+    for (size_t j = 0; extra && extra[j]; j += 2)
+        p = put_header(p, extra[j], strlen(extra[j]), extra[j + 1], strlen(extra[j + 1]));
+    if (p == start + 10) { /* no header: no block */
+        *start = '\0';
+        return TP_OK;
     }
-    if (!rc && any)
-        rc = tp_buf_append(out, "\r\n", 2);
-    if (rc && out->data)
-        out->data[out->len = start] = '\0';
-    return rc;
+    memcpy(start, "NATS/1.0\r\n", 10);
+    *p++ = '\r';
+    *p++ = '\n';
+    *p = '\0';
+    out->len = (size_t)(p - out->data);
+    return TP_OK;
 }
 
 /* ---------- connection ---------- */

@@ -51,10 +51,8 @@ int tp__nats_headers_parse(const char *block, size_t len, tp__nats_header_fn fn,
                      line);
             return TP_INVAL;
         }
-        const char *colon = p;
-        while (colon < p + n && *colon != ':')
-            colon++;
-        if (colon == p + n) {
+        const char *colon = memchr(p, ':', n);
+        if (!colon) {
             snprintf(why, size, "header line %d has no ':'", line);
             return TP_INVAL;
         }

@@ -154,47 +154,17 @@ static void drop_invalid(struct nats_in *in, const struct tp_nats_frame *f, cons
     tp_drops_set_raw(drops, f->payload, f->payload_len);
 }
 
-static int append_header(void *t, const char *key, size_t klen, const char *val, size_t vlen)
-{
-    return tp_msg_meta_append(t, key, klen, val, vlen);
-}
-
 /* f as a message (*out). TP_INVAL when f is reported in drops as
  * invalid_input: a malformed header block, or more metadata entries than
  * max_meta_keys. TP_NOMEM. */
 static int convert(struct nats_in *in, const struct tp_nats_frame *f, struct tp_msg **out,
                    struct tp_drops *drops)
 {
-    struct tp_msg *t = *out = tp_msg_new();
-    if (!t)
-        return TP_NOMEM;
-    int rc = tp_msg_set_payload(t, f->payload, f->payload_len);
-    rc = rc ? rc : tp_msg_meta_set(t, "nats_subject", 12, f->subject, f->subject_len);
-    if (!rc && f->reply && !in->use_js)
-        rc = tp_msg_meta_set(t, "nats_reply", 10, f->reply, f->reply_len);
-    struct tp_nats_js_meta md;
-    if (!rc && in->use_js && tp_nats_js_ack_parse(f->reply, f->reply_len, &md)) {
-        rc = tp_msg_meta_set(t, "nats_stream", 11, md.stream, md.stream_len);
-        rc = rc ? rc : tp_msg_meta_set(t, "nats_sequence", 13, md.sequence, md.sequence_len);
-        rc = rc ? rc : tp_msg_meta_set(t, "nats_num_delivered", 18, md.delivered, md.delivered_len);
-    }
     char why[200];
-    if (!rc && f->hdr_len) {
-        rc = tp__nats_headers_parse(f->hdr, f->hdr_len, append_header, t, why, sizeof(why));
-        rc = rc ? rc : tp_msg_meta_dedupe(t);
-    }
-    if (!rc && t->n_meta > (uint64_t)in->cfg->max_meta_keys) {
-        snprintf(why, sizeof(why),
-                 "%u metadata entries (nats_* fields and headers), more than max_meta_keys (%lld)",
-                 (unsigned)t->n_meta, (long long)in->cfg->max_meta_keys);
-        rc = TP_INVAL;
-    }
+    int rc = tp__nats_msg_from_frame(f, in->use_js, (uint64_t)in->cfg->max_meta_keys, out, why,
+                                     sizeof(why));
     if (rc == TP_INVAL)
         drop_invalid(in, f, why, drops);
-    if (rc) {
-        tp_msg_free(t);
-        *out = NULL;
-    }
     return rc;
 }
 

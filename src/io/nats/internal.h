@@ -1,7 +1,8 @@
 /* Shared pieces of the NATS input (input.c) and output (output.c): the
  * connection options every NATS plugin accepts, connecting, JetStream API
  * calls (stream creation), the subject template and header checks
- * (common.c), reading received header blocks (headers.c). The protocol is
+ * (common.c), reading received header blocks (headers.c) and messages
+ * (received.c). The protocol is
  * codec.c, the session client.c.
  * Only the src/io/nats/ sources (and their unit tests) include this header. */
 #ifndef TP_NATS_INTERNAL_H
@@ -102,5 +103,14 @@ typedef int (*tp__nats_header_fn)(void *arg, const char *key, size_t klen, const
  * with why[] saying what is malformed (the header line number). */
 int tp__nats_headers_parse(const char *block, size_t len, tp__nats_header_fn fn, void *arg,
                            char *why, size_t size);
+
+/* A received message f as a new message (*out, received.c): its payload,
+ * nats_subject, then nats_reply (core NATS) or nats_stream, nats_sequence
+ * and nats_num_delivered (JetStream: read from the ack subject), then one
+ * entry per header in order; a repeated key (also a header named like a
+ * nats_* field) keeps its first position and its last value. TP_INVAL with
+ * why[] (a malformed header block; more than max_meta entries), TP_NOMEM. */
+int tp__nats_msg_from_frame(const struct tp_nats_frame *f, int use_js, uint64_t max_meta,
+                            struct tp_msg **out, char *why, size_t why_len);
 
 #endif

@@ -105,7 +105,8 @@ struct nats_out {
     struct tp__nats_conn conn;
     char id_prefix[48];
     uint64_t next_msg_id, next_batch_id;
-    struct tp_buf subject, hdr, reply; /* scratch for encoding (under lock) */
+    size_t inbox_len;
+    struct tp_buf subject, hdr; /* scratch for encoding (under lock) */
     int wake[2];
     pthread_t thread;
     int has_thread;
@@ -148,12 +149,14 @@ static int encode_msg(struct nats_out *o, struct out_batch *jb, size_t i)
         tp_out_batch_drop(jb->b, i, TP_DROP_INVALID_TOPIC, "nats output: %s", why);
     if (rc)
         return rc;
-    char id[96];
+    char id[96], reply[96];
     const char *extra[5] = {NULL};
-    size_t n_extra = 0;
-    if (o->cfg->jetstream && o->cfg->dedup) {
-        snprintf(id, sizeof(id), "%s-%llu", o->id_prefix,
-                 (unsigned long long)(jb->first_msg_id + i));
+    size_t n_extra = 0, reply_len = 0;
+    if (o->cfg->jetstream && o->cfg->dedup) { /* <id_prefix>-<number> */
+        size_t pl = strlen(o->id_prefix);
+        memcpy(id, o->id_prefix, pl);
+        id[pl] = '-';
+        *tp_nats_write_uint(id + pl + 1, jb->first_msg_id + i) = '\0';
         extra[n_extra++] = "Nats-Msg-Id";
         extra[n_extra++] = id;
     }
@@ -161,20 +164,21 @@ static int encode_msg(struct nats_out *o, struct out_batch *jb, size_t i)
         extra[n_extra++] = "Nats-Expected-Stream";
         extra[n_extra++] = o->cfg->stream;
     }
-    tp_buf_reset(&o->hdr);
-    tp_buf_reset(&o->reply);
-    rc = tp__nats_headers_encode(m, o->cfg->headers, extra, &o->hdr);
-    if (!rc && o->cfg->jetstream) { /* <inbox>.<batch id>.<index> */
-        rc = tp_buf_puts(&o->reply, o->conn.inbox);
-        rc = rc ? rc : tp_buf_putc(&o->reply, '.');
-        rc = rc ? rc : tp_nats_put_uint(&o->reply, jb->id);
-        rc = rc ? rc : tp_buf_putc(&o->reply, '.');
-        rc = rc ? rc : tp_nats_put_uint(&o->reply, i);
+    if (o->cfg->jetstream) { /* the PubAck's subject: <inbox>.<batch id>.<index> */
+        memcpy(reply, o->conn.inbox, o->inbox_len);
+        char *p = reply + o->inbox_len;
+        *p++ = '.';
+        p = tp_nats_write_uint(p, jb->id);
+        *p++ = '.';
+        p = tp_nats_write_uint(p, i);
+        reply_len = (size_t)(p - reply);
     }
+    tp_buf_reset(&o->hdr);
+    rc = tp__nats_headers_encode(m, o->cfg->headers, extra, &o->hdr);
     return rc ? rc
               : tp_nats_encode_pub(tp_nats_client_out(&o->conn.c), o->subject.data, o->subject.len,
-                                   o->cfg->jetstream ? o->reply.data : NULL, o->reply.len,
-                                   o->hdr.data, o->hdr.len, m->payload, m->payload_len);
+                                   o->cfg->jetstream ? reply : NULL, reply_len, o->hdr.data,
+                                   o->hdr.len, m->payload, m->payload_len);
 }
 
 /* Notes a failure of jb's current attempt (the first reason is kept). */
@@ -362,17 +366,34 @@ static void finish(struct nats_out *o, struct out_batch *done, struct out_batch 
     }
 }
 
+/* The decimal number at *p (up to end or a '.'; at most 19 digits), *p
+ * moved past it. 0 when there is none. */
+static int read_uint(const char **p, const char *end, uint64_t *v)
+{
+    const char *s = *p;
+    uint64_t n = 0;
+    while (s < end && *s >= '0' && *s <= '9' && s - *p < 19)
+        n = n * 10 + (uint64_t)(*s++ - '0');
+    if (s == *p || (s < end && *s != '.'))
+        return 0;
+    *v = n;
+    *p = s;
+    return 1;
+}
+
 /* A PubAck for <inbox>.<id>.<index>. */
 static void on_answer(struct nats_out *o, const struct tp_nats_frame *f)
 {
-    size_t il = strlen(o->conn.inbox);
-    if (f->subject_len <= il + 1)
+    if (f->subject_len <= o->inbox_len + 1)
         return;
-    char *end = NULL;
-    uint64_t id = strtoull(f->subject + il + 1, &end, 10);
-    if (!end || *end != '.')
+    const char *p = f->subject + o->inbox_len + 1, *end = f->subject + f->subject_len;
+    uint64_t id, idx;
+    if (!read_uint(&p, end, &id) || p == end)
         return;
-    size_t i = (size_t)strtoull(end + 1, NULL, 10);
+    p++; /* the '.' */
+    if (!read_uint(&p, end, &idx) || p != end)
+        return;
+    size_t i = (size_t)idx;
     struct out_batch *jb = o->head;
     while (jb && jb->id != id)
         jb = jb->next;
@@ -484,7 +505,6 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
     const struct out_config *cfg = o->cfg;
     tp_buf_init(&o->subject);
     tp_buf_init(&o->hdr);
-    tp_buf_init(&o->reply);
     pthread_mutex_init(&o->lock, NULL);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -506,6 +526,7 @@ static int nats_out_open(const void *config, void **out, struct tp_error *err)
         rc = tp_error_set(err, TP_IO, "output.nats: cannot create a pipe");
     if (!rc)
         rc = tp__nats_conn_open(&o->conn, &cfg->conn, "output.nats", err);
+    o->inbox_len = strlen(o->conn.inbox);
     if (!rc && cfg->create_stream)
         rc =
             tp__nats_ensure_stream(&o->conn, cfg->stream, &cfg->stream_subjects, cfg->storage, err);
@@ -594,7 +615,6 @@ static void nats_out_close(void *p)
     tp_template_free(o->tmpl);
     tp_buf_free(&o->subject);
     tp_buf_free(&o->hdr);
-    tp_buf_free(&o->reply);
     if (o->wake[0] >= 0)
         close(o->wake[0]);
     if (o->wake[1] >= 0)
