@@ -1,7 +1,8 @@
 /* Test helper shared by the Kafka and uns unit tests (test_kafka.c,
  * test_uns_io.c): an in-process librdkafka mock cluster, and input or output
  * plugin instances opened from YAML text against it, where BOOT stands for
- * the cluster's bootstrap address. Header-only; include after <cmocka.h>. */
+ * the cluster's bootstrap address; the log (stderr) captured into a file.
+ * Header-only; include after <cmocka.h>. */
 #ifndef TP_KAFKA_MOCK_UTIL_H
 #define TP_KAFKA_MOCK_UTIL_H
 
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -157,6 +159,58 @@ static inline void read_n(struct inst *in, struct tp_batch *b, size_t want)
         assert_int_equal(in->input->read(in->state, b, want - b->len, &drops, &read_err), TP_OK);
     tp_drops_free(&drops);
     assert_int_equal(b->len, want);
+}
+
+/* ---- the log (stderr) captured into a file ---- */
+
+static char log_path[] = "/tmp/test_kafka_log.XXXXXX";
+static int saved_stderr = -1;
+
+static inline void log_capture_start(void)
+{
+    fflush(stderr);
+    int fd = mkstemp(log_path);
+    assert_true(fd >= 0);
+    saved_stderr = dup(2);
+    assert_true(saved_stderr >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+}
+
+/* What was logged so far (caller frees). */
+static inline char *log_text(void)
+{
+    fflush(stderr);
+    FILE *f = fopen(log_path, "r");
+    assert_non_null(f);
+    char *text = calloc(1, 1 << 16);
+    assert_non_null(text);
+    fread(text, 1, (1 << 16) - 1, f);
+    fclose(f);
+    return text;
+}
+
+/* Waits (up to 60 s: librdkafka logs from its own threads) until the log
+ * has `want`. */
+static inline int log_wait_for(const char *want)
+{
+    for (int waited_ms = 0; waited_ms < 60000; waited_ms += 50) {
+        char *text = log_text();
+        int found = strstr(text, want) != NULL;
+        free(text);
+        if (found)
+            return 1;
+        usleep(50 * 1000);
+    }
+    return 0;
+}
+
+static inline void log_capture_stop(void)
+{
+    fflush(stderr);
+    dup2(saved_stderr, 2);
+    close(saved_stderr);
+    unlink(log_path);
+    strcpy(log_path + strlen(log_path) - 6, "XXXXXX");
 }
 
 #endif

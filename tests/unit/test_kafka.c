@@ -3,7 +3,8 @@
  * offsets committed (a new member of the group resumes after the last ack;
  * acked offsets stored in runs still reach the commit, never past an
  * unacked message), key_filter skipping, record fields and headers as
- * metadata, `headers: none` on both sides, and config errors. */
+ * metadata, `headers: none` on both sides, the output's librdkafka errors
+ * and statistics logged (read as events), and config errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "core/log.h"
 #include "kafka_mock_util.h"
 
 extern const struct tp_input_plugin tp_input_kafka;
@@ -368,6 +370,34 @@ static void test_write_error_names_reason(void **state)
     inst_close(&out);
 }
 
+/* The output reads librdkafka's errors and statistics as events of its
+ * main queue (with the delivery reports): both reach the log, naming the
+ * output. */
+static void test_output_errors_and_statistics_logged(void **state)
+{
+    (void)state;
+    enum tp_log_level level = tp_log_get_level();
+    tp_log_set_level(TP_LOG_DEBUG);
+    log_capture_start();
+    struct inst out;
+    open_output(&out, &tp_output_kafka,
+                "brokers: BOOT\ntopic: t5\nproperties: {statistics.interval.ms: '100'}\n");
+    produce(&out, "k", 0, 3);
+    int stats = log_wait_for("kafka output statistics: broker 1: ");
+    inst_close(&out);
+    /* nothing listens there: librdkafka reports all brokers down */
+    open_output(&out, &tp_output_kafka, "brokers: '127.0.0.1:1'\ntopic: t5\n");
+    int down = log_wait_for("kafka output: _ALL_BROKERS_DOWN: ");
+    inst_close(&out);
+    char *text = log_text();
+    log_capture_stop();
+    tp_log_set_level(level);
+    if (!stats || !down)
+        fail_msg("statistics %s, error %s logged:\n%s", stats ? "" : "not", down ? "" : "not",
+                 text);
+    free(text);
+}
+
 static void test_config_errors(void **state)
 {
     (void)state;
@@ -403,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_headers_none),
         cmocka_unit_test(test_stop_unblocks_read),
         cmocka_unit_test(test_write_error_names_reason),
+        cmocka_unit_test(test_output_errors_and_statistics_logged),
         cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, setup, mock_stop);

@@ -152,58 +152,6 @@ static void test_input_filter_and_acked_commit(void **state)
     inst_close(&out);
 }
 
-/* ---- the log (stderr) captured into a file ---- */
-
-static char log_path[] = "/tmp/test_uns_io.logXXXXXX";
-static int saved_stderr = -1;
-
-static void log_capture_start(void)
-{
-    fflush(stderr);
-    int fd = mkstemp(log_path);
-    assert_true(fd >= 0);
-    saved_stderr = dup(2);
-    assert_true(saved_stderr >= 0 && dup2(fd, 2) == 2);
-    close(fd);
-}
-
-/* What was logged so far (caller frees). */
-static char *log_text(void)
-{
-    fflush(stderr);
-    FILE *f = fopen(log_path, "r");
-    assert_non_null(f);
-    char *text = calloc(1, 1 << 16);
-    assert_non_null(text);
-    fread(text, 1, (1 << 16) - 1, f);
-    fclose(f);
-    return text;
-}
-
-/* Waits (up to 60 s: librdkafka logs from its own threads) until the log
- * has `want`. */
-static int log_wait_for(const char *want)
-{
-    for (int waited_ms = 0; waited_ms < 60000; waited_ms += 50) {
-        char *text = log_text();
-        int found = strstr(text, want) != NULL;
-        free(text);
-        if (found)
-            return 1;
-        usleep(50 * 1000);
-    }
-    return 0;
-}
-
-static void log_capture_stop(void)
-{
-    fflush(stderr);
-    dup2(saved_stderr, 2);
-    close(saved_stderr);
-    unlink(log_path);
-    strcpy(log_path + strlen(log_path) - 6, "XXXXXX");
-}
-
 /* The user configured uns: errors, drops and librdkafka's log lines name the
  * uns connector ("uns output: ...", "uns input: ..."), not the Kafka
  * connector it runs on. */

@@ -30,17 +30,24 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     tp_log_limited(l, key, "%s: %s: %s", who(rd_kafka_opaque(rk)), fac, buf);
 }
 
-static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+void tp__kafka_log_error(rd_kafka_t *rk, int err, const char *reason)
 {
+    const char *name = who(rd_kafka_opaque(rk));
     char key[96];
     snprintf(key, sizeof(key), "kafka-error|%d", err);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[256];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
-        tp_log(TP_LOG_ERROR, "%s: fatal error %s: %s", who(opaque), rd_kafka_err2name(orig), why);
+        tp_log(TP_LOG_ERROR, "%s: fatal error %s: %s", name, rd_kafka_err2name(orig), why);
         return;
     }
-    tp_log_limited(TP_LOG_WARN, key, "%s: %s: %s", who(opaque), rd_kafka_err2name(err), reason);
+    tp_log_limited(TP_LOG_WARN, key, "%s: %s: %s", name, rd_kafka_err2name(err), reason);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque; /* rd_kafka_opaque(rk) */
+    tp__kafka_log_error(rk, err, reason);
 }
 
 int tp__kafka_conf_set(rd_kafka_conf_t *conf, const char *path, const char *name, const char *value,

@@ -21,6 +21,10 @@ extern const struct tp_output_plugin tp_output_kafka;
 int tp__kafka_conf_set(rd_kafka_conf_t *conf, const char *path, const char *name, const char *value,
                        struct tp_error *err);
 
+/* Logs a librdkafka error of rk (the error callback tp__kafka_conf_new
+ * sets; also for clients that read their errors as events). */
+void tp__kafka_log_error(rd_kafka_t *rk, int err, const char *reason);
+
 /* New configuration with bootstrap.servers (brokers joined by ','), client.id
  * (when not NULL) and the logger/error callbacks set. Caller owns *out (freed
  * by rd_kafka_new on success or rd_kafka_conf_destroy). */

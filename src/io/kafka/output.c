@@ -1,11 +1,13 @@
 /* Kafka output (librdkafka producer, idempotent by default). submit()
- * produces a batch and returns; a poller thread serves delivery reports and
- * completes the batch once every message of it is acknowledged by the
- * broker, so many batches are in flight (plugin.h) while the pipeline's acks
- * (and the input's commits) still follow broker acknowledgements. Retries
- * are librdkafka's own (in order, idempotent producer). Headers carry the
- * metadata except kafka_* (`headers: none`: no headers). The payload is not
- * copied: the batch stays valid until its completion (plugin.h). */
+ * produces a batch and returns; a poller thread reads delivery reports (as
+ * events) and completes the batch once every message of it is acknowledged
+ * by the broker, so many batches are in flight (plugin.h) while the
+ * pipeline's acks (and the input's commits) still follow broker
+ * acknowledgements. The reported messages are freed by the writer, which
+ * allocated them (see `spent`). Retries are librdkafka's own (in order,
+ * idempotent producer). Headers carry the metadata except kafka_*
+ * (`headers: none`: no headers). The payload is not copied: the batch stays
+ * valid until its completion (plugin.h). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,12 +62,26 @@ struct tracker {
     struct tracker *prev, *next; /* out->trackers, under out->lock */
 };
 
+/* Delivery-report events served by the poller, their messages not yet freed. */
+struct spent {
+    rd_kafka_event_t **ev;
+    size_t n, cap;
+};
+
 struct kafka_out {
     struct tp__kafka_names names; /* first: librdkafka's opaque (internal.h) */
     const struct tp__kafka_out_config *cfg;
     int no_headers; /* headers: none */
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
+    rd_kafka_queue_t *mainq; /* delivery reports, errors, statistics */
+    /* A delivery report's messages (each with its headers: ~14 allocations)
+     * are freed where they were allocated: the poller appends served
+     * reports to `spent` (under lock), the writer takes them into `freeing`
+     * and destroys them before it produces more, so jemalloc's thread cache
+     * hands the same memory back to the next messages instead of moving it
+     * between threads through the arenas (docs/kafka.md). */
+    struct spent spent, freeing;
     pthread_t poller;
     int poller_started;
     int closing;        /* atomic: the poller ends */
@@ -123,14 +139,54 @@ static void tracker_fail(struct tracker *t, rd_kafka_resp_err_t e)
     __atomic_compare_exchange_n(&t->err, &none, e, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
-/* Delivery report (poller thread, inside rd_kafka_poll). */
-static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+/* The delivery reports of one event (poller thread). */
+static void serve_reports(struct kafka_out *out, rd_kafka_event_t *ev)
 {
-    (void)rk;
-    struct tracker *t = rkm->_private;
-    if (rkm->err)
-        tracker_fail(t, rkm->err);
-    tracker_put(opaque, t);
+    const rd_kafka_message_t *rkm;
+    while ((rkm = rd_kafka_event_message_next(ev))) {
+        struct tracker *t = rkm->_private;
+        if (rkm->err)
+            tracker_fail(t, rkm->err);
+        tracker_put(out, t);
+    }
+}
+
+static void spent_destroy(struct spent *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        rd_kafka_event_destroy(s->ev[i]);
+    s->n = 0;
+}
+
+/* Hands a served report to the writer (freed at once without memory). */
+static void spent_add(struct kafka_out *out, rd_kafka_event_t *ev)
+{
+    pthread_mutex_lock(&out->lock);
+    struct spent *s = &out->spent;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        rd_kafka_event_t **v = realloc(s->ev, cap * sizeof(*v));
+        if (!v) {
+            pthread_mutex_unlock(&out->lock);
+            rd_kafka_event_destroy(ev);
+            return;
+        }
+        s->ev = v;
+        s->cap = cap;
+    }
+    s->ev[s->n++] = ev;
+    pthread_mutex_unlock(&out->lock);
+}
+
+/* Writer (or close): frees the messages of the reports served so far. */
+static void free_spent(struct kafka_out *out)
+{
+    pthread_mutex_lock(&out->lock);
+    struct spent s = out->spent;
+    out->spent = out->freeing; /* empty */
+    out->freeing = s;
+    pthread_mutex_unlock(&out->lock);
+    spent_destroy(&out->freeing);
 }
 
 /* The integer after `"key":` in [s, end), or -1. */
@@ -174,10 +230,8 @@ static void stats_topic(const struct kafka_out *out, const char *t, const char *
  * debug level: per broker the produce requests sent and their round-trip
  * time percentiles, per topic the batch sizes and messages per partition,
  * the measurement behind docs/kafka.md. */
-static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+static void log_stats(const struct kafka_out *out, const char *json, size_t len)
 {
-    (void)rk;
-    const struct kafka_out *out = opaque;
     const char *end = json + len;
     for (const char *b = strstr(json, "\"nodeid\":"); b; b = strstr(b + 1, "\"nodeid\":")) {
         const char *next = strstr(b + 1, "\"nodeid\":");
@@ -193,17 +247,42 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
                json_int(rtt, bend, "max"));
     }
     stats_topic(out, strstr(json, "\"topics\":"), end);
-    return 0;
 }
 
-/* Serves delivery reports (and librdkafka's error/statistics callbacks);
- * after stop(), purges what the broker did not take within the grace time. */
+/* Serves delivery reports, errors and statistics (events of the main
+ * queue); after stop(), purges what the broker did not take within the
+ * grace time. Idle for 100 ms, it frees the spent reports itself (the
+ * writer has nothing to produce). */
 static void *poller_main(void *arg)
 {
     struct kafka_out *out = arg;
     int purged = 0;
     while (!__atomic_load_n(&out->closing, __ATOMIC_ACQUIRE)) {
-        rd_kafka_poll(out->rk, 100);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(out->mainq, 100);
+        switch (ev ? rd_kafka_event_type(ev) : RD_KAFKA_EVENT_NONE) {
+        case RD_KAFKA_EVENT_NONE:
+            pthread_mutex_lock(&out->lock);
+            spent_destroy(&out->spent);
+            pthread_mutex_unlock(&out->lock);
+            break;
+        case RD_KAFKA_EVENT_DR:
+            serve_reports(out, ev);
+            spent_add(out, ev);
+            ev = NULL;
+            break;
+        case RD_KAFKA_EVENT_ERROR:
+            tp__kafka_log_error(out->rk, rd_kafka_event_error(ev), rd_kafka_event_error_string(ev));
+            break;
+        case RD_KAFKA_EVENT_STATS: {
+            const char *json = rd_kafka_event_stats(ev);
+            log_stats(out, json, strlen(json));
+            break;
+        }
+        default:
+            break;
+        }
+        if (ev)
+            rd_kafka_event_destroy(ev);
         int64_t at = __atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED);
         if (!purged && at && tp_mono_ms() - at > STOP_GRACE_MS && rd_kafka_outq_len(out->rk) > 0) {
             rd_kafka_purge(out->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -255,8 +334,7 @@ static int kafka_out_open(const void *config, void **outp, struct tp_error *err)
         rc = tp__kafka_conf_apply(conf, out->names.path, &cfg->properties, err);
     if (rc)
         goto fail;
-    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_STATS);
     rd_kafka_conf_set_opaque(conf, out);
     char why[512];
     out->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
@@ -265,6 +343,7 @@ static int kafka_out_open(const void *config, void **outp, struct tp_error *err)
         goto fail;
     }
     conf = NULL;
+    out->mainq = rd_kafka_queue_get_main(out->rk);
     out->rkt = rd_kafka_topic_new(out->rk, cfg->topic, NULL);
     if (!out->rkt) {
         rc = tp_error_set(err, TP_CONFIG, "%s.topic: %s", out->names.path,
@@ -326,6 +405,7 @@ static rd_kafka_resp_err_t produce_one(struct kafka_out *out, const struct tp_ms
         if (__atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED) &&
             tp_mono_ms() - __atomic_load_n(&out->stop_at_ms, __ATOMIC_RELAXED) > STOP_GRACE_MS)
             return e;
+        free_spent(out); /* their messages still count in librdkafka's queue */
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
@@ -334,6 +414,7 @@ static rd_kafka_resp_err_t produce_one(struct kafka_out *out, const struct tp_ms
 static int kafka_out_submit(void *state, struct tp_out_batch *b)
 {
     struct kafka_out *out = state;
+    free_spent(out);
     struct tracker *t = calloc(1, sizeof(*t));
     if (!t) {
         struct tp_error err;
@@ -387,15 +468,23 @@ static void kafka_out_close(void *state)
     if (!out)
         return;
     if (out->rk && out->poller_started) {
-        /* the poller serves the last delivery reports */
+        /* the poller serves the last delivery reports (their messages
+         * count in outq_len until freed) */
         for (int64_t until = tp_mono_ms() + 10000;
              rd_kafka_outq_len(out->rk) > 0 && tp_mono_ms() < until;) {
+            free_spent(out);
             struct timespec ts = {0, 5000000};
             nanosleep(&ts, NULL);
         }
         __atomic_store_n(&out->closing, 1, __ATOMIC_RELEASE);
         pthread_join(out->poller, NULL);
     }
+    spent_destroy(&out->spent);
+    spent_destroy(&out->freeing);
+    free(out->spent.ev);
+    free(out->freeing.ev);
+    if (out->mainq)
+        rd_kafka_queue_destroy(out->mainq);
     if (out->rk) {
         if (out->rkt)
             rd_kafka_topic_destroy(out->rkt);
