@@ -142,6 +142,11 @@ static void test_decode_malformed(void **state)
     assert_int_equal(decode("HMSG a 1 5 4\r\nabcd\r\n", &f, &used, why), TP_PARSE);
     assert_non_null(strstr(why, "header size larger"));
     assert_int_equal(decode("MSG a 1 99999999999\r\n", &f, &used, why), TP_PARSE);
+    assert_int_equal(decode("MSG a 18446744073709551616 0\r\n\r\n", &f, &used, why), TP_PARSE);
+    assert_non_null(strstr(why, "invalid subscription id"));
+    assert_int_equal(decode("MSG a 18446744073709551615 0\r\n\r\n", &f, &used, why), TP_OK);
+    assert_true(f.sid == UINT64_MAX);
+    assert_int_equal(decode("MSG a 99999999999999999999 0\r\n\r\n", &f, &used, why), TP_PARSE);
     assert_int_equal(decode("MSG a 1 r s t u v\r\n", &f, &used, why), TP_PARSE);
     assert_int_equal(decode("PING extra\r\n", &f, &used, why), TP_PARSE);
     assert_int_equal(decode("INFO nojson\r\n", &f, &used, why), TP_PARSE);

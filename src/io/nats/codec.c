@@ -70,10 +70,12 @@ static int parse_uint(const char *s, size_t n, uint64_t max, uint64_t *out)
         if (s[i] < '0' || s[i] > '9')
             return 0;
         uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (max - d) / 10)
+        if (i >= 19 && v > (UINT64_MAX - d) / 10) /* 19 digits cannot overflow */
             return 0;
         v = v * 10 + d;
     }
+    if (v > max)
+        return 0;
     *out = v;
     return 1;
 }

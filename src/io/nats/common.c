@@ -63,6 +63,8 @@ static uint64_t bad_key_bytes(uint64_t w)
 /* A header value: no CR or LF. */
 static uint64_t bad_value_bytes(uint64_t w)
 {
+    if (!tp_nats_byte_below(w, '\r' + 1)) /* the usual case: no control byte up to CR */
+        return 0;
     return tp_nats_byte_is(w, '\r') | tp_nats_byte_is(w, '\n');
 }
 
