@@ -570,8 +570,14 @@ static int nats_out_submit(void *p, struct tp_out_batch *b)
         tp_nats_client_send(&o->conn.c);
     }
     /* The network thread takes it from here: bytes the socket did not
-     * take, a batch without room or connection, the completion. */
-    wake_thread(o);
+     * take, a batch without room or connection, the completion. When all
+     * of the batch went out, what completes it (PubAcks, the PONG) wakes
+     * the thread from poll() anyway: no wake-up through the pipe. */
+    struct tp_nats_client *c = &o->conn.c;
+    int all_out = o->live && c->connected && !tp_mqtt_net_want_write(&c->net) &&
+                  jb->next_send == b->n && (!o->cfg->jetstream || jb->n_sent > 0);
+    if (!all_out)
+        wake_thread(o);
     pthread_mutex_unlock(&o->lock);
     return TP_OK;
 }
