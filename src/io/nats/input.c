@@ -435,10 +435,15 @@ static void pull_delivered(struct nats_in *in)
         }
 }
 
-/* One delivered JetStream message: to the batch with its ack token (or,
- * invalid, dropped and acked at once). */
+/* The ack tokens of one read, in order, linked to the pending list together. */
+struct pend_chain {
+    struct pend *head, *tail;
+};
+
+/* One delivered JetStream message: to the batch with its ack token (added
+ * to *chain), or, invalid, dropped and acked at once. */
 static void on_js_msg(struct nats_in *in, const struct tp_nats_frame *f, struct tp_batch *batch,
-                      struct tp_drops *drops)
+                      struct tp_drops *drops, struct pend_chain *chain)
 {
     pull_delivered(in);
     if (!f->reply || f->reply_len > UINT32_MAX)
@@ -468,11 +473,22 @@ static void on_js_msg(struct nats_in *in, const struct tp_nats_frame *f, struct 
         free(pe);
         return;
     }
-    pthread_mutex_lock(&in->lock);
     pe->next = NULL;
-    pe->prev = in->pend_tail;
-    *(in->pend_tail ? &in->pend_tail->next : &in->pend_head) = pe;
-    in->pend_tail = pe;
+    pe->prev = chain->tail;
+    *(chain->tail ? &chain->tail->next : &chain->head) = pe;
+    chain->tail = pe;
+}
+
+/* Appends chain to the pending list (one lock per read, not per message;
+ * before read() returns, so before any of them can be acked). */
+static void pend_splice(struct nats_in *in, struct pend_chain *chain)
+{
+    if (!chain->head)
+        return;
+    pthread_mutex_lock(&in->lock);
+    chain->head->prev = in->pend_tail;
+    *(in->pend_tail ? &in->pend_tail->next : &in->pend_head) = chain->head;
+    in->pend_tail = chain->tail;
     pthread_mutex_unlock(&in->lock);
 }
 
@@ -481,6 +497,7 @@ static void handle_frames(struct nats_in *in, struct tp_batch *batch, size_t max
                           struct tp_drops *drops)
 {
     struct tp_nats_frame f;
+    struct pend_chain chain = {NULL, NULL};
     while (batch->len < max && tp_nats_client_next(&in->conn.c, &f) == TP_OK) {
         if (in->use_js) {
             const char *desc;
@@ -493,7 +510,7 @@ static void handle_frames(struct nats_in *in, struct tp_batch *batch, size_t max
                     pull_status(in, &f, code, desc, dl);
                 continue;
             }
-            on_js_msg(in, &f, batch, drops);
+            on_js_msg(in, &f, batch, drops, &chain);
         } else if (f.sid >= 1 && f.sid <= in->cfg->subjects.n) {
             struct tp_msg *t = NULL;
             int rc = convert(in, &f, &t, drops);
@@ -502,6 +519,7 @@ static void handle_frames(struct nats_in *in, struct tp_batch *batch, size_t max
                                "nats input: out of memory, a core NATS message lost");
         }
     }
+    pend_splice(in, &chain);
 }
 
 static int is_stopped(struct nats_in *in)
