@@ -495,13 +495,15 @@ static void out_memo_set(struct tp_js_vm *vm, JSValueConst meta, const struct tp
  * still holding, under the entry's key, the very string made from the
  * entry's value (both ASCII: their bytes round-trip). JS strings are
  * immutable and the input memo holds a reference to each, so no other string
- * can have its address. Their atoms go to seq. */
+ * can have its address. Their atoms go to seq, their bytes (NULs included)
+ * are added to *used. */
 static uint32_t unchanged_prefix(const struct tp_js_vm *vm, const struct tp_qjs_prop *props, int np,
-                                 JSAtom *seq)
+                                 JSAtom *seq, size_t *used)
 {
     const struct tp_js_in_memo *im = vm->in_memo;
     if (!im || !im->msg)
         return 0;
+    const struct tp_meta *e = im->msg->meta;
     uint32_t k = 0, max = im->nvals < (uint32_t)np ? im->nvals : (uint32_t)np;
     for (; k < max; k++) {
         const struct tp_qjs_prop *pr = &props[k];
@@ -513,6 +515,7 @@ static uint32_t unchanged_prefix(const struct tp_js_vm *vm, const struct tp_qjs_
             JS_VALUE_GET_PTR(pr->value) != JS_VALUE_GET_PTR(im->vals[k]))
             break;
         seq[k] = pr->atom;
+        *used += e[k].key_len + e[k].val_len + 2;
     }
     return k;
 }
@@ -540,8 +543,9 @@ static int meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_ms
     JSAtom seq[TP_JS_SHAPE_MAX_KEYS];
     /* Slots [0, k): the input's entries [0, k), unchanged (only into an
      * empty m, whose offsets are then those of the input). */
+    size_t used = 0; /* their bytes in the input */
     uint32_t k =
-        hit && m->n_meta == 0 && m->strs_len == 0 ? unchanged_prefix(vm, props, np, seq) : 0;
+        hit && m->n_meta == 0 && m->strs_len == 0 ? unchanged_prefix(vm, props, np, seq, &used) : 0;
     uint32_t n = k;
     size_t bytes = 0;
     /* Pass 1: everything must be plain data whose text needs no JavaScript. */
@@ -587,13 +591,23 @@ static int meta_export_fast(struct tp_js_vm *vm, JSValueConst meta, struct tp_ms
             return 1;
     /* 2 more entries and room for umh_topic/topic, added by the output. */
     const struct tp_msg *in = vm->in_memo ? vm->in_memo->msg : NULL;
-    if (tp_msg_meta_reserve(m, n + 2, (k ? in->strs_len : 0) + bytes + 256) != 0)
+    /* The input's strings are copied whole (its entries then stay valid as
+     * they are) when the unchanged entries are most of them: not when, say,
+     * a large entry the rules deleted is. */
+    int whole = k && in->strs_len <= 2 * used + 256;
+    if (tp_msg_meta_reserve(m, n + 2, (whole ? in->strs_len : used) + bytes + 256) != 0)
         return TP_NOMEM;
-    if (k) { /* one copy of the input's strings, its entries as they are */
+    if (whole) {
         memcpy(m->strs, in->strs, in->strs_len);
         memcpy(m->meta, in->meta, k * sizeof(*m->meta));
         m->strs_len = in->strs_len;
         m->n_meta = k;
+    }
+    for (uint32_t j = 0; !whole && j < k; j++) {
+        const struct tp_meta *e = &in->meta[j];
+        if (tp_msg_meta_append(m, in->strs + e->key_off, e->key_len, in->strs + e->val_off,
+                               e->val_len) != 0)
+            return TP_NOMEM;
     }
     for (int i = (int)k; i < np; i++)
         if (kb[i] && export_entry(m, kb[i], kl[i], &props[i], vlen[i]) != 0)

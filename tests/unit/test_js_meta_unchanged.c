@@ -103,6 +103,38 @@ static void test_unchanged_non_ascii(void **state)
     fx_close(&f);
 }
 
+/* Unchanged entries in front of a large one the rule replaces: they are
+ * copied one by one, so the output does not carry the large value's bytes;
+ * when the large one is kept, the input's strings are copied whole. */
+static void test_unchanged_before_replaced_large_entry(void **state)
+{
+    (void)state;
+    static char big[4001];
+    memset(big, 'x', sizeof big - 1);
+    struct proc_fx f;
+    fx_must_open(&f, &tp_processor_nodered_js, NR_PATH,
+                 "code: |\n"
+                 "  if (msg.meta.shrink === 'yes') msg.meta.big = 's';\n"
+                 "  return msg;\n",
+                 1);
+    for (int rep = 0; rep < 6; rep++) {
+        const char *shrink = rep % 3 == 2 ? "no" : "yes"; /* twice replaced, once kept */
+        fx_run(&f, mk_msg("0", "a", "1", "shrink", shrink, "big", big, "z", "2", NULL));
+        assert_int_equal(f.drops.n, 0);
+        assert_int_equal(f.out.len, 1);
+        const struct tp_msg *m = f.out.msgs[0];
+        if (shrink[0] == 'y') {
+            expect_one(&f, "a=1;shrink=yes;big=s;z=2;", "replaced");
+            assert_true(m->strs_len < 1000);
+        } else {
+            assert_int_equal(m->n_meta, 4);
+            assert_int_equal(m->meta[2].val_len, sizeof big - 1);
+            assert_string_equal(tp_msg_meta_get(m, "z", NULL), "2");
+        }
+    }
+    fx_close(&f);
+}
+
 /* The seed rules on a Kafka message (kafka_* entries, the envelope's keys and
  * two more headers): the 13 input entries pass unchanged, in order, before
  * the rules' keys and umh_topic; fan-out children get theirs too. */
@@ -166,6 +198,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unchanged_and_changed_entries),
         cmocka_unit_test(test_unchanged_non_ascii),
+        cmocka_unit_test(test_unchanged_before_replaced_large_entry),
         cmocka_unit_test(test_tag_processor_wide_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
