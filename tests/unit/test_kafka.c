@@ -270,7 +270,9 @@ static void test_headers_none(void **state)
  * _topic, _partition, _offset, _timestamp_ms, then the headers; a repeated
  * header name keeps its first place and its last value, a header without a
  * value gives "", and a header never hides one of the record's own kafka_*
- * entries (a keyless record's kafka_key header is kept: nothing to hide). */
+ * entries (a keyless record's kafka_key header is kept: nothing to hide);
+ * names of equal length are told apart, and a record with many headers
+ * merges a repeated one the same way. */
 static void test_record_fields_and_headers(void **state)
 {
     (void)state;
@@ -288,7 +290,20 @@ static void test_record_fields_and_headers(void **state)
                           RD_KAFKA_V_HEADER("kafka_note", "x", 1), RD_KAFKA_V_END),
         RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("t4"), RD_KAFKA_V_VALUE("v1", 2),
-                                       RD_KAFKA_V_HEADER("kafka_key", "hdr", 3), RD_KAFKA_V_END),
+                                       RD_KAFKA_V_HEADER("kafka_key", "hdr", 3),
+                                       RD_KAFKA_V_HEADER("aa", "1", 1),
+                                       RD_KAFKA_V_HEADER("ab", "2", 1), RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    /* more headers than the input compares pairwise: h3 repeated last */
+    rd_kafka_headers_t *many = rd_kafka_headers_new(20);
+    for (int i = 0; i < 17; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "h%d", i);
+        rd_kafka_header_add(many, name, -1, "v", 1);
+    }
+    rd_kafka_header_add(many, "h3", -1, "last", 4);
+    assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("t4"), RD_KAFKA_V_VALUE("v2", 2),
+                                       RD_KAFKA_V_HEADERS(many), RD_KAFKA_V_END),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(p);
@@ -298,7 +313,7 @@ static void test_record_fields_and_headers(void **state)
                "brokers: [BOOT]\ntopics: [t4]\nconsumer_group: g4\n" GROUP_PROPS);
     struct tp_batch b;
     tp_batch_init(&b);
-    read_n(&in, &b, 2);
+    read_n(&in, &b, 3);
     static const char *const want0[][2] = {
         {"kafka_key", "k1"},
         {"kafka_topic", "t4"},
@@ -320,6 +335,13 @@ static void test_record_fields_and_headers(void **state)
     assert_string_equal(m->payload, "v1");
     assert_string_equal(tp_msg_meta_get(m, "kafka_key", NULL), "hdr");
     assert_string_equal(tp_msg_meta_get(m, "kafka_offset", NULL), "1");
+    assert_string_equal(tp_msg_meta_get(m, "aa", NULL), "1");
+    assert_string_equal(tp_msg_meta_get(m, "ab", NULL), "2");
+    m = b.msgs[2];
+    assert_int_equal(m->n_meta, 4 + 17); /* topic, partition, offset, timestamp; h0..h16 */
+    assert_string_equal(tp_msg_meta_key(m, 4 + 3), "h3");
+    assert_string_equal(tp_msg_meta_val(m, 4 + 3), "last");
+    assert_string_equal(tp_msg_meta_get(m, "h16", NULL), "v");
     for (size_t i = 0; i < b.len; i++)
         tp_input_kafka.ack(in.state, b.msgs[i]->ack);
     tp_batch_free(&b);
