@@ -12,7 +12,12 @@
 # ---- Kafka (librdkafka mock, 1 broker) ----
 kafka_start() {
     [ -n "${BOOT:-}" ] && return
-    "$MOCK" serve 1 in4:4 out1:1 out4:4 out8:8 >"$T/boot" 2>"$T/mock.err" < <(sleep 100000) &
+    # stdin a pipe held open by a sleep that cleanup stops too (a process
+    # substitution's sleep outlived every run)
+    mkfifo "$T/mock.in"
+    sleep 100000 >"$T/mock.in" &
+    PIDS+=($!)
+    "$MOCK" serve 1 in4:4 out1:1 out4:4 out8:8 >"$T/boot" 2>"$T/mock.err" <"$T/mock.in" &
     PIDS+=($!)
     wait_until '[ -s "$T/boot" ]' 20 || { echo "kafka_mock did not start" >&2; exit 1; }
     BOOT=$(cat "$T/boot")
