@@ -6,11 +6,11 @@
 # seed -> file reference of the same run (case_file). A connector script
 # defines case functions calling these and ends with print_table.
 # Environment: MESSAGES (default 200000), STRACE_MESSAGES (20000), BIN
-# (default build/tagproc).
+# (default build/tagproc), MOCK (default build/kafka_mock).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BIN=$(realpath "${BIN:-build/tagproc}") # BIN=path: another binary (before/after)
-MOCK=$(realpath build/kafka_mock)
+MOCK=$(realpath "${MOCK:-build/kafka_mock}") # MOCK=path: another kafka_mock build
 MESSAGES=${MESSAGES:-200000}
 STRACE_MESSAGES=${STRACE_MESSAGES:-20000}
 T=$(mktemp -d)

@@ -73,8 +73,9 @@ echo "mock cluster: $BOOT"
 # The mock keeps ~5 MB per partition (older records are pruned): lz4 keeps
 # 100,000 records well inside that. Short sessions: the mock only forgets a
 # member that left when its session times out.
-# The mock broker's sockets keep Nagle on: a second pipelined response waits
-# for the client's delayed ACK (~40 ms). One request in flight avoids that.
+# One request in flight: chosen when the mock's sockets kept Nagle on (a
+# pipelined response waited ~40 ms for a delayed ACK); kafka_mock now sets
+# TCP_NODELAY like a real broker, the setting stays as validated.
 # Short reconnect back-off: the outage phase should not wait up to 10 s.
 OUT_PROPS="{max.in.flight.requests.per.connection: '1', reconnect.backoff.max.ms: '500'}"
 GROUP_PROPS="{session.timeout.ms: '3000', heartbeat.interval.ms: '500', auto.commit.interval.ms: '500', reconnect.backoff.max.ms: '500'}"

@@ -12,16 +12,39 @@
  *   kafka_mock wait-committed BOOTSTRAP GROUP TOPIC N [SECONDS]  exit 0 once GROUP's committed
  *       offsets on TOPIC add up to N or more (checked every 10 ms by one client), 1 after SECONDS
  *       (default 600) */
+#include <dlfcn.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* The mock brokers accept their connections with librdkafka's call to accept(); this definition
+ * takes its place (the executable comes first in symbol lookup) and turns Nagle's algorithm off
+ * on every accepted socket, as a real Kafka broker does (its acceptor sets TCP_NODELAY). With
+ * Nagle on, a pipelined response waited for the client's delayed ACK (~40 ms), so the mock, not
+ * the client under test, set the pace of produce requests to partitioned topics (docs/kafka.md,
+ * "What the mock cluster cannot show"). */
+int accept(int fd, struct sockaddr *addr, socklen_t *addr_len)
+{
+    static int (*next_accept)(int, struct sockaddr *, socklen_t *);
+    if (!next_accept)
+        next_accept = (int (*)(int, struct sockaddr *, socklen_t *))dlsym(RTLD_NEXT, "accept");
+    int conn = next_accept(fd, addr, addr_len);
+    if (conn >= 0) {
+        int one = 1;
+        (void)setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* not TCP: ignored */
+    }
+    return conn;
+}
 
 static volatile sig_atomic_t stop_flag;
 
