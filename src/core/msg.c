@@ -206,18 +206,16 @@ static int same_key(const struct tp_msg *m, const struct tp_meta *a, const struc
            memcmp(m->strs + a->key_off, m->strs + b->key_off, a->key_len) == 0;
 }
 
-/* The length and the first and last 8 bytes of a key in one word. */
-static uint64_t key_sig(const struct tp_msg *m, const struct tp_meta *e)
+/* 1 when two of m's first n entries have the same key: pairwise, lengths
+ * first (keys mostly differ in length; memcmp only when they do not). */
+static int any_repeated_key(const struct tp_msg *m, uint32_t n)
 {
-    const char *k = m->strs + e->key_off;
-    uint64_t a = 0, b = 0;
-    if (e->key_len >= 8) {
-        memcpy(&a, k, 8);
-        memcpy(&b, k + e->key_len - 8, 8);
-    } else {
-        memcpy(&a, k, e->key_len);
-    }
-    return (a ^ (b * 0x9E3779B97F4A7C15ull)) + e->key_len;
+    const struct tp_meta *e = m->meta;
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = 0; j < i; j++)
+            if (e[i].key_len == e[j].key_len && same_key(m, &e[i], &e[j]))
+                return 1;
+    return 0;
 }
 
 int tp_msg_meta_dedupe(struct tp_msg *m)
@@ -225,17 +223,8 @@ int tp_msg_meta_dedupe(struct tp_msg *m)
     uint32_t n = m->n_meta;
     if (n < 2)
         return TP_OK;
-    if (n <= 32) {        /* the common case: a few keys, none repeated */
-        uint64_t sig[32]; /* equal keys have equal signatures */
-        for (uint32_t i = 0; i < n; i++)
-            sig[i] = key_sig(m, &m->meta[i]);
-        int dup = 0;
-        for (uint32_t i = 1; i < n && !dup; i++)
-            for (uint32_t j = 0; j < i && !dup; j++)
-                dup = sig[i] == sig[j] && same_key(m, &m->meta[i], &m->meta[j]);
-        if (!dup)
-            return TP_OK;
-    }
+    if (n <= 32 && !any_repeated_key(m, n)) /* the common case: a few keys, none repeated */
+        return TP_OK;
     /* open addressing over entry indices (+1; 0 = empty), load <= 1/2 */
     size_t cap = 4;
     while (cap < (size_t)n * 2)

@@ -485,29 +485,10 @@ static int hides_coordinate(const char *name, const rd_kafka_message_t *rkm,
 
 #define APPEND_LIT(m, key, val, vlen) tp_msg_meta_append(m, key, sizeof(key) - 1, val, vlen)
 
-/* Most headers compared pairwise for a repeated name; more go through
- * tp_msg_meta_dedupe's hash at once. */
-#define PAIRWISE_MAX 16
-
-/* 1 when two metadata entries from index `from` on may have the same key
- * (the record's headers: the kafka_* entries before them never repeat, a
- * header never hides one). */
-static int keys_may_repeat(const struct tp_msg *m, uint32_t from)
-{
-    if (m->n_meta - from > PAIRWISE_MAX)
-        return 1;
-    for (uint32_t i = from + 1; i < m->n_meta; i++)
-        for (uint32_t j = from; j < i; j++)
-            if (m->meta[i].key_len == m->meta[j].key_len &&
-                memcmp(tp_msg_meta_key(m, i), tp_msg_meta_key(m, j), m->meta[i].key_len) == 0)
-                return 1;
-    return 0;
-}
-
 /* Converts one record into a message, its metadata in one reserved block
  * (no per-entry growth or lookup; repeated header names are merged once at
- * the end, the last value kept, only when some name repeats); NULL on
- * allocation failure. */
+ * the end, the last value kept, by tp_msg_meta_dedupe, which returns at
+ * once when no name repeats); NULL on allocation failure. */
 static struct tp_msg *record_to_msg(const rd_kafka_message_t *rkm, const char *topic,
                                     const struct record_meta *rm, size_t n_meta)
 {
@@ -541,7 +522,6 @@ static struct tp_msg *record_to_msg(const rd_kafka_message_t *rkm, const char *t
         rc = APPEND_LIT(m, "kafka_offset", off, off_len);
     if (!rc && rm->has_ts)
         rc = APPEND_LIT(m, "kafka_timestamp_ms", ts, ts_len);
-    uint32_t first_header = m->n_meta;
     for (size_t i = 0;
          !rc && i < rm->n_hdrs && rd_kafka_header_get_all(rm->hdrs, i, &name, &val, &len) == 0;
          i++) {
@@ -549,7 +529,7 @@ static struct tp_msg *record_to_msg(const rd_kafka_message_t *rkm, const char *t
             continue; /* never let a header hide the record's own coordinates */
         rc = tp_msg_meta_append(m, name, strlen(name), val ? val : "", val ? len : 0);
     }
-    if (!rc && keys_may_repeat(m, first_header))
+    if (!rc && rm->n_hdrs > 1)
         rc = tp_msg_meta_dedupe(m);
     if (rc) {
         tp_msg_free(m);
