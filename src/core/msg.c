@@ -11,15 +11,23 @@
 
 struct tp_msg *tp_msg_new(void)
 {
+    return tp_msg_new_payload(NULL, 0);
+}
+
+struct tp_msg *tp_msg_new_payload(const char *data, size_t len)
+{
     struct tp_msg *m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
-    m->payload = malloc(1);
+    m->payload = malloc(len + 1);
     if (!m->payload) {
         free(m);
         return NULL;
     }
-    m->payload[0] = '\0';
+    if (len)
+        memcpy(m->payload, data, len);
+    m->payload[len] = '\0';
+    m->payload_len = len;
     return m;
 }
 

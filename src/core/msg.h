@@ -34,6 +34,9 @@ struct tp_msg {
 /* Allocates an empty message (payload ""). Caller frees with tp_msg_free.
  * Returns NULL on allocation failure. */
 struct tp_msg *tp_msg_new(void);
+/* The same with a copy of len bytes of data as its payload: one allocation
+ * for the payload (tp_msg_new + tp_msg_set_payload make two). */
+struct tp_msg *tp_msg_new_payload(const char *data, size_t len);
 void tp_msg_free(struct tp_msg *m);
 
 /* Deep copy (payload, metadata, seq, line; not ack). NULL on allocation failure. */

@@ -59,6 +59,10 @@ struct tp_input_plugin {
                 struct tp_error *err);
     /* Optional: the message (by its ack token) and all its outputs are done. */
     void (*ack)(void *in, void *token);
+    /* Optional, used instead of ack when set: the acks of one batch at once,
+     * in input order (tokens[i] NULL: message i has no ack token), so that
+     * an input can take its lock once per batch. Same thread as ack. */
+    void (*ack_batch)(void *in, void *const *tokens, size_t n);
     /* Optional: makes a blocked read return soon (called from another thread). */
     void (*stop)(void *in);
     void (*close)(void *in);

@@ -247,12 +247,10 @@ int tp_line_input_read(void *arg, struct tp_batch *batch, size_t max, struct tp_
         }
         if (is_blank(line, len))
             continue;
-        struct tp_msg *m = tp_msg_new();
+        struct tp_msg *m = in->raw ? tp_msg_new_payload(line, len) : tp_msg_new();
         if (!m)
             return tp_error_set(rerr, TP_NOMEM, "out of memory");
-        if (in->raw) {
-            rc = tp_msg_set_payload(m, line, len);
-        } else {
+        if (!in->raw) {
             rc = tp_json_decode_envelope(line, len, m, in->max_meta_keys, &err);
             if (rc == TP_PARSE) {
                 tp_msg_free(m);

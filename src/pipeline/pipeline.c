@@ -276,7 +276,8 @@ int tp_pipeline_new(const struct tp_config *cfg, const struct tp_pipeline_opts *
         tp_batch_init(&sl->in);
         tp_batch_init(&sl->out);
         sl->p = p;
-        if (p->input->ack && !(sl->acks = calloc(p->batch_size, sizeof(*sl->acks)))) {
+        if ((p->input->ack || p->input->ack_batch) &&
+            !(sl->acks = calloc(p->batch_size, sizeof(*sl->acks)))) {
             rc = tp_error_set(err, TP_NOMEM, "out of memory");
             goto fail;
         }
@@ -459,10 +460,9 @@ static int report_input_drops(struct tp_pipeline *p, struct tp_drops *drops)
     int rc = drops->lost ? TP_NOMEM : TP_OK;
     for (size_t i = 0; rc == TP_OK && i < drops->n; i++) {
         const struct tp_drop *d = &drops->v[i];
-        struct tp_msg *m = tp_msg_new(); /* the record as text, when the input kept it */
-        if (m && d->raw)
-            rc = tp_msg_set_payload(m, d->raw, d->raw_len);
-        else if (!m)
+        /* the record as text, when the input kept it */
+        struct tp_msg *m = d->raw ? tp_msg_new_payload(d->raw, d->raw_len) : tp_msg_new();
+        if (!m)
             rc = TP_NOMEM;
         if (rc == TP_OK) {
             if (d->raw)
@@ -763,7 +763,9 @@ static int finish_slot(struct tp_pipeline *p, struct slot *s)
         p->hooks.written(p->hooks.ud, b->seq, s->n_in, s->out.msgs, delivered);
     if (delivered)
         tp_metrics_latency(p->metrics, (uint64_t)(tp_mono_ns() - s->read_ns), delivered);
-    if (p->input->ack)
+    if (p->input->ack_batch)
+        p->input->ack_batch(p->input_state, s->acks, s->n_in);
+    else if (p->input->ack)
         for (size_t i = 0; i < s->n_in; i++)
             if (s->acks[i])
                 p->input->ack(p->input_state, s->acks[i]);
@@ -820,7 +822,7 @@ static void *writer_main(void *arg)
 static int take_acks(struct tp_pipeline *p, struct slot *s)
 {
     s->n_in = s->in.len;
-    if (!p->input->ack)
+    if (!p->input->ack && !p->input->ack_batch)
         return TP_OK;
     if (s->in.len > s->cap_acks) { /* an input handed over more than asked */
         void **a = realloc(s->acks, s->in.len * sizeof(*a));

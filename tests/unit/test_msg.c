@@ -163,6 +163,22 @@ static void test_meta_dedupe(void **state)
     }
 }
 
+static void test_new_payload(void **state)
+{
+    (void)state;
+    struct tp_msg *m = tp_msg_new_payload("ab\0c", 4);
+    assert_non_null(m);
+    assert_int_equal(m->payload_len, 4);
+    assert_memory_equal(m->payload, "ab\0c\0", 5);
+    assert_int_equal(m->n_meta, 0);
+    tp_msg_free(m);
+    m = tp_msg_new_payload(NULL, 0);
+    assert_non_null(m);
+    assert_int_equal(m->payload_len, 0);
+    assert_string_equal(m->payload, "");
+    tp_msg_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_drops),
         cmocka_unit_test(test_meta_dedupe),
+        cmocka_unit_test(test_new_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

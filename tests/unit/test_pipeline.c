@@ -6,8 +6,9 @@
  * refused reload (bad rules; a trial worker that cannot start) keeping the
  * running ones, the fatal paths (input read error, output failure), drop accounting, two
  * pipelines of one process counting apart, and without processors the input's own
- * messages handed to the output (not copies, acks taken off), also across a reload, and
- * every message handed back to the input (recycle) once its input was acknowledged. */
+ * messages handed to the output (not copies, acks taken off), also across a reload,
+ * every message handed back to the input (recycle) once its input was acknowledged, and
+ * an input with ack_batch getting each batch's tokens in one call, in order. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,6 +44,8 @@ static struct {
     int n_acks;
     const struct tp_msg *made[MAX_MSGS]; /* the message of each number, as read */
     int recycled, recycled_early;        /* handed back; of those before their ack */
+    int tokenless_mod;                   /* > 0: message i % mod == 0 has no ack token */
+    int ack_calls, null_tokens;          /* ack_batch: calls, NULL tokens handed over */
 } in;
 
 static int in_open(const void *config, void **state, struct tp_error *err)
@@ -71,7 +74,8 @@ static int in_read(void *state, struct tp_batch *batch, size_t max, struct tp_dr
         char p[16];
         snprintf(p, sizeof(p), "%d", in.next);
         assert_int_equal(tp_msg_set_payload(m, p, strlen(p)), TP_OK);
-        m->ack = (void *)(uintptr_t)(in.next + 1);
+        if (!in.tokenless_mod || in.next % in.tokenless_mod)
+            m->ack = (void *)(uintptr_t)(in.next + 1);
         in.made[in.next] = m;
         in.next++;
         assert_int_equal(tp_batch_push(batch, m), TP_OK);
@@ -89,6 +93,20 @@ static void in_ack(void *state, void *token)
     (void)state;
     pthread_mutex_lock(&in.lock);
     in.acks[in.n_acks++] = (int)(uintptr_t)token - 1;
+    pthread_mutex_unlock(&in.lock);
+}
+
+static void in_ack_batch(void *state, void *const *tokens, size_t n)
+{
+    (void)state;
+    pthread_mutex_lock(&in.lock);
+    in.ack_calls++;
+    for (size_t k = 0; k < n; k++) {
+        if (tokens[k])
+            in.acks[in.n_acks++] = (int)(uintptr_t)tokens[k] - 1;
+        else
+            in.null_tokens++;
+    }
     pthread_mutex_unlock(&in.lock);
 }
 
@@ -119,6 +137,11 @@ static const struct tp_input_plugin fake_input = {.name = "fake",
                                                   .ack = in_ack,
                                                   .close = in_close,
                                                   .recycle = in_recycle};
+
+/* The same input acknowledging a batch at a time (ack_batch, no ack). */
+static const struct tp_input_plugin fake_batch_ack_input = {
+    .name = "fake", .open = in_open, .read = in_read, .ack_batch = in_ack_batch, .close = in_close};
+static const struct tp_input_plugin *input_plugin = &fake_input;
 
 /* ---------- the processor: tags, refuses, fans out, delays ---------- */
 
@@ -209,6 +232,8 @@ static void reset(int total)
     in.next = in.n_acks = in.recycled = in.recycled_early = 0;
     in.fail_at = in.hook_at = -1;
     in.hook = NULL;
+    in.tokenless_mod = in.ack_calls = in.null_tokens = 0;
+    input_plugin = &fake_input;
     out.n = out.input_own = 0;
     out.fail_seq = -1;
 }
@@ -231,7 +256,7 @@ static struct tp_pipeline *build(char *text, struct tp_config **cfg)
 {
     *cfg = config(text);
     free(text);
-    struct tp_pipeline_opts opts = {.input_plugin = &fake_input, .output_plugin = &fake_output};
+    struct tp_pipeline_opts opts = {.input_plugin = input_plugin, .output_plugin = &fake_output};
     struct tp_pipeline *p = NULL;
     struct tp_error err = {0};
     if (tp_pipeline_new(*cfg, &opts, &p, &err))
@@ -535,6 +560,25 @@ static void test_two_pipelines_count_apart(void **state)
     tp_config_free(cfg_b);
 }
 
+/* An input with ack_batch (and no ack): every message with a token
+ * acknowledged once, in input order, a batch's tokens in one call (the
+ * messages without a token as NULL). */
+static void test_batch_acks(void **state)
+{
+    (void)state;
+    reset(3000);
+    input_plugin = &fake_batch_ack_input;
+    in.tokenless_mod = 10;
+    struct tp_error err = {0};
+    assert_int_equal(run(yaml(4, 'a', 0, 7), &err), TP_OK);
+    assert_int_equal(in.n_acks, 2700);
+    assert_int_equal(in.null_tokens, 300);
+    for (int i = 0, k = 0; i < 3000; i++)
+        if (i % 10)
+            assert_int_equal(in.acks[k++], i);
+    assert_int_equal(in.ack_calls, 3000 / 8); /* one per batch (batch_size 8) */
+}
+
 int main(void)
 {
     tp_plugins_use(&tp_builtin_plugins);
@@ -553,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_output_failure_is_fatal),
         cmocka_unit_test(test_drop_accounting),
         cmocka_unit_test(test_two_pipelines_count_apart),
+        cmocka_unit_test(test_batch_acks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

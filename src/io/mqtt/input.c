@@ -111,12 +111,17 @@ static void drain_wake(struct mqtt_in *st)
     pthread_mutex_unlock(&st->lock);
 }
 
-static void in_ack(void *p, void *token)
+/* Queues the acks of tokens[0..n-1] (NULL: a QoS 0 message, nothing to
+ * ack) under one lock, and wakes a waiting read() once. */
+static void in_ack_batch(void *p, void *const *tokens, size_t n)
 {
     struct mqtt_in *st = p;
-    uintptr_t t = (uintptr_t)token;
+    int queued = 0;
     pthread_mutex_lock(&st->lock);
-    if (TOKEN_GEN(t) == st->gen) {
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t t = (uintptr_t)tokens[i];
+        if (!t || TOKEN_GEN(t) != st->gen)
+            continue;
         if (st->n_acks == st->cap_acks) {
             size_t cap = st->cap_acks ? st->cap_acks * 2 : 1024;
             uintptr_t *a = realloc(st->acks, cap * sizeof(*a));
@@ -126,15 +131,22 @@ static void in_ack(void *p, void *token)
             }
         }
         /* Without memory the ack is lost: the broker redelivers after a reconnect. */
-        if (st->n_acks < st->cap_acks)
+        if (st->n_acks < st->cap_acks) {
             st->acks[st->n_acks++] = t;
-        /* A busy read() sends the acks on its next round anyway. */
-        if (st->waiting && !st->woken) {
-            st->woken = 1;
-            wake(st);
+            queued = 1;
         }
     }
+    /* A busy read() sends the acks on its next round anyway. */
+    if (queued && st->waiting && !st->woken) {
+        st->woken = 1;
+        wake(st);
+    }
     pthread_mutex_unlock(&st->lock);
+}
+
+static void in_ack(void *p, void *token)
+{
+    in_ack_batch(p, &token, 1);
 }
 
 /* Encodes the queued acks of the current connection (one write follows). */
@@ -198,7 +210,7 @@ static int append_user_props(struct tp_msg *m, const struct tp_mqtt_props *props
 static int on_publish(struct mqtt_in *st, const struct tp_mqtt_packet *pkt, struct tp_batch *batch)
 {
     static const char *const qos_text[] = {"0", "1", "2"};
-    struct tp_msg *m = tp_msg_new();
+    struct tp_msg *m = tp_msg_new_payload((const char *)pkt->payload, pkt->payload_len);
     size_t n_user = pkt->props.n_user;
     /* Room for all entries at once: the mqtt_* keys and values below, each
      * with its NUL (sizeof counts the key's), and the User Properties, whose
@@ -206,8 +218,7 @@ static int on_publish(struct mqtt_in *st, const struct tp_mqtt_packet *pkt, stru
     size_t meta_bytes = sizeof("mqtt_topic") + pkt->topic.len + 1 + sizeof("mqtt_qos") + 2 +
                         sizeof("mqtt_retain") + sizeof("false") +
                         (n_user ? pkt->props.block_len : 0);
-    if (!m || tp_msg_set_payload(m, (const char *)pkt->payload, pkt->payload_len) ||
-        tp_msg_meta_reserve(m, 3 + (uint32_t)n_user, meta_bytes) ||
+    if (!m || tp_msg_meta_reserve(m, 3 + (uint32_t)n_user, meta_bytes) ||
         append_user_props(m, &pkt->props) ||
         tp_msg_meta_append(m, "mqtt_topic", 10, pkt->topic.p, pkt->topic.len) ||
         tp_msg_meta_append(m, "mqtt_qos", 8, qos_text[pkt->qos], 1) ||
@@ -428,6 +439,7 @@ const struct tp_input_plugin tp_input_mqtt = {
     .open = in_open,
     .read = in_read,
     .ack = in_ack,
+    .ack_batch = in_ack_batch,
     .stop = in_stop,
     .close = in_close,
 };

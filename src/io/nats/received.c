@@ -100,8 +100,8 @@ int tp__nats_msg_from_frame(const struct tp_nats_frame *f, int use_js, uint64_t 
     size_t fkl[4], fvl[4], nf = nats_fields(f, use_js, fk, fv, fkl, fvl), bytes = 0;
     for (size_t i = 0; i < nf; i++)
         bytes += fkl[i] + fvl[i] + 2;
-    struct tp_msg *m = *out = tp_msg_new();
-    int rc = m ? tp_msg_set_payload(m, f->payload, f->payload_len) : TP_NOMEM;
+    struct tp_msg *m = *out = tp_msg_new_payload(f->payload, f->payload_len);
+    int rc = m ? TP_OK : TP_NOMEM;
     size_t nh = t && !t->overflow ? t->n : 0;
     rc = rc ? rc : tp_msg_meta_reserve(m, (uint32_t)(nf + nh), bytes + (nh ? t->bytes : 0));
     for (size_t i = 0; !rc && i < nf; i++)
