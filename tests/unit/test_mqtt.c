@@ -68,14 +68,17 @@ static void test_default_topic(void **state)
                                           "plant1.caf\xc3\xa9",
                                           "x.y.z.w.v.u+.t",
                                           "umh.v1.#.axis.x.y",
-                                          "\xc3\xa9.abcdefghijkl"};
+                                          "\xc3\xa9.abcdefghijkl",
+                                          "umh.v1.enterprise.plant1.machining+.x",
+                                          "umh.v1.enterprise.plant1.machiningArea.cnc-line#",
+                                          "umh.v1.enterprise.plant1.machiningArea\x01.x\xff"};
     for (size_t i = 0; i < sizeof(unplain) / sizeof(unplain[0]); i++) {
         assert_int_equal(tp_msg_meta_sets(m, "umh_topic", unplain[i]), 0);
         assert_int_equal(tp__mqtt_default_topic(m, &out, &valid), TP_OK);
         assert_int_equal(valid, 0);
     }
     /* every length and position of the dots, against the byte-wise rule */
-    char v[40], want[40];
+    char v[100], want[100];
     for (size_t len = 1; len < sizeof(v); len++) {
         for (size_t i = 0; i < len; i++) {
             v[i] = (i * 7 + len) % 3 == 0 ? '.' : (char)('a' + i % 26);
@@ -87,6 +90,14 @@ static void test_default_topic(void **state)
         assert_int_equal(out.len, len);
         assert_string_equal(out.data, want);
         assert_int_equal(valid, 1);
+        for (size_t at = 0; at < len; at++) { /* one unplain byte anywhere */
+            char keep = v[at];
+            v[at] = at % 2 ? '#' : '\x80';
+            assert_int_equal(tp_msg_meta_sets(m, "umh_topic", v), 0);
+            assert_int_equal(tp__mqtt_default_topic(m, &out, &valid), TP_OK);
+            assert_int_equal(valid, 0);
+            v[at] = keep;
+        }
     }
     tp_msg_free(m);
     tp_buf_free(&out);

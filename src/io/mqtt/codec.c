@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "core/error.h"
 
@@ -54,6 +57,30 @@ static int utf8_valid(const uint8_t *s, size_t n)
     return 1;
 }
 
+static int unplain_byte(unsigned char c)
+{
+    return c == 0 || c == '+' || c == '#' || c >= 0x80;
+}
+
+#ifdef __SSE2__
+/* Copies the 16 bytes at s to out ('.' -> '/' when undot is set); returns
+ * a bit per byte that is NUL, '+', '#' or not ASCII (0: all plain). */
+static int step16(const char *s, char *out, int undot)
+{
+    __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i bad = _mm_or_si128(
+        _mm_cmpeq_epi8(w, _mm_setzero_si128()),
+        _mm_or_si128(_mm_cmpeq_epi8(w, _mm_set1_epi8('+')), _mm_cmpeq_epi8(w, _mm_set1_epi8('#'))));
+    if (undot) { /* '.' ^ '/' is 1: flip each dot's low bit */
+        __m128i dots = _mm_cmpeq_epi8(w, _mm_set1_epi8('.'));
+        _mm_storeu_si128((__m128i *)(void *)out,
+                         _mm_xor_si128(w, _mm_and_si128(dots, _mm_set1_epi8(1))));
+    }
+    return _mm_movemask_epi8(bad) | _mm_movemask_epi8(w); /* high bit: not ASCII */
+}
+#define STEP 16
+#define STEP_BAD(s, out, undot) (uint64_t) step16(s, out, undot)
+#else
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 
@@ -71,51 +98,55 @@ static uint64_t unplain_bytes(uint64_t w)
            HIGHS;
 }
 
-static int unplain_byte(unsigned char c)
-{
-    return c == 0 || c == '+' || c == '#' || c >= 0x80;
-}
-
-/* 1 when the len bytes at s are ASCII without NUL, '+' or '#': a valid
- * topic name with nothing more to check (the common case, 8 bytes a step). */
-static int plain_topic(const char *s, size_t len)
-{
-    uint64_t bad = 0, w;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        memcpy(&w, s + i, 8);
-        bad |= unplain_bytes(w);
-    }
-    for (; i < len; i++)
-        bad |= unplain_byte((unsigned char)s[i]);
-    return bad == 0;
-}
-
-/* Copies the 8 bytes at s to out, '.' -> '/'; returns their unplain_bytes. */
-static uint64_t undot_word(const char *s, char *out)
+/* Copies the 8 bytes at s to out ('.' -> '/' when undot is set); returns
+ * their unplain_bytes. */
+static uint64_t step8(const char *s, char *out, int undot)
 {
     uint64_t w;
     memcpy(&w, s, 8);
     uint64_t bad = unplain_bytes(w);
-    w ^= zero_bytes(w ^ (ONES * '.')) >> 7; /* '.' ^ '/' is 1: flip each dot's low bit */
-    memcpy(out, &w, 8);
+    if (undot) {
+        w ^= zero_bytes(w ^ (ONES * '.')) >> 7; /* '.' ^ '/' is 1: flip each dot's low bit */
+        memcpy(out, &w, 8);
+    }
     return bad;
+}
+#define STEP 8
+#define STEP_BAD(s, out, undot) step8(s, out, undot)
+#endif
+
+/* The unplain bytes of the len bytes at s (0: ASCII without NUL, '+' or
+ * '#'), copied to out with '.' -> '/' when undot is set: STEP bytes a step,
+ * the last step overlapping the one before; byte by byte below STEP. */
+static uint64_t scan_topic(const char *s, size_t len, char *out, int undot)
+{
+    uint64_t bad = 0;
+    size_t i = 0;
+    if (len < STEP) {
+        for (; i < len; i++) {
+            bad |= (uint64_t)unplain_byte((unsigned char)s[i]);
+            if (undot)
+                out[i] = s[i] == '.' ? '/' : s[i];
+        }
+        return bad;
+    }
+    for (; i + STEP <= len; i += STEP)
+        bad |= STEP_BAD(s + i, out + i, undot);
+    if (i < len) /* the rest: the last STEP bytes again, from s */
+        bad |= STEP_BAD(s + len - STEP, out + len - STEP, undot);
+    return bad;
+}
+
+/* 1 when the len bytes at s are ASCII without NUL, '+' or '#': a valid
+ * topic name with nothing more to check (the common case). */
+static int plain_topic(const char *s, size_t len)
+{
+    return scan_topic(s, len, (char *)s, 0) == 0; /* out: not written without undot */
 }
 
 int tp_mqtt_topic_undot(const char *s, size_t len, char *out)
 {
-    uint64_t bad = 0;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8)
-        bad |= undot_word(s + i, out + i);
-    if (i < len && len >= 8) { /* the rest: the last 8 bytes again, from s */
-        bad |= undot_word(s + len - 8, out + len - 8);
-    } else {
-        for (; i < len; i++) {
-            bad |= unplain_byte((unsigned char)s[i]);
-            out[i] = s[i] == '.' ? '/' : s[i];
-        }
-    }
+    uint64_t bad = scan_topic(s, len, out, 1);
     return len > 0 && len <= 65535 && bad == 0;
 }
 
