@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make bench-io`, Kafka part (issue 17): stdin -> seed rules -> kafka output
 # into topics of 1, 4 and 8 partitions, without and with lz4, the Kafka input
-# alone (4 partitions -> passthrough -> file) and Kafka (4 partitions) ->
-# seed rules / passthrough -> Kafka (4 partitions), and seed rules again with
-# the output's `headers: none`, against the librdkafka mock
+# alone (4 partitions -> passthrough / seed rules -> file) and Kafka (4
+# partitions) -> seed rules / passthrough -> Kafka (4 partitions), and seed
+# rules again with the output's `headers: none`, against the librdkafka mock
 # (build/kafka_mock), next to file -> seed -> file of the same run. Helpers:
 # bench/io_lib.sh. CASES="file kafka_kafka" (default: file kafka_out
 # kafka_kafka) runs a subset; BIN=path measures another binary.
@@ -50,17 +50,19 @@ case_kafka_kafka() { # kafka (4 partitions) -> rules -> kafka (4 partitions)
     "$BIN" -c "$T/fill.yaml" <"$T/in.jsonl" >/dev/null 2>&1
     [ "$(count in4)" = "$MESSAGES" ] || { echo "in4 holds $(count in4) records, not $MESSAGES" >&2; exit 1; }
     local rules out
-    # the Kafka input alone (drained into a file), then Kafka -> Kafka
-    local outs="file seed passthrough seed-noheaders"
+    # the Kafka input alone (drained into a file, without and with the
+    # rules), then Kafka -> Kafka
+    local outs="file seed-file seed passthrough seed-noheaders"
     # a binary from before the output's `headers` option: without that case
     "$BIN" config-doc | sed -n '/^### output.kafka/,/^### output.nats/p' | grep -q '^| `headers` |' ||
-        outs="file seed passthrough"
+        outs="file seed-file seed passthrough"
     for out in $outs; do
         group=$((group + 1))
         local g=bench$group-$$
         local input="  kafka: {brokers: [\"$BOOT\"], topics: [in4], consumer_group: $g, properties: {auto.commit.interval.ms: '100'}}"
-        if [ $out = file ]; then
+        if [ $out = file ] || [ $out = seed-file ]; then
             rules=passthrough
+            [ $out = seed-file ] && rules=seed
             config $rules "$input" "  file: {path: \"$T/out.jsonl\"}" >"$T/kk.yaml"
         elif [ $out = seed-noheaders ]; then
             rules=seed
@@ -81,7 +83,7 @@ case_kafka_kafka() { # kafka (4 partitions) -> rules -> kafka (4 partitions)
         # start: the group assigned the partitions (the join, ~3 s in the
         # mock, is setup_s)
         local to=kafka:out4
-        [ $out = file ] && to=file
+        [ $out = file ] || [ $out = seed-file ] && to=file
         [ $out = seed-noheaders ] && to="kafka:out4(headers:none)"
         measure "kafka:in4->$to" $rules "$T/kk.yaml" \
             "$MESSAGES" "! kill -0 $watch 2>/dev/null" /dev/null \
