@@ -294,12 +294,14 @@ static void test_record_fields_and_headers(void **state)
                                        RD_KAFKA_V_HEADER("aa", "1", 1),
                                        RD_KAFKA_V_HEADER("ab", "2", 1), RD_KAFKA_V_END),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
-    /* more headers than the input compares pairwise: h3 repeated last */
-    rd_kafka_headers_t *many = rd_kafka_headers_new(20);
-    for (int i = 0; i < 17; i++) {
+    /* more headers than the input reads at once (32): h3 repeated last,
+     * a kafka_partition header past the 32nd still hidden */
+    rd_kafka_headers_t *many = rd_kafka_headers_new(44);
+    for (int i = 0; i < 40; i++) {
         char name[8];
         snprintf(name, sizeof(name), "h%d", i);
-        rd_kafka_header_add(many, name, -1, "v", 1);
+        rd_kafka_header_add(many, i == 36 ? "kafka_partition" : name, -1, i == 36 ? "evil" : "v",
+                            -1);
     }
     rd_kafka_header_add(many, "h3", -1, "last", 4);
     assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("t4"), RD_KAFKA_V_VALUE("v2", 2),
@@ -338,10 +340,15 @@ static void test_record_fields_and_headers(void **state)
     assert_string_equal(tp_msg_meta_get(m, "aa", NULL), "1");
     assert_string_equal(tp_msg_meta_get(m, "ab", NULL), "2");
     m = b.msgs[2];
-    assert_int_equal(m->n_meta, 4 + 17); /* topic, partition, offset, timestamp; h0..h16 */
+    /* topic, partition, offset, timestamp; h0..h39 but h36 */
+    assert_int_equal(m->n_meta, 4 + 39);
     assert_string_equal(tp_msg_meta_key(m, 4 + 3), "h3");
     assert_string_equal(tp_msg_meta_val(m, 4 + 3), "last");
-    assert_string_equal(tp_msg_meta_get(m, "h16", NULL), "v");
+    assert_string_equal(tp_msg_meta_get(m, "h31", NULL), "v");
+    assert_string_equal(tp_msg_meta_get(m, "h32", NULL), "v");
+    assert_string_equal(tp_msg_meta_get(m, "h39", NULL), "v");
+    assert_string_equal(tp_msg_meta_key(m, 4 + 38), "h39");
+    assert_string_equal(tp_msg_meta_get(m, "kafka_partition", NULL), "0");
     for (size_t i = 0; i < b.len; i++)
         tp_input_kafka.ack(in.state, b.msgs[i]->ack);
     tp_batch_free(&b);

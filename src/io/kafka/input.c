@@ -485,6 +485,15 @@ static int hides_coordinate(const char *name, const rd_kafka_message_t *rkm,
 
 #define APPEND_LIT(m, key, val, vlen) tp_msg_meta_append(m, key, sizeof(key) - 1, val, vlen)
 
+/* A record's headers as librdkafka lists them, read once (up to
+ * HDRS_AT_ONCE; a record with more is read again from the list). */
+#define HDRS_AT_ONCE 32
+struct hdr_view {
+    const char *name;
+    const void *val;
+    size_t name_len, len;
+};
+
 /* Converts one record into a message, its metadata in one reserved block
  * (no per-entry growth or lookup; repeated header names are merged once at
  * the end, the last value kept, by tp_msg_meta_dedupe, which returns at
@@ -492,7 +501,7 @@ static int hides_coordinate(const char *name, const rd_kafka_message_t *rkm,
 static struct tp_msg *record_to_msg(const rd_kafka_message_t *rkm, const char *topic,
                                     const struct record_meta *rm, size_t n_meta)
 {
-    struct tp_msg *m = tp_msg_new();
+    struct tp_msg *m = tp_msg_new_payload(rkm->payload ? rkm->payload : "", rkm->len);
     if (!m)
         return NULL;
     char part[24], off[24], ts[24];
@@ -503,15 +512,16 @@ static struct tp_msg *record_to_msg(const rd_kafka_message_t *rkm, const char *t
                    topic_len + 1 + sizeof("kafka_partition") + part_len + 1 +
                    sizeof("kafka_offset") + off_len + 1 +
                    (rm->has_ts ? sizeof("kafka_timestamp_ms") + ts_len + 1 : 0);
-    const char *name;
-    const void *val;
-    size_t len;
-    for (size_t i = 0;
-         i < rm->n_hdrs && rd_kafka_header_get_all(rm->hdrs, i, &name, &val, &len) == 0; i++)
-        bytes += strlen(name) + 1 + (val ? len : 0) + 1;
-    int rc = tp_msg_set_payload(m, rkm->payload ? rkm->payload : "", rkm->len);
-    if (!rc)
-        rc = tp_msg_meta_reserve(m, (uint32_t)n_meta, bytes);
+    struct hdr_view hv[HDRS_AT_ONCE], one;
+    size_t n_hdrs = 0;
+    for (size_t i = 0; i < rm->n_hdrs; i++, n_hdrs++) {
+        struct hdr_view *h = i < HDRS_AT_ONCE ? &hv[i] : &one;
+        if (rd_kafka_header_get_all(rm->hdrs, i, &h->name, &h->val, &h->len))
+            break;
+        h->name_len = strlen(h->name);
+        bytes += h->name_len + 1 + (h->val ? h->len : 0) + 1;
+    }
+    int rc = tp_msg_meta_reserve(m, (uint32_t)n_meta, bytes);
     if (!rc && rkm->key)
         rc = APPEND_LIT(m, "kafka_key", rkm->key, rkm->key_len);
     if (!rc)
@@ -522,14 +532,18 @@ static struct tp_msg *record_to_msg(const rd_kafka_message_t *rkm, const char *t
         rc = APPEND_LIT(m, "kafka_offset", off, off_len);
     if (!rc && rm->has_ts)
         rc = APPEND_LIT(m, "kafka_timestamp_ms", ts, ts_len);
-    for (size_t i = 0;
-         !rc && i < rm->n_hdrs && rd_kafka_header_get_all(rm->hdrs, i, &name, &val, &len) == 0;
-         i++) {
-        if (hides_coordinate(name, rkm, rm))
+    for (size_t i = 0; !rc && i < n_hdrs; i++) {
+        struct hdr_view *h = i < HDRS_AT_ONCE ? &hv[i] : &one;
+        if (i >= HDRS_AT_ONCE) {
+            if (rd_kafka_header_get_all(rm->hdrs, i, &h->name, &h->val, &h->len))
+                break;
+            h->name_len = strlen(h->name);
+        }
+        if (hides_coordinate(h->name, rkm, rm))
             continue; /* never let a header hide the record's own coordinates */
-        rc = tp_msg_meta_append(m, name, strlen(name), val ? val : "", val ? len : 0);
+        rc = tp_msg_meta_append(m, h->name, h->name_len, h->val ? h->val : "", h->val ? h->len : 0);
     }
-    if (!rc && rm->n_hdrs > 1)
+    if (!rc && n_hdrs > 1)
         rc = tp_msg_meta_dedupe(m);
     if (rc) {
         tp_msg_free(m);
