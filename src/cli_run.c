@@ -131,6 +131,7 @@ static void reload_config(struct signal_ctx *sc, const char *why)
 
 static void *signal_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "tp-signal");
     struct signal_ctx *sc = arg;
     uint64_t keepalive_us = tp_sd_watchdog_interval_us();
     int timeout_ms = keepalive_us ? (int)(keepalive_us / 1000) + 1 : -1;
@@ -162,6 +163,7 @@ static void *signal_main(void *arg)
  * burst of events gives one reload once the directory is quiet for 100 ms. */
 static void *watch_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "tp-watch");
     struct signal_ctx *sc = arg;
     char *dup_dir = strdup(sc->args->config), *dup_base = strdup(sc->args->config);
     int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);

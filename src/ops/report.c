@@ -81,6 +81,7 @@ static void stats_line(struct tp_report *r)
 
 static void *stats_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "tp-stats");
     struct tp_report *r = arg;
     pthread_mutex_lock(&r->lock);
     while (!r->stop) {

@@ -288,6 +288,7 @@ void tp__ui_tap_drop(struct tp_ui *ui, const struct tp_msg *in, const char *proc
 
 static void *ticker_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "tp-ui");
     struct tp_ui *ui = arg;
     int64_t prev_ns = tp_mono_ns();
     for (;;) {

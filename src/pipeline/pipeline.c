@@ -575,6 +575,9 @@ static int merge_outputs(struct slot *s, int threads)
 static void *worker_main(void *arg)
 {
     struct worker_arg *wa = arg;
+    char name[16]; /* what top -H and /proc/PID/task/TID/comm show */
+    snprintf(name, sizeof(name), "tp-rules-%d", wa->index);
+    pthread_setname_np(pthread_self(), name);
     struct tp_pipeline *p = wa->p;
     struct tp_chain_worker w;
     struct tp_router router; /* for batches the reader did not route */
@@ -784,6 +787,7 @@ static int finish_slot(struct tp_pipeline *p, struct slot *s)
  * all after a failure. Ends when everything read is acked, or on fatal. */
 static void *writer_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "tp-writer");
     struct tp_pipeline *p = arg;
     pthread_mutex_lock(&p->lock);
     while (!p->fatal) {

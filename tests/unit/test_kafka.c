@@ -5,6 +5,7 @@
  * unacked message), key_filter skipping, record fields and headers as
  * metadata, `headers: none` on both sides, the output's librdkafka errors
  * and statistics logged (read as events), and config errors. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -227,13 +228,39 @@ static void test_batched_store_commits_acked_only(void **state)
     inst_close(&out);
 }
 
+/* 1 when a thread of this process is named `name` (/proc/self/task). */
+static int has_thread(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int found = 0;
+    for (struct dirent *e; (e = readdir(d)) && !found;) {
+        char path[300], comm[64] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* . and .., or a thread that ended */
+        if (fgets(comm, sizeof(comm), f))
+            comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+        found = strcmp(comm, name) == 0;
+    }
+    closedir(d);
+    return found;
+}
+
 /* headers: none - the output produces records without headers, the input
- * ignores the headers of records that have them; kafka_* entries stay. */
+ * ignores the headers of records that have them; kafka_* entries stay. The
+ * output's delivery-report thread is named tp-kafka-dr. */
 static void test_headers_none(void **state)
 {
     (void)state;
     struct inst plain, with, in;
     open_output(&plain, &tp_output_kafka, "brokers: BOOT\ntopic: t6\nheaders: none\n");
+    int named = 0; /* the thread names itself when it starts running */
+    for (int i = 0; i < 500 && !(named = has_thread("tp-kafka-dr")); i++)
+        usleep(10000);
+    assert_true(named);
     produce(&plain, "a", 0, 2);
     open_output(&with, &tp_output_kafka, "brokers: BOOT\ntopic: t6\n");
     produce(&with, "b", 2, 3);

@@ -255,6 +255,7 @@ static void log_stats(const struct kafka_out *out, const char *json, size_t len)
  * writer has nothing to produce). */
 static void *poller_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "tp-kafka-dr");
     struct kafka_out *out = arg;
     int purged = 0;
     while (!__atomic_load_n(&out->closing, __ATOMIC_ACQUIRE)) {

@@ -362,6 +362,7 @@ static void drain_wake(struct mqtt_out *st)
 
 static void *net_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "tp-mqtt-net");
     struct mqtt_out *st = arg;
     pthread_mutex_lock(&st->lock);
     while (!st->quit) {

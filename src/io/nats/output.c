@@ -436,6 +436,7 @@ static void drain_wake(struct nats_out *o)
 
 static void *net_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "tp-nats-net");
     struct nats_out *o = arg;
     struct tp_nats_client *c = &o->conn.c;
     pthread_mutex_lock(&o->lock);
