@@ -9,8 +9,9 @@
  * one thread hand-off per few messages; a message that read() had to wait
  * for, or one alone, is handed over at once. QoS 1/2 messages are
  * acknowledged (PUBACK / PUBREC) only when the pipeline acks them, i.e. after
- * the output confirmed everything produced from them: ack() queues the
- * packet id and wakes read(), which sends all queued acks with one write.
+ * the output confirmed everything produced from them: ack_batch() queues a
+ * batch's packet ids and wakes read(), which sends all queued acks with one
+ * write.
  * Acks of an earlier connection are dropped: the broker sends those
  * messages again (duplicates, never losses). */
 #include <errno.h>
@@ -142,11 +143,6 @@ static void in_ack_batch(void *p, void *const *tokens, size_t n)
         wake(st);
     }
     pthread_mutex_unlock(&st->lock);
-}
-
-static void in_ack(void *p, void *token)
-{
-    in_ack_batch(p, &token, 1);
 }
 
 /* Encodes the queued acks of the current connection (one write follows). */
@@ -438,7 +434,6 @@ const struct tp_input_plugin tp_input_mqtt = {
     .config_size = sizeof(struct mqtt_in_config),
     .open = in_open,
     .read = in_read,
-    .ack = in_ack,
     .ack_batch = in_ack_batch,
     .stop = in_stop,
     .close = in_close,
