@@ -48,10 +48,10 @@ table() {
         local tree
         tree=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null)
         case "$tree" in
+        *read_loop*) role="input (reader, main thread)" ;;
         *worker_main*) role="rules worker" ;;
         *writer_main*) role="writer (output submit, frees delivered records)" ;;
         *poller_main*) role="Kafka delivery reports" ;;
-        *read_loop*) role="input (reader, main thread)" ;;
         # Debian's librdkafka has no symbols: its threads are told apart
         # by what they call (lz4: the consumer's fetches are compressed)
         *LZ4F_decompress*) role="librdkafka consumer broker thread (fetch, lz4)" ;;
