@@ -1,6 +1,6 @@
-# Shared part of the `make bench-io` scripts bench/io/kafka.sh and
-# bench/io/nats.sh (sourced): services on 127.0.0.1 (librdkafka mock
-# build/kafka_mock, nats-server -js), seed input generation, `measure` (msg/s
+# Shared part of the `make bench-io` scripts bench/io/kafka.sh,
+# bench/io/kafka_instr.sh and bench/io/nats.sh (sourced): services on
+# 127.0.0.1 (librdkafka mock build/kafka_mock, nats-server -js), seed input generation, `measure` (msg/s
 # and tagproc CPU µs/msg from /usr/bin/time), `measure_syscalls` (strace -c
 # -f on a smaller run) and the table, with each case's ratio to the file ->
 # seed -> file reference of the same run (case_file). A connector script
@@ -101,6 +101,36 @@ for r in rows:
         r["syscalls_per_msg"] = round(int(calls or 0) / int(n), 2)
 open(path, "w").write("".join(json.dumps(r) + "\n" for r in rows))
 ' "$RESULTS" "$name" "$n" "$calls"
+}
+
+# ---- Kafka (librdkafka mock build/kafka_mock, 1 broker; bench/io/kafka*.sh) ----
+kafka_start() {
+    [ -n "${BOOT:-}" ] && return
+    # stdin a pipe held open by a sleep that cleanup stops too (a process
+    # substitution's sleep outlived every run)
+    mkfifo "$T/mock.in"
+    sleep 100000 >"$T/mock.in" &
+    PIDS+=($!)
+    "$MOCK" serve 1 in4:4 out1:1 out4:4 out8:8 >"$T/boot" 2>"$T/mock.err" <"$T/mock.in" &
+    PIDS+=($!)
+    wait_until '[ -s "$T/boot" ]' 20 || { echo "kafka_mock did not start" >&2; exit 1; }
+    BOOT=$(cat "$T/boot")
+}
+kout() { # TOPIC COMPRESSION [MORE_OPTIONS]: a kafka output
+    echo "  kafka: {brokers: [\"$BOOT\"], topic: $1, compression: $2${3:+, $3}}"
+}
+kin() { # GROUP: a kafka input reading in4
+    echo "  kafka: {brokers: [\"$BOOT\"], topics: [in4], consumer_group: $1, properties: {auto.commit.interval.ms: '100'}}"
+}
+# count TOPIC: records the mock holds in TOPIC.
+count() { "$MOCK" count "$BOOT" "$1" 2>/dev/null || echo 0; }
+# kafka_fill: the seed input into in4 (4 partitions), lz4: the mock keeps
+# ~5 MB per partition and prunes older records; uncompressed, half of
+# 200,000 seed records would be gone before the run.
+kafka_fill() {
+    config passthrough "  stdin: {}" "$(kout in4 lz4)" >"$T/fill.yaml"
+    "$BIN" -c "$T/fill.yaml" <"$T/in.jsonl" >/dev/null 2>&1
+    [ "$(count in4)" = "$MESSAGES" ] || { echo "in4 holds $(count in4) records, not $MESSAGES" >&2; exit 1; }
 }
 
 # ---- file (the reference) ----

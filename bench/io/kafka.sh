@@ -9,25 +9,6 @@
 # kafka_kafka) runs a subset; BIN=path measures another binary.
 . "$(dirname "$0")/../io_lib.sh"
 
-# ---- Kafka (librdkafka mock, 1 broker) ----
-kafka_start() {
-    [ -n "${BOOT:-}" ] && return
-    # stdin a pipe held open by a sleep that cleanup stops too (a process
-    # substitution's sleep outlived every run)
-    mkfifo "$T/mock.in"
-    sleep 100000 >"$T/mock.in" &
-    PIDS+=($!)
-    "$MOCK" serve 1 in4:4 out1:1 out4:4 out8:8 >"$T/boot" 2>"$T/mock.err" <"$T/mock.in" &
-    PIDS+=($!)
-    wait_until '[ -s "$T/boot" ]' 20 || { echo "kafka_mock did not start" >&2; exit 1; }
-    BOOT=$(cat "$T/boot")
-}
-kout() { # TOPIC COMPRESSION [MORE_OPTIONS]
-    echo "  kafka: {brokers: [\"$BOOT\"], topic: $1, compression: $2${3:+, $3}}"
-}
-# count TOPIC: records the mock holds in TOPIC.
-count() { "$MOCK" count "$BOOT" "$1" 2>/dev/null || echo 0; }
-
 case_kafka_out() { # stdin -> rules -> kafka topic of 1, 4, 8 partitions
     kafka_start
     local topic comp
@@ -44,11 +25,7 @@ case_kafka_out() { # stdin -> rules -> kafka topic of 1, 4, 8 partitions
 case_kafka_kafka() { # kafka (4 partitions) -> rules -> kafka (4 partitions)
     kafka_start
     local group=0
-    # lz4: the mock keeps ~5 MB per partition and prunes older records;
-    # uncompressed, half of 200,000 seed records would be gone before the run.
-    config passthrough "  stdin: {}" "$(kout in4 lz4)" >"$T/fill.yaml"
-    "$BIN" -c "$T/fill.yaml" <"$T/in.jsonl" >/dev/null 2>&1
-    [ "$(count in4)" = "$MESSAGES" ] || { echo "in4 holds $(count in4) records, not $MESSAGES" >&2; exit 1; }
+    kafka_fill
     local rules out
     # the Kafka input alone (drained into a file, without and with the
     # rules), then Kafka -> Kafka
@@ -59,7 +36,8 @@ case_kafka_kafka() { # kafka (4 partitions) -> rules -> kafka (4 partitions)
     for out in $outs; do
         group=$((group + 1))
         local g=bench$group-$$
-        local input="  kafka: {brokers: [\"$BOOT\"], topics: [in4], consumer_group: $g, properties: {auto.commit.interval.ms: '100'}}"
+        local input
+        input=$(kin $g)
         if [ $out = file ] || [ $out = seed-file ]; then
             rules=passthrough
             [ $out = seed-file ] && rules=seed

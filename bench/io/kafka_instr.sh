@@ -9,16 +9,8 @@ MESSAGES=${N:-20000} STRACE_MESSAGES=10
 . "$(dirname "$0")/../io_lib.sh"
 command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null 2>&1
 
-mkfifo "$T/mock.in"
-sleep 100000 >"$T/mock.in" &
-PIDS+=($!)
-"$MOCK" serve 1 in4:4 out4:4 >"$T/boot" 2>"$T/mock.err" <"$T/mock.in" &
-PIDS+=($!)
-wait_until '[ -s "$T/boot" ]' 20 || { echo "kafka_mock did not start" >&2; exit 1; }
-BOOT=$(cat "$T/boot")
-config passthrough "  stdin: {}" "  kafka: {brokers: [\"$BOOT\"], topic: in4, compression: lz4}" >"$T/fill.yaml"
-"$BIN" -c "$T/fill.yaml" <"$T/in.jsonl" >/dev/null 2>&1
-[ "$("$MOCK" count "$BOOT" in4)" = "$MESSAGES" ] || { echo "in4 was not filled" >&2; exit 1; }
+kafka_start
+kafka_fill
 
 # run NAME CONFIG [GROUP]: tagproc under callgrind, one profile per thread
 # in $T/NAME.cg-NN; with GROUP it runs until every record is committed.
@@ -71,8 +63,7 @@ run file-seed-file "$T/ff.yaml"
 g=0
 for headers in all none; do
     g=$((g + 1))
-    input="  kafka: {brokers: [\"$BOOT\"], topics: [in4], consumer_group: instr$g-$$, properties: {auto.commit.interval.ms: '100'}}"
-    config seed "$input" "  kafka: {brokers: [\"$BOOT\"], topic: out4, compression: none, headers: $headers}" >"$T/kk$g.yaml"
+    config seed "$(kin instr$g-$$)" "$(kout out4 none "headers: $headers")" >"$T/kk$g.yaml"
     run "kafka-seed-kafka(headers:$headers)" "$T/kk$g.yaml" "instr$g-$$"
 done
 
