@@ -494,6 +494,15 @@ struct hdr_view {
     size_t name_len, len;
 };
 
+/* Reads header i of rm into h; 0, or -1 past the list. */
+static int hdr_read(const struct record_meta *rm, size_t i, struct hdr_view *h)
+{
+    if (rd_kafka_header_get_all(rm->hdrs, i, &h->name, &h->val, &h->len))
+        return -1;
+    h->name_len = strlen(h->name);
+    return 0;
+}
+
 /* Converts one record into a message, its metadata in one reserved block
  * (no per-entry growth or lookup; repeated header names are merged once at
  * the end, the last value kept, by tp_msg_meta_dedupe, which returns at
@@ -516,9 +525,8 @@ static struct tp_msg *record_to_msg(const rd_kafka_message_t *rkm, const char *t
     size_t n_hdrs = 0;
     for (size_t i = 0; i < rm->n_hdrs; i++, n_hdrs++) {
         struct hdr_view *h = i < HDRS_AT_ONCE ? &hv[i] : &one;
-        if (rd_kafka_header_get_all(rm->hdrs, i, &h->name, &h->val, &h->len))
+        if (hdr_read(rm, i, h))
             break;
-        h->name_len = strlen(h->name);
         bytes += h->name_len + 1 + (h->val ? h->len : 0) + 1;
     }
     int rc = tp_msg_meta_reserve(m, (uint32_t)n_meta, bytes);
@@ -534,11 +542,8 @@ static struct tp_msg *record_to_msg(const rd_kafka_message_t *rkm, const char *t
         rc = APPEND_LIT(m, "kafka_timestamp_ms", ts, ts_len);
     for (size_t i = 0; !rc && i < n_hdrs; i++) {
         struct hdr_view *h = i < HDRS_AT_ONCE ? &hv[i] : &one;
-        if (i >= HDRS_AT_ONCE) {
-            if (rd_kafka_header_get_all(rm->hdrs, i, &h->name, &h->val, &h->len))
-                break;
-            h->name_len = strlen(h->name);
-        }
+        if (i >= HDRS_AT_ONCE && hdr_read(rm, i, h))
+            break;
         if (hides_coordinate(h->name, rkm, rm))
             continue; /* never let a header hide the record's own coordinates */
         rc = tp_msg_meta_append(m, h->name, h->name_len, h->val ? h->val : "", h->val ? h->len : 0);
